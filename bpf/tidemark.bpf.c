@@ -1,0 +1,904 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tidemark.bpf.c: exact heap accounting for traced processes, in the kernel.
+ *
+ * What it traces
+ *   - uprobes on the libc allocator family (malloc ... pvalloc) with a return
+ *     probe each, and a plain uprobe on free placed after its NULL test;
+ *   - syscalls:{sys_enter,sys_exit}_{mmap,munmap,mremap,brk} for anonymous
+ *     private memory that the program maps itself;
+ *   - sched:sched_process_exec to start counting a `tidemark run` child at
+ *     its exec, and sched:sched_process_exit to record how it ended.
+ *
+ * What it keeps
+ *   allocs   (tgid, address) -> size, stack           one per live block
+ *   regions  (tgid, address) -> length, stack         one per live mapping
+ *   aggs     (tgid, stack)   -> totals, live, live-at-peak
+ *   procs    tgid            -> live heap, peak, peak generation, drops
+ *   stacks   stack id        -> frames                interned once
+ * The value-at-peak of every stack is kept without copying maps on a new
+ * peak: each peak bumps the process's peak_gen, and the first change to a
+ * stack entry after a newer peak saves its live value first (tm_agg_touch).
+ *
+ * Cost per event (the trap itself is ~0.5 us and not ours to save)
+ *   malloc entry: task storage, one user read ([rsp]), one bpf_get_stack when
+ *   native_depth > 1, one stacks lookup; return: one allocs update, one aggs
+ *   lookup, one procs lookup. free: one allocs lookup + delete, aggs, procs.
+ *   Nothing is sent to user space per event.
+ *
+ * Races it tolerates
+ *   - Threads of one process update the same counters concurrently; counts
+ *     and live bytes use atomic adds. The value-at-peak bookkeeping is not a
+ *     transaction: an allocation racing the allocation that sets a new peak
+ *     on another CPU may be counted in or out of that peak's per-stack
+ *     snapshot. Totals and the peak value itself are exact.
+ *   - realloc frees the old block at its entry, not its return, so another
+ *     thread that gets the old address from malloc in between cannot have its
+ *     entry deleted by our realloc's return; a failed realloc restores it.
+ *   - A missed uretprobe (longjmp out of a hook) cannot wedge a thread: the
+ *     in-flight call is keyed by stack pointer, not by a nesting counter.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "tidemark_common.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Knobs set by the loader before load. */
+const volatile __u32 native_depth = TM_MAX_NATIVE; /* 0..TM_MAX_NATIVE */
+const volatile __u32 trace_python = 0;
+/* Span of the dynamic loader's mappings (ld-linux-x86-64.so.2), from the loader's own. */
+const volatile __u64 ldso_size = 0;
+
+#define MAP_SHARED	0x01
+#define MAP_PRIVATE	0x02
+#define MAP_FIXED	0x10
+#define MAP_ANONYMOUS	0x20
+#define MAP_STACK	0x20000
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct tm_proc);
+} procs SEC(".maps");
+
+/* tgids whose counting starts at their next exec (`tidemark run`). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+} pending_exec SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 20);
+	__type(key, struct tm_alloc_key);
+	__type(value, struct tm_alloc);
+} allocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tm_alloc_key);
+	__type(value, struct tm_region);
+} regions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tm_agg_key);
+	__type(value, struct tm_agg);
+} aggs SEC(".maps");
+
+/* Values are 1 KiB; only the stacks seen are allocated. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct tm_stack);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tm_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} events SEC(".maps");
+
+/*
+ * Per-thread state. Task storage, not a per-CPU scratch: uprobe programs run
+ * preemptible (migrate-disabled only), so another thread on this CPU could
+ * clobber a per-CPU buffer in the middle of building a stack.
+ */
+struct tm_thread {
+	/* allocator call in flight (entry seen, return not yet) */
+	__u64 call_sp;          /* rsp at the outermost call's entry; 0 = none */
+	__u64 size;
+	__u64 arg;              /* realloc: old pointer; posix_memalign: memptr */
+	__u64 stack_id;
+	__u64 old_size;         /* realloc: the old block, removed at entry */
+	__u64 old_stack;
+	__u32 kind;
+	__u32 has_old;
+	/* syscall in flight */
+	__u64 sys_addr;
+	__u64 sys_len;
+	__u64 sys_new_len;
+	__u64 sys_flags;
+	__u64 sys_stack;
+	__u32 sys_kind;         /* TM_KIND_MMAP/MUNMAP/MREMAP/BRK, 0 = none */
+	__u32 sys_skip;         /* made by the allocator: not counted */
+	__u32 sys_notify;       /* a new executable mapping: tell the loader */
+	__u32 pad;
+	__u64 last_free;        /* pointer of this thread's latest free() */
+	struct tm_stack scratch;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tm_thread);
+} threads SEC(".maps");
+
+static __always_inline void count_drop(struct tm_proc *p, enum tm_drop why)
+{
+	__u32 zero = 0;
+	struct tm_stats *s = bpf_map_lookup_elem(&stats, &zero);
+
+	if (s && why < TM_DROP__COUNT)
+		__sync_fetch_and_add(&s->drops[why], 1);
+	if (p && why < TM_DROP__COUNT)
+		__sync_fetch_and_add(&p->drops[why], 1);
+}
+
+static __always_inline void count_stat(enum tm_stat what)
+{
+	__u32 zero = 0;
+	struct tm_stats *s = bpf_map_lookup_elem(&stats, &zero);
+
+	if (s && what < TM_STAT__COUNT)
+		__sync_fetch_and_add(&s->stats[what], 1);
+}
+
+static __always_inline void notify(__u32 type, __u32 tgid, __u64 arg)
+{
+	struct tm_event ev = { .type = type, .tgid = tgid, .arg = arg };
+
+	bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
+}
+
+static __always_inline struct tm_thread *this_thread(void)
+{
+	return bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+/*
+ * Capture and intern the current stack. `first` is the innermost frame the
+ * caller already knows (the return address at a uprobe entry, or the user
+ * instruction pointer at a syscall). Frames past it come from the frame
+ * pointer chain: at a function's first instruction rbp still belongs to the
+ * caller, so bpf_get_stack()'s first return address is the caller's caller.
+ */
+static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct tm_proc *p,
+					  __u32 tgid, __u64 first, __u64 second, __u32 kind)
+{
+	struct tm_stack *st = &t->scratch;
+	__u32 n, i, m = 0;
+	long got = 0;
+	__u64 h;
+
+	st->tgid = tgid;
+	st->flags = 0;
+	st->kind = kind;
+	st->n_py = 0;
+	/*
+	 * bpf_get_stack() returns [user ip, caller's caller, ...]; its slot 0 is
+	 * overwritten with the frame we know better (the return address at a
+	 * uprobe entry, [rsp] of a syscall wrapper).
+	 */
+	if (!second) {
+		if (native_depth > 1)
+			got = bpf_get_stack(ctx, &st->native[0], sizeof(st->native), BPF_F_USER_STACK);
+		if (got > 0)
+			m = (__u32)got / sizeof(__u64);
+		if (!m)
+			m = 1;
+		st->native[0] = first;
+		n = m;
+		if (m == TM_MAX_NATIVE)
+			st->flags |= TM_STACK_NATIVE_TRUNCATED;
+	} else {
+		if (native_depth > 2)
+			got = bpf_get_stack(ctx, &st->native[1], sizeof(st->native) - sizeof(__u64),
+					    BPF_F_USER_STACK);
+		if (got > 0)
+			m = (__u32)got / sizeof(__u64);
+		if (!m)
+			m = 1;
+		st->native[0] = first;
+		st->native[1] = second;
+		n = m + 1;
+		if (m == TM_MAX_NATIVE - 1)
+			st->flags |= TM_STACK_NATIVE_TRUNCATED;
+	}
+	if (got < 0)
+		count_drop(p, TM_DROP_STACK_UNREADABLE);
+	if (n > native_depth)
+		n = native_depth;
+	if (n > TM_MAX_NATIVE)
+		n = TM_MAX_NATIVE;
+	if (!n)
+		n = 1;
+	st->n_native = n;
+
+	/* FNV-1a over 64-bit words: the id covers the tgid, so ids are per process. */
+	h = 0xcbf29ce484222325ULL ^ tgid;
+	for (i = 0; i < TM_MAX_NATIVE; i++) {
+		if (i >= n)
+			break;
+		h = (h ^ st->native[i]) * 0x100000001b3ULL;
+	}
+	h = (h ^ kind) * 0x100000001b3ULL;
+	if (!h)
+		h = 1;
+
+	if (!bpf_map_lookup_elem(&stacks, &h)) {
+		if (bpf_map_update_elem(&stacks, &h, st, BPF_NOEXIST) == 0) {
+			count_stat(TM_STAT_STACKS_NEW);
+			if (st->flags)
+				count_stat(TM_STAT_STACKS_TRUNCATED);
+		} else if (!bpf_map_lookup_elem(&stacks, &h)) {
+			count_drop(p, TM_DROP_STACK_MAP_FULL);
+		}
+	}
+	return h;
+}
+
+/*
+ * Before a stack entry changes: if the process reached a newer peak since
+ * the entry last changed, its live value now is its value at that peak.
+ */
+static __always_inline void tm_agg_touch(struct tm_agg *a, struct tm_proc *p)
+{
+	__u64 gen = p->peak_gen;
+
+	if (a->gen != gen) {
+		a->peak_bytes = a->live_bytes;
+		a->peak_count = a->live_count;
+		a->gen = gen;
+	}
+}
+
+static __always_inline struct tm_agg *agg_get(__u32 tgid, __u64 stack_id, struct tm_proc *p)
+{
+	struct tm_agg_key k = { .tgid = tgid, .stack_id = stack_id };
+	struct tm_agg *a = bpf_map_lookup_elem(&aggs, &k);
+
+	if (a)
+		return a;
+	{
+		struct tm_agg zero = {};
+
+		/* A new entry was zero at every earlier peak: mark it current. */
+		zero.gen = p->peak_gen;
+		bpf_map_update_elem(&aggs, &k, &zero, BPF_NOEXIST);
+	}
+	a = bpf_map_lookup_elem(&aggs, &k);
+	if (!a)
+		count_drop(p, TM_DROP_AGG_MAP_FULL);
+	return a;
+}
+
+static __always_inline void account_alloc(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size)
+{
+	struct tm_agg *a = agg_get(tgid, stack_id, p);
+	__s64 live;
+	__u64 peak;
+	int i;
+
+	if (!a)
+		return;
+	tm_agg_touch(a, p);
+	__sync_fetch_and_add(&a->alloc_bytes, size);
+	__sync_fetch_and_add(&a->alloc_count, 1);
+	__sync_fetch_and_add(&a->live_bytes, size);
+	__sync_fetch_and_add(&a->live_count, 1);
+
+	__sync_fetch_and_add(&p->alloc_bytes, size);
+	__sync_fetch_and_add(&p->alloc_count, 1);
+	live = __sync_fetch_and_add(&p->live_bytes, size) + size;
+
+	/* Raise the peak; a bounded compare-and-swap keeps it monotonic across CPUs. */
+	peak = p->peak_bytes;
+	for (i = 0; i < 4; i++) {
+		__u64 seen;
+
+		if (live <= 0 || (__u64)live <= peak)
+			break;
+		seen = __sync_val_compare_and_swap(&p->peak_bytes, peak, (__u64)live);
+		if (seen == peak) {
+			__sync_fetch_and_add(&p->peak_gen, 1);
+			p->peak_time_ns = bpf_ktime_get_ns();
+			break;
+		}
+		peak = seen;
+	}
+}
+
+static __always_inline void account_free(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size)
+{
+	struct tm_agg_key k = { .tgid = tgid, .stack_id = stack_id };
+	struct tm_agg *a = bpf_map_lookup_elem(&aggs, &k);
+
+	if (a) {
+		tm_agg_touch(a, p);
+		__sync_fetch_and_add(&a->free_bytes, size);
+		__sync_fetch_and_add(&a->free_count, 1);
+		__sync_fetch_and_add(&a->live_bytes, -(__s64)size);
+		__sync_fetch_and_add(&a->live_count, -1);
+	}
+	__sync_fetch_and_add(&p->free_count, 1);
+	__sync_fetch_and_add(&p->live_bytes, -(__s64)size);
+}
+
+/* Record a new live block; an address still live means a free was missed. */
+static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 size, __u64 stack_id)
+{
+	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
+	struct tm_alloc v = { .size = size, .stack_id = stack_id };
+	long err;
+
+	err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
+	if (err == -17 /* EEXIST */) {
+		struct tm_alloc *old = bpf_map_lookup_elem(&allocs, &k);
+
+		if (old) {
+			account_free(tgid, p, old->stack_id, old->size);
+			count_drop(p, TM_DROP_ADDR_REUSED);
+		}
+		err = bpf_map_update_elem(&allocs, &k, &v, BPF_ANY);
+	}
+	if (err) {
+		count_drop(p, TM_DROP_ALLOC_MAP_FULL);
+		return;
+	}
+	account_alloc(tgid, p, stack_id, size);
+}
+
+/* Forget a live block; returns 1 if it was known. */
+static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 *size, __u64 *stack_id)
+{
+	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
+	struct tm_alloc *v = bpf_map_lookup_elem(&allocs, &k);
+
+	if (!v)
+		return 0;
+	*size = v->size;
+	*stack_id = v->stack_id;
+	if (bpf_map_delete_elem(&allocs, &k))
+		return 0;   /* another thread freed it first: double free in the target */
+	account_free(tgid, p, *stack_id, *size);
+	return 1;
+}
+
+/* ---- allocator entry/return ------------------------------------------- */
+
+static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct tm_thread *t;
+	__u64 sp = PT_REGS_SP(ctx), ra = 0;
+
+	if (!p)
+		return 0;
+	t = this_thread();
+	if (!t) {
+		count_drop(p, TM_DROP_INFLIGHT);
+		return 0;
+	}
+	/* A deeper stack pointer than the call in flight: called from inside it. */
+	if (t->call_sp && sp < t->call_sp) {
+		count_stat(TM_STAT_NESTED);
+		return 0;
+	}
+	t->call_sp = sp;
+	t->kind = kind;
+	t->size = size;
+	t->arg = arg;
+	t->has_old = 0;
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)sp))
+		count_drop(p, TM_DROP_STACK_UNREADABLE);
+	t->stack_id = intern_stack(ctx, t, p, tgid, ra, 0, kind);
+
+	/* realloc/reallocarray: the old block is gone from here on, unless it fails. */
+	if ((kind == TM_KIND_REALLOC || kind == TM_KIND_REALLOCARRAY) && arg) {
+		if (forget_block(tgid, p, arg, &t->old_size, &t->old_stack))
+			t->has_old = 1;
+		else
+			count_drop(p, TM_DROP_FREE_UNMATCHED);
+	}
+	return 0;
+}
+
+static __always_inline int alloc_return(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct tm_thread *t;
+	__u64 ret = PT_REGS_RC(ctx);
+	__u64 addr = ret;
+
+	if (!p)
+		return 0;
+	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+	/* After `ret` the stack pointer is 8 above the entry's: ours, not a nested one. */
+	if (!t || !t->call_sp || PT_REGS_SP(ctx) != t->call_sp + 8)
+		return 0;
+	t->call_sp = 0;
+
+	if (t->kind == TM_KIND_POSIX_MEMALIGN) {
+		if ((int)ret != 0)
+			return 0;
+		if (bpf_probe_read_user(&addr, sizeof(addr), (void *)t->arg)) {
+			count_drop(p, TM_DROP_STACK_UNREADABLE);
+			return 0;
+		}
+	}
+	if ((t->kind == TM_KIND_REALLOC || t->kind == TM_KIND_REALLOCARRAY) && !addr) {
+		/* realloc(p, 0) freed p (glibc); any other NULL is a failure: p lives on. */
+		if (t->has_old && t->size != 0)
+			record_block(tgid, p, t->arg, t->old_size, t->old_stack);
+		return 0;
+	}
+	if (!addr)
+		return 0;
+	record_block(tgid, p, addr, t->size, t->stack_id);
+	return 0;
+}
+
+/* n * size, or 0 on overflow (the call then fails and allocates nothing). BPF has no 128-bit multiply. */
+static __always_inline __u64 mul_or_zero(__u64 n, __u64 size)
+{
+	__u64 a = n, b = size, hi, lo, total;
+
+	if ((a >> 32) && (b >> 32))
+		return 0;
+	if (a >> 32) {
+		a = size;
+		b = n;
+	}
+	hi = a * (b >> 32);
+	if (hi >> 32)
+		return 0;
+	lo = a * (b & 0xffffffffULL);
+	total = (hi << 32) + lo;
+	if (total < (hi << 32))
+		return 0;
+	return total;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_MALLOC, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
+{
+	__u64 total = mul_or_zero(n, size);
+
+	if (!total && n && size)
+		return 0;   /* calloc fails: nothing allocated */
+	return alloc_enter(ctx, TM_KIND_CALLOC, total, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_REALLOC, size, ptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 size)
+{
+	__u64 total = mul_or_zero(n, size);
+
+	if (!total && n && size)
+		return 0;   /* fails with ENOMEM, ptr untouched */
+	return alloc_enter(ctx, TM_KIND_REALLOCARRAY, total, ptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_POSIX_MEMALIGN, size, memptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_ALIGNED_ALLOC, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_MEMALIGN, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(valloc_enter, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_VALLOC, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pvalloc_enter, __u64 size)
+{
+	/* pvalloc rounds up to whole pages: that is what it allocates. */
+	return alloc_enter(ctx, TM_KIND_PVALLOC, (size + 4095) & ~4095ULL, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_exit)
+{
+	return alloc_return(ctx);
+}
+
+/*
+ * free() is probed after its NULL test (see user/probe_site.c), so rdi is
+ * never NULL here. It needs no return probe: the block is gone at entry.
+ */
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc *p;
+	struct tm_thread *t;
+	__u64 size, stack_id;
+
+	if (!ptr)
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	if (!forget_block(tgid, p, ptr, &size, &stack_id)) {
+		count_drop(p, TM_DROP_FREE_UNMATCHED);
+		return 0;
+	}
+	/* free() may munmap a large block; the munmap tracepoint recognises it by this. */
+	if (size >= 64 * 1024) {
+		t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+		if (t)
+			t->last_free = ptr;
+	}
+	return 0;
+}
+
+/* ---- anonymous mappings ------------------------------------------------ */
+
+/* Regions one munmap may cut at once; more are counted as TM_DROP_UNMAP_SPLIT. */
+#define UNMAP_MAX 4
+
+struct unmap_ctx {
+	__u32 tgid;
+	__u32 n;
+	__u64 start;
+	__u64 end;
+	struct tm_alloc_key keys[UNMAP_MAX];
+	struct tm_region vals[UNMAP_MAX];
+	__u32 overflow;
+	__u32 pad;
+};
+
+static long unmap_collect(struct bpf_map *map, struct tm_alloc_key *k, struct tm_region *r, struct unmap_ctx *c)
+{
+	__u32 i = c->n;
+
+	if (k->tgid != c->tgid || k->addr >= c->end || k->addr + r->len <= c->start)
+		return 0;
+	if (i >= UNMAP_MAX) {
+		c->overflow = 1;
+		return 1;
+	}
+	c->keys[i] = *k;
+	c->vals[i] = *r;
+	c->n = i + 1;
+	return 0;
+}
+
+static __always_inline void region_add(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 len, __u64 stack_id)
+{
+	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
+	struct tm_region r = { .len = len, .stack_id = stack_id };
+
+	if (bpf_map_update_elem(&regions, &k, &r, BPF_ANY)) {
+		count_drop(p, TM_DROP_REGION_MAP_FULL);
+		return;
+	}
+	if (!p->region_lo || addr < p->region_lo)
+		p->region_lo = addr;
+	if (addr + len > p->region_hi)
+		p->region_hi = addr + len;
+	account_alloc(tgid, p, stack_id, len);
+}
+
+/* Put back what is left of a region cut by an unmap; it stays live, no new allocation. */
+static __always_inline void region_keep(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 len, __u64 stack_id)
+{
+	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
+	struct tm_region r = { .len = len, .stack_id = stack_id };
+
+	if (bpf_map_update_elem(&regions, &k, &r, BPF_ANY))
+		count_drop(p, TM_DROP_REGION_MAP_FULL);
+}
+
+/* Remove [start, start+len) from the tracked regions, splitting where it cuts. */
+static __always_inline void region_unmap(__u32 tgid, struct tm_proc *p, __u64 start, __u64 len)
+{
+	struct tm_alloc_key k = { .tgid = tgid, .addr = start };
+	struct tm_region *r;
+	struct unmap_ctx uc, *c = &uc;
+	__u32 i;
+
+	len = (len + 4095) & ~4095ULL;
+	if (!len || start >= p->region_hi || start + len <= p->region_lo)
+		return;
+	r = bpf_map_lookup_elem(&regions, &k);
+	if (r && r->len == len) {
+		__u64 stack_id = r->stack_id;
+
+		if (bpf_map_delete_elem(&regions, &k) == 0)
+			account_free(tgid, p, stack_id, len);
+		return;
+	}
+
+	/* Slow path (partial or multi-region unmap): scan this process's regions. */
+	c->tgid = tgid;
+	c->n = 0;
+	c->start = start;
+	c->end = start + len;
+	c->overflow = 0;
+	bpf_for_each_map_elem(&regions, unmap_collect, c, 0);
+	if (c->overflow)
+		count_drop(p, TM_DROP_UNMAP_SPLIT);
+	for (i = 0; i < UNMAP_MAX; i++) {
+		__u64 rs, re, cs, ce;
+
+		if (i >= c->n)
+			break;
+		rs = c->keys[i].addr;
+		re = rs + c->vals[i].len;
+		cs = rs > c->start ? rs : c->start;
+		ce = re < c->end ? re : c->end;
+		if (bpf_map_delete_elem(&regions, &c->keys[i]))
+			continue;
+		account_free(tgid, p, c->vals[i].stack_id, ce - cs);
+		if (rs < cs)
+			region_keep(tgid, p, rs, cs - rs, c->vals[i].stack_id);
+		if (ce < re)
+			region_keep(tgid, p, ce, re - ce, c->vals[i].stack_id);
+	}
+}
+
+/* Syscall entry: stash the arguments and, for what we count, the stack. */
+static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 len, __u64 new_len, __u64 flags)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct task_struct *task;
+	struct pt_regs *regs;
+	struct tm_thread *t;
+	__u64 ip, sp, ra = 0;
+
+	if (!p)
+		return 0;
+	t = this_thread();
+	if (!t)
+		return 0;
+	t->sys_kind = kind;
+	t->sys_addr = addr;
+	t->sys_len = len;
+	t->sys_new_len = new_len;
+	t->sys_flags = flags;
+	t->sys_stack = 0;
+	t->sys_notify = kind == TM_KIND_MMAP && (new_len & 4 /* PROT_EXEC */) && !(flags & MAP_ANONYMOUS);
+	/* Made by a traced allocator (malloc's own mmap, sbrk): already counted there. */
+	t->sys_skip = t->call_sp != 0;
+	if (kind == TM_KIND_MUNMAP && t->last_free && t->last_free >= addr && t->last_free < addr + len) {
+		t->sys_skip = 1;   /* free() returning a large block to the kernel */
+		t->last_free = 0;
+	}
+	if (t->sys_skip) {
+		count_stat(TM_STAT_MMAP_IN_ALLOC);
+		return 0;
+	}
+	if (kind == TM_KIND_MMAP || kind == TM_KIND_MREMAP || kind == TM_KIND_BRK) {
+		if (kind == TM_KIND_MMAP &&
+		    (!(flags & MAP_ANONYMOUS) || !(flags & MAP_PRIVATE) || (flags & (MAP_SHARED | MAP_STACK)) ||
+		     new_len == 0 /* PROT_NONE: a reservation, not memory */)) {
+			/* not counted; a MAP_FIXED one still replaces what was there */
+			t->sys_kind = (flags & MAP_FIXED) ? TM_KIND_MUNMAP : 0;
+			if (t->sys_notify)
+				t->sys_kind = TM_KIND_MMAP;
+			return 0;
+		}
+		task = bpf_get_current_task_btf();
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		ip = BPF_CORE_READ(regs, ip);
+		if (ip >= p->ldso_lo && ip < p->ldso_hi) {
+			t->sys_kind = 0;   /* the dynamic loader's own mapping */
+			return 0;
+		}
+		sp = BPF_CORE_READ(regs, sp);
+		/* libc's syscall wrappers are leaf functions: [rsp] is their caller. */
+		bpf_probe_read_user(&ra, sizeof(ra), (void *)sp);
+		t->sys_stack = intern_stack(ctx, t, p, tgid, ip, ra, kind);
+	}
+	return 0;
+}
+
+static __always_inline int sys_exit(long ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct tm_thread *t;
+	__u32 kind;
+
+	if (!p)
+		return 0;
+	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+	if (!t || !t->sys_kind)
+		return 0;
+	kind = t->sys_kind;
+	t->sys_kind = 0;
+
+	if (kind == TM_KIND_BRK) {
+		__u64 old = p->brk_cur;
+
+		p->brk_cur = ret;
+		if (t->sys_skip || !old || !t->sys_addr)
+			return 0;
+		if ((__u64)ret > old)
+			region_add(tgid, p, old, ret - old, t->sys_stack);
+		else if ((__u64)ret < old)
+			region_unmap(tgid, p, ret, old - ret);
+		return 0;
+	}
+	if (t->sys_skip || (ret < 0 && ret > -4096))
+		return 0;
+	if (t->sys_notify) {
+		t->sys_notify = 0;
+		notify(TM_EV_EXEC_MAP, tgid, ret);
+		if (t->sys_flags & MAP_FIXED)
+			region_unmap(tgid, p, ret, t->sys_len);
+		return 0;
+	}
+	if (kind == TM_KIND_MUNMAP) {
+		/* munmap, or an mmap(MAP_FIXED) of something we do not count */
+		region_unmap(tgid, p, t->sys_addr, t->sys_len);
+	} else if (kind == TM_KIND_MMAP) {
+		if (t->sys_flags & MAP_FIXED)
+			region_unmap(tgid, p, ret, t->sys_len);
+		region_add(tgid, p, ret, (t->sys_len + 4095) & ~4095ULL, t->sys_stack);
+	} else if (kind == TM_KIND_MREMAP) {
+		region_unmap(tgid, p, t->sys_addr, t->sys_len);
+		region_add(tgid, p, ret, (t->sys_new_len + 4095) & ~4095ULL, t->sys_stack);
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int tp_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+{
+	/* new_len carries prot here: 0 (PROT_NONE) marks a reservation */
+	return sys_enter(ctx, TM_KIND_MMAP, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int tp_exit_mmap(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int tp_enter_munmap(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(ctx, TM_KIND_MUNMAP, ctx->args[0], ctx->args[1], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int tp_exit_munmap(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mremap")
+int tp_enter_mremap(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(ctx, TM_KIND_MREMAP, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int tp_exit_mremap(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_brk")
+int tp_enter_brk(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(ctx, TM_KIND_BRK, ctx->args[0], 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_brk")
+int tp_exit_brk(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx->ret);
+}
+
+/* ---- process lifecycle ------------------------------------------------- */
+
+SEC("tracepoint/sched/sched_process_exec")
+int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc zero = {};
+	struct task_struct *task;
+	int i;
+
+	if (!bpf_map_lookup_elem(&pending_exec, &tgid))
+		return 0;
+	bpf_map_delete_elem(&pending_exec, &tgid);
+	/* AT_BASE in the new image's auxv: where the kernel put the dynamic loader. */
+	task = bpf_get_current_task_btf();
+	for (i = 0; i < 48; i += 2) {
+		__u64 type = BPF_CORE_READ(task, mm, saved_auxv[i]);
+
+		if (type == 0 /* AT_NULL */)
+			break;
+		if (type == 7 /* AT_BASE */) {
+			zero.ldso_lo = BPF_CORE_READ(task, mm, saved_auxv[i + 1]);
+			zero.ldso_hi = zero.ldso_lo ? zero.ldso_lo + ldso_size : 0;
+			break;
+		}
+	}
+	bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
+	notify(TM_EV_EXEC_MAP, tgid, 0);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int tp_exit(struct trace_event_raw_sched_process_template *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct task_struct *task;
+	struct tm_proc *p;
+
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	task = bpf_get_current_task_btf();
+	/* Only the last thread out speaks for the process. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	p->exit_code = BPF_CORE_READ(task, signal, group_exit_code) ?: BPF_CORE_READ(task, exit_code);
+	p->exit_time_ns = bpf_ktime_get_ns();
+	return 0;
+}

@@ -1,0 +1,646 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * main.c: the tidemark command line: run, attach, report.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "elf.h"
+#include "log.h"
+#include "maps.h"
+#include "profile.h"
+#include "report.h"
+#include "trace.h"
+
+static const char usage[] =
+"usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
+"       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
+"       tidemark report [--format text|json] [--view peak|leaks|allocs] [-n N] FILE\n"
+"\n"
+"run      start CMD traced from its first instruction, wait for it, write the capture,\n"
+"         print a summary on stderr, and exit with CMD's status\n"
+"attach   trace a running process until it exits, SECONDS pass, or Ctrl-C\n"
+"report   render a capture on stdout\n"
+"\n"
+"options for run and attach:\n"
+"  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
+"      --native-depth N   native frames per stack, 1-32 (default 32)\n"
+"      --max-allocs N     live blocks tracked at once (default 1048576)\n"
+"      --max-stacks N     distinct stacks (default 65536)\n"
+"  -n N                   sites in the summary (default 5)\n"
+"  -v, --verbose          say where each probe sits and what the verifier counted\n"
+"  -q, --quiet            no summary on stderr\n";
+
+struct opts {
+	const char *output;
+	struct tm_trace_opts trace;
+	unsigned int top;
+	pid_t pid;
+	double duration;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int parse_uint(const char *cmd, const char *flag, const char *s, unsigned long min,
+		      unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || !*s || *end || v < min || v > max) {
+		pr_warn("tidemark %s: %s wants a number from %lu to %lu, not '%s'\n", cmd, flag, min, max, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Root, or at least the capabilities BPF tracing needs; and BTF. */
+static int preflight(const char *cmd)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		pr_warn("tidemark %s: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
+			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n", cmd);
+		return -ENOTSUP;
+	}
+	if (geteuid() != 0) {
+		pr_warn("tidemark %s: needs CAP_BPF and CAP_PERFMON (run as root, e.g. sudo tidemark %s ...)\n",
+			cmd, cmd);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The capture must be writable before the target is touched. */
+static int check_output(const char *cmd, const char *path)
+{
+	char buf[PATH_MAX];
+	char *dir;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	dir = dirname(buf);
+	if (access(dir, W_OK)) {
+		pr_warn("tidemark %s: cannot write %s: %s (choose another path with -o)\n", cmd, path,
+			strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int self_libc(char *path, size_t len)
+{
+	struct tm_maps m = { 0 };
+	int err = tm_maps__read(getpid(), &m);
+
+	if (!err)
+		err = tm_maps__find_module(&m, "libc.so.6", path, len);
+	tm_maps__free(&m);
+	return err;
+}
+
+/* Find CMD on PATH the way execvp will. */
+static int resolve_cmd(const char *cmd, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(cmd, '/')) {
+		snprintf(out, len, "%s", cmd);
+		return access(out, X_OK) ? -errno : 0;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *colon = strchrnul(path, ':');
+		int n = (int)(colon - path);
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", n ? n : 1, n ? path : ".", cmd);
+		if (!access(buf, X_OK)) {
+			snprintf(out, len, "%s", buf);
+			return 0;
+		}
+		path = *colon ? colon + 1 : colon;
+	}
+	return -ENOENT;
+}
+
+/* Say what is and is not traced when CMD's allocator is not glibc's. */
+static void check_target_libc(const char *exe)
+{
+	struct tm_elf_info info;
+	char line[PATH_MAX], interp[PATH_MAX];
+	FILE *f;
+
+	f = fopen(exe, "r");
+	if (f && fgets(line, sizeof(line), f) && line[0] == '#' && line[1] == '!') {
+		char *p = line + 2, *sp;
+
+		fclose(f);
+		while (*p == ' ')
+			p++;
+		p[strcspn(p, "\n")] = 0;
+		sp = strchr(p, ' ');
+		if (sp && !strcmp(basename(p), "env")) {
+			char *arg = sp + 1;
+
+			arg[strcspn(arg, " ")] = 0;
+			if (resolve_cmd(arg, interp, sizeof(interp)))
+				return;
+		} else {
+			if (sp)
+				*sp = 0;
+			snprintf(interp, sizeof(interp), "%s", p);
+		}
+		check_target_libc(interp);
+		return;
+	}
+	if (f)
+		fclose(f);
+	memset(&info, 0, sizeof(info));
+	if (tm_elf__info(exe, &info))
+		return;
+	if (!info.has_interp || !info.needs_libc)
+		pr_warn("tidemark: %s is %s: its malloc/free are not traced (tidemark probes glibc's "
+			"libc.so.6); its mmap/munmap/mremap/brk are\n", exe,
+			info.has_interp ? "not linked against glibc" : "statically linked");
+	tm_elf_info__free(&info);
+}
+
+static void fill_command(struct tm_profile *prof, pid_t pid, char **argv)
+{
+	char buf[4096];
+	size_t n = 0;
+	int i;
+
+	buf[0] = 0;
+	if (argv) {
+		for (i = 0; argv[i] && n < sizeof(buf) - 1; i++)
+			n += snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "", argv[i]);
+	} else {
+		char path[64];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+		f = fopen(path, "r");
+		if (f) {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+			buf[n] = 0;
+			for (i = 0; n && i < (int)n - 1; i++)
+				if (!buf[i])
+					buf[i] = ' ';
+		}
+	}
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	prof->command = tm_profile__str(prof, buf);
+}
+
+/* Build, write and summarise the capture. */
+static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const struct opts *o,
+		  const char *output)
+{
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
+	int err;
+
+	err = tm_trace__build_profile(t, pid, prof);
+	if (err) {
+		pr_warn("tidemark: pid %d was never counted: %s\n", pid, strerror(-err));
+		return err;
+	}
+	err = tm_capture__write(prof, output);
+	if (err) {
+		pr_warn("tidemark: writing %s failed: %s\n", output, strerror(-err));
+		return err;
+	}
+	if (tm_log_level >= TM_LOG_INFO) {
+		tm_report__text(prof, stderr, &ro);
+		pr_info("tidemark: wrote %s (tidemark report %s)\n", output, output);
+	}
+	return 0;
+}
+
+enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW };
+
+static const struct option trace_longopts[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "native-depth", required_argument, NULL, OPT_NATIVE_DEPTH },
+	{ "max-allocs", required_argument, NULL, OPT_MAX_ALLOCS },
+	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts *o)
+{
+	unsigned long v;
+	char *end;
+	int c;
+
+	o->trace.native_depth = TM_MAX_NATIVE;
+	o->trace.max_allocs = 1u << 20;
+	o->trace.max_stacks = 65536;
+	o->trace.python = 1;
+	o->top = 5;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+o:p:d:n:vqh", trace_longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o->output = optarg;
+			break;
+		case 'p':
+			if (strcmp(cmd, "attach")) {
+				pr_warn("tidemark %s: -p is for attach; see 'tidemark --help'\n", cmd);
+				return -EINVAL;
+			}
+			if (parse_uint(cmd, "-p", optarg, 1, INT32_MAX, &v))
+				return -EINVAL;
+			o->pid = (pid_t)v;
+			break;
+		case 'd':
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || *end || o->duration <= 0) {
+				pr_warn("tidemark %s: -d wants a positive number of seconds, not '%s'\n", cmd, optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'n':
+			if (parse_uint(cmd, "-n", optarg, 0, 1000000, &v))
+				return -EINVAL;
+			o->top = v;
+			break;
+		case OPT_NATIVE_DEPTH:
+			if (parse_uint(cmd, "--native-depth", optarg, 1, TM_MAX_NATIVE, &v))
+				return -EINVAL;
+			o->trace.native_depth = v;
+			break;
+		case OPT_MAX_ALLOCS:
+			if (parse_uint(cmd, "--max-allocs", optarg, 1024, 1u << 26, &v))
+				return -EINVAL;
+			o->trace.max_allocs = v;
+			break;
+		case OPT_MAX_STACKS:
+			if (parse_uint(cmd, "--max-stacks", optarg, 256, 1u << 22, &v))
+				return -EINVAL;
+			o->trace.max_stacks = v;
+			break;
+		case 'v':
+			tm_log_level = TM_LOG_DEBUG;
+			break;
+		case 'q':
+			tm_log_level = TM_LOG_WARN;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			if (optopt && optopt < 256)
+				pr_warn("tidemark %s: unknown option '-%c'; see 'tidemark --help'\n", cmd, optopt);
+			else
+				pr_warn("tidemark %s: unknown option '%s'; see 'tidemark --help'\n", cmd,
+					argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	return optind;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct tm_trace *t = NULL;
+	struct tm_profile *prof = NULL;
+	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX];
+	int pipefd[2] = { -1, -1 }, status = 0, err, first, rc = 1;
+	pid_t child = -1;
+
+	first = parse_trace_opts("run", argc, argv, &o);
+	if (first < 0)
+		return 2;
+	if (first >= argc) {
+		pr_warn("tidemark run: no command given: tidemark run [options] -- CMD [ARGS...]\n");
+		return 2;
+	}
+	if (preflight("run"))
+		return 1;
+	if (resolve_cmd(argv[first], exe, sizeof(exe))) {
+		pr_warn("tidemark run: %s: command not found\n", argv[first]);
+		return 127;
+	}
+	if (o.output && check_output("run", o.output))
+		return 1;
+	check_target_libc(exe);
+	if (self_libc(libc, sizeof(libc))) {
+		pr_warn("tidemark run: cannot find the system's libc.so.6 in this process's maps\n");
+		return 1;
+	}
+
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		pr_warn("tidemark run: pipe: %s\n", strerror(errno));
+		return 1;
+	}
+	child = fork();
+	if (child < 0) {
+		pr_warn("tidemark run: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (child == 0) {
+		char go = 0;
+
+		close(pipefd[1]);
+		/* Wait until the probes are in place; EOF means the tracer gave up. */
+		if (read(pipefd[0], &go, 1) != 1 || go != 'g')
+			_exit(127);
+		execvp(exe, argv + first);
+		fprintf(stderr, "tidemark run: cannot execute %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[0]);
+
+	/* Ctrl-C reaches the child (same process group); we report once it exits. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+
+	prof = tm_profile__new();
+	if (!prof)
+		goto out;
+	err = tm_trace__open(&t, &o.trace);
+	if (err)
+		goto out;
+	tm_trace__print_verifier_stats(t);
+	err = tm_trace__watch(t, child, 1);
+	if (!err)
+		err = tm_trace__attach_libc(t, child, libc);
+	if (err)
+		goto out;
+
+	prof->pid = child;
+	fill_command(prof, child, argv + first);
+	prof->start_time_ns = now_ns();
+	if (write(pipefd[1], "g", 1) != 1) {
+		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
+		goto out;
+	}
+	close(pipefd[1]);
+	pipefd[1] = -1;
+
+	for (;;) {
+		pid_t r = waitpid(child, &status, WNOHANG);
+
+		if (r == child)
+			break;
+		if (r < 0 && errno != EINTR) {
+			pr_warn("tidemark run: waitpid: %s\n", strerror(errno));
+			goto out;
+		}
+		tm_trace__poll(t, 20);
+	}
+	tm_trace__poll(t, 0);
+	child = -1;
+	prof->end_time_ns = now_ns();
+	if (WIFEXITED(status)) {
+		prof->has_exit_code = 1;
+		prof->exit_code = WEXITSTATUS(status);
+	} else if (WIFSIGNALED(status)) {
+		prof->has_signal = 1;
+		prof->signal = WTERMSIG(status);
+	}
+	snprintf(output, sizeof(output), "%s", o.output ? o.output : "");
+	if (!o.output)
+		snprintf(output, sizeof(output), "tidemark-%d.tdm", prof->pid);
+	if (finish(t, prof, prof->pid, &o, output))
+		goto out;
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+out:
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);   /* the child sees EOF and exits 127 */
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	tm_trace__destroy(t);
+	tm_profile__free(prof);
+	return rc;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int cmd_attach(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct tm_trace *t = NULL;
+	struct tm_profile *prof = NULL;
+	struct tm_maps maps = { 0 };
+	char libc[PATH_MAX], output[PATH_MAX];
+	uint64_t deadline = 0;
+	int first, pidfd = -1, err, rc = 1, has_libc;
+	struct tm_proc p;
+
+	first = parse_trace_opts("attach", argc, argv, &o);
+	if (first < 0)
+		return 2;
+	if (first < argc) {
+		pr_warn("tidemark attach: unexpected argument '%s'; see 'tidemark --help'\n", argv[first]);
+		return 2;
+	}
+	if (!o.pid) {
+		pr_warn("tidemark attach: which process? give -p PID\n");
+		return 2;
+	}
+	if (kill(o.pid, 0) && errno == ESRCH) {
+		pr_warn("tidemark attach: pid %d not found\n", o.pid);
+		return 1;
+	}
+	if (preflight("attach"))
+		return 1;
+	if (o.output && check_output("attach", o.output))
+		return 1;
+	pidfd = pidfd_open_(o.pid);
+	err = tm_maps__read(o.pid, &maps);
+	if (pidfd < 0 || err) {
+		pr_warn("tidemark attach: pid %d not found\n", o.pid);
+		goto out;
+	}
+	has_libc = !tm_maps__find_module(&maps, "libc.so.6", libc, sizeof(libc));
+	if (!has_libc)
+		pr_warn("tidemark attach: pid %d does not map glibc's libc.so.6 (static or another libc): "
+			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n", o.pid);
+
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	prof = tm_profile__new();
+	if (!prof)
+		goto out;
+	err = tm_trace__open(&t, &o.trace);
+	if (err)
+		goto out;
+	tm_trace__print_verifier_stats(t);
+	prof->pid = o.pid;
+	fill_command(prof, o.pid, NULL);
+	prof->start_time_ns = now_ns();
+	err = tm_trace__watch(t, o.pid, 0);
+	if (!err && has_libc)
+		err = tm_trace__attach_libc(t, o.pid, libc);
+	if (err)
+		goto out;
+	if (o.duration > 0)
+		deadline = prof->start_time_ns + (uint64_t)(o.duration * 1e9);
+	pr_info("tidemark: attached to pid %d; Ctrl-C to stop\n", o.pid);
+
+	while (!stop_requested) {
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) > 0)
+			break;   /* the target exited */
+		if (deadline && now_ns() >= deadline)
+			break;
+		tm_trace__poll(t, 20);
+	}
+	tm_trace__poll(t, 0);
+	prof->end_time_ns = now_ns();
+	if (!tm_trace__proc(t, o.pid, &p) && p.exit_time_ns) {
+		if (WIFSIGNALED(p.exit_code)) {
+			prof->has_signal = 1;
+			prof->signal = WTERMSIG(p.exit_code);
+		} else {
+			prof->has_exit_code = 1;
+			prof->exit_code = WEXITSTATUS(p.exit_code);
+		}
+	}
+	snprintf(output, sizeof(output), "%s", o.output ? o.output : "");
+	if (!o.output)
+		snprintf(output, sizeof(output), "tidemark-%d.tdm", o.pid);
+	if (finish(t, prof, o.pid, &o, output))
+		goto out;
+	rc = 0;
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	tm_maps__free(&maps);
+	tm_trace__destroy(t);   /* detaches every probe */
+	tm_profile__free(prof);
+	return rc;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "view", required_argument, NULL, OPT_VIEW },
+		{ "python-only", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
+	const char *format = "text";
+	struct tm_profile *prof = NULL;
+	char err[512];
+	unsigned long v;
+	int c, rc;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_FORMAT:
+			format = optarg;
+			if (strcmp(format, "text") && strcmp(format, "json")) {
+				pr_warn("tidemark report: --format is text or json, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_VIEW:
+			if (tm_report__view_parse(optarg, &ro.view)) {
+				pr_warn("tidemark report: --view is peak, leaks or allocs, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			if (parse_uint("report", "-n", optarg, 0, 100000000, &v))
+				return 2;
+			ro.top_n = v;
+			break;
+		case 'P':
+			ro.flags |= TM_REPORT_PYTHON_ONLY;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			pr_warn("tidemark report: unknown option '%s'; see 'tidemark --help'\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		pr_warn("tidemark report: give exactly one capture file: tidemark report [options] FILE\n");
+		return 2;
+	}
+	if (tm_capture__read(argv[optind], &prof, err, sizeof(err))) {
+		pr_warn("tidemark report: %s\n", err);
+		return 1;
+	}
+	rc = !strcmp(format, "json") ? tm_report__json(prof, stdout, &ro) : tm_report__text(prof, stdout, &ro);
+	tm_profile__free(prof);
+	if (rc || fflush(stdout)) {
+		pr_warn("tidemark report: writing the report failed: %s\n", strerror(rc ? -rc : errno));
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "attach"))
+		return cmd_attach(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "report"))
+		return cmd_report(argc - 1, argv + 1);
+	pr_warn("tidemark: unknown command '%s': use run, attach or report (tidemark --help)\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * profile.h: a capture in memory, after symbolization. This is what the
+ * capture file stores and what every report renders. Pure data: no BPF,
+ * no kernel, no root needed to build or read one.
+ */
+#ifndef TIDEMARK_PROFILE_H
+#define TIDEMARK_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum tm_frame_kind {
+	TM_FRAME_NATIVE = 0,
+	TM_FRAME_PYTHON = 1,
+};
+
+/* A symbolized frame. Strings point into the profile's string pool; NULL = unknown. */
+struct tm_frame {
+	uint32_t kind;          /* enum tm_frame_kind */
+	uint32_t line;          /* 0 = unknown */
+	const char *function;
+	const char *file;
+	const char *module;
+	uint64_t address;       /* native: runtime address; python: code object address */
+};
+
+/* One stack and what it did. Counts are exact unless the capture says it sampled. */
+struct tm_site {
+	uint32_t nframes;
+	uint32_t flags;         /* enum tm_stack_flags (tidemark_common.h) */
+	uint32_t *frames;       /* indices into profile.frames, innermost first */
+	uint32_t kind;          /* enum tm_kind of the allocator that made it */
+	uint32_t pad;
+	uint64_t alloc_bytes;
+	uint64_t alloc_count;
+	uint64_t free_bytes;
+	uint64_t free_count;
+	int64_t live_bytes;     /* at the end of the trace */
+	int64_t live_count;
+	int64_t peak_bytes;     /* live at the moment of the process's peak */
+	int64_t peak_count;
+};
+
+/* A named counter (drops, stats): stored by name so new ones never break old files. */
+struct tm_counter {
+	const char *name;
+	uint64_t value;
+};
+
+struct tm_profile {
+	/* process */
+	int32_t pid;
+	const char *command;
+	int32_t has_exit_code, exit_code;   /* exited normally */
+	int32_t has_signal, signal;         /* killed by a signal */
+	uint64_t start_time_ns;             /* CLOCK_MONOTONIC, as bpf_ktime_get_ns() */
+	uint64_t end_time_ns;
+
+	/* totals */
+	uint64_t peak_bytes;
+	uint64_t peak_time_ns;              /* since start_time_ns */
+	int64_t live_bytes_end;
+	uint64_t alloc_bytes;
+	uint64_t alloc_count;
+	uint64_t free_count;
+
+	struct tm_counter *drops;  size_t ndrops;   /* every known reason, zero or not */
+	struct tm_counter *stats;  size_t nstats;
+
+	struct tm_frame *frames;   size_t nframes;
+	struct tm_site *sites;     size_t nsites;
+
+	/* owned storage */
+	struct tm_strpool *pool;
+};
+
+/* String interning: equal strings share one pointer. */
+struct tm_strpool;
+struct tm_strpool *tm_strpool__new(void);
+void tm_strpool__free(struct tm_strpool *p);
+const char *tm_strpool__intern(struct tm_strpool *p, const char *s);  /* NULL in, NULL out */
+
+/* Profile lifetime and building. All return 0 or -errno. */
+struct tm_profile *tm_profile__new(void);
+void tm_profile__free(struct tm_profile *p);  /* accepts NULL */
+/* Intern a frame (dedup by all fields); returns its index or -errno. */
+int tm_profile__add_frame(struct tm_profile *p, const struct tm_frame *f);
+/* Append a site; frames are copied. Returns its index or -errno. */
+int tm_profile__add_site(struct tm_profile *p, const struct tm_site *s);
+int tm_profile__set_counter(struct tm_profile *p, int is_drop, const char *name, uint64_t v);
+const char *tm_profile__str(struct tm_profile *p, const char *s);  /* intern into pool */
+
+/* Names for enum tm_drop / tm_stat / tm_kind, as they appear in reports. */
+const char *tm_drop_name(unsigned int drop);
+const char *tm_stat_name(unsigned int stat);
+const char *tm_kind_name(unsigned int kind);
+
+#endif /* TIDEMARK_PROFILE_H */

@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * trace.c: the libbpf loader. See trace.h for the lifecycle.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "elf.h"
+#include "log.h"
+#include "maps.h"
+#include "probe_site.h"
+#include "symbolize.h"
+#include "trace.h"
+#include "tidemark.skel.h"
+
+/* One watched process: what it maps, as seen over its life. */
+struct tm_watch {
+	pid_t pid;
+	struct tm_maps maps;
+};
+
+#define TM_MAX_LINKS 32
+#define TM_MAX_WATCH 64
+
+struct tm_trace {
+	struct tidemark_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *links[TM_MAX_LINKS];
+	size_t nlinks;
+	struct tm_watch watch[TM_MAX_WATCH];
+	size_t nwatch;
+	struct tm_symbolizer *sym;
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && tm_log_level < TM_LOG_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && tm_log_level < TM_LOG_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static struct tm_watch *watch_find(struct tm_trace *t, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < t->nwatch; i++)
+		if (t->watch[i].pid == pid)
+			return &t->watch[i];
+	return NULL;
+}
+
+int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w = watch_find(t, pid);
+	struct tm_maps now = { 0 };
+	int err;
+
+	if (!w)
+		return -ENOENT;
+	err = tm_maps__read(pid, &now);
+	if (err)
+		return err;   /* gone: keep what we had */
+	err = tm_maps__merge(&w->maps, &now);
+	w->maps.pid = pid;
+	tm_maps__free(&now);
+	return err;
+}
+
+static int handle_event(void *ctx, void *data, size_t len)
+{
+	struct tm_trace *t = ctx;
+	const struct tm_event *ev = data;
+
+	if (len < sizeof(*ev))
+		return 0;
+	if (ev->type == TM_EV_EXEC_MAP)
+		tm_trace__refresh_maps(t, (pid_t)ev->tgid);
+	return 0;
+}
+
+/* [lo, hi) of the mappings of a module whose file name starts with prefix. */
+static int module_span(const struct tm_maps *m, const char *prefix, uint64_t *lo, uint64_t *hi)
+{
+	size_t i;
+
+	*lo = *hi = 0;
+	for (i = 0; i < m->nr; i++) {
+		const struct tm_map_entry *e = &m->entries[i];
+		const char *base = strrchr(e->path, '/');
+
+		base = base ? base + 1 : e->path;
+		if (strncmp(base, prefix, strlen(prefix)))
+			continue;
+		if (!*lo || e->start < *lo)
+			*lo = e->start;
+		if (e->end > *hi)
+			*hi = e->end;
+	}
+	return *lo ? 0 : -ENOENT;
+}
+
+int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
+{
+	struct tm_maps self = { 0 };
+	uint64_t lo, hi;
+	struct tm_trace *t;
+	int err;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	libbpf_set_print(libbpf_print);
+
+	t->skel = tidemark_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		pr_warn("tidemark: cannot open the BPF object: %s\n", strerror(-err));
+		goto fail;
+	}
+	t->skel->rodata->native_depth = o->native_depth;
+	t->skel->rodata->trace_python = o->python;
+	/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
+	if (!tm_maps__read(getpid(), &self) && !module_span(&self, "ld-linux", &lo, &hi))
+		t->skel->rodata->ldso_size = hi - lo;
+	tm_maps__free(&self);
+	bpf_map__set_max_entries(t->skel->maps.allocs, o->max_allocs);
+	bpf_map__set_max_entries(t->skel->maps.stacks, o->max_stacks);
+	bpf_map__set_max_entries(t->skel->maps.aggs, o->max_stacks);
+
+	err = tidemark_bpf__load(t->skel);
+	if (err) {
+		if (err == -EPERM)
+			pr_warn("tidemark: loading BPF was refused: needs CAP_BPF and CAP_PERFMON (run as root)\n");
+		else if (err == -EACCES)
+			pr_warn("tidemark: the kernel's verifier rejected the BPF programs (run with -v for its log)\n");
+		else
+			pr_warn("tidemark: loading BPF failed: %s (run with -v for the verifier log)\n",
+				strerror(-err));
+		goto fail;
+	}
+	/* Tracepoints: the programs filter by tgid through the procs map. */
+	err = tidemark_bpf__attach(t->skel);
+	if (err) {
+		pr_warn("tidemark: attaching tracepoints failed: %s\n", strerror(-err));
+		goto fail;
+	}
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_event, t, NULL);
+	if (!t->rb) {
+		err = -errno;
+		pr_warn("tidemark: ring buffer: %s\n", strerror(-err));
+		goto fail;
+	}
+	t->sym = tm_symbolizer__new();
+	if (!t->sym) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	tm_trace__destroy(t);
+	return err;
+}
+
+int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
+{
+	__u32 key = (__u32)pid, one = 1;
+	struct tm_proc zero = { 0 };
+	struct tm_watch *w;
+	int err;
+
+	if (t->nwatch >= TM_MAX_WATCH)
+		return -ENOSPC;
+	w = &t->watch[t->nwatch++];
+	memset(w, 0, sizeof(*w));
+	w->pid = pid;
+	if (at_exec)
+		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &one, BPF_ANY);
+	else
+		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_NOEXIST);
+	if (err)
+		return -errno;
+	if (!at_exec) {
+		uint64_t lo, hi;
+
+		tm_trace__refresh_maps(t, pid);
+		if (!module_span(&w->maps, "ld-linux", &lo, &hi)) {
+			zero.ldso_lo = lo;
+			zero.ldso_hi = hi;
+			bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_EXIST);
+		}
+	}
+	return 0;
+}
+
+struct alloc_fn {
+	const char *name;
+	enum tm_kind kind;
+	int ret;        /* has a return probe */
+};
+
+static const struct alloc_fn alloc_fns[] = {
+	{ "malloc", TM_KIND_MALLOC, 1 },
+	{ "calloc", TM_KIND_CALLOC, 1 },
+	{ "realloc", TM_KIND_REALLOC, 1 },
+	{ "reallocarray", TM_KIND_REALLOCARRAY, 1 },
+	{ "posix_memalign", TM_KIND_POSIX_MEMALIGN, 1 },
+	{ "aligned_alloc", TM_KIND_ALIGNED_ALLOC, 1 },
+	{ "memalign", TM_KIND_MEMALIGN, 1 },
+	{ "valloc", TM_KIND_VALLOC, 1 },
+	{ "pvalloc", TM_KIND_PVALLOC, 1 },
+	{ "free", TM_KIND_FREE, 0 },
+};
+
+static struct bpf_program *entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
+{
+	switch (kind) {
+	case TM_KIND_MALLOC: return s->progs.malloc_enter;
+	case TM_KIND_CALLOC: return s->progs.calloc_enter;
+	case TM_KIND_REALLOC: return s->progs.realloc_enter;
+	case TM_KIND_REALLOCARRAY: return s->progs.reallocarray_enter;
+	case TM_KIND_POSIX_MEMALIGN: return s->progs.posix_memalign_enter;
+	case TM_KIND_ALIGNED_ALLOC: return s->progs.aligned_alloc_enter;
+	case TM_KIND_MEMALIGN: return s->progs.memalign_enter;
+	case TM_KIND_VALLOC: return s->progs.valloc_enter;
+	case TM_KIND_PVALLOC: return s->progs.pvalloc_enter;
+	case TM_KIND_FREE: return s->progs.free_enter;
+	default: return NULL;
+	}
+}
+
+static int add_link(struct tm_trace *t, struct bpf_link *l)
+{
+	if (!l)
+		return -errno;
+	if (t->nlinks >= TM_MAX_LINKS) {
+		bpf_link__destroy(l);
+		return -ENOSPC;
+	}
+	t->links[t->nlinks++] = l;
+	return 0;
+}
+
+int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
+{
+	uint64_t done[sizeof(alloc_fns) / sizeof(alloc_fns[0])];
+	size_t ndone = 0, i, j;
+	int err, attached = 0;
+
+	for (i = 0; i < sizeof(alloc_fns) / sizeof(alloc_fns[0]); i++) {
+		const struct alloc_fn *f = &alloc_fns[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		uint64_t off, vaddr, size;
+		struct tm_probe_site site;
+		uint8_t code[16] = { 0 };
+		int dup = 0;
+
+		err = tm_elf__find_symbol(libc, f->name, &off, &vaddr, &size);
+		if (err) {
+			pr_debug("attach: %s: no %s: not traced\n", libc, f->name);
+			continue;
+		}
+		/* aligned_alloc is memalign in some glibc builds: one probe per address. */
+		for (j = 0; j < ndone; j++)
+			dup |= done[j] == vaddr;
+		if (dup) {
+			pr_debug("attach: %s shares its address with an earlier function: probed once\n", f->name);
+			continue;
+		}
+		done[ndone++] = vaddr;
+
+		err = tm_elf__read_code(libc, off, code, sizeof(code));
+		if (err)
+			return err;
+		tm_probe_site__choose(code, sizeof(code), f->ret ? TM_SITE_ENTRY : TM_SITE_AFTER_NULL_TEST, &site);
+		pr_debug("attach: %-14s at %s+0x%" PRIx64 "+%u: %s\n", f->name, libc, off, site.offset, site.why);
+		if (!site.emulated && tm_log_level >= TM_LOG_DEBUG)
+			pr_debug("attach: %s: every call single-steps the probed instruction (~30x the cost)\n",
+				 f->name);
+
+		err = add_link(t, bpf_program__attach_uprobe_opts(entry_prog(t->skel, f->kind), pid, libc,
+								  off + site.offset, &uo));
+		if (err)
+			goto fail;
+		if (f->ret) {
+			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
+
+			err = add_link(t, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, libc,
+									  off, &ro));
+			if (err)
+				goto fail;
+		}
+		attached++;
+	}
+	if (!attached) {
+		pr_warn("attach: %s has none of malloc/free: is it glibc?\n", libc);
+		return -ENOENT;
+	}
+	return 0;
+fail:
+	if (err == -ESRCH || err == -ENOENT)
+		pr_warn("attach: pid %d exited before its probes were placed\n", pid);
+	else
+		pr_warn("attach: uprobe on %s failed: %s\n", libc, strerror(-err));
+	return err;
+}
+
+int tm_trace__poll(struct tm_trace *t, int timeout_ms)
+{
+	int n = ring_buffer__poll(t->rb, timeout_ms);
+
+	return n == -EINTR ? 0 : n;
+}
+
+int tm_trace__proc(struct tm_trace *t, pid_t pid, struct tm_proc *out)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.procs), &key, out))
+		return -errno;
+	return 0;
+}
+
+static void sum_stats(struct tm_trace *t, struct tm_stats *sum)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, k;
+	struct tm_stats *per;
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return;
+	per = calloc(ncpu, sizeof(*per));
+	if (!per)
+		return;
+	if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &zero, per)) {
+		for (i = 0; i < ncpu; i++) {
+			for (k = 0; k < TM_DROP__COUNT; k++)
+				sum->drops[k] += per[i].drops[k];
+			for (k = 0; k < TM_STAT__COUNT; k++)
+				sum->stats[k] += per[i].stats[k];
+		}
+	}
+	free(per);
+}
+
+/* Symbolize one native address into the profile; returns the frame index or -errno. */
+static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
+			uint64_t addr, int retaddr)
+{
+	struct tm_frame f = { .kind = TM_FRAME_NATIVE, .address = addr };
+	struct tm_sym sym;
+	char fn[512];
+
+	if (!tm_symbolizer__resolve(t->sym, &w->maps, w->pid, addr, retaddr ? TM_SYM_RETADDR : 0, &sym)) {
+		if (sym.function) {
+			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, sym.function, sym.offset);
+			f.function = tm_profile__str(prof, sym.file ? sym.function : fn);
+		}
+		f.file = tm_profile__str(prof, sym.file);
+		f.line = sym.line;
+		f.module = tm_profile__str(prof, sym.module);
+	}
+	return tm_profile__add_frame(prof, &f);
+}
+
+int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *prof)
+{
+	int aggs_fd = bpf_map__fd(t->skel->maps.aggs), stacks_fd = bpf_map__fd(t->skel->maps.stacks);
+	struct tm_agg_key key, next, *prev = NULL;
+	struct tm_watch *w = watch_find(t, pid);
+	struct tm_stack *st;
+	struct tm_stats sum;
+	struct tm_proc p;
+	uint32_t *frames;
+	int err, k;
+
+	if (!w)
+		return -ENOENT;
+	err = tm_trace__proc(t, pid, &p);
+	if (err)
+		return err;
+	st = malloc(sizeof(*st));
+	frames = calloc(TM_MAX_NATIVE + TM_MAX_PY, sizeof(*frames));
+	if (!st || !frames) {
+		err = -ENOMEM;
+		goto out;
+	}
+
+	prof->peak_bytes = p.peak_bytes;
+	prof->peak_time_ns = p.peak_time_ns && p.peak_time_ns > prof->start_time_ns ?
+			     p.peak_time_ns - prof->start_time_ns : 0;
+	prof->live_bytes_end = p.live_bytes;
+	prof->alloc_bytes = p.alloc_bytes;
+	prof->alloc_count = p.alloc_count;
+	prof->free_count = p.free_count;
+	for (k = 0; k < TM_DROP__COUNT; k++)
+		tm_profile__set_counter(prof, 1, tm_drop_name(k), p.drops[k]);
+	sum_stats(t, &sum);
+	for (k = 0; k < TM_STAT__COUNT; k++)
+		tm_profile__set_counter(prof, 0, tm_stat_name(k), sum.stats[k]);
+
+	while (bpf_map_get_next_key(aggs_fd, prev, &next) == 0) {
+		struct tm_site s = { 0 };
+		struct tm_agg a;
+		uint32_t n = 0, i;
+
+		key = next;
+		prev = &key;
+		if (key.tgid != (__u32)pid || bpf_map_lookup_elem(aggs_fd, &key, &a))
+			continue;
+		s.alloc_bytes = a.alloc_bytes;
+		s.alloc_count = a.alloc_count;
+		s.free_bytes = a.free_bytes;
+		s.free_count = a.free_count;
+		s.live_bytes = a.live_bytes;
+		s.live_count = a.live_count;
+		/* See tm_agg_touch(): saved only if it changed after the latest peak. */
+		if (a.gen == p.peak_gen) {
+			s.peak_bytes = a.peak_bytes;
+			s.peak_count = a.peak_count;
+		} else {
+			s.peak_bytes = a.live_bytes;
+			s.peak_count = a.live_count;
+		}
+		if (bpf_map_lookup_elem(stacks_fd, &key.stack_id, st) == 0) {
+			s.kind = st->kind;
+			s.flags = st->flags;
+			for (i = 0; i < st->n_native && i < TM_MAX_NATIVE; i++) {
+				/* frame 0 of a syscall stack is the instruction pointer itself */
+				int retaddr = !(i == 0 && st->kind >= TM_KIND_MMAP);
+				int idx;
+
+				if (!st->native[i])
+					break;   /* the end of a frame-pointer chain */
+				idx = native_frame(t, w, prof, st->native[i], retaddr);
+
+				if (idx >= 0)
+					frames[n++] = (uint32_t)idx;
+			}
+		}
+		s.nframes = n;
+		s.frames = frames;
+		err = tm_profile__add_site(prof, &s);
+		if (err < 0)
+			goto out;
+	}
+	err = 0;
+out:
+	free(frames);
+	free(st);
+	return err;
+}
+
+void tm_trace__print_verifier_stats(struct tm_trace *t)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		pr_debug("bpf: %-22s %6u instructions verified, %6u xlated\n", bpf_program__name(prog),
+			 info.verified_insns, info.xlated_prog_len / 8);
+	}
+}
+
+void tm_trace__destroy(struct tm_trace *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->nlinks; i++)
+		bpf_link__destroy(t->links[i]);
+	ring_buffer__free(t->rb);
+	tidemark_bpf__destroy(t->skel);
+	for (i = 0; i < t->nwatch; i++)
+		tm_maps__free(&t->watch[i].maps);
+	tm_symbolizer__free(t->sym);
+	free(t);
+}

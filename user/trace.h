@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * trace.h: the loader. Owns the BPF skeleton, attaches the allocator uprobes
+ * to a target's libc and the syscall tracepoints, keeps /proc/PID/maps
+ * snapshots while the target lives, and turns the kernel's maps into a
+ * tm_profile. Lifecycle: __open -> __watch -> __attach_libc -> __poll ... ->
+ * __build_profile -> __destroy.
+ */
+#ifndef TIDEMARK_TRACE_H
+#define TIDEMARK_TRACE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profile.h"
+#include "tidemark_common.h"
+
+struct tm_trace_opts {
+	unsigned int native_depth;   /* frames per native stack, 1..TM_MAX_NATIVE */
+	unsigned int max_allocs;     /* live blocks tracked at once */
+	unsigned int max_stacks;     /* distinct stacks */
+	int python;                  /* capture CPython stacks when the target is CPython */
+};
+
+struct tm_trace;
+
+int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o);
+/* Start counting pid now, or (at_exec) from its next exec. */
+int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec);
+/* Uprobes on the allocator family in libc_path, for pid only. */
+int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc_path);
+/* Wait up to timeout_ms for kernel notices (new executable mappings). */
+int tm_trace__poll(struct tm_trace *t, int timeout_ms);
+/* Snapshot /proc/PID/maps now (merged with the earlier ones). */
+int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid);
+int tm_trace__proc(struct tm_trace *t, pid_t pid, struct tm_proc *out);
+/* Fill the profile's totals, drops and sites for pid from the kernel's maps. */
+int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *prof);
+/* Print per-program verified instruction counts (for -v). */
+void tm_trace__print_verifier_stats(struct tm_trace *t);
+void tm_trace__destroy(struct tm_trace *t);  /* accepts NULL */
+
+#endif
