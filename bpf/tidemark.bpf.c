@@ -338,7 +338,9 @@ static __always_inline void account_alloc(__u32 tgid, struct tm_proc *p, __u64 s
 	}
 }
 
-static __always_inline void account_free(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size)
+/* `blocks` is 0 when a mapping only shrinks (partial munmap): it still counts as one. */
+static __always_inline void account_free_n(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size,
+					   __s64 blocks)
 {
 	struct tm_agg_key k = { .tgid = tgid, .stack_id = stack_id };
 	struct tm_agg *a = bpf_map_lookup_elem(&aggs, &k);
@@ -346,12 +348,17 @@ static __always_inline void account_free(__u32 tgid, struct tm_proc *p, __u64 st
 	if (a) {
 		tm_agg_touch(a, p);
 		__sync_fetch_and_add(&a->free_bytes, size);
-		__sync_fetch_and_add(&a->free_count, 1);
+		__sync_fetch_and_add(&a->free_count, blocks);
 		__sync_fetch_and_add(&a->live_bytes, -(__s64)size);
-		__sync_fetch_and_add(&a->live_count, -1);
+		__sync_fetch_and_add(&a->live_count, -blocks);
 	}
-	__sync_fetch_and_add(&p->free_count, 1);
+	__sync_fetch_and_add(&p->free_count, blocks);
 	__sync_fetch_and_add(&p->live_bytes, -(__s64)size);
+}
+
+static __always_inline void account_free(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size)
+{
+	account_free_n(tgid, p, stack_id, size, 1);
 }
 
 /* Record a new live block; an address still live means a free was missed. */
@@ -410,8 +417,11 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 		count_drop(p, TM_DROP_INFLIGHT);
 		return 0;
 	}
-	/* A deeper stack pointer than the call in flight: called from inside it. */
-	if (t->call_sp && sp < t->call_sp) {
+	/*
+	 * Called from inside the call in flight: a deeper stack pointer, or the
+	 * same one when glibc tail-calls (realloc(NULL, n) jumps to malloc).
+	 */
+	if (t->call_sp && sp <= t->call_sp) {
 		count_stat(TM_STAT_NESTED);
 		return 0;
 	}
@@ -424,8 +434,11 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 		count_drop(p, TM_DROP_STACK_UNREADABLE);
 	t->stack_id = intern_stack(ctx, t, p, tgid, ra, 0, kind);
 
-	/* realloc/reallocarray: the old block is gone from here on, unless it fails. */
-	if ((kind == TM_KIND_REALLOC || kind == TM_KIND_REALLOCARRAY) && arg) {
+	/*
+	 * realloc/reallocarray: the old block is gone from here on, unless it
+	 * fails. realloc(p, 0) frees p through free(), whose probe sees it.
+	 */
+	if ((kind == TM_KIND_REALLOC || kind == TM_KIND_REALLOCARRAY) && arg && size) {
 		if (forget_block(tgid, p, arg, &t->old_size, &t->old_stack))
 			t->has_old = 1;
 		else
@@ -459,8 +472,8 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 		}
 	}
 	if ((t->kind == TM_KIND_REALLOC || t->kind == TM_KIND_REALLOCARRAY) && !addr) {
-		/* realloc(p, 0) freed p (glibc); any other NULL is a failure: p lives on. */
-		if (t->has_old && t->size != 0)
+		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0.) */
+		if (t->has_old)
 			record_block(tgid, p, t->arg, t->old_size, t->old_stack);
 		return 0;
 	}
@@ -688,7 +701,7 @@ static __always_inline void region_unmap(__u32 tgid, struct tm_proc *p, __u64 st
 		ce = re < c->end ? re : c->end;
 		if (bpf_map_delete_elem(&regions, &c->keys[i]))
 			continue;
-		account_free(tgid, p, c->vals[i].stack_id, ce - cs);
+		account_free_n(tgid, p, c->vals[i].stack_id, ce - cs, rs < cs || ce < re ? 0 : 1);
 		if (rs < cs)
 			region_keep(tgid, p, rs, cs - rs, c->vals[i].stack_id);
 		if (ce < re)

@@ -217,8 +217,8 @@ static const struct alloc_fn alloc_fns[] = {
 	{ "realloc", TM_KIND_REALLOC, 1 },
 	{ "reallocarray", TM_KIND_REALLOCARRAY, 1 },
 	{ "posix_memalign", TM_KIND_POSIX_MEMALIGN, 1 },
+	{ "memalign", TM_KIND_MEMALIGN, 1 },          /* before aligned_alloc: glibc 2.36 aliases them */
 	{ "aligned_alloc", TM_KIND_ALIGNED_ALLOC, 1 },
-	{ "memalign", TM_KIND_MEMALIGN, 1 },
 	{ "valloc", TM_KIND_VALLOC, 1 },
 	{ "pvalloc", TM_KIND_PVALLOC, 1 },
 	{ "free", TM_KIND_FREE, 0 },
@@ -445,6 +445,9 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 
 				if (!st->native[i])
 					break;   /* the end of a frame-pointer chain */
+				/* A syscall's own ip is in libc's wrapper; its caller is the site. */
+				if (i == 0 && st->kind >= TM_KIND_MMAP && st->n_native > 1 && st->native[1])
+					continue;
 				idx = native_frame(t, w, prof, st->native[i], retaddr);
 
 				if (idx >= 0)

@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""The smallest harness for tidemark's integration tests: real BPF, real processes.
+
+Each test is a function test_*(); check() records without stopping; skip() says why.
+The closing line is "N passed, N failed, N skipped".
+"""
+import json
+import os
+import subprocess
+import sys
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIDEMARK = os.path.join(ROOT, "tidemark")
+OUT = os.path.join(ROOT, "tests", "out")
+WORKLOADS = os.path.join(ROOT, ".output", "workloads")
+
+_passed = _failed = _skipped = 0
+
+
+class Skip(Exception):
+    pass
+
+
+def skip(why):
+    raise Skip(why)
+
+
+def check(cond, what):
+    global _passed, _failed
+    if cond:
+        _passed += 1
+    else:
+        _failed += 1
+        print(f"    FAIL: {what}")
+
+
+def eq(got, want, what):
+    check(got == want, f"{what}: got {got!r}, want {want!r}")
+
+
+def tidemark(*args, timeout=120, **kw):
+    return subprocess.run([TIDEMARK, *args], capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def report_json(capture):
+    r = tidemark("report", "--format", "json", "-n", "0", capture)
+    if r.returncode != 0:
+        raise AssertionError(f"report failed: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def by_site(view, depth=0):
+    """{innermost function name: (bytes, count)} for one view; sites sharing a name add up."""
+    out = {}
+    for s in view:
+        fn = s["stack"][depth]["function"] if len(s["stack"]) > depth else None
+        b, c = out.get(fn, (0, 0))
+        out[fn] = (b + s["bytes"], c + s["count"])
+    return out
+
+
+def main(tests):
+    os.makedirs(OUT, exist_ok=True)
+    global _skipped, _failed
+    for t in tests:
+        name = t.__name__
+        before = _failed
+        try:
+            t()
+            print(f"{'ok  ' if _failed == before else 'FAIL'} {name}")
+        except Skip as e:
+            _skipped += 1
+            print(f"skip {name}: {e}")
+        except Exception:
+            _failed += 1
+            print(f"FAIL {name}: exception")
+            traceback.print_exc(file=sys.stdout)
+    print(f"{_passed} passed, {_failed} failed, {_skipped} skipped")
+    sys.exit(1 if _failed else 0)

@@ -1,0 +1,49 @@
+#!/bin/sh
+# tests/run.sh UNIT_BIN...: unit tests (no root), then the integration tests
+# (root: real BPF, real processes). Prints one closing "N passed, N failed" line.
+set -u
+cd "$(dirname "$0")/.."
+unit_only=0
+[ "${1:-}" = "--unit-only" ] && { unit_only=1; shift; }
+passed=0 failed=0 skipped=0
+mkdir -p tests/out
+
+for t in "$@"; do
+	out=$("$t" 2>&1); rc=$?
+	line=$(printf '%s\n' "$out" | tail -n 1)
+	p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
+	f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+	if [ $rc -ne 0 ]; then
+		[ "${f:-0}" = 0 ] && failed=$((failed + 1))
+		printf '%s\n' "$out" | sed 's/^/  /' >&2
+		echo "FAIL $t" >&2
+	else
+		echo "ok   $line"
+	fi
+done
+
+if [ $unit_only = 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "skip integration tests: they load BPF and trace processes, which needs root" >&2
+		skipped=$((skipped + 1))
+	else
+		for t in tests/integration/test_*.py; do
+			[ -e "$t" ] || continue
+			out=$(/usr/bin/python3 "$t" 2>&1); rc=$?
+			printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip) ' | sed 's/^/  /'
+			line=$(printf '%s\n' "$out" | tail -n 1)
+			p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
+			f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+			s=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+			passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+			if [ $rc -ne 0 ] && [ "${f:-0}" = 0 ]; then
+				failed=$((failed + 1))
+				printf '%s\n' "$out" | tail -n 30 | sed 's/^/  /' >&2
+			fi
+			echo "$(basename "$t"): $line"
+		done
+	fi
+fi
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ $failed = 0 ]
