@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * elf.h: the few facts about an ELF file that the tracer needs before it
+ * attaches: where a function lives (as a file offset, which is what uprobes
+ * take), its first bytes, and how the file is linked. All functions open the
+ * file themselves, return 0 or -errno and keep nothing open afterwards.
+ */
+/*
+ * This header shadows the system <elf.h> for every file built with -Iuser,
+ * libelf's own headers included. Chain to the system one first, outside the
+ * guard, so that <elf.h>, <gelf.h> and "elf.h" all keep working in any order.
+ */
+#ifdef __clang__
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Winclude-next-absolute-path"
+#endif
+#include_next <elf.h>
+#ifdef __clang__
+#pragma clang diagnostic pop
+#endif
+
+#ifndef TIDEMARK_ELF_H
+#define TIDEMARK_ELF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TM_ELF_BUILD_ID_MAX 64
+
+struct tm_elf_info {
+	uint16_t type;          /* e_type: ET_EXEC, ET_DYN, ... */
+	uint16_t machine;       /* e_machine: EM_X86_64, ... */
+	uint8_t elf_class;      /* ELFCLASS32 or ELFCLASS64 */
+	bool has_interp;        /* PT_INTERP: dynamically linked */
+	bool needs_libc;        /* a DT_NEEDED entry is libc.so.6 (or another libc.so*) */
+	bool has_symtab;        /* .symtab present (not stripped) */
+	bool has_dynsym;        /* .dynsym present */
+	bool has_debug_info;    /* .debug_info in the file itself */
+	char interp[256];       /* PT_INTERP path; "" without one */
+	char **needed;          /* DT_NEEDED names, in file order */
+	size_t nr_needed;
+	uint8_t build_id[TM_ELF_BUILD_ID_MAX];
+	size_t build_id_len;    /* 0: no NT_GNU_BUILD_ID note */
+};
+
+/*
+ * Look up a function symbol in .symtab and .dynsym. @name is a bare name
+ * ("aligned_alloc"): the default version wins over older ones, a global
+ * symbol over a weak one over a local one. "name@VERSION" or "name@@VERSION"
+ * selects that version only.
+ * @file_off is what a uprobe needs: the symbol's offset in the file, found
+ * through the PT_LOAD segment containing it. Output pointers may be NULL.
+ * Returns -ENOENT if there is no such symbol, -ENOTSUP if the best match is
+ * a GNU indirect function (its address is the resolver's, which runs once;
+ * an older plain version is deliberately not substituted), -ENOEXEC if @path
+ * is not ELF, -EINVAL if the symbol lies outside every PT_LOAD segment.
+ */
+int tm_elf__find_symbol(const char *path, const char *name, uint64_t *file_off,
+			uint64_t *vaddr, uint64_t *size);
+
+/* Read exactly @len bytes at @file_off. -EIO if the file is shorter. */
+int tm_elf__read_code(const char *path, uint64_t file_off, void *buf, size_t len);
+
+/*
+ * Fill @info; release it with tm_elf_info__free(). On error @info is left
+ * zeroed. -ENOEXEC if @path is not ELF.
+ */
+int tm_elf__info(const char *path, struct tm_elf_info *info);
+void tm_elf_info__free(struct tm_elf_info *info);  /* accepts NULL */
+
+#endif /* TIDEMARK_ELF_H */

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * report.h: render a profile for people (text) and for programs (JSON).
+ *
+ * A view ranks the allocation sites by one measure:
+ *   peak    bytes live at the moment of the process's peak (what to shrink)
+ *   leaks   bytes still live when the trace ended (what was never freed)
+ *   allocs  bytes allocated over the whole run (allocator pressure)
+ * Sites that score 0 are left out; the rest come largest first, ties broken
+ * by count and then by stack, so the same profile always prints the same.
+ */
+#ifndef TIDEMARK_REPORT_H
+#define TIDEMARK_REPORT_H
+
+#include <stdio.h>
+
+#include "profile.h"
+
+enum tm_report_view {
+	TM_VIEW_PEAK,
+	TM_VIEW_LEAKS,
+	TM_VIEW_ALLOCS,
+	TM_VIEW__COUNT,
+};
+
+enum tm_report_flags {
+	/* Show Python frames only (native frames are hidden from every stack). */
+	TM_REPORT_PYTHON_ONLY = 1u << 0,
+};
+
+/* What a CLI would use when the user does not say. */
+#define TM_REPORT_TOP_DEFAULT 10
+
+struct tm_report_opts {
+	enum tm_report_view view;  /* the text report's view; JSON has all three */
+	unsigned int top_n;        /* sites per view; 0 = all of them */
+	unsigned int flags;        /* enum tm_report_flags */
+};
+
+/* "peak", "leaks", "allocs"; NULL when out of range. */
+const char *tm_report__view_name(enum tm_report_view view);
+/* Parse a view name as above; 0 or -EINVAL. */
+int tm_report__view_parse(const char *s, enum tm_report_view *view);
+
+/*
+ * Both return 0, -EINVAL, -ENOMEM, or -EIO when writing to out failed.
+ * o may be NULL: the peak view, every site.
+ */
+int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
+int tm_report__json(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
+
+#endif /* TIDEMARK_REPORT_H */
