@@ -49,8 +49,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORKLOAD_SRCS))
-BENCH_SRCS := $(wildcard bench/*.c)
-BENCHES := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
+BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe
 
 .DELETE_ON_ERROR:
 .PHONY: all deps test-deps demo test unit integration bench install clean fuzz
@@ -85,9 +84,22 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -fno-builtin -Wall -Werror -pthread $< -o $@
 
-$(OUTPUT)/bench/%: bench/%.c | $(OUTPUT)/bench
+$(OUTPUT)/bench/malloc_bench: bench/malloc_bench.c | $(OUTPUT)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) -g -O2 -fno-builtin -Wall -Werror -pthread $< -o $@
+	$(Q)$(CC) -g -O2 -fno-builtin -Wall -Werror $< -o $@
+
+# The floor: empty programs at tidemark's probe sites.
+$(OUTPUT)/bench/empty.bpf.o: bench/empty.bpf.c | $(OUTPUT)/bench
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/bench/empty.skel.h: $(OUTPUT)/bench/empty.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name empty_bpf > $@
+
+$(OUTPUT)/bench/empty_probe: bench/empty_probe.c $(OUTPUT)/bench/empty.skel.h $(LIB_OBJS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -I$(OUTPUT)/bench $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
 
 # Install the Debian packages that are missing (needs root and the network to Debian).
 deps:

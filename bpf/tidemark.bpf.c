@@ -193,55 +193,46 @@ static __always_inline struct tm_thread *this_thread(void)
  * caller, so bpf_get_stack()'s first return address is the caller's caller.
  */
 static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct tm_proc *p,
-					  __u32 tgid, __u64 first, __u64 second, __u32 kind)
+					  __u32 tgid, __u64 first, __u64 second, __u64 fp, __u64 sp, __u32 kind)
 {
 	struct tm_stack *st = &t->scratch;
-	__u32 n, i, m = 0;
-	long got = 0;
+	struct { __u64 next, ret; } fr;
+	__u32 n, i;
 	__u64 h;
 
 	st->tgid = tgid;
 	st->flags = 0;
 	st->kind = kind;
 	st->n_py = 0;
-	/*
-	 * bpf_get_stack() returns [user ip, caller's caller, ...]; its slot 0 is
-	 * overwritten with the frame we know better (the return address at a
-	 * uprobe entry, [rsp] of a syscall wrapper).
-	 */
-	if (!second) {
-		if (native_depth > 1)
-			got = bpf_get_stack(ctx, &st->native[0], sizeof(st->native), BPF_F_USER_STACK);
-		if (got > 0)
-			m = (__u32)got / sizeof(__u64);
-		if (!m)
-			m = 1;
-		st->native[0] = first;
-		n = m;
-		if (m == TM_MAX_NATIVE)
-			st->flags |= TM_STACK_NATIVE_TRUNCATED;
-	} else {
-		if (native_depth > 2)
-			got = bpf_get_stack(ctx, &st->native[1], sizeof(st->native) - sizeof(__u64),
-					    BPF_F_USER_STACK);
-		if (got > 0)
-			m = (__u32)got / sizeof(__u64);
-		if (!m)
-			m = 1;
-		st->native[0] = first;
+	st->native[0] = first;
+	n = 1;
+	if (second) {
 		st->native[1] = second;
-		n = m + 1;
-		if (m == TM_MAX_NATIVE - 1)
-			st->flags |= TM_STACK_NATIVE_TRUNCATED;
+		n = 2;
 	}
-	if (got < 0)
-		count_drop(p, TM_DROP_STACK_UNREADABLE);
-	if (n > native_depth)
-		n = native_depth;
-	if (n > TM_MAX_NATIVE)
-		n = TM_MAX_NATIVE;
-	if (!n)
-		n = 1;
+	/*
+	 * The frame-pointer chain, from the rbp the probed function inherited
+	 * (its caller's frame: the first return address read is the caller's
+	 * caller). A frame pointer must lie on this thread's stack above rsp and
+	 * climb: anything else is a general register in code built without frame
+	 * pointers (Debian's libc), and reading it could fault, which costs
+	 * microseconds. So the walk stops without reading.
+	 */
+	for (i = 0; i < TM_MAX_NATIVE; i++) {
+		if (n >= native_depth || n >= TM_MAX_NATIVE)
+			break;
+		if (fp < sp || fp - sp > (8u << 20) || (fp & 7))
+			break;
+		if (bpf_probe_read_user(&fr, sizeof(fr), (void *)fp) || !fr.ret)
+			break;
+		st->native[n & (TM_MAX_NATIVE - 1)] = fr.ret;
+		n++;
+		if (fr.next <= fp)
+			break;
+		fp = fr.next;
+	}
+	if (n >= TM_MAX_NATIVE && fp >= sp && fp - sp <= (8u << 20))
+		st->flags |= TM_STACK_NATIVE_TRUNCATED;
 	st->n_native = n;
 
 	/* FNV-1a over 64-bit words: the id covers the tgid, so ids are per process. */
@@ -432,7 +423,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	t->has_old = 0;
 	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)sp))
 		count_drop(p, TM_DROP_STACK_UNREADABLE);
-	t->stack_id = intern_stack(ctx, t, p, tgid, ra, 0, kind);
+	t->stack_id = intern_stack(ctx, t, p, tgid, ra, 0, PT_REGS_FP(ctx), sp, kind);
 
 	/*
 	 * realloc/reallocarray: the old block is gone from here on, unless it
@@ -717,7 +708,7 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 	struct task_struct *task;
 	struct pt_regs *regs;
 	struct tm_thread *t;
-	__u64 ip, sp, ra = 0;
+	__u64 ip, sp, fp, ra = 0;
 
 	if (!p)
 		return 0;
@@ -754,6 +745,7 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 		task = bpf_get_current_task_btf();
 		regs = (struct pt_regs *)bpf_task_pt_regs(task);
 		ip = BPF_CORE_READ(regs, ip);
+		fp = BPF_CORE_READ(regs, bp);
 		if (ip >= p->ldso_lo && ip < p->ldso_hi) {
 			t->sys_kind = 0;   /* the dynamic loader's own mapping */
 			return 0;
@@ -761,7 +753,7 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 		sp = BPF_CORE_READ(regs, sp);
 		/* libc's syscall wrappers are leaf functions: [rsp] is their caller. */
 		bpf_probe_read_user(&ra, sizeof(ra), (void *)sp);
-		t->sys_stack = intern_stack(ctx, t, p, tgid, ip, ra, kind);
+		t->sys_stack = intern_stack(ctx, t, p, tgid, ip, ra, fp, sp, kind);
 	}
 	return 0;
 }

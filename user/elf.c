@@ -437,7 +437,8 @@ int tm_elf__info(const char *path, struct tm_elf_info *info)
 			continue;
 		switch (ph.p_type) {
 		case PT_INTERP:
-			d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_BYTE);
+			d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+						 ELF_T_BYTE);
 			if (!d)
 				break;
 			info->has_interp = true;
@@ -485,7 +486,9 @@ int tm_elf__info(const char *path, struct tm_elf_info *info)
 				find_build_id(elf_getdata(scn, NULL), info);
 			break;
 		case SHT_PROGBITS:
-			name = shstrndx != SHN_UNDEF ? elf_strptr(elf, shstrndx, shdr.sh_name) : NULL;
+			name = NULL;
+			if (shstrndx != SHN_UNDEF)
+				name = elf_strptr(elf, shstrndx, shdr.sh_name);
 			if (name && (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info")))
 				info->has_debug_info = true;
 			break;

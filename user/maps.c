@@ -241,7 +241,8 @@ int tm_maps__parse(const char *text, size_t len, struct tm_maps *m)
 		err = parse_line(p, n, &v[nr]);
 		if (err) {
 			entry_free(&v[nr]);
-			pr_debug("maps: malformed line %zu: %.*s\n", nr + 1, (int)(n > 80 ? 80 : n), p);
+			pr_debug("maps: malformed line %zu: %.*s\n", nr + 1,
+				 (int)(n > 80 ? 80 : n), p);
 			goto err;
 		}
 		if (nr && v[nr].start < v[nr - 1].start)

@@ -271,7 +271,8 @@ static int module_open_fd(const struct module *mod, const struct tm_map_entry *e
 			close(fd);
 			continue;
 		}
-		if (mod->ino && (uint64_t)st.st_dev == mod->dev && (uint64_t)st.st_ino != mod->ino) {
+		if (mod->ino && (uint64_t)st.st_dev == mod->dev &&
+		    (uint64_t)st.st_ino != mod->ino) {
 			pr_debug("symbolize: %s is no longer the file that was mapped\n", cand[i]);
 			err = -ESTALE;
 			close(fd);
@@ -364,7 +365,8 @@ static int module_load_symbols(struct module *mod)
 			name = elf_strptr(mod->elf, shdr.sh_link, sym.st_name);
 			if (!name || !*name)
 				continue;
-			if (shdr.sh_type == SHT_DYNSYM && versym && gelf_getversym(versym, (int)i, &vs))
+			if (shdr.sh_type == SHT_DYNSYM && versym &&
+			    gelf_getversym(versym, (int)i, &vs))
 				hidden = vs & 0x8000;
 			if (mod->nr_syms == cap) {
 				struct sym_ent *v;
@@ -454,20 +456,32 @@ static void module_open_dwfl(struct module *mod)
 {
 	Dwfl_Module *dm;
 	GElf_Addr bias;
+	int fd;
 
 	mod->dw_tried = true;
-	mod->dwfl = dwfl_begin(&dwfl_callbacks);
-	if (!mod->dwfl)
+	/*
+	 * Hand libdwfl a duplicate of our descriptor rather than the path:
+	 * reopening could race with the process's exit. A module that libdwfl
+	 * accepts owns the descriptor (dwfl_end closes it); a refused one
+	 * does not.
+	 */
+	fd = dup(mod->fd);
+	if (fd < 0)
 		return;
+	mod->dwfl = dwfl_begin(&dwfl_callbacks);
+	if (!mod->dwfl) {
+		close(fd);
+		return;
+	}
 	dwfl_report_begin(mod->dwfl);
 	/*
-	 * Hand libdwfl our descriptor: it does not close a descriptor it was
-	 * given, and reopening the path could race with the process's exit.
 	 * Base 0 without p_vaddr: module addresses are link-time addresses
 	 * (plus dwbias, which is 0 except for prelinked libraries).
 	 */
-	dm = dwfl_report_elf(mod->dwfl, mod->name, mod->open_path, mod->fd, 0, false);
+	dm = dwfl_report_elf(mod->dwfl, mod->name, mod->open_path, fd, 0, false);
 	dwfl_report_end(mod->dwfl, NULL, NULL);
+	if (!dm)
+		close(fd);
 	if (!dm || !dwfl_module_getelf(dm, &bias)) {
 		pr_debug("symbolize: %s: no line information: %s\n", mod->name, dwfl_errmsg(-1));
 		dwfl_end(mod->dwfl);
@@ -581,7 +595,8 @@ static void module_build_cus(struct module *mod)
 					return;  /* keep what we have */
 				mod->cus = v;
 			}
-			mod->cus[mod->nr_cus++] = (struct cu_range){ .lo = lo, .hi = hi, .cu = cudie };
+			mod->cus[mod->nr_cus++] =
+				(struct cu_range){ .lo = lo, .hi = hi, .cu = cudie };
 		}
 	}
 	qsort(mod->cus, mod->nr_cus, sizeof(*mod->cus), cu_cmp);
@@ -667,7 +682,8 @@ int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid
 			GElf_Sym gs;
 			const char *name;
 
-			name = dwfl_module_addrinfo(mod->dwmod, dwaddr, &off, &gs, NULL, NULL, NULL);
+			name = dwfl_module_addrinfo(mod->dwmod, dwaddr, &off, &gs, NULL, NULL,
+						    NULL);
 			if (name) {
 				out->function = name;
 				out->offset = off + (addr - look);

@@ -133,8 +133,9 @@ def test_ctrl_c_on_attach_writes_report():
     target = subprocess.Popen([os.path.join(WORKLOADS, "gt_spin")])
     cap = os.path.join(OUT, "spin_int.tdm")
     try:
-        tm = subprocess.Popen([TIDEMARK, "attach", "-q", "-p", str(target.pid), "-o", cap],
+        tm = subprocess.Popen([TIDEMARK, "attach", "-n", "0", "-p", str(target.pid), "-o", cap],
                               stderr=subprocess.PIPE, text=True)
+        check("attached to pid" in tm.stderr.readline(), "attach announces itself")
         time.sleep(1.0)
         tm.send_signal(signal.SIGINT)
         eq(tm.wait(timeout=30), 0, "attach exits 0 on Ctrl-C")

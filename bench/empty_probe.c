@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * empty_probe [--free-at-entry] -- CMD...: run CMD with empty BPF programs on
+ * libc malloc (entry + return) and free (at tidemark's site, or at +0 with
+ * --free-at-entry), pid-filtered like tidemark's. The trap cost alone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "elf.h"
+#include "maps.h"
+#include "probe_site.h"
+#include "empty.skel.h"
+
+int main(int argc, char **argv)
+{
+	int free_at_entry = argc > 1 && !strcmp(argv[1], "--free-at-entry");
+	int first = free_at_entry ? 3 : 2, pfd[2], status;
+	uint64_t off, vaddr, size, foff;
+	struct tm_maps self = { 0 };
+	struct tm_probe_site site;
+	struct empty_bpf *skel;
+	char libc[4096], go;
+	uint8_t code[16];
+	pid_t pid;
+
+	if (argc <= first || tm_maps__read(getpid(), &self) ||
+	    tm_maps__find_module(&self, "libc.so.6", libc, sizeof(libc)))
+		return 2;
+	if (pipe(pfd))
+		return 2;
+	pid = fork();
+	if (!pid) {
+		close(pfd[1]);
+		if (read(pfd[0], &go, 1) != 1)
+			_exit(127);
+		execvp(argv[first], argv + first);
+		_exit(127);
+	}
+	skel = empty_bpf__open_and_load();
+	if (!skel)
+		return 1;
+	if (tm_elf__find_symbol(libc, "malloc", &off, &vaddr, &size))
+		return 1;
+	LIBBPF_OPTS(bpf_uprobe_opts, e);
+	LIBBPF_OPTS(bpf_uprobe_opts, r, .retprobe = true);
+	if (!bpf_program__attach_uprobe_opts(skel->progs.empty_enter, pid, libc, off, &e) ||
+	    !bpf_program__attach_uprobe_opts(skel->progs.empty_exit, pid, libc, off, &r))
+		return 1;
+	if (tm_elf__find_symbol(libc, "free", &foff, &vaddr, &size) || tm_elf__read_code(libc, foff, code, sizeof(code)))
+		return 1;
+	tm_probe_site__choose(code, sizeof(code), TM_SITE_AFTER_NULL_TEST, &site);
+	if (!bpf_program__attach_uprobe_opts(skel->progs.empty_enter, pid, libc,
+					     foff + (free_at_entry ? 0 : site.offset), &e))
+		return 1;
+	if (write(pfd[1], "g", 1) != 1)
+		return 1;
+	waitpid(pid, &status, 0);
+	empty_bpf__destroy(skel);
+	tm_maps__free(&self);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
