@@ -447,6 +447,9 @@ static int cmd_run(int argc, char **argv)
 	if (finish(t, prof, prof->pid, &o, output))
 		goto out;
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	/* The child is gone: its probes can come off after we have returned. */
+	tm_trace__destroy_detached(t);
+	t = NULL;
 out:
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);   /* the child sees EOF and exits 127 */

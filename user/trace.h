@@ -39,5 +39,7 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 /* Print per-program verified instruction counts (for -v). */
 void tm_trace__print_verifier_stats(struct tm_trace *t);
 void tm_trace__destroy(struct tm_trace *t);  /* accepts NULL */
+/* The same, finished by a detached child so the caller can exit now (target gone). */
+int tm_trace__destroy_detached(struct tm_trace *t);
 
 #endif
