@@ -28,6 +28,16 @@ if [ $unit_only = 0 ]; then
 		echo "skip integration tests: they load BPF and trace processes, which needs root" >&2
 		skipped=$((skipped + 1))
 	else
+		# The CPython walker on every installed interpreter (skips the absent ones).
+		for t in tests/python_offsets/check.sh tests/python_walk/run.sh; do
+			out=$("$t" 2>&1); rc=$?
+			p=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, [0-9]* failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
+			f=$(printf '%s\n' "$out" | sed -n 's/^[0-9]* passed, \([0-9]*\) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
+			passed=$((passed + p)); failed=$((failed + f))
+			[ $rc -ne 0 ] && [ "$f" = 0 ] && failed=$((failed + 1))
+			[ $rc -ne 0 ] && printf '%s\n' "$out" | tail -n 30 | sed 's/^/  /' >&2
+			echo "$t: $p passed, $f failed"
+		done
 		for t in tests/integration/test_*.py; do
 			[ -e "$t" ] || continue
 			out=$(/usr/bin/python3 "$t" 2>&1); rc=$?
