@@ -44,6 +44,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "tidemark_common.h"
+#include "python_common.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -152,6 +153,8 @@ struct {
 	__type(value, struct tm_thread);
 } threads SEC(".maps");
 
+#include "python.bpf.h"
+
 static __always_inline void count_drop(struct tm_proc *p, enum tm_drop why)
 {
 	__u32 zero = 0;
@@ -245,12 +248,27 @@ static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct
 	st->n_native = n;
 	if (n >= TM_MAX_NATIVE)
 		st->flags |= TM_STACK_NATIVE_TRUNCATED;
+
+	/* The thread's CPython stack, when the process is a CPython we know (python.bpf.h). */
+	if (trace_python) {
+		if (tm_py_capture(st, tgid))
+			count_drop(p, TM_DROP_PY_UNREADABLE);
+		for (i = 0; i < TM_MAX_PY; i++) {
+			if (i >= st->n_py)
+				break;
+			h = (h ^ st->py[i].code) * FNV_PRIME;
+			h = (h ^ (((__u64)st->py[i].lasti << 32) | st->py[i].flags)) * FNV_PRIME;
+		}
+	}
 	if (!h)
 		h = 1;
 
 	if (!bpf_map_lookup_elem(&stacks, &h)) {
 		if (bpf_map_update_elem(&stacks, &h, st, BPF_NOEXIST) == 0) {
 			count_stat(TM_STAT_STACKS_NEW);
+			/* Name its code objects now: the process may be gone when we report. */
+			if (trace_python && st->n_py)
+				tm_py_record_codes(st);
 			if (st->flags)
 				count_stat(TM_STAT_STACKS_TRUNCATED);
 		} else if (!bpf_map_lookup_elem(&stacks, &h)) {

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "maps.h"
 #include "probe_site.h"
+#include "python.h"
 #include "symbolize.h"
 #include "trace.h"
 #include "tidemark.skel.h"
@@ -27,6 +28,8 @@
 struct tm_watch {
 	pid_t pid;
 	struct tm_maps maps;
+	int python;                /* 1: CPython configured; -1: not one we can walk */
+	struct tm_py_cfg py_cfg;
 };
 
 #define TM_MAX_LINKS 32
@@ -40,6 +43,7 @@ struct tm_trace {
 	struct tm_watch watch[TM_MAX_WATCH];
 	size_t nwatch;
 	struct tm_symbolizer *sym;
+	int python;                /* capture CPython stacks */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -78,15 +82,51 @@ int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
 	return err;
 }
 
+/*
+ * Configure the CPython walker for pid once its interpreter is mapped: at
+ * attach, or for `run` on the exec and each new executable mapping (a
+ * libpython is mapped by ld.so after the exec).
+ */
+static void try_python(struct tm_trace *t, struct tm_watch *w)
+{
+	char desc[256] = "";
+	__u32 key = (__u32)w->pid;
+	int err;
+
+	if (!t->python || w->python)
+		return;
+	err = tm_python__detect(w->pid, &w->py_cfg, desc, sizeof(desc));
+	if (err == -ENOENT)
+		return;   /* not (yet) a CPython */
+	if (err) {
+		w->python = -1;
+		pr_warn("tidemark: pid %d: %s: Python frames are not captured\n", w->pid,
+			desc[0] ? desc : strerror(-err));
+		return;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.py_cfgs), &key, &w->py_cfg, BPF_ANY)) {
+		w->python = -1;
+		pr_warn("tidemark: pid %d: cannot configure the Python walker: %s\n", w->pid, strerror(errno));
+		return;
+	}
+	w->python = 1;
+	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
+}
+
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct tm_trace *t = ctx;
 	const struct tm_event *ev = data;
+	struct tm_watch *w;
 
 	if (len < sizeof(*ev))
 		return 0;
-	if (ev->type == TM_EV_EXEC_MAP)
+	if (ev->type == TM_EV_EXEC_MAP) {
 		tm_trace__refresh_maps(t, (pid_t)ev->tgid);
+		w = watch_find(t, (pid_t)ev->tgid);
+		if (w)
+			try_python(t, w);
+	}
 	return 0;
 }
 
@@ -132,6 +172,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	}
 	t->skel->rodata->native_depth = o->native_depth;
 	t->skel->rodata->trace_python = o->python;
+	t->python = o->python;
 	/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
 	if (!tm_maps__read(getpid(), &self) && !module_span(&self, "ld-linux", &lo, &hi))
 		t->skel->rodata->ldso_size = hi - lo;
@@ -197,6 +238,7 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 		uint64_t lo, hi;
 
 		tm_trace__refresh_maps(t, pid);
+		try_python(t, w);
 		if (!module_span(&w->maps, "ld-linux", &lo, &hi)) {
 			zero.ldso_lo = lo;
 			zero.ldso_hi = hi;
@@ -359,13 +401,16 @@ static void sum_stats(struct tm_trace *t, struct tm_stats *sum)
 
 /* Symbolize one native address into the profile; returns the frame index or -errno. */
 static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
-			uint64_t addr, int retaddr)
+			uint64_t addr, int retaddr, uint8_t *is_eval)
 {
 	struct tm_frame f = { .kind = TM_FRAME_NATIVE, .address = addr };
 	struct tm_sym sym;
 	char fn[512];
 
+	*is_eval = 0;
 	if (!tm_symbolizer__resolve(t->sym, &w->maps, w->pid, addr, retaddr ? TM_SYM_RETADDR : 0, &sym)) {
+		/* the interpreter's eval loop: its activations become Python frames */
+		*is_eval = sym.function && !strncmp(sym.function, "_PyEval_EvalFrameDefault", 24);
 		if (sym.function) {
 			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, sym.function, sym.offset);
 			f.function = tm_profile__str(prof, sym.file ? sym.function : fn);
@@ -373,6 +418,21 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 		f.file = tm_profile__str(prof, sym.file);
 		f.line = sym.line;
 		f.module = tm_profile__str(prof, sym.module);
+	}
+	return tm_profile__add_frame(prof, &f);
+}
+
+static int python_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
+			const struct tm_py_frame *pf)
+{
+	struct tm_frame f = { .kind = TM_FRAME_PYTHON, .address = pf->code };
+	struct tm_py_sym sym;
+
+	if (!tm_python__resolve_frame(bpf_map__fd(t->skel->maps.py_codes),
+				      w->python == 1 ? &w->py_cfg : NULL, (uint32_t)w->pid, pf, &sym)) {
+		f.function = tm_profile__str(prof, sym.function[0] ? sym.function : NULL);
+		f.file = tm_profile__str(prof, sym.file[0] ? sym.file : NULL);
+		f.line = sym.line > 0 ? (uint32_t)sym.line : 0;
 	}
 	return tm_profile__add_frame(prof, &f);
 }
@@ -437,6 +497,11 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 			s.peak_count = a.live_count;
 		}
 		if (bpf_map_lookup_elem(stacks_fd, &key.stack_id, st) == 0) {
+			uint32_t nat[TM_MAX_NATIVE], nn = 0;
+			uint8_t is_eval[TM_MAX_NATIVE];
+			struct tm_hybrid_frame hy[TM_MAX_NATIVE + TM_MAX_PY];
+			int fallback = 0, nh;
+
 			s.kind = st->kind;
 			s.flags = st->flags;
 			for (i = 0; i < st->n_native && i < TM_MAX_NATIVE; i++) {
@@ -449,10 +514,25 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 				/* A syscall's own ip is in libc's wrapper; its caller is the site. */
 				if (i == 0 && st->kind >= TM_KIND_MMAP && st->n_native > 1 && st->native[1])
 					continue;
-				idx = native_frame(t, w, prof, st->native[i], retaddr);
-
+				idx = native_frame(t, w, prof, st->native[i], retaddr, &is_eval[nn]);
 				if (idx >= 0)
-					frames[n++] = (uint32_t)idx;
+					nat[nn++] = (uint32_t)idx;
+			}
+			/* Python frames take the place of the eval loop's native frames. */
+			nh = st->n_py ? tm_python__merge(is_eval, nn, st->py, st->n_py < TM_MAX_PY ? st->n_py : TM_MAX_PY,
+							  hy, TM_MAX_NATIVE + TM_MAX_PY, &fallback) : -1;
+			if (nh < 0) {
+				for (i = 0; i < nn; i++)
+					frames[n++] = nat[i];
+			} else {
+				for (i = 0; i < (uint32_t)nh; i++) {
+					int idx = hy[i].kind == TM_FRAME_PYTHON ?
+						  python_frame(t, w, prof, &st->py[hy[i].index]) :
+						  (int)nat[hy[i].index];
+
+					if (idx >= 0)
+						frames[n++] = (uint32_t)idx;
+				}
 			}
 		}
 		s.nframes = n;
