@@ -82,11 +82,16 @@ struct {
  * Per-thread cache of what the walk needs from a code object (is it one,
  * its fingerprint, _co_firsttraceable), so a hot stack costs one read per
  * frame, not two. Direct mapped by address. An entry is trusted for
- * TM_PY_CODE_TTL_NS: a code object freed and replaced by another at the
- * same address is named after the old one for at most that long.
+ * TM_PY_CODE_TTL_NS.
+ *
+ * That is 0 -- the cache is off -- because CPython reuses the address of a
+ * freed code object at once: at start-up a module's code object regularly
+ * lands where a compiled `<string>` was, and frames were named after the
+ * dead one. Checking a cached entry costs one user read, as much as
+ * reading the code object again. A cheap, safe check is still to find.
  */
 #define TM_PY_CODE_CACHE  64
-#define TM_PY_CODE_TTL_NS 1000000000ULL
+#define TM_PY_CODE_TTL_NS 0ULL
 #define TM_PY_NOT_CODE    0x80000000u
 
 struct tm_py_code_slot {
