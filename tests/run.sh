@@ -31,8 +31,12 @@ if [ $unit_only = 0 ]; then
 		# The CPython walker on every installed interpreter (skips the absent ones).
 		for t in tests/python_offsets/check.sh tests/python_walk/run.sh; do
 			out=$("$t" 2>&1); rc=$?
-			p=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, [0-9]* failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
-			f=$(printf '%s\n' "$out" | sed -n 's/^[0-9]* passed, \([0-9]*\) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
+			# a script whose last line is "N passed, N failed" totals itself; else add its lines up
+			sums=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed')
+			printf '%s\n' "$out" | tail -n 1 | grep -qE '^[0-9]+ passed, [0-9]+ failed' && \
+				sums=$(printf '%s\n' "$out" | tail -n 1)
+			p=$(printf '%s\n' "$sums" | sed -n 's/^\([0-9]*\) passed.*/\1/p' | awk '{s+=$1} END {print s+0}')
+			f=$(printf '%s\n' "$sums" | sed -n 's/^[0-9]* passed, \([0-9]*\) failed.*/\1/p' | awk '{s+=$1} END {print s+0}')
 			passed=$((passed + p)); failed=$((failed + f))
 			[ $rc -ne 0 ] && [ "$f" = 0 ] && failed=$((failed + 1))
 			[ $rc -ne 0 ] && printf '%s\n' "$out" | tail -n 30 | sed 's/^/  /' >&2

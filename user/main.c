@@ -41,6 +41,7 @@ static const char usage[] =
 "      --native-depth N   native frames per stack, 1-32 (default 32)\n"
 "      --max-allocs N     live blocks tracked at once (default 1048576)\n"
 "      --max-stacks N     distinct stacks (default 65536)\n"
+"      --no-python        native stacks only, even when the target is CPython\n"
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
 "  -q, --quiet            no summary on stderr\n";
@@ -250,7 +251,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 	return 0;
 }
 
-enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW };
+enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -259,6 +260,7 @@ static const struct option trace_longopts[] = {
 	{ "native-depth", required_argument, NULL, OPT_NATIVE_DEPTH },
 	{ "max-allocs", required_argument, NULL, OPT_MAX_ALLOCS },
 	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
+	{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -319,6 +321,9 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 			if (parse_uint(cmd, "--max-stacks", optarg, 256, 1u << 22, &v))
 				return -EINVAL;
 			o->trace.max_stacks = v;
+			break;
+		case OPT_NO_PYTHON:
+			o->trace.python = 0;
 			break;
 		case 'v':
 			tm_log_level = TM_LOG_DEBUG;
