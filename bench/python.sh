@@ -34,8 +34,8 @@ echo "Python: $($PY -V 2>&1), median of $ROUNDS rounds"
 for d in 5 30; do
 	b=$(median "depth $d, bare"); n=$(median "depth $d, tidemark --no-python"); t=$(median "depth $d, tidemark")
 	awk -v d=$d -v b="$b" -v n="$n" -v t="$t" 'BEGIN {
-		printf "  ctypes malloc/free at depth %2d: bare %7.1f ns, native-only %7.1f ns, with Python stack %7.1f ns: stack capture adds %.0f ns per event (2 events a pair)\n",
-			d, b, n, t, (t - n) / 2 }'
+		printf "  ctypes malloc/free at depth %2d: bare %7.1f ns, native-only %7.1f ns, with Python stack %7.1f ns: Python stack capture adds %.0f ns per malloc event (free captures none)\n",
+			d, b, n, t, t - n }'
 done
 b=$(median "churn, bare"); t=$(median "churn, tidemark"); m=$(median "churn, tracemalloc")
 awk -v b="$b" -v t="$t" -v m="$m" 'BEGIN {
