@@ -157,11 +157,6 @@ struct {
 
 static __always_inline void count_drop(struct tm_proc *p, enum tm_drop why)
 {
-	__u32 zero = 0;
-	struct tm_stats *s = bpf_map_lookup_elem(&stats, &zero);
-
-	if (s && why < TM_DROP__COUNT)
-		__sync_fetch_and_add(&s->drops[why], 1);
 	if (p && why < TM_DROP__COUNT)
 		__sync_fetch_and_add(&p->drops[why], 1);
 }
@@ -313,7 +308,13 @@ static __always_inline struct tm_agg *agg_get(__u32 tgid, __u64 stack_id, struct
 	return a;
 }
 
-static __always_inline void account_alloc(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size)
+/*
+ * A block becomes live. `is_new` is 0 when a failed realloc gives back the
+ * block its entry took away: live again, but not a second allocation.
+ * Returns 0, or -1 when there is no stack entry to count it under.
+ */
+static __always_inline int account_alloc(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size,
+					 int is_new)
 {
 	struct tm_agg *a = agg_get(tgid, stack_id, p);
 	__s64 live;
@@ -321,15 +322,14 @@ static __always_inline void account_alloc(__u32 tgid, struct tm_proc *p, __u64 s
 	int i;
 
 	if (!a)
-		return;
+		return -1;
 	tm_agg_touch(a, p);
-	__sync_fetch_and_add(&a->alloc_bytes, size);
-	__sync_fetch_and_add(&a->alloc_count, 1);
+	if (is_new) {
+		__sync_fetch_and_add(&a->alloc_bytes, size);
+		__sync_fetch_and_add(&a->alloc_count, 1);
+	}
 	__sync_fetch_and_add(&a->live_bytes, size);
 	__sync_fetch_and_add(&a->live_count, 1);
-
-	__sync_fetch_and_add(&p->alloc_bytes, size);
-	__sync_fetch_and_add(&p->alloc_count, 1);
 	live = __sync_fetch_and_add(&p->live_bytes, size) + size;
 
 	/* Raise the peak; a bounded compare-and-swap keeps it monotonic across CPUs. */
@@ -347,6 +347,7 @@ static __always_inline void account_alloc(__u32 tgid, struct tm_proc *p, __u64 s
 		}
 		peak = seen;
 	}
+	return 0;
 }
 
 /* `blocks` is 0 when a mapping only shrinks (partial munmap): it still counts as one. */
@@ -356,14 +357,12 @@ static __always_inline void account_free_n(__u32 tgid, struct tm_proc *p, __u64 
 	struct tm_agg_key k = { .tgid = tgid, .stack_id = stack_id };
 	struct tm_agg *a = bpf_map_lookup_elem(&aggs, &k);
 
-	if (a) {
-		tm_agg_touch(a, p);
-		__sync_fetch_and_add(&a->free_bytes, size);
-		__sync_fetch_and_add(&a->free_count, blocks);
-		__sync_fetch_and_add(&a->live_bytes, -(__s64)size);
-		__sync_fetch_and_add(&a->live_count, -blocks);
-	}
-	__sync_fetch_and_add(&p->free_count, blocks);
+	/* No entry: the allocation was never counted (agg_map_full), so neither is its free. */
+	if (!a)
+		return;
+	tm_agg_touch(a, p);
+	__sync_fetch_and_add(&a->live_bytes, -(__s64)size);
+	__sync_fetch_and_add(&a->live_count, -blocks);
 	__sync_fetch_and_add(&p->live_bytes, -(__s64)size);
 }
 
@@ -372,8 +371,9 @@ static __always_inline void account_free(__u32 tgid, struct tm_proc *p, __u64 st
 	account_free_n(tgid, p, stack_id, size, 1);
 }
 
-/* Record a new live block; an address still live means a free was missed. */
-static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 size, __u64 stack_id)
+/* Record a live block; an address still live means a free was missed. */
+static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 size, __u64 stack_id,
+					 int is_new)
 {
 	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
 	struct tm_alloc v = { .size = size, .stack_id = stack_id };
@@ -393,7 +393,9 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 		count_drop(p, TM_DROP_ALLOC_MAP_FULL);
 		return;
 	}
-	account_alloc(tgid, p, stack_id, size);
+	/* Uncounted blocks must not be found by free(): it would uncount them. */
+	if (account_alloc(tgid, p, stack_id, size, is_new))
+		bpf_map_delete_elem(&allocs, &k);
 }
 
 /* Forget a live block; returns 1 if it was known. */
@@ -485,12 +487,12 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	if ((t->kind == TM_KIND_REALLOC || t->kind == TM_KIND_REALLOCARRAY) && !addr) {
 		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0.) */
 		if (t->has_old)
-			record_block(tgid, p, t->arg, t->old_size, t->old_stack);
+			record_block(tgid, p, t->arg, t->old_size, t->old_stack, 0);
 		return 0;
 	}
 	if (!addr)
 		return 0;
-	record_block(tgid, p, addr, t->size, t->stack_id);
+	record_block(tgid, p, addr, t->size, t->stack_id, 1);
 	return 0;
 }
 
@@ -659,7 +661,8 @@ static __always_inline void region_add(__u32 tgid, struct tm_proc *p, __u64 addr
 		p->region_lo = addr;
 	if (addr + len > p->region_hi)
 		p->region_hi = addr + len;
-	account_alloc(tgid, p, stack_id, len);
+	if (account_alloc(tgid, p, stack_id, len, 1))
+		bpf_map_delete_elem(&regions, &k);
 }
 
 /* Put back what is left of a region cut by an unmap; it stays live, no new allocation. */

@@ -100,10 +100,8 @@ struct tm_agg_key {
  * the peak. See tm_agg_touch() in bpf/tidemark.bpf.c.
  */
 struct tm_agg {
-	__u64 alloc_bytes;
+	__u64 alloc_bytes;      /* freed = allocated - live: not kept, one atomic less a free */
 	__u64 alloc_count;
-	__u64 free_bytes;
-	__u64 free_count;
 	__s64 live_bytes;
 	__s64 live_count;
 	__s64 peak_bytes;
@@ -128,15 +126,15 @@ struct tm_region {
 	__u64 stack_id;
 };
 
-/* Per traced process: the live heap, its peak, and what it lost. */
+/*
+ * Per traced process: the live heap, its peak, and what it lost. Totals
+ * allocated and freed are the sums of its tm_agg entries, made in user space.
+ */
 struct tm_proc {
 	__s64 live_bytes;
 	__u64 peak_bytes;
 	__u64 peak_gen;
 	__u64 peak_time_ns;     /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
-	__u64 alloc_bytes;
-	__u64 alloc_count;
-	__u64 free_count;
 	__u64 brk_cur;          /* the program break as last seen; 0 until then */
 	__u64 region_lo;        /* bounds of every region ever tracked: munmaps */
 	__u64 region_hi;        /* outside them skip the region search */
@@ -148,9 +146,8 @@ struct tm_proc {
 	__u64 drops[TM_DROP__COUNT];
 };
 
-/* Global counters, one copy per CPU, summed by the loader. */
+/* Global informational counters, one copy per CPU, summed by the loader. Drops are per process. */
 struct tm_stats {
-	__u64 drops[TM_DROP__COUNT];
 	__u64 stats[TM_STAT__COUNT];
 };
 
@@ -169,10 +166,10 @@ struct tm_event {
 _Static_assert(sizeof(struct tm_py_frame) == 16, "tm_py_frame layout");
 _Static_assert(sizeof(struct tm_stack) == 16 + 8 * TM_MAX_NATIVE + 16 * TM_MAX_PY, "tm_stack layout");
 _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
-_Static_assert(sizeof(struct tm_agg) == 72, "tm_agg layout");
+_Static_assert(sizeof(struct tm_agg) == 56, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
 _Static_assert(sizeof(struct tm_alloc) == 16, "tm_alloc layout");
-_Static_assert(sizeof(struct tm_proc) == 112 + 8 * TM_DROP__COUNT, "tm_proc layout");
+_Static_assert(sizeof(struct tm_proc) == 88 + 8 * TM_DROP__COUNT, "tm_proc layout");
 _Static_assert(sizeof(struct tm_event) == 16, "tm_event layout");
 
 #endif /* TIDEMARK_COMMON_H */

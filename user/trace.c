@@ -390,8 +390,6 @@ static void sum_stats(struct tm_trace *t, struct tm_stats *sum)
 		return;
 	if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &zero, per)) {
 		for (i = 0; i < ncpu; i++) {
-			for (k = 0; k < TM_DROP__COUNT; k++)
-				sum->drops[k] += per[i].drops[k];
 			for (k = 0; k < TM_STAT__COUNT; k++)
 				sum->stats[k] += per[i].stats[k];
 		}
@@ -464,9 +462,8 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 	prof->peak_time_ns = p.peak_time_ns && p.peak_time_ns > prof->start_time_ns ?
 			     p.peak_time_ns - prof->start_time_ns : 0;
 	prof->live_bytes_end = p.live_bytes;
-	prof->alloc_bytes = p.alloc_bytes;
-	prof->alloc_count = p.alloc_count;
-	prof->free_count = p.free_count;
+	/* The process's totals are the sums of its stacks' (added below). */
+	prof->alloc_bytes = prof->alloc_count = prof->free_count = 0;
 	for (k = 0; k < TM_DROP__COUNT; k++)
 		tm_profile__set_counter(prof, 1, tm_drop_name(k), p.drops[k]);
 	sum_stats(t, &sum);
@@ -484,10 +481,13 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 			continue;
 		s.alloc_bytes = a.alloc_bytes;
 		s.alloc_count = a.alloc_count;
-		s.free_bytes = a.free_bytes;
-		s.free_count = a.free_count;
 		s.live_bytes = a.live_bytes;
 		s.live_count = a.live_count;
+		s.free_bytes = a.alloc_bytes - (uint64_t)a.live_bytes;
+		s.free_count = a.alloc_count - (uint64_t)a.live_count;
+		prof->alloc_bytes += s.alloc_bytes;
+		prof->alloc_count += s.alloc_count;
+		prof->free_count += s.free_count;
 		/* See tm_agg_touch(): saved only if it changed after the latest peak. */
 		if (a.gen == p.peak_gen) {
 			s.peak_bytes = a.peak_bytes;
