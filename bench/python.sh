@@ -10,6 +10,7 @@ ROUNDS=${ROUNDS:-3}
 N=${N:-100000}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+. bench/lib.sh
 cat > "$TMP/configs" <<EOC
 depth 5, bare|$PY bench/py_event.py 5 $N
 depth 5, tidemark --no-python|./tidemark run -q --no-python -o $TMP/t.tdm -- $PY bench/py_event.py 5 $N
@@ -21,15 +22,7 @@ churn, bare|$PY bench/py_churn.py
 churn, tidemark|./tidemark run -q -o $TMP/t.tdm -- $PY bench/py_churn.py
 churn, tracemalloc|$PY -X tracemalloc bench/py_churn.py
 EOC
-r=1
-while [ $r -le "$ROUNDS" ]; do
-	while IFS='|' read -r name cmd; do
-		v=$(sh -c "$cmd" 2>/dev/null | sed -n 's/^ns_per_pair //p;s/^seconds //p')
-		echo "$name|$v" >> "$TMP/results"
-	done < "$TMP/configs"
-	r=$((r + 1))
-done
-median() { grep -F "$1|" "$TMP/results" | cut -d'|' -f2 | grep . | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
+bench_rounds
 echo "Python: $($PY -V 2>&1), median of $ROUNDS rounds"
 for d in 5 30; do
 	b=$(median "depth $d, bare"); n=$(median "depth $d, tidemark --no-python"); t=$(median "depth $d, tidemark")

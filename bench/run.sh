@@ -10,6 +10,7 @@ N=${N:-1000000}
 ROUNDS=${ROUNDS:-5}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+. bench/lib.sh
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (it loads BPF)" >&2; exit 1; }
 cc -g -O2 -fno-omit-frame-pointer -fno-builtin bench/malloc_bench.c -o "$TMP/malloc_bench_fp"
@@ -26,16 +27,7 @@ command -v bpftrace >/dev/null && echo "bpftrace memleak.bt|bpftrace -q bench/me
 command -v heaptrack >/dev/null && echo "heaptrack|heaptrack -o $TMP/ht $B/malloc_bench $N" >> "$TMP/configs"
 command -v valgrind >/dev/null && echo "valgrind massif|valgrind -q --tool=massif --massif-out-file=$TMP/ms $B/malloc_bench $((N / 10))" >> "$TMP/configs"
 
-r=1
-while [ $r -le "$ROUNDS" ]; do
-	while IFS='|' read -r name cmd; do
-		v=$(sh -c "$cmd" 2>/dev/null | sed -n 's/^ns_per_pair //p')
-		echo "$name|$v" >> "$TMP/results"
-	done < "$TMP/configs"
-	r=$((r + 1))
-done
-
-median() { grep -F "$1|" "$TMP/results" | cut -d'|' -f2 | grep . | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
+bench_rounds
 bare=$(median "bare")
 empty=$(median "empty probes (tidemark's sites)")
 echo "malloc(64)+free, $N pairs, median of $ROUNDS interleaved rounds (ns per pair):"
