@@ -236,7 +236,7 @@ const char *tm_strpool__intern(struct tm_strpool *p, const char *s)
 
 struct profile_priv {
 	struct tm_profile pub;  /* first: tm_profile__free() gets it back by cast */
-	size_t drops_cap, stats_cap, frames_cap, sites_cap;
+	size_t drops_cap, stats_cap, frames_cap, sites_cap, samples_cap;
 	uint32_t *frame_index;  /* open addressing: frame index + 1, 0 = empty */
 	size_t frame_index_cap; /* power of two */
 };
@@ -308,6 +308,7 @@ void tm_profile__free(struct tm_profile *p)
 	for (i = 0; i < p->nsites; i++)
 		free(p->sites[i].frames);
 	free(p->sites);
+	free(p->samples);
 	free(p->frames);
 	free(p->drops);
 	free(p->stats);
@@ -404,6 +405,24 @@ int tm_profile__add_frame(struct tm_profile *p, const struct tm_frame *f)
 		;
 	pp->frame_index[i] = (uint32_t)p->nframes + 1;
 	return (int)p->nframes++;
+}
+
+int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s)
+{
+	struct profile_priv *pp;
+	int err;
+
+	if (!p || !s)
+		return -EINVAL;
+	if (p->nsamples && s->time_ns < p->samples[p->nsamples - 1].time_ns)
+		return -EINVAL;
+	pp = priv_of(p);
+	err = grow_array((void **)&p->samples, &pp->samples_cap, p->nsamples + 1,
+			 sizeof(*p->samples));
+	if (err)
+		return err;
+	p->samples[p->nsamples++] = *s;
+	return 0;
 }
 
 int tm_profile__add_site(struct tm_profile *p, const struct tm_site *s)

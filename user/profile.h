@@ -40,6 +40,19 @@ struct tm_site {
 	int64_t live_count;
 	int64_t peak_bytes;     /* live at the moment of the process's peak */
 	int64_t peak_count;
+	/*
+	 * Temporary allocations, as memray counts them: freed by the thread that
+	 * made them before that thread made any other allocation.
+	 */
+	uint64_t temp_bytes;
+	uint64_t temp_count;
+};
+
+/* One point of the timeline, sampled by the loader while the trace runs. */
+struct tm_sample {
+	uint64_t time_ns;       /* since start_time_ns */
+	int64_t heap_bytes;     /* live bytes the tracer accounts for */
+	uint64_t rss_bytes;     /* the kernel's resident set size; 0 = unknown */
 };
 
 /* A named counter (drops, stats): stored by name so new ones never break old files. */
@@ -70,6 +83,7 @@ struct tm_profile {
 
 	struct tm_frame *frames;   size_t nframes;
 	struct tm_site *sites;     size_t nsites;
+	struct tm_sample *samples; size_t nsamples;  /* oldest first */
 
 	/* owned storage */
 	struct tm_strpool *pool;
@@ -88,6 +102,8 @@ void tm_profile__free(struct tm_profile *p);  /* accepts NULL */
 int tm_profile__add_frame(struct tm_profile *p, const struct tm_frame *f);
 /* Append a site; frames are copied. Returns its index or -errno. */
 int tm_profile__add_site(struct tm_profile *p, const struct tm_site *s);
+/* Append a timeline point; samples must come in time order. */
+int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s);
 int tm_profile__set_counter(struct tm_profile *p, int is_drop, const char *name, uint64_t v);
 const char *tm_profile__str(struct tm_profile *p, const char *s);  /* intern into pool */
 
