@@ -18,6 +18,18 @@
  *             u64 free_count, i64 live_bytes, i64 live_count,
  *             i64 peak_bytes, i64 peak_count, nframes times u32 frame
  *
+ * Version 2 appends sections, each "u32 tag, u64 length, length bytes", so
+ * that a field added later never moves the ones before it; a reader skips
+ * the tags it does not know and rejects a known one whose length is wrong:
+ *
+ *   tag 1  temporary   u32 n (= the number of sites), then n times:
+ *                      u64 temp_bytes, u64 temp_count
+ *   tag 2  timeline    u32 n, then n times: u64 time_ns, i64 heap_bytes,
+ *                      u64 rss_bytes (time_ns never decreases)
+ *
+ * Version 1 files (no sections) are still read: their sites have no
+ * temporary counts and the profile no timeline.
+ *
  * A string field holds 0 for "unknown" (NULL) or 1 + an index into the
  * string table. Fixed-width fields keep the reader simple; zlib removes the
  * zeros they carry. Strings are stored once, in sorted order, so the same
@@ -49,6 +61,12 @@
 #define SITE_FIXED_SIZE (3 * 4 + 8 * 8)
 #define FRAME_SIZE (5 * 4 + 8)
 #define COUNTER_SIZE (4 + 8)
+#define SAMPLE_SIZE (3 * 8)
+
+enum section_tag {
+	SECTION_TEMPORARY = 1,
+	SECTION_TIMELINE = 2,
+};
 
 /* ------------------------------------------------------------------ */
 /* little-endian helpers                                              */
@@ -310,6 +328,27 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 		for (j = 0; j < s->nframes; j++)
 			put_u32(w, s->frames[j]);
 	}
+
+	put_u32(w, SECTION_TEMPORARY);
+	put_u64(w, 4 + (uint64_t)p->nsites * 16);
+	put_u32(w, (uint32_t)p->nsites);
+	for (i = 0; i < p->nsites; i++) {
+		put_u64(w, p->sites[i].temp_bytes);
+		put_u64(w, p->sites[i].temp_count);
+	}
+
+	if (p->nsamples > UINT32_MAX) {
+		err = -E2BIG;
+		goto out;
+	}
+	put_u32(w, SECTION_TIMELINE);
+	put_u64(w, 4 + (uint64_t)p->nsamples * SAMPLE_SIZE);
+	put_u32(w, (uint32_t)p->nsamples);
+	for (i = 0; i < p->nsamples; i++) {
+		put_u64(w, p->samples[i].time_ns);
+		put_u64(w, (uint64_t)p->samples[i].heap_bytes);
+		put_u64(w, p->samples[i].rss_bytes);
+	}
 	err = w->err;
 out:
 	free(t.s);
@@ -440,6 +479,7 @@ struct reader {
 	const unsigned char *p;
 	size_t len, off;
 	const char *name;       /* for messages */
+	uint32_t version;
 	char *err;
 	size_t errlen;
 };
@@ -721,6 +761,77 @@ static int read_sites(struct reader *r, struct tm_profile *p, const uint32_t *ma
 	return err;
 }
 
+static int read_temporary(struct reader *r, struct tm_profile *p)
+{
+	uint32_t n, i;
+	int err;
+
+	err = get_u32(r, &n, "temporary");
+	if (!err && n != p->nsites)
+		return fail(r, "corrupt payload: temporary counts for %u sites, the capture has %zu",
+			    n, p->nsites);
+	for (i = 0; !err && i < n; i++) {
+		err = get_u64(r, &p->sites[i].temp_bytes, "temporary");
+		err = err ?: get_u64(r, &p->sites[i].temp_count, "temporary");
+	}
+	return err;
+}
+
+static int read_timeline(struct reader *r, struct tm_profile *p)
+{
+	struct tm_sample s;
+	uint32_t n, i;
+	int err;
+
+	err = get_count(r, &n, SAMPLE_SIZE, "timeline samples");
+	for (i = 0; !err && i < n; i++) {
+		err = get_u64(r, &s.time_ns, "timeline");
+		err = err ?: get_i64(r, &s.heap_bytes, "timeline");
+		err = err ?: get_u64(r, &s.rss_bytes, "timeline");
+		if (err)
+			break;
+		if (p->nsamples && s.time_ns < p->samples[p->nsamples - 1].time_ns)
+			return fail(r, "corrupt payload: timeline sample %u goes back in time", i);
+		err = tm_profile__add_sample(p, &s);
+	}
+	return err;
+}
+
+/* Version 2's tagged sections, up to the end of the payload. */
+static int read_sections(struct reader *r, struct tm_profile *p)
+{
+	uint32_t tag;
+	uint64_t len;
+	size_t end;
+	int err = 0;
+
+	while (!err && remaining(r)) {
+		err = get_u32(r, &tag, "section");
+		err = err ?: get_u64(r, &len, "section");
+		if (err)
+			break;
+		if (len > remaining(r))
+			return fail(r, "corrupt payload: section %u claims %llu bytes, %zu left",
+				    tag, (unsigned long long)len, remaining(r));
+		end = r->off + (size_t)len;
+		switch (tag) {
+		case SECTION_TEMPORARY:
+			err = read_temporary(r, p);
+			break;
+		case SECTION_TIMELINE:
+			err = read_timeline(r, p);
+			break;
+		default:        /* written by a newer tidemark: not ours to read */
+			r->off = end;
+			break;
+		}
+		if (!err && r->off != end)
+			err = fail(r, "corrupt payload: section %u is %llu bytes, its content %zu",
+				   tag, (unsigned long long)len, r->off - (end - (size_t)len));
+	}
+	return err;
+}
+
 static int decode_payload(struct reader *r, struct tm_profile *p)
 {
 	struct strings st = {};
@@ -751,6 +862,8 @@ static int decode_payload(struct reader *r, struct tm_profile *p)
 	err = err ?: read_counters(r, p, &st, 0);
 	err = err ?: read_frames(r, p, &st, &map, &nmap);
 	err = err ?: read_sites(r, p, map, nmap);
+	if (!err && r->version >= 2)
+		err = read_sections(r, p);
 	if (!err && remaining(r))
 		err = fail(r, "corrupt payload: %zu unexpected bytes at the end", remaining(r));
 out:
@@ -813,9 +926,10 @@ static int check_header(struct reader *r, uint64_t *plen)
 		return fail(r, "truncated (file is %zu bytes, its header alone needs %d)",
 			    r->len, TM_CAPTURE_HEADER_SIZE);
 	version = le32_get(h + 8);
-	if (version != TM_CAPTURE_VERSION)
-		return fail(r, "unsupported capture format version %u (this tidemark reads version %d)",
+	if (version < 1 || version > TM_CAPTURE_VERSION)
+		return fail(r, "unsupported capture format version %u (this tidemark reads 1 to %d)",
 			    version, TM_CAPTURE_VERSION);
+	r->version = version;
 	flags = le32_get(h + 12);
 	if (flags)
 		return fail(r, "unsupported capture flags 0x%x (written by a newer tidemark?)", flags);

@@ -23,7 +23,7 @@
 #include "profile.h"
 
 #define TM_CAPTURE_MAGIC "TIDEMARK"
-#define TM_CAPTURE_VERSION 1
+#define TM_CAPTURE_VERSION 2
 #define TM_CAPTURE_HEADER_SIZE 32
 
 /*

@@ -42,7 +42,10 @@ static struct tm_profile *build_profile(void)
 		{ .nframes = 0, .frames = NULL, .kind = 99, .alloc_bytes = 1, .alloc_count = 1 },
 		{ .nframes = 1, .frames = s2, .kind = TM_KIND_MMAP, .alloc_bytes = 4096,
 		  .alloc_count = 1, .live_bytes = 4096, .live_count = 1, .peak_bytes = 4096,
-		  .peak_count = 1 },
+		  .peak_count = 1, .temp_bytes = 3, .temp_count = UINT64_MAX },
+	};
+	struct tm_sample tl[] = {
+		{ 0, 0, 0 }, { 1000, -8, 4096 }, { 1000, INT64_MAX, UINT64_MAX },
 	};
 	size_t i;
 
@@ -64,6 +67,8 @@ static struct tm_profile *build_profile(void)
 		tm_profile__add_frame(p, &f[i]);
 	for (i = 0; i < sizeof(sites) / sizeof(sites[0]); i++)
 		tm_profile__add_site(p, &sites[i]);
+	for (i = 0; i < sizeof(tl) / sizeof(tl[0]); i++)
+		tm_profile__add_sample(p, &tl[i]);
 	tm_profile__set_counter(p, 1, "stack_map_full", 12);
 	tm_profile__set_counter(p, 1, "py_unreadable", UINT64_MAX);
 	tm_profile__set_counter(p, 1, "from_the_future", 3);
@@ -137,6 +142,8 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 		TM_CHECK_EQ_U64(x->live_count, y->live_count);
 		TM_CHECK_EQ_U64(x->peak_bytes, y->peak_bytes);
 		TM_CHECK_EQ_U64(x->peak_count, y->peak_count);
+		TM_CHECK_EQ_U64(x->temp_bytes, y->temp_bytes);
+		TM_CHECK_EQ_U64(x->temp_count, y->temp_count);
 		ok = 1;
 		for (j = 0; j < x->nframes && j < y->nframes; j++)
 			if (x->frames[j] != y->frames[j])
@@ -186,7 +193,7 @@ static void test_roundtrip(void)
 	/* The header, byte for byte. */
 	h = b1;
 	TM_CHECK(!memcmp(h, "TIDEMARK", 8));
-	TM_CHECK(h[8] == 1 && h[9] == 0 && h[10] == 0 && h[11] == 0);
+	TM_CHECK(h[8] == 2 && h[9] == 0 && h[10] == 0 && h[11] == 0);
 	TM_CHECK(!h[12] && !h[13] && !h[14] && !h[15]);
 	TM_CHECK(!h[28] && !h[29] && !h[30] && !h[31]);
 	TM_CHECK_EQ_U64(crc32(0, h + 32, (uInt)(l1 - 32)),
@@ -326,9 +333,12 @@ static void test_damage(void)
 	TM_CHECK_STR(err, "c.tdm: not a tidemark capture (bad magic)");
 
 	memcpy(copy, buf, len);
-	copy[8] = 2;
+	copy[8] = 3;
 	TM_CHECK(read_fails(copy, len, err, sizeof(err)));
-	TM_CHECK_STR(err, "c.tdm: unsupported capture format version 2 (this tidemark reads version 1)");
+	TM_CHECK_STR(err, "c.tdm: unsupported capture format version 3 (this tidemark reads 1 to 2)");
+	copy[8] = 0;
+	TM_CHECK(read_fails(copy, len, err, sizeof(err)));
+	TM_CHECK_STR(err, "c.tdm: unsupported capture format version 0 (this tidemark reads 1 to 2)");
 
 	memcpy(copy, buf, len);
 	copy[13] = 1;
@@ -383,6 +393,8 @@ static void pl_str(struct pl *w, const char *s, size_t len)
 }
 
 /* Wrap a payload into a capture file; `declared` is the header's length. */
+static unsigned char wrap_version = 1;
+
 static size_t wrap(unsigned char *out, size_t cap, const struct pl *w, uint64_t declared,
 		   const void *extra, size_t extra_len)
 {
@@ -396,7 +408,7 @@ static size_t wrap(unsigned char *out, size_t cap, const struct pl *w, uint64_t 
 	clen += extra_len;
 	memcpy(out, "TIDEMARK", 8);
 	memset(out + 8, 0, 24);
-	out[8] = 1;
+	out[8] = wrap_version;
 	for (i = 0; i < 8; i++)
 		out[16 + i] = (unsigned char)(declared >> (8 * i));
 	crc = (uint32_t)crc32(0, out + 32, (uInt)clen);
@@ -620,6 +632,109 @@ static void test_forged(void)
 	TM_CHECK_STR(err, "c.tdm: corrupt compressed data");
 }
 
+/* Version 2: the same body, then tagged sections. */
+static void test_sections(void)
+{
+	unsigned char file[8192];
+	struct tm_profile *q = NULL;
+	char err[256];
+	struct pl w;
+	size_t len, base;
+
+	wrap_version = 2;
+	forge(&w, FORGE_NONE);
+	base = w.n;
+	/* No sections at all is valid: nothing was recorded. */
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK_EQ_U64(tm_capture__read_mem(file, len, "c.tdm", &q, err, sizeof(err)), 0);
+	if (q)
+		TM_CHECK_EQ_U64(q->nsamples, 0);
+	tm_profile__free(q);
+	q = NULL;
+
+	pl_u32(&w, 99);         /* from a newer tidemark: skipped */
+	pl_u64(&w, 3);
+	pl_u32(&w, 0xabcdef);
+	w.n--;
+	pl_u32(&w, 1);          /* temporary */
+	pl_u64(&w, 4 + 16);
+	pl_u32(&w, 1);
+	pl_u64(&w, 640);
+	pl_u64(&w, 10);
+	pl_u32(&w, 2);          /* timeline */
+	pl_u64(&w, 4 + 2 * 24);
+	pl_u32(&w, 2);
+	pl_u64(&w, 5);
+	pl_u64(&w, 100);
+	pl_u64(&w, 8192);
+	pl_u64(&w, 7);
+	pl_u64(&w, (uint64_t)-4);
+	pl_u64(&w, 0);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK_EQ_U64(tm_capture__read_mem(file, len, "c.tdm", &q, err, sizeof(err)), 0);
+	TM_CHECK_STR(err, "");
+	if (q) {
+		TM_CHECK_EQ_U64(q->sites[0].temp_bytes, 640);
+		TM_CHECK_EQ_U64(q->sites[0].temp_count, 10);
+		TM_CHECK_EQ_U64(q->nsamples, 2);
+		if (q->nsamples == 2) {
+			TM_CHECK_EQ_U64(q->samples[0].time_ns, 5);
+			TM_CHECK_EQ_U64(q->samples[0].heap_bytes, 100);
+			TM_CHECK_EQ_U64(q->samples[0].rss_bytes, 8192);
+			TM_CHECK_EQ_U64(q->samples[1].time_ns, 7);
+			TM_CHECK(q->samples[1].heap_bytes == -4);
+		}
+	}
+	tm_profile__free(q);
+
+	/* Temporary counts for a different number of sites. */
+	w.n = base;
+	pl_u32(&w, 1);
+	pl_u64(&w, 4);
+	pl_u32(&w, 2);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK(read_fails(file, len, err, sizeof(err)));
+	TM_CHECK(strstr(err, "temporary counts for 2 sites, the capture has 1") != NULL);
+
+	/* A timeline that goes back in time. */
+	w.n = base;
+	pl_u32(&w, 2);
+	pl_u64(&w, 4 + 2 * 24);
+	pl_u32(&w, 2);
+	pl_u64(&w, 9);
+	pl_u64(&w, 0);
+	pl_u64(&w, 0);
+	pl_u64(&w, 8);
+	pl_u64(&w, 0);
+	pl_u64(&w, 0);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK(read_fails(file, len, err, sizeof(err)));
+	TM_CHECK(strstr(err, "timeline sample 1 goes back in time") != NULL);
+
+	/* A section longer than what is left, and one whose content is shorter than its length. */
+	w.n = base;
+	pl_u32(&w, 77);
+	pl_u64(&w, 1000);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK(read_fails(file, len, err, sizeof(err)));
+	TM_CHECK(strstr(err, "section 77 claims 1000 bytes, 0 left") != NULL);
+	w.n = base;
+	pl_u32(&w, 2);
+	pl_u64(&w, 8);
+	pl_u32(&w, 0);
+	pl_u32(&w, 0);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK(read_fails(file, len, err, sizeof(err)));
+	TM_CHECK(strstr(err, "section 2 is 8 bytes, its content 4") != NULL);
+	/* A section header cut short. */
+	w.n = base;
+	pl_u32(&w, 2);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK(read_fails(file, len, err, sizeof(err)));
+	TM_CHECK(strstr(err, "section cut short") != NULL);
+	wrap_version = 1;
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -630,6 +745,7 @@ int main(void)
 	test_file_errors();
 	test_damage();
 	test_forged();
+	test_sections();
 	rmdir(tmpdir);
 	return tm_test_done("test_capture");
 }
