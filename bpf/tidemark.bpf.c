@@ -23,7 +23,8 @@
  * Cost per event (the trap itself is ~0.5 us and not ours to save)
  *   malloc entry: task storage, one user read ([rsp]), one bpf_get_stack when
  *   native_depth > 1, one stacks lookup; return: one allocs update, one aggs
- *   lookup, one procs lookup. free: one allocs lookup + delete, aggs, procs.
+ *   lookup, one procs lookup. free: task storage, one allocs lookup + delete,
+ *   aggs, procs.
  *   Nothing is sent to user space per event.
  *
  * Races it tolerates
@@ -143,6 +144,7 @@ struct tm_thread {
 	__u32 sys_notify;       /* a new executable mapping: tell the loader */
 	__u32 pad;
 	__u64 last_free;        /* pointer of this thread's latest free() */
+	__u64 last_alloc;       /* block of this thread's latest counted allocation */
 	struct tm_stack scratch;
 };
 
@@ -170,11 +172,27 @@ static __always_inline void count_stat(enum tm_stat what)
 		__sync_fetch_and_add(&s->stats[what], 1);
 }
 
-static __always_inline void notify(__u32 type, __u32 tgid, __u64 arg)
+static __always_inline long notify(__u32 type, __u32 tgid, __u64 arg)
 {
 	struct tm_event ev = { .type = type, .tgid = tgid, .arg = arg };
 
-	bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
+	return bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
+}
+
+/*
+ * A new executable mapping (or the exec itself): tell the loader, and for a
+ * process held for its maps, stop it until the loader continues it. The stop
+ * comes first so the loader's SIGCONT can never come before it (a SIGCONT
+ * cancels a pending stop); if the loader cannot be told, cancel it ourselves.
+ */
+static __always_inline void notify_exec_map(struct tm_proc *p, __u32 tgid, __u64 addr)
+{
+	int hold = p && (p->flags & TM_PROC_HOLD_FOR_MAPS);
+
+	if (hold)
+		bpf_send_signal(19 /* SIGSTOP */);
+	if (notify(TM_EV_EXEC_MAP, tgid, addr) && hold)
+		bpf_send_signal(18 /* SIGCONT */);
 }
 
 static __always_inline struct tm_thread *this_thread(void)
@@ -308,6 +326,20 @@ static __always_inline struct tm_agg *agg_get(__u32 tgid, __u64 stack_id, struct
 	return a;
 }
 
+/* The size class of an allocation: floor(log2(size)), capped at the last bucket. */
+static __always_inline __u32 size_bucket(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) r += 1;
+	return r < TM_SIZE_BUCKETS ? r : TM_SIZE_BUCKETS - 1;
+}
+
 /*
  * A block becomes live. `is_new` is 0 when a failed realloc gives back the
  * block its entry took away: live again, but not a second allocation.
@@ -325,8 +357,12 @@ static __always_inline int account_alloc(__u32 tgid, struct tm_proc *p, __u64 st
 		return -1;
 	tm_agg_touch(a, p);
 	if (is_new) {
+		__u32 b = size_bucket(size);
+
 		__sync_fetch_and_add(&a->alloc_bytes, size);
 		__sync_fetch_and_add(&a->alloc_count, 1);
+		__sync_fetch_and_add(&p->size_count[b], 1);
+		__sync_fetch_and_add(&p->size_bytes[b], size);
 	}
 	__sync_fetch_and_add(&a->live_bytes, size);
 	__sync_fetch_and_add(&a->live_count, 1);
@@ -350,9 +386,12 @@ static __always_inline int account_alloc(__u32 tgid, struct tm_proc *p, __u64 st
 	return 0;
 }
 
-/* `blocks` is 0 when a mapping only shrinks (partial munmap): it still counts as one. */
+/*
+ * `blocks` is 0 when a mapping only shrinks (partial munmap): it still counts
+ * as one. `temp`: the block dies before its thread allocated anything else.
+ */
 static __always_inline void account_free_n(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size,
-					   __s64 blocks)
+					   __s64 blocks, int temp)
 {
 	struct tm_agg_key k = { .tgid = tgid, .stack_id = stack_id };
 	struct tm_agg *a = bpf_map_lookup_elem(&aggs, &k);
@@ -364,11 +403,15 @@ static __always_inline void account_free_n(__u32 tgid, struct tm_proc *p, __u64 
 	__sync_fetch_and_add(&a->live_bytes, -(__s64)size);
 	__sync_fetch_and_add(&a->live_count, -blocks);
 	__sync_fetch_and_add(&p->live_bytes, -(__s64)size);
+	if (temp) {
+		__sync_fetch_and_add(&a->temp_bytes, size);
+		__sync_fetch_and_add(&a->temp_count, 1);
+	}
 }
 
 static __always_inline void account_free(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size)
 {
-	account_free_n(tgid, p, stack_id, size, 1);
+	account_free_n(tgid, p, stack_id, size, 1, 0);
 }
 
 /* Record a live block; an address still live means a free was missed. */
@@ -399,7 +442,8 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 }
 
 /* Forget a live block; returns 1 if it was known. */
-static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 *size, __u64 *stack_id)
+static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 *size, __u64 *stack_id,
+					int temp)
 {
 	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
 	struct tm_alloc *v = bpf_map_lookup_elem(&allocs, &k);
@@ -410,7 +454,7 @@ static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 add
 	*stack_id = v->stack_id;
 	if (bpf_map_delete_elem(&allocs, &k))
 		return 0;   /* another thread freed it first: double free in the target */
-	account_free(tgid, p, *stack_id, *size);
+	account_free_n(tgid, p, *stack_id, *size, 1, temp);
 	return 1;
 }
 
@@ -452,7 +496,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	 * fails. realloc(p, 0) frees p through free(), whose probe sees it.
 	 */
 	if ((kind == TM_KIND_REALLOC || kind == TM_KIND_REALLOCARRAY) && arg && size) {
-		if (forget_block(tgid, p, arg, &t->old_size, &t->old_stack))
+		if (forget_block(tgid, p, arg, &t->old_size, &t->old_stack, 0))
 			t->has_old = 1;
 		else
 			count_drop(p, TM_DROP_FREE_UNMATCHED);
@@ -493,6 +537,7 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	if (!addr)
 		return 0;
 	record_block(tgid, p, addr, t->size, t->stack_id, 1);
+	t->last_alloc = addr;
 	return 0;
 }
 
@@ -597,22 +642,26 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 	struct tm_proc *p;
 	struct tm_thread *t;
 	__u64 size, stack_id;
+	int temp = 0;
 
 	if (!ptr)
 		return 0;
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
-	if (!forget_block(tgid, p, ptr, &size, &stack_id)) {
+	/* Temporary, as memray counts it: the thread's latest allocation, freed before another. */
+	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+	if (t && t->last_alloc == ptr) {
+		t->last_alloc = 0;
+		temp = 1;
+	}
+	if (!forget_block(tgid, p, ptr, &size, &stack_id, temp)) {
 		count_drop(p, TM_DROP_FREE_UNMATCHED);
 		return 0;
 	}
 	/* free() may munmap a large block; the munmap tracepoint recognises it by this. */
-	if (size >= 64 * 1024) {
-		t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
-		if (t)
-			t->last_free = ptr;
-	}
+	if (size >= 64 * 1024 && t)
+		t->last_free = ptr;
 	return 0;
 }
 
@@ -715,7 +764,7 @@ static __always_inline void region_unmap(__u32 tgid, struct tm_proc *p, __u64 st
 		ce = re < c->end ? re : c->end;
 		if (bpf_map_delete_elem(&regions, &c->keys[i]))
 			continue;
-		account_free_n(tgid, p, c->vals[i].stack_id, ce - cs, rs < cs || ce < re ? 0 : 1);
+		account_free_n(tgid, p, c->vals[i].stack_id, ce - cs, rs < cs || ce < re ? 0 : 1, 0);
 		if (rs < cs)
 			region_keep(tgid, p, rs, cs - rs, c->vals[i].stack_id);
 		if (ce < re)
@@ -812,7 +861,7 @@ static __always_inline int sys_exit(long ret)
 		return 0;
 	if (t->sys_notify) {
 		t->sys_notify = 0;
-		notify(TM_EV_EXEC_MAP, tgid, ret);
+		notify_exec_map(p, tgid, ret);
 		if (t->sys_flags & MAP_FIXED)
 			region_unmap(tgid, p, ret, t->sys_len);
 		return 0;
@@ -882,16 +931,23 @@ int tp_exit_brk(struct trace_event_raw_sys_exit *ctx)
 
 /* ---- process lifecycle ------------------------------------------------- */
 
+/* A new process's entry, too large for the BPF stack: written as is, then filled in. */
+static struct tm_proc proc_zero;
+
 SEC("tracepoint/sched/sched_process_exec")
 int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct tm_proc zero = {};
+	__u64 ldso_lo = 0;
 	struct task_struct *task;
+	struct tm_proc *p;
+	__u32 *pending, flags;
 	int i;
 
-	if (!bpf_map_lookup_elem(&pending_exec, &tgid))
+	pending = bpf_map_lookup_elem(&pending_exec, &tgid);
+	if (!pending)
 		return 0;
+	flags = *pending;
 	bpf_map_delete_elem(&pending_exec, &tgid);
 	/* AT_BASE in the new image's auxv: where the kernel put the dynamic loader. */
 	task = bpf_get_current_task_btf();
@@ -901,13 +957,20 @@ int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 		if (type == 0 /* AT_NULL */)
 			break;
 		if (type == 7 /* AT_BASE */) {
-			zero.ldso_lo = BPF_CORE_READ(task, mm, saved_auxv[i + 1]);
-			zero.ldso_hi = zero.ldso_lo ? zero.ldso_lo + ldso_size : 0;
+			ldso_lo = BPF_CORE_READ(task, mm, saved_auxv[i + 1]);
 			break;
 		}
 	}
-	bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
-	notify(TM_EV_EXEC_MAP, tgid, 0);
+	bpf_map_update_elem(&procs, &tgid, &proc_zero, BPF_NOEXIST);
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p) {
+		p->flags = flags;
+		if (ldso_lo) {
+			p->ldso_lo = ldso_lo;
+			p->ldso_hi = ldso_lo + ldso_size;
+		}
+	}
+	notify_exec_map(p, tgid, 0);
 	return 0;
 }
 

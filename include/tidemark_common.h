@@ -107,6 +107,8 @@ struct tm_agg {
 	__s64 peak_bytes;
 	__s64 peak_count;
 	__u64 gen;
+	__u64 temp_bytes;       /* freed before their thread allocated again */
+	__u64 temp_count;
 };
 
 struct tm_alloc_key {
@@ -130,6 +132,18 @@ struct tm_region {
  * Per traced process: the live heap, its peak, and what it lost. Totals
  * allocated and freed are the sums of its tm_agg entries, made in user space.
  */
+enum tm_proc_flags {
+	/*
+	 * Stop the process (SIGSTOP) at each new executable mapping until the
+	 * loader has read its maps (it sends SIGCONT): a process that dies a
+	 * moment later still gets its frames named. Only for `run`'s child.
+	 */
+	TM_PROC_HOLD_FOR_MAPS = 1u << 0,
+};
+
+/* Power-of-two size classes up to 2^47 and above (the last is open-ended). */
+#define TM_SIZE_BUCKETS 48
+
 struct tm_proc {
 	__s64 live_bytes;
 	__u64 peak_bytes;
@@ -142,8 +156,11 @@ struct tm_proc {
 	__u64 ldso_hi;          /* (library .bss, its startup malloc) are not the program's heap */
 	__u64 exit_time_ns;     /* 0 while it runs */
 	__s32 exit_code;        /* wait(2) status word, valid when exit_time_ns != 0 */
-	__u32 pad;
+	__u32 flags;            /* enum tm_proc_flags */
 	__u64 drops[TM_DROP__COUNT];
+	/* Allocations by size: bucket i holds sizes in [2^i, 2^(i+1)), bucket 0 also 0. */
+	__u64 size_count[TM_SIZE_BUCKETS];
+	__u64 size_bytes[TM_SIZE_BUCKETS];
 };
 
 /* Global informational counters, one copy per CPU, summed by the loader. Drops are per process. */
@@ -166,10 +183,11 @@ struct tm_event {
 _Static_assert(sizeof(struct tm_py_frame) == 16, "tm_py_frame layout");
 _Static_assert(sizeof(struct tm_stack) == 16 + 8 * TM_MAX_NATIVE + 16 * TM_MAX_PY, "tm_stack layout");
 _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
-_Static_assert(sizeof(struct tm_agg) == 56, "tm_agg layout");
+_Static_assert(sizeof(struct tm_agg) == 72, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
 _Static_assert(sizeof(struct tm_alloc) == 16, "tm_alloc layout");
-_Static_assert(sizeof(struct tm_proc) == 88 + 8 * TM_DROP__COUNT, "tm_proc layout");
+_Static_assert(sizeof(struct tm_proc) == 88 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
+	       "tm_proc layout");
 _Static_assert(sizeof(struct tm_event) == 16, "tm_event layout");
 
 #endif /* TIDEMARK_COMMON_H */

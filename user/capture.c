@@ -26,6 +26,8 @@
  *                      u64 temp_bytes, u64 temp_count
  *   tag 2  timeline    u32 n, then n times: u64 time_ns, i64 heap_bytes,
  *                      u64 rss_bytes (time_ns never decreases)
+ *   tag 3  sizes       u32 n (<= TM_PROFILE_SIZE_BUCKETS), then n times:
+ *                      u64 count, u64 bytes (size classes 0 .. n-1)
  *
  * Version 1 files (no sections) are still read: their sites have no
  * temporary counts and the profile no timeline.
@@ -66,6 +68,7 @@
 enum section_tag {
 	SECTION_TEMPORARY = 1,
 	SECTION_TIMELINE = 2,
+	SECTION_SIZES = 3,
 };
 
 /* ------------------------------------------------------------------ */
@@ -348,6 +351,14 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 		put_u64(w, p->samples[i].time_ns);
 		put_u64(w, (uint64_t)p->samples[i].heap_bytes);
 		put_u64(w, p->samples[i].rss_bytes);
+	}
+
+	put_u32(w, SECTION_SIZES);
+	put_u64(w, 4 + (uint64_t)TM_PROFILE_SIZE_BUCKETS * 16);
+	put_u32(w, TM_PROFILE_SIZE_BUCKETS);
+	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
+		put_u64(w, p->size_hist[i].count);
+		put_u64(w, p->size_hist[i].bytes);
 	}
 	err = w->err;
 out:
@@ -797,6 +808,22 @@ static int read_timeline(struct reader *r, struct tm_profile *p)
 	return err;
 }
 
+static int read_sizes(struct reader *r, struct tm_profile *p)
+{
+	uint32_t n, i;
+	int err;
+
+	err = get_u32(r, &n, "sizes");
+	if (!err && n > TM_PROFILE_SIZE_BUCKETS)
+		return fail(r, "corrupt payload: %u size classes, at most %d", n,
+			    TM_PROFILE_SIZE_BUCKETS);
+	for (i = 0; !err && i < n; i++) {
+		err = get_u64(r, &p->size_hist[i].count, "sizes");
+		err = err ?: get_u64(r, &p->size_hist[i].bytes, "sizes");
+	}
+	return err;
+}
+
 /* Version 2's tagged sections, up to the end of the payload. */
 static int read_sections(struct reader *r, struct tm_profile *p)
 {
@@ -820,6 +847,9 @@ static int read_sections(struct reader *r, struct tm_profile *p)
 			break;
 		case SECTION_TIMELINE:
 			err = read_timeline(r, p);
+			break;
+		case SECTION_SIZES:
+			err = read_sizes(r, p);
 			break;
 		default:        /* written by a newer tidemark: not ours to read */
 			r->off = end;

@@ -24,12 +24,13 @@
 #include "maps.h"
 #include "profile.h"
 #include "report.h"
+#include "timeline.h"
 #include "trace.h"
 
 static const char usage[] =
 "usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
 "       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
-"       tidemark report [--format text|json] [--view peak|leaks|allocs] [-n N] FILE\n"
+"       tidemark report [--format text|json|stats] [--view VIEW] [options] FILE\n"
 "\n"
 "run      start CMD traced from its first instruction, wait for it, write the capture,\n"
 "         print a summary on stderr, and exit with CMD's status\n"
@@ -44,7 +45,19 @@ static const char usage[] =
 "      --no-python        native stacks only, even when the target is CPython\n"
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
-"  -q, --quiet            no summary on stderr\n";
+"  -q, --quiet            no summary on stderr\n"
+"\n"
+"options for report:\n"
+"      --format F         text (default), json or stats (allocators, sizes, hot spots)\n"
+"      --view V           peak (default), leaks, allocs or temporary (freed before\n"
+"                         their thread allocated again)\n"
+"  -n N                   sites per view (default 10; 0 = all)\n"
+"      --tree             text: add the call tree, callers above callees\n"
+"      --inverted         text: the tree from the allocating frames outwards\n"
+"      --min-bytes N      leave out sites and tree nodes below N bytes\n"
+"      --max-depth N      frames shown per stack (tree depth)\n"
+"      --filter TEXT      only stacks with a frame whose function or file contains TEXT\n"
+"      --python-only      hide native frames\n";
 
 struct opts {
 	const char *output;
@@ -227,9 +240,28 @@ static void fill_command(struct tm_profile *prof, pid_t pid, char **argv)
 	prof->command = tm_profile__str(prof, buf);
 }
 
+/*
+ * One timeline point when one is due: the live heap the kernel counts and
+ * the RSS the kernel reports. Nothing before the process is counted (a `run`
+ * child before its exec). `final` records the end whatever the interval.
+ */
+static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64_t start_ns, int final)
+{
+	uint64_t now = now_ns() - start_ns;
+	struct tm_sample s;
+	struct tm_proc p;
+
+	if (!tl->s || (!final && !tm_timeline__due(tl, now)) || tm_trace__proc(t, pid, &p))
+		return;
+	s.time_ns = now;
+	s.heap_bytes = p.live_bytes;
+	s.rss_bytes = tm_timeline__rss(pid);
+	tm_timeline__add(tl, &s);
+}
+
 /* Build, write and summarise the capture. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const struct opts *o,
-		  const char *output)
+		  const struct tm_timeline *tl, const char *output)
 {
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
 	int err;
@@ -237,6 +269,11 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 	err = tm_trace__build_profile(t, pid, prof);
 	if (err) {
 		pr_warn("tidemark: pid %d was never counted: %s\n", pid, strerror(-err));
+		return err;
+	}
+	err = tm_timeline__to_profile(tl, prof);
+	if (err) {
+		pr_warn("tidemark: timeline: %s\n", strerror(-err));
 		return err;
 	}
 	err = tm_capture__write(prof, output);
@@ -251,7 +288,8 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 	return 0;
 }
 
-enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON };
+enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
+       OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -351,6 +389,7 @@ static int cmd_run(int argc, char **argv)
 	struct opts o = { 0 };
 	struct tm_trace *t = NULL;
 	struct tm_profile *prof = NULL;
+	struct tm_timeline tl = { 0 };
 	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX];
 	int pipefd[2] = { -1, -1 }, status = 0, err, first, rc = 1;
 	pid_t child = -1;
@@ -417,6 +456,8 @@ static int cmd_run(int argc, char **argv)
 
 	prof->pid = child;
 	fill_command(prof, child, argv + first);
+	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
+		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	prof->start_time_ns = now_ns();
 	if (write(pipefd[1], "g", 1) != 1) {
 		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
@@ -435,8 +476,10 @@ static int cmd_run(int argc, char **argv)
 			goto out;
 		}
 		tm_trace__poll(t, 20);
+		sample(t, &tl, child, prof->start_time_ns, 0);
 	}
 	tm_trace__poll(t, 0);
+	sample(t, &tl, child, prof->start_time_ns, 1);
 	child = -1;
 	prof->end_time_ns = now_ns();
 	if (WIFEXITED(status)) {
@@ -449,7 +492,7 @@ static int cmd_run(int argc, char **argv)
 	snprintf(output, sizeof(output), "%s", o.output ? o.output : "");
 	if (!o.output)
 		snprintf(output, sizeof(output), "tidemark-%d.tdm", prof->pid);
-	if (finish(t, prof, prof->pid, &o, output))
+	if (finish(t, prof, prof->pid, &o, &tl, output))
 		goto out;
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The child is gone: its probes can come off after we have returned. */
@@ -461,6 +504,7 @@ out:
 	if (child > 0)
 		waitpid(child, NULL, 0);
 	tm_trace__destroy(t);
+	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	return rc;
 }
@@ -475,6 +519,7 @@ static int cmd_attach(int argc, char **argv)
 	struct opts o = { 0 };
 	struct tm_trace *t = NULL;
 	struct tm_profile *prof = NULL;
+	struct tm_timeline tl = { 0 };
 	struct tm_maps maps = { 0 };
 	char libc[PATH_MAX], output[PATH_MAX];
 	uint64_t deadline = 0;
@@ -522,6 +567,8 @@ static int cmd_attach(int argc, char **argv)
 	tm_trace__print_verifier_stats(t);
 	prof->pid = o.pid;
 	fill_command(prof, o.pid, NULL);
+	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
+		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	prof->start_time_ns = now_ns();
 	err = tm_trace__watch(t, o.pid, 0);
 	if (!err && has_libc)
@@ -540,8 +587,10 @@ static int cmd_attach(int argc, char **argv)
 		if (deadline && now_ns() >= deadline)
 			break;
 		tm_trace__poll(t, 20);
+		sample(t, &tl, o.pid, prof->start_time_ns, 0);
 	}
 	tm_trace__poll(t, 0);
+	sample(t, &tl, o.pid, prof->start_time_ns, 1);
 	prof->end_time_ns = now_ns();
 	if (!tm_trace__proc(t, o.pid, &p) && p.exit_time_ns) {
 		if (WIFSIGNALED(p.exit_code)) {
@@ -555,7 +604,7 @@ static int cmd_attach(int argc, char **argv)
 	snprintf(output, sizeof(output), "%s", o.output ? o.output : "");
 	if (!o.output)
 		snprintf(output, sizeof(output), "tidemark-%d.tdm", o.pid);
-	if (finish(t, prof, o.pid, &o, output))
+	if (finish(t, prof, o.pid, &o, &tl, output))
 		goto out;
 	rc = 0;
 out:
@@ -563,6 +612,7 @@ out:
 		close(pidfd);
 	tm_maps__free(&maps);
 	tm_trace__destroy(t);   /* detaches every probe */
+	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	return rc;
 }
@@ -573,6 +623,11 @@ static int cmd_report(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "view", required_argument, NULL, OPT_VIEW },
 		{ "python-only", no_argument, NULL, 'P' },
+		{ "tree", no_argument, NULL, OPT_TREE },
+		{ "inverted", no_argument, NULL, OPT_INVERTED },
+		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
+		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -589,16 +644,36 @@ static int cmd_report(int argc, char **argv)
 		switch (c) {
 		case OPT_FORMAT:
 			format = optarg;
-			if (strcmp(format, "text") && strcmp(format, "json")) {
-				pr_warn("tidemark report: --format is text or json, not '%s'\n", optarg);
+			if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "stats")) {
+				pr_warn("tidemark report: --format is text, json or stats, not '%s'\n", optarg);
 				return 2;
 			}
 			break;
 		case OPT_VIEW:
 			if (tm_report__view_parse(optarg, &ro.view)) {
-				pr_warn("tidemark report: --view is peak, leaks or allocs, not '%s'\n", optarg);
+				pr_warn("tidemark report: --view is peak, leaks, allocs or temporary, not '%s'\n",
+					optarg);
 				return 2;
 			}
+			break;
+		case OPT_TREE:
+			ro.flags |= TM_REPORT_TREE;
+			break;
+		case OPT_INVERTED:
+			ro.flags |= TM_REPORT_TREE | TM_REPORT_INVERTED;
+			break;
+		case OPT_MIN_BYTES:
+			if (parse_uint("report", "--min-bytes", optarg, 0, ULONG_MAX, &v))
+				return 2;
+			ro.min_bytes = v;
+			break;
+		case OPT_MAX_DEPTH:
+			if (parse_uint("report", "--max-depth", optarg, 1, 1000, &v))
+				return 2;
+			ro.max_depth = (unsigned int)v;
+			break;
+		case OPT_FILTER:
+			ro.filter = optarg;
 			break;
 		case 'n':
 			if (parse_uint("report", "-n", optarg, 0, 100000000, &v))
@@ -624,7 +699,12 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
 	}
-	rc = !strcmp(format, "json") ? tm_report__json(prof, stdout, &ro) : tm_report__text(prof, stdout, &ro);
+	if (!strcmp(format, "json"))
+		rc = tm_report__json(prof, stdout, &ro);
+	else if (!strcmp(format, "stats"))
+		rc = tm_report__stats(prof, stdout, &ro);
+	else
+		rc = tm_report__text(prof, stdout, &ro);
 	tm_profile__free(prof);
 	if (rc || fflush(stdout)) {
 		pr_warn("tidemark report: writing the report failed: %s\n", strerror(rc ? -rc : errno));

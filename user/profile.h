@@ -48,11 +48,19 @@ struct tm_site {
 	uint64_t temp_count;
 };
 
+#define TM_PROFILE_SIZE_BUCKETS 48
+
 /* One point of the timeline, sampled by the loader while the trace runs. */
 struct tm_sample {
 	uint64_t time_ns;       /* since start_time_ns */
 	int64_t heap_bytes;     /* live bytes the tracer accounts for */
 	uint64_t rss_bytes;     /* the kernel's resident set size; 0 = unknown */
+};
+
+/* Allocations of sizes in [2^i, 2^(i+1)) for bucket i (bucket 0 also holds size 0). */
+struct tm_size_bucket {
+	uint64_t count;
+	uint64_t bytes;
 };
 
 /* A named counter (drops, stats): stored by name so new ones never break old files. */
@@ -84,6 +92,8 @@ struct tm_profile {
 	struct tm_frame *frames;   size_t nframes;
 	struct tm_site *sites;     size_t nsites;
 	struct tm_sample *samples; size_t nsamples;  /* oldest first */
+	/* Every counted allocation by size class; all zero when not recorded. */
+	struct tm_size_bucket size_hist[TM_PROFILE_SIZE_BUCKETS];
 
 	/* owned storage */
 	struct tm_strpool *pool;

@@ -9,6 +9,9 @@
  * terminal escapes get through) and the JSON report escapes per RFC 8259
  * and replaces bytes that are not UTF-8 with U+FFFD.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* qsort_r */
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -26,6 +29,7 @@ static const char *const view_names[] = {
 	[TM_VIEW_PEAK] = "peak",
 	[TM_VIEW_LEAKS] = "leaks",
 	[TM_VIEW_ALLOCS] = "allocs",
+	[TM_VIEW_TEMPORARY] = "temporary",
 };
 
 _Static_assert(sizeof(view_names) / sizeof(view_names[0]) == TM_VIEW__COUNT,
@@ -74,8 +78,8 @@ static uint64_t clamp_pos(int64_t v)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
-static void site_metric(const struct tm_site *s, enum tm_report_view view,
-			uint64_t *bytes, uint64_t *count)
+void tm_report__site_metric(const struct tm_site *s, enum tm_report_view view,
+			    uint64_t *bytes, uint64_t *count)
 {
 	switch (view) {
 	case TM_VIEW_PEAK:
@@ -85,6 +89,10 @@ static void site_metric(const struct tm_site *s, enum tm_report_view view,
 	case TM_VIEW_LEAKS:
 		*bytes = clamp_pos(s->live_bytes);
 		*count = clamp_pos(s->live_count);
+		break;
+	case TM_VIEW_TEMPORARY:
+		*bytes = s->temp_bytes;
+		*count = s->temp_count;
 		break;
 	default:
 		*bytes = s->alloc_bytes;
@@ -151,9 +159,42 @@ static int cmp_ranked(const void *pa, const void *pb)
 	return CMP(a->index, b->index);
 }
 
-static int rank_sites(const struct tm_profile *p, enum tm_report_view view,
-		      unsigned int top_n, struct ranking *rk)
+static int frame_hidden(const struct tm_frame *f, unsigned int flags)
 {
+	return (flags & TM_REPORT_PYTHON_ONLY) && f->kind != TM_FRAME_PYTHON;
+}
+
+static int frame_matches(const struct tm_frame *f, const char *needle)
+{
+	return (f->function && strstr(f->function, needle)) || (f->file && strstr(f->file, needle));
+}
+
+int tm_report__site_selected(const struct tm_profile *p, const struct tm_site *s,
+			     enum tm_report_view view, const struct tm_report_opts *o)
+{
+	uint64_t bytes, count;
+	uint32_t i;
+
+	if (!o)
+		return 1;
+	tm_report__site_metric(s, view, &bytes, &count);
+	if (bytes < o->min_bytes)
+		return 0;
+	if (!o->filter || !*o->filter)
+		return 1;
+	for (i = 0; i < s->nframes; i++) {
+		const struct tm_frame *f = &p->frames[s->frames[i]];
+
+		if (!frame_hidden(f, o->flags) && frame_matches(f, o->filter))
+			return 1;
+	}
+	return 0;
+}
+
+static int rank_sites(const struct tm_profile *p, enum tm_report_view view,
+		      const struct tm_report_opts *o, struct ranking *rk)
+{
+	unsigned int top_n = o->top_n;
 	uint64_t bytes, count;
 	size_t i;
 
@@ -162,8 +203,8 @@ static int rank_sites(const struct tm_profile *p, enum tm_report_view view,
 	if (!rk->r)
 		return -ENOMEM;
 	for (i = 0; i < p->nsites; i++) {
-		site_metric(&p->sites[i], view, &bytes, &count);
-		if (!bytes)
+		tm_report__site_metric(&p->sites[i], view, &bytes, &count);
+		if (!bytes || !tm_report__site_selected(p, &p->sites[i], view, o))
 			continue;
 		rk->r[rk->n++] = (struct ranked){ bytes, count, &p->sites[i], p, i };
 		rk->total = rk->total > UINT64_MAX - bytes ? UINT64_MAX : rk->total + bytes;
@@ -192,10 +233,6 @@ static int profile_valid(const struct tm_profile *p)
 	return 0;
 }
 
-static int frame_hidden(const struct tm_frame *f, unsigned int flags)
-{
-	return (flags & TM_REPORT_PYTHON_ONLY) && f->kind != TM_FRAME_PYTHON;
-}
 
 /* ------------------------------------------------------------------ */
 /* number formatting                                                  */
@@ -486,6 +523,7 @@ static const char *const view_titles[] = {
 	[TM_VIEW_PEAK] = "bytes live at the peak",
 	[TM_VIEW_LEAKS] = "bytes still live at the end",
 	[TM_VIEW_ALLOCS] = "bytes allocated",
+	[TM_VIEW_TEMPORARY] = "bytes in temporary allocations",
 };
 
 /* The allocator, after the innermost frame: "  [calloc]". */
@@ -500,9 +538,10 @@ static void text_kind(FILE *out, const struct tm_site *s)
 }
 
 static void text_stack(FILE *out, const struct tm_profile *p, const struct tm_site *s,
-		       unsigned int flags, int indent)
+		       const struct tm_report_opts *o, int indent)
 {
-	unsigned int shown = 0, hidden = 0;
+	unsigned int shown = 0, hidden = 0, flags = o->flags;
+	unsigned int depth = o->max_depth ? o->max_depth : 1 + TEXT_CALLERS;
 	uint32_t i;
 
 	for (i = 0; i < s->nframes; i++) {
@@ -510,7 +549,7 @@ static void text_stack(FILE *out, const struct tm_profile *p, const struct tm_si
 
 		if (frame_hidden(f, flags))
 			continue;
-		if (shown > TEXT_CALLERS) {
+		if (shown >= depth) {
 			hidden++;
 			continue;
 		}
@@ -534,7 +573,7 @@ static void text_stack(FILE *out, const struct tm_profile *p, const struct tm_si
 }
 
 static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view view,
-		     unsigned int top_n, unsigned int flags)
+		     const struct tm_report_opts *o)
 {
 	char bytes[32], human[32], count[32], total[32];
 	int wbytes = 5, whuman = 4, wcount = 5, indent;
@@ -543,7 +582,7 @@ static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 	size_t i;
 	int err;
 
-	err = rank_sites(p, view, top_n, &rk);
+	err = rank_sites(p, view, o, &rk);
 	if (err)
 		return err;
 
@@ -585,11 +624,310 @@ static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 			fputc('\n', out);
 		fprintf(out, "%4zu  %*s  %*s  %3u.%u%%  %*s  ", i + 1, wbytes, bytes, whuman, human,
 			pm / 10, pm % 10, wcount, count);
-		text_stack(out, p, rk.r[i].site, flags, indent);
+		text_stack(out, p, rk.r[i].site, o, indent);
 	}
 out:
 	free(rk.r);
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* text: the timeline                                                 */
+
+#define CHART_COLS 64
+
+/*
+ * One line of block characters: each column the highest live heap sampled
+ * in its slice of time, in eighths of the peak; a caret under the column
+ * where the peak fell. The loader samples; the peak itself comes from the
+ * kernel, so it is marked even if no sample caught it.
+ */
+static void text_timeline(const struct tm_profile *p, FILE *out)
+{
+	static const char *const blocks[] = { " ", "\u2581", "\u2582", "\u2583", "\u2584",
+					      "\u2585", "\u2586", "\u2587", "\u2588" };
+	int64_t col[CHART_COLS];
+	uint64_t span, top, rss = 0;
+	char a[32], b[32], c[32];
+	size_t i;
+	int k, peak_col = -1;
+
+	if (p->nsamples < 2)
+		return;
+	span = p->samples[p->nsamples - 1].time_ns;
+	if (p->peak_bytes && p->peak_time_ns > span)
+		span = p->peak_time_ns;
+	if (!span)
+		return;
+	for (k = 0; k < CHART_COLS; k++)
+		col[k] = -1;
+	top = p->peak_bytes;
+	for (i = 0; i < p->nsamples; i++) {
+		const struct tm_sample *sm = &p->samples[i];
+
+		k = (int)(sm->time_ns / ((span + CHART_COLS - 1) / CHART_COLS + !span));
+		if (k >= CHART_COLS)
+			k = CHART_COLS - 1;
+		if (sm->heap_bytes > col[k])
+			col[k] = sm->heap_bytes;
+		if (sm->heap_bytes > 0 && (uint64_t)sm->heap_bytes > top)
+			top = (uint64_t)sm->heap_bytes;
+		if (sm->rss_bytes > rss)
+			rss = sm->rss_bytes;
+	}
+	if (p->peak_bytes) {
+		peak_col = (int)(p->peak_time_ns / ((span + CHART_COLS - 1) / CHART_COLS));
+		if (peak_col >= CHART_COLS)
+			peak_col = CHART_COLS - 1;
+		if (col[peak_col] < (int64_t)p->peak_bytes)
+			col[peak_col] = (int64_t)p->peak_bytes;
+	}
+	/* A column without a sample holds the last one before it: the best estimate there is. */
+	for (k = 1; k < CHART_COLS; k++)
+		if (col[k] < 0 && k != peak_col)
+			col[k] = col[k - 1];
+	fmt_human(a, sizeof(a), top);
+	fmt_secs(b, sizeof(b), span);
+	fmt_human(c, sizeof(c), rss);
+	fprintf(out, "\nLive heap over time (%zu samples; highest RSS sampled %s):\n", p->nsamples, c);
+	fprintf(out, "  %10s |", a);
+	for (k = 0; k < CHART_COLS; k++) {
+		int level = 0;
+
+		if (col[k] > 0 && top)
+			level = 1 + (int)((uint64_t)col[k] * 7 / top);
+		fputs(blocks[level > 8 ? 8 : level], out);
+	}
+	fputs("|\n", out);
+	if (peak_col >= 0)
+		fprintf(out, "  %10s  %*s^\n", "", peak_col, "");
+	fmt_secs(a, sizeof(a), p->peak_time_ns);
+	fprintf(out, "  %10s  0 s%*s%s\n", "", CHART_COLS - 3 - (int)strlen(b), "", b);
+	if (peak_col >= 0)
+		fprintf(out, "  %10s  ^ peak at %s\n", "", a);
+}
+
+/* ------------------------------------------------------------------ */
+/* text: the call tree                                                */
+
+#define TREE_DEPTH_DEFAULT 16
+
+struct tnode {
+	uint32_t frame;         /* index into the profile's frames */
+	uint32_t parent;        /* UINT32_MAX for the root */
+	uint32_t child, next;   /* first child, next sibling; UINT32_MAX = none */
+	uint64_t bytes, count;
+};
+
+struct tree {
+	struct tnode *n;
+	size_t len, cap;
+};
+
+#define NONE UINT32_MAX
+
+/* Frames are merged by what a reader sees, not by address (one per call site). */
+static int same_label(const struct tm_frame *a, const struct tm_frame *b)
+{
+	if (a == b)
+		return 1;
+	if (a->kind != b->kind || a->line != b->line || cmp_nstr(a->function, b->function) ||
+	    cmp_nstr(a->file, b->file) || cmp_nstr(a->module, b->module))
+		return 0;
+	return a->function || a->address == b->address;
+}
+
+static int tree_child(const struct tm_profile *p, struct tree *t, uint32_t parent, uint32_t frame,
+		      uint32_t *out)
+{
+	uint32_t c;
+	struct tnode *nn;
+
+	for (c = t->n[parent].child; c != NONE; c = t->n[c].next) {
+		if (same_label(&p->frames[t->n[c].frame], &p->frames[frame])) {
+			*out = c;
+			return 0;
+		}
+	}
+	if (t->len == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+
+		if (cap >= NONE)
+			return -E2BIG;
+		nn = realloc(t->n, cap * sizeof(*nn));
+		if (!nn)
+			return -ENOMEM;
+		t->n = nn;
+		t->cap = cap;
+	}
+	c = (uint32_t)t->len++;
+	t->n[c] = (struct tnode){ frame, parent, NONE, t->n[parent].child, 0, 0 };
+	t->n[parent].child = c;
+	*out = c;
+	return 0;
+}
+
+static int tree_build(const struct tm_profile *p, enum tm_report_view view,
+		      const struct tm_report_opts *o, unsigned int depth, struct tree *t)
+{
+	uint64_t bytes, count;
+	uint32_t *path = NULL, n, j, cur;
+	size_t i;
+	int err = 0;
+
+	t->n = calloc(1, sizeof(*t->n));
+	if (!t->n)
+		return -ENOMEM;
+	t->len = t->cap = 1;
+	t->n[0] = (struct tnode){ NONE, NONE, NONE, NONE, 0, 0 };
+	for (i = 0; !err && i < p->nsites; i++) {
+		const struct tm_site *s = &p->sites[i];
+
+		tm_report__site_metric(s, view, &bytes, &count);
+		if (!bytes || !tm_report__site_selected(p, s, view, o))
+			continue;
+		free(path);
+		path = malloc((s->nframes + 1) * sizeof(*path));
+		if (!path) {
+			err = -ENOMEM;
+			break;
+		}
+		/* The shown frames, outermost first (callers -> callees), or inverted. */
+		n = 0;
+		for (j = 0; j < s->nframes; j++) {
+			uint32_t fi = s->frames[(o->flags & TM_REPORT_INVERTED) ? j : s->nframes - 1 - j];
+
+			if (!frame_hidden(&p->frames[fi], o->flags))
+				path[n++] = fi;
+		}
+		cur = 0;
+		t->n[0].bytes += bytes;
+		t->n[0].count += count;
+		for (j = 0; !err && j < n && j < depth; j++) {
+			err = tree_child(p, t, cur, path[j], &cur);
+			if (!err) {
+				t->n[cur].bytes += bytes;
+				t->n[cur].count += count;
+			}
+		}
+	}
+	free(path);
+	return err;
+}
+
+struct tree_print {
+	const struct tm_profile *p;
+	const struct tree *t;
+	FILE *out;
+	uint64_t total, min;
+	char prefix[3 * 4 * 64 + 1];    /* "│  " is 5 bytes; depth <= 64 levels kept */
+	size_t plen;
+};
+
+static int cmp_tnode(const void *pa, const void *pb, void *arg)
+{
+	const struct tree *t = arg;
+	const struct tnode *a = &t->n[*(const uint32_t *)pa], *b = &t->n[*(const uint32_t *)pb];
+	int c;
+
+	if ((c = CMP(b->bytes, a->bytes)))
+		return c;
+	return CMP(a->frame, b->frame);
+}
+
+static int tree_print(struct tree_print *tp, uint32_t node, unsigned int level)
+{
+	uint32_t c, *kids, nk = 0, i, small = 0, nsmall = 0;
+	uint64_t small_bytes = 0;
+	char a[32], b[32];
+	unsigned int pm;
+	size_t save;
+	int err = 0;
+
+	for (c = tp->t->n[node].child; c != NONE; c = tp->t->n[c].next)
+		nk++;
+	if (!nk)
+		return 0;
+	kids = malloc(nk * sizeof(*kids));
+	if (!kids)
+		return -ENOMEM;
+	nk = 0;
+	for (c = tp->t->n[node].child; c != NONE; c = tp->t->n[c].next) {
+		kids[nk++] = c;
+		nsmall += tp->t->n[c].bytes < tp->min;
+	}
+	qsort_r(kids, nk, sizeof(*kids), cmp_tnode, (void *)tp->t);
+	for (i = 0; i < nk; i++) {
+		const struct tnode *k = &tp->t->n[kids[i]];
+		int last;
+
+		if (k->bytes < tp->min) {
+			small++;
+			small_bytes += k->bytes;
+			continue;
+		}
+		last = !nsmall && (i + 1 == nk || tp->t->n[kids[i + 1]].bytes < tp->min);
+		pm = permille(k->bytes, tp->total);
+		fmt_human(a, sizeof(a), k->bytes);
+		fmt_u64(b, sizeof(b), k->count);
+		fprintf(tp->out, "%5u.%u%%  %10s  %9s  %s%s", pm / 10, pm % 10, a, b, tp->prefix,
+			last ? "\u2514\u2500 " : "\u251c\u2500 ");
+		text_frame(tp->out, &tp->p->frames[k->frame]);
+		fputc('\n', tp->out);
+		save = tp->plen;
+		if (tp->plen + 6 < sizeof(tp->prefix) && level < 64) {
+			tp->plen += (size_t)sprintf(tp->prefix + tp->plen, "%s",
+						    last ? "   " : "\u2502  ");
+			err = tree_print(tp, kids[i], level + 1);
+		}
+		tp->plen = save;
+		tp->prefix[save] = '\0';
+		if (err)
+			break;
+	}
+	if (!err && small) {
+		pm = permille(small_bytes, tp->total);
+		fmt_human(a, sizeof(a), small_bytes);
+		fprintf(tp->out, "%5u.%u%%  %10s  %9s  %s\u2514\u2500 (%u smaller)\n", pm / 10, pm % 10,
+			a, "", tp->prefix, small);
+	}
+	free(kids);
+	return err;
+}
+
+/*
+ * The sites of a view merged into one tree, callers above callees (or the
+ * allocating frames at the top with --inverted). Nodes below min_bytes (or
+ * below 1% of the view when min_bytes is 0) are summed into one line.
+ */
+static int text_tree(const struct tm_profile *p, FILE *out, enum tm_report_view view,
+		     const struct tm_report_opts *o)
+{
+	struct tree_print tp = { .p = p, .out = out };
+	struct tree t = { 0 };
+	char a[32];
+	int err;
+
+	err = tree_build(p, view, o, o->max_depth ? o->max_depth : TREE_DEPTH_DEFAULT, &t);
+	if (err)
+		goto out;
+	tp.t = &t;
+	tp.total = t.n[0].bytes;
+	tp.min = o->min_bytes ? o->min_bytes : (tp.total + 99) / 100;
+	fmt_human(a, sizeof(a), tp.total);
+	fprintf(out, "\nCall tree of %s, %s (%s = 100%%; nodes under %s merged):\n",
+		view_titles[view], o->flags & TM_REPORT_INVERTED ?
+		"allocating frames first (inverted)" : "callers above callees", a,
+		o->min_bytes ? "--min-bytes" : "1%");
+	if (!tp.total) {
+		fputs("  (empty)\n", out);
+		goto out;
+	}
+	fprintf(out, "%8s  %10s  %9s  %s\n", "%", "bytes", "count", "frame");
+	err = tree_print(&tp, 0, 0);
+out:
+	free(t.n);
+	return err;
 }
 
 int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
@@ -605,9 +943,154 @@ int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_repor
 	if (err)
 		return err;
 	text_header(p, out);
-	err = text_view(p, out, o->view, o->top_n, o->flags);
+	text_timeline(p, out);
+	err = text_view(p, out, o->view, o);
+	if (!err && (o->flags & TM_REPORT_TREE))
+		err = text_tree(p, out, o->view, o);
 	if (err)
 		return err;
+	if (fflush(out) || ferror(out))
+		return -EIO;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* stats                                                              */
+
+/* 2^i exactly, in the largest binary unit that divides it: "512 KiB", "1 MiB". */
+static void fmt_pow2(char *buf, size_t len, unsigned int i)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned int u = i / 10 < 4 ? i / 10 : 4;
+
+	snprintf(buf, len, "%llu %s", 1ULL << (i - 10 * u), units[u]);
+}
+
+/* Size class i as a half-open range: "[512 KiB, 1 MiB)". */
+static void fmt_size_class(char *buf, size_t len, unsigned int i)
+{
+	char lo[24], hi[24];
+
+	fmt_pow2(lo, sizeof(lo), i);
+	fmt_pow2(hi, sizeof(hi), i + 1);
+	if (i == 0)
+		snprintf(buf, len, "[0 B, 2 B)");
+	else if (i + 1 >= TM_PROFILE_SIZE_BUCKETS)
+		snprintf(buf, len, "[%s, ...)", lo);
+	else
+		snprintf(buf, len, "[%s, %s)", lo, hi);
+}
+
+static int cmp_by_count(const void *pa, const void *pb)
+{
+	const struct ranked *a = pa, *b = pb;
+	int c;
+
+	if ((c = CMP(b->count, a->count)))
+		return c;
+	return cmp_ranked(pa, pb);
+}
+
+/*
+ * What the allocator was asked for: per allocator, the size histogram the
+ * kernel kept (exact: every counted allocation, by power-of-two class), and
+ * the sites that allocate most often (the hot spots).
+ */
+int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
+{
+	struct tm_report_opts def = { .view = TM_VIEW_ALLOCS, .top_n = 10 };
+	uint64_t kc[TM_KIND__COUNT + 1] = { 0 }, kb[TM_KIND__COUNT + 1] = { 0 };
+	uint64_t kp[TM_KIND__COUNT + 1] = { 0 }, kl[TM_KIND__COUNT + 1] = { 0 };
+	uint64_t kt[TM_KIND__COUNT + 1] = { 0 }, ks[TM_KIND__COUNT + 1] = { 0 };
+	uint64_t hmax = 0, hcount = 0, hbytes = 0;
+	char a[32], b[32], c[64], d[32], e[32], f[32];
+	struct ranking rk;
+	unsigned int k, i, bar;
+	size_t j;
+	int err;
+
+	if (!o)
+		o = &def;
+	if (!out)
+		return -EINVAL;
+	err = profile_valid(p);
+	if (err)
+		return err;
+	text_header(p, out);
+
+	for (j = 0; j < p->nsites; j++) {
+		const struct tm_site *s = &p->sites[j];
+
+		k = s->kind < TM_KIND__COUNT ? s->kind : TM_KIND__COUNT;
+		ks[k]++;
+		kc[k] += s->alloc_count;
+		kb[k] += s->alloc_bytes;
+		kp[k] += clamp_pos(s->peak_bytes);
+		kl[k] += clamp_pos(s->live_bytes);
+		kt[k] += s->temp_bytes;
+	}
+	fprintf(out, "\nBy allocator:\n%-16s %7s %14s %14s %14s %14s %14s\n", "allocator", "sites",
+		"count", "allocated", "live at peak", "live at end", "temporary");
+	for (k = 0; k <= TM_KIND__COUNT; k++) {
+		if (!ks[k])
+			continue;
+		fmt_u64(a, sizeof(a), ks[k]);
+		fmt_u64(b, sizeof(b), kc[k]);
+		fmt_u64(c, sizeof(c), kb[k]);
+		fmt_u64(d, sizeof(d), kp[k]);
+		fmt_u64(e, sizeof(e), kl[k]);
+		fmt_u64(f, sizeof(f), kt[k]);
+		fprintf(out, "%-16s %7s %14s %14s %14s %14s %14s\n",
+			k < TM_KIND__COUNT && tm_kind_name(k) ? tm_kind_name(k) : "(other)",
+			a, b, c, d, e, f);
+	}
+
+	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
+		if (p->size_hist[i].count > hmax)
+			hmax = p->size_hist[i].count;
+		hcount += p->size_hist[i].count;
+		hbytes += p->size_hist[i].bytes;
+	}
+	if (!hcount) {
+		fputs("\nAllocation sizes: not in this capture.\n", out);
+	} else {
+		fmt_u64(a, sizeof(a), hcount);
+		fmt_human(b, sizeof(b), hbytes);
+		fprintf(out, "\nAllocation sizes (%s allocations, %s):\n%-22s %14s %7s %14s\n", a, b,
+			"size [from, to)", "count", "%", "bytes");
+		for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
+			unsigned int pm;
+
+			if (!p->size_hist[i].count)
+				continue;
+			fmt_size_class(c, sizeof(c), i);
+			fmt_u64(d, sizeof(d), p->size_hist[i].count);
+			fmt_u64(e, sizeof(e), p->size_hist[i].bytes);
+			pm = permille(p->size_hist[i].count, hcount);
+			fprintf(out, "%-22s %14s %3u.%u%% %14s  ", c, d, pm / 10, pm % 10, e);
+			bar = (unsigned int)((p->size_hist[i].count * 40 + hmax - 1) / hmax);
+			while (bar--)
+				fputs("\u2587", out);
+			fputc('\n', out);
+		}
+	}
+
+	err = rank_sites(p, TM_VIEW_ALLOCS, o, &rk);
+	if (err)
+		return err;
+	qsort(rk.r, rk.n, sizeof(*rk.r), cmp_by_count);
+	fprintf(out, "\nHot spots: %zu of %zu sites by number of allocations:\n%14s %14s  %s\n",
+		rk.shown, rk.n, "count", "bytes", "site (innermost frame first)");
+	for (j = 0; j < rk.shown; j++) {
+		struct tm_report_opts one = *o;
+
+		one.max_depth = o->max_depth ? o->max_depth : 2;
+		fmt_u64(a, sizeof(a), rk.r[j].count);
+		fmt_u64(b, sizeof(b), rk.r[j].bytes);
+		fprintf(out, "%14s %14s  ", a, b);
+		text_stack(out, p, rk.r[j].site, &one, 30);
+	}
+	free(rk.r);
 	if (fflush(out) || ferror(out))
 		return -EIO;
 	return 0;
@@ -694,8 +1177,9 @@ static void json_frame(FILE *out, const struct tm_frame *f)
 }
 
 static int json_view(const struct tm_profile *p, FILE *out, enum tm_report_view view,
-		     unsigned int top_n, unsigned int flags)
+		     const struct tm_report_opts *o)
 {
+	unsigned int flags = o->flags, depth;
 	const struct tm_site *s;
 	struct ranking rk;
 	const char *kind;
@@ -703,7 +1187,7 @@ static int json_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 	size_t i;
 	int err, first;
 
-	err = rank_sites(p, view, top_n, &rk);
+	err = rank_sites(p, view, o, &rk);
 	if (err)
 		return err;
 	fprintf(out, "    \"%s\": [", view_names[view]);
@@ -717,11 +1201,14 @@ static int json_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 			s->flags & (TM_STACK_NATIVE_TRUNCATED | TM_STACK_PY_TRUNCATED) ?
 			"true" : "false");
 		first = 1;
+		depth = 0;
 		for (j = 0; j < s->nframes; j++) {
 			const struct tm_frame *f = &p->frames[s->frames[j]];
 
 			if (frame_hidden(f, flags))
 				continue;
+			if (o->max_depth && depth++ >= o->max_depth)
+				break;
 			fputs(first ? "\n        " : ",\n        ", out);
 			json_frame(out, f);
 			first = 0;
@@ -731,6 +1218,41 @@ static int json_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 	fputs(rk.shown ? "\n    ]" : "]", out);
 	free(rk.r);
 	return 0;
+}
+
+/* Three parallel arrays: compact, and as easy to plot as to read. */
+static void json_timeline(const struct tm_profile *p, FILE *out)
+{
+	size_t i;
+
+	fputs("  \"timeline\": {\"time_ns\": [", out);
+	for (i = 0; i < p->nsamples; i++)
+		fprintf(out, "%s%" PRIu64, i ? ", " : "", p->samples[i].time_ns);
+	fputs("],\n               \"heap_bytes\": [", out);
+	for (i = 0; i < p->nsamples; i++)
+		fprintf(out, "%s%" PRId64, i ? ", " : "", p->samples[i].heap_bytes);
+	fputs("],\n               \"rss_bytes\": [", out);
+	for (i = 0; i < p->nsamples; i++)
+		fprintf(out, "%s%" PRIu64, i ? ", " : "", p->samples[i].rss_bytes);
+	fputs("]},\n", out);
+}
+
+/* Size classes that hold anything: [from, 2*from) bytes (from 0 for the first). */
+static void json_sizes(const struct tm_profile *p, FILE *out)
+{
+	unsigned int i;
+	int first = 1;
+
+	fputs("  \"sizes\": [", out);
+	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
+		if (!p->size_hist[i].count)
+			continue;
+		fprintf(out, "%s\n    {\"from\": %llu, \"count\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+			first ? "" : ",", i ? 1ULL << i : 0ULL, p->size_hist[i].count,
+			p->size_hist[i].bytes);
+		first = 0;
+	}
+	fputs(first ? "]\n" : "\n  ]\n", out);
 }
 
 static void json_counters(FILE *out, const char *key, const struct tm_counter *c, size_t n)
@@ -788,12 +1310,15 @@ int tm_report__json(const struct tm_profile *p, FILE *out, const struct tm_repor
 
 	fputs("  \"views\": {\n", out);
 	for (v = 0; v < TM_VIEW__COUNT; v++) {
-		err = json_view(p, out, (enum tm_report_view)v, o->top_n, o->flags);
+		err = json_view(p, out, (enum tm_report_view)v, o);
 		if (err)
 			return err;
 		fputs(v + 1 < TM_VIEW__COUNT ? ",\n" : "\n", out);
 	}
-	fputs("  }\n}\n", out);
+	fputs("  },\n", out);
+	json_timeline(p, out);
+	json_sizes(p, out);
+	fputs("}\n", out);
 	if (fflush(out) || ferror(out))
 		return -EIO;
 	return 0;

@@ -3,6 +3,7 @@
  * trace.c: the libbpf loader. See trace.h for the lifecycle.
  */
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,6 +30,7 @@ struct tm_watch {
 	pid_t pid;
 	struct tm_maps maps;
 	int python;                /* 1: CPython configured; -1: not one we can walk */
+	int hold;                  /* stopped at new executable mappings: continue it */
 	struct tm_py_cfg py_cfg;
 };
 
@@ -126,6 +128,9 @@ static int handle_event(void *ctx, void *data, size_t len)
 		w = watch_find(t, (pid_t)ev->tgid);
 		if (w)
 			try_python(t, w);
+		/* After the maps are read: a SIGSTOP still pending is cancelled by this. */
+		if (w && w->hold)
+			kill((pid_t)ev->tgid, SIGCONT);
 	}
 	return 0;
 }
@@ -218,7 +223,7 @@ fail:
 
 int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 {
-	__u32 key = (__u32)pid, one = 1;
+	__u32 key = (__u32)pid, flags = TM_PROC_HOLD_FOR_MAPS;
 	struct tm_proc zero = { 0 };
 	struct tm_watch *w;
 	int err;
@@ -228,8 +233,9 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 	w = &t->watch[t->nwatch++];
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
+	w->hold = at_exec;
 	if (at_exec)
-		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &one, BPF_ANY);
+		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &flags, BPF_ANY);
 	else
 		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_NOEXIST);
 	if (err)
@@ -466,6 +472,11 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 	prof->alloc_bytes = prof->alloc_count = prof->free_count = 0;
 	for (k = 0; k < TM_DROP__COUNT; k++)
 		tm_profile__set_counter(prof, 1, tm_drop_name(k), p.drops[k]);
+	_Static_assert(TM_SIZE_BUCKETS == TM_PROFILE_SIZE_BUCKETS, "size classes differ");
+	for (k = 0; k < TM_SIZE_BUCKETS; k++) {
+		prof->size_hist[k].count = p.size_count[k];
+		prof->size_hist[k].bytes = p.size_bytes[k];
+	}
 	sum_stats(t, &sum);
 	for (k = 0; k < TM_STAT__COUNT; k++)
 		tm_profile__set_counter(prof, 0, tm_stat_name(k), sum.stats[k]);
@@ -485,6 +496,8 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 		s.live_count = a.live_count;
 		s.free_bytes = a.alloc_bytes - (uint64_t)a.live_bytes;
 		s.free_count = a.alloc_count - (uint64_t)a.live_count;
+		s.temp_bytes = a.temp_bytes;
+		s.temp_count = a.temp_count;
 		prof->alloc_bytes += s.alloc_bytes;
 		prof->alloc_count += s.alloc_count;
 		prof->free_count += s.free_count;

@@ -52,6 +52,29 @@ def assert_ground_truth(d, how):
     check("site_child" not in allocs, f"{how}: the forked child's 5 MB is not the parent's")
     check(all(s["bytes"] != 5000000 for s in d["views"]["allocs"]), f"{how}: no 5 MB block anywhere")
 
+    # Temporary (memray's definition): freed before the thread allocated again.
+    temp = by_site(d["views"]["temporary"])
+    eq(temp, {"site_churn": (6400000, 100000), "site_peak": (1000000, 1), "site_zero_a": (700, 1)},
+       f"{how}: temporary allocations (the threads' blocks outlive their next malloc)")
+
+    # The kernel's size classes: the workload's own, where nothing else of that size is made.
+    sizes = {c["from"]: (c["count"], c["bytes"]) for c in d["sizes"]}
+    eq(sizes.get(64), (101000, 6400000 + 100000), f"{how}: [64, 128): churn and leak blocks")
+    eq(sizes.get(8192), (42, 400000 + 8192 + 8192), f"{how}: [8 KiB, 16 KiB): threads, pvalloc, mmap")
+    eq(sizes.get(32768), (1, 40960), f"{how}: [32 KiB, 64 KiB): the mapping")
+    eq(sizes.get(524288), (1, 1000000), f"{how}: [512 KiB, 1 MiB): the peak block")
+    eq(sum(c for c, _ in sizes.values()), t["alloc_count"], f"{how}: every allocation in a size class")
+    eq(sum(b for _, b in sizes.values()), t["alloc_bytes"], f"{how}: every byte in a size class")
+
+    # The timeline: never above the peak, and its last point is the heap at the end.
+    tl = d["timeline"]
+    check(len(tl["time_ns"]) >= 2, f"{how}: a timeline was sampled ({len(tl['time_ns'])} points)")
+    check(all(h <= PEAK for h in tl["heap_bytes"]), f"{how}: no sample above the peak")
+    check(tl["time_ns"] == sorted(tl["time_ns"]), f"{how}: samples in time order")
+    if tl["heap_bytes"]:
+        eq(tl["heap_bytes"][-1], t["live_bytes_end"], f"{how}: the last sample is the heap at the end")
+    check(any(r > 0 for r in tl["rss_bytes"]), f"{how}: RSS was sampled")
+
     # glibc frees each exiting thread's tcache, which it allocated without malloc().
     eq({k: v for k, v in d["dropped"].items() if v}, {"free_unmatched": 4}, f"{how}: drops")
 

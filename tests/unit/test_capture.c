@@ -69,6 +69,10 @@ static struct tm_profile *build_profile(void)
 		tm_profile__add_site(p, &sites[i]);
 	for (i = 0; i < sizeof(tl) / sizeof(tl[0]); i++)
 		tm_profile__add_sample(p, &tl[i]);
+	p->size_hist[0].count = 1;
+	p->size_hist[6].count = 2;
+	p->size_hist[6].bytes = 128;
+	p->size_hist[TM_PROFILE_SIZE_BUCKETS - 1].bytes = UINT64_MAX;
 	tm_profile__set_counter(p, 1, "stack_map_full", 12);
 	tm_profile__set_counter(p, 1, "py_unreadable", UINT64_MAX);
 	tm_profile__set_counter(p, 1, "from_the_future", 3);
@@ -113,6 +117,11 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 	for (i = 0; i < a->nstats && i < b->nstats; i++) {
 		TM_CHECK_STR(a->stats[i].name, b->stats[i].name);
 		TM_CHECK_EQ_U64(a->stats[i].value, b->stats[i].value);
+	}
+
+	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
+		TM_CHECK_EQ_U64(a->size_hist[i].count, b->size_hist[i].count);
+		TM_CHECK_EQ_U64(a->size_hist[i].bytes, b->size_hist[i].bytes);
 	}
 
 	TM_CHECK_EQ_U64(a->nframes, b->nframes);
@@ -661,6 +670,11 @@ static void test_sections(void)
 	pl_u32(&w, 1);
 	pl_u64(&w, 640);
 	pl_u64(&w, 10);
+	pl_u32(&w, 3);          /* sizes: fewer classes than the profile is fine */
+	pl_u64(&w, 4 + 16);
+	pl_u32(&w, 1);
+	pl_u64(&w, 3);
+	pl_u64(&w, 2);
 	pl_u32(&w, 2);          /* timeline */
 	pl_u64(&w, 4 + 2 * 24);
 	pl_u32(&w, 2);
@@ -676,6 +690,8 @@ static void test_sections(void)
 	if (q) {
 		TM_CHECK_EQ_U64(q->sites[0].temp_bytes, 640);
 		TM_CHECK_EQ_U64(q->sites[0].temp_count, 10);
+		TM_CHECK_EQ_U64(q->size_hist[0].count, 3);
+		TM_CHECK_EQ_U64(q->size_hist[0].bytes, 2);
 		TM_CHECK_EQ_U64(q->nsamples, 2);
 		if (q->nsamples == 2) {
 			TM_CHECK_EQ_U64(q->samples[0].time_ns, 5);
@@ -726,6 +742,14 @@ static void test_sections(void)
 	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
 	TM_CHECK(read_fails(file, len, err, sizeof(err)));
 	TM_CHECK(strstr(err, "section 2 is 8 bytes, its content 4") != NULL);
+	/* More size classes than a profile has. */
+	w.n = base;
+	pl_u32(&w, 3);
+	pl_u64(&w, 4);
+	pl_u32(&w, 49);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK(read_fails(file, len, err, sizeof(err)));
+	TM_CHECK(strstr(err, "49 size classes, at most 48") != NULL);
 	/* A section header cut short. */
 	w.n = base;
 	pl_u32(&w, 2);

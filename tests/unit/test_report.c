@@ -54,7 +54,7 @@ static struct tm_profile *build(void)
 		  .alloc_count = 1, .live_bytes = 4096, .live_count = 1 },
 		{ .nframes = 2, .frames = s3, .kind = TM_KIND_REALLOC, .alloc_bytes = 3000,
 		  .alloc_count = 1, .live_bytes = 1000, .live_count = 2, .peak_bytes = 1000,
-		  .peak_count = 1 },
+		  .peak_count = 1, .temp_bytes = 2000, .temp_count = 1 },
 		{ .nframes = 10, .frames = s4, .kind = 99, .alloc_bytes = 10, .alloc_count = 1 },
 		/* Nothing in any view: never shown. */
 		{ .nframes = 1, .frames = s2, .kind = TM_KIND_BRK, .live_bytes = -8 },
@@ -84,6 +84,10 @@ static struct tm_profile *build(void)
 	p->alloc_bytes = 41943040;
 	p->alloc_count = 12345;
 	p->free_count = 12000;
+	p->size_hist[0].count = 1;
+	p->size_hist[0].bytes = 1;
+	p->size_hist[6].count = 2;
+	p->size_hist[6].bytes = 200;
 	tm_profile__set_counter(p, 1, "stack_map_full", 12);
 	tm_profile__set_counter(p, 1, "free_unmatched", 3);
 	tm_profile__set_counter(p, 0, "stacks_new", 6);
@@ -401,7 +405,9 @@ static const char py_check[] =
 	"    'live_bytes_end': 1024, 'alloc_bytes': 41943040, 'alloc_count': 12345,\n"
 	"    'free_count': 12000}\n"
 	"assert len(d['dropped']) == 10 and d['dropped']['stack_map_full'] == 12\n"
-	"assert list(d['views']) == ['peak', 'leaks', 'allocs']\n"
+	"assert list(d['views']) == ['peak', 'leaks', 'allocs', 'temporary']\n"
+	"assert d['timeline'] == {'time_ns': [], 'heap_bytes': [], 'rss_bytes': []}\n"
+	"assert d['sizes'] == [{'from': 0, 'count': 1, 'bytes': 1}, {'from': 64, 'count': 2, 'bytes': 200}]\n"
 	"keys = ['kind', 'function', 'file', 'line', 'module', 'address']\n"
 	"out = []\n"
 	"for name, view in d['views'].items():\n"
@@ -428,7 +434,8 @@ static const char py_expected[] =
 	"allocs 4096 1 None;"
 	"allocs 3000 3 load_data,we\"ird\\na\nme\x01 \xc3\xa9 \xef\xbf\xbd;"
 	"allocs 3000 1 process_file,main;"
-	"allocs 10 1 fn0,fn1\n";
+	"allocs 10 1 fn0,fn1;"
+	"temporary 2000 1 process_file,main\n";
 
 static void python_check(const char *json)
 {
@@ -544,7 +551,9 @@ static void test_json(void)
 	TM_CHECK(strstr(out, "\"process\": {\"pid\": 0, \"command\": null, \"exit_code\": null, "
 			     "\"signal\": null, \"duration_ns\": null}") != NULL);
 	TM_CHECK(strstr(out, "\"views\": {\n    \"peak\": [],\n    \"leaks\": [],\n"
-			     "    \"allocs\": []\n  }\n}\n") != NULL);
+			     "    \"allocs\": [],\n    \"temporary\": []\n  },\n"
+			     "  \"timeline\": {\"time_ns\": [],\n               \"heap_bytes\": [],\n"
+			     "               \"rss_bytes\": []},\n  \"sizes\": []\n}\n") != NULL);
 	free(out);
 	p->has_signal = 1;
 	p->signal = 11;
@@ -621,8 +630,131 @@ static void test_big_numbers(void)
 	tm_profile__free(p);
 }
 
+/* The tree, filters, depth, the temporary view and the timeline chart. */
+static void test_text_extras(void)
+{
+	struct tm_profile *p = build();
+	struct tm_report_opts o = { .view = TM_VIEW_ALLOCS, .flags = TM_REPORT_TREE };
+	char *out;
+	int ret, i;
+
+	out = render(p, &o, 0, &ret);
+	TM_CHECK_EQ_U64(ret, 0);
+	/* Same-label frames merge: main -> process_file holds the malloc and the realloc site. */
+	TM_CHECK(strstr(out, "Call tree of bytes allocated, callers above callees (8.0 MiB = 100%; "
+			     "nodes under 1% merged):\n"
+			     "       %       bytes      count  frame\n"
+			     "   99.9%     8.0 MiB          3  \u251c\u2500 main main.c:120 (prog)\n"
+			     "   99.9%     8.0 MiB          3  \u2502  \u2514\u2500 process_file (libfoo.so.1)\n"
+			     "   99.9%     8.0 MiB          2  \u2502     \u2514\u2500 make_buffer main.c:42 (prog)\n"
+			     "    0.1%     6.9 KiB             \u2514\u2500 (2 smaller)\n") != NULL);
+	free(out);
+
+	o.flags |= TM_REPORT_INVERTED;
+	o.max_depth = 2;
+	out = render(p, &o, 0, &ret);
+	TM_CHECK(strstr(out, "allocating frames first (inverted)") != NULL);
+	TM_CHECK(strstr(out, "   99.9%     8.0 MiB          2  \u251c\u2500 make_buffer main.c:42 (prog)\n"
+			     "   99.9%     8.0 MiB          2  \u2502  \u2514\u2500 process_file (libfoo.so.1)\n"
+			     "    0.1%     9.9 KiB             \u2514\u2500 (4 smaller)\n") != NULL);
+	/* --max-depth also bounds the table's stacks. */
+	TM_CHECK(strstr(out, "fn1 (prog)\n                                           ... 8 more frames") != NULL);
+	free(out);
+
+	/* --min-bytes: a floor for the table and the tree alike. */
+	o.flags = TM_REPORT_TREE;
+	o.max_depth = 0;
+	o.min_bytes = 4096;
+	out = render(p, &o, 0, &ret);
+	TM_CHECK(strstr(out, "2 allocation sites by bytes allocated (8.0 MiB in all)") != NULL);
+	TM_CHECK(strstr(out, "nodes under --min-bytes merged") != NULL);
+	TM_CHECK(strstr(out, "smaller") == NULL);
+	TM_CHECK(strstr(out, "  100.0%     8.0 MiB          2  \u251c\u2500 main main.c:120 (prog)\n") != NULL);
+	free(out);
+
+	/* --filter: a substring of a shown frame's function or file. */
+	o.min_bytes = 0;
+	o.flags = 0;
+	o.filter = "load_data";
+	out = render(p, &o, 0, &ret);
+	TM_CHECK(strstr(out, "1 allocation site by bytes allocated (2.9 KiB in all)") != NULL);
+	free(out);
+	o.filter = "tab\there";
+	out = render(p, &o, 0, &ret);
+	TM_CHECK(strstr(out, "1 allocation site by bytes allocated (2.9 KiB in all)") != NULL);
+	free(out);
+	/* Hidden frames do not match: the C frame main is not in a Python-only view. */
+	o.filter = "main";
+	o.flags = TM_REPORT_PYTHON_ONLY;
+	out = render(p, &o, 0, &ret);
+	TM_CHECK(strstr(out, "No allocation sites with bytes allocated.") != NULL);
+	free(out);
+	/* The same selection applies to JSON. */
+	o.flags = 0;
+	o.filter = "make_buffer";
+	out = render(p, &o, 1, &ret);
+	TM_CHECK(strstr(out, "\"allocs\": [\n      {\"bytes\": 8388608,") != NULL);
+	TM_CHECK(strstr(out, "\"bytes\": 4096") == NULL);
+	free(out);
+	o.filter = NULL;
+
+	/* The temporary view. */
+	o.view = TM_VIEW_TEMPORARY;
+	out = render(p, &o, 0, &ret);
+	TM_CHECK(strstr(out, "1 allocation site by bytes in temporary allocations (2.0 KiB in all)") != NULL);
+	TM_CHECK(strstr(out, "   1  2,000  2.0 KiB  100.0%      1  process_file (libfoo.so.1)  [realloc]") != NULL);
+	free(out);
+
+	/* stats: per allocator, sizes, hot spots. */
+	out = NULL;
+	{
+		size_t len = 0;
+		FILE *f = open_memstream(&out, &len);
+
+		TM_CHECK_EQ_U64(tm_report__stats(p, f, NULL), 0);
+		fclose(f);
+	}
+	TM_CHECK(strstr(out, "malloc                 1              2      8,388,608          "
+			     "3,000      4,194,304              0\n") != NULL);
+	TM_CHECK(strstr(out, "realloc                1              1          3,000          "
+			     "1,000          1,000          2,000\n") != NULL);
+	TM_CHECK(strstr(out, "(other)                1              1             10") != NULL);
+	TM_CHECK(strstr(out, "Allocation sizes (3 allocations, 201 B):\n") != NULL);
+	TM_CHECK(strstr(out, "[0 B, 2 B)                          1  33.3%              1  ") != NULL);
+	TM_CHECK(strstr(out, "[64 B, 128 B)                       2  66.7%            200  ") != NULL);
+	TM_CHECK(strstr(out, "Hot spots: 5 of 5 sites by number of allocations:\n") != NULL);
+	TM_CHECK(strstr(out, "             3          3,000  app.py:12 load_data  [calloc]") != NULL);
+	free(out);
+
+	/* The timeline: rises to the peak at 1.204 s of 3.1 s, then falls; the caret marks it. */
+	for (i = 0; i <= 31; i++) {
+		struct tm_sample sm = { (uint64_t)i * 100000000, i <= 12 ? i * 1000000 : 1024, 4096 };
+
+		tm_profile__add_sample(p, &sm);
+	}
+	o.view = TM_VIEW_PEAK;
+	out = render(p, &o, 0, &ret);
+	TM_CHECK(strstr(out, "Live heap over time (32 samples; highest RSS sampled 4.0 KiB):\n"
+			     "    12.3 MiB | ") != NULL);
+	TM_CHECK(strstr(out, "\u2588") != NULL);
+	{
+		const char *caret = strstr(out, "^\n");
+		const char *line = caret;
+
+		while (line && line > out && line[-1] != '\n')
+			line--;
+		/* 1.204 s of 3.1 s in 64 columns: column 24 (48.4 ms a column), after "  " + 10 + "  ". */
+		TM_CHECK(caret && caret - line == 14 + 24);
+	}
+	TM_CHECK(strstr(out, "  ^ peak at 1.204 s\n") != NULL);
+	TM_CHECK(strstr(out, "0 s") != NULL && strstr(out, "3.100 s\n") != NULL);
+	free(out);
+	tm_profile__free(p);
+}
+
 int main(void)
 {
+	test_text_extras();
 	test_text_views();
 	test_text_header();
 	test_json_checker();
