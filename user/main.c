@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "collapsed.h"
 #include "elf.h"
 #include "log.h"
 #include "maps.h"
+#include "pprof.h"
 #include "profile.h"
 #include "report.h"
 #include "trace.h"
@@ -29,12 +31,15 @@
 static const char usage[] =
 "usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
 "       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
-"       tidemark report [--format text|json] [--view peak|leaks|allocs] [-n N] FILE\n"
+"       tidemark report [--format text|json|pprof|collapsed] [--view peak|leaks|allocs] [-n N]\n"
+"                       [-o FILE] FILE\n"
 "\n"
 "run      start CMD traced from its first instruction, wait for it, write the capture,\n"
 "         print a summary on stderr, and exit with CMD's status\n"
 "attach   trace a running process until it exits, SECONDS pass, or Ctrl-C\n"
-"report   render a capture on stdout\n"
+"report   render a capture on stdout (or -o FILE): text, JSON, pprof (gzipped protobuf for\n"
+"         go tool pprof; all three views as sample types) or collapsed (folded stacks of\n"
+"         one --view, for flamegraph.pl and speedscope)\n"
 "\n"
 "options for run and attach:\n"
 "  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
@@ -567,32 +572,52 @@ out:
 	return rc;
 }
 
+/* Every format renders the same profile with the same options. */
+static const struct report_format {
+	const char *name;
+	int (*render)(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
+	int binary;             /* never to a terminal */
+} report_formats[] = {
+	{ "text", tm_report__text, 0 },
+	{ "json", tm_report__json, 0 },
+	{ "pprof", tm_pprof__write, 1 },
+	{ "collapsed", tm_collapsed__write, 0 },
+};
+
 static int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "view", required_argument, NULL, OPT_VIEW },
+		{ "output", required_argument, NULL, 'o' },
 		{ "python-only", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
-	const char *format = "text";
+	const struct report_format *fmt = &report_formats[0];
+	const char *output = NULL;
 	struct tm_profile *prof = NULL;
+	FILE *out = stdout;
 	char err[512];
 	unsigned long v;
+	size_t i;
 	int c, rc;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_FORMAT:
-			format = optarg;
-			if (strcmp(format, "text") && strcmp(format, "json")) {
-				pr_warn("tidemark report: --format is text or json, not '%s'\n", optarg);
+			for (i = 0; i < sizeof(report_formats) / sizeof(report_formats[0]); i++)
+				if (!strcmp(optarg, report_formats[i].name))
+					break;
+			if (i == sizeof(report_formats) / sizeof(report_formats[0])) {
+				pr_warn("tidemark report: --format is text, json, pprof or collapsed, not '%s'\n",
+					optarg);
 				return 2;
 			}
+			fmt = &report_formats[i];
 			break;
 		case OPT_VIEW:
 			if (tm_report__view_parse(optarg, &ro.view)) {
@@ -604,6 +629,9 @@ static int cmd_report(int argc, char **argv)
 			if (parse_uint("report", "-n", optarg, 0, 100000000, &v))
 				return 2;
 			ro.top_n = v;
+			break;
+		case 'o':
+			output = optarg;
 			break;
 		case 'P':
 			ro.flags |= TM_REPORT_PYTHON_ONLY;
@@ -620,14 +648,34 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: give exactly one capture file: tidemark report [options] FILE\n");
 		return 2;
 	}
+	if (fmt->binary && !output && isatty(STDOUT_FILENO)) {
+		pr_warn("tidemark report: %s is binary: give -o FILE or redirect stdout\n", fmt->name);
+		return 2;
+	}
 	if (tm_capture__read(argv[optind], &prof, err, sizeof(err))) {
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
 	}
-	rc = !strcmp(format, "json") ? tm_report__json(prof, stdout, &ro) : tm_report__text(prof, stdout, &ro);
+	/* Opened only now: a capture that cannot be read leaves FILE as it was. */
+	if (output) {
+		out = fopen(output, "w");
+		if (!out) {
+			pr_warn("tidemark report: cannot write %s: %s\n", output, strerror(errno));
+			tm_profile__free(prof);
+			return 1;
+		}
+	}
+	rc = fmt->render(prof, out, &ro);
 	tm_profile__free(prof);
-	if (rc || fflush(stdout)) {
-		pr_warn("tidemark report: writing the report failed: %s\n", strerror(rc ? -rc : errno));
+	if (!rc && fflush(out))
+		rc = -errno;
+	if (output && fclose(out) && !rc)
+		rc = -errno;
+	if (rc) {
+		pr_warn("tidemark report: writing the report%s%s failed: %s\n", output ? " to " : "",
+			output ? output : "", strerror(-rc));
+		if (output)
+			unlink(output);   /* no half-written profile left behind */
 		return 1;
 	}
 	return 0;
