@@ -34,7 +34,15 @@
  * so against a base guessed from the synthesized range: the wrong
  * functions. So has_functions is set on every mapping, meaning "done";
  * has_filenames and has_line_numbers say whether any frame of the module
- * had a file and a line.
+ * had a file and a line. Python frames share one more mapping, "[python]",
+ * last: without any mapping pprof invents one and complains that it has no
+ * binary to symbolize with; a name in brackets marks it as nothing to look
+ * up, like "[vdso]".
+ *
+ * A Python function has no system_name: pprof "simplifies" a name that
+ * equals its system_name and looks like C++, which turns "<module>" into ""
+ * (template arguments removed). Native names are given as both, so pprof
+ * demangles and simplifies them as it always does.
  *
  * time_nanos is left out: the capture's clock is CLOCK_MONOTONIC, and
  * pprof wants wall-clock time since the epoch; a wrong date is worse than
@@ -244,6 +252,7 @@ struct module {
 
 struct func {
 	uint32_t name, file;    /* string indices */
+	int python;
 };
 
 struct writer {
@@ -265,6 +274,7 @@ struct writer {
 	struct idmap mod_ids;   /* module string -> 1 + index in mods */
 	struct module *mods;
 	size_t nmods;
+	int has_python;         /* a used Python frame: the "[python]" mapping */
 
 	uint64_t *comments;
 	size_t ncomments, comments_cap;
@@ -440,7 +450,7 @@ static int add_function(struct writer *w, const struct tm_frame *f, uint32_t *id
 		if (!grown)
 			return -ENOMEM;
 		w->funcs = grown;
-		w->funcs[w->nfuncs++] = (struct func){ n, file };
+		w->funcs[w->nfuncs++] = (struct func){ n, file, f->kind == TM_FRAME_PYTHON };
 		*slot = (uint32_t)w->nfuncs;
 	}
 	*id = *slot;
@@ -515,6 +525,7 @@ static int index_frames(struct writer *w)
 		if (!w->loc_of[i])
 			continue;
 		w->loc_of[i] = ++w->nlocs;
+		w->has_python |= p->frames[i].kind == TM_FRAME_PYTHON;
 		err = add_function(w, &p->frames[i], &w->fn_of[i]);
 		if (!err)
 			err = add_module(w, &p->frames[i], &w->mod_of[i]);
@@ -658,6 +669,14 @@ static void encode_tables(struct writer *w, struct pb *body, struct pb *msg, str
 		pb_uint(msg, MAPPING_HAS_LINE_NUMBERS, m->has_lines);
 		pb_msg(body, PROFILE_MAPPING, msg);
 	}
+	if (w->has_python) {
+		pb_uint(msg, MAPPING_ID, w->nmods + 1);
+		pb_uint(msg, MAPPING_FILENAME, str_idx(w, "[python]"));
+		pb_uint(msg, MAPPING_HAS_FUNCTIONS, 1);
+		pb_uint(msg, MAPPING_HAS_FILENAMES, 1);
+		pb_uint(msg, MAPPING_HAS_LINE_NUMBERS, 1);
+		pb_msg(body, PROFILE_MAPPING, msg);
+	}
 	for (i = 0; i < p->nframes; i++) {
 		const struct tm_frame *f = &p->frames[i];
 
@@ -666,6 +685,8 @@ static void encode_tables(struct writer *w, struct pb *body, struct pb *msg, str
 		pb_uint(msg, LOCATION_ID, w->loc_of[i]);
 		if (w->mod_of[i])
 			pb_uint(msg, LOCATION_MAPPING_ID, w->mods[w->mod_of[i] - 1].id);
+		else if (f->kind == TM_FRAME_PYTHON)
+			pb_uint(msg, LOCATION_MAPPING_ID, w->nmods + 1);
 		/* A Python frame's address is its code object's: no instruction address. */
 		if (f->kind != TM_FRAME_PYTHON)
 			pb_uint(msg, LOCATION_ADDRESS, f->address);
@@ -679,7 +700,8 @@ static void encode_tables(struct writer *w, struct pb *body, struct pb *msg, str
 	for (i = 0; i < w->nfuncs; i++) {
 		pb_uint(msg, FUNCTION_ID, i + 1);
 		pb_uint(msg, FUNCTION_NAME, w->funcs[i].name);
-		pb_uint(msg, FUNCTION_SYSTEM_NAME, w->funcs[i].name);
+		if (!w->funcs[i].python)
+			pb_uint(msg, FUNCTION_SYSTEM_NAME, w->funcs[i].name);
 		pb_uint(msg, FUNCTION_FILENAME, w->funcs[i].file);
 		pb_msg(body, PROFILE_FUNCTION, msg);
 	}

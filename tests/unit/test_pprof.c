@@ -449,13 +449,15 @@ static void check_location(const struct decoded *d, uint64_t id, uint64_t mappin
 	TM_CHECK_EQ_U64(l->line[0], line);
 }
 
-static void check_function(const struct decoded *d, uint64_t id, const char *name, const char *file)
+/* A Python function has no system name (pprof would "simplify" "<module>" to ""). */
+static void check_function(const struct decoded *d, uint64_t id, const char *name, const char *file,
+			   int python)
 {
 	const struct d_function *f = &d->function[id - 1];
 
 	TM_CHECK_EQ_U64(f->id, id);
 	TM_CHECK_STR(S(d, f->name), name);
-	TM_CHECK_STR(S(d, f->system_name), name);
+	TM_CHECK_STR(S(d, f->system_name), python ? "" : name);
 	TM_CHECK_STR(S(d, f->file), file);
 	TM_CHECK_EQ_U64(f->start_line, 0);
 }
@@ -466,7 +468,7 @@ static void test_pprof_tables(void)
 		"", "site_a", "a.c", "/usr/bin/prog", "main", "/lib/libc.so.6", "load", "app.py",
 		"<module>", "we;ird\nname\\", "malloc", "alloc_objects", "count", "alloc_space",
 		"bytes", "inuse_objects", "inuse_space", "peak_objects", "peak_space", "allocator",
-		"calloc", "mmap", "realloc", "brk", "space",
+		"calloc", "mmap", "realloc", "brk", "[python]", "space",
 		"tidemark: exact counts, not sampled; one sample per allocation stack",
 		"command: ./prog \xef\xbf\xbd", "pid: 4242", "status: exited with code 3",
 		"peak: 10792 bytes at 1234 ns", "live at end: 13288 bytes",
@@ -508,7 +510,7 @@ static void test_pprof_tables(void)
 	TM_CHECK_EQ_U64(d->time_nanos, 0);
 	TM_CHECK_EQ_U64(d->ncomment, 9);
 	for (i = 0; i < d->ncomment; i++)
-		TM_CHECK_STR(S(d, d->comment[i]), strings[25 + i]);
+		TM_CHECK_STR(S(d, d->comment[i]), strings[26 + i]);
 
 	/* Samples in site order; the all-zero site is left out; values clamp at 0. */
 	TM_CHECK_EQ_U64(d->nsample, 6);
@@ -519,8 +521,8 @@ static void test_pprof_tables(void)
 	check_sample(d, 4, NULL, 0, (uint64_t[]){ 1, 8192, 1, 8192, 1, 8192 }, "brk");
 	check_sample(d, 5, (uint64_t[]){ 8 }, 1, (uint64_t[]){ 1, 7, 0, 0, 0, 0 }, NULL);
 
-	/* Mappings: the lower module first, ranges from the addresses seen. */
-	TM_CHECK_EQ_U64(d->nmapping, 2);
+	/* Mappings: the lower module first, ranges from the addresses seen; Python's last. */
+	TM_CHECK_EQ_U64(d->nmapping, 3);
 	TM_CHECK_EQ_U64(d->mapping[0].id, 1);
 	TM_CHECK_STR(S(d, d->mapping[0].file), "/usr/bin/prog");
 	TM_CHECK_EQ_U64(d->mapping[0].start, 0x401010);
@@ -536,6 +538,12 @@ static void test_pprof_tables(void)
 	TM_CHECK_EQ_U64(d->mapping[1].has_functions, 1);
 	TM_CHECK_EQ_U64(d->mapping[1].has_filenames, 0);
 	TM_CHECK_EQ_U64(d->mapping[1].has_lines, 0);
+	TM_CHECK_EQ_U64(d->mapping[2].id, 3);
+	TM_CHECK_STR(S(d, d->mapping[2].file), "[python]");
+	TM_CHECK_EQ_U64(d->mapping[2].start, 0);
+	TM_CHECK_EQ_U64(d->mapping[2].limit, 0);
+	TM_CHECK_EQ_U64(d->mapping[2].has_functions + d->mapping[2].has_filenames +
+			d->mapping[2].has_lines, 3);
 
 	/* One location per used frame, in frame order; "unused" is not one. */
 	TM_CHECK_EQ_U64(d->nlocation, 8);
@@ -543,20 +551,20 @@ static void test_pprof_tables(void)
 		check_location(d, 1, 1, 0x401010, 1, 10);
 		check_location(d, 2, 1, 0x401100, 2, 20);
 		check_location(d, 3, 2, 0x7f0000002000, 0, 0);
-		check_location(d, 4, 0, 0, 3, 12);
-		check_location(d, 5, 0, 0, 4, 3);
+		check_location(d, 4, 3, 0, 3, 12);
+		check_location(d, 5, 3, 0, 4, 3);
 		check_location(d, 6, 0, 0x1234, 5, 0);
 		check_location(d, 7, 2, 0x7f0000001000, 6, 0);
 		check_location(d, 8, 0, 0xabc, 0, 0);
 	}
 	TM_CHECK_EQ_U64(d->nfunction, 6);
 	if (d->nfunction == 6) {
-		check_function(d, 1, "site_a", "a.c");
-		check_function(d, 2, "main", "a.c");
-		check_function(d, 3, "load", "app.py");
-		check_function(d, 4, "<module>", "app.py");
-		check_function(d, 5, "we;ird\nname\\", "");
-		check_function(d, 6, "malloc", "");
+		check_function(d, 1, "site_a", "a.c", 0);
+		check_function(d, 2, "main", "a.c", 0);
+		check_function(d, 3, "load", "app.py", 1);
+		check_function(d, 4, "<module>", "app.py", 1);
+		check_function(d, 5, "we;ird\nname\\", "", 0);
+		check_function(d, 6, "malloc", "", 0);
 	}
 out:
 	if (d)
@@ -578,14 +586,15 @@ static void test_pprof_python_only(void)
 	TM_CHECK_EQ_U64(d->nsample, 6);
 	check_sample(d, 0, NULL, 0, (uint64_t[]){ 3, 3000, 1, 1000, 2, 2000 }, "malloc");
 	check_sample(d, 1, (uint64_t[]){ 1, 2 }, 2, (uint64_t[]){ 1, 500, 0, 0, 1, 500 }, "calloc");
-	TM_CHECK_EQ_U64(d->nmapping, 0);
+	TM_CHECK_EQ_U64(d->nmapping, 1);
+	TM_CHECK_STR(S(d, d->mapping[0].file), "[python]");
 	TM_CHECK_EQ_U64(d->nlocation, 2);
 	TM_CHECK_EQ_U64(d->nfunction, 2);
 	if (d->nlocation == 2 && d->nfunction == 2) {
-		check_location(d, 1, 0, 0, 1, 12);
-		check_location(d, 2, 0, 0, 2, 3);
-		check_function(d, 1, "load", "app.py");
-		check_function(d, 2, "<module>", "app.py");
+		check_location(d, 1, 1, 0, 1, 12);
+		check_location(d, 2, 1, 0, 2, 3);
+		check_function(d, 1, "load", "app.py", 1);
+		check_function(d, 2, "<module>", "app.py", 1);
 	}
 	TM_CHECK(d->ncomment == 10 && !strcmp(S(d, d->comment[9]), "stacks: Python frames only"));
 out:
