@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "collapsed.h"
 #include "elf.h"
 #include "log.h"
 #include "maps.h"
+#include "pprof.h"
 #include "profile.h"
 #include "report.h"
 #include "timeline.h"
@@ -30,12 +32,14 @@
 static const char usage[] =
 "usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
 "       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
-"       tidemark report [--format text|json|stats] [--view VIEW] [options] FILE\n"
+"       tidemark report [--format FORMAT] [--view VIEW] [options] [-o FILE] FILE\n"
 "\n"
 "run      start CMD traced from its first instruction, wait for it, write the capture,\n"
 "         print a summary on stderr, and exit with CMD's status\n"
 "attach   trace a running process until it exits, SECONDS pass, or Ctrl-C\n"
-"report   render a capture on stdout\n"
+"report   render a capture on stdout (or -o FILE): text, JSON, pprof (gzipped protobuf for\n"
+"         go tool pprof; all three views as sample types) or collapsed (folded stacks of\n"
+"         one --view, for flamegraph.pl and speedscope)\n"
 "\n"
 "options for run and attach:\n"
 "  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
@@ -48,7 +52,10 @@ static const char usage[] =
 "  -q, --quiet            no summary on stderr\n"
 "\n"
 "options for report:\n"
-"      --format F         text (default), json or stats (allocators, sizes, hot spots)\n"
+"      --format F         text (default), json, stats (allocators, sizes, hot spots),\n"
+"                         pprof (gzipped profile.proto), collapsed (folded stacks),\n"
+"                         flamegraph (one self-contained HTML page)\n"
+"  -o, --output FILE      write there, not to stdout (pprof never goes to a terminal)\n"
 "      --view V           peak (default), leaks, allocs or temporary (freed before\n"
 "                         their thread allocated again)\n"
 "  -n N                   sites per view (default 10; 0 = all)\n"
@@ -617,11 +624,25 @@ out:
 	return rc;
 }
 
+/* Every format renders the same profile with the same options. */
+static const struct report_format {
+	const char *name;
+	int (*render)(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
+	int binary;             /* never to a terminal */
+} report_formats[] = {
+	{ "text", tm_report__text, 0 },
+	{ "json", tm_report__json, 0 },
+	{ "pprof", tm_pprof__write, 1 },
+	{ "collapsed", tm_collapsed__write, 0 },
+	{ "stats", tm_report__stats, 0 },
+};
+
 static int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "view", required_argument, NULL, OPT_VIEW },
+		{ "output", required_argument, NULL, 'o' },
 		{ "python-only", no_argument, NULL, 'P' },
 		{ "tree", no_argument, NULL, OPT_TREE },
 		{ "inverted", no_argument, NULL, OPT_INVERTED },
@@ -632,22 +653,29 @@ static int cmd_report(int argc, char **argv)
 		{ 0 },
 	};
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
-	const char *format = "text";
+	const struct report_format *fmt = &report_formats[0];
+	const char *output = NULL;
 	struct tm_profile *prof = NULL;
+	FILE *out = stdout;
 	char err[512];
 	unsigned long v;
+	size_t i;
 	int c, rc;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_FORMAT:
-			format = optarg;
-			if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "stats")) {
-				pr_warn("tidemark report: --format is text, json or stats, not '%s'\n", optarg);
+			for (i = 0; i < sizeof(report_formats) / sizeof(report_formats[0]); i++)
+				if (!strcmp(optarg, report_formats[i].name))
+					break;
+			if (i == sizeof(report_formats) / sizeof(report_formats[0])) {
+				pr_warn("tidemark report: --format is text, json, stats, pprof, collapsed "
+					"or flamegraph, not '%s'\n", optarg);
 				return 2;
 			}
+			fmt = &report_formats[i];
 			break;
 		case OPT_VIEW:
 			if (tm_report__view_parse(optarg, &ro.view)) {
@@ -680,6 +708,9 @@ static int cmd_report(int argc, char **argv)
 				return 2;
 			ro.top_n = v;
 			break;
+		case 'o':
+			output = optarg;
+			break;
 		case 'P':
 			ro.flags |= TM_REPORT_PYTHON_ONLY;
 			break;
@@ -695,19 +726,34 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: give exactly one capture file: tidemark report [options] FILE\n");
 		return 2;
 	}
+	if (fmt->binary && !output && isatty(STDOUT_FILENO)) {
+		pr_warn("tidemark report: %s is binary: give -o FILE or redirect stdout\n", fmt->name);
+		return 2;
+	}
 	if (tm_capture__read(argv[optind], &prof, err, sizeof(err))) {
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
 	}
-	if (!strcmp(format, "json"))
-		rc = tm_report__json(prof, stdout, &ro);
-	else if (!strcmp(format, "stats"))
-		rc = tm_report__stats(prof, stdout, &ro);
-	else
-		rc = tm_report__text(prof, stdout, &ro);
+	/* Opened only now: a capture that cannot be read leaves FILE as it was. */
+	if (output) {
+		out = fopen(output, "w");
+		if (!out) {
+			pr_warn("tidemark report: cannot write %s: %s\n", output, strerror(errno));
+			tm_profile__free(prof);
+			return 1;
+		}
+	}
+	rc = fmt->render(prof, out, &ro);
 	tm_profile__free(prof);
-	if (rc || fflush(stdout)) {
-		pr_warn("tidemark report: writing the report failed: %s\n", strerror(rc ? -rc : errno));
+	if (!rc && fflush(out))
+		rc = -errno;
+	if (output && fclose(out) && !rc)
+		rc = -errno;
+	if (rc) {
+		pr_warn("tidemark report: writing the report%s%s failed: %s\n", output ? " to " : "",
+			output ? output : "", strerror(-rc));
+		if (output)
+			unlink(output);   /* no half-written profile left behind */
 		return 1;
 	}
 	return 0;
