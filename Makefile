@@ -71,6 +71,17 @@ $(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP -c $< -o $@
 
+# The flame graph page, compiled in as a byte array: od and sed, so no xxd.
+$(OUTPUT)/flamegraph_html.h: user/flamegraph.html | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q){ echo '/* generated from user/flamegraph.html by the Makefile: do not edit */'; \
+	  echo 'static const unsigned char tm_flamegraph_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'static const size_t tm_flamegraph_html_len = sizeof(tm_flamegraph_html);'; } > $@
+
+$(OUTPUT)/user/flamegraph.o: $(OUTPUT)/flamegraph_html.h
+
 tidemark: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
