@@ -20,6 +20,7 @@
 
 #include "capture.h"
 #include "elf.h"
+#include "flamegraph.h"
 #include "log.h"
 #include "maps.h"
 #include "profile.h"
@@ -29,12 +30,13 @@
 static const char usage[] =
 "usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
 "       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
-"       tidemark report [--format text|json] [--view peak|leaks|allocs] [-n N] FILE\n"
+"       tidemark report [--format text|json|flamegraph] [--view peak|leaks|allocs] [-n N]\n"
+"                       [-o OUT] FILE\n"
 "\n"
 "run      start CMD traced from its first instruction, wait for it, write the capture,\n"
 "         print a summary on stderr, and exit with CMD's status\n"
 "attach   trace a running process until it exits, SECONDS pass, or Ctrl-C\n"
-"report   render a capture on stdout\n"
+"report   render a capture on stdout (or OUT); flamegraph is one self-contained HTML page\n"
 "\n"
 "options for run and attach:\n"
 "  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
@@ -573,24 +575,26 @@ static int cmd_report(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "view", required_argument, NULL, OPT_VIEW },
 		{ "python-only", no_argument, NULL, 'P' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
-	const char *format = "text";
+	const char *format = "text", *output = NULL;
 	struct tm_profile *prof = NULL;
+	FILE *out = stdout;
 	char err[512];
 	unsigned long v;
 	int c, rc;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_FORMAT:
 			format = optarg;
-			if (strcmp(format, "text") && strcmp(format, "json")) {
-				pr_warn("tidemark report: --format is text or json, not '%s'\n", optarg);
+			if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "flamegraph")) {
+				pr_warn("tidemark report: --format is text, json or flamegraph, not '%s'\n", optarg);
 				return 2;
 			}
 			break;
@@ -608,6 +612,9 @@ static int cmd_report(int argc, char **argv)
 		case 'P':
 			ro.flags |= TM_REPORT_PYTHON_ONLY;
 			break;
+		case 'o':
+			output = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -624,10 +631,23 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
 	}
-	rc = !strcmp(format, "json") ? tm_report__json(prof, stdout, &ro) : tm_report__text(prof, stdout, &ro);
+	if (output && !(out = fopen(output, "w"))) {
+		pr_warn("tidemark report: cannot write %s: %s\n", output, strerror(errno));
+		tm_profile__free(prof);
+		return 1;
+	}
+	if (!strcmp(format, "flamegraph"))
+		rc = tm_flamegraph__write(prof, out, &ro);
+	else
+		rc = !strcmp(format, "json") ? tm_report__json(prof, out, &ro) : tm_report__text(prof, out, &ro);
 	tm_profile__free(prof);
-	if (rc || fflush(stdout)) {
-		pr_warn("tidemark report: writing the report failed: %s\n", strerror(rc ? -rc : errno));
+	if (!rc && fflush(out))
+		rc = -EIO;
+	if (out != stdout && fclose(out) && !rc)
+		rc = -EIO;
+	if (rc) {
+		pr_warn("tidemark report: writing %s failed: %s\n", output ? output : "the report",
+			strerror(-rc));
 		return 1;
 	}
 	return 0;
