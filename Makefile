@@ -17,7 +17,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
-DEB_TEST_PKGS := python3 python3-numpy
+DEB_TEST_PKGS := python3 python3-numpy chromium
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -90,6 +90,12 @@ $(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
 
+# Synthetic profiles for the integration tests (no tracing: built with the profile API).
+TEST_TOOLS := $(OUTPUT)/tests/gen_profile
+$(OUTPUT)/tests/gen_profile: tests/integration/gen_profile.c $(LIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+
 # Workloads: known allocations at noinline call sites. -O0 keeps every malloc/free.
 $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
@@ -129,7 +135,7 @@ demo: deps
 	$(Q)tests/demo.sh
 
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES) $(TEST_TOOLS)
 	$(Q)tests/run.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
