@@ -520,9 +520,9 @@ static int json_diff(FILE *out, const struct tm_profile *before, const struct tm
 	size_t i, nb;
 	int err, first = 1;
 
-	if (after->nsites > SIZE_MAX / 4 - before->nsites)
-		return -ENOMEM;
-	err = groups_init(&gs, after->nsites + before->nsites, o->flags);
+	memset(&gs, 0, sizeof(gs));
+	err = after->nsites > SIZE_MAX / 4 - before->nsites ? -ENOMEM :
+	      groups_init(&gs, after->nsites + before->nsites, o->flags);
 	if (err)
 		goto out;
 	for (i = 0; i < after->nsites; i++)
