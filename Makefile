@@ -17,7 +17,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
-DEB_TEST_PKGS := python3 python3-numpy golang-go
+DEB_TEST_PKGS := python3 python3-numpy golang-go chromium
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -71,11 +71,28 @@ $(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP -c $< -o $@
 
+# The flame graph page, compiled in as a byte array: od and sed, so no xxd.
+$(OUTPUT)/flamegraph_html.h: user/flamegraph.html | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q){ echo '/* generated from user/flamegraph.html by the Makefile: do not edit */'; \
+	  echo 'static const unsigned char tm_flamegraph_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'static const size_t tm_flamegraph_html_len = sizeof(tm_flamegraph_html);'; } > $@
+
+$(OUTPUT)/user/flamegraph.o: $(OUTPUT)/flamegraph_html.h
+
 tidemark: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+
+# Synthetic profiles for the integration tests (no tracing: built with the profile API).
+TEST_TOOLS := $(OUTPUT)/tests/gen_profile
+$(OUTPUT)/tests/gen_profile: tests/integration/gen_profile.c $(LIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
 
@@ -118,7 +135,7 @@ demo: deps
 	$(Q)tests/demo.sh
 
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES) $(TEST_TOOLS)
 	$(Q)tests/run.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)

@@ -20,7 +20,9 @@
 
 #include "capture.h"
 #include "collapsed.h"
+#include "diff.h"
 #include "elf.h"
+#include "flamegraph.h"
 #include "log.h"
 #include "maps.h"
 #include "pprof.h"
@@ -33,13 +35,14 @@ static const char usage[] =
 "usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
 "       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
 "       tidemark report [--format FORMAT] [--view VIEW] [options] [-o FILE] FILE\n"
+"       tidemark diff [--format text|flamegraph] [--view VIEW] [options] [-o FILE] BEFORE AFTER\n"
 "\n"
 "run      start CMD traced from its first instruction, wait for it, write the capture,\n"
 "         print a summary on stderr, and exit with CMD's status\n"
 "attach   trace a running process until it exits, SECONDS pass, or Ctrl-C\n"
-"report   render a capture on stdout (or -o FILE): text, JSON, pprof (gzipped protobuf for\n"
-"         go tool pprof; all three views as sample types) or collapsed (folded stacks of\n"
-"         one --view, for flamegraph.pl and speedscope)\n"
+"report   render a capture on stdout (or -o FILE) in one of the formats below\n"
+"diff     per-stack change of a view between two captures (stacks matched by\n"
+"         function/file/line, not address), as text or a coloured flame graph\n"
 "\n"
 "options for run and attach:\n"
 "  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
@@ -635,6 +638,7 @@ static const struct report_format {
 	{ "pprof", tm_pprof__write, 1 },
 	{ "collapsed", tm_collapsed__write, 0 },
 	{ "stats", tm_report__stats, 0 },
+	{ "flamegraph", tm_flamegraph__write, 0 },
 };
 
 static int cmd_report(int argc, char **argv)
@@ -759,6 +763,112 @@ static int cmd_report(int argc, char **argv)
 	return 0;
 }
 
+/* tidemark diff BEFORE AFTER: what changed, stack by stack. */
+static int cmd_diff(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "view", required_argument, NULL, OPT_VIEW },
+		{ "output", required_argument, NULL, 'o' },
+		{ "python-only", no_argument, NULL, 'P' },
+		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
+		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
+	struct tm_profile *before = NULL, *after = NULL;
+	const char *output = NULL;
+	int c, rc = 1, flame = 0;
+	FILE *out = stdout;
+	char err[512];
+	unsigned long v;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_FORMAT:
+			if (strcmp(optarg, "text") && strcmp(optarg, "flamegraph")) {
+				pr_warn("tidemark diff: --format is text or flamegraph, not '%s'\n", optarg);
+				return 2;
+			}
+			flame = !strcmp(optarg, "flamegraph");
+			break;
+		case OPT_VIEW:
+			if (tm_report__view_parse(optarg, &ro.view)) {
+				pr_warn("tidemark diff: --view is peak, leaks, allocs or temporary, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_MIN_BYTES:
+			if (parse_uint("diff", "--min-bytes", optarg, 0, ULONG_MAX, &v))
+				return 2;
+			ro.min_bytes = v;
+			break;
+		case OPT_MAX_DEPTH:
+			if (parse_uint("diff", "--max-depth", optarg, 1, 1000, &v))
+				return 2;
+			ro.max_depth = (unsigned int)v;
+			break;
+		case OPT_FILTER:
+			ro.filter = optarg;
+			break;
+		case 'n':
+			if (parse_uint("diff", "-n", optarg, 0, 100000000, &v))
+				return 2;
+			ro.top_n = v;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'P':
+			ro.flags |= TM_REPORT_PYTHON_ONLY;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			pr_warn("tidemark diff: unknown option '%s'; see 'tidemark --help'\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind != argc - 2) {
+		pr_warn("tidemark diff: give two capture files: tidemark diff [options] BEFORE AFTER\n");
+		return 2;
+	}
+	if (tm_capture__read(argv[optind], &before, err, sizeof(err)) ||
+	    tm_capture__read(argv[optind + 1], &after, err, sizeof(err))) {
+		pr_warn("tidemark diff: %s\n", err);
+		goto out;
+	}
+	if (output && !(out = fopen(output, "w"))) {
+		pr_warn("tidemark diff: cannot write %s: %s\n", output, strerror(errno));
+		out = NULL;
+		goto out;
+	}
+	rc = flame ? tm_flamegraph__write_diff(before, after, out, &ro) :
+		     tm_diff__text(before, after, out, &ro);
+	if (!rc && fflush(out))
+		rc = -EIO;
+	if (output && fclose(out) && !rc)
+		rc = -EIO;
+	out = NULL;
+	if (rc) {
+		pr_warn("tidemark diff: writing %s failed: %s\n", output ? output : "the report",
+			strerror(-rc));
+		if (output)
+			unlink(output);
+		rc = 1;
+	}
+out:
+	tm_profile__free(before);
+	tm_profile__free(after);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -775,6 +885,9 @@ int main(int argc, char **argv)
 		return cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return cmd_report(argc - 1, argv + 1);
-	pr_warn("tidemark: unknown command '%s': use run, attach or report (tidemark --help)\n", argv[1]);
+	if (!strcmp(argv[1], "diff"))
+		return cmd_diff(argc - 1, argv + 1);
+	pr_warn("tidemark: unknown command '%s': use run, attach, report or diff (tidemark --help)\n",
+		argv[1]);
 	return 2;
 }

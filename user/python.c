@@ -553,13 +553,19 @@ static int py_cfg_from_debug_offsets(pid_t pid, struct tm_py_cfg *cfg, const str
 	struct py_debug_offsets_313 d;
 	int err;
 
+	/*
+	 * Unreadable or without its cookie: the dynamic loader has mapped the
+	 * library's code but not yet its data (a `run` child is held at each new
+	 * executable mapping). Not an error yet: the caller tries again later.
+	 */
 	err = py_read_mem(pid, cfg->runtime, &d, sizeof(d));
-	if (err) {
-		snprintf(why, whylen, "cannot read _Py_DebugOffsets");
-		return err;
-	}
-	if (memcmp(d.cookie, "xdebugpy", 8) || (d.version >> 16) != (cfg->version >> 16)) {
+	if (err || memcmp(d.cookie, "xdebugpy", 8)) {
 		snprintf(why, whylen, "no _Py_DebugOffsets for version 0x%x", cfg->version);
+		return -EAGAIN;
+	}
+	if ((d.version >> 16) != (cfg->version >> 16)) {
+		snprintf(why, whylen, "_Py_DebugOffsets for version 0x%x, not 0x%x",
+			 (unsigned int)d.version, cfg->version);
 		return -ENOTSUP;
 	}
 	if (d.free_threaded) {

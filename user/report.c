@@ -239,12 +239,6 @@ int tm_report__check(const struct tm_profile *p)
 	return profile_valid(p);
 }
 
-void tm_report__site_metric(const struct tm_site *s, enum tm_report_view view,
-			    uint64_t *bytes, uint64_t *count)
-{
-	site_metric(s, view, bytes, count);
-}
-
 int tm_report__frame_hidden(const struct tm_frame *f, unsigned int flags)
 {
 	return frame_hidden(f, flags);
@@ -973,6 +967,16 @@ int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_repor
 size_t tm_report__utf8_len(const unsigned char *s)
 {
 	return utf8_len(s);
+}
+
+void tm_report__text_frame(FILE *out, const struct tm_frame *f)
+{
+	text_frame(out, f);
+}
+
+void tm_report__text_str(FILE *out, const char *s)
+{
+	text_str(out, s);
 }
 
 /* ------------------------------------------------------------------ */

@@ -74,11 +74,11 @@ int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_repo
  */
 /* 0, or -EINVAL when p is NULL or a site names a frame that does not exist. */
 int tm_report__check(const struct tm_profile *p);
-/* A site's bytes and count in a view; negative live values count as 0. */
-void tm_report__site_metric(const struct tm_site *s, enum tm_report_view view,
-			    uint64_t *bytes, uint64_t *count);
 /* Whether flags (enum tm_report_flags) hide f from every stack. */
 int tm_report__frame_hidden(const struct tm_frame *f, unsigned int flags);
+/* A frame as the text report prints it; a string with control bytes escaped. */
+void tm_report__text_frame(FILE *out, const struct tm_frame *f);
+void tm_report__text_str(FILE *out, const char *s);
 /* Length of the valid UTF-8 sequence at s, or 0 if it is not one (never reads past a NUL). */
 size_t tm_report__utf8_len(const unsigned char *s);
 

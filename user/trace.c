@@ -31,6 +31,8 @@ struct tm_watch {
 	struct tm_maps maps;
 	int python;                /* 1: CPython configured; -1: not one we can walk */
 	int hold;                  /* stopped at new executable mappings: continue it */
+	int py_pending;            /* a CPython not ready to be read yet: try again */
+	char py_why[160];          /* why, said at the end if it never became ready */
 	struct tm_py_cfg py_cfg;
 };
 
@@ -100,6 +102,12 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	err = tm_python__detect(w->pid, &w->py_cfg, desc, sizeof(desc));
 	if (err == -ENOENT)
 		return;   /* not (yet) a CPython */
+	if (err == -EAGAIN) {
+		w->py_pending = 1;
+		snprintf(w->py_why, sizeof(w->py_why), "%s", desc);
+		return;
+	}
+	w->py_pending = 0;
 	if (err) {
 		w->python = -1;
 		pr_warn("tidemark: pid %d: %s: Python frames are not captured\n", w->pid,
@@ -369,7 +377,11 @@ fail:
 int tm_trace__poll(struct tm_trace *t, int timeout_ms)
 {
 	int n = ring_buffer__poll(t->rb, timeout_ms);
+	size_t i;
 
+	for (i = 0; i < t->nwatch; i++)
+		if (t->watch[i].py_pending && !t->watch[i].python)
+			try_python(t, &t->watch[i]);
 	return n == -EINTR ? 0 : n;
 }
 
@@ -454,6 +466,8 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 
 	if (!w)
 		return -ENOENT;
+	if (w->py_pending && !w->python)
+		pr_warn("tidemark: pid %d: %s: Python frames were not captured\n", pid, w->py_why);
 	err = tm_trace__proc(t, pid, &p);
 	if (err)
 		return err;

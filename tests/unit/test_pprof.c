@@ -710,6 +710,7 @@ static const char *const expected_collapsed[] = {
 		"[no stack] 8192\n"
 		"main;site_a 3100\n"
 		"main;we\\x3bird\\x0aname\\\\ 4096\n",
+	[TM_VIEW_TEMPORARY] = "",       /* no site has temporary allocations */
 };
 
 /* The sum of a view's collapsed numbers, as the text and JSON reports count its total. */

@@ -6,7 +6,7 @@
  * innermost frame names it. tests/integration/test_core.py holds the same
  * numbers and asserts them. No stdio: libc then allocates nothing of its own.
  *
- *   gt_alloc [--wait]     --wait: block until SIGUSR1 (for `tidemark attach`)
+ *   gt_alloc [--wait] [--grow-peak]  (--wait: until SIGUSR1; --grow-peak: site_peak 2 MB)
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -53,7 +53,7 @@ NOINLINE void *site_mmap(size_t len)
 }
 NOINLINE void *site_mmap_whole(void) { return site_mmap(8192); }
 NOINLINE void *site_leak(void) { return malloc(100); }
-NOINLINE void *site_peak(void) { return malloc(1000000); }
+NOINLINE void *site_peak(size_t n) { return malloc(n); }
 NOINLINE void *site_churn(void) { return malloc(64); }
 NOINLINE void *site_thread(void) { return malloc(10000); }
 NOINLINE void *site_child(void) { return malloc(5000000); }
@@ -80,9 +80,13 @@ int main(int argc, char **argv)
 	static void *leaks[1000];
 	pthread_t th[4];
 	char *m;
+	size_t peak = 1000000;
 	void *p;
 	int i, status;
 
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--grow-peak"))
+			peak = 2000000;
 	if (argc > 1 && !strcmp(argv[1], "--wait")) {
 		sigset_t set;
 		int sig;
@@ -114,7 +118,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < 1000; i++)                     /* leak: 100,000 */
 		leaks[i] = site_leak();
 
-	p = site_peak();                               /* the peak: 1,160,144 */
+	p = site_peak(peak);                           /* the peak: 1,160,144 */
 	free(p);
 
 	for (i = 0; i < 100000; i++) {                 /* churn that must not move the peak */
