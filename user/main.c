@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "cgroup.h"
 #include "elf.h"
 #include "log.h"
 #include "maps.h"
+#include "postmortem.h"
 #include "profile.h"
 #include "report.h"
 #include "trace.h"
@@ -42,12 +44,16 @@ static const char usage[] =
 "      --max-allocs N     live blocks tracked at once (default 1048576)\n"
 "      --max-stacks N     distinct stacks (default 65536)\n"
 "      --no-python        native stacks only, even when the target is CPython\n"
+"      --in-cgroup DIR    run: start CMD inside this cgroup (e.g. a memory-limited one)\n"
+"      --output-dir DIR   run: where an OOM post-mortem goes (default: the capture's directory)\n"
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
 "  -q, --quiet            no summary on stderr\n";
 
 struct opts {
 	const char *output;
+	const char *in_cgroup;
+	const char *output_dir;
 	struct tm_trace_opts trace;
 	unsigned int top;
 	pid_t pid;
@@ -227,6 +233,38 @@ static void fill_command(struct tm_profile *prof, pid_t pid, char **argv)
 	prof->command = tm_profile__str(prof, buf);
 }
 
+/* Put pid into the cgroup directory dir (v1 or v2: both have cgroup.procs). */
+static int join_cgroup(const char *dir, pid_t pid)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%d\n", (int)pid) < 0)
+		err = -errno;
+	if (f && fclose(f) && !err)
+		err = -errno;
+	if (err)
+		pr_warn("tidemark run: cannot join cgroup %s: %s (is it a cgroup directory?)\n", dir, strerror(-err));
+	return err;
+}
+
+/* The child was OOM-killed: its post-mortem goes next to the capture unless --output-dir. */
+static void write_postmortem(const struct tm_profile *prof, const struct opts *o, const char *capture)
+{
+	char dir[PATH_MAX], base[PATH_MAX + 300];
+
+	snprintf(dir, sizeof(dir), "%s", capture);
+	if (o->output_dir)
+		snprintf(dir, sizeof(dir), "%s", o->output_dir);
+	else
+		snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	if (!tm_postmortem__write(dir, prof, base, sizeof(base)))
+		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt and .json\n", prof->pid, base);
+}
+
 /* Build, write and summarise the capture. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const struct opts *o,
 		  const char *output)
@@ -234,11 +272,16 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
 	int err;
 
-	err = tm_trace__build_profile(t, pid, prof);
+	struct tm_proc p;
+
+	err = tm_trace__proc(t, pid, &p);
+	if (!err)
+		err = tm_trace__build_profile_from(t, pid, &p, prof);
 	if (err) {
 		pr_warn("tidemark: pid %d was never counted: %s\n", pid, strerror(-err));
 		return err;
 	}
+	tm_postmortem__fill(prof, &p);
 	err = tm_capture__write(prof, output);
 	if (err) {
 		pr_warn("tidemark: writing %s failed: %s\n", output, strerror(-err));
@@ -251,7 +294,8 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 	return 0;
 }
 
-enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON };
+enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
+	OPT_IN_CGROUP, OPT_OUTPUT_DIR };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -261,6 +305,8 @@ static const struct option trace_longopts[] = {
 	{ "max-allocs", required_argument, NULL, OPT_MAX_ALLOCS },
 	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
 	{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
+	{ "in-cgroup", required_argument, NULL, OPT_IN_CGROUP },
+	{ "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -325,6 +371,17 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 		case OPT_NO_PYTHON:
 			o->trace.python = 0;
 			break;
+		case OPT_IN_CGROUP:
+		case OPT_OUTPUT_DIR:
+			if (strcmp(cmd, "run")) {
+				pr_warn("tidemark %s: %s is for run; see 'tidemark --help'\n", cmd, argv[optind - 1]);
+				return -EINVAL;
+			}
+			if (c == OPT_IN_CGROUP)
+				o->in_cgroup = optarg;
+			else
+				o->output_dir = optarg;
+			break;
 		case 'v':
 			tm_log_level = TM_LOG_DEBUG;
 			break;
@@ -351,7 +408,7 @@ static int cmd_run(int argc, char **argv)
 	struct opts o = { 0 };
 	struct tm_trace *t = NULL;
 	struct tm_profile *prof = NULL;
-	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX];
+	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX], cgroup[PATH_MAX];
 	int pipefd[2] = { -1, -1 }, status = 0, err, first, rc = 1;
 	pid_t child = -1;
 
@@ -370,6 +427,11 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (o.output && check_output("run", o.output))
 		return 1;
+	if (o.output_dir && access(o.output_dir, W_OK)) {
+		pr_warn("tidemark run: cannot write into %s: %s (give another --output-dir)\n", o.output_dir,
+			strerror(errno));
+		return 1;
+	}
 	check_target_libc(exe);
 	if (self_libc(libc, sizeof(libc))) {
 		pr_warn("tidemark run: cannot find the system's libc.so.6 in this process's maps\n");
@@ -397,6 +459,8 @@ static int cmd_run(int argc, char **argv)
 		_exit(127);
 	}
 	close(pipefd[0]);
+	if (o.in_cgroup && join_cgroup(o.in_cgroup, child))
+		goto out;
 
 	/* Ctrl-C reaches the child (same process group); we report once it exits. */
 	signal(SIGINT, SIG_IGN);
@@ -417,6 +481,8 @@ static int cmd_run(int argc, char **argv)
 
 	prof->pid = child;
 	fill_command(prof, child, argv + first);
+	if (!tm_cgroup__of_pid(child, cgroup, sizeof(cgroup)))
+		prof->cgroup = tm_profile__str(prof, cgroup);
 	prof->start_time_ns = now_ns();
 	if (write(pipefd[1], "g", 1) != 1) {
 		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
@@ -451,6 +517,8 @@ static int cmd_run(int argc, char **argv)
 		snprintf(output, sizeof(output), "tidemark-%d.tdm", prof->pid);
 	if (finish(t, prof, prof->pid, &o, output))
 		goto out;
+	if (prof->oom.killed)
+		write_postmortem(prof, &o, output);
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The child is gone: its probes can come off after we have returned. */
 	tm_trace__destroy_detached(t);
