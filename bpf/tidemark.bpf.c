@@ -795,6 +795,8 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 		count_stat(TM_STAT_MMAP_IN_ALLOC);
 		return 0;
 	}
+	if (kind == TM_KIND_BRK && !addr)
+		return 0;   /* brk(0) asks where the break is: nothing moves, no stack needed */
 	if (kind == TM_KIND_MMAP || kind == TM_KIND_MREMAP || kind == TM_KIND_BRK) {
 		if (kind == TM_KIND_MMAP &&
 		    (!(flags & MAP_ANONYMOUS) || !(flags & MAP_PRIVATE) || (flags & (MAP_SHARED | MAP_STACK)) ||
@@ -1172,6 +1174,17 @@ static long reap_agg(struct bpf_map *map, struct tm_agg_key *k, void *v, void *c
 	return 0;
 }
 
+/* Stacks interned without an aggregate (a brk that moved nothing): swept once the tgid is gone. */
+static long reap_stack(struct bpf_map *map, __u64 *id, struct tm_stack *st, void *ctx)
+{
+	__u32 tgid = st->tgid;
+	__u64 key = *id;
+
+	if (reaping(tgid, 0) && !bpf_map_lookup_elem(&procs, &tgid))
+		bpf_map_delete_elem(&stacks, &key);
+	return 0;
+}
+
 /* Code names are per tgid; user space marks (tgid, 0) when no incarnation of it lives on. */
 static long reap_code(struct bpf_map *map, struct tm_py_code_key *k, void *v, void *ctx)
 {
@@ -1193,5 +1206,6 @@ int reap(void *ctx)
 	bpf_for_each_map_elem(&regions, reap_region, NULL, 0);
 	bpf_for_each_map_elem(&aggs, reap_agg, NULL, 0);
 	bpf_for_each_map_elem(&py_codes, reap_code, NULL, 0);
+	bpf_for_each_map_elem(&stacks, reap_stack, NULL, 0);
 	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "capture.h"
 #include "cgroup.h"
+#include "daemon.h"
 #include "elf.h"
 #include "log.h"
 #include "maps.h"
@@ -32,11 +33,14 @@ static const char usage[] =
 "usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
 "       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
 "       tidemark report [--format text|json] [--view peak|leaks|allocs] [-n N] FILE\n"
+"       tidemark daemon [--pid PID] [--comm NAME] [--exe PATH] [--cgroup PATH] [options]\n"
 "\n"
 "run      start CMD traced from its first instruction, wait for it, write the capture,\n"
 "         print a summary on stderr, and exit with CMD's status\n"
 "attach   trace a running process until it exits, SECONDS pass, or Ctrl-C\n"
 "report   render a capture on stdout\n"
+"daemon   trace every process on the host, or the selected ones (each selector repeatable;\n"
+"         any match selects), including those started later; OOM post-mortems, metrics\n"
 "\n"
 "options for run and attach:\n"
 "  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
@@ -48,7 +52,15 @@ static const char usage[] =
 "      --output-dir DIR   run: where an OOM post-mortem goes (default: the capture's directory)\n"
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
-"  -q, --quiet            no summary on stderr\n";
+"  -q, --quiet            no summary on stderr\n"
+"\n"
+"options for daemon:\n"
+"      --mode lite        syscall tracepoints only, no uprobes (the default)\n"
+"      --output-dir DIR   write OOM post-mortems here\n"
+"      --listen [HOST:]PORT  serve /metrics (Prometheus) and /report/pid/PID; HOST 127.0.0.1\n"
+"      --max-procs N      processes traced at once (default 1024)\n"
+"      --max-series N     processes and cgroups with their own metric labels (default 100)\n"
+"  -d, --duration SECONDS stop after this long (default: SIGINT/SIGTERM)\n";
 
 struct opts {
 	const char *output;
@@ -701,6 +713,146 @@ static int cmd_report(int argc, char **argv)
 	return 0;
 }
 
+enum { OPT_D_MODE = 300, OPT_D_PID, OPT_D_COMM, OPT_D_EXE, OPT_D_CGROUP, OPT_D_OUTDIR, OPT_D_LISTEN,
+	OPT_D_MAXPROCS, OPT_D_MAXSERIES, OPT_D_SAMPLE };
+
+static int cmd_daemon(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, OPT_D_MODE },
+		{ "pid", required_argument, NULL, OPT_D_PID },
+		{ "comm", required_argument, NULL, OPT_D_COMM },
+		{ "exe", required_argument, NULL, OPT_D_EXE },
+		{ "cgroup", required_argument, NULL, OPT_D_CGROUP },
+		{ "output-dir", required_argument, NULL, OPT_D_OUTDIR },
+		{ "listen", required_argument, NULL, OPT_D_LISTEN },
+		{ "max-procs", required_argument, NULL, OPT_D_MAXPROCS },
+		{ "max-series", required_argument, NULL, OPT_D_MAXSERIES },
+		{ "sample-bytes", required_argument, NULL, OPT_D_SAMPLE },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct tm_daemon_opts o = { .mode = TM_MODE_LITE, .max_series = 100 };
+	unsigned long v;
+	char *end;
+	int c;
+
+	o.trace.native_depth = TM_MAX_NATIVE;
+	o.trace.max_allocs = 1024;      /* lite: no allocator probes, nothing goes in allocs */
+	o.trace.max_stacks = 65536;
+	o.trace.max_procs = 1024;
+	o.trace.python = 1;
+	o.trace.daemon = 1;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "d:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_D_MODE:
+			if (!strcmp(optarg, "lite")) {
+				o.mode = TM_MODE_LITE;
+			} else if (!strcmp(optarg, "full")) {
+				o.mode = TM_MODE_FULL;
+			} else {
+				pr_warn("tidemark daemon: --mode is lite or full, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_D_PID:
+		case OPT_D_COMM:
+		case OPT_D_EXE:
+		case OPT_D_CGROUP: {
+			unsigned int *n = c == OPT_D_PID ? &o.npids : c == OPT_D_COMM ? &o.ncomms :
+					  c == OPT_D_EXE ? &o.nexes : &o.ncgroups;
+
+			if (*n >= TM_DAEMON_MAX_SEL) {
+				pr_warn("tidemark daemon: at most %d of %s\n", TM_DAEMON_MAX_SEL, argv[optind - 2]);
+				return 2;
+			}
+			if (c == OPT_D_PID) {
+				if (parse_uint("daemon", "--pid", optarg, 1, INT32_MAX, &v))
+					return 2;
+				o.pids[(*n)++] = (pid_t)v;
+			} else if (c == OPT_D_COMM) {
+				if (strlen(optarg) > 15) {
+					pr_warn("tidemark daemon: --comm '%s': the kernel keeps 15 characters of a name\n",
+						optarg);
+					return 2;
+				}
+				o.comms[(*n)++] = optarg;
+				o.trace.sel_flags |= TM_SEL_COMM;
+			} else if (c == OPT_D_EXE) {
+				o.exes[(*n)++] = optarg;
+				o.trace.sel_flags |= TM_SEL_EXE;
+			} else {
+				o.cgroups[(*n)++] = optarg;
+				o.trace.sel_flags |= TM_SEL_CGROUP;
+			}
+			break;
+		}
+		case OPT_D_OUTDIR:
+			if (access(optarg, W_OK)) {
+				pr_warn("tidemark daemon: cannot write into %s: %s\n", optarg, strerror(errno));
+				return 1;
+			}
+			o.output_dir = optarg;
+			break;
+		case OPT_D_LISTEN:
+			o.listen = optarg;
+			break;
+		case OPT_D_MAXPROCS:
+			if (parse_uint("daemon", "--max-procs", optarg, 16, 1u << 20, &v))
+				return 2;
+			o.trace.max_procs = v;
+			break;
+		case OPT_D_MAXSERIES:
+			if (parse_uint("daemon", "--max-series", optarg, 1, 100000, &v))
+				return 2;
+			o.max_series = v;
+			break;
+		case OPT_D_SAMPLE:
+			pr_warn("tidemark daemon: --sample-bytes goes with --mode full, which is not implemented yet\n");
+			return 2;
+		case 'd':
+			errno = 0;
+			o.duration = strtod(optarg, &end);
+			if (errno || *end || o.duration <= 0) {
+				pr_warn("tidemark daemon: -d wants a positive number of seconds, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_NO_PYTHON:
+			o.trace.python = 0;
+			break;
+		case 'v':
+			tm_log_level = TM_LOG_DEBUG;
+			break;
+		case 'q':
+			tm_log_level = TM_LOG_WARN;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			pr_warn("tidemark daemon: unknown option '%s'; see 'tidemark --help'\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		pr_warn("tidemark daemon: unexpected argument '%s'; see 'tidemark --help'\n", argv[optind]);
+		return 2;
+	}
+	/* No selector: everything. Only --pid: just those (sel_flags 0: nothing new is picked up). */
+	if (!o.npids && !o.trace.sel_flags)
+		o.trace.sel_flags = TM_SEL_ALL;
+	if (preflight("daemon"))
+		return 1;
+	return tm_daemon__run(&o);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -717,6 +869,8 @@ int main(int argc, char **argv)
 		return cmd_attach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return cmd_report(argc - 1, argv + 1);
-	pr_warn("tidemark: unknown command '%s': use run, attach or report (tidemark --help)\n", argv[1]);
+	if (!strcmp(argv[1], "daemon"))
+		return cmd_daemon(argc - 1, argv + 1);
+	pr_warn("tidemark: unknown command '%s': use run, attach, report or daemon (tidemark --help)\n", argv[1]);
 	return 2;
 }

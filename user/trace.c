@@ -691,6 +691,11 @@ int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc)
 	return err;
 }
 
+int tm_trace__fd(struct tm_trace *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
 size_t tm_trace__reap_pending(struct tm_trace *t)
 {
 	return t->nreap;

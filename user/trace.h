@@ -57,6 +57,8 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 				 struct tm_profile *prof);
 
 /* The daemon's side. */
+/* A descriptor that polls readable when kernel notices wait (then call tm_trace__poll). */
+int tm_trace__fd(struct tm_trace *t);
 void tm_trace__set_event_cb(struct tm_trace *t, tm_trace_event_fn fn, void *ctx);
 /* 1 if the loader knows pid (and its incarnation in *inc), else 0. */
 int tm_trace__watching(struct tm_trace *t, pid_t pid, __u32 *inc);
