@@ -31,6 +31,7 @@ struct tm_watch {
 	__u32 inc;                 /* its incarnation in the kernel's maps; 0 until known */
 	struct tm_maps maps;
 	int python;                /* 1: CPython configured; -1: not one we can walk */
+	int py_tries;              /* failed detections so far */
 	struct tm_py_cfg py_cfg;
 };
 
@@ -103,6 +104,16 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	err = tm_python__detect(w->pid, &w->py_cfg, desc, sizeof(desc));
 	if (err == -ENOENT)
 		return;   /* not (yet) a CPython */
+	/*
+	 * Read while ld.so is still mapping libpython's segments (the event
+	 * that woke us is one of those mmaps), its data may not be there yet:
+	 * the next executable mapping tries again, a few times.
+	 */
+	if (err && ++w->py_tries < 8) {
+		pr_debug("tidemark: pid %d: Python not readable yet (%s); will retry\n", w->pid,
+			 desc[0] ? desc : strerror(-err));
+		return;
+	}
 	if (err) {
 		w->python = -1;
 		pr_warn("tidemark: pid %d: %s: Python frames are not captured\n", w->pid,
@@ -156,6 +167,7 @@ static int handle_event(void *ctx, void *data, size_t len)
 			tm_maps__free(&w->maps);
 			memset(&w->py_cfg, 0, sizeof(w->py_cfg));
 			w->python = 0;
+			w->py_tries = 0;
 		} else {
 			w = watch_add(t, (pid_t)ev->tgid);
 		}
