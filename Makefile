@@ -17,7 +17,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
-DEB_TEST_PKGS := python3 python3-numpy golang-go chromium
+DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \

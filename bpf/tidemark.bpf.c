@@ -54,6 +54,12 @@ const volatile __u32 native_depth = TM_MAX_NATIVE; /* 0..TM_MAX_NATIVE */
 const volatile __u32 trace_python = 0;
 /* Span of the dynamic loader's mappings (ld-linux-x86-64.so.2), from the loader's own. */
 const volatile __u64 ldso_size = 0;
+/* `tidemark daemon`: start tracking selected processes at their exec, forget them at exit. */
+const volatile __u32 daemon_mode = 0;
+const volatile __u32 sel_flags = 0;         /* enum tm_sel_flags */
+
+/* The last incarnation handed out; user space takes numbers from it too (atomically). */
+__u32 next_inc = 0;
 
 #define MAP_SHARED	0x01
 #define MAP_PRIVATE	0x02
@@ -68,12 +74,12 @@ struct {
 	__type(value, struct tm_proc);
 } procs SEC(".maps");
 
-/* tgids whose counting starts at their next exec (`tidemark run`). */
+/* tgids whose counting starts at their next exec (`tidemark run`) -> incarnation, flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct tm_pending);
 } pending_exec SEC(".maps");
 
 struct {
@@ -112,6 +118,36 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tm_stats);
 } stats SEC(".maps");
+
+/* The daemon's selection (enum tm_sel_flags says which are in use). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[16]);
+	__type(value, __u32);
+} sel_comm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct tm_sel_exe);
+	__type(value, __u32);
+} sel_exe SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct tm_sel_cgroup);
+	__type(value, __u32);
+} sel_cgroup SEC(".maps");
+
+/* Incarnations whose entries the `reap` program deletes; filled by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tm_reap_key);
+	__type(value, __u32);
+} reap_set SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -222,8 +258,9 @@ static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct
 	st->flags = 0;
 	st->kind = kind;
 	st->n_py = 0;
-	/* FNV-1a over the frames, seeded with the tgid: stack ids are per process. */
+	/* FNV-1a over the frames, seeded with tgid and incarnation: stack ids are per process. */
 	h = (0xcbf29ce484222325ULL ^ tgid ^ ((__u64)kind << 32)) * FNV_PRIME;
+	h = (h ^ p->inc) * FNV_PRIME;
 	st->native[0] = first;
 	h = (h ^ first) * FNV_PRIME;
 	n = 1;
@@ -308,7 +345,7 @@ static __always_inline void tm_agg_touch(struct tm_agg *a, struct tm_proc *p)
 
 static __always_inline struct tm_agg *agg_get(__u32 tgid, __u64 stack_id, struct tm_proc *p)
 {
-	struct tm_agg_key k = { .tgid = tgid, .stack_id = stack_id };
+	struct tm_agg_key k = { .tgid = tgid, .inc = p->inc, .stack_id = stack_id };
 	struct tm_agg *a = bpf_map_lookup_elem(&aggs, &k);
 
 	if (a)
@@ -393,7 +430,7 @@ static __always_inline int account_alloc(__u32 tgid, struct tm_proc *p, __u64 st
 static __always_inline void account_free_n(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size,
 					   __s64 blocks, int temp)
 {
-	struct tm_agg_key k = { .tgid = tgid, .stack_id = stack_id };
+	struct tm_agg_key k = { .tgid = tgid, .inc = p->inc, .stack_id = stack_id };
 	struct tm_agg *a = bpf_map_lookup_elem(&aggs, &k);
 
 	/* No entry: the allocation was never counted (agg_map_full), so neither is its free. */
@@ -418,7 +455,7 @@ static __always_inline void account_free(__u32 tgid, struct tm_proc *p, __u64 st
 static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 size, __u64 stack_id,
 					 int is_new)
 {
-	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
+	struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = addr };
 	struct tm_alloc v = { .size = size, .stack_id = stack_id };
 	long err;
 
@@ -445,7 +482,7 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 *size, __u64 *stack_id,
 					int temp)
 {
-	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
+	struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = addr };
 	struct tm_alloc *v = bpf_map_lookup_elem(&allocs, &k);
 
 	if (!v)
@@ -672,7 +709,9 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 
 struct unmap_ctx {
 	__u32 tgid;
+	__u32 inc;
 	__u32 n;
+	__u32 pad0;
 	__u64 start;
 	__u64 end;
 	struct tm_alloc_key keys[UNMAP_MAX];
@@ -685,7 +724,7 @@ static long unmap_collect(struct bpf_map *map, struct tm_alloc_key *k, struct tm
 {
 	__u32 i = c->n;
 
-	if (k->tgid != c->tgid || k->addr >= c->end || k->addr + r->len <= c->start)
+	if (k->tgid != c->tgid || k->inc != c->inc || k->addr >= c->end || k->addr + r->len <= c->start)
 		return 0;
 	if (i >= UNMAP_MAX) {
 		c->overflow = 1;
@@ -699,7 +738,7 @@ static long unmap_collect(struct bpf_map *map, struct tm_alloc_key *k, struct tm
 
 static __always_inline void region_add(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 len, __u64 stack_id)
 {
-	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
+	struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = addr };
 	struct tm_region r = { .len = len, .stack_id = stack_id };
 
 	if (bpf_map_update_elem(&regions, &k, &r, BPF_ANY)) {
@@ -717,7 +756,7 @@ static __always_inline void region_add(__u32 tgid, struct tm_proc *p, __u64 addr
 /* Put back what is left of a region cut by an unmap; it stays live, no new allocation. */
 static __always_inline void region_keep(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 len, __u64 stack_id)
 {
-	struct tm_alloc_key k = { .tgid = tgid, .addr = addr };
+	struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = addr };
 	struct tm_region r = { .len = len, .stack_id = stack_id };
 
 	if (bpf_map_update_elem(&regions, &k, &r, BPF_ANY))
@@ -727,7 +766,7 @@ static __always_inline void region_keep(__u32 tgid, struct tm_proc *p, __u64 add
 /* Remove [start, start+len) from the tracked regions, splitting where it cuts. */
 static __always_inline void region_unmap(__u32 tgid, struct tm_proc *p, __u64 start, __u64 len)
 {
-	struct tm_alloc_key k = { .tgid = tgid, .addr = start };
+	struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = start };
 	struct tm_region *r;
 	struct unmap_ctx uc, *c = &uc;
 	__u32 i;
@@ -746,6 +785,7 @@ static __always_inline void region_unmap(__u32 tgid, struct tm_proc *p, __u64 st
 
 	/* Slow path (partial or multi-region unmap): scan this process's regions. */
 	c->tgid = tgid;
+	c->inc = p->inc;
 	c->n = 0;
 	c->start = start;
 	c->end = start + len;
@@ -804,6 +844,8 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 		count_stat(TM_STAT_MMAP_IN_ALLOC);
 		return 0;
 	}
+	if (kind == TM_KIND_BRK && !addr)
+		return 0;   /* brk(0) asks where the break is: nothing moves, no stack needed */
 	if (kind == TM_KIND_MMAP || kind == TM_KIND_MREMAP || kind == TM_KIND_BRK) {
 		if (kind == TM_KIND_MMAP &&
 		    (!(flags & MAP_ANONYMOUS) || !(flags & MAP_PRIVATE) || (flags & (MAP_SHARED | MAP_STACK)) ||
@@ -934,43 +976,132 @@ int tp_exit_brk(struct trace_event_raw_sys_exit *ctx)
 /* A new process's entry, too large for the BPF stack: written as is, then filled in. */
 static struct tm_proc proc_zero;
 
-SEC("tracepoint/sched/sched_process_exec")
-int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
+/* A fresh entry for a process that has just exec'd: where its dynamic loader is, a new incarnation. */
+static __always_inline void proc_at_exec(struct task_struct *task, struct tm_proc *p)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 ldso_lo = 0;
-	struct task_struct *task;
-	struct tm_proc *p;
-	__u32 *pending, flags;
 	int i;
 
-	pending = bpf_map_lookup_elem(&pending_exec, &tgid);
-	if (!pending)
-		return 0;
-	flags = *pending;
-	bpf_map_delete_elem(&pending_exec, &tgid);
 	/* AT_BASE in the new image's auxv: where the kernel put the dynamic loader. */
-	task = bpf_get_current_task_btf();
 	for (i = 0; i < 48; i += 2) {
 		__u64 type = BPF_CORE_READ(task, mm, saved_auxv[i]);
 
 		if (type == 0 /* AT_NULL */)
 			break;
 		if (type == 7 /* AT_BASE */) {
-			ldso_lo = BPF_CORE_READ(task, mm, saved_auxv[i + 1]);
+			p->ldso_lo = BPF_CORE_READ(task, mm, saved_auxv[i + 1]);
+			p->ldso_hi = p->ldso_lo ? p->ldso_lo + ldso_size : 0;
 			break;
 		}
 	}
-	bpf_map_update_elem(&procs, &tgid, &proc_zero, BPF_NOEXIST);
-	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (p) {
-		p->flags = flags;
-		if (ldso_lo) {
-			p->ldso_lo = ldso_lo;
-			p->ldso_hi = ldso_lo + ldso_size;
+	if (!p->inc)
+		p->inc = __sync_add_and_fetch(&next_inc, 1);
+}
+
+/* Is cg, or one of its first 8 ancestors, in sel_cgroup? */
+static __always_inline int cgroup_selected(struct cgroup *cg, __u32 hier)
+{
+	struct tm_sel_cgroup k = { .hier = hier };
+	int i;
+
+	for (i = 0; i < 8 && cg; i++) {
+		k.id = BPF_CORE_READ(cg, kn, id);
+		if (bpf_map_lookup_elem(&sel_cgroup, &k))
+			return 1;
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	}
+	return 0;
+}
+
+/* The daemon's selection, at exec: comm and executable are the new image's. */
+static __always_inline int selected(struct task_struct *task)
+{
+	if (sel_flags & TM_SEL_ALL)
+		return 1;
+	if (sel_flags & TM_SEL_COMM) {
+		char comm[16] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (bpf_map_lookup_elem(&sel_comm, comm))
+			return 1;
+	}
+	if (sel_flags & TM_SEL_EXE) {
+		struct tm_sel_exe k = {
+			.dev = BPF_CORE_READ(task, mm, exe_file, f_inode, i_sb, s_dev),
+			.ino = BPF_CORE_READ(task, mm, exe_file, f_inode, i_ino),
+		};
+
+		if (bpf_map_lookup_elem(&sel_exe, &k))
+			return 1;
+	}
+	if (sel_flags & TM_SEL_CGROUP) {
+		int memcg_id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		struct cgroup *cg;
+
+		if (cgroup_selected(BPF_CORE_READ(task, cgroups, dfl_cgrp), TM_CG_V2))
+			return 1;
+		if (memcg_id >= 0 && memcg_id < 12) {
+			cg = BPF_CORE_READ(task, cgroups, subsys[memcg_id], cgroup);
+			if (cgroup_selected(cg, TM_CG_V1_MEMORY))
+				return 1;
 		}
 	}
-	notify_exec_map(p, tgid, 0);
+	return 0;
+}
+
+/* Hand a process's final counters to user space; 0 when they are on their way. */
+static __always_inline int send_exit(__u32 tgid, struct tm_proc *p)
+{
+	struct tm_exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		return -1;
+	e->ev.type = TM_EV_EXIT;
+	e->ev.tgid = tgid;
+	e->ev.arg = p->inc;
+	__builtin_memcpy(&e->proc, p, sizeof(e->proc));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct tm_pending pend = {}, *pp;
+	struct tm_proc *p;
+
+	if (daemon_mode) {
+		/* A traced process stays traced across exec: its old image's data end here. */
+		p = bpf_map_lookup_elem(&procs, &tgid);
+		if (!p && !selected(task))
+			return 0;
+		if (p && send_exit(tgid, p))
+			return 0;   /* no room to say so: keep the old incarnation rather than orphan it */
+		/* The old image's interpreter layout means nothing in the new one. */
+		bpf_map_delete_elem(&py_cfgs, &tgid);
+		if (bpf_map_update_elem(&procs, &tgid, &proc_zero, BPF_ANY)) {
+			count_stat(TM_STAT_PROCS_FULL);
+			return 0;
+		}
+	} else {
+		pp = bpf_map_lookup_elem(&pending_exec, &tgid);
+		if (!pp)
+			return 0;
+		pend = *pp;
+		bpf_map_delete_elem(&pending_exec, &tgid);
+		bpf_map_update_elem(&procs, &tgid, &proc_zero, BPF_NOEXIST);
+	}
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	p->inc = pend.inc;
+	p->flags = pend.flags;
+	proc_at_exec(task, p);
+	if (daemon_mode)
+		notify(TM_EV_EXEC, tgid, p->inc);
+	else
+		notify_exec_map(p, tgid, 0);
 	return 0;
 }
 
@@ -991,5 +1122,148 @@ int tp_exit(struct trace_event_raw_sched_process_template *ctx)
 		return 0;
 	p->exit_code = BPF_CORE_READ(task, signal, group_exit_code) ?: BPF_CORE_READ(task, exit_code);
 	p->exit_time_ns = bpf_ktime_get_ns();
+	/*
+	 * The daemon keeps nothing of a process in procs after it exits: the
+	 * final counters travel in the event, its other entries (keyed by this
+	 * incarnation) wait for `reap`, and a new process under the same pid
+	 * starts clean. Without room in the ring the entry stays, and user
+	 * space finds it on its sweep of processes that are gone.
+	 */
+	if (daemon_mode && !send_exit(tgid, p))
+		bpf_map_delete_elem(&procs, &tgid);
+	return 0;
+}
+
+/*
+ * The OOM killer chose a task (Linux 6.8+ passes the task itself; the loader
+ * leaves this program out on older kernels). What the kernel counted at that
+ * moment is what the post-mortem needs: the victim is gone by the time user
+ * space reads anything, and the OOM reaper frees its memory right away.
+ */
+#define TM_PAGE_SHIFT 12
+#define TM_PAGE_COUNTER_MAX (0x7fffffffffffffffULL >> TM_PAGE_SHIFT)
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(tp_oom_victim, struct task_struct *task, unsigned int uid)
+{
+	int memcg_id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct mem_cgroup *memcg = NULL;
+	struct mm_struct *mm;
+	__u64 best = ~0ULL;
+	struct tm_proc *p;
+	int i;
+
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	p->oom_time_ns = bpf_ktime_get_ns();
+	mm = BPF_CORE_READ(task, mm);
+	if (mm) {
+		/* The same (per-CPU-approximate) counts /proc/PID/status and the tracepoint's text show. */
+		p->oom_rss_file = (__u64)BPF_CORE_READ(mm, rss_stat[0].count) << TM_PAGE_SHIFT;
+		p->oom_rss_anon = (__u64)BPF_CORE_READ(mm, rss_stat[1].count) << TM_PAGE_SHIFT;
+		p->oom_rss_shmem = (__u64)BPF_CORE_READ(mm, rss_stat[3].count) << TM_PAGE_SHIFT;
+	}
+	/*
+	 * Which memory cgroup ran out: of the task's memory cgroup and its
+	 * ancestors, the limited one closest to its limit. None limited: a
+	 * system-wide OOM; the task's own group is named, without a limit.
+	 */
+	if (memcg_id >= 0 && memcg_id < 12)
+		memcg = (struct mem_cgroup *)BPF_CORE_READ(task, cgroups, subsys[memcg_id]);
+	if (memcg) {
+		p->oom_memcg_id = BPF_CORE_READ(memcg, css.cgroup, kn, id);
+		p->oom_memcg_usage = (__u64)BPF_CORE_READ(memcg, memory.usage.counter) << TM_PAGE_SHIFT;
+		p->oom_memcg_limit = 0;
+	}
+	for (i = 0; i < 8 && memcg; i++) {
+		__u64 max = BPF_CORE_READ(memcg, memory.max);
+		__u64 usage = BPF_CORE_READ(memcg, memory.usage.counter);
+
+		if (max < TM_PAGE_COUNTER_MAX) {
+			__u64 room = usage < max ? max - usage : 0;
+
+			if (room < best) {
+				best = room;
+				p->oom_memcg_id = BPF_CORE_READ(memcg, css.cgroup, kn, id);
+				p->oom_memcg_limit = max << TM_PAGE_SHIFT;
+				p->oom_memcg_usage = usage << TM_PAGE_SHIFT;
+			}
+		}
+		memcg = (struct mem_cgroup *)BPF_CORE_READ(memcg, css.parent);
+	}
+	notify(TM_EV_OOM, tgid, p->inc);
+	return 0;
+}
+
+/* ---- reaping (the daemon) ---------------------------------------------- */
+
+static __always_inline int reaping(__u32 tgid, __u32 inc)
+{
+	struct tm_reap_key k = { .tgid = tgid, .inc = inc };
+
+	return bpf_map_lookup_elem(&reap_set, &k) != NULL;
+}
+
+static long reap_alloc(struct bpf_map *map, struct tm_alloc_key *k, void *v, void *ctx)
+{
+	if (reaping(k->tgid, k->inc))
+		bpf_map_delete_elem(&allocs, k);
+	return 0;
+}
+
+static long reap_region(struct bpf_map *map, struct tm_alloc_key *k, void *v, void *ctx)
+{
+	if (reaping(k->tgid, k->inc))
+		bpf_map_delete_elem(&regions, k);
+	return 0;
+}
+
+/* Stack ids are seeded with the incarnation: a dead one's stacks are its own. */
+static long reap_agg(struct bpf_map *map, struct tm_agg_key *k, void *v, void *ctx)
+{
+	__u64 stack_id = k->stack_id;
+
+	if (reaping(k->tgid, k->inc)) {
+		bpf_map_delete_elem(&stacks, &stack_id);
+		bpf_map_delete_elem(&aggs, k);
+	}
+	return 0;
+}
+
+/* Stacks interned without an aggregate (a brk that moved nothing): swept once the tgid is gone. */
+static long reap_stack(struct bpf_map *map, __u64 *id, struct tm_stack *st, void *ctx)
+{
+	__u32 tgid = st->tgid;
+	__u64 key = *id;
+
+	if (reaping(tgid, 0) && !bpf_map_lookup_elem(&procs, &tgid))
+		bpf_map_delete_elem(&stacks, &key);
+	return 0;
+}
+
+/* Code names are per tgid; user space marks (tgid, 0) when no incarnation of it lives on. */
+static long reap_code(struct bpf_map *map, struct tm_py_code_key *k, void *v, void *ctx)
+{
+	__u32 tgid = k->tgid;
+
+	if (reaping(tgid, 0) && !bpf_map_lookup_elem(&procs, &tgid))
+		bpf_map_delete_elem(&py_codes, k);
+	return 0;
+}
+
+/*
+ * Run by the daemon (BPF_PROG_TEST_RUN) every few seconds: one pass over
+ * each map in the kernel instead of a syscall per key from user space.
+ */
+SEC("syscall")
+int reap(void *ctx)
+{
+	bpf_for_each_map_elem(&allocs, reap_alloc, NULL, 0);
+	bpf_for_each_map_elem(&regions, reap_region, NULL, 0);
+	bpf_for_each_map_elem(&aggs, reap_agg, NULL, 0);
+	bpf_for_each_map_elem(&py_codes, reap_code, NULL, 0);
+	bpf_for_each_map_elem(&stacks, reap_stack, NULL, 0);
 	return 0;
 }

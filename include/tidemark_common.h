@@ -61,6 +61,7 @@ enum tm_stat {
 	TM_STAT_MMAP_IN_ALLOC,     /* mmap/munmap/brk made by the allocator itself: not double counted */
 	TM_STAT_STACKS_NEW,        /* distinct stacks interned */
 	TM_STAT_STACKS_TRUNCATED,  /* stacks deeper than the capture limit */
+	TM_STAT_PROCS_FULL,        /* the daemon could not start tracking a process: procs is full */
 	TM_STAT__COUNT,
 };
 
@@ -87,9 +88,13 @@ struct tm_stack {
 	struct tm_py_frame py[TM_MAX_PY];     /* innermost first */
 };
 
+/*
+ * `inc` (incarnation) tells apart two processes that had the same tgid: it is
+ * the owning tm_proc's, so a reused pid never finds a dead process's entries.
+ */
 struct tm_agg_key {
 	__u32 tgid;
-	__u32 pad;
+	__u32 inc;
 	__u64 stack_id;
 };
 
@@ -113,7 +118,7 @@ struct tm_agg {
 
 struct tm_alloc_key {
 	__u32 tgid;
-	__u32 pad;
+	__u32 inc;              /* as in tm_agg_key */
 	__u64 addr;
 };
 
@@ -141,6 +146,12 @@ enum tm_proc_flags {
 	TM_PROC_HOLD_FOR_MAPS = 1u << 0,
 };
 
+/* What `run` tells the kernel about a child before its exec (pending_exec). */
+struct tm_pending {
+	__u32 inc;              /* its incarnation */
+	__u32 flags;            /* enum tm_proc_flags */
+};
+
 /* Power-of-two size classes up to 2^47 and above (the last is open-ended). */
 #define TM_SIZE_BUCKETS 48
 
@@ -156,7 +167,17 @@ struct tm_proc {
 	__u64 ldso_hi;          /* (library .bss, its startup malloc) are not the program's heap */
 	__u64 exit_time_ns;     /* 0 while it runs */
 	__s32 exit_code;        /* wait(2) status word, valid when exit_time_ns != 0 */
+	__u32 inc;              /* incarnation: unique per tracked process, never 0 */
+	/* Set by the kernel's OOM killer choosing this process (oom:mark_victim). */
+	__u64 oom_time_ns;      /* CLOCK_MONOTONIC; 0 = not OOM-killed */
+	__u64 oom_rss_anon;     /* bytes resident at that moment, as the kernel counts them */
+	__u64 oom_rss_file;
+	__u64 oom_rss_shmem;
+	__u64 oom_memcg_id;     /* kernfs id (inode) of the memory cgroup that ran out; 0 = none */
+	__u64 oom_memcg_limit;  /* its limit in bytes; 0 = unlimited (a system-wide OOM) */
+	__u64 oom_memcg_usage;  /* its usage in bytes at the kill */
 	__u32 flags;            /* enum tm_proc_flags */
+	__u32 pad;
 	__u64 drops[TM_DROP__COUNT];
 	/* Allocations by size: bucket i holds sizes in [2^i, 2^(i+1)), bucket 0 also 0. */
 	__u64 size_count[TM_SIZE_BUCKETS];
@@ -172,6 +193,9 @@ struct tm_stats {
 enum tm_event_type {
 	TM_EV_EXEC_MAP = 1,     /* a new executable mapping: refresh /proc/PID/maps */
 	TM_EV_NEW_STACK = 2,    /* a stack was interned: name its code objects while they live */
+	TM_EV_OOM = 3,          /* the OOM killer chose tgid: its procs entry holds the oom_* fields */
+	TM_EV_EXIT = 4,         /* tgid's last thread exited; arg = inc. A tm_exit_event. */
+	TM_EV_EXEC = 5,         /* the daemon started tracking tgid at its exec; arg = inc */
 };
 
 struct tm_event {
@@ -180,14 +204,59 @@ struct tm_event {
 	__u64 arg;
 };
 
+/* TM_EV_EXIT: the process's final counters (the daemon drops its procs entry at exit). */
+struct tm_exit_event {
+	struct tm_event ev;
+	struct tm_proc proc;
+};
+
+/*
+ * The daemon's selection, checked in the kernel at every exec: a process is
+ * traced when any selector matches (none given: every process).
+ */
+enum tm_sel_flags {
+	TM_SEL_ALL = 1u << 0,
+	TM_SEL_COMM = 1u << 1,     /* sel_comm: task comm, 16 bytes, NUL padded */
+	TM_SEL_EXE = 1u << 2,      /* sel_exe: (device, inode) of the executable */
+	TM_SEL_CGROUP = 1u << 3,   /* sel_cgroup: a cgroup or any ancestor of it */
+};
+
+struct tm_sel_exe {
+	__u64 dev;              /* the kernel's dev_t: major << 20 | minor */
+	__u64 ino;
+};
+
+/* Which hierarchy a sel_cgroup id is from: ids of different hierarchies may collide. */
+enum tm_cg_hier {
+	TM_CG_V2 = 0,              /* the unified (default) hierarchy */
+	TM_CG_V1_MEMORY = 1,       /* the v1 memory controller's */
+};
+
+struct tm_sel_cgroup {
+	__u32 hier;             /* enum tm_cg_hier */
+	__u32 pad;
+	__u64 id;               /* kernfs id: the directory's inode number */
+};
+
+/* Reaping: entries of (tgid, inc) are deleted by the `reap` program. Key of the reap map. */
+struct tm_reap_key {
+	__u32 tgid;
+	__u32 inc;
+};
+
 _Static_assert(sizeof(struct tm_py_frame) == 16, "tm_py_frame layout");
 _Static_assert(sizeof(struct tm_stack) == 16 + 8 * TM_MAX_NATIVE + 16 * TM_MAX_PY, "tm_stack layout");
 _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
 _Static_assert(sizeof(struct tm_agg) == 72, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
 _Static_assert(sizeof(struct tm_alloc) == 16, "tm_alloc layout");
-_Static_assert(sizeof(struct tm_proc) == 88 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
+_Static_assert(sizeof(struct tm_proc) == 152 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
 	       "tm_proc layout");
+_Static_assert(sizeof(struct tm_exit_event) == 16 + sizeof(struct tm_proc), "tm_exit_event layout");
+_Static_assert(sizeof(struct tm_sel_exe) == 16, "tm_sel_exe layout");
+_Static_assert(sizeof(struct tm_sel_cgroup) == 16, "tm_sel_cgroup layout");
+_Static_assert(sizeof(struct tm_reap_key) == 8, "tm_reap_key layout");
+_Static_assert(sizeof(struct tm_pending) == 8, "tm_pending layout");
 _Static_assert(sizeof(struct tm_event) == 16, "tm_event layout");
 
 #endif /* TIDEMARK_COMMON_H */

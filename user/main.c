@@ -19,12 +19,15 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "cgroup.h"
 #include "collapsed.h"
+#include "daemon.h"
 #include "diff.h"
 #include "elf.h"
 #include "flamegraph.h"
 #include "log.h"
 #include "maps.h"
+#include "postmortem.h"
 #include "pprof.h"
 #include "profile.h"
 #include "report.h"
@@ -36,6 +39,7 @@ static const char usage[] =
 "       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
 "       tidemark report [--format FORMAT] [--view VIEW] [options] [-o FILE] FILE\n"
 "       tidemark diff [--format text|flamegraph] [--view VIEW] [options] [-o FILE] BEFORE AFTER\n"
+"       tidemark daemon [--pid PID] [--comm NAME] [--exe PATH] [--cgroup PATH] [options]\n"
 "\n"
 "run      start CMD traced from its first instruction, wait for it, write the capture,\n"
 "         print a summary on stderr, and exit with CMD's status\n"
@@ -43,6 +47,8 @@ static const char usage[] =
 "report   render a capture on stdout (or -o FILE) in one of the formats below\n"
 "diff     per-stack change of a view between two captures (stacks matched by\n"
 "         function/file/line, not address), as text or a coloured flame graph\n"
+"daemon   trace every process on the host, or the selected ones (each selector repeatable;\n"
+"         any match selects), including those started later; OOM post-mortems, metrics\n"
 "\n"
 "options for run and attach:\n"
 "  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
@@ -52,6 +58,8 @@ static const char usage[] =
 "      --no-python        native stacks only, even when the target is CPython\n"
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
+"      --in-cgroup DIR    run: start CMD inside this cgroup (e.g. a memory-limited one)\n"
+"      --output-dir DIR   run: where an OOM post-mortem goes (default: the capture's directory)\n"
 "  -q, --quiet            no summary on stderr\n"
 "\n"
 "options for report:\n"
@@ -67,9 +75,19 @@ static const char usage[] =
 "      --min-bytes N      leave out sites and tree nodes below N bytes\n"
 "      --max-depth N      frames shown per stack (tree depth)\n"
 "      --filter TEXT      only stacks with a frame whose function or file contains TEXT\n"
-"      --python-only      hide native frames\n";
+"      --python-only      hide native frames\n"
+"\n"
+"options for daemon:\n"
+"      --mode lite        syscall tracepoints only, no uprobes (the default)\n"
+"      --output-dir DIR   write OOM post-mortems here\n"
+"      --listen [HOST:]PORT  serve /metrics (Prometheus) and /report/pid/PID; HOST 127.0.0.1\n"
+"      --max-procs N      processes traced at once (default 1024)\n"
+"      --max-series N     processes and cgroups with their own metric labels (default 100)\n"
+"  -d, --duration SECONDS stop after this long (default: SIGINT/SIGTERM)\n";
 
 struct opts {
+	const char *in_cgroup;
+	const char *output_dir;
 	const char *output;
 	struct tm_trace_opts trace;
 	unsigned int top;
@@ -250,6 +268,38 @@ static void fill_command(struct tm_profile *prof, pid_t pid, char **argv)
 	prof->command = tm_profile__str(prof, buf);
 }
 
+/* Put pid into the cgroup directory dir (v1 or v2: both have cgroup.procs). */
+static int join_cgroup(const char *dir, pid_t pid)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%d\n", (int)pid) < 0)
+		err = -errno;
+	if (f && fclose(f) && !err)
+		err = -errno;
+	if (err)
+		pr_warn("tidemark run: cannot join cgroup %s: %s (is it a cgroup directory?)\n", dir, strerror(-err));
+	return err;
+}
+
+/* The child was OOM-killed: its post-mortem goes next to the capture unless --output-dir. */
+static void write_postmortem(const struct tm_profile *prof, const struct opts *o, const char *capture)
+{
+	char dir[PATH_MAX], base[PATH_MAX + 300];
+
+	snprintf(dir, sizeof(dir), "%s", capture);
+	if (o->output_dir)
+		snprintf(dir, sizeof(dir), "%s", o->output_dir);
+	else
+		snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	if (!tm_postmortem__write(dir, prof, base, sizeof(base)))
+		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt and .json\n", prof->pid, base);
+}
+
 /*
  * One timeline point when one is due: the live heap the kernel counts and
  * the RSS the kernel reports. Nothing before the process is counted (a `run`
@@ -276,7 +326,12 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
 	int err;
 
-	err = tm_trace__build_profile(t, pid, prof);
+	struct tm_proc p;
+
+	err = tm_trace__proc(t, pid, &p);
+	if (!err)
+		err = tm_trace__build_profile_from(t, pid, &p, prof);
+	tm_postmortem__fill(prof, &p);
 	if (err) {
 		pr_warn("tidemark: pid %d was never counted: %s\n", pid, strerror(-err));
 		return err;
@@ -299,7 +354,8 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 }
 
 enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
-       OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER };
+       OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
+       OPT_OUTPUT_DIR };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -309,6 +365,8 @@ static const struct option trace_longopts[] = {
 	{ "max-allocs", required_argument, NULL, OPT_MAX_ALLOCS },
 	{ "max-stacks", required_argument, NULL, OPT_MAX_STACKS },
 	{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
+	{ "in-cgroup", required_argument, NULL, OPT_IN_CGROUP },
+	{ "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -370,6 +428,17 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 				return -EINVAL;
 			o->trace.max_stacks = v;
 			break;
+		case OPT_IN_CGROUP:
+		case OPT_OUTPUT_DIR:
+			if (strcmp(cmd, "run")) {
+				pr_warn("tidemark %s: %s is for run; see 'tidemark --help'\n", cmd, argv[optind - 1]);
+				return -EINVAL;
+			}
+			if (c == OPT_IN_CGROUP)
+				o->in_cgroup = optarg;
+			else
+				o->output_dir = optarg;
+			break;
 		case OPT_NO_PYTHON:
 			o->trace.python = 0;
 			break;
@@ -400,7 +469,7 @@ static int cmd_run(int argc, char **argv)
 	struct tm_trace *t = NULL;
 	struct tm_profile *prof = NULL;
 	struct tm_timeline tl = { 0 };
-	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX];
+	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX], cgroup[PATH_MAX];
 	int pipefd[2] = { -1, -1 }, status = 0, err, first, rc = 1;
 	pid_t child = -1;
 
@@ -419,6 +488,11 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (o.output && check_output("run", o.output))
 		return 1;
+	if (o.output_dir && access(o.output_dir, W_OK)) {
+		pr_warn("tidemark run: cannot write into %s: %s (give another --output-dir)\n", o.output_dir,
+			strerror(errno));
+		return 1;
+	}
 	check_target_libc(exe);
 	if (self_libc(libc, sizeof(libc))) {
 		pr_warn("tidemark run: cannot find the system's libc.so.6 in this process's maps\n");
@@ -446,6 +520,8 @@ static int cmd_run(int argc, char **argv)
 		_exit(127);
 	}
 	close(pipefd[0]);
+	if (o.in_cgroup && join_cgroup(o.in_cgroup, child))
+		goto out;
 
 	/* Ctrl-C reaches the child (same process group); we report once it exits. */
 	signal(SIGINT, SIG_IGN);
@@ -466,6 +542,8 @@ static int cmd_run(int argc, char **argv)
 
 	prof->pid = child;
 	fill_command(prof, child, argv + first);
+	if (!tm_cgroup__of_pid(child, cgroup, sizeof(cgroup)))
+		prof->cgroup = tm_profile__str(prof, cgroup);
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
 		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	prof->start_time_ns = now_ns();
@@ -504,6 +582,8 @@ static int cmd_run(int argc, char **argv)
 		snprintf(output, sizeof(output), "tidemark-%d.tdm", prof->pid);
 	if (finish(t, prof, prof->pid, &o, &tl, output))
 		goto out;
+	if (prof->oom.killed)
+		write_postmortem(prof, &o, output);
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The child is gone: its probes can come off after we have returned. */
 	tm_trace__destroy_detached(t);
@@ -869,6 +949,146 @@ out:
 	return rc;
 }
 
+enum { OPT_D_MODE = 300, OPT_D_PID, OPT_D_COMM, OPT_D_EXE, OPT_D_CGROUP, OPT_D_OUTDIR, OPT_D_LISTEN,
+	OPT_D_MAXPROCS, OPT_D_MAXSERIES, OPT_D_SAMPLE };
+
+static int cmd_daemon(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, OPT_D_MODE },
+		{ "pid", required_argument, NULL, OPT_D_PID },
+		{ "comm", required_argument, NULL, OPT_D_COMM },
+		{ "exe", required_argument, NULL, OPT_D_EXE },
+		{ "cgroup", required_argument, NULL, OPT_D_CGROUP },
+		{ "output-dir", required_argument, NULL, OPT_D_OUTDIR },
+		{ "listen", required_argument, NULL, OPT_D_LISTEN },
+		{ "max-procs", required_argument, NULL, OPT_D_MAXPROCS },
+		{ "max-series", required_argument, NULL, OPT_D_MAXSERIES },
+		{ "sample-bytes", required_argument, NULL, OPT_D_SAMPLE },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct tm_daemon_opts o = { .mode = TM_MODE_LITE, .max_series = 100 };
+	unsigned long v;
+	char *end;
+	int c;
+
+	o.trace.native_depth = TM_MAX_NATIVE;
+	o.trace.max_allocs = 1024;      /* lite: no allocator probes, nothing goes in allocs */
+	o.trace.max_stacks = 65536;
+	o.trace.max_procs = 1024;
+	o.trace.python = 1;
+	o.trace.daemon = 1;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "d:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_D_MODE:
+			if (!strcmp(optarg, "lite")) {
+				o.mode = TM_MODE_LITE;
+			} else if (!strcmp(optarg, "full")) {
+				o.mode = TM_MODE_FULL;
+			} else {
+				pr_warn("tidemark daemon: --mode is lite or full, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_D_PID:
+		case OPT_D_COMM:
+		case OPT_D_EXE:
+		case OPT_D_CGROUP: {
+			unsigned int *n = c == OPT_D_PID ? &o.npids : c == OPT_D_COMM ? &o.ncomms :
+					  c == OPT_D_EXE ? &o.nexes : &o.ncgroups;
+
+			if (*n >= TM_DAEMON_MAX_SEL) {
+				pr_warn("tidemark daemon: at most %d of %s\n", TM_DAEMON_MAX_SEL, argv[optind - 2]);
+				return 2;
+			}
+			if (c == OPT_D_PID) {
+				if (parse_uint("daemon", "--pid", optarg, 1, INT32_MAX, &v))
+					return 2;
+				o.pids[(*n)++] = (pid_t)v;
+			} else if (c == OPT_D_COMM) {
+				if (strlen(optarg) > 15) {
+					pr_warn("tidemark daemon: --comm '%s': the kernel keeps 15 characters of a name\n",
+						optarg);
+					return 2;
+				}
+				o.comms[(*n)++] = optarg;
+				o.trace.sel_flags |= TM_SEL_COMM;
+			} else if (c == OPT_D_EXE) {
+				o.exes[(*n)++] = optarg;
+				o.trace.sel_flags |= TM_SEL_EXE;
+			} else {
+				o.cgroups[(*n)++] = optarg;
+				o.trace.sel_flags |= TM_SEL_CGROUP;
+			}
+			break;
+		}
+		case OPT_D_OUTDIR:
+			if (access(optarg, W_OK)) {
+				pr_warn("tidemark daemon: cannot write into %s: %s\n", optarg, strerror(errno));
+				return 1;
+			}
+			o.output_dir = optarg;
+			break;
+		case OPT_D_LISTEN:
+			o.listen = optarg;
+			break;
+		case OPT_D_MAXPROCS:
+			if (parse_uint("daemon", "--max-procs", optarg, 16, 1u << 20, &v))
+				return 2;
+			o.trace.max_procs = v;
+			break;
+		case OPT_D_MAXSERIES:
+			if (parse_uint("daemon", "--max-series", optarg, 1, 100000, &v))
+				return 2;
+			o.max_series = v;
+			break;
+		case OPT_D_SAMPLE:
+			pr_warn("tidemark daemon: --sample-bytes goes with --mode full, which is not implemented yet\n");
+			return 2;
+		case 'd':
+			errno = 0;
+			o.duration = strtod(optarg, &end);
+			if (errno || *end || o.duration <= 0) {
+				pr_warn("tidemark daemon: -d wants a positive number of seconds, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_NO_PYTHON:
+			o.trace.python = 0;
+			break;
+		case 'v':
+			tm_log_level = TM_LOG_DEBUG;
+			break;
+		case 'q':
+			tm_log_level = TM_LOG_WARN;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			pr_warn("tidemark daemon: unknown option '%s'; see 'tidemark --help'\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		pr_warn("tidemark daemon: unexpected argument '%s'; see 'tidemark --help'\n", argv[optind]);
+		return 2;
+	}
+	/* No selector: everything. Only --pid: just those (sel_flags 0: nothing new is picked up). */
+	if (!o.npids && !o.trace.sel_flags)
+		o.trace.sel_flags = TM_SEL_ALL;
+	if (preflight("daemon"))
+		return 1;
+	return tm_daemon__run(&o);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -887,7 +1107,9 @@ int main(int argc, char **argv)
 		return cmd_report(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "diff"))
 		return cmd_diff(argc - 1, argv + 1);
-	pr_warn("tidemark: unknown command '%s': use run, attach, report or diff (tidemark --help)\n",
+	if (!strcmp(argv[1], "daemon"))
+		return cmd_daemon(argc - 1, argv + 1);
+	pr_warn("tidemark: unknown command '%s': use run, attach, report, diff or daemon (tidemark --help)\n",
 		argv[1]);
 	return 2;
 }

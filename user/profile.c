@@ -40,6 +40,7 @@ static const char *const stat_names[] = {
 	[TM_STAT_MMAP_IN_ALLOC] = "mmap_in_alloc",
 	[TM_STAT_STACKS_NEW] = "stacks_new",
 	[TM_STAT_STACKS_TRUNCATED] = "stacks_truncated",
+	[TM_STAT_PROCS_FULL] = "procs_full",
 };
 
 static const char *const kind_names[] = {

@@ -69,6 +69,17 @@ struct tm_counter {
 	uint64_t value;
 };
 
+/* What the kernel counted when its OOM killer chose the process. */
+struct tm_oom {
+	int32_t killed;                     /* 0: the rest is meaningless */
+	int32_t pad;
+	uint64_t time_ns;                   /* since start_time_ns */
+	uint64_t rss_anon, rss_file, rss_shmem;   /* bytes resident */
+	const char *cgroup;                 /* the memory cgroup that ran out; NULL = system-wide */
+	uint64_t cgroup_limit;              /* bytes; 0 = no limit (a system-wide OOM) */
+	uint64_t cgroup_usage;              /* bytes charged to it at the kill */
+};
+
 struct tm_profile {
 	/* process */
 	int32_t pid;
@@ -77,6 +88,8 @@ struct tm_profile {
 	int32_t has_signal, signal;         /* killed by a signal */
 	uint64_t start_time_ns;             /* CLOCK_MONOTONIC, as bpf_ktime_get_ns() */
 	uint64_t end_time_ns;
+	const char *cgroup;                 /* its cgroup path (memory controller's on v1); NULL = unknown */
+	struct tm_oom oom;                  /* killed by the kernel's OOM killer (oom.killed) */
 
 	/* totals */
 	uint64_t peak_bytes;

@@ -477,7 +477,34 @@ static void text_header(const struct tm_profile *p, FILE *out)
 	text_str(out, p->command ? p->command : "(unknown command)");
 	fprintf(out, " (pid %d)\n", p->pid);
 
+	if (p->cgroup) {
+		fputs("  cgroup:       ", out);
+		text_str(out, p->cgroup);
+		fputc('\n', out);
+	}
 	fputs("  status:       ", out);
+	if (p->oom.killed) {
+		const struct tm_oom *o = &p->oom;
+
+		fmt_secs(a, sizeof(a), o->time_ns);
+		fprintf(out, "OOM-killed at %s", a);
+		if (o->cgroup_limit) {
+			fputs(" (memory cgroup ", out);
+			text_str(out, o->cgroup ? o->cgroup : "?");
+			fmt_human(a, sizeof(a), o->cgroup_usage);
+			fmt_human(b, sizeof(b), o->cgroup_limit);
+			fprintf(out, ": usage %s of limit %s)\n", a, b);
+		} else {
+			fputs(" (system-wide)\n", out);
+		}
+		fmt_human(a, sizeof(a), o->rss_anon + o->rss_file + o->rss_shmem);
+		fmt_human(b, sizeof(b), o->rss_anon);
+		fprintf(out, "  RSS at kill:  %s (anonymous %s", a, b);
+		fmt_human(a, sizeof(a), o->rss_file);
+		fmt_human(b, sizeof(b), o->rss_shmem);
+		fprintf(out, ", file %s, shmem %s)\n", a, b);
+		fputs("  exit:         ", out);
+	}
 	if (p->has_signal) {
 		sig = signal_name(p->signal);
 		fprintf(out, "killed by signal %d", p->signal);
@@ -1322,7 +1349,26 @@ int tm_report__json(const struct tm_profile *p, FILE *out, const struct tm_repor
 		fprintf(out, ", \"duration_ns\": %" PRIu64, p->end_time_ns - p->start_time_ns);
 	else
 		fputs(", \"duration_ns\": null", out);
+	fputs(", \"cgroup\": ", out);
+	json_str(out, p->cgroup);
 	fputs("},\n", out);
+	if (p->oom.killed) {
+		const struct tm_oom *o = &p->oom;
+
+		fprintf(out, "  \"oom\": {\"time_ns\": %" PRIu64 ", \"rss_bytes\": %" PRIu64
+			", \"rss_anon_bytes\": %" PRIu64 ", \"rss_file_bytes\": %" PRIu64
+			", \"rss_shmem_bytes\": %" PRIu64 ",\n          \"cgroup\": ",
+			o->time_ns, o->rss_anon + o->rss_file + o->rss_shmem, o->rss_anon, o->rss_file,
+			o->rss_shmem);
+		json_str(out, o->cgroup);
+		if (o->cgroup_limit)
+			fprintf(out, ", \"cgroup_limit_bytes\": %" PRIu64, o->cgroup_limit);
+		else
+			fputs(", \"cgroup_limit_bytes\": null", out);
+		fprintf(out, ", \"cgroup_usage_bytes\": %" PRIu64 "},\n", o->cgroup_usage);
+	} else {
+		fputs("  \"oom\": null,\n", out);
+	}
 
 	fprintf(out, "  \"totals\": {\"peak_bytes\": %" PRIu64 ", \"peak_time_ns\": %" PRIu64
 		", \"live_bytes_end\": %" PRId64 ",\n             \"alloc_bytes\": %" PRIu64

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "elf.h"
@@ -28,6 +29,7 @@
 /* One watched process: what it maps, as seen over its life. */
 struct tm_watch {
 	pid_t pid;
+	__u32 inc;                 /* its incarnation in the kernel's maps; 0 until known */
 	struct tm_maps maps;
 	int python;                /* 1: CPython configured; -1: not one we can walk */
 	int hold;                  /* stopped at new executable mappings: continue it */
@@ -37,17 +39,20 @@ struct tm_watch {
 };
 
 #define TM_MAX_LINKS 32
-#define TM_MAX_WATCH 64
 
 struct tm_trace {
 	struct tidemark_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *links[TM_MAX_LINKS];
 	size_t nlinks;
-	struct tm_watch watch[TM_MAX_WATCH];
-	size_t nwatch;
+	struct tm_watch *watch;    /* grows; pointers into it last until the next watch */
+	size_t nwatch, capwatch;
+	size_t max_watch;          /* 0 = unbounded */
 	struct tm_symbolizer *sym;
 	int python;                /* capture CPython stacks */
+	tm_trace_event_fn on_event;
+	void *on_event_ctx;
+	size_t nreap;              /* keys in reap_set */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -123,15 +128,52 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
 }
 
+static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w;
+
+	if (t->max_watch && t->nwatch >= t->max_watch)
+		return NULL;
+	if (t->nwatch == t->capwatch) {
+		size_t cap = t->capwatch ? 2 * t->capwatch : 16;
+
+		w = realloc(t->watch, cap * sizeof(*w));
+		if (!w)
+			return NULL;
+		t->watch = w;
+		t->capwatch = cap;
+	}
+	w = &t->watch[t->nwatch++];
+	memset(w, 0, sizeof(*w));
+	w->pid = pid;
+	return w;
+}
+
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct tm_trace *t = ctx;
 	const struct tm_event *ev = data;
+	const struct tm_proc *final = NULL;
 	struct tm_watch *w;
 
 	if (len < sizeof(*ev))
 		return 0;
-	if (ev->type == TM_EV_EXEC_MAP) {
+	switch (ev->type) {
+	case TM_EV_EXEC:
+		/* the daemon's kernel side started (or restarted) tracking tgid at its exec */
+		w = watch_find(t, (pid_t)ev->tgid);
+		if (w) {
+			tm_maps__free(&w->maps);
+			memset(&w->py_cfg, 0, sizeof(w->py_cfg));
+			w->python = 0;
+			w->py_pending = 0;
+		} else {
+			w = watch_add(t, (pid_t)ev->tgid);
+		}
+		if (w)
+			w->inc = (__u32)ev->arg;
+		__attribute__((fallthrough));   /* and its maps, now */
+	case TM_EV_EXEC_MAP:
 		tm_trace__refresh_maps(t, (pid_t)ev->tgid);
 		w = watch_find(t, (pid_t)ev->tgid);
 		if (w)
@@ -139,7 +181,17 @@ static int handle_event(void *ctx, void *data, size_t len)
 		/* After the maps are read: a SIGSTOP still pending is cancelled by this. */
 		if (w && w->hold)
 			kill((pid_t)ev->tgid, SIGCONT);
+		break;
+	case TM_EV_EXIT:
+		if (len < sizeof(struct tm_exit_event))
+			return 0;
+		final = &((const struct tm_exit_event *)data)->proc;
+		break;
+	default:
+		break;
 	}
+	if (t->on_event)
+		t->on_event(t->on_event_ctx, ev, final);
 	return 0;
 }
 
@@ -164,6 +216,26 @@ static int module_span(const struct tm_maps *m, const char *prefix, uint64_t *lo
 	return *lo ? 0 : -ENOENT;
 }
 
+/* oom:mark_victim passes the victim's task_struct since Linux 6.8 (before: only its pid). */
+static int has_mark_victim_task(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *tp;
+	int id, ok = 0;
+
+	if (!btf)
+		return 0;
+	id = btf__find_by_name_kind(btf, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
+	if (id > 0) {
+		tp = btf__type_by_id(btf, id);
+		tp = tp ? btf__type_by_id(btf, tp->type) : NULL;       /* pointer */
+		tp = tp && btf_is_ptr(tp) ? btf__type_by_id(btf, tp->type) : NULL;
+		ok = tp && btf_is_func_proto(tp) && btf_vlen(tp) == 3;
+	}
+	btf__free(btf);
+	return ok;
+}
+
 int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 {
 	struct tm_maps self = { 0 };
@@ -185,7 +257,21 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	}
 	t->skel->rodata->native_depth = o->native_depth;
 	t->skel->rodata->trace_python = o->python;
+	t->skel->rodata->daemon_mode = o->daemon;
+	t->skel->rodata->sel_flags = o->sel_flags;
 	t->python = o->python;
+	t->max_watch = o->max_procs;
+	if (o->max_procs)
+		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
+	if (o->max_regions)
+		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
+	if (!o->daemon)
+		bpf_program__set_autoload(t->skel->progs.reap, false);
+	if (!has_mark_victim_task()) {
+		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
+			 "no OOM post-mortems\n");
+		bpf_program__set_autoload(t->skel->progs.tp_oom_victim, false);
+	}
 	/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
 	if (!tm_maps__read(getpid(), &self) && !module_span(&self, "ld-linux", &lo, &hi))
 		t->skel->rodata->ldso_size = hi - lo;
@@ -231,19 +317,24 @@ fail:
 
 int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 {
-	__u32 key = (__u32)pid, flags = TM_PROC_HOLD_FOR_MAPS;
+	__u32 key = (__u32)pid;
+	struct tm_pending pend = { 0 };
 	struct tm_proc zero = { 0 };
 	struct tm_watch *w;
 	int err;
 
-	if (t->nwatch >= TM_MAX_WATCH)
+	w = watch_add(t, pid);
+	if (!w)
 		return -ENOSPC;
-	w = &t->watch[t->nwatch++];
-	memset(w, 0, sizeof(*w));
-	w->pid = pid;
+	/* Numbers shared with tp_exec through the mmap()ed .bss; inc 0 means "none". */
+	zero.inc = __sync_add_and_fetch(&t->skel->bss->next_inc, 1);
+	w->inc = zero.inc;
 	w->hold = at_exec;
+	/* tp_exec gives the entry the incarnation it finds here, and holds it for its maps */
+	pend.inc = zero.inc;
+	pend.flags = TM_PROC_HOLD_FOR_MAPS;
 	if (at_exec)
-		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &flags, BPF_ANY);
+		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &pend, BPF_ANY);
 	else
 		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_NOEXIST);
 	if (err)
@@ -455,12 +546,23 @@ static int python_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 
 int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *prof)
 {
+	struct tm_proc p;
+	int err;
+
+	err = tm_trace__proc(t, pid, &p);
+	if (err)
+		return err;
+	return tm_trace__build_profile_from(t, pid, &p, prof);
+}
+
+int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_proc *pp, struct tm_profile *prof)
+{
 	int aggs_fd = bpf_map__fd(t->skel->maps.aggs), stacks_fd = bpf_map__fd(t->skel->maps.stacks);
 	struct tm_agg_key key, next, *prev = NULL;
 	struct tm_watch *w = watch_find(t, pid);
+	const struct tm_proc p = *pp;
 	struct tm_stack *st;
 	struct tm_stats sum;
-	struct tm_proc p;
 	uint32_t *frames;
 	int err, k;
 
@@ -468,9 +570,6 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 		return -ENOENT;
 	if (w->py_pending && !w->python)
 		pr_warn("tidemark: pid %d: %s: Python frames were not captured\n", pid, w->py_why);
-	err = tm_trace__proc(t, pid, &p);
-	if (err)
-		return err;
 	st = malloc(sizeof(*st));
 	frames = calloc(TM_MAX_NATIVE + TM_MAX_PY, sizeof(*frames));
 	if (!st || !frames) {
@@ -502,7 +601,7 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 
 		key = next;
 		prev = &key;
-		if (key.tgid != (__u32)pid || bpf_map_lookup_elem(aggs_fd, &key, &a))
+		if (key.tgid != (__u32)pid || key.inc != p.inc || bpf_map_lookup_elem(aggs_fd, &key, &a))
 			continue;
 		s.alloc_bytes = a.alloc_bytes;
 		s.alloc_count = a.alloc_count;
@@ -575,6 +674,149 @@ out:
 	return err;
 }
 
+void tm_trace__set_event_cb(struct tm_trace *t, tm_trace_event_fn fn, void *ctx)
+{
+	t->on_event = fn;
+	t->on_event_ctx = ctx;
+}
+
+int tm_trace__watching(struct tm_trace *t, pid_t pid, __u32 *inc)
+{
+	struct tm_watch *w = watch_find(t, pid);
+
+	if (!w)
+		return 0;
+	if (inc)
+		*inc = w->inc;
+	return 1;
+}
+
+int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc)
+{
+	struct tm_reap_key k = { .tgid = (__u32)pid, .inc = inc };
+	__u32 key = (__u32)pid, one = 1;
+	struct tm_watch *w = watch_find(t, pid);
+	struct tm_proc p;
+	int live, err = 0;
+
+	/* A newer incarnation under the same pid keeps the user-side state (maps, Python). */
+	live = !tm_trace__proc(t, pid, &p) && p.inc != inc;
+	if (w && !live) {
+		tm_maps__free(&w->maps);
+		*w = t->watch[--t->nwatch];
+	}
+	if (!live) {
+		/* No incarnation left: the procs entry (kept when the ring was full) and the walker's layout. */
+		if (!tm_trace__proc(t, pid, &p) && p.inc == inc)
+			bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
+		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.py_cfgs), &key);
+	}
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.reap_set), &k, &one, BPF_ANY))
+		err = -errno;
+	else
+		t->nreap++;
+	if (!live) {
+		k.inc = 0;   /* (tgid, 0): its Python code names may go too */
+		if (!bpf_map_update_elem(bpf_map__fd(t->skel->maps.reap_set), &k, &one, BPF_ANY))
+			t->nreap++;
+	}
+	return err;
+}
+
+int tm_trace__fd(struct tm_trace *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
+size_t tm_trace__reap_pending(struct tm_trace *t)
+{
+	return t->nreap;
+}
+
+int tm_trace__reap(struct tm_trace *t)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, ro);
+	int set = bpf_map__fd(t->skel->maps.reap_set), err;
+	struct tm_reap_key k, next, *prev = NULL;
+
+	if (!t->nreap)
+		return 0;
+	err = bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.reap), &ro);
+	if (err)
+		return -errno;
+	/* Empty the set (deleting the current key restarts the walk: nothing is skipped). */
+	while (bpf_map_get_next_key(set, prev, &next) == 0) {
+		k = next;
+		if (bpf_map_delete_elem(set, &k))
+			prev = &k;
+		else
+			prev = NULL;
+	}
+	t->nreap = 0;
+	return 0;
+}
+
+static long map_count(int fd, size_t key_size)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+	long n = 0;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o)
+{
+	struct tidemark_bpf *s = t->skel;
+
+	o->procs = map_count(bpf_map__fd(s->maps.procs), sizeof(__u32));
+	o->allocs = map_count(bpf_map__fd(s->maps.allocs), sizeof(struct tm_alloc_key));
+	o->regions = map_count(bpf_map__fd(s->maps.regions), sizeof(struct tm_alloc_key));
+	o->aggs = map_count(bpf_map__fd(s->maps.aggs), sizeof(struct tm_agg_key));
+	o->stacks = map_count(bpf_map__fd(s->maps.stacks), sizeof(__u64));
+	o->py_codes = map_count(bpf_map__fd(s->maps.py_codes), sizeof(struct tm_py_code_key));
+	o->watched = t->nwatch;
+	return 0;
+}
+
+int tm_trace__select_comm(struct tm_trace *t, const char *comm)
+{
+	char key[16] = { 0 };
+	__u32 one = 1;
+
+	snprintf(key, sizeof(key), "%s", comm);
+	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.sel_comm), key, &one, BPF_ANY) ? -errno : 0;
+}
+
+int tm_trace__select_exe(struct tm_trace *t, uint64_t kdev, uint64_t ino)
+{
+	struct tm_sel_exe k = { .dev = kdev, .ino = ino };
+	__u32 one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.sel_exe), &k, &one, BPF_ANY) ? -errno : 0;
+}
+
+int tm_trace__select_cgroup(struct tm_trace *t, enum tm_cg_hier hier, uint64_t id)
+{
+	struct tm_sel_cgroup k = { .hier = hier, .id = id };
+	__u32 one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.sel_cgroup), &k, &one, BPF_ANY) ? -errno : 0;
+}
+
+int tm_trace__stats(struct tm_trace *t, struct tm_stats *sum)
+{
+	sum_stats(t, sum);
+	return 0;
+}
+
 void tm_trace__print_verifier_stats(struct tm_trace *t)
 {
 	struct bpf_program *prog;
@@ -639,6 +881,7 @@ void tm_trace__destroy(struct tm_trace *t)
 	tidemark_bpf__destroy(t->skel);
 	for (i = 0; i < t->nwatch; i++)
 		tm_maps__free(&t->watch[i].maps);
+	free(t->watch);
 	tm_symbolizer__free(t->sym);
 	free(t);
 }

@@ -484,7 +484,7 @@ static void test_json(void)
 	TM_CHECK(!strncmp(out, "{\n  \"version\": 1,\n", 18));
 	TM_CHECK(strstr(out, "\"process\": {\"pid\": 4242, \"command\": "
 			     "\"./prog --in \\\"a b\\\"\\\\x\\n\\u0001 \xc3\xa9\", "
-			     "\"exit_code\": 0, \"signal\": null, \"duration_ns\": 3100000000}") != NULL);
+			     "\"exit_code\": 0, \"signal\": null, \"duration_ns\": 3100000000, \"cgroup\": null}") != NULL);
 	TM_CHECK(strstr(out, "\"totals\": {\"peak_bytes\": 12897345, \"peak_time_ns\": 1204000000, "
 			     "\"live_bytes_end\": 1024,\n             \"alloc_bytes\": 41943040, "
 			     "\"alloc_count\": 12345, \"free_count\": 12000}") != NULL);
@@ -494,7 +494,7 @@ static void test_json(void)
 			     "\"addr_reused\": 0, \"stack_unreadable\": 0, \"unmap_split\": 0, "
 			     "\"inflight\": 0, \"py_unreadable\": 0}") != NULL);
 	TM_CHECK(strstr(out, "\"stats\": {\"nested\": 0, \"mmap_in_alloc\": 0, \"stacks_new\": 6, "
-			     "\"stacks_truncated\": 0}") != NULL);
+			     "\"stacks_truncated\": 0, \"procs_full\": 0}") != NULL);
 
 	/* All three views whatever o.view says, each in its own order. */
 	a = strstr(out, "\"peak\": [\n      {\"bytes\": 3000, \"count\": 2, \"allocator\": \"malloc\", "
@@ -549,7 +549,7 @@ static void test_json(void)
 	TM_CHECK_EQ_U64(ret, 0);
 	TM_CHECK(json_valid(out));
 	TM_CHECK(strstr(out, "\"process\": {\"pid\": 0, \"command\": null, \"exit_code\": null, "
-			     "\"signal\": null, \"duration_ns\": null}") != NULL);
+			     "\"signal\": null, \"duration_ns\": null, \"cgroup\": null}") != NULL);
 	TM_CHECK(strstr(out, "\"views\": {\n    \"peak\": [],\n    \"leaks\": [],\n"
 			     "    \"allocs\": [],\n    \"temporary\": []\n  },\n"
 			     "  \"timeline\": {\"time_ns\": [],\n               \"heap_bytes\": [],\n"
@@ -752,9 +752,49 @@ static void test_text_extras(void)
 	tm_profile__free(p);
 }
 
+/* An OOM post-mortem says so, with the cgroup's numbers, in both formats. */
+static void test_oom(void)
+{
+	struct tm_profile *p = build();
+	char *out;
+	int ret;
+
+	p->cgroup = tm_profile__str(p, "/tm-test");
+	p->oom.killed = 1;
+	p->oom.time_ns = 2500000000ull;
+	p->oom.rss_anon = 200ull << 20;
+	p->oom.rss_file = 3ull << 20;
+	p->oom.rss_shmem = 0;
+	p->oom.cgroup = tm_profile__str(p, "/tm-test");
+	p->oom.cgroup_limit = 256ull << 20;
+	p->oom.cgroup_usage = 255ull << 20;
+	out = render(p, NULL, 0, &ret);
+	TM_CHECK_EQ_U64(ret, 0);
+	TM_CHECK(strstr(out, "  cgroup:       /tm-test\n") != NULL);
+	TM_CHECK(strstr(out, "  status:       OOM-killed at 2.500 s (memory cgroup /tm-test: usage 255.0 MiB of "
+			     "limit 256.0 MiB)\n") != NULL);
+	TM_CHECK(strstr(out, "  RSS at kill:  203.0 MiB (anonymous 200.0 MiB, file 3.0 MiB, shmem 0 B)\n") != NULL);
+	free(out);
+	out = render(p, NULL, 1, &ret);
+	TM_CHECK_EQ_U64(ret, 0);
+	TM_CHECK(json_valid(out));
+	TM_CHECK(strstr(out, "\"duration_ns\": 3100000000, \"cgroup\": \"/tm-test\"}") != NULL);
+	TM_CHECK(strstr(out, "\"oom\": {\"time_ns\": 2500000000, \"rss_bytes\": 212860928, "
+			     "\"rss_anon_bytes\": 209715200, \"rss_file_bytes\": 3145728, \"rss_shmem_bytes\": 0,\n"
+			     "          \"cgroup\": \"/tm-test\", \"cgroup_limit_bytes\": 268435456, "
+			     "\"cgroup_usage_bytes\": 267386880},\n") != NULL);
+	free(out);
+	p->oom.cgroup_limit = 0;
+	out = render(p, NULL, 0, &ret);
+	TM_CHECK(strstr(out, "OOM-killed at 2.500 s (system-wide)\n") != NULL);
+	free(out);
+	tm_profile__free(p);
+}
+
 int main(void)
 {
 	test_text_extras();
+	test_oom();
 	test_text_views();
 	test_text_header();
 	test_json_checker();

@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""OOM post-mortems (issue #5): a Python script grows at a known line in a memory-limited
+cgroup (v1 memory controller or v2) until the kernel kills it; the post-mortem, written from
+what the kernel's maps held, names that line and accounts for >= 90% of the group's usage."""
+import glob
+import json
+import os
+import shutil
+
+from tmtest import OUT, ROOT, check, eq, main, skip, tidemark
+from test_python import marker_lines
+
+WL = os.path.join(ROOT, "tests", "workloads")
+LIMIT = 256 << 20
+
+
+def memory_root():
+    """(mount point of the memory controller, is v1)."""
+    for line in open("/proc/self/mountinfo"):
+        pre, post = line.split(" - ")
+        fstype, _, sup = post.split()[:3]
+        if fstype == "cgroup" and "memory" in sup.split(","):
+            return pre.split()[4], True
+    for line in open("/proc/self/mountinfo"):
+        pre, post = line.split(" - ")
+        if post.split()[0] == "cgroup2":
+            return pre.split()[4], False
+    return None, False
+
+
+def limited_cgroup(name, limit=LIMIT):
+    root, v1 = memory_root()
+    if not root:
+        skip("no memory cgroup controller mounted")
+    path = os.path.join(root, name)
+    if os.path.isdir(path):
+        os.rmdir(path)
+    os.mkdir(path)
+    with open(os.path.join(path, "memory.limit_in_bytes" if v1 else "memory.max"), "w") as f:
+        f.write(str(limit))
+    if v1 and os.path.exists(os.path.join(path, "memory.swappiness")):
+        open(os.path.join(path, "memory.swappiness"), "w").write("0")
+    return path
+
+
+def python_frames(site, path):
+    return [f for f in site["stack"] if f["kind"] == "python" and (f["file"] or "").endswith(os.path.basename(path))]
+
+
+def check_postmortem(d, path, cg, how):
+    L = marker_lines(path)
+    oom = d["oom"]
+    check(oom is not None, f"{how}: the report says OOM-killed")
+    if not oom:
+        return
+    eq(oom["cgroup"], "/" + os.path.basename(cg), f"{how}: the memory cgroup that ran out")
+    eq(oom["cgroup_limit_bytes"], LIMIT, f"{how}: its limit")
+    usage = oom["cgroup_usage_bytes"]
+    check(0.9 * LIMIT <= usage <= LIMIT, f"{how}: its usage at the kill ({usage}) is near the limit")
+    check(oom["rss_anon_bytes"] >= 0.8 * usage, f"{how}: anonymous RSS at the kill {oom['rss_anon_bytes']}")
+    eq(d["process"]["signal"], 9, f"{how}: killed by SIGKILL")
+    live = d["totals"]["live_bytes_end"]
+    check(live >= 0.9 * usage, f"{how}: the live heap at the kill ({live}) is >= 90% of the usage ({usage})")
+    leaks = d["views"]["leaks"]
+    top = leaks[0] if leaks else None
+    check(top is not None and python_frames(top, path) and python_frames(top, path)[0]["line"] == L["L_GROW"],
+          f"{how}: the top site is line {L['L_GROW']}: {top and top['stack'][:3]}")
+    at_line = sum(s["bytes"] for s in leaks if python_frames(s, path) and python_frames(s, path)[0]["line"] == L["L_GROW"])
+    check(at_line >= 0.9 * usage, f"{how}: line {L['L_GROW']} holds {at_line} of {usage}")
+
+
+def test_run_child_oom_killed():
+    cg = limited_cgroup("tidemark-test-oom")
+    path = os.path.join(WL, "py_oom.py")
+    out = os.path.join(OUT, "oom_run")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    try:
+        r = tidemark("run", "-o", os.path.join(out, "oom.tdm"), "--in-cgroup", cg, "--output-dir", out,
+                     "--", "/usr/bin/python3", path)
+        eq(r.returncode, 128 + 9, f"run exits 128+SIGKILL ({r.stderr[-300:]})")
+        check("OOM-killed at" in r.stderr, "the summary says OOM-killed")
+        check("post-mortem in" in r.stderr, "run says where the post-mortem is")
+        pid = r.stderr.split("pid ")[1].split(")")[0] if "pid " in r.stderr else "?"
+        txt = glob.glob(os.path.join(out, f"oom-*-{pid}-{os.path.basename(cg)}.txt"))
+        js = glob.glob(os.path.join(out, f"oom-*-{pid}-{os.path.basename(cg)}.json"))
+        eq((len(txt), len(js)), (1, 1), "one text and one JSON post-mortem, named by time, pid and cgroup")
+        if js:
+            d = json.load(open(js[0]))
+            eq(d["version"], 1, "JSON v1")
+            check_postmortem(d, path, cg, "run")
+        if txt:
+            text = open(txt[0]).read()
+            check("status:       OOM-killed at" in text and "usage 256.0 MiB of limit 256.0 MiB" in text,
+                  "the text post-mortem names the kill, the limit and the usage")
+            check(f"py_oom.py:{marker_lines(path)['L_GROW']} grow" in text, "the text names the line")
+    finally:
+        os.rmdir(cg)
+
+
+def test_run_normal_exit_has_no_postmortem():
+    out = os.path.join(OUT, "oom_none")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    r = tidemark("run", "-q", "-o", os.path.join(out, "t.tdm"), "--output-dir", out, "--", "true")
+    eq(r.returncode, 0, "true exits 0")
+    eq(sorted(os.listdir(out)), ["t.tdm"], "no post-mortem without an OOM kill")
+
+
+if __name__ == "__main__":
+    main([test_run_child_oom_killed, test_run_normal_exit_has_no_postmortem])
