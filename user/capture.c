@@ -28,6 +28,9 @@
  *                      u64 rss_bytes (time_ns never decreases)
  *   tag 3  sizes       u32 n (<= TM_PROFILE_SIZE_BUCKETS), then n times:
  *                      u64 count, u64 bytes (size classes 0 .. n-1)
+ *   tag 4  cgroup/OOM  u32 cgroup, u32 oom_killed (0 or 1), u64 oom_time_ns,
+ *                      u64 rss_anon, u64 rss_file, u64 rss_shmem,
+ *                      u32 oom_cgroup, u64 cgroup_limit, u64 cgroup_usage
  *
  * Version 1 files (no sections) are still read: their sites have no
  * temporary counts and the profile no timeline.
@@ -69,6 +72,7 @@ enum section_tag {
 	SECTION_TEMPORARY = 1,
 	SECTION_TIMELINE = 2,
 	SECTION_SIZES = 3,
+	SECTION_OOM = 4,
 };
 
 /* ------------------------------------------------------------------ */
@@ -198,6 +202,8 @@ static int strtab_build(struct strtab *t, const struct tm_profile *p)
 	int err = 0;
 
 	err = err ?: strtab_add(t, p->command);
+	err = err ?: strtab_add(t, p->cgroup);
+	err = err ?: strtab_add(t, p->oom.cgroup);
 	for (i = 0; i < p->ndrops; i++)
 		err = err ?: strtab_add(t, p->drops[i].name);
 	for (i = 0; i < p->nstats; i++)
@@ -360,6 +366,18 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 		put_u64(w, p->size_hist[i].count);
 		put_u64(w, p->size_hist[i].bytes);
 	}
+
+	put_u32(w, SECTION_OOM);
+	put_u64(w, 3 * 4 + 6 * 8);
+	put_u32(w, strtab_ref(&t, p->cgroup));
+	put_u32(w, !!p->oom.killed);
+	put_u64(w, p->oom.time_ns);
+	put_u64(w, p->oom.rss_anon);
+	put_u64(w, p->oom.rss_file);
+	put_u64(w, p->oom.rss_shmem);
+	put_u32(w, strtab_ref(&t, p->oom.cgroup));
+	put_u64(w, p->oom.cgroup_limit);
+	put_u64(w, p->oom.cgroup_usage);
 	err = w->err;
 out:
 	free(t.s);
@@ -824,8 +842,24 @@ static int read_sizes(struct reader *r, struct tm_profile *p)
 	return err;
 }
 
+static int read_oom(struct reader *r, struct tm_profile *p, const struct strings *st)
+{
+	int err;
+
+	err = get_str(r, st, &p->cgroup, "cgroup");
+	err = err ?: get_flag(r, &p->oom.killed, "oom_killed");
+	err = err ?: get_u64(r, &p->oom.time_ns, "oom");
+	err = err ?: get_u64(r, &p->oom.rss_anon, "oom");
+	err = err ?: get_u64(r, &p->oom.rss_file, "oom");
+	err = err ?: get_u64(r, &p->oom.rss_shmem, "oom");
+	err = err ?: get_str(r, st, &p->oom.cgroup, "oom cgroup");
+	err = err ?: get_u64(r, &p->oom.cgroup_limit, "oom");
+	err = err ?: get_u64(r, &p->oom.cgroup_usage, "oom");
+	return err;
+}
+
 /* Version 2's tagged sections, up to the end of the payload. */
-static int read_sections(struct reader *r, struct tm_profile *p)
+static int read_sections(struct reader *r, struct tm_profile *p, const struct strings *st)
 {
 	uint32_t tag;
 	uint64_t len;
@@ -850,6 +884,9 @@ static int read_sections(struct reader *r, struct tm_profile *p)
 			break;
 		case SECTION_SIZES:
 			err = read_sizes(r, p);
+			break;
+		case SECTION_OOM:
+			err = read_oom(r, p, st);
 			break;
 		default:        /* written by a newer tidemark: not ours to read */
 			r->off = end;
@@ -893,7 +930,7 @@ static int decode_payload(struct reader *r, struct tm_profile *p)
 	err = err ?: read_frames(r, p, &st, &map, &nmap);
 	err = err ?: read_sites(r, p, map, nmap);
 	if (!err && r->version >= 2)
-		err = read_sections(r, p);
+		err = read_sections(r, p, &st);
 	if (!err && remaining(r))
 		err = fail(r, "corrupt payload: %zu unexpected bytes at the end", remaining(r));
 out:

@@ -94,6 +94,13 @@ def test_run_child_oom_killed():
             check("status:       OOM-killed at" in text and "usage 256.0 MiB of limit 256.0 MiB" in text,
                   "the text post-mortem names the kill, the limit and the usage")
             check(f"py_oom.py:{marker_lines(path)['L_GROW']} grow" in text, "the text names the line")
+        # The capture keeps the kill too: a later `tidemark report` says what happened.
+        cap = tidemark("report", os.path.join(out, "oom.tdm"))
+        check("status:       OOM-killed at" in cap.stdout and "usage 256.0 MiB of limit 256.0 MiB" in cap.stdout,
+              f"the capture's report names the kill, the limit and the usage: {cap.stdout[:400]!r}")
+        if js:
+            again = json.loads(tidemark("report", "--format", "json", os.path.join(out, "oom.tdm")).stdout)
+            eq(again.get("oom"), d.get("oom"), "the capture's JSON has the post-mortem's oom object")
     finally:
         os.rmdir(cg)
 

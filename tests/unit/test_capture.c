@@ -69,6 +69,15 @@ static struct tm_profile *build_profile(void)
 		tm_profile__add_site(p, &sites[i]);
 	for (i = 0; i < sizeof(tl) / sizeof(tl[0]); i++)
 		tm_profile__add_sample(p, &tl[i]);
+	p->cgroup = tm_profile__str(p, "/kubepods/pod-\xc3\xa9");
+	p->oom.killed = 1;
+	p->oom.time_ns = 77;
+	p->oom.rss_anon = 1;
+	p->oom.rss_file = 2;
+	p->oom.rss_shmem = UINT64_MAX;
+	p->oom.cgroup = tm_profile__str(p, "/kubepods");
+	p->oom.cgroup_limit = 4096;
+	p->oom.cgroup_usage = 4095;
 	p->size_hist[0].count = 1;
 	p->size_hist[6].count = 2;
 	p->size_hist[6].bytes = 128;
@@ -119,6 +128,15 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 		TM_CHECK_EQ_U64(a->stats[i].value, b->stats[i].value);
 	}
 
+	TM_CHECK(str_eq(a->cgroup, b->cgroup));
+	TM_CHECK_EQ_U64(a->oom.killed, b->oom.killed);
+	TM_CHECK_EQ_U64(a->oom.time_ns, b->oom.time_ns);
+	TM_CHECK_EQ_U64(a->oom.rss_anon, b->oom.rss_anon);
+	TM_CHECK_EQ_U64(a->oom.rss_file, b->oom.rss_file);
+	TM_CHECK_EQ_U64(a->oom.rss_shmem, b->oom.rss_shmem);
+	TM_CHECK(str_eq(a->oom.cgroup, b->oom.cgroup));
+	TM_CHECK_EQ_U64(a->oom.cgroup_limit, b->oom.cgroup_limit);
+	TM_CHECK_EQ_U64(a->oom.cgroup_usage, b->oom.cgroup_usage);
 	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
 		TM_CHECK_EQ_U64(a->size_hist[i].count, b->size_hist[i].count);
 		TM_CHECK_EQ_U64(a->size_hist[i].bytes, b->size_hist[i].bytes);
