@@ -57,41 +57,6 @@ static const char *const view_names[NVIEWS] = { "peak", "leaks", "allocs", "temp
 /* ------------------------------------------------------------------ */
 /* escaping                                                           */
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s, uint32_t *cpp)
-{
-	uint32_t cp;
-	size_t n, i;
-
-	if (s[0] < 0x80) {
-		*cpp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	/* The NUL terminator fails this test, so we never read past it. */
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cpp = cp;
-	return n;
-}
-
 /* A JSON string that is also safe inside <script>. NULL becomes null. */
 static void json_str(FILE *out, const char *str)
 {
@@ -105,7 +70,7 @@ static void json_str(FILE *out, const char *str)
 	}
 	fputc('"', out);
 	while (*s) {
-		n = utf8_len(s, &cp);
+		n = tm_report__utf8_decode(s, &cp);
 		if (!n) {
 			fputs("\\ufffd", out);
 			s++;
@@ -131,7 +96,7 @@ static void html_str(FILE *out, const char *str)
 	size_t n;
 
 	while (*s) {
-		n = utf8_len(s, &cp);
+		n = tm_report__utf8_decode(s, &cp);
 		if (!n || (cp < 0x20 && cp != '\t') || cp == 0x7f) {
 			fputs("\xef\xbf\xbd", out);   /* U+FFFD */
 			s++;

@@ -721,6 +721,57 @@ static const struct report_format {
 	{ "flamegraph", tm_flamegraph__write, 0 },
 };
 
+/*
+ * The options report and diff share. Returns 0 when c was one of them, 1 when
+ * it was not, -1 after saying what is wrong with it.
+ */
+static int view_opt(const char *cmd, int c, struct tm_report_opts *ro, const char **output)
+{
+	unsigned long v;
+
+	switch (c) {
+	case OPT_VIEW:
+		if (tm_report__view_parse(optarg, &ro->view)) {
+			pr_warn("tidemark %s: --view is peak, leaks, allocs or temporary, not '%s'\n", cmd,
+				optarg);
+			return -1;
+		}
+		return 0;
+	case OPT_TREE:
+		ro->flags |= TM_REPORT_TREE;
+		return 0;
+	case OPT_INVERTED:
+		ro->flags |= TM_REPORT_TREE | TM_REPORT_INVERTED;
+		return 0;
+	case OPT_MIN_BYTES:
+		if (parse_uint(cmd, "--min-bytes", optarg, 0, ULONG_MAX, &v))
+			return -1;
+		ro->min_bytes = v;
+		return 0;
+	case OPT_MAX_DEPTH:
+		if (parse_uint(cmd, "--max-depth", optarg, 1, 1000, &v))
+			return -1;
+		ro->max_depth = (unsigned int)v;
+		return 0;
+	case OPT_FILTER:
+		ro->filter = optarg;
+		return 0;
+	case 'n':
+		if (parse_uint(cmd, "-n", optarg, 0, 100000000, &v))
+			return -1;
+		ro->top_n = v;
+		return 0;
+	case 'o':
+		*output = optarg;
+		return 0;
+	case 'P':
+		ro->flags |= TM_REPORT_PYTHON_ONLY;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
 static int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -742,13 +793,17 @@ static int cmd_report(int argc, char **argv)
 	struct tm_profile *prof = NULL;
 	FILE *out = stdout;
 	char err[512];
-	unsigned long v;
 	size_t i;
-	int c, rc;
+	int c, r, rc;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "n:o:h", longopts, NULL)) != -1) {
+		r = view_opt("report", c, &ro, &output);
+		if (r < 0)
+			return 2;
+		if (!r)
+			continue;
 		switch (c) {
 		case OPT_FORMAT:
 			for (i = 0; i < sizeof(report_formats) / sizeof(report_formats[0]); i++)
@@ -760,43 +815,6 @@ static int cmd_report(int argc, char **argv)
 				return 2;
 			}
 			fmt = &report_formats[i];
-			break;
-		case OPT_VIEW:
-			if (tm_report__view_parse(optarg, &ro.view)) {
-				pr_warn("tidemark report: --view is peak, leaks, allocs or temporary, not '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_TREE:
-			ro.flags |= TM_REPORT_TREE;
-			break;
-		case OPT_INVERTED:
-			ro.flags |= TM_REPORT_TREE | TM_REPORT_INVERTED;
-			break;
-		case OPT_MIN_BYTES:
-			if (parse_uint("report", "--min-bytes", optarg, 0, ULONG_MAX, &v))
-				return 2;
-			ro.min_bytes = v;
-			break;
-		case OPT_MAX_DEPTH:
-			if (parse_uint("report", "--max-depth", optarg, 1, 1000, &v))
-				return 2;
-			ro.max_depth = (unsigned int)v;
-			break;
-		case OPT_FILTER:
-			ro.filter = optarg;
-			break;
-		case 'n':
-			if (parse_uint("report", "-n", optarg, 0, 100000000, &v))
-				return 2;
-			ro.top_n = v;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'P':
-			ro.flags |= TM_REPORT_PYTHON_ONLY;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -860,14 +878,18 @@ static int cmd_diff(int argc, char **argv)
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
 	struct tm_profile *before = NULL, *after = NULL;
 	const char *output = NULL;
-	int c, rc = 1, flame = 0;
+	int c, r, rc = 1, flame = 0;
 	FILE *out = stdout;
 	char err[512];
-	unsigned long v;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "n:o:h", longopts, NULL)) != -1) {
+		r = view_opt("diff", c, &ro, &output);
+		if (r < 0)
+			return 2;
+		if (!r)
+			continue;
 		switch (c) {
 		case OPT_FORMAT:
 			if (strcmp(optarg, "text") && strcmp(optarg, "flamegraph")) {
@@ -875,37 +897,6 @@ static int cmd_diff(int argc, char **argv)
 				return 2;
 			}
 			flame = !strcmp(optarg, "flamegraph");
-			break;
-		case OPT_VIEW:
-			if (tm_report__view_parse(optarg, &ro.view)) {
-				pr_warn("tidemark diff: --view is peak, leaks, allocs or temporary, not '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_MIN_BYTES:
-			if (parse_uint("diff", "--min-bytes", optarg, 0, ULONG_MAX, &v))
-				return 2;
-			ro.min_bytes = v;
-			break;
-		case OPT_MAX_DEPTH:
-			if (parse_uint("diff", "--max-depth", optarg, 1, 1000, &v))
-				return 2;
-			ro.max_depth = (unsigned int)v;
-			break;
-		case OPT_FILTER:
-			ro.filter = optarg;
-			break;
-		case 'n':
-			if (parse_uint("diff", "-n", optarg, 0, 100000000, &v))
-				return 2;
-			ro.top_n = v;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'P':
-			ro.flags |= TM_REPORT_PYTHON_ONLY;
 			break;
 		case 'h':
 			fputs(usage, stdout);

@@ -345,14 +345,16 @@ static unsigned int permille(uint64_t part, uint64_t total)
 /* ------------------------------------------------------------------ */
 /* text                                                               */
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one; *cpp: its code point. */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cpp)
 {
 	uint32_t cp;
 	size_t n, i;
 
-	if (s[0] < 0x80)
+	if (s[0] < 0x80) {
+		*cpp = s[0];
 		return 1;
+	}
 	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
 		n = 2;
 		cp = s[0] & 0x1f;
@@ -374,7 +376,15 @@ static size_t utf8_len(const unsigned char *s)
 	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*cpp = cp;
 	return n;
+}
+
+static size_t utf8_len(const unsigned char *s)
+{
+	uint32_t cp;
+
+	return utf8_decode(s, &cp);
 }
 
 /*
@@ -994,6 +1004,11 @@ int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_repor
 size_t tm_report__utf8_len(const unsigned char *s)
 {
 	return utf8_len(s);
+}
+
+size_t tm_report__utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+	return utf8_decode(s, cp);
 }
 
 void tm_report__text_frame(FILE *out, const struct tm_frame *f)

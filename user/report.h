@@ -81,5 +81,7 @@ void tm_report__text_frame(FILE *out, const struct tm_frame *f);
 void tm_report__text_str(FILE *out, const char *s);
 /* Length of the valid UTF-8 sequence at s, or 0 if it is not one (never reads past a NUL). */
 size_t tm_report__utf8_len(const unsigned char *s);
+/* The same, and the code point in *cp. */
+size_t tm_report__utf8_decode(const unsigned char *s, uint32_t *cp);
 
 #endif /* TIDEMARK_REPORT_H */
