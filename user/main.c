@@ -321,7 +321,7 @@ static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64
 
 /* Build, write and summarise the capture. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const struct opts *o,
-		  const struct tm_timeline *tl, const char *output)
+		  struct tm_timeline *tl, const char *output)
 {
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
 	int err;
@@ -335,6 +335,12 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 	if (err) {
 		pr_warn("tidemark: pid %d was never counted: %s\n", pid, strerror(-err));
 		return err;
+	}
+	/* The peak itself, which 10 ms sampling may step over (RSS unknown there: 0). */
+	if (prof->peak_bytes && tl->s) {
+		struct tm_sample pk = { prof->peak_time_ns, (int64_t)prof->peak_bytes, 0 };
+
+		tm_timeline__insert(tl, &pk);
 	}
 	err = tm_timeline__to_profile(tl, prof);
 	if (err) {

@@ -729,10 +729,29 @@ static void text_timeline(const struct tm_profile *p, FILE *out)
 		if (col[peak_col] < (int64_t)p->peak_bytes)
 			col[peak_col] = (int64_t)p->peak_bytes;
 	}
-	/* A column without a sample holds the last one before it: the best estimate there is. */
-	for (k = 1; k < CHART_COLS; k++)
-		if (col[k] < 0 && k != peak_col)
-			col[k] = col[k - 1];
+	/*
+	 * A column without a sample lies on the straight line between the
+	 * columns around it, as the flame graph page draws it; after the last
+	 * sample, the last value holds.
+	 */
+	{
+		int prev = -1, next;
+
+		for (k = 0; k < CHART_COLS; k++) {
+			if (col[k] >= 0) {
+				prev = k;
+				continue;
+			}
+			if (prev < 0)
+				continue;
+			for (next = k + 1; next < CHART_COLS && col[next] < 0; next++)
+				;
+			if (next == CHART_COLS)
+				col[k] = col[prev];
+			else
+				col[k] = col[prev] + (col[next] - col[prev]) * (k - prev) / (next - prev);
+		}
+	}
 	fmt_human(a, sizeof(a), top);
 	fmt_secs(b, sizeof(b), span);
 	fmt_human(c, sizeof(c), rss);

@@ -64,6 +64,23 @@ int tm_timeline__add(struct tm_timeline *tl, const struct tm_sample *s)
 	return 0;
 }
 
+int tm_timeline__insert(struct tm_timeline *tl, const struct tm_sample *s)
+{
+	size_t i;
+
+	if (!tl || !tl->s || !s)
+		return -EINVAL;
+	if (tl->n == tl->max) {
+		merge_pairs(tl);
+		tl->interval_ns *= 2;
+	}
+	for (i = tl->n; i > 0 && tl->s[i - 1].time_ns > s->time_ns; i--)
+		tl->s[i] = tl->s[i - 1];
+	tl->s[i] = *s;
+	tl->n++;
+	return 0;
+}
+
 int tm_timeline__to_profile(const struct tm_timeline *tl, struct tm_profile *p)
 {
 	size_t i;

@@ -33,6 +33,11 @@ void tm_timeline__free(struct tm_timeline *tl);
 int tm_timeline__due(const struct tm_timeline *tl, uint64_t t);
 /* Add a point (time must not go back); merges pairs when full. 0 or -EINVAL. */
 int tm_timeline__add(struct tm_timeline *tl, const struct tm_sample *s);
+/*
+ * Put a point where its time says, whatever the interval: the peak the kernel
+ * saw, which sampling alone may step over. 0 or -EINVAL.
+ */
+int tm_timeline__insert(struct tm_timeline *tl, const struct tm_sample *s);
 /* Append every point to the profile's timeline. */
 int tm_timeline__to_profile(const struct tm_timeline *tl, struct tm_profile *p);
 

@@ -87,6 +87,18 @@ static void test_profile_and_rss(void)
 	tm_timeline__add(&tl, &s);
 	s.time_ns = 9;
 	tm_timeline__add(&tl, &s);
+	/* The peak between two samples goes between them. */
+	{
+		struct tm_sample pk = { 7, 1000, 0 };
+
+		TM_CHECK_EQ_U64(tm_timeline__insert(&tl, &pk), 0);
+		TM_CHECK_EQ_U64(tl.n, 3);
+		TM_CHECK_EQ_U64(tl.s[1].time_ns, 7);
+		TM_CHECK_EQ_U64(tl.s[1].heap_bytes, 1000);
+		TM_CHECK_EQ_U64(tl.s[2].time_ns, 9);
+		tl.n = 2;
+		tl.s[1] = tl.s[2];
+	}
 	TM_CHECK_EQ_U64(tm_timeline__to_profile(&tl, p), 0);
 	TM_CHECK_EQ_U64(p->nsamples, 2);
 	TM_CHECK_EQ_U64(p->samples[1].time_ns, 9);
