@@ -28,12 +28,9 @@
 #include "http.h"
 #include "log.h"
 #include "postmortem.h"
+#include "pprof.h"
 #include "profile.h"
 #include "report.h"
-
-/* TODO(#4 merge): the pprof writer; see postmortem.c. */
-extern int tm_pprof__write(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
-	__attribute__((weak));
 
 #define MAX_CGROUPS 1024
 #define EXITED_RING 64
@@ -722,10 +719,6 @@ static int handle_http(void *ctx, const char *path, FILE *body, const char **cty
 			fputs("no such traced process\n", body);
 			return 404;
 		}
-		if (pprof && !tm_pprof__write) {
-			fputs("pprof output is not built into this tidemark yet (issue #4)\n", body);
-			return 501;
-		}
 		prof = profile_of(d, dp, &p);
 		if (!prof)
 			return 500;
@@ -740,9 +733,49 @@ static int handle_http(void *ctx, const char *path, FILE *body, const char **cty
 		return 200;
 	}
 	if (!strncmp(path, "/pprof/cgroup/", 14)) {
-		/* TODO(#4 merge): merge the profiles of the cgroup's processes and write them with tm_pprof__write. */
-		fputs("per-cgroup pprof profiles come with the pprof writer (issue #4)\n", body);
-		return 501;
+		/* Every live traced process whose cgroup is PATH (or below it), as one profile. */
+		const char *cg = path + 13;     /* keeps the leading '/' */
+		struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
+		struct tm_profile *all = tm_profile__new(), *prof;
+		size_t i, len = strlen(cg), n = 0;
+		struct tm_proc p;
+
+		if (!all)
+			return 500;
+		all->command = tm_profile__str(all, cg);
+		all->cgroup = tm_profile__str(all, cg);
+		all->start_time_ns = d->start_ns;
+		all->end_time_ns = now_ns();
+		for (i = 0; i < d->nprocs; i++) {
+			const struct dproc *dp = &d->procs[i];
+
+			if (strncmp(dp->cgroup, cg, len) || (dp->cgroup[len] && dp->cgroup[len] != '/' &&
+							     strcmp(cg, "/")))
+				continue;
+			if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
+				continue;
+			prof = profile_of(d, dp, &p);
+			if (!prof)
+				continue;
+			if (!tm_profile__merge_sites(all, prof)) {
+				all->peak_bytes += prof->peak_bytes;
+				all->live_bytes_end += prof->live_bytes_end;
+				all->alloc_bytes += prof->alloc_bytes;
+				all->alloc_count += prof->alloc_count;
+				all->free_count += prof->free_count;
+				n++;
+			}
+			tm_profile__free(prof);
+		}
+		if (!n) {
+			tm_profile__free(all);
+			fputs("no traced process in that cgroup\n", body);
+			return 404;
+		}
+		*ctype = "application/octet-stream";
+		tm_pprof__write(all, body, &ro);
+		tm_profile__free(all);
+		return 200;
 	}
 	fputs("not found; see /\n", body);
 	return 404;

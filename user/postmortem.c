@@ -12,15 +12,9 @@
 #include "cgroup.h"
 #include "log.h"
 #include "postmortem.h"
+#include "pprof.h"
 #include "report.h"
 
-/*
- * The pprof writer (user/pprof.c, issue #4) lands from another branch.
- * TODO(#4 merge): call it directly and drop the weak reference; until then
- * a build without it writes text and JSON only.
- */
-extern int tm_pprof__write(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
-	__attribute__((weak));
 
 void tm_postmortem__fill(struct tm_profile *prof, const struct tm_proc *p)
 {
@@ -119,7 +113,7 @@ int tm_postmortem__write(const char *dir, const struct tm_profile *prof, char *b
 		snprintf(path, sizeof(path), "%s.json", base);
 		err = write_one(path, prof, 1);
 	}
-	if (!err && tm_pprof__write) {
+	if (!err) {
 		snprintf(path, sizeof(path), "%s.pb.gz", base);
 		err = write_one(path, prof, 2);
 	}

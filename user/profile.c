@@ -426,6 +426,62 @@ int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s)
 	return 0;
 }
 
+int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src)
+{
+	uint32_t *map = NULL, *frames = NULL;
+	size_t i;
+	uint32_t j;
+	int err = 0, idx;
+
+	if (!dst || !src)
+		return -EINVAL;
+	map = calloc(src->nframes ? src->nframes : 1, sizeof(*map));
+	frames = calloc(TM_MAX_FRAMES_MERGE, sizeof(*frames));
+	if (!map || !frames) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < src->nframes; i++) {
+		struct tm_frame f = src->frames[i];
+
+		/* Strings are interned into dst's pool: src may be freed after. */
+		f.function = tm_profile__str(dst, f.function);
+		f.file = tm_profile__str(dst, f.file);
+		f.module = tm_profile__str(dst, f.module);
+		idx = tm_profile__add_frame(dst, &f);
+		if (idx < 0) {
+			err = idx;
+			goto out;
+		}
+		map[i] = (uint32_t)idx;
+	}
+	for (i = 0; i < src->nsites; i++) {
+		struct tm_site s = src->sites[i];
+
+		if (s.nframes > TM_MAX_FRAMES_MERGE || (s.nframes && !s.frames)) {
+			err = -EINVAL;
+			goto out;
+		}
+		for (j = 0; j < s.nframes; j++) {
+			if (s.frames[j] >= src->nframes) {
+				err = -EINVAL;
+				goto out;
+			}
+			frames[j] = map[s.frames[j]];
+		}
+		s.frames = frames;
+		idx = tm_profile__add_site(dst, &s);
+		if (idx < 0) {
+			err = idx;
+			goto out;
+		}
+	}
+out:
+	free(map);
+	free(frames);
+	return err;
+}
+
 int tm_profile__add_site(struct tm_profile *p, const struct tm_site *s)
 {
 	struct profile_priv *pp;

@@ -125,6 +125,13 @@ void tm_profile__free(struct tm_profile *p);  /* accepts NULL */
 int tm_profile__add_frame(struct tm_profile *p, const struct tm_frame *f);
 /* Append a site; frames are copied. Returns its index or -errno. */
 int tm_profile__add_site(struct tm_profile *p, const struct tm_site *s);
+/*
+ * Append copies of src's sites (and the frames they use) to dst, as one
+ * profile of several processes (a cgroup's). Totals are the caller's.
+ * Sites of more than TM_MAX_FRAMES_MERGE frames are refused (-EINVAL).
+ */
+#define TM_MAX_FRAMES_MERGE 4096
+int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src);
 /* Append a timeline point; samples must come in time order. */
 int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s);
 int tm_profile__set_counter(struct tm_profile *p, int is_drop, const char *name, uint64_t v);

@@ -13,6 +13,8 @@ import time
 import urllib.parse
 import urllib.request
 
+from test_formats import pprof_by_function, pprof_decode
+
 from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, check, eq, main, report_json, skip, tidemark
 from test_oom import LIMIT, check_postmortem, limited_cgroup, memory_root
 from test_python import interpreters, marker_lines
@@ -182,6 +184,18 @@ def test_lite_matches_run_on_numpy():
         p = spawn(cg, ["/usr/bin/python3", path, "--wait"])
         eq(p.stdout.readline().strip(), "ready", "numpy workload ready")
         lite = json.loads(d.get(f"/report/pid/{p.pid}"))
+        # The same process as pprof, alone and as its cgroup: the same peak, stack by stack.
+        with urllib.request.urlopen(f"http://127.0.0.1:{d.port}/pprof/pid/{p.pid}", timeout=30) as r:
+            by_pid = pprof_by_function(pprof_decode(r.read()), "peak_space")
+        cgpath = lite["process"].get("cgroup") or ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{d.port}/pprof/cgroup{cgpath}", timeout=30) as r:
+            by_cg = pprof_by_function(pprof_decode(r.read()), "peak_space")
+        js = {}
+        for site in lite["views"]["peak"]:
+            fn = site["stack"][0]["function"] if site["stack"] else None
+            js[fn] = js.get(fn, 0) + site["bytes"]
+        eq(by_pid, js, "/pprof/pid: peak_space by innermost function == the JSON report")
+        eq(by_cg, js, f"/pprof/cgroup{cgpath}: its one process, the same numbers")
         p.stdin.close()
         p.wait(timeout=60)
     finally:

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 
+from test_formats import pprof_by_function, pprof_decode
 from tmtest import OUT, ROOT, check, eq, main, skip, tidemark
 from test_python import marker_lines
 
@@ -84,7 +85,13 @@ def test_run_child_oom_killed():
         pid = r.stderr.split("pid ")[1].split(")")[0] if "pid " in r.stderr else "?"
         txt = glob.glob(os.path.join(out, f"oom-*-{pid}-{os.path.basename(cg)}.txt"))
         js = glob.glob(os.path.join(out, f"oom-*-{pid}-{os.path.basename(cg)}.json"))
-        eq((len(txt), len(js)), (1, 1), "one text and one JSON post-mortem, named by time, pid and cgroup")
+        pb = glob.glob(os.path.join(out, f"oom-*-{pid}-{os.path.basename(cg)}.pb.gz"))
+        eq((len(txt), len(js), len(pb)), (1, 1, 1), "text, JSON and pprof post-mortems, named by time, pid and cgroup")
+        if pb and js:
+            dec = pprof_decode(open(pb[0], "rb").read())
+            total = sum(v for fn, v in pprof_by_function(dec, "inuse_space").items())
+            eq(total, sum(s["bytes"] for s in json.load(open(js[0]))["views"]["leaks"]),
+               "the pprof post-mortem holds the same live heap as the JSON one")
         if js:
             d = json.load(open(js[0]))
             eq(d["version"], 1, "JSON v1")

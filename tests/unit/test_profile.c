@@ -263,8 +263,46 @@ static void test_names(void)
 	TM_CHECK(tm_kind_name(~0u) == NULL);
 }
 
+/* Two processes' profiles as one (a cgroup's): frames shared, sites kept, strings owned. */
+static void test_merge(void)
+{
+	struct tm_profile *a = tm_profile__new(), *b = tm_profile__new(), *all = tm_profile__new();
+	struct tm_frame f1 = { TM_FRAME_NATIVE, 3, "grow", "a.c", "/bin/a", 0x10 };
+	struct tm_frame f2 = { TM_FRAME_PYTHON, 9, "load", "app.py", NULL, 0x20 };
+	uint32_t sa[1], sb[2];
+	struct tm_site s = { .alloc_bytes = 5, .alloc_count = 1, .peak_bytes = 5, .peak_count = 1 };
+
+	sa[0] = (uint32_t)tm_profile__add_frame(a, &f1);
+	s.nframes = 1;
+	s.frames = sa;
+	tm_profile__add_site(a, &s);
+	sb[0] = (uint32_t)tm_profile__add_frame(b, &f2);
+	sb[1] = (uint32_t)tm_profile__add_frame(b, &f1);
+	s.nframes = 2;
+	s.frames = sb;
+	s.peak_bytes = 7;
+	tm_profile__add_site(b, &s);
+
+	TM_CHECK_EQ_U64(tm_profile__merge_sites(all, a), 0);
+	TM_CHECK_EQ_U64(tm_profile__merge_sites(all, b), 0);
+	tm_profile__free(a);
+	tm_profile__free(b);
+	TM_CHECK_EQ_U64(all->nframes, 2);       /* f1 once */
+	TM_CHECK_EQ_U64(all->nsites, 2);
+	if (all->nsites == 2 && all->nframes == 2) {
+		TM_CHECK_EQ_U64(all->sites[1].peak_bytes, 7);
+		TM_CHECK_EQ_U64(all->sites[1].frames[1], all->sites[0].frames[0]);
+		/* The strings live in all's pool: a and b are gone. */
+		TM_CHECK_STR(all->frames[all->sites[1].frames[0]].function, "load");
+		TM_CHECK_STR(all->frames[all->sites[0].frames[0]].module, "/bin/a");
+	}
+	TM_CHECK(tm_profile__merge_sites(NULL, all) < 0);
+	tm_profile__free(all);
+}
+
 int main(void)
 {
+	test_merge();
 	test_strpool();
 	test_frames();
 	test_sites();
