@@ -558,6 +558,14 @@ static int py_cfg_from_debug_offsets(pid_t pid, struct tm_py_cfg *cfg, const str
 		snprintf(why, whylen, "cannot read _Py_DebugOffsets");
 		return err;
 	}
+	/*
+	 * All zero: ld.so has mapped the text but not yet the data segment
+	 * (we are told of the first executable mapping). Not an answer yet.
+	 */
+	if (!memcmp(d.cookie, "\0\0\0\0\0\0\0\0", 8) && !d.version) {
+		snprintf(why, whylen, "_PyRuntime not mapped yet");
+		return -EAGAIN;
+	}
 	if (memcmp(d.cookie, "xdebugpy", 8) || (d.version >> 16) != (cfg->version >> 16)) {
 		snprintf(why, whylen, "no _Py_DebugOffsets for version 0x%x", cfg->version);
 		return -ENOTSUP;

@@ -31,7 +31,8 @@
  * @desc (may be NULL) receives one human-readable line, e.g.
  * "CPython 3.11.7 in /usr/lib/libpython3.11.so.1.0".
  * Returns 0; -ENOENT when the process is not CPython (or not yet: retry after
- * it maps a new executable file); -ENOTSUP for a CPython this build cannot
+ * it maps a new executable file); -EAGAIN when the interpreter is mapped but
+ * its data is not yet (the dynamic loader is at work: retry shortly); -ENOTSUP for a CPython this build cannot
  * walk (version, free-threaded build), with the reason in @desc; other
  * -errno when /proc or the ELF file cannot be read.
  */

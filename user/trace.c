@@ -29,6 +29,7 @@ struct tm_watch {
 	pid_t pid;
 	struct tm_maps maps;
 	int python;                /* 1: CPython configured; -1: not one we can walk */
+	int py_retry;              /* detection said "not yet": try again at the next poll */
 	struct tm_py_cfg py_cfg;
 };
 
@@ -96,7 +97,8 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	if (!t->python || w->python)
 		return;
 	err = tm_python__detect(w->pid, &w->py_cfg, desc, sizeof(desc));
-	if (err == -ENOENT)
+	w->py_retry = err == -EAGAIN;
+	if (err == -ENOENT || err == -EAGAIN)
 		return;   /* not (yet) a CPython */
 	if (err) {
 		w->python = -1;
@@ -363,7 +365,11 @@ fail:
 int tm_trace__poll(struct tm_trace *t, int timeout_ms)
 {
 	int n = ring_buffer__poll(t->rb, timeout_ms);
+	size_t i;
 
+	for (i = 0; i < t->nwatch; i++)
+		if (t->watch[i].py_retry)
+			try_python(t, &t->watch[i]);
 	return n == -EINTR ? 0 : n;
 }
 
