@@ -38,6 +38,16 @@
  */
 int tm_python__detect(pid_t pid, struct tm_py_cfg *cfg, char *desc, size_t desclen);
 
+/* Where the interpreter lives, for probes on its allocator functions. */
+struct tm_py_where {
+	char path[4096];        /* the ELF holding _PyRuntime, as /proc/PID/maps names it */
+	unsigned int minor;     /* 3.minor */
+};
+
+/* tm_python__detect(), and also where the interpreter is (@where may be NULL). */
+int tm_python__detect_ex(pid_t pid, struct tm_py_cfg *cfg, struct tm_py_where *where, char *desc,
+			 size_t desclen);
+
 /*
  * The source line of instruction @idx (in 2-byte code units) of a code object
  * whose line table is @table (co_lnotab for 3.8/3.9, co_linetable for 3.10+)

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,17 @@
 /* One watched process: what it maps, as seen over its life. */
 struct tm_watch {
 	pid_t pid;
+	int at_exec;               /* `run`: counted from its exec, so from its first allocation */
 	struct tm_maps maps;
 	int python;                /* 1: CPython configured; -1: not one we can walk */
 	int py_retry;              /* detection said "not yet": try again at the next poll */
 	struct tm_py_cfg py_cfg;
+	/* The interpreter ELF whose allocator functions are probed for this pid (dev/ino); 0 = none. */
+	dev_t py_alloc_dev;
+	ino_t py_alloc_ino;
 };
 
-#define TM_MAX_LINKS 32
+#define TM_MAX_LINKS 64
 #define TM_MAX_WATCH 64
 
 struct tm_trace {
@@ -45,6 +50,7 @@ struct tm_trace {
 	size_t nwatch;
 	struct tm_symbolizer *sym;
 	int python;                /* capture CPython stacks */
+	int py_alloc;              /* probe CPython's PyObject_ and PyMem_ allocators */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -83,6 +89,14 @@ int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
 	return err;
 }
 
+/* Are @path's allocator functions already probed for @w's process? */
+static int watch_has_py_alloc(const struct tm_watch *w, const char *path)
+{
+	struct stat st;
+
+	return w->py_alloc_ino && !stat(path, &st) && st.st_dev == w->py_alloc_dev && st.st_ino == w->py_alloc_ino;
+}
+
 /*
  * Configure the CPython walker for pid once its interpreter is mapped: at
  * attach, or for `run` on the exec and each new executable mapping (a
@@ -90,13 +104,14 @@ int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
  */
 static void try_python(struct tm_trace *t, struct tm_watch *w)
 {
+	struct tm_py_where where;
 	char desc[256] = "";
 	__u32 key = (__u32)w->pid;
 	int err;
 
 	if (!t->python || w->python)
 		return;
-	err = tm_python__detect(w->pid, &w->py_cfg, desc, sizeof(desc));
+	err = tm_python__detect_ex(w->pid, &w->py_cfg, &where, desc, sizeof(desc));
 	w->py_retry = err == -EAGAIN;
 	if (err == -ENOENT || err == -EAGAIN)
 		return;   /* not (yet) a CPython */
@@ -113,6 +128,18 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	}
 	w->python = 1;
 	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
+	if (t->py_alloc) {
+		char path[PATH_MAX + 32];
+
+		/* `run` probed it before the exec when it could tell which file it would be */
+		snprintf(path, sizeof(path), "/proc/%d/root%s", w->pid, where.path);
+		if (!watch_has_py_alloc(w, path)) {
+			if (w->at_exec)
+				pr_info("tidemark: pid %d: probing %s's allocators only now: objects made before are "
+					"not counted (see py_arena_untraced)\n", w->pid, where.path);
+			tm_trace__attach_python_allocators(t, w->pid, path);
+		}
+	}
 }
 
 static int handle_event(void *ctx, void *data, size_t len)
@@ -174,7 +201,9 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	}
 	t->skel->rodata->native_depth = o->native_depth;
 	t->skel->rodata->trace_python = o->python;
+	t->skel->rodata->trace_py_alloc = o->python && o->py_alloc;
 	t->python = o->python;
+	t->py_alloc = o->python && o->py_alloc;
 	/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
 	if (!tm_maps__read(getpid(), &self) && !module_span(&self, "ld-linux", &lo, &hi))
 		t->skel->rodata->ldso_size = hi - lo;
@@ -230,6 +259,7 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 	w = &t->watch[t->nwatch++];
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
+	w->at_exec = at_exec;
 	if (at_exec)
 		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &one, BPF_ANY);
 	else
@@ -359,6 +389,155 @@ fail:
 		pr_warn("attach: pid %d exited before its probes were placed\n", pid);
 	else
 		pr_warn("attach: uprobe on %s failed: %s\n", libc, strerror(-err));
+	return err;
+}
+
+/* CPython's allocator functions, all in .dynsym of libpython3.X.so or a static python. */
+struct py_alloc_fn {
+	const char *name;
+	enum tm_kind kind;
+	unsigned int keep;      /* argument registers the program reads (enum tm_reg) */
+	const char *impl;       /* pymalloc's function behind a wrapper with no emulated site */
+};
+
+#define RDI TM_REG_RDI
+#define RSI TM_REG_RSI
+static const struct py_alloc_fn py_alloc_fns[] = {
+	{ "PyObject_Malloc", TM_KIND_PYOBJECT_MALLOC, RDI, NULL },
+	{ "PyObject_Calloc", TM_KIND_PYOBJECT_CALLOC, RDI | RSI, NULL },
+	{ "PyObject_Realloc", TM_KIND_PYOBJECT_REALLOC, RDI | RSI, NULL },
+	{ "PyObject_Free", TM_KIND_PYOBJECT_FREE, RDI, "_PyObject_Free" },
+	{ "PyMem_Malloc", TM_KIND_PYMEM_MALLOC, RDI, NULL },
+	{ "PyMem_Calloc", TM_KIND_PYMEM_CALLOC, RDI | RSI, NULL },
+	{ "PyMem_Realloc", TM_KIND_PYMEM_REALLOC, RDI | RSI, NULL },
+	{ "PyMem_Free", TM_KIND_PYMEM_FREE, RDI, "_PyObject_Free" },
+};
+#undef RDI
+#undef RSI
+
+static struct bpf_program *py_entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
+{
+	switch (kind) {
+	case TM_KIND_PYOBJECT_MALLOC: return s->progs.pyobject_malloc_enter;
+	case TM_KIND_PYOBJECT_CALLOC: return s->progs.pyobject_calloc_enter;
+	case TM_KIND_PYOBJECT_REALLOC: return s->progs.pyobject_realloc_enter;
+	case TM_KIND_PYMEM_MALLOC: return s->progs.pymem_malloc_enter;
+	case TM_KIND_PYMEM_CALLOC: return s->progs.pymem_calloc_enter;
+	case TM_KIND_PYMEM_REALLOC: return s->progs.pymem_realloc_enter;
+	default: return s->progs.pyfree_enter;
+	}
+}
+
+/* Where to probe one function: its file offset and the site inside it. */
+static int py_site(const char *path, const char *name, unsigned int keep, uint64_t *off, uint64_t *vaddr,
+		   struct tm_probe_site *site)
+{
+	uint8_t code[32] = { 0 };
+	uint64_t size;
+	int err;
+
+	err = tm_elf__find_symbol(path, name, off, vaddr, &size);
+	if (err)
+		return err;
+	err = tm_elf__read_code(path, *off, code, size && size < sizeof(code) ? size : sizeof(code));
+	if (err)
+		return err;
+	tm_probe_site__first_emulated(code, size && size < sizeof(code) ? size : sizeof(code), keep, site);
+	return 0;
+}
+
+/*
+ * The free side: the wrapper where it has an emulated site; else pymalloc's
+ * own _PyObject_Free(ctx, p), which PyObject_Free and PyMem_Free jump to
+ * (pyenv's wrappers overwrite rdi before their first emulated
+ * instruction); else the wrapper's entry, single-stepped.
+ */
+static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const struct py_alloc_fn *f,
+			  uint64_t *done, size_t *ndone)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct bpf_program *prog = t->skel->progs.pyfree_enter;
+	struct tm_probe_site site, impl_site;
+	uint64_t off, vaddr, ioff, ivaddr;
+	const char *name = f->name;
+	size_t j;
+	int err;
+
+	err = py_site(path, f->name, f->keep, &off, &vaddr, &site);
+	if (err)
+		return err;
+	if (!site.emulated && f->impl && !py_site(path, f->impl, TM_REG_RSI, &ioff, &ivaddr, &impl_site) &&
+	    impl_site.emulated) {
+		pr_debug("attach: %s: %s; probing %s instead\n", f->name, site.why, f->impl);
+		name = f->impl;
+		off = ioff;
+		vaddr = ivaddr;
+		site = impl_site;
+		prog = t->skel->progs.pymalloc_free_enter;
+	}
+	for (j = 0; j < *ndone; j++)
+		if (done[j] == vaddr)
+			return 0;       /* PyMem_Free shares PyObject_Free's _PyObject_Free */
+	done[(*ndone)++] = vaddr;
+	pr_debug("attach: %-16s at %s+0x%" PRIx64 "+%u: %s\n", name, path, off, site.offset, site.why);
+	if (!site.emulated)
+		pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost of a "
+			"probe)\n", f->name, path);
+	return add_link(t, bpf_program__attach_uprobe_opts(prog, pid, path, off + site.offset, &uo));
+}
+
+int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path)
+{
+	uint64_t done[sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0])];
+	struct tm_watch *w = watch_find(t, pid);
+	size_t ndone = 0, i;
+	struct stat st;
+	int err;
+
+	if (!w)
+		return -ENOENT;
+	if (stat(path, &st))
+		return -errno;
+	for (i = 0; i < sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0]); i++) {
+		const struct py_alloc_fn *f = &py_alloc_fns[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
+		struct tm_probe_site site;
+		uint64_t off, vaddr;
+
+		if (f->kind == TM_KIND_PYOBJECT_FREE || f->kind == TM_KIND_PYMEM_FREE) {
+			err = attach_py_free(t, pid, path, f, done, &ndone);
+			if (err)
+				goto fail;
+			continue;
+		}
+		err = py_site(path, f->name, f->keep, &off, &vaddr, &site);
+		if (err)
+			goto fail;
+		pr_debug("attach: %-16s at %s+0x%" PRIx64 "+%u: %s\n", f->name, path, off, site.offset, site.why);
+		if (!site.emulated)
+			pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost "
+				"of a probe)\n", f->name, path);
+		/*
+		 * The return probe goes where the entry one does: the kernel takes the
+		 * return address at [rsp], which the site keeps as it was at the entry.
+		 */
+		err = add_link(t, bpf_program__attach_uprobe_opts(py_entry_prog(t->skel, f->kind), pid, path,
+								  off + site.offset, &uo));
+		err = err ?: add_link(t, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
+									 off + site.offset, &ro));
+		if (err)
+			goto fail;
+	}
+	w->py_alloc_dev = st.st_dev;
+	w->py_alloc_ino = st.st_ino;
+	return 0;
+fail:
+	if (err == -ENOENT)
+		pr_warn("tidemark: %s has no %s: not a CPython interpreter; Python allocators are not traced\n",
+			path, py_alloc_fns[i].name);
+	else
+		pr_warn("tidemark: probing %s in %s failed: %s\n", py_alloc_fns[i].name, path, strerror(-err));
 	return err;
 }
 
@@ -512,13 +691,13 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 			s.flags = st->flags;
 			for (i = 0; i < st->n_native && i < TM_MAX_NATIVE; i++) {
 				/* frame 0 of a syscall stack is the instruction pointer itself */
-				int retaddr = !(i == 0 && st->kind >= TM_KIND_MMAP);
+				int retaddr = !(i == 0 && tm_kind_is_syscall(st->kind));
 				int idx;
 
 				if (!st->native[i])
 					break;   /* the end of a frame-pointer chain */
 				/* A syscall's own ip is in libc's wrapper; its caller is the site. */
-				if (i == 0 && st->kind >= TM_KIND_MMAP && st->n_native > 1 && st->native[1])
+				if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1])
 					continue;
 				idx = native_frame(t, w, prof, st->native[i], retaddr, &is_eval[nn]);
 				if (idx >= 0)
