@@ -492,4 +492,17 @@ static __always_inline int tm_py_record_codes(const struct tm_stack *st)
 	return w.err;
 }
 
+/*
+ * Is an anonymous mmap of @len bytes returning to @ra one of pymalloc's
+ * arenas? Arenas have one size per version, and _PyObject_ArenaMmap lives
+ * in the interpreter's ELF: libc's mmap wrapper is a leaf, so [rsp] at the
+ * syscall is its caller.
+ */
+static __always_inline int tm_py_is_arena(__u32 tgid, __u64 len, __u64 ra)
+{
+	struct tm_py_cfg *c = bpf_map_lookup_elem(&py_cfgs, &tgid);
+
+	return c && c->arena_size && len == c->arena_size && ra >= c->interp_lo && ra < c->interp_hi;
+}
+
 #endif /* TIDEMARK_PYTHON_BPF_H */

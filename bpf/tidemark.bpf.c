@@ -5,6 +5,8 @@
  * What it traces
  *   - uprobes on the libc allocator family (malloc ... pvalloc) with a return
  *     probe each, and a plain uprobe on free placed after its NULL test;
+ *   - with --trace-python-allocators, uprobes on CPython's PyObject_ and
+ *     PyMem_ Malloc/Calloc/Realloc (entry + return) and their Free;
  *   - syscalls:{sys_enter,sys_exit}_{mmap,munmap,mremap,brk} for anonymous
  *     private memory that the program maps itself;
  *   - sched:sched_process_exec to start counting a `tidemark run` child at
@@ -26,6 +28,17 @@
  *   lookup, one procs lookup. free: task storage, one allocs lookup + delete,
  *   aggs, procs.
  *   Nothing is sent to user space per event.
+ *
+ * Counted once
+ *   An allocator call made inside a traced one is not counted again: its
+ *   stack pointer lies at or below the outer call's (realloc -> malloc,
+ *   PyObject_Malloc of more than 512 bytes -> malloc, pymalloc's arena
+ *   mmap, glibc's large-block mmap). A free has no return probe, so an
+ *   inner free that finds its block already gone (PyObject_Free -> free)
+ *   is recognised by the outer call in flight or by the pointer the outer
+ *   free just took, and is not a loss. With Python allocators traced,
+ *   pymalloc arenas are never memory of their own: those mapped outside a
+ *   traced call are dropped and counted (py_arena_untraced).
  *
  * Races it tolerates
  *   - Threads of one process update the same counters concurrently; counts
@@ -52,6 +65,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Knobs set by the loader before load. */
 const volatile __u32 native_depth = TM_MAX_NATIVE; /* 0..TM_MAX_NATIVE */
 const volatile __u32 trace_python = 0;
+/* CPython allocator probes are attached: pymalloc arenas are not counted (see sys_enter). */
+const volatile __u32 trace_py_alloc = 0;
 /* Span of the dynamic loader's mappings (ld-linux-x86-64.so.2), from the loader's own. */
 const volatile __u64 ldso_size = 0;
 /* `tidemark daemon`: start tracking selected processes at their exec, forget them at exit. */
@@ -179,7 +194,7 @@ struct tm_thread {
 	__u32 sys_skip;         /* made by the allocator: not counted */
 	__u32 sys_notify;       /* a new executable mapping: tell the loader */
 	__u32 pad;
-	__u64 last_free;        /* pointer of this thread's latest free() */
+	__u64 last_free;        /* this thread's latest free of a block an inner free() or munmap may return */
 	__u64 last_alloc;       /* block of this thread's latest counted allocation */
 	struct tm_stack scratch;
 };
@@ -530,9 +545,10 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 
 	/*
 	 * realloc/reallocarray: the old block is gone from here on, unless it
-	 * fails. realloc(p, 0) frees p through free(), whose probe sees it.
+	 * fails. realloc(p, 0) frees p through free(), whose probe sees it;
+	 * PyObject_Realloc(p, 0) returns a new block and frees p inside.
 	 */
-	if ((kind == TM_KIND_REALLOC || kind == TM_KIND_REALLOCARRAY) && arg && size) {
+	if (tm_kind_is_realloc(kind) && arg && (size || kind >= TM_KIND_PYOBJECT_MALLOC)) {
 		if (forget_block(tgid, p, arg, &t->old_size, &t->old_stack, 0))
 			t->has_old = 1;
 		else
@@ -565,7 +581,7 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 			return 0;
 		}
 	}
-	if ((t->kind == TM_KIND_REALLOC || t->kind == TM_KIND_REALLOCARRAY) && !addr) {
+	if (tm_kind_is_realloc(t->kind) && !addr) {
 		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0.) */
 		if (t->has_old)
 			record_block(tgid, p, t->arg, t->old_size, t->old_stack, 0);
@@ -669,11 +685,12 @@ int BPF_KRETPROBE(alloc_exit)
 }
 
 /*
- * free() is probed after its NULL test (see user/probe_site.c), so rdi is
- * never NULL here. It needs no return probe: the block is gone at entry.
+ * A block is gone at its free's entry; a free needs no return probe.
+ * Blocks of @big bytes or more (0: all) may reach an inner free() (pymalloc hands
+ * them to malloc) or an munmap (glibc's mmapped chunks): the pointer is
+ * remembered so that those are recognised.
  */
-SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 ptr)
+static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct tm_proc *p;
@@ -693,13 +710,106 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 		temp = 1;
 	}
 	if (!forget_block(tgid, p, ptr, &size, &stack_id, temp)) {
+		/*
+		 * Not a loss when a traced call in flight owns it: realloc's entry,
+		 * or the PyObject_Free that is calling this free(), took the block.
+		 */
+		if (t && ((t->call_sp && PT_REGS_SP(ctx) <= t->call_sp) || t->last_free == ptr)) {
+			count_stat(TM_STAT_NESTED);
+			return 0;
+		}
 		count_drop(p, TM_DROP_FREE_UNMATCHED);
 		return 0;
 	}
-	/* free() may munmap a large block; the munmap tracepoint recognises it by this. */
-	if (size >= 64 * 1024 && t)
+	if ((size >= big || !size) && t)
 		t->last_free = ptr;
 	return 0;
+}
+
+/*
+ * free() is probed after its NULL test (see user/probe_site.c), so rdi is
+ * never NULL here. Large blocks go back to the kernel with munmap.
+ */
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	return free_common(ctx, ptr, 64 * 1024);
+}
+
+/* ---- CPython's allocators (--trace-python-allocators) ------------------ */
+
+/*
+ * Probed where user/probe_site.c finds an emulated instruction that still
+ * has the arguments in place (PyObject_Malloc+6 in pyenv builds). pymalloc
+ * serves requests up to 512 bytes itself and passes larger ones (and 0) to
+ * malloc, which is then an inner call and not counted twice.
+ */
+SEC("uprobe")
+int BPF_KPROBE(pyobject_malloc_enter, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_PYOBJECT_MALLOC, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyobject_calloc_enter, __u64 n, __u64 size)
+{
+	__u64 total = mul_or_zero(n, size);
+
+	if (!total && n && size)
+		return 0;
+	return alloc_enter(ctx, TM_KIND_PYOBJECT_CALLOC, total, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pyobject_realloc_enter, __u64 ptr, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_PYOBJECT_REALLOC, size, ptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymem_malloc_enter, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_PYMEM_MALLOC, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymem_calloc_enter, __u64 n, __u64 size)
+{
+	__u64 total = mul_or_zero(n, size);
+
+	if (!total && n && size)
+		return 0;
+	return alloc_enter(ctx, TM_KIND_PYMEM_CALLOC, total, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymem_realloc_enter, __u64 ptr, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_PYMEM_REALLOC, size, ptr);
+}
+
+/*
+ * PyObject_Free(p) and PyMem_Free(p). Any block may go on to free(): those
+ * pymalloc passed to malloc (over 512 bytes, or 0), and those CPython made
+ * with PyMem_RawMalloc and frees through these. So the pointer is always
+ * remembered, for one task storage lookup.
+ */
+SEC("uprobe")
+int BPF_KPROBE(pyfree_enter, __u64 ptr)
+{
+	return free_common(ctx, ptr, 0);
+}
+
+/*
+ * pymalloc's own free, _PyObject_Free(ctx, p), which both PyObject_Free
+ * and PyMem_Free jump to: used where those wrappers have no emulated
+ * instruction before they overwrite rdi (pyenv builds).
+ */
+SEC("uprobe")
+int BPF_KPROBE(pymalloc_free_enter, __u64 allocator_ctx, __u64 ptr)
+{
+	(void)allocator_ctx;
+	return free_common(ctx, ptr, 0);
 }
 
 /* ---- anonymous mappings ------------------------------------------------ */
@@ -867,6 +977,15 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 		sp = BPF_CORE_READ(regs, sp);
 		/* libc's syscall wrappers are leaf functions: [rsp] is their caller. */
 		bpf_probe_read_user(&ra, sizeof(ra), (void *)sp);
+		/*
+		 * A pymalloc arena mapped outside a traced PyObject_Malloc (or kin) call: the
+		 * objects in it are made on paths we do not see (see TM_DROP_PY_ARENA_UNTRACED).
+		 */
+		if (trace_py_alloc && kind == TM_KIND_MMAP && tm_py_is_arena(tgid, len, ra)) {
+			t->sys_kind = 0;
+			count_drop(p, TM_DROP_PY_ARENA_UNTRACED);
+			return 0;
+		}
 		t->sys_stack = intern_stack(ctx, t, p, tgid, ip, ra, fp, sp, kind);
 	}
 	return 0;

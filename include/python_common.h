@@ -117,10 +117,18 @@ struct tm_py_cfg {
 	 * store, so readers see 0 or the whole value. User space stores 0.
 	 */
 	__u32 tss_key1;
-	__u32 pad1;
+	/*
+	 * pymalloc's arenas: their size, and the span the interpreter's ELF is
+	 * mapped at (an arena's mmap returns into it). With
+	 * --trace-python-allocators arenas are not memory of their own: the
+	 * objects in them are counted at PyObject_Malloc & co.
+	 */
+	__u32 arena_size;
+	__u64 interp_lo;
+	__u64 interp_hi;
 };
 
-_Static_assert(sizeof(struct tm_py_cfg) == 112, "tm_py_cfg layout");
+_Static_assert(sizeof(struct tm_py_cfg) == 128, "tm_py_cfg layout");
 
 /*
  * tm_py_frame.flags (include/tidemark_common.h). The low bits describe the

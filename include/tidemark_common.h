@@ -34,8 +34,30 @@ enum tm_kind {
 	TM_KIND_MUNMAP,
 	TM_KIND_MREMAP,
 	TM_KIND_BRK,
+	/* CPython's allocators (--trace-python-allocators); the *_FREE ones name probes only. */
+	TM_KIND_PYOBJECT_MALLOC,
+	TM_KIND_PYOBJECT_CALLOC,
+	TM_KIND_PYOBJECT_REALLOC,
+	TM_KIND_PYOBJECT_FREE,
+	TM_KIND_PYMEM_MALLOC,
+	TM_KIND_PYMEM_CALLOC,
+	TM_KIND_PYMEM_REALLOC,
+	TM_KIND_PYMEM_FREE,
 	TM_KIND__COUNT,
 };
+
+/* Kinds whose stacks start at the syscall's own instruction pointer, not a return address. */
+static inline int tm_kind_is_syscall(unsigned int kind)
+{
+	return kind == TM_KIND_MMAP || kind == TM_KIND_MUNMAP || kind == TM_KIND_MREMAP || kind == TM_KIND_BRK;
+}
+
+/* realloc-like: the first argument is a block that the call frees or moves. */
+static inline int tm_kind_is_realloc(unsigned int kind)
+{
+	return kind == TM_KIND_REALLOC || kind == TM_KIND_REALLOCARRAY || kind == TM_KIND_PYOBJECT_REALLOC ||
+	       kind == TM_KIND_PYMEM_REALLOC;
+}
 
 /*
  * Everything the tracer could not record, counted. Every report prints the
@@ -52,6 +74,13 @@ enum tm_drop {
 	TM_DROP_UNMAP_SPLIT,       /* an munmap hit more regions than one event can split */
 	TM_DROP_INFLIGHT,          /* no per-thread slot for an allocator call in flight */
 	TM_DROP_PY_UNREADABLE,     /* the Python stack could not be read: Python frames lost */
+	/*
+	 * --trace-python-allocators: a pymalloc arena was mapped outside any
+	 * traced call of CPython's allocators, so objects are made without them (an
+	 * interpreter that inlines its allocator, or calls before the probes
+	 * were placed). The arena is not counted: its objects are not seen.
+	 */
+	TM_DROP_PY_ARENA_UNTRACED,
 	TM_DROP__COUNT,
 };
 

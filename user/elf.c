@@ -12,9 +12,11 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "elf.h"
@@ -313,7 +315,15 @@ static int add_needed(struct tm_elf_info *info, const char *name)
 	return 0;
 }
 
-/* DT_NEEDED through the section headers, the usual way. */
+static void add_path(struct tm_elf_info *info, int64_t tag, const char *dirs)
+{
+	if (tag == DT_RUNPATH)
+		snprintf(info->runpath, sizeof(info->runpath), "%s", dirs);
+	else
+		snprintf(info->rpath, sizeof(info->rpath), "%s", dirs);
+}
+
+/* DT_NEEDED (and the search paths) through the section headers, the usual way. */
 static int read_needed_scn(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, struct tm_elf_info *info)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -329,11 +339,15 @@ static int read_needed_scn(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, struct
 
 		if (!gelf_getdyn(data, (int)i, &dyn) || dyn.d_tag == DT_NULL)
 			break;
-		if (dyn.d_tag != DT_NEEDED)
+		if (dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RUNPATH && dyn.d_tag != DT_RPATH)
 			continue;
 		name = elf_strptr(elf, shdr->sh_link, dyn.d_un.d_val);
 		if (!name)
 			continue;
+		if (dyn.d_tag != DT_NEEDED) {
+			add_path(info, dyn.d_tag, name);
+			continue;
+		}
 		err = add_needed(info, name);
 		if (err)
 			return err;
@@ -374,11 +388,15 @@ static int read_needed_phdr(Elf *elf, const GElf_Phdr *ph, struct tm_elf_info *i
 
 		if (!gelf_getdyn(dyn_data, (int)i, &dyn) || dyn.d_tag == DT_NULL)
 			break;
-		if (dyn.d_tag != DT_NEEDED || dyn.d_un.d_val >= strsz)
+		if ((dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RUNPATH && dyn.d_tag != DT_RPATH) ||
+		    dyn.d_un.d_val >= strsz)
 			continue;
 		if (!memchr(s + dyn.d_un.d_val, '\0', strsz - dyn.d_un.d_val))
 			continue;
-		err = add_needed(info, s + dyn.d_un.d_val);
+		if (dyn.d_tag != DT_NEEDED)
+			add_path(info, dyn.d_tag, s + dyn.d_un.d_val);
+		else
+			err = add_needed(info, s + dyn.d_un.d_val);
 	}
 	return err;
 }
@@ -513,4 +531,107 @@ void tm_elf_info__free(struct tm_elf_info *info)
 		free(info->needed[i]);
 	free(info->needed);
 	memset(info, 0, sizeof(*info));
+}
+
+int tm_elf__search_dirs(const char *dirs, const char *origin, const char *name, char *out, size_t len)
+{
+	const char *p = dirs;
+
+	if (!dirs || !name || !out || !len)
+		return -EINVAL;
+	while (*p) {
+		const char *end = strchrnul(p, ':');
+		char dir[PATH_MAX], cand[PATH_MAX];
+		size_t n = 0;
+		const char *q;
+		struct stat st;
+		int bad = 0;
+
+		/* $ORIGIN and ${ORIGIN}; any other $TOKEN makes the entry unusable here */
+		for (q = p; q < end && !bad; q++) {
+			const char *tok = NULL;
+			size_t skip = 0;
+
+			if (*q == '$' && end - q >= 7 && !strncmp(q, "$ORIGIN", 7)) {
+				tok = origin;
+				skip = 7;
+			} else if (*q == '$' && end - q >= 9 && !strncmp(q, "${ORIGIN}", 9)) {
+				tok = origin;
+				skip = 9;
+			} else if (*q == '$') {
+				bad = 1;
+				break;
+			}
+			if (tok) {
+				if (!origin || n + strlen(tok) >= sizeof(dir)) {
+					bad = 1;
+					break;
+				}
+				memcpy(dir + n, tok, strlen(tok));
+				n += strlen(tok);
+				q += skip - 1;
+			} else {
+				if (n + 1 >= sizeof(dir)) {
+					bad = 1;
+					break;
+				}
+				dir[n++] = *q;
+			}
+		}
+		dir[n] = 0;
+		/* An empty entry means the current directory to ld.so. */
+		if (!bad && (size_t)snprintf(cand, sizeof(cand), "%s/%s", n ? dir : ".", name) < sizeof(cand) &&
+		    !stat(cand, &st) && S_ISREG(st.st_mode)) {
+			if ((size_t)snprintf(out, len, "%s", cand) >= len)
+				return -ENAMETOOLONG;
+			return 0;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return -ENOENT;
+}
+
+int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t len)
+{
+	/* glibc's built-in directories, and those Debian's /etc/ld.so.conf.d adds */
+	static const char defaults[] = "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib64:/usr/lib64:"
+				       "/lib:/usr/lib:/usr/local/lib/x86_64-linux-gnu:/usr/local/lib";
+	struct tm_elf_info info;
+	char real[PATH_MAX], *slash;
+	const char *name = NULL, *env;
+	size_t i;
+	int err;
+
+	err = tm_elf__info(path, &info);
+	if (err)
+		return err;
+	for (i = 0; i < info.nr_needed && !name; i++)
+		if (!strncmp(info.needed[i], prefix, strlen(prefix)))
+			name = info.needed[i];
+	err = -ENOENT;
+	if (!name)
+		goto out;
+	if (strchr(name, '/')) {
+		err = (size_t)snprintf(out, len, "%s", name) < len ? 0 : -ENAMETOOLONG;
+		goto out;
+	}
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	slash = strrchr(real, '/');
+	if (slash)
+		*slash = 0;
+	else
+		snprintf(real, sizeof(real), ".");
+	if (!info.runpath[0] && info.rpath[0])
+		err = tm_elf__search_dirs(info.rpath, real, name, out, len);
+	env = getenv("LD_LIBRARY_PATH");
+	if (err == -ENOENT && env && *env)
+		err = tm_elf__search_dirs(env, real, name, out, len);
+	if (err == -ENOENT && info.runpath[0])
+		err = tm_elf__search_dirs(info.runpath, real, name, out, len);
+	if (err == -ENOENT)
+		err = tm_elf__search_dirs(defaults, NULL, name, out, len);
+out:
+	tm_elf_info__free(&info);
+	return err;
 }

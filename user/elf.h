@@ -40,6 +40,8 @@ struct tm_elf_info {
 	char interp[256];       /* PT_INTERP path; "" without one */
 	char **needed;          /* DT_NEEDED names, in file order */
 	size_t nr_needed;
+	char runpath[1024];     /* DT_RUNPATH; "" without one */
+	char rpath[1024];       /* DT_RPATH (older binaries); "" without one */
 	uint8_t build_id[TM_ELF_BUILD_ID_MAX];
 	size_t build_id_len;    /* 0: no NT_GNU_BUILD_ID note */
 };
@@ -68,5 +70,24 @@ int tm_elf__read_code(const char *path, uint64_t file_off, void *buf, size_t len
  */
 int tm_elf__info(const char *path, struct tm_elf_info *info);
 void tm_elf_info__free(struct tm_elf_info *info);  /* accepts NULL */
+
+/*
+ * The library the dynamic loader would load for @path's first DT_NEEDED
+ * entry that starts with @prefix ("libpython3."), searched the way ld.so(8)
+ * does: DT_RPATH (when there is no DT_RUNPATH), LD_LIBRARY_PATH,
+ * DT_RUNPATH, then the default directories (Debian's multiarch ones and
+ * /usr/local/lib included). /etc/ld.so.cache is not read. $ORIGIN is the
+ * directory of @path with symlinks resolved. -ENOENT when there is no such
+ * entry or no such file, -ENAMETOOLONG if @len is too small.
+ */
+int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t len);
+
+/*
+ * The first directory of the colon-separated @dirs holding a regular
+ * file @name, with $ORIGIN (or ${ORIGIN}) replaced by @origin; directories
+ * with other dynamic string tokens ($LIB, $PLATFORM) are skipped. Writes
+ * dir/name to @out. -ENOENT if none.
+ */
+int tm_elf__search_dirs(const char *dirs, const char *origin, const char *name, char *out, size_t len);
 
 #endif /* TIDEMARK_ELF_H */

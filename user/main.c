@@ -56,6 +56,9 @@ static const char usage[] =
 "      --max-allocs N     live blocks tracked at once (default 1048576)\n"
 "      --max-stacks N     distinct stacks (default 65536)\n"
 "      --no-python        native stacks only, even when the target is CPython\n"
+"      --trace-python-allocators\n"
+"                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n"
+"                         and Free: every object, not pymalloc's arenas (slower)\n"
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
 "      --in-cgroup DIR    run: start CMD inside this cgroup (e.g. a memory-limited one)\n"
@@ -196,15 +199,19 @@ static int resolve_cmd(const char *cmd, char *out, size_t len)
 	return -ENOENT;
 }
 
-/* Say what is and is not traced when CMD's allocator is not glibc's. */
-static void check_target_libc(const char *exe)
+/*
+ * The ELF that runs for @exe: @exe itself, or the interpreter its #! line
+ * names (through `env NAME` too). 0, or -ENOENT.
+ */
+static int exec_elf(const char *exe, char *out, size_t len)
 {
-	struct tm_elf_info info;
 	char line[PATH_MAX], interp[PATH_MAX];
 	FILE *f;
 
 	f = fopen(exe, "r");
-	if (f && fgets(line, sizeof(line), f) && line[0] == '#' && line[1] == '!') {
+	if (!f)
+		return -errno;
+	if (fgets(line, sizeof(line), f) && line[0] == '#' && line[1] == '!') {
 		char *p = line + 2, *sp;
 
 		fclose(f);
@@ -217,25 +224,55 @@ static void check_target_libc(const char *exe)
 
 			arg[strcspn(arg, " ")] = 0;
 			if (resolve_cmd(arg, interp, sizeof(interp)))
-				return;
+				return -ENOENT;
 		} else {
 			if (sp)
 				*sp = 0;
 			snprintf(interp, sizeof(interp), "%s", p);
 		}
-		check_target_libc(interp);
-		return;
+		return exec_elf(interp, out, len);
 	}
-	if (f)
-		fclose(f);
+	fclose(f);
+	snprintf(out, len, "%s", exe);
+	return 0;
+}
+
+/* Say what is and is not traced when CMD's allocator is not glibc's. */
+static void check_target_libc(const char *exe)
+{
+	struct tm_elf_info info;
+	char elf[PATH_MAX];
+
+	if (exec_elf(exe, elf, sizeof(elf)))
+		return;
 	memset(&info, 0, sizeof(info));
-	if (tm_elf__info(exe, &info))
+	if (tm_elf__info(elf, &info))
 		return;
 	if (!info.has_interp || !info.needs_libc)
 		pr_warn("tidemark: %s is %s: its malloc/free are not traced (tidemark probes glibc's "
-			"libc.so.6); its mmap/munmap/mremap/brk are\n", exe,
+			"libc.so.6); its mmap/munmap/mremap/brk are\n", elf,
 			info.has_interp ? "not linked against glibc" : "statically linked");
 	tm_elf_info__free(&info);
+}
+
+/*
+ * The file holding CPython's allocator functions that CMD will map: a
+ * python linked statically exports them itself; otherwise its
+ * libpython3.X.so, found as the dynamic loader will find it.
+ */
+static int python_elf(const char *exe, char *out, size_t len)
+{
+	char elf[PATH_MAX];
+	int err;
+
+	err = exec_elf(exe, elf, sizeof(elf));
+	if (err)
+		return err;
+	if (!tm_elf__find_symbol(elf, "PyObject_Malloc", NULL, NULL, NULL)) {
+		snprintf(out, len, "%s", elf);
+		return 0;
+	}
+	return tm_elf__find_needed(elf, "libpython3.", out, len);
 }
 
 static void fill_command(struct tm_profile *prof, pid_t pid, char **argv)
@@ -324,6 +361,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 		  struct tm_timeline *tl, const char *output)
 {
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
+	size_t i;
 	int err;
 
 	struct tm_proc p;
@@ -336,6 +374,12 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 		pr_warn("tidemark: pid %d was never counted: %s\n", pid, strerror(-err));
 		return err;
 	}
+	for (i = 0; i < prof->ndrops; i++)
+		if (!strcmp(prof->drops[i].name, tm_drop_name(TM_DROP_PY_ARENA_UNTRACED)) && prof->drops[i].value)
+			pr_warn("tidemark: %llu pymalloc arenas were mapped outside the probed PyObject_/PyMem_ calls: "
+				"this interpreter makes objects where uprobes cannot see (an LTO build such as Debian's "
+				"python3.11 inlines PyObject_Malloc into its callers): small objects are undercounted\n",
+				(unsigned long long)prof->drops[i].value);
 	/* The peak itself, which 10 ms sampling may step over (RSS unknown there: 0). */
 	if (prof->peak_bytes && tl->s) {
 		struct tm_sample pk = { prof->peak_time_ns, (int64_t)prof->peak_bytes, 0 };
@@ -361,7 +405,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 
 enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
        OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
-       OPT_OUTPUT_DIR };
+       OPT_OUTPUT_DIR, OPT_PY_ALLOC };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -373,6 +417,7 @@ static const struct option trace_longopts[] = {
 	{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
 	{ "in-cgroup", required_argument, NULL, OPT_IN_CGROUP },
 	{ "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
+	{ "trace-python-allocators", no_argument, NULL, OPT_PY_ALLOC },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -448,6 +493,9 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 		case OPT_NO_PYTHON:
 			o->trace.python = 0;
 			break;
+		case OPT_PY_ALLOC:
+			o->trace.py_alloc = 1;
+			break;
 		case 'v':
 			tm_log_level = TM_LOG_DEBUG;
 			break;
@@ -465,6 +513,10 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 					argv[optind - 1]);
 			return -EINVAL;
 		}
+	}
+	if (o->trace.py_alloc && !o->trace.python) {
+		pr_warn("tidemark %s: --trace-python-allocators needs Python stacks: drop --no-python\n", cmd);
+		return -EINVAL;
 	}
 	return optind;
 }
@@ -545,6 +597,15 @@ static int cmd_run(int argc, char **argv)
 		err = tm_trace__attach_libc(t, child, libc);
 	if (err)
 		goto out;
+	if (o.trace.py_alloc) {
+		char py[PATH_MAX];
+
+		/* Before the exec, so that every object is seen; else when the interpreter shows up. */
+		if (!python_elf(exe, py, sizeof(py)))
+			tm_trace__attach_python_allocators(t, child, py);
+		else
+			pr_debug("tidemark run: %s: cannot tell its libpython before it runs\n", exe);
+	}
 
 	prof->pid = child;
 	fill_command(prof, child, argv + first);

@@ -13,26 +13,36 @@
 
 #include "probe_site.h"
 
-/* Length of a `0f 1f /0` multi-byte nop from its ModRM byte on. */
-static size_t nopl_len(const uint8_t *m, size_t avail)
+/* Bytes of a ModRM operand (ModRM, SIB, displacement) starting at m; 0 if cut short. */
+static size_t modrm_len(const uint8_t *m, size_t avail)
 {
-	uint8_t modrm, mod, rm;
+	uint8_t mod, rm;
 	size_t n = 1;
 
 	if (!avail)
 		return 0;
-	modrm = m[0];
-	mod = modrm >> 6;
-	rm = modrm & 7;
-	if (((modrm >> 3) & 7) != 0)
-		return 0;
-	if (mod != 3 && rm == 4)
+	mod = m[0] >> 6;
+	rm = m[0] & 7;
+	if (mod != 3 && rm == 4) {
+		if (avail < 2)
+			return 0;
 		n += 1;         /* SIB */
+		if (mod == 0 && (m[1] & 7) == 5)
+			n += 4; /* no base register: disp32 */
+	}
 	if (mod == 1)
 		n += 1;
 	else if (mod == 2 || (mod == 0 && rm == 5))
 		n += 4;
 	return n <= avail ? n : 0;
+}
+
+/* Length of a `0f 1f /0` multi-byte nop from its ModRM byte on. */
+static size_t nopl_len(const uint8_t *m, size_t avail)
+{
+	if (!avail || ((m[0] >> 3) & 7) != 0)
+		return 0;
+	return modrm_len(m, avail);
 }
 
 size_t tm_probe_site__emulated_len(const uint8_t *c, size_t len)
@@ -106,4 +116,98 @@ void tm_probe_site__choose(const uint8_t *c, size_t len, enum tm_site_rule rule,
 	snprintf(out->why, sizeof(out->why),
 		 "entry instruction (%02x %02x %02x) is single-stepped: no emulated site keeps the meaning",
 		 c[0], len > 1 ? c[1] : 0, len > 2 ? c[2] : 0);
+}
+
+/*
+ * Length of a straight-line instruction we can step over when looking for
+ * an emulated site, with the registers it writes in *writes (bit n for
+ * register n, r8-r15 included); 0 for anything else. Known: endbr64, and,
+ * with an optional REX prefix, mov (89, 8b), lea (8d), test (84, 85), cmp
+ * (38, 39, 3a, 3b, 3d, and 80/81/83 /7). None of them branches or moves
+ * rsp unless rsp is its destination, which *writes shows.
+ */
+static size_t plain_len(const uint8_t *c, size_t len, unsigned int *writes)
+{
+	uint8_t rex = 0, op, modrm;
+	unsigned int reg, rm;
+	size_t p = 0, n;
+
+	*writes = 0;
+	if (len >= 4 && c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa)
+		return 4;
+	if (p < len && (c[p] & 0xf0) == 0x40)
+		rex = c[p++];
+	if (p >= len)
+		return 0;
+	op = c[p++];
+	if (op == 0x3d)                               /* cmp $imm32, %eax/%rax */
+		return p + 4 <= len ? p + 4 : 0;
+	switch (op) {
+	case 0x38: case 0x39: case 0x3a: case 0x3b: case 0x84: case 0x85:
+	case 0x80: case 0x81: case 0x83: case 0x89: case 0x8b: case 0x8d:
+		break;
+	default:
+		return 0;
+	}
+	if (p >= len)
+		return 0;
+	modrm = c[p];
+	n = modrm_len(c + p, len - p);
+	if (!n)
+		return 0;
+	p += n;
+	reg = ((modrm >> 3) & 7) | (rex & 4 ? 8 : 0);
+	rm = (modrm & 7) | (rex & 1 ? 8 : 0);
+	switch (op) {
+	case 0x89:                                    /* mov reg, r/m: a register when mod == 3 */
+		if ((modrm >> 6) == 3)
+			*writes = 1u << rm;
+		break;
+	case 0x8d:                                    /* lea: a memory operand only */
+		if ((modrm >> 6) == 3)
+			return 0;
+		/* fall through */
+	case 0x8b:                                    /* mov r/m, reg */
+		*writes = 1u << reg;
+		break;
+	case 0x80: case 0x81: case 0x83:              /* group 1: only /7, cmp, writes nothing */
+		if (((modrm >> 3) & 7) != 7)
+			return 0;
+		p += op == 0x81 ? 4 : 1;
+		break;
+	default:                                      /* test, cmp */
+		break;
+	}
+	return p <= len ? p : 0;
+}
+
+void tm_probe_site__first_emulated(const uint8_t *c, size_t len, unsigned int keep,
+				   struct tm_probe_site *out)
+{
+	unsigned int writes;
+	size_t off = 0, n;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	/* A return probe reads the return address at [rsp]: rsp must be the entry's. */
+	keep |= TM_REG_RSP;
+	for (i = 0; i < 8 && off < len; i++) {
+		if (tm_probe_site__emulated_len(c + off, len - off)) {
+			out->offset = (uint32_t)off;
+			out->emulated = 1;
+			if (off)
+				snprintf(out->why, sizeof(out->why),
+					 "+%zu, after %d instructions that keep the arguments and rsp", off, i);
+			else
+				snprintf(out->why, sizeof(out->why), "entry instruction is emulated");
+			return;
+		}
+		n = plain_len(c + off, len - off, &writes);
+		if (!n || (writes & keep))
+			break;
+		off += n;
+	}
+	snprintf(out->why, sizeof(out->why),
+		 "entry instruction (%02x %02x %02x) is single-stepped: no emulated site keeps the arguments",
+		 len ? c[0] : 0, len > 1 ? c[1] : 0, len > 2 ? c[2] : 0);
 }

@@ -26,11 +26,36 @@ struct tm_probe_site {
 	char why[96];         /* what was decided, for -v */
 };
 
+/* x86-64 register numbers (ModRM encoding), as bits of a `keep` mask. */
+enum tm_reg {
+	TM_REG_RAX = 1u << 0,
+	TM_REG_RCX = 1u << 1,
+	TM_REG_RDX = 1u << 2,
+	TM_REG_RBX = 1u << 3,
+	TM_REG_RSP = 1u << 4,
+	TM_REG_RBP = 1u << 5,
+	TM_REG_RSI = 1u << 6,
+	TM_REG_RDI = 1u << 7,
+};
+
 /* Length of the instruction at code[0] if the kernel emulates it, else 0. */
 size_t tm_probe_site__emulated_len(const uint8_t *code, size_t len);
 
 /* Choose the probe offset in a function whose first `len` bytes are `code`. */
 void tm_probe_site__choose(const uint8_t *code, size_t len, enum tm_site_rule rule,
 			   struct tm_probe_site *out);
+
+/*
+ * The first emulated instruction on the straight-line path from the entry,
+ * for a probe that reads the registers in @keep (enum tm_reg bits) and
+ * may have a return probe: every instruction before it must be one this
+ * decoder knows to leave rsp, the registers in @keep and the control flow
+ * alone (register moves, loads, lea, test, cmp, endbr64). Stops at the
+ * first instruction it does not know, and then stays at the entry
+ * (out->emulated = 0). CPython's wrappers such as PyObject_Malloc begin
+ * `mov %rdi,%rsi; test %rdi,%rdi; js`: the js, 6 bytes in, is emulated.
+ */
+void tm_probe_site__first_emulated(const uint8_t *code, size_t len, unsigned int keep,
+				   struct tm_probe_site *out);
 
 #endif

@@ -33,6 +33,7 @@ static const char *const drop_names[] = {
 	[TM_DROP_UNMAP_SPLIT] = "unmap_split",
 	[TM_DROP_INFLIGHT] = "inflight",
 	[TM_DROP_PY_UNREADABLE] = "py_unreadable",
+	[TM_DROP_PY_ARENA_UNTRACED] = "py_arena_untraced",
 };
 
 static const char *const stat_names[] = {
@@ -58,6 +59,14 @@ static const char *const kind_names[] = {
 	[TM_KIND_MUNMAP] = "munmap",
 	[TM_KIND_MREMAP] = "mremap",
 	[TM_KIND_BRK] = "brk",
+	[TM_KIND_PYOBJECT_MALLOC] = "PyObject_Malloc",
+	[TM_KIND_PYOBJECT_CALLOC] = "PyObject_Calloc",
+	[TM_KIND_PYOBJECT_REALLOC] = "PyObject_Realloc",
+	[TM_KIND_PYOBJECT_FREE] = "PyObject_Free",
+	[TM_KIND_PYMEM_MALLOC] = "PyMem_Malloc",
+	[TM_KIND_PYMEM_CALLOC] = "PyMem_Calloc",
+	[TM_KIND_PYMEM_REALLOC] = "PyMem_Realloc",
+	[TM_KIND_PYMEM_FREE] = "PyMem_Free",
 };
 
 /*

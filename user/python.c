@@ -635,7 +635,42 @@ static int py_cfg_spans(struct tm_py_cfg *cfg)
 	return 0;
 }
 
+/* [lo, hi) of every mapping of @path in @pid. */
+static int py_file_span(pid_t pid, const char *path, uint64_t *lo, uint64_t *hi)
+{
+	char maps[64], line[PATH_MAX + 128];
+	FILE *f;
+
+	*lo = *hi = 0;
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+		int pos = 0;
+
+		if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &s, &e, &pos) < 2 || !pos)
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		if (strcmp(line + pos, path))
+			continue;
+		if (!*lo || s < *lo)
+			*lo = s;
+		if (e > *hi)
+			*hi = e;
+	}
+	fclose(f);
+	return *lo ? 0 : -ENOENT;
+}
+
 int tm_python__detect(pid_t pid, struct tm_py_cfg *cfg, char *desc, size_t desclen)
+{
+	return tm_python__detect_ex(pid, cfg, NULL, desc, desclen);
+}
+
+int tm_python__detect_ex(pid_t pid, struct tm_py_cfg *cfg, struct tm_py_where *where, char *desc,
+			 size_t desclen)
 {
 	struct py_found found = {};
 	struct py_tsd_find tsd = { .cfg = cfg };
@@ -685,6 +720,21 @@ int tm_python__detect(pid_t pid, struct tm_py_cfg *cfg, char *desc, size_t descl
 	if (err) {
 		snprintf(why, sizeof(why), "layout exceeds the walker's read window");
 		goto out;
+	}
+
+	/* pymalloc's ARENA_SIZE: 256 KiB, 1 MiB from 3.10 (ARENA_BITS 20 with the radix tree) */
+	cfg->arena_size = found.minor <= 9 ? 256u << 10 : 1u << 20;
+	{
+		uint64_t lo, hi;
+
+		if (!py_file_span(pid, found.path, &lo, &hi)) {
+			cfg->interp_lo = lo;
+			cfg->interp_hi = hi;
+		}
+	}
+	if (where) {
+		snprintf(where->path, sizeof(where->path), "%s", found.path);
+		where->minor = found.minor;
 	}
 
 	py_tsd_default(cfg);

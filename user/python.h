@@ -31,11 +31,22 @@
  * @desc (may be NULL) receives one human-readable line, e.g.
  * "CPython 3.11.7 in /usr/lib/libpython3.11.so.1.0".
  * Returns 0; -ENOENT when the process is not CPython (or not yet: retry after
- * it maps a new executable file); -ENOTSUP for a CPython this build cannot
+ * it maps a new executable file); -EAGAIN when the interpreter is mapped but
+ * its data is not yet (the dynamic loader is at work: retry shortly); -ENOTSUP for a CPython this build cannot
  * walk (version, free-threaded build), with the reason in @desc; other
  * -errno when /proc or the ELF file cannot be read.
  */
 int tm_python__detect(pid_t pid, struct tm_py_cfg *cfg, char *desc, size_t desclen);
+
+/* Where the interpreter lives, for probes on its allocator functions. */
+struct tm_py_where {
+	char path[4096];        /* the ELF holding _PyRuntime, as /proc/PID/maps names it */
+	unsigned int minor;     /* 3.minor */
+};
+
+/* tm_python__detect(), and also where the interpreter is (@where may be NULL). */
+int tm_python__detect_ex(pid_t pid, struct tm_py_cfg *cfg, struct tm_py_where *where, char *desc,
+			 size_t desclen);
 
 /*
  * The source line of instruction @idx (in 2-byte code units) of a code object

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +33,17 @@ struct tm_watch {
 	__u32 inc;                 /* its incarnation in the kernel's maps; 0 until known */
 	struct tm_maps maps;
 	int python;                /* 1: CPython configured; -1: not one we can walk */
+	int at_exec;               /* `run`: counted from its exec, so from its first allocation */
 	int hold;                  /* stopped at new executable mappings: continue it */
 	int py_pending;            /* a CPython not ready to be read yet: try again */
 	char py_why[160];          /* why, said at the end if it never became ready */
 	struct tm_py_cfg py_cfg;
+	/* The interpreter ELF whose allocator functions are probed for this pid (dev/ino); 0 = none. */
+	dev_t py_alloc_dev;
+	ino_t py_alloc_ino;
 };
 
-#define TM_MAX_LINKS 32
+#define TM_MAX_LINKS 64
 
 struct tm_trace {
 	struct tidemark_bpf *skel;
@@ -53,6 +58,7 @@ struct tm_trace {
 	tm_trace_event_fn on_event;
 	void *on_event_ctx;
 	size_t nreap;              /* keys in reap_set */
+	int py_alloc;              /* probe CPython's PyObject_ and PyMem_ allocators */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -91,6 +97,14 @@ int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
 	return err;
 }
 
+/* Are @path's allocator functions already probed for @w's process? */
+static int watch_has_py_alloc(const struct tm_watch *w, const char *path)
+{
+	struct stat st;
+
+	return w->py_alloc_ino && !stat(path, &st) && st.st_dev == w->py_alloc_dev && st.st_ino == w->py_alloc_ino;
+}
+
 /*
  * Configure the CPython walker for pid once its interpreter is mapped: at
  * attach, or for `run` on the exec and each new executable mapping (a
@@ -98,13 +112,14 @@ int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
  */
 static void try_python(struct tm_trace *t, struct tm_watch *w)
 {
+	struct tm_py_where where;
 	char desc[256] = "";
 	__u32 key = (__u32)w->pid;
 	int err;
 
 	if (!t->python || w->python)
 		return;
-	err = tm_python__detect(w->pid, &w->py_cfg, desc, sizeof(desc));
+	err = tm_python__detect_ex(w->pid, &w->py_cfg, &where, desc, sizeof(desc));
 	if (err == -ENOENT)
 		return;   /* not (yet) a CPython */
 	if (err == -EAGAIN) {
@@ -126,6 +141,18 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	}
 	w->python = 1;
 	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
+	if (t->py_alloc) {
+		char path[PATH_MAX + 32];
+
+		/* `run` probed it before the exec when it could tell which file it would be */
+		snprintf(path, sizeof(path), "/proc/%d/root%s", w->pid, where.path);
+		if (!watch_has_py_alloc(w, path)) {
+			if (w->at_exec)
+				pr_info("tidemark: pid %d: probing %s's allocators only now: objects made before are "
+					"not counted (see py_arena_untraced)\n", w->pid, where.path);
+			tm_trace__attach_python_allocators(t, w->pid, path);
+		}
+	}
 }
 
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
@@ -260,6 +287,8 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->skel->rodata->daemon_mode = o->daemon;
 	t->skel->rodata->sel_flags = o->sel_flags;
 	t->python = o->python;
+	t->skel->rodata->trace_py_alloc = o->python && o->py_alloc;
+	t->py_alloc = o->python && o->py_alloc;
 	t->max_watch = o->max_procs;
 	if (o->max_procs)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
@@ -330,6 +359,7 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 	zero.inc = __sync_add_and_fetch(&t->skel->bss->next_inc, 1);
 	w->inc = zero.inc;
 	w->hold = at_exec;
+	w->at_exec = at_exec;
 	/* tp_exec gives the entry the incarnation it finds here, and holds it for its maps */
 	pend.inc = zero.inc;
 	pend.flags = TM_PROC_HOLD_FOR_MAPS;
@@ -462,6 +492,155 @@ fail:
 		pr_warn("attach: pid %d exited before its probes were placed\n", pid);
 	else
 		pr_warn("attach: uprobe on %s failed: %s\n", libc, strerror(-err));
+	return err;
+}
+
+/* CPython's allocator functions, all in .dynsym of libpython3.X.so or a static python. */
+struct py_alloc_fn {
+	const char *name;
+	enum tm_kind kind;
+	unsigned int keep;      /* argument registers the program reads (enum tm_reg) */
+	const char *impl;       /* pymalloc's function behind a wrapper with no emulated site */
+};
+
+#define RDI TM_REG_RDI
+#define RSI TM_REG_RSI
+static const struct py_alloc_fn py_alloc_fns[] = {
+	{ "PyObject_Malloc", TM_KIND_PYOBJECT_MALLOC, RDI, NULL },
+	{ "PyObject_Calloc", TM_KIND_PYOBJECT_CALLOC, RDI | RSI, NULL },
+	{ "PyObject_Realloc", TM_KIND_PYOBJECT_REALLOC, RDI | RSI, NULL },
+	{ "PyObject_Free", TM_KIND_PYOBJECT_FREE, RDI, "_PyObject_Free" },
+	{ "PyMem_Malloc", TM_KIND_PYMEM_MALLOC, RDI, NULL },
+	{ "PyMem_Calloc", TM_KIND_PYMEM_CALLOC, RDI | RSI, NULL },
+	{ "PyMem_Realloc", TM_KIND_PYMEM_REALLOC, RDI | RSI, NULL },
+	{ "PyMem_Free", TM_KIND_PYMEM_FREE, RDI, "_PyObject_Free" },
+};
+#undef RDI
+#undef RSI
+
+static struct bpf_program *py_entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
+{
+	switch (kind) {
+	case TM_KIND_PYOBJECT_MALLOC: return s->progs.pyobject_malloc_enter;
+	case TM_KIND_PYOBJECT_CALLOC: return s->progs.pyobject_calloc_enter;
+	case TM_KIND_PYOBJECT_REALLOC: return s->progs.pyobject_realloc_enter;
+	case TM_KIND_PYMEM_MALLOC: return s->progs.pymem_malloc_enter;
+	case TM_KIND_PYMEM_CALLOC: return s->progs.pymem_calloc_enter;
+	case TM_KIND_PYMEM_REALLOC: return s->progs.pymem_realloc_enter;
+	default: return s->progs.pyfree_enter;
+	}
+}
+
+/* Where to probe one function: its file offset and the site inside it. */
+static int py_site(const char *path, const char *name, unsigned int keep, uint64_t *off, uint64_t *vaddr,
+		   struct tm_probe_site *site)
+{
+	uint8_t code[32] = { 0 };
+	uint64_t size;
+	int err;
+
+	err = tm_elf__find_symbol(path, name, off, vaddr, &size);
+	if (err)
+		return err;
+	err = tm_elf__read_code(path, *off, code, size && size < sizeof(code) ? size : sizeof(code));
+	if (err)
+		return err;
+	tm_probe_site__first_emulated(code, size && size < sizeof(code) ? size : sizeof(code), keep, site);
+	return 0;
+}
+
+/*
+ * The free side: the wrapper where it has an emulated site; else pymalloc's
+ * own _PyObject_Free(ctx, p), which PyObject_Free and PyMem_Free jump to
+ * (pyenv's wrappers overwrite rdi before their first emulated
+ * instruction); else the wrapper's entry, single-stepped.
+ */
+static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const struct py_alloc_fn *f,
+			  uint64_t *done, size_t *ndone)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct bpf_program *prog = t->skel->progs.pyfree_enter;
+	struct tm_probe_site site, impl_site;
+	uint64_t off, vaddr, ioff, ivaddr;
+	const char *name = f->name;
+	size_t j;
+	int err;
+
+	err = py_site(path, f->name, f->keep, &off, &vaddr, &site);
+	if (err)
+		return err;
+	if (!site.emulated && f->impl && !py_site(path, f->impl, TM_REG_RSI, &ioff, &ivaddr, &impl_site) &&
+	    impl_site.emulated) {
+		pr_debug("attach: %s: %s; probing %s instead\n", f->name, site.why, f->impl);
+		name = f->impl;
+		off = ioff;
+		vaddr = ivaddr;
+		site = impl_site;
+		prog = t->skel->progs.pymalloc_free_enter;
+	}
+	for (j = 0; j < *ndone; j++)
+		if (done[j] == vaddr)
+			return 0;       /* PyMem_Free shares PyObject_Free's _PyObject_Free */
+	done[(*ndone)++] = vaddr;
+	pr_debug("attach: %-16s at %s+0x%" PRIx64 "+%u: %s\n", name, path, off, site.offset, site.why);
+	if (!site.emulated)
+		pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost of a "
+			"probe)\n", f->name, path);
+	return add_link(t, bpf_program__attach_uprobe_opts(prog, pid, path, off + site.offset, &uo));
+}
+
+int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path)
+{
+	uint64_t done[sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0])];
+	struct tm_watch *w = watch_find(t, pid);
+	size_t ndone = 0, i;
+	struct stat st;
+	int err;
+
+	if (!w)
+		return -ENOENT;
+	if (stat(path, &st))
+		return -errno;
+	for (i = 0; i < sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0]); i++) {
+		const struct py_alloc_fn *f = &py_alloc_fns[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
+		struct tm_probe_site site;
+		uint64_t off, vaddr;
+
+		if (f->kind == TM_KIND_PYOBJECT_FREE || f->kind == TM_KIND_PYMEM_FREE) {
+			err = attach_py_free(t, pid, path, f, done, &ndone);
+			if (err)
+				goto fail;
+			continue;
+		}
+		err = py_site(path, f->name, f->keep, &off, &vaddr, &site);
+		if (err)
+			goto fail;
+		pr_debug("attach: %-16s at %s+0x%" PRIx64 "+%u: %s\n", f->name, path, off, site.offset, site.why);
+		if (!site.emulated)
+			pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost "
+				"of a probe)\n", f->name, path);
+		/*
+		 * The return probe goes where the entry one does: the kernel takes the
+		 * return address at [rsp], which the site keeps as it was at the entry.
+		 */
+		err = add_link(t, bpf_program__attach_uprobe_opts(py_entry_prog(t->skel, f->kind), pid, path,
+								  off + site.offset, &uo));
+		err = err ?: add_link(t, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
+									 off + site.offset, &ro));
+		if (err)
+			goto fail;
+	}
+	w->py_alloc_dev = st.st_dev;
+	w->py_alloc_ino = st.st_ino;
+	return 0;
+fail:
+	if (err == -ENOENT)
+		pr_warn("tidemark: %s has no %s: not a CPython interpreter; Python allocators are not traced\n",
+			path, py_alloc_fns[i].name);
+	else
+		pr_warn("tidemark: probing %s in %s failed: %s\n", py_alloc_fns[i].name, path, strerror(-err));
 	return err;
 }
 
@@ -632,13 +811,13 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 			s.flags = st->flags;
 			for (i = 0; i < st->n_native && i < TM_MAX_NATIVE; i++) {
 				/* frame 0 of a syscall stack is the instruction pointer itself */
-				int retaddr = !(i == 0 && st->kind >= TM_KIND_MMAP);
+				int retaddr = !(i == 0 && tm_kind_is_syscall(st->kind));
 				int idx;
 
 				if (!st->native[i])
 					break;   /* the end of a frame-pointer chain */
 				/* A syscall's own ip is in libc's wrapper; its caller is the site. */
-				if (i == 0 && st->kind >= TM_KIND_MMAP && st->n_native > 1 && st->native[1])
+				if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1])
 					continue;
 				idx = native_frame(t, w, prof, st->native[i], retaddr, &is_eval[nn]);
 				if (idx >= 0)

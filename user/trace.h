@@ -24,6 +24,7 @@ struct tm_trace_opts {
 	int python;                  /* capture CPython stacks when the target is CPython */
 	int daemon;                  /* track selected processes from their exec; release them at exit */
 	unsigned int sel_flags;      /* enum tm_sel_flags: which selectors the daemon fills in */
+	int py_alloc;                /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
 };
 
 struct tm_trace;
@@ -45,6 +46,13 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o);
 int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec);
 /* Uprobes on the allocator family in libc_path, for pid only. */
 int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc_path);
+/*
+ * Probes on CPython's allocator functions in @path (libpython3.X.so or a
+ * python executable), for pid only. `run` calls it before the exec when it
+ * can tell which file the target will map; otherwise it happens when the
+ * interpreter is detected.
+ */
+int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path);
 /* Wait up to timeout_ms for kernel notices (new executable mappings). */
 int tm_trace__poll(struct tm_trace *t, int timeout_ms);
 /* Snapshot /proc/PID/maps now (merged with the earlier ones). */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "elf.h"
@@ -310,6 +311,58 @@ static void test_errors(void)
 	unlink(tmp);
 }
 
+/* DT_NEEDED resolution: this test's own libc, as the loader found it; search lists in a temp dir. */
+static void test_find_needed(void)
+{
+	char dir[] = "/tmp/tm_test_elf.XXXXXX", path[256], lib[256], want[4096], got[4096], real[4096];
+	FILE *f;
+
+	/* The test binary needs libc.so.6 and the loader found it where dl_iterate_phdr says. */
+	TM_CHECK_EQ_U64(tm_elf__find_needed("/proc/self/exe", "libc.so", got, sizeof(got)), 0);
+	TM_CHECK(realpath(got, real) && realpath(libc_obj.path, want) && !strcmp(real, want));
+	TM_CHECK_EQ_U64(tm_elf__find_needed("/proc/self/exe", "libnothing", got, sizeof(got)), -ENOENT);
+	TM_CHECK_EQ_U64(tm_elf__find_needed("/proc/self/exe", "libc.so", got, 4), -ENAMETOOLONG);
+
+	if (!mkdtemp(dir)) {
+		TM_CHECK(!"mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/lib", dir);
+	TM_CHECK(mkdir(path, 0700) == 0);
+	snprintf(lib, sizeof(lib), "%s/lib/libpython3.99.so.1.0", dir);
+	f = fopen(lib, "w");
+	TM_CHECK(f != NULL);
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "%s/bin", dir);
+	TM_CHECK(mkdir(path, 0700) == 0);
+
+	/* $ORIGIN and ${ORIGIN}, after entries that do not have it */
+	TM_CHECK_EQ_U64(tm_elf__search_dirs("/nonexistent:$ORIGIN/../lib", path, "libpython3.99.so.1.0", got,
+					    sizeof(got)), 0);
+	snprintf(want, sizeof(want), "%s/../lib/libpython3.99.so.1.0", path);
+	TM_CHECK_STR(got, want);
+	TM_CHECK_EQ_U64(tm_elf__search_dirs("${ORIGIN}/../lib", path, "libpython3.99.so.1.0", got, sizeof(got)),
+			0);
+	TM_CHECK_STR(got, want);
+	/* $LIB and $PLATFORM are not expanded: the entry is skipped */
+	snprintf(want, sizeof(want), "%s/$LIB", dir);
+	TM_CHECK_EQ_U64(tm_elf__search_dirs(want, path, "libpython3.99.so.1.0", got, sizeof(got)), -ENOENT);
+	/* without an origin, $ORIGIN cannot be used either */
+	TM_CHECK_EQ_U64(tm_elf__search_dirs("$ORIGIN/../lib", NULL, "libpython3.99.so.1.0", got, sizeof(got)),
+			-ENOENT);
+	/* a directory is not a library */
+	TM_CHECK_EQ_U64(tm_elf__search_dirs(dir, NULL, "lib", got, sizeof(got)), -ENOENT);
+	TM_CHECK_EQ_U64(tm_elf__search_dirs("", NULL, "x", got, sizeof(got)), -ENOENT);
+	TM_CHECK_EQ_U64(tm_elf__search_dirs(NULL, NULL, "x", got, sizeof(got)), -EINVAL);
+
+	unlink(lib);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/lib", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	dl_iterate_phdr(find_objs, NULL);
@@ -322,5 +375,6 @@ int main(void)
 	test_self();
 	test_libc_info();
 	test_errors();
+	test_find_needed();
 	return tm_test_done("test_elf");
 }

@@ -229,12 +229,14 @@ static void test_names(void)
 	static const char *const drops[] = {
 		"alloc_map_full", "stack_map_full", "agg_map_full", "region_map_full",
 		"free_unmatched", "addr_reused", "stack_unreadable", "unmap_split",
-		"inflight", "py_unreadable",
+		"inflight", "py_unreadable", "py_arena_untraced",
 	};
 	static const char *const kinds[] = {
 		"malloc", "calloc", "realloc", "reallocarray", "posix_memalign",
 		"aligned_alloc", "memalign", "valloc", "pvalloc", "free", "mmap",
-		"munmap", "mremap", "brk",
+		"munmap", "mremap", "brk", "PyObject_Malloc", "PyObject_Calloc",
+		"PyObject_Realloc", "PyObject_Free", "PyMem_Malloc", "PyMem_Calloc",
+		"PyMem_Realloc", "PyMem_Free",
 	};
 	unsigned int i, j;
 	int distinct = 1;
@@ -261,6 +263,8 @@ static void test_names(void)
 	TM_CHECK(tm_stat_name(TM_STAT__COUNT) == NULL);
 	TM_CHECK(tm_kind_name(TM_KIND__COUNT) == NULL);
 	TM_CHECK(tm_kind_name(~0u) == NULL);
+	for (i = 0; i < TM_KIND__COUNT; i++)
+		TM_CHECK_EQ_U64(tm_kind_is_syscall(i), i >= TM_KIND_MMAP && i <= TM_KIND_BRK);
 }
 
 /* Two processes' profiles as one (a cgroup's): frames shared, sites kept, strings owned. */
