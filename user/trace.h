@@ -15,12 +15,17 @@
 #include "profile.h"
 #include "tidemark_common.h"
 
+/* Live blocks tracked at once: the default, and with --trace-python-allocators (one per object). */
+#define TM_DEFAULT_MAX_ALLOCS    (1u << 20)
+#define TM_DEFAULT_MAX_ALLOCS_PY (8u << 20)
+
 struct tm_trace_opts {
 	unsigned int native_depth;   /* frames per native stack, 1..TM_MAX_NATIVE */
 	unsigned int max_allocs;     /* live blocks tracked at once */
 	unsigned int max_stacks;     /* distinct stacks */
 	int python;                  /* capture CPython stacks when the target is CPython */
 	int py_alloc;                /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
+	int native_all;              /* keep the interpreter's frames between two Python frames */
 };
 
 struct tm_trace;
