@@ -23,8 +23,9 @@
  * stack entry after a newer peak saves its live value first (tm_agg_touch).
  *
  * Cost per event (the trap itself is ~0.5 us and not ours to save)
- *   malloc entry: task storage, one user read ([rsp]), one bpf_get_stack when
- *   native_depth > 1, one stacks lookup; return: one allocs update, one aggs
+ *   malloc entry: task storage, one user read ([rsp]), the frame-pointer walk
+ *   (one read a frame), the Python walk in a CPython (python.bpf.h), one
+ *   stacks lookup; return: one allocs update, one aggs
  *   lookup, one procs lookup. free: one allocs lookup + delete, aggs, procs.
  *   Nothing is sent to user space per event.
  *
@@ -170,6 +171,26 @@ struct {
 
 #include "python.bpf.h"
 
+/*
+ * Bumped by user space after each change to py_cfgs. A process looks its
+ * entry up again only when this moved, so one that is not CPython costs a
+ * compare per event rather than a hash lookup. Starts at 1: a new process
+ * (py_gen 0) looks once.
+ */
+__u32 py_cfg_gen = 1;
+
+static __always_inline int py_walkable(struct tm_proc *p, __u32 tgid)
+{
+	__u32 gen = py_cfg_gen;
+
+	/* gen is read before the lookup: a change racing it is seen at the next event */
+	if (p->py_gen != gen) {
+		p->py_has = bpf_map_lookup_elem(&py_cfgs, &tgid) != NULL;
+		p->py_gen = gen;
+	}
+	return p->py_has;
+}
+
 static __always_inline void count_drop(struct tm_proc *p, enum tm_drop why)
 {
 	if (p && why < TM_DROP__COUNT)
@@ -260,7 +281,7 @@ static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct
 		st->flags |= TM_STACK_NATIVE_TRUNCATED;
 
 	/* The thread's CPython stack, when the process is a CPython we know (python.bpf.h). */
-	if (trace_python) {
+	if (trace_python && py_walkable(p, tgid)) {
 		if (tm_py_capture(st, tgid))
 			count_drop(p, TM_DROP_PY_UNREADABLE);
 		for (i = 0; i < TM_MAX_PY; i++) {

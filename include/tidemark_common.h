@@ -171,6 +171,8 @@ struct tm_proc {
 	__u64 ldso_hi;          /* (library .bss, its startup malloc) are not the program's heap */
 	__u64 exit_time_ns;     /* 0 while it runs */
 	__s32 exit_code;        /* wait(2) status word, valid when exit_time_ns != 0 */
+	__u32 py_gen;           /* py_cfg_gen (BPF) when py_cfgs was last looked up for it */
+	__u32 py_has;           /* ... and whether it had an entry: a CPython to walk */
 	__u32 pad;
 	__u64 drops[TM_DROP__COUNT];
 };
@@ -198,7 +200,7 @@ _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
 _Static_assert(sizeof(struct tm_agg) == 56, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
 _Static_assert(sizeof(struct tm_alloc) == 16, "tm_alloc layout");
-_Static_assert(sizeof(struct tm_proc) == 88 + 8 * TM_DROP__COUNT, "tm_proc layout");
+_Static_assert(sizeof(struct tm_proc) == 96 + 8 * TM_DROP__COUNT, "tm_proc layout");
 _Static_assert(sizeof(struct tm_event) == 16, "tm_event layout");
 
 #endif /* TIDEMARK_COMMON_H */

@@ -127,6 +127,8 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 		pr_warn("tidemark: pid %d: cannot configure the Python walker: %s\n", w->pid, strerror(errno));
 		return;
 	}
+	/* After the update: BPF looks the entry up again once it sees the new generation. */
+	__atomic_add_fetch(&t->skel->data->py_cfg_gen, 1, __ATOMIC_SEQ_CST);
 	w->python = 1;
 	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
 	if (t->py_alloc) {
