@@ -488,7 +488,8 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	 * fails. realloc(p, 0) frees p through free(), whose probe sees it;
 	 * PyObject_Realloc(p, 0) returns a new block and frees p inside.
 	 */
-	if (tm_kind_is_realloc(kind) && arg && (size || kind >= TM_KIND_PYOBJECT_MALLOC)) {
+	if (tm_kind_is_realloc(kind) && arg &&
+	    (size || kind == TM_KIND_PYOBJECT_REALLOC || kind == TM_KIND_PYMEM_REALLOC)) {
 		if (forget_block(tgid, p, arg, &t->old_size, &t->old_stack))
 			t->has_old = 1;
 		else

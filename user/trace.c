@@ -403,7 +403,11 @@ fail:
 	return err;
 }
 
-/* CPython's allocator functions, all in .dynsym of libpython3.X.so or a static python. */
+/*
+ * CPython's allocator functions, all in .dynsym of libpython3.X.so or a
+ * static python. PyMem_RawMalloc & co. are not here: they are malloc & co.
+ * underneath, which the libc probes already see.
+ */
 struct py_alloc_fn {
 	const char *name;
 	enum tm_kind kind;
