@@ -29,7 +29,8 @@
  * cached in the cfg after the first event), then two user reads per frame:
  * the frame's first fr_span bytes and the code object's first co_span
  * bytes, each one bpf_probe_read_user(). No per-frame map lookups. In other
- * processes: one py_cfgs lookup.
+ * processes: one py_cfgs lookup, which tidemark.bpf.c skips (py_walkable())
+ * until user space changes py_cfgs.
  *
  * Names: choice (a), in BPF. A process may exit right after allocating, so
  * names cannot wait for user space. But checking "first sight" per frame

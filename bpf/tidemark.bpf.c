@@ -23,10 +23,11 @@
  * stack entry after a newer peak saves its live value first (tm_agg_touch).
  *
  * Cost per event (the trap itself is ~0.5 us and not ours to save)
- *   malloc entry: task storage, one user read ([rsp]), one bpf_get_stack when
- *   native_depth > 1, one stacks lookup; return: one allocs update, one aggs
- *   lookup, one procs lookup. free: task storage, one allocs lookup + delete,
- *   aggs, procs.
+ *   malloc entry: task storage, one user read ([rsp]), the frame-pointer walk
+ *   (one read a frame), the Python walk in a CPython (python.bpf.h), one
+ *   stacks lookup; return: one allocs update, one aggs
+ *   lookup, one procs lookup. free: task storage,
+ *   one allocs lookup + delete, aggs, procs.
  *   Nothing is sent to user space per event.
  *
  * Counted once
@@ -208,6 +209,26 @@ struct {
 
 #include "python.bpf.h"
 
+/*
+ * Bumped by user space after each change to py_cfgs. A process looks its
+ * entry up again only when this moved, so one that is not CPython costs a
+ * compare per event rather than a hash lookup. Starts at 1: a new process
+ * (py_gen 0) looks once.
+ */
+__u32 py_cfg_gen = 1;
+
+static __always_inline int py_walkable(struct tm_proc *p, __u32 tgid)
+{
+	__u32 gen = py_cfg_gen;
+
+	/* gen is read before the lookup: a change racing it is seen at the next event */
+	if (p->py_gen != gen) {
+		p->py_has = bpf_map_lookup_elem(&py_cfgs, &tgid) != NULL;
+		p->py_gen = gen;
+	}
+	return p->py_has;
+}
+
 static __always_inline void count_drop(struct tm_proc *p, enum tm_drop why)
 {
 	if (p && why < TM_DROP__COUNT)
@@ -315,7 +336,7 @@ static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct
 		st->flags |= TM_STACK_NATIVE_TRUNCATED;
 
 	/* The thread's CPython stack, when the process is a CPython we know (python.bpf.h). */
-	if (trace_python) {
+	if (trace_python && py_walkable(p, tgid)) {
 		if (tm_py_capture(st, tgid))
 			count_drop(p, TM_DROP_PY_UNREADABLE);
 		for (i = 0; i < TM_MAX_PY; i++) {
@@ -548,7 +569,8 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	 * fails. realloc(p, 0) frees p through free(), whose probe sees it;
 	 * PyObject_Realloc(p, 0) returns a new block and frees p inside.
 	 */
-	if (tm_kind_is_realloc(kind) && arg && (size || kind >= TM_KIND_PYOBJECT_MALLOC)) {
+	if (tm_kind_is_realloc(kind) && arg &&
+	    (size || kind == TM_KIND_PYOBJECT_REALLOC || kind == TM_KIND_PYMEM_REALLOC)) {
 		if (forget_block(tgid, p, arg, &t->old_size, &t->old_stack, 0))
 			t->has_old = 1;
 		else

@@ -206,6 +206,8 @@ struct tm_proc {
 	__u64 oom_memcg_limit;  /* its limit in bytes; 0 = unlimited (a system-wide OOM) */
 	__u64 oom_memcg_usage;  /* its usage in bytes at the kill */
 	__u32 flags;            /* enum tm_proc_flags */
+	__u32 py_gen;           /* py_cfg_gen (BPF) when py_cfgs was last looked up for it */
+	__u32 py_has;           /* ... and whether it had an entry: a CPython to walk */
 	__u32 pad;
 	__u64 drops[TM_DROP__COUNT];
 	/* Allocations by size: bucket i holds sizes in [2^i, 2^(i+1)), bucket 0 also 0. */
@@ -279,7 +281,7 @@ _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
 _Static_assert(sizeof(struct tm_agg) == 72, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
 _Static_assert(sizeof(struct tm_alloc) == 16, "tm_alloc layout");
-_Static_assert(sizeof(struct tm_proc) == 152 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
+_Static_assert(sizeof(struct tm_proc) == 160 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
 	       "tm_proc layout");
 _Static_assert(sizeof(struct tm_exit_event) == 16 + sizeof(struct tm_proc), "tm_exit_event layout");
 _Static_assert(sizeof(struct tm_sel_exe) == 16, "tm_sel_exe layout");

@@ -53,12 +53,14 @@ static const char usage[] =
 "options for run and attach:\n"
 "  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
 "      --native-depth N   native frames per stack, 1-32 (default 32)\n"
-"      --max-allocs N     live blocks tracked at once (default 1048576)\n"
+"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n"
+"                         --trace-python-allocators; above 1048576 allocated as needed)\n"
 "      --max-stacks N     distinct stacks (default 65536)\n"
 "      --no-python        native stacks only, even when the target is CPython\n"
 "      --trace-python-allocators\n"
 "                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n"
 "                         and Free: every object, not pymalloc's arenas (slower)\n"
+"      --native-all       keep the interpreter's own frames between Python frames\n"
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
 "      --in-cgroup DIR    run: start CMD inside this cgroup (e.g. a memory-limited one)\n"
@@ -405,7 +407,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 
 enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
        OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
-       OPT_OUTPUT_DIR, OPT_PY_ALLOC };
+       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -418,6 +420,7 @@ static const struct option trace_longopts[] = {
 	{ "in-cgroup", required_argument, NULL, OPT_IN_CGROUP },
 	{ "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
 	{ "trace-python-allocators", no_argument, NULL, OPT_PY_ALLOC },
+	{ "native-all", no_argument, NULL, OPT_NATIVE_ALL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -431,7 +434,7 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 	int c;
 
 	o->trace.native_depth = TM_MAX_NATIVE;
-	o->trace.max_allocs = 1u << 20;
+	o->trace.max_allocs = 0;
 	o->trace.max_stacks = 65536;
 	o->trace.python = 1;
 	o->top = 5;
@@ -496,6 +499,9 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 		case OPT_PY_ALLOC:
 			o->trace.py_alloc = 1;
 			break;
+		case OPT_NATIVE_ALL:
+			o->trace.native_all = 1;
+			break;
 		case 'v':
 			tm_log_level = TM_LOG_DEBUG;
 			break;
@@ -514,6 +520,8 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 			return -EINVAL;
 		}
 	}
+	if (!o->trace.max_allocs)
+		o->trace.max_allocs = o->trace.py_alloc ? TM_DEFAULT_MAX_ALLOCS_PY : TM_DEFAULT_MAX_ALLOCS;
 	if (o->trace.py_alloc && !o->trace.python) {
 		pr_warn("tidemark %s: --trace-python-allocators needs Python stacks: drop --no-python\n", cmd);
 		return -EINVAL;

@@ -1117,15 +1117,16 @@ int tm_python__resolve_frame(int codes_fd, const struct tm_py_cfg *cfg, uint32_t
 
 /* ---- hybrid stacks ----------------------------------------------------------- */
 
-int tm_python__merge(const uint8_t *is_eval, size_t n_native, const struct tm_py_frame *py, size_t n_py,
-		     struct tm_hybrid_frame *out, size_t out_max, int *fallback)
+/* The merge before folding: calls emit(k, index) in order, innermost first. */
+#define MERGE_EMIT(k, idx) do { if (o < out_max) { out[o].kind = (k); out[o].index = (uint32_t)(idx); } o++; } while (0)
+
+static size_t py_merge_all(const uint8_t *cls, size_t n_native, const struct tm_py_frame *py, size_t n_py,
+			   struct tm_hybrid_frame *out, size_t out_max, int *fallback)
 {
 	size_t i, j = 0, o = 0, evals = 0, entries = 0, first_eval = n_native;
 
-	if ((n_native && !is_eval) || (n_py && !py) || (out_max && !out))
-		return -EINVAL;
 	for (i = 0; i < n_native; i++) {
-		if (is_eval[i]) {
+		if (cls[i] == TM_NATIVE_EVAL) {
 			if (first_eval == n_native)
 				first_eval = i;
 			evals++;
@@ -1134,39 +1135,76 @@ int tm_python__merge(const uint8_t *is_eval, size_t n_native, const struct tm_py
 	for (i = 0; i < n_py; i++)
 		if (py[i].flags & TM_PYF_ENTRY)
 			entries++;
-	if (fallback)
-		*fallback = 0;
-
-#define EMIT(k, idx) do { if (o < out_max) { out[o].kind = (k); out[o].index = (uint32_t)(idx); } o++; } while (0)
 	if (evals != entries || !n_py) {
 		if (fallback && n_py)
 			*fallback = evals != entries;
 		if (!n_py) {
 			for (i = 0; i < n_native; i++)
-				EMIT(TM_FRAME_NATIVE, i);
+				MERGE_EMIT(TM_FRAME_NATIVE, i);
 		} else {
 			for (i = 0; i < first_eval; i++)
-				EMIT(TM_FRAME_NATIVE, i);
+				MERGE_EMIT(TM_FRAME_NATIVE, i);
 			for (i = 0; i < n_py; i++)
-				EMIT(TM_FRAME_PYTHON, i);
+				MERGE_EMIT(TM_FRAME_PYTHON, i);
 		}
-	} else {
-		for (i = 0; i < n_native; i++) {
-			if (!is_eval[i]) {
-				EMIT(TM_FRAME_NATIVE, i);
-				continue;
-			}
-			/* This activation: Python frames through the next entry frame. */
-			while (j < n_py) {
-				int last = py[j].flags & TM_PYF_ENTRY;
+		return o;
+	}
+	for (i = 0; i < n_native; i++) {
+		if (cls[i] != TM_NATIVE_EVAL) {
+			MERGE_EMIT(TM_FRAME_NATIVE, i);
+			continue;
+		}
+		/* This activation: Python frames through the next entry frame. */
+		while (j < n_py) {
+			int last = py[j].flags & TM_PYF_ENTRY;
 
-				EMIT(TM_FRAME_PYTHON, j);
-				j++;
-				if (last)
-					break;
-			}
+			MERGE_EMIT(TM_FRAME_PYTHON, j);
+			j++;
+			if (last)
+				break;
 		}
 	}
-#undef EMIT
-	return (int)(o < out_max ? o : out_max);
+	/*
+	 * Frames past the last entry frame: an activation whose entry frame
+	 * was cut off (a stack deeper than TM_MAX_PY), or, with no eval
+	 * frame in the native stack at all, every Python frame.
+	 */
+	for (; j < n_py; j++)
+		MERGE_EMIT(TM_FRAME_PYTHON, j);
+	return o;
+}
+
+#undef MERGE_EMIT
+
+int tm_python__merge(const uint8_t *cls, size_t n_native, const struct tm_py_frame *py, size_t n_py,
+		     unsigned int flags, struct tm_hybrid_frame *out, size_t out_max, int *fallback)
+{
+	struct tm_hybrid_frame *all;
+	size_t n, i, o = 0, first_py = SIZE_MAX, last_py = 0;
+
+	if ((n_native && !cls) || (n_py && !py) || (out_max && !out))
+		return -EINVAL;
+	if (fallback)
+		*fallback = 0;
+	n = py_merge_all(cls, n_native, py, n_py, NULL, 0, NULL);
+	all = calloc(n ? n : 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	py_merge_all(cls, n_native, py, n_py, all, n, fallback);
+	for (i = 0; i < n; i++) {
+		if (all[i].kind != TM_FRAME_PYTHON)
+			continue;
+		if (first_py == SIZE_MAX)
+			first_py = i;
+		last_py = i;
+	}
+	for (i = 0; i < n && o < out_max; i++) {
+		/* The interpreter's own frames between two Python frames say nothing the Python ones do not. */
+		if ((flags & TM_MERGE_FOLD_INTERP) && all[i].kind == TM_FRAME_NATIVE &&
+		    cls[all[i].index] == TM_NATIVE_INTERP && first_py != SIZE_MAX && i > first_py && i < last_py)
+			continue;
+		out[o++] = all[i];
+	}
+	free(all);
+	return (int)o;
 }

@@ -98,18 +98,38 @@ struct tm_hybrid_frame {
 	uint32_t index;
 };
 
+/* What a native frame of a hybrid stack is, for tm_python__merge(). */
+enum tm_native_class {
+	TM_NATIVE_OTHER = 0,    /* anything else: the program, a C extension, libc */
+	TM_NATIVE_EVAL = 1,     /* in the eval loop (_PyEval_EvalFrameDefault, its .cold part) */
+	TM_NATIVE_INTERP = 2,   /* elsewhere in the interpreter's ELF (libpython3.X.so, a static python) */
+};
+
+enum tm_merge_flags {
+	/*
+	 * Leave out the interpreter's own frames (TM_NATIVE_INTERP) that lie
+	 * between two Python frames: call machinery such as
+	 * _PyFunction_Vectorcall. Those below the innermost Python frame (what
+	 * allocated: PyBytes_FromStringAndSize) and above the outermost stay.
+	 */
+	TM_MERGE_FOLD_INTERP = 1u << 0,
+};
+
 /*
- * Merge a native stack and a Python stack, both innermost first. @is_eval[i]
- * is non-zero when native[i] lies in the eval loop (_PyEval_EvalFrameDefault,
- * including its .cold part). Each eval activation, innermost first, is
- * replaced by its Python frames: those up to and including the next frame
- * flagged TM_PYF_ENTRY. When the number of eval activations differs from the
- * number of TM_PYF_ENTRY frames (stripped or inlined eval loop, a frame
- * caught half pushed), falls back to: native frames before the first eval
- * frame, then all Python frames, and sets *fallback = 1.
- * Writes at most @out_max entries to @out and returns how many, or -EINVAL.
+ * Merge a native stack and a Python stack, both innermost first. @cls[i]
+ * classifies native[i] (enum tm_native_class). Each eval activation,
+ * innermost first, is replaced by its Python frames: those up to and
+ * including the next frame flagged TM_PYF_ENTRY. When the number of eval
+ * activations differs from the number of TM_PYF_ENTRY frames (stripped or
+ * inlined eval loop, a frame caught half pushed), falls back to: native
+ * frames before the first eval frame, then all Python frames, and sets
+ * *fallback = 1. Python frames past the last entry frame (an activation
+ * cut off at TM_MAX_PY frames; every frame when the native stack shows no
+ * eval activation) come after the native frames. @flags: enum tm_merge_flags.
+ * Writes at most @out_max entries to @out and returns how many, or -EINVAL,
+ * -ENOMEM.
  */
-int tm_python__merge(const uint8_t *is_eval, size_t n_native, const struct tm_py_frame *py, size_t n_py,
-		     struct tm_hybrid_frame *out, size_t out_max, int *fallback);
+int tm_python__merge(const uint8_t *cls, size_t n_native, const struct tm_py_frame *py, size_t n_py,
+		     unsigned int flags, struct tm_hybrid_frame *out, size_t out_max, int *fallback);
 
 #endif /* TIDEMARK_PYTHON_H */

@@ -15,6 +15,10 @@
 #include "profile.h"
 #include "tidemark_common.h"
 
+/* Live blocks tracked at once: the default, and with --trace-python-allocators (one per object). */
+#define TM_DEFAULT_MAX_ALLOCS    (1u << 20)
+#define TM_DEFAULT_MAX_ALLOCS_PY (8u << 20)
+
 struct tm_trace_opts {
 	unsigned int native_depth;   /* frames per native stack, 1..TM_MAX_NATIVE */
 	unsigned int max_allocs;     /* live blocks tracked at once */
@@ -25,6 +29,7 @@ struct tm_trace_opts {
 	int daemon;                  /* track selected processes from their exec; release them at exit */
 	unsigned int sel_flags;      /* enum tm_sel_flags: which selectors the daemon fills in */
 	int py_alloc;                /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
+	int native_all;              /* keep the interpreter's frames between two Python frames */
 };
 
 struct tm_trace;

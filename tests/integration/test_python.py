@@ -200,6 +200,77 @@ def test_python_allocators_attach():
         check_objects(report_json(cap), name, "attach")
 
 
+def test_numpy():
+    py = "/usr/bin/python3.11"
+    if not os.path.exists(py):
+        skip("no Debian python3.11 (the numpy test uses it with python3-numpy)")
+    if subprocess.run([py, "-c", "import numpy"], capture_output=True).returncode:
+        skip(f"numpy is not importable by {py}: apt-get install python3-numpy")
+    path = os.path.join(WL, "py_numpy_hybrid.py")
+    L = marker_lines(path)
+    cap = os.path.join(OUT, "py_numpy_hybrid.tdm")
+    r = tidemark("run", "-q", "-o", cap, "--", py, path)
+    eq(r.returncode, 0, f"numpy: run exit status ({r.stderr.strip()[:300]})")
+    d = report_json(cap)
+    for line, fn, want in ((L["L_ONES"], "f", 80_000_000), (L["L_EMPTY"], "g", 8_000_000)):
+        for view in ("allocs", "leaks"):
+            # The frame of our file nearest the allocation (np.ones runs numeric.py's ones() first).
+            ss = [s for s in d["views"][view] if py_lines(s, path) and py_lines(s, path)[0] == (line, fn)]
+            eq((sum(s["bytes"] for s in ss), sum(s["count"] for s in ss)), (want, 1),
+               f"numpy {view}: line {line} in {fn}() holds exactly its array's data")
+        site = next((s for s in d["views"]["leaks"] if py_lines(s, path) and py_lines(s, path)[0] == (line, fn)),
+                    None)
+        kinds = [f["kind"] for f in site["stack"]] if site else []
+        npy = [i for i, f in enumerate(site["stack"] if site else [])
+               if f["kind"] == "native" and "_multiarray_umath" in (f["module"] or "")]
+        check(npy and "python" in kinds and npy[0] < kinds.index("python"),
+              f"numpy: line {line}'s stack has numpy's C frame inside its Python frames: "
+              f"{[(f['kind'], f['function'], f['module']) for f in site['stack']] if site else None}")
+
+
+def test_shapes():
+    """Generators, coroutines, __init__, recursion past the depth limit, non-ASCII names."""
+    pys = interpreters()
+    if not pys:
+        skip("no CPython 3.8-3.13 on this machine")
+    path = os.path.join(WL, "py_shapes.py")
+    uni = os.path.join(WL, "py_shapes_模块.py")
+    L, U = marker_lines(path), marker_lines(uni)
+    me = os.path.basename(path)
+
+    def frames(site):
+        return [(f["function"], f["line"], os.path.basename(f["file"] or "")) for f in site["stack"]
+                if f["kind"] == "python"]
+
+    for name, py in pys:
+        cap = os.path.join(OUT, f"py_shapes_{os.path.basename(py)}_{len(name)}.tdm")
+        r = tidemark("run", "-q", "-o", cap, "--", py, path)
+        eq(r.returncode, 0, f"{name}: run exit status ({r.stderr.strip()[:300]})")
+        d = report_json(cap)
+        by_bytes = {s["bytes"]: s for s in d["views"]["leaks"] if s["count"] <= 2}
+        init = "Holder.__init__" if name.startswith(("3.11", "3.12", "3.13")) else "__init__"
+        want = {
+            # both yields share a line and a stack: one site, two blocks
+            2_000_005: [("gen", L["L_GEN"], me), ("consume", L["L_CONSUME"], me), ("<module>", None, me)],
+            1_000_004: [("worker", L["L_ASYNC"], me), ("main_async", L["L_AWAIT"], me)],
+            # 3.13's __init__ shim frame must not show between the two
+            1_000_005: [(init, L["L_INIT"], me), ("make_holder", L["L_MAKE"], me), ("<module>", None, me)],
+            1_000_007: [("größe_函数", U["L_UNI"], os.path.basename(uni)), ("<module>", L["L_CALL_UNI"], me)],
+        }
+        for size, chain in want.items():
+            site = by_bytes.get(size)
+            got = frames(site)[:len(chain)] if site else None
+            got = [(f, ln if c[1] is not None else None, fi) for (f, ln, fi), c in zip(got, chain)] if got else None
+            eq(got, chain, f"{name}: the {size}-byte site's innermost Python frames")
+            check(site is not None and not site["truncated"], f"{name}: the {size}-byte site is whole")
+        deep = by_bytes.get(1_000_006)
+        fr = frames(deep) if deep else []
+        check(deep is not None and deep["truncated"], f"{name}: 62 Python frames deep: marked truncated")
+        eq(len(fr), 48, f"{name}: the deep site keeps 48 Python frames")
+        eq(fr[:2], [("deep", L["L_DEEP"], me), ("deep", L["L_RECURSE"], me)], f"{name}: the deep site's innermost frames")
+        check(all(f[0] == "deep" for f in fr), f"{name}: all 48 are deep()'s")
+
+
 if __name__ == "__main__":
     main([test_peak_run, test_peak_attach, test_threads_and_exit_at_peak, test_python_allocators_run,
-          test_python_allocators_attach])
+          test_python_allocators_attach, test_numpy, test_shapes])
