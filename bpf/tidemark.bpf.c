@@ -643,14 +643,20 @@ int BPF_KPROBE(malloc_enter, __u64 size)
 	return alloc_enter(ctx, TM_KIND_MALLOC, size, 0);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
+/* calloc(n, size) and its CPython twins: an n * size that overflows fails and allocates nothing. */
+static __always_inline int calloc_enter_common(struct pt_regs *ctx, __u32 kind, __u64 n, __u64 size)
 {
 	__u64 total = mul_or_zero(n, size);
 
 	if (!total && n && size)
-		return 0;   /* calloc fails: nothing allocated */
-	return alloc_enter(ctx, TM_KIND_CALLOC, total, 0);
+		return 0;
+	return alloc_enter(ctx, kind, total, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
+{
+	return calloc_enter_common(ctx, TM_KIND_CALLOC, n, size);
 }
 
 SEC("uprobe")
@@ -775,11 +781,7 @@ int BPF_KPROBE(pyobject_malloc_enter, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(pyobject_calloc_enter, __u64 n, __u64 size)
 {
-	__u64 total = mul_or_zero(n, size);
-
-	if (!total && n && size)
-		return 0;
-	return alloc_enter(ctx, TM_KIND_PYOBJECT_CALLOC, total, 0);
+	return calloc_enter_common(ctx, TM_KIND_PYOBJECT_CALLOC, n, size);
 }
 
 SEC("uprobe")
@@ -797,11 +799,7 @@ int BPF_KPROBE(pymem_malloc_enter, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(pymem_calloc_enter, __u64 n, __u64 size)
 {
-	__u64 total = mul_or_zero(n, size);
-
-	if (!total && n && size)
-		return 0;
-	return alloc_enter(ctx, TM_KIND_PYMEM_CALLOC, total, 0);
+	return calloc_enter_common(ctx, TM_KIND_PYMEM_CALLOC, n, size);
 }
 
 SEC("uprobe")
