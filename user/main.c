@@ -847,6 +847,36 @@ static int view_opt(const char *cmd, int c, struct tm_report_opts *ro, const cha
 	}
 }
 
+/* Where report and diff write: FILE (opened only once the inputs have been read) or stdout. */
+static FILE *open_output(const char *cmd, const char *output)
+{
+	FILE *out = output ? fopen(output, "w") : stdout;
+
+	if (!out)
+		pr_warn("tidemark %s: cannot write %s: %s\n", cmd, output, strerror(errno));
+	return out;
+}
+
+/* Flush and close what open_output() gave; on any failure, say so and leave no half a file. */
+static int close_output(const char *cmd, const char *output, FILE *out, int rc)
+{
+	struct stat st;
+	int regular;
+
+	if (!rc && fflush(out))
+		rc = -EIO;
+	/* Only a regular file is ours to remove: -o /dev/full must not delete the device. */
+	regular = output && !fstat(fileno(out), &st) && S_ISREG(st.st_mode);
+	if (output && fclose(out) && !rc)
+		rc = -EIO;
+	if (!rc)
+		return 0;
+	pr_warn("tidemark %s: writing %s failed: %s\n", cmd, output ? output : "the report", strerror(-rc));
+	if (regular)
+		unlink(output);
+	return 1;
+}
+
 static int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -866,7 +896,7 @@ static int cmd_report(int argc, char **argv)
 	const struct report_format *fmt = &report_formats[0];
 	const char *output = NULL;
 	struct tm_profile *prof = NULL;
-	FILE *out = stdout;
+	FILE *out;
 	char err[512];
 	size_t i;
 	int c, r, rc;
@@ -912,28 +942,14 @@ static int cmd_report(int argc, char **argv)
 		return 1;
 	}
 	/* Opened only now: a capture that cannot be read leaves FILE as it was. */
-	if (output) {
-		out = fopen(output, "w");
-		if (!out) {
-			pr_warn("tidemark report: cannot write %s: %s\n", output, strerror(errno));
-			tm_profile__free(prof);
-			return 1;
-		}
+	out = open_output("report", output);
+	if (!out) {
+		tm_profile__free(prof);
+		return 1;
 	}
 	rc = fmt->render(prof, out, &ro);
 	tm_profile__free(prof);
-	if (!rc && fflush(out))
-		rc = -errno;
-	if (output && fclose(out) && !rc)
-		rc = -errno;
-	if (rc) {
-		pr_warn("tidemark report: writing the report%s%s failed: %s\n", output ? " to " : "",
-			output ? output : "", strerror(-rc));
-		if (output)
-			unlink(output);   /* no half-written profile left behind */
-		return 1;
-	}
-	return 0;
+	return close_output("report", output, out, rc);
 }
 
 /* tidemark diff BEFORE AFTER: what changed, stack by stack. */
@@ -954,7 +970,7 @@ static int cmd_diff(int argc, char **argv)
 	struct tm_profile *before = NULL, *after = NULL;
 	const char *output = NULL;
 	int c, r, rc = 1, flame = 0;
-	FILE *out = stdout;
+	FILE *out;
 	char err[512];
 
 	opterr = 0;
@@ -990,25 +1006,12 @@ static int cmd_diff(int argc, char **argv)
 		pr_warn("tidemark diff: %s\n", err);
 		goto out;
 	}
-	if (output && !(out = fopen(output, "w"))) {
-		pr_warn("tidemark diff: cannot write %s: %s\n", output, strerror(errno));
-		out = NULL;
+	out = open_output("diff", output);
+	if (!out)
 		goto out;
-	}
 	rc = flame ? tm_flamegraph__write_diff(before, after, out, &ro) :
 		     tm_diff__text(before, after, out, &ro);
-	if (!rc && fflush(out))
-		rc = -EIO;
-	if (output && fclose(out) && !rc)
-		rc = -EIO;
-	out = NULL;
-	if (rc) {
-		pr_warn("tidemark diff: writing %s failed: %s\n", output ? output : "the report",
-			strerror(-rc));
-		if (output)
-			unlink(output);
-		rc = 1;
-	}
+	rc = close_output("diff", output, out, rc);
 out:
 	tm_profile__free(before);
 	tm_profile__free(after);

@@ -13,6 +13,7 @@ import os
 import pty
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 
@@ -375,6 +376,20 @@ def test_pprof_output_rules():
     eq(open(path).read(), render(cap, "text"), "text to -o FILE == text on stdout")
     r = tidemark("report", "--format", "pprof", "-o", path, os.path.join(OUT, "nonexistent.tdm"))
     check(r.returncode == 1 and open(path).read() == render(cap, "text"), "a bad capture leaves -o FILE alone")
+    # A write that fails: said in one line, and only a regular file we wrote is removed. A device
+    # (our own node for /dev/full: major 1, minor 7) must survive it.
+    full = os.path.join(OUT, "formats_full")
+    if os.path.lexists(full):
+        os.unlink(full)
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    for fmt in ("text", "pprof", "flamegraph"):
+        r = tidemark("report", "--format", fmt, "-o", full, cap)
+        check(r.returncode == 1 and f"writing {full} failed" in r.stderr and r.stderr.count("\n") == 1,
+              f"{fmt} to a full device: one line, exit 1: {r.stderr!r}")
+        check(os.path.exists(full) and stat.S_ISCHR(os.stat(full).st_mode), f"{fmt}: the device is still there")
+    r = tidemark("diff", "-o", full, cap, cap)
+    check(r.returncode == 1 and os.path.exists(full), f"diff to a full device: fails, device kept: {r.stderr!r}")
+    os.unlink(full)
 
 
 if __name__ == "__main__":
