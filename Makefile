@@ -22,7 +22,7 @@ DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
-LDLIBS := -lbpf -lelf -ldw -lz -lpthread
+LDLIBS := -lbpf -lelf -ldw -lz -lpthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined

@@ -61,6 +61,9 @@
 #include "tidemark_common.h"
 #include "python_common.h"
 
+#define tm_sample_rand() bpf_get_prandom_u32()
+#include "tidemark_sample.h"
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Knobs set by the loader before load. */
@@ -73,6 +76,10 @@ const volatile __u64 ldso_size = 0;
 /* `tidemark daemon`: start tracking selected processes at their exec, forget them at exit. */
 const volatile __u32 daemon_mode = 0;
 const volatile __u32 sel_flags = 0;         /* enum tm_sel_flags */
+/* --sample-bytes N: record allocator calls with probability 1 - exp(-size/N); 0 = every one. */
+const volatile __u64 sample_bytes = 0;
+const volatile __u32 sample_q[TM_SAMPLE_Q + 1];
+const volatile __u32 sample_g[TM_SAMPLE_G + 1];
 
 /* The last incarnation handed out; user space takes numbers from it too (atomically). */
 __u32 next_inc = 0;
@@ -183,8 +190,14 @@ struct tm_thread {
 	__u64 stack_id;
 	__u64 old_size;         /* realloc: the old block, removed at entry */
 	__u64 old_stack;
+	__u64 old_count;
 	__u32 kind;
 	__u32 has_old;
+	__u32 unsampled;        /* --sample-bytes: this call is not recorded */
+	__u64 weight;           /* ... or recorded as this many bytes */
+	__u64 wcount;           /* ... and allocations */
+	__u32 sample_started;   /* sample_left has been drawn */
+	__s64 sample_left;      /* bytes this thread allocates before its next sample point */
 	/* syscall in flight */
 	__u64 sys_addr;
 	__u64 sys_len;
@@ -414,12 +427,14 @@ static __always_inline __u32 size_bucket(__u64 v)
 }
 
 /*
- * A block becomes live. `is_new` is 0 when a failed realloc gives back the
- * block its entry took away: live again, but not a second allocation.
+ * A block becomes live: `size` bytes standing for `count` allocations
+ * (more than one only under --sample-bytes), of `real` bytes each for the
+ * size classes. `is_new` is 0 when a failed realloc gives back the block
+ * its entry took away: live again, but not a second allocation.
  * Returns 0, or -1 when there is no stack entry to count it under.
  */
 static __always_inline int account_alloc(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size,
-					 int is_new)
+					 __u64 count, __u64 real, int is_new)
 {
 	struct tm_agg *a = agg_get(tgid, stack_id, p);
 	__s64 live;
@@ -430,15 +445,15 @@ static __always_inline int account_alloc(__u32 tgid, struct tm_proc *p, __u64 st
 		return -1;
 	tm_agg_touch(a, p);
 	if (is_new) {
-		__u32 b = size_bucket(size);
+		__u32 b = size_bucket(real);
 
 		__sync_fetch_and_add(&a->alloc_bytes, size);
-		__sync_fetch_and_add(&a->alloc_count, 1);
-		__sync_fetch_and_add(&p->size_count[b], 1);
+		__sync_fetch_and_add(&a->alloc_count, count);
+		__sync_fetch_and_add(&p->size_count[b], count);
 		__sync_fetch_and_add(&p->size_bytes[b], size);
 	}
 	__sync_fetch_and_add(&a->live_bytes, size);
-	__sync_fetch_and_add(&a->live_count, 1);
+	__sync_fetch_and_add(&a->live_count, count);
 	live = __sync_fetch_and_add(&p->live_bytes, size) + size;
 
 	/* Raise the peak; a bounded compare-and-swap keeps it monotonic across CPUs. */
@@ -461,7 +476,8 @@ static __always_inline int account_alloc(__u32 tgid, struct tm_proc *p, __u64 st
 
 /*
  * `blocks` is 0 when a mapping only shrinks (partial munmap): it still counts
- * as one. `temp`: the block dies before its thread allocated anything else.
+ * as one; more than 1 for a sampled block. `temp`: the block dies before its
+ * thread allocated anything else.
  */
 static __always_inline void account_free_n(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size,
 					   __s64 blocks, int temp)
@@ -478,7 +494,7 @@ static __always_inline void account_free_n(__u32 tgid, struct tm_proc *p, __u64 
 	__sync_fetch_and_add(&p->live_bytes, -(__s64)size);
 	if (temp) {
 		__sync_fetch_and_add(&a->temp_bytes, size);
-		__sync_fetch_and_add(&a->temp_count, 1);
+		__sync_fetch_and_add(&a->temp_count, blocks);
 	}
 }
 
@@ -488,11 +504,11 @@ static __always_inline void account_free(__u32 tgid, struct tm_proc *p, __u64 st
 }
 
 /* Record a live block; an address still live means a free was missed. */
-static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 size, __u64 stack_id,
-					 int is_new)
+static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 size, __u64 count,
+					 __u64 real, __u64 stack_id, int is_new)
 {
 	struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = addr };
-	struct tm_alloc v = { .size = size, .stack_id = stack_id };
+	struct tm_alloc v = { .size = size, .stack_id = stack_id, .count = count };
 	long err;
 
 	err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
@@ -500,7 +516,7 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 		struct tm_alloc *old = bpf_map_lookup_elem(&allocs, &k);
 
 		if (old) {
-			account_free(tgid, p, old->stack_id, old->size);
+			account_free_n(tgid, p, old->stack_id, old->size, old->count, 0);
 			count_drop(p, TM_DROP_ADDR_REUSED);
 		}
 		err = bpf_map_update_elem(&allocs, &k, &v, BPF_ANY);
@@ -510,13 +526,13 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 		return;
 	}
 	/* Uncounted blocks must not be found by free(): it would uncount them. */
-	if (account_alloc(tgid, p, stack_id, size, is_new))
+	if (account_alloc(tgid, p, stack_id, size, count, real, is_new))
 		bpf_map_delete_elem(&allocs, &k);
 }
 
 /* Forget a live block; returns 1 if it was known. */
-static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 *size, __u64 *stack_id,
-					int temp)
+static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 *size, __u64 *count,
+					__u64 *stack_id, int temp)
 {
 	struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = addr };
 	struct tm_alloc *v = bpf_map_lookup_elem(&allocs, &k);
@@ -524,14 +540,42 @@ static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 add
 	if (!v)
 		return 0;
 	*size = v->size;
+	*count = v->count;
 	*stack_id = v->stack_id;
 	if (bpf_map_delete_elem(&allocs, &k))
 		return 0;   /* another thread freed it first: double free in the target */
-	account_free_n(tgid, p, *stack_id, *size, 1, temp);
+	account_free_n(tgid, p, *stack_id, *size, (__s64)*count, temp);
 	return 1;
 }
 
 /* ---- allocator entry/return ------------------------------------------- */
+
+/*
+ * --sample-bytes: is this allocation of `size` bytes recorded? One
+ * subtraction when it is not; when it is, the next gap and its weight
+ * (tidemark_sample.h). A size of 0 holds no sample point: never recorded.
+ */
+static __always_inline int sample_take(struct tm_thread *t, __u64 size)
+{
+	__s64 left;
+
+	if (!size)
+		return 0;
+	left = t->sample_left;
+	if (!t->sample_started) {
+		left = (__s64)tm_sample_gap(sample_q, sample_bytes);
+		t->sample_started = 1;
+	}
+	left -= (__s64)size;
+	if (left > 0) {
+		t->sample_left = left;
+		return 0;
+	}
+	t->sample_left = (__s64)tm_sample_gap(sample_q, sample_bytes);
+	t->weight = tm_sample_weight(sample_g, sample_bytes, size);
+	t->wcount = tm_sample_count(t->weight, size);
+	return 1;
+}
 
 static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg)
 {
@@ -560,9 +604,14 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	t->size = size;
 	t->arg = arg;
 	t->has_old = 0;
-	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)sp))
-		count_drop(p, TM_DROP_STACK_UNREADABLE);
-	t->stack_id = intern_stack(ctx, t, p, tgid, ra, 0, PT_REGS_FP(ctx), sp, kind);
+	/* Sampled out: still in flight (its inner calls and mmaps are not counted), but no stack. */
+	if (sample_bytes)
+		t->unsampled = !sample_take(t, size);
+	if (!sample_bytes || !t->unsampled) {
+		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)sp))
+			count_drop(p, TM_DROP_STACK_UNREADABLE);
+		t->stack_id = intern_stack(ctx, t, p, tgid, ra, 0, PT_REGS_FP(ctx), sp, kind);
+	}
 
 	/*
 	 * realloc/reallocarray: the old block is gone from here on, unless it
@@ -571,9 +620,9 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	 */
 	if (tm_kind_is_realloc(kind) && arg &&
 	    (size || kind == TM_KIND_PYOBJECT_REALLOC || kind == TM_KIND_PYMEM_REALLOC)) {
-		if (forget_block(tgid, p, arg, &t->old_size, &t->old_stack, 0))
+		if (forget_block(tgid, p, arg, &t->old_size, &t->old_count, &t->old_stack, 0))
 			t->has_old = 1;
-		else
+		else if (!sample_bytes)   /* sampled: most blocks are unknown by design */
 			count_drop(p, TM_DROP_FREE_UNMATCHED);
 	}
 	return 0;
@@ -594,6 +643,11 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	if (!t || !t->call_sp || PT_REGS_SP(ctx) != t->call_sp + 8)
 		return 0;
 	t->call_sp = 0;
+	/* Sampled out: nothing to record, unless a failed realloc must give its old block back. */
+	if (sample_bytes && t->unsampled && !t->has_old) {
+		t->last_alloc = 0;   /* the thread allocated: no earlier block is temporary now */
+		return 0;
+	}
 
 	if (t->kind == TM_KIND_POSIX_MEMALIGN) {
 		if ((int)ret != 0)
@@ -606,12 +660,19 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	if (tm_kind_is_realloc(t->kind) && !addr) {
 		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0.) */
 		if (t->has_old)
-			record_block(tgid, p, t->arg, t->old_size, t->old_stack, 0);
+			record_block(tgid, p, t->arg, t->old_size, t->old_count, 0, t->old_stack, 0);
+		return 0;
+	}
+	if (sample_bytes && t->unsampled) {
+		t->last_alloc = 0;
 		return 0;
 	}
 	if (!addr)
 		return 0;
-	record_block(tgid, p, addr, t->size, t->stack_id, 1);
+	if (sample_bytes)
+		record_block(tgid, p, addr, t->weight, t->wcount, t->size, t->stack_id, 1);
+	else
+		record_block(tgid, p, addr, t->size, 1, t->size, t->stack_id, 1);
 	t->last_alloc = addr;
 	return 0;
 }
@@ -721,9 +782,11 @@ int BPF_KRETPROBE(alloc_exit)
 static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_alloc_key k = { .tgid = tgid, .addr = ptr };
 	struct tm_proc *p;
 	struct tm_thread *t;
-	__u64 size, stack_id;
+	struct tm_alloc *v;
+	__u64 size, count, stack_id;
 	int temp = 0;
 
 	if (!ptr)
@@ -731,13 +794,13 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
-	/* Temporary, as memray counts it: the thread's latest allocation, freed before another. */
+	k.inc = p->inc;
+	v = bpf_map_lookup_elem(&allocs, &k);
+	/* Sampled: most blocks were never recorded, by design; nothing else to do for them. */
+	if (!v && sample_bytes)
+		return 0;
 	t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
-	if (t && t->last_alloc == ptr) {
-		t->last_alloc = 0;
-		temp = 1;
-	}
-	if (!forget_block(tgid, p, ptr, &size, &stack_id, temp)) {
+	if (!v) {
 		/*
 		 * Not a loss when a traced call in flight owns it: realloc's entry,
 		 * or the PyObject_Free that is calling this free(), took the block.
@@ -749,6 +812,17 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 		count_drop(p, TM_DROP_FREE_UNMATCHED);
 		return 0;
 	}
+	size = v->size;
+	count = v->count;
+	stack_id = v->stack_id;
+	if (bpf_map_delete_elem(&allocs, &k))
+		return 0;   /* another thread freed it first: double free in the target */
+	/* Temporary, as memray counts it: the thread's latest allocation, freed before another. */
+	if (t && t->last_alloc == ptr) {
+		t->last_alloc = 0;
+		temp = 1;
+	}
+	account_free_n(tgid, p, stack_id, size, (__s64)count, temp);
 	if ((size >= big || !size) && t)
 		t->last_free = ptr;
 	return 0;
@@ -879,7 +953,7 @@ static __always_inline void region_add(__u32 tgid, struct tm_proc *p, __u64 addr
 		p->region_lo = addr;
 	if (addr + len > p->region_hi)
 		p->region_hi = addr + len;
-	if (account_alloc(tgid, p, stack_id, len, 1))
+	if (account_alloc(tgid, p, stack_id, len, 1, len, 1))
 		bpf_map_delete_elem(&regions, &k);
 }
 

@@ -18,6 +18,20 @@
 /* Python frames per event (issue #3); the slot exists now so the key is stable. */
 #define TM_MAX_PY 48
 
+/* Byte-weighted sampling (--sample-bytes N): the tables' shapes. See tidemark_sample.h. */
+/* Exp(1) quantiles: Q steps, in units of 2^-TM_SAMPLE_Q_SHIFT. */
+#define TM_SAMPLE_Q_BITS  12
+#define TM_SAMPLE_Q       (1u << TM_SAMPLE_Q_BITS)
+#define TM_SAMPLE_Q_SHIFT 20
+/* x / (1 - exp(-x)) over [0, TM_SAMPLE_X_MAX): G steps, in units of 2^-TM_SAMPLE_G_SHIFT. */
+#define TM_SAMPLE_X_MAX   16
+#define TM_SAMPLE_G       1024
+#define TM_SAMPLE_G_SHIFT 16
+/* Largest N: keeps every product below 2^64 (N * q <= 2^57, N * g <= 2^52). */
+#define TM_SAMPLE_MAX_N   (1ULL << 32)
+/* A gap drawn from the tail (the first quantile step) adds ln(Q) and draws again, this often at most. */
+#define TM_SAMPLE_TAIL_MAX 4
+
 /* What made an allocation. The order is the capture file's numbering: append only. */
 enum tm_kind {
 	TM_KIND_MALLOC,
@@ -151,9 +165,14 @@ struct tm_alloc_key {
 	__u64 addr;
 };
 
+/*
+ * A live block. Under --sample-bytes, size and count are what the block
+ * stands for (tidemark_sample.h), so its free takes back exactly that.
+ */
 struct tm_alloc {
 	__u64 size;
 	__u64 stack_id;
+	__u64 count;            /* allocations it stands for: 1 unless sampled */
 };
 
 /* An anonymous mapping (mmap, mremap or brk growth) being tracked. */
@@ -280,7 +299,7 @@ _Static_assert(sizeof(struct tm_stack) == 16 + 8 * TM_MAX_NATIVE + 16 * TM_MAX_P
 _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
 _Static_assert(sizeof(struct tm_agg) == 72, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
-_Static_assert(sizeof(struct tm_alloc) == 16, "tm_alloc layout");
+_Static_assert(sizeof(struct tm_alloc) == 24, "tm_alloc layout");
 _Static_assert(sizeof(struct tm_proc) == 160 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
 	       "tm_proc layout");
 _Static_assert(sizeof(struct tm_exit_event) == 16 + sizeof(struct tm_proc), "tm_exit_event layout");

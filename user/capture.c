@@ -31,6 +31,7 @@
  *   tag 4  cgroup/OOM  u32 cgroup, u32 oom_killed (0 or 1), u64 oom_time_ns,
  *                      u64 rss_anon, u64 rss_file, u64 rss_shmem,
  *                      u32 oom_cgroup, u64 cgroup_limit, u64 cgroup_usage
+ *   tag 5  sampling    u64 sample_bytes (1 .. TM_SAMPLE_MAX_N); absent = exact
  *
  * Version 1 files (no sections) are still read: their sites have no
  * temporary counts and the profile no timeline.
@@ -53,6 +54,7 @@
 
 #include "capture.h"
 #include "log.h"
+#include "tidemark_common.h"
 
 /*
  * Neither part may exceed 1 GiB: far above any real capture (they are
@@ -73,6 +75,7 @@ enum section_tag {
 	SECTION_TIMELINE = 2,
 	SECTION_SIZES = 3,
 	SECTION_OOM = 4,
+	SECTION_SAMPLING = 5,
 };
 
 /* ------------------------------------------------------------------ */
@@ -378,6 +381,12 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 	put_u32(w, strtab_ref(&t, p->oom.cgroup));
 	put_u64(w, p->oom.cgroup_limit);
 	put_u64(w, p->oom.cgroup_usage);
+
+	if (p->sample_bytes) {   /* absent = exact, as every older file is */
+		put_u32(w, SECTION_SAMPLING);
+		put_u64(w, 8);
+		put_u64(w, p->sample_bytes);
+	}
 	err = w->err;
 out:
 	free(t.s);
@@ -887,6 +896,12 @@ static int read_sections(struct reader *r, struct tm_profile *p, const struct st
 			break;
 		case SECTION_OOM:
 			err = read_oom(r, p, st);
+			break;
+		case SECTION_SAMPLING:
+			err = get_u64(r, &p->sample_bytes, "sampling");
+			if (!err && (!p->sample_bytes || p->sample_bytes > TM_SAMPLE_MAX_N))
+				err = fail(r, "corrupt payload: sampling every %llu bytes",
+					   (unsigned long long)p->sample_bytes);
 			break;
 		default:        /* written by a newer tidemark: not ours to read */
 			r->off = end;

@@ -61,6 +61,9 @@ static const char usage[] =
 "                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n"
 "                         and Free: every object, not pymalloc's arenas (slower)\n"
 "      --native-all       keep the interpreter's own frames between Python frames\n"
+"      --sample-bytes N   record an allocation of s bytes with probability 1-exp(-s/N)\n"
+"                         and scale it up: unbiased estimates for a fraction of the\n"
+"                         work (try 524288); 0 = every allocation (the default)\n"
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
 "      --in-cgroup DIR    run: start CMD inside this cgroup (e.g. a memory-limited one)\n"
@@ -114,6 +117,23 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* --sample-bytes N: 0 (every allocation) or a mean of 1 .. 4 GiB between sample points. */
+static int parse_sample_bytes(const char *cmd, const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || !*s || *end || *s == '-' || v > TM_SAMPLE_MAX_N) {
+		pr_warn("tidemark %s: --sample-bytes wants 0 (record every allocation) or a byte count up to "
+			"%llu, not '%s'\n", cmd, (unsigned long long)TM_SAMPLE_MAX_N, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
 }
 
 static int parse_uint(const char *cmd, const char *flag, const char *s, unsigned long min,
@@ -407,7 +427,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const 
 
 enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
        OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
-       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL };
+       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -421,6 +441,7 @@ static const struct option trace_longopts[] = {
 	{ "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
 	{ "trace-python-allocators", no_argument, NULL, OPT_PY_ALLOC },
 	{ "native-all", no_argument, NULL, OPT_NATIVE_ALL },
+	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -501,6 +522,10 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 			break;
 		case OPT_NATIVE_ALL:
 			o->trace.native_all = 1;
+			break;
+		case OPT_SAMPLE_BYTES:
+			if (parse_sample_bytes(cmd, optarg, &o->trace.sample_bytes))
+				return -EINVAL;
 			break;
 		case 'v':
 			tm_log_level = TM_LOG_DEBUG;

@@ -595,6 +595,9 @@ static void add_comments(struct writer *w)
 	comment(w, "live at end: %" PRId64 " bytes", p->live_bytes_end);
 	comment(w, "allocated: %" PRIu64 " bytes in %" PRIu64 " allocations, %" PRIu64 " frees",
 		p->alloc_bytes, p->alloc_count, p->free_count);
+	if (p->sample_bytes)
+		comment(w, "sampled: one point per %" PRIu64 " bytes allocated; values are unbiased estimates",
+			p->sample_bytes);
 	for (i = 0; i < p->ndrops; i++) {
 		if (!p->drops[i].value)
 			continue;

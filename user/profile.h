@@ -98,6 +98,12 @@ struct tm_profile {
 	uint64_t alloc_bytes;
 	uint64_t alloc_count;
 	uint64_t free_count;
+	/*
+	 * --sample-bytes N: allocations were recorded with probability
+	 * 1 - exp(-size/N) and scaled up, so every byte and count above and in
+	 * the sites is an unbiased estimate. 0 = exact.
+	 */
+	uint64_t sample_bytes;
 
 	struct tm_counter *drops;  size_t ndrops;   /* every known reason, zero or not */
 	struct tm_counter *stats;  size_t nstats;

@@ -552,6 +552,12 @@ static void text_header(const struct tm_profile *p, FILE *out)
 
 	fmt_u64(a, sizeof(a), p->free_count);
 	fprintf(out, "  frees:        %s\n", a);
+	if (p->sample_bytes) {
+		fmt_human(a, sizeof(a), p->sample_bytes);
+		fmt_u64(b, sizeof(b), p->sample_bytes);
+		fprintf(out, "  sampled:      one point per %s (%s bytes) allocated; bytes and counts are "
+			"estimates, frees of unrecorded blocks are not counted\n", a, b);
+	}
 
 	fputs("Dropped / not recorded: ", out);
 	for (i = 0; i < p->ndrops; i++) {
@@ -1409,6 +1415,8 @@ int tm_report__json(const struct tm_profile *p, FILE *out, const struct tm_repor
 		", \"alloc_count\": %" PRIu64 ", \"free_count\": %" PRIu64 "},\n",
 		p->peak_bytes, p->peak_time_ns, p->live_bytes_end, p->alloc_bytes,
 		p->alloc_count, p->free_count);
+	/* 0: every allocation recorded, exact; N: --sample-bytes N, estimates. */
+	fprintf(out, "  \"sample_bytes\": %" PRIu64 ",\n", p->sample_bytes);
 
 	json_counters(out, "dropped", p->drops, p->ndrops);
 	json_counters(out, "stats", p->stats, p->nstats);

@@ -23,6 +23,7 @@
 #include "maps.h"
 #include "probe_site.h"
 #include "python.h"
+#include "sample.h"
 #include "symbolize.h"
 #include "trace.h"
 #include "tidemark.skel.h"
@@ -60,6 +61,7 @@ struct tm_trace {
 	size_t nreap;              /* keys in reap_set */
 	int py_alloc;              /* probe CPython's PyObject_ and PyMem_ allocators */
 	int native_all;            /* keep the interpreter's frames between Python frames */
+	uint64_t sample_bytes;     /* --sample-bytes: the profiles say their counts are estimates */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -290,6 +292,10 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->skel->rodata->daemon_mode = o->daemon;
 	t->skel->rodata->sel_flags = o->sel_flags;
 	t->python = o->python;
+	t->skel->rodata->sample_bytes = o->sample_bytes;
+	if (o->sample_bytes)
+		tm_sample__fill_tables((__u32 *)t->skel->rodata->sample_q, (__u32 *)t->skel->rodata->sample_g);
+	t->sample_bytes = o->sample_bytes;
 	t->skel->rodata->trace_py_alloc = o->python && o->py_alloc;
 	t->py_alloc = o->python && o->py_alloc;
 	t->max_watch = o->max_procs;
@@ -780,6 +786,7 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 	prof->peak_time_ns = p.peak_time_ns && p.peak_time_ns > prof->start_time_ns ?
 			     p.peak_time_ns - prof->start_time_ns : 0;
 	prof->live_bytes_end = p.live_bytes;
+	prof->sample_bytes = t->sample_bytes;
 	/* The process's totals are the sums of its stacks' (added below). */
 	prof->alloc_bytes = prof->alloc_count = prof->free_count = 0;
 	for (k = 0; k < TM_DROP__COUNT; k++)

@@ -30,6 +30,7 @@ struct tm_trace_opts {
 	unsigned int sel_flags;      /* enum tm_sel_flags: which selectors the daemon fills in */
 	int py_alloc;                /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
 	int native_all;              /* keep the interpreter's frames between two Python frames */
+	uint64_t sample_bytes;       /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
 };
 
 struct tm_trace;
