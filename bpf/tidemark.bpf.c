@@ -80,6 +80,9 @@ const volatile __u32 sel_flags = 0;         /* enum tm_sel_flags */
 const volatile __u64 sample_bytes = 0;
 const volatile __u32 sample_q[TM_SAMPLE_Q + 1];
 const volatile __u32 sample_g[TM_SAMPLE_G + 1];
+/* The daemon's per-process caps on live blocks and stacks; 0 = none (then nothing is counted). */
+const volatile __u32 max_allocs_per_proc = 0;
+const volatile __u32 max_stacks_per_proc = 0;
 
 /* The last incarnation handed out; user space takes numbers from it too (atomically). */
 __u32 next_inc = 0;
@@ -363,7 +366,13 @@ static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct
 		h = 1;
 
 	if (!bpf_map_lookup_elem(&stacks, &h)) {
+		if (max_stacks_per_proc && p->n_stacks >= max_stacks_per_proc) {
+			count_drop(p, TM_DROP_PROC_CAP);
+			return TM_STACK_OVER_CAP;
+		}
 		if (bpf_map_update_elem(&stacks, &h, st, BPF_NOEXIST) == 0) {
+			if (max_stacks_per_proc)
+				__sync_fetch_and_add(&p->n_stacks, 1);
 			count_stat(TM_STAT_STACKS_NEW);
 			/* Name its code objects now: the process may be gone when we report. */
 			if (trace_python && st->n_py)
@@ -511,7 +520,13 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 	struct tm_alloc v = { .size = size, .stack_id = stack_id, .count = count };
 	long err;
 
+	if (max_allocs_per_proc && p->n_allocs >= max_allocs_per_proc) {
+		count_drop(p, TM_DROP_PROC_CAP);
+		return;
+	}
 	err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
+	if (!err && max_allocs_per_proc)
+		__sync_fetch_and_add(&p->n_allocs, 1);
 	if (err == -17 /* EEXIST */) {
 		struct tm_alloc *old = bpf_map_lookup_elem(&allocs, &k);
 
@@ -526,8 +541,9 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 		return;
 	}
 	/* Uncounted blocks must not be found by free(): it would uncount them. */
-	if (account_alloc(tgid, p, stack_id, size, count, real, is_new))
-		bpf_map_delete_elem(&allocs, &k);
+	if (account_alloc(tgid, p, stack_id, size, count, real, is_new) &&
+	    !bpf_map_delete_elem(&allocs, &k) && max_allocs_per_proc)
+		__sync_fetch_and_add(&p->n_allocs, -1);
 }
 
 /* Forget a live block; returns 1 if it was known. */
@@ -544,6 +560,8 @@ static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 add
 	*stack_id = v->stack_id;
 	if (bpf_map_delete_elem(&allocs, &k))
 		return 0;   /* another thread freed it first: double free in the target */
+	if (max_allocs_per_proc)
+		__sync_fetch_and_add(&p->n_allocs, -1);
 	account_free_n(tgid, p, *stack_id, *size, (__s64)*count, temp);
 	return 1;
 }
@@ -817,6 +835,8 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 	stack_id = v->stack_id;
 	if (bpf_map_delete_elem(&allocs, &k))
 		return 0;   /* another thread freed it first: double free in the target */
+	if (max_allocs_per_proc)
+		__sync_fetch_and_add(&p->n_allocs, -1);
 	/* Temporary, as memray counts it: the thread's latest allocation, freed before another. */
 	if (t && t->last_alloc == ptr) {
 		t->last_alloc = 0;
@@ -1271,7 +1291,11 @@ static __always_inline int send_exit(__u32 tgid, struct tm_proc *p)
 	e->ev.type = TM_EV_EXIT;
 	e->ev.tgid = tgid;
 	e->ev.arg = p->inc;
-	__builtin_memcpy(&e->proc, p, sizeof(e->proc));
+	/* A helper, not an inline copy: the struct is past what clang copies inline (1 KiB). Once a process. */
+	if (bpf_probe_read_kernel(&e->proc, sizeof(e->proc), p)) {
+		bpf_ringbuf_discard(e, 0);
+		return -1;
+	}
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

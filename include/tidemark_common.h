@@ -95,6 +95,11 @@ enum tm_drop {
 	 * were placed). The arena is not counted: its objects are not seen.
 	 */
 	TM_DROP_PY_ARENA_UNTRACED,
+	/*
+	 * The daemon's per-process caps (--max-allocs-per-proc, --max-stacks-per-proc):
+	 * a block not tracked, or an allocation counted under TM_STACK_OVER_CAP.
+	 */
+	TM_DROP_PROC_CAP,
 	TM_DROP__COUNT,
 };
 
@@ -107,6 +112,9 @@ enum tm_stat {
 	TM_STAT_PROCS_FULL,        /* the daemon could not start tracking a process: procs is full */
 	TM_STAT__COUNT,
 };
+
+/* The stack id a process's allocations get once it has as many stacks as its cap allows. */
+#define TM_STACK_OVER_CAP 2ULL
 
 enum tm_stack_flags {
 	TM_STACK_NATIVE_TRUNCATED = 1u << 0,
@@ -228,6 +236,8 @@ struct tm_proc {
 	__u32 py_gen;           /* py_cfg_gen (BPF) when py_cfgs was last looked up for it */
 	__u32 py_has;           /* ... and whether it had an entry: a CPython to walk */
 	__u32 pad;
+	__s64 n_allocs;         /* its entries in allocs, kept only under a per-process cap */
+	__u64 n_stacks;         /* ... and in stacks */
 	__u64 drops[TM_DROP__COUNT];
 	/* Allocations by size: bucket i holds sizes in [2^i, 2^(i+1)), bucket 0 also 0. */
 	__u64 size_count[TM_SIZE_BUCKETS];
@@ -300,7 +310,7 @@ _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
 _Static_assert(sizeof(struct tm_agg) == 72, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
 _Static_assert(sizeof(struct tm_alloc) == 24, "tm_alloc layout");
-_Static_assert(sizeof(struct tm_proc) == 160 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
+_Static_assert(sizeof(struct tm_proc) == 176 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
 	       "tm_proc layout");
 _Static_assert(sizeof(struct tm_exit_event) == 16 + sizeof(struct tm_proc), "tm_exit_event layout");
 _Static_assert(sizeof(struct tm_sel_exe) == 16, "tm_sel_exe layout");

@@ -658,6 +658,11 @@ static void write_metrics(struct daemon *d, FILE *out)
 	fprintf(out, "tidemark_map_entries{map=\"aggs\"} %ld\n", occ.aggs);
 	fprintf(out, "tidemark_map_entries{map=\"stacks\"} %ld\n", occ.stacks);
 	fprintf(out, "tidemark_map_entries{map=\"py_codes\"} %ld\n", occ.py_codes);
+	metric_head(out, "tidemark_uprobe_links", "gauge", "Allocator probes held (--mode full: ~17 per traced process).");
+	fprintf(out, "tidemark_uprobe_links %ld\n", occ.links);
+	metric_head(out, "tidemark_probe_failures_total", "counter",
+		    "Processes whose allocator probes could not be placed (gone first).");
+	fprintf(out, "tidemark_probe_failures_total %ld\n", occ.probe_failures);
 	metric_head(out, "tidemark_processes_tracked", "gauge", "Processes traced now.");
 	fprintf(out, "tidemark_processes_tracked %zu\n", d->nprocs);
 	metric_head(out, "tidemark_processes_exited_total", "counter", "Traced processes that exited (or exec'd anew).");
@@ -842,11 +847,6 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	d.cgs = calloc(MAX_CGROUPS, sizeof(*d.cgs));
 	if (!d.cgs)
 		return 1;
-	if (o->mode == TM_MODE_FULL) {
-		pr_warn("tidemark daemon: --mode full is not implemented yet; use --mode lite, or run/attach "
-			"for allocator-level detail\n");
-		goto out;
-	}
 	if (o->listen) {
 		err = tm_http__listen(&d.http, o->listen);
 		if (err) {
@@ -866,8 +866,9 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	if (setup_selection(&d, cg_rels))
 		goto out;
 	n = scan_running(&d, (const char *const *)cg_rels);
-	pr_info("tidemark daemon: tracing %d running process%s%s (mode lite)\n", n, n == 1 ? "" : "es",
-		o->trace.sel_flags ? " and the selected ones that start" : "");
+	pr_info("tidemark daemon: tracing %d running process%s%s (mode %s%s)\n", n, n == 1 ? "" : "es",
+		o->trace.sel_flags ? " and the selected ones that start" : "",
+		o->mode == TM_MODE_FULL ? "full" : "lite", o->trace.sample_bytes ? ", sampled" : "");
 	if (d.http)
 		pr_info("tidemark daemon: listening on %s (port %d)\n", o->listen, tm_http__port(d.http));
 	if (o->duration > 0)

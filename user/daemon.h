@@ -35,6 +35,8 @@ struct tm_daemon_opts {
 	const char *listen;            /* "[HOST:]PORT" for /metrics; NULL = no server */
 	double duration;               /* seconds; 0 = until SIGINT/SIGTERM */
 	unsigned int max_series;       /* processes with their own metric labels */
+	double pprof_every;            /* seconds between periodic pprof files; 0 = none */
+	unsigned int pprof_keep;       /* periodic files kept in output_dir */
 	struct tm_trace_opts trace;
 };
 

@@ -87,6 +87,15 @@ static const char usage[] =
 "\n"
 "options for daemon:\n"
 "      --mode lite        syscall tracepoints only, no uprobes (the default)\n"
+"      --mode full        also the allocator probes of run/attach, on the selected\n"
+"                         processes only (needs --pid, --comm, --exe or --cgroup)\n"
+"      --sample-bytes N   full: record allocations as run --sample-bytes does\n"
+"      --max-allocs-per-proc N, --max-stacks-per-proc N\n"
+"                         full: live blocks and stacks one process may hold in the\n"
+"                         kernel's tables (default: a quarter of each; 0 = no cap)\n"
+"      --pprof-every S    write a pprof profile of every traced process into\n"
+"                         --output-dir each S seconds, keeping the newest --pprof-keep\n"
+"                         (default 60)\n"
 "      --output-dir DIR   write OOM post-mortems here\n"
 "      --listen [HOST:]PORT  serve /metrics (Prometheus) and /report/pid/PID; HOST 127.0.0.1\n"
 "      --max-procs N      processes traced at once (default 1024)\n"
@@ -1044,7 +1053,8 @@ out:
 }
 
 enum { OPT_D_MODE = 300, OPT_D_PID, OPT_D_COMM, OPT_D_EXE, OPT_D_CGROUP, OPT_D_OUTDIR, OPT_D_LISTEN,
-	OPT_D_MAXPROCS, OPT_D_MAXSERIES, OPT_D_SAMPLE };
+	OPT_D_MAXPROCS, OPT_D_MAXSERIES, OPT_D_SAMPLE, OPT_D_CAP_ALLOCS, OPT_D_CAP_STACKS, OPT_D_PPROF_EVERY,
+	OPT_D_PPROF_KEEP };
 
 static int cmd_daemon(int argc, char **argv)
 {
@@ -1059,6 +1069,10 @@ static int cmd_daemon(int argc, char **argv)
 		{ "max-procs", required_argument, NULL, OPT_D_MAXPROCS },
 		{ "max-series", required_argument, NULL, OPT_D_MAXSERIES },
 		{ "sample-bytes", required_argument, NULL, OPT_D_SAMPLE },
+		{ "max-allocs-per-proc", required_argument, NULL, OPT_D_CAP_ALLOCS },
+		{ "max-stacks-per-proc", required_argument, NULL, OPT_D_CAP_STACKS },
+		{ "pprof-every", required_argument, NULL, OPT_D_PPROF_EVERY },
+		{ "pprof-keep", required_argument, NULL, OPT_D_PPROF_KEEP },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -1066,7 +1080,8 @@ static int cmd_daemon(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct tm_daemon_opts o = { .mode = TM_MODE_LITE, .max_series = 100 };
+	struct tm_daemon_opts o = { .mode = TM_MODE_LITE, .max_series = 100, .pprof_keep = 60 };
+	int cap_allocs = -1, cap_stacks = -1;
 	unsigned long v;
 	char *end;
 	int c;
@@ -1144,8 +1159,28 @@ static int cmd_daemon(int argc, char **argv)
 			o.max_series = v;
 			break;
 		case OPT_D_SAMPLE:
-			pr_warn("tidemark daemon: --sample-bytes goes with --mode full, which is not implemented yet\n");
-			return 2;
+			if (parse_sample_bytes("daemon", optarg, &o.trace.sample_bytes))
+				return 2;
+			break;
+		case OPT_D_CAP_ALLOCS:
+		case OPT_D_CAP_STACKS:
+			if (parse_uint("daemon", argv[optind - 2], optarg, 0, 1u << 26, &v))
+				return 2;
+			*(c == OPT_D_CAP_ALLOCS ? &cap_allocs : &cap_stacks) = (int)v;
+			break;
+		case OPT_D_PPROF_EVERY:
+			errno = 0;
+			o.pprof_every = strtod(optarg, &end);
+			if (errno || *end || o.pprof_every < 1) {
+				pr_warn("tidemark daemon: --pprof-every wants seconds, at least 1, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_D_PPROF_KEEP:
+			if (parse_uint("daemon", "--pprof-keep", optarg, 1, 100000, &v))
+				return 2;
+			o.pprof_keep = v;
+			break;
 		case 'd':
 			errno = 0;
 			o.duration = strtod(optarg, &end);
@@ -1178,6 +1213,26 @@ static int cmd_daemon(int argc, char **argv)
 	/* No selector: everything. Only --pid: just those (sel_flags 0: nothing new is picked up). */
 	if (!o.npids && !o.trace.sel_flags)
 		o.trace.sel_flags = TM_SEL_ALL;
+	if (o.mode == TM_MODE_FULL) {
+		if (o.trace.sel_flags & TM_SEL_ALL) {
+			pr_warn("tidemark daemon: --mode full needs a selection (--pid, --comm, --exe or --cgroup): "
+				"allocator probes on every process would make every malloc on the host trap\n");
+			return 2;
+		}
+		/* Live blocks, as run's; each process gets a quarter of the tables unless told otherwise. */
+		o.trace.max_allocs = TM_DEFAULT_MAX_ALLOCS;
+		o.trace.alloc_probes = 1;
+		o.trace.max_allocs_per_proc = cap_allocs >= 0 ? (unsigned int)cap_allocs : o.trace.max_allocs / 4;
+		o.trace.max_stacks_per_proc = cap_stacks >= 0 ? (unsigned int)cap_stacks : o.trace.max_stacks / 4;
+	} else if (o.trace.sample_bytes || cap_allocs >= 0 || cap_stacks >= 0) {
+		pr_warn("tidemark daemon: --sample-bytes and the per-process caps go with --mode full "
+			"(lite mode has no allocator probes)\n");
+		return 2;
+	}
+	if (o.pprof_every && !o.output_dir) {
+		pr_warn("tidemark daemon: --pprof-every writes into --output-dir: give one\n");
+		return 2;
+	}
 	if (preflight("daemon"))
 		return 1;
 	return tm_daemon__run(&o);

@@ -34,6 +34,7 @@ static const char *const drop_names[] = {
 	[TM_DROP_INFLIGHT] = "inflight",
 	[TM_DROP_PY_UNREADABLE] = "py_unreadable",
 	[TM_DROP_PY_ARENA_UNTRACED] = "py_arena_untraced",
+	[TM_DROP_PROC_CAP] = "proc_cap",
 };
 
 static const char *const stat_names[] = {

@@ -42,9 +42,26 @@ struct tm_watch {
 	/* The interpreter ELF whose allocator functions are probed for this pid (dev/ino); 0 = none. */
 	dev_t py_alloc_dev;
 	ino_t py_alloc_ino;
+	/* The libc whose allocator functions are probed for this pid; 0 = none yet. */
+	dev_t libc_dev;
+	ino_t libc_ino;
+	/* Its uprobes: they go when the process does (the daemon's churn). */
+	struct bpf_link **links;
+	size_t nlinks, caplinks;
 };
 
 #define TM_MAX_LINKS 64
+#define TM_ALLOC_FNS 10   /* entries of alloc_fns[] */
+
+/* The probe sites of the libc probed last (libc_sites()). */
+struct libc_cache {
+	dev_t dev;
+	ino_t ino;
+	size_t n;
+	uint8_t fn[TM_ALLOC_FNS];       /* index into alloc_fns[] */
+	uint64_t off[TM_ALLOC_FNS];     /* the function's file offset: its return probe */
+	uint64_t entry[TM_ALLOC_FNS];   /* its entry probe's (an emulated instruction) */
+};
 
 struct tm_trace {
 	struct tidemark_bpf *skel;
@@ -62,6 +79,10 @@ struct tm_trace {
 	int py_alloc;              /* probe CPython's PyObject_ and PyMem_ allocators */
 	int native_all;            /* keep the interpreter's frames between Python frames */
 	uint64_t sample_bytes;     /* --sample-bytes: the profiles say their counts are estimates */
+	int alloc_probes;          /* the daemon's full mode: libc probes on every tracked process */
+	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
+	struct libc_cache libc_cache;
+	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -160,6 +181,8 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	}
 }
 
+static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict);
+
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 {
 	struct tm_watch *w;
@@ -210,6 +233,8 @@ static int handle_event(void *ctx, void *data, size_t len)
 		w = watch_find(t, (pid_t)ev->tgid);
 		if (w)
 			try_python(t, w);
+		if (w && t->alloc_probes)
+			probe_libc(t, w, ev->type == TM_EV_EXEC);
 		/* After the maps are read: a SIGSTOP still pending is cancelled by this. */
 		if (w && w->hold)
 			kill((pid_t)ev->tgid, SIGCONT);
@@ -299,6 +324,18 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->skel->rodata->trace_py_alloc = o->python && o->py_alloc;
 	t->py_alloc = o->python && o->py_alloc;
 	t->max_watch = o->max_procs;
+	t->alloc_probes = o->alloc_probes;
+	t->skel->rodata->max_allocs_per_proc = o->max_allocs_per_proc;
+	t->skel->rodata->max_stacks_per_proc = o->max_stacks_per_proc;
+	if (o->alloc_probes && !tm_maps__read(getpid(), &self)) {
+		char lib[PATH_MAX];
+
+		/* The path as mapped, without our /proc/PID/root prefix: the target's root is prepended. */
+		self.pid = 0;
+		if (!tm_maps__find_module(&self, "libc.so.6", lib, sizeof(lib)))
+			snprintf(t->host_libc, sizeof(t->host_libc), "%s", lib);
+		tm_maps__free(&self);
+	}
 	if (o->max_procs)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
@@ -391,6 +428,9 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 
 		tm_trace__refresh_maps(t, pid);
 		try_python(t, w);
+		if (t->alloc_probes)
+			probe_libc(t, w, 0);
+		w = watch_find(t, pid);
 		if (!module_span(&w->maps, "ld-linux", &lo, &hi)) {
 			zero.ldso_lo = lo;
 			zero.ldso_hi = hi;
@@ -418,6 +458,7 @@ static const struct alloc_fn alloc_fns[] = {
 	{ "pvalloc", TM_KIND_PVALLOC, 1 },
 	{ "free", TM_KIND_FREE, 0 },
 };
+_Static_assert(sizeof(alloc_fns) / sizeof(alloc_fns[0]) == TM_ALLOC_FNS, "TM_ALLOC_FNS");
 
 static struct bpf_program *entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
 {
@@ -436,10 +477,28 @@ static struct bpf_program *entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
 	}
 }
 
-static int add_link(struct tm_trace *t, struct bpf_link *l)
+/* Keep a uprobe link with the process it is for (its watch), else with the tracer. */
+static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
 {
+	struct tm_watch *w = watch_find(t, pid);
+
 	if (!l)
 		return -errno;
+	if (w) {
+		if (w->nlinks == w->caplinks) {
+			size_t cap = w->caplinks ? 2 * w->caplinks : 32;
+			struct bpf_link **n = realloc(w->links, cap * sizeof(*n));
+
+			if (!n) {
+				bpf_link__destroy(l);
+				return -ENOMEM;
+			}
+			w->links = n;
+			w->caplinks = cap;
+		}
+		w->links[w->nlinks++] = l;
+		return 0;
+	}
 	if (t->nlinks >= TM_MAX_LINKS) {
 		bpf_link__destroy(l);
 		return -ENOSPC;
@@ -448,15 +507,41 @@ static int add_link(struct tm_trace *t, struct bpf_link *l)
 	return 0;
 }
 
-int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
+static void watch_drop_links(struct tm_watch *w)
 {
-	uint64_t done[sizeof(alloc_fns) / sizeof(alloc_fns[0])];
-	size_t ndone = 0, i, j;
-	int err, attached = 0;
+	size_t i;
 
-	for (i = 0; i < sizeof(alloc_fns) / sizeof(alloc_fns[0]); i++) {
+	for (i = 0; i < w->nlinks; i++)
+		bpf_link__destroy(w->links[i]);
+	free(w->links);
+	w->links = NULL;
+	w->nlinks = w->caplinks = 0;
+	w->libc_dev = 0;
+	w->libc_ino = 0;
+	w->py_alloc_dev = 0;
+	w->py_alloc_ino = 0;
+}
+
+/*
+ * Where each allocator function of one libc is probed. Worked out once per
+ * file: the daemon probes every process it tracks, and reading libc's
+ * symbol table each time would be most of the cost of that.
+ */
+static int libc_sites(struct tm_trace *t, const char *libc)
+{
+	struct libc_cache *c = &t->libc_cache;
+	uint64_t done[TM_ALLOC_FNS];
+	size_t ndone = 0, i, j;
+	struct stat st;
+	int err;
+
+	if (stat(libc, &st))
+		return -errno;
+	if (c->ino && c->dev == st.st_dev && c->ino == st.st_ino)
+		return 0;
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < TM_ALLOC_FNS; i++) {
 		const struct alloc_fn *f = &alloc_fns[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo);
 		uint64_t off, vaddr, size;
 		struct tm_probe_site site;
 		uint8_t code[16] = { 0 };
@@ -484,16 +569,38 @@ int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 		if (!site.emulated && tm_log_level >= TM_LOG_DEBUG)
 			pr_debug("attach: %s: every call single-steps the probed instruction (~30x the cost)\n",
 				 f->name);
+		c->fn[c->n] = (uint8_t)i;
+		c->off[c->n] = off;
+		c->entry[c->n] = off + site.offset;
+		c->n++;
+	}
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	return 0;
+}
 
-		err = add_link(t, bpf_program__attach_uprobe_opts(entry_prog(t->skel, f->kind), pid, libc,
-								  off + site.offset, &uo));
+int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
+{
+	struct libc_cache *c = &t->libc_cache;
+	size_t i;
+	int err, attached = 0;
+
+	err = libc_sites(t, libc);
+	if (err)
+		return err;
+	for (i = 0; i < c->n; i++) {
+		const struct alloc_fn *f = &alloc_fns[c->fn[i]];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, f->kind), pid, libc,
+								  c->entry[i], &uo));
 		if (err)
 			goto fail;
 		if (f->ret) {
 			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 
-			err = add_link(t, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, libc,
-									  off, &ro));
+			err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, libc,
+									  c->off[i], &ro));
 			if (err)
 				goto fail;
 		}
@@ -505,11 +612,62 @@ int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 	}
 	return 0;
 fail:
-	if (err == -ESRCH || err == -ENOENT)
+	if ((err == -ESRCH || err == -ENOENT) && t->alloc_probes)
+		pr_debug("tidemark daemon: pid %d exited before its probes were placed\n", pid);
+	else if (err == -ESRCH || err == -ENOENT)
 		pr_warn("attach: pid %d exited before its probes were placed\n", pid);
 	else
 		pr_warn("attach: uprobe on %s failed: %s\n", libc, strerror(-err));
 	return err;
+}
+
+/*
+ * The daemon's full mode: the allocator probes, for this process only, on
+ * the libc it maps. At its exec (predict) the libc is not mapped yet: the
+ * probes go on our own libc as seen from its root, which nearly every
+ * program maps, so that they are in place when the dynamic loader maps it
+ * (a probe on a file is installed in each mapping made later). Each new
+ * executable mapping checks that the libc mapped is the one probed. What
+ * the process allocates before its probes are in place is not seen: its
+ * frees count as free_unmatched (not under --sample-bytes).
+ */
+static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
+{
+	char path[PATH_MAX + 64];
+	struct timespec t0, t1;
+	pid_t pid = w->pid;
+	struct stat st;
+	int err;
+
+	if (tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path))) {
+		if (!predict || !t->host_libc[0])
+			return;
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, t->host_libc);
+	}
+	if (stat(path, &st))
+		return;
+	if (w->libc_ino && st.st_dev == w->libc_dev && st.st_ino == w->libc_ino)
+		return;   /* probed already (the probes outlive an exec of the same task) */
+	if (w->libc_ino)
+		watch_drop_links(w);   /* an exec into a program with another libc */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = tm_trace__attach_libc(t, pid, path);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* ~0.5 ms a probe on this kind of machine (the kernel's uprobe registration): ~8 ms a process */
+	pr_debug("tidemark daemon: pid %d: allocator probes placed in %.1f ms\n", (int)pid,
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	if (err) {
+		t->probe_failures++;
+		w = watch_find(t, pid);
+		if (w)
+			watch_drop_links(w);   /* none half-placed */
+		return;
+	}
+	w = watch_find(t, pid);
+	if (w) {
+		w->libc_dev = st.st_dev;
+		w->libc_ino = st.st_ino;
+	}
 }
 
 /*
@@ -607,7 +765,7 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 	if (!site.emulated)
 		pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost of a "
 			"probe)\n", f->name, path);
-	return add_link(t, bpf_program__attach_uprobe_opts(prog, pid, path, off + site.offset, &uo));
+	return add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, path, off + site.offset, &uo));
 }
 
 int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path)
@@ -646,9 +804,9 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		 * The return probe goes where the entry one does: the kernel takes the
 		 * return address at [rsp], which the site keeps as it was at the entry.
 		 */
-		err = add_link(t, bpf_program__attach_uprobe_opts(py_entry_prog(t->skel, f->kind), pid, path,
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(py_entry_prog(t->skel, f->kind), pid, path,
 								  off + site.offset, &uo));
-		err = err ?: add_link(t, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
+		err = err ?: add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
 									 off + site.offset, &ro));
 		if (err)
 			goto fail;
@@ -828,7 +986,14 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 			s.peak_bytes = a.live_bytes;
 			s.peak_count = a.live_count;
 		}
-		if (bpf_map_lookup_elem(stacks_fd, &key.stack_id, st) == 0) {
+		if (key.stack_id == TM_STACK_OVER_CAP) {
+			struct tm_frame f = { .kind = TM_FRAME_NATIVE,
+					      .function = tm_profile__str(prof, "[stacks over the per-process cap]") };
+			int idx = tm_profile__add_frame(prof, &f);
+
+			if (idx >= 0)
+				frames[n++] = (uint32_t)idx;
+		} else if (bpf_map_lookup_elem(stacks_fd, &key.stack_id, st) == 0) {
 			uint32_t nat[TM_MAX_NATIVE], nn = 0;
 			uint8_t cls[TM_MAX_NATIVE];
 			struct tm_hybrid_frame hy[TM_MAX_NATIVE + TM_MAX_PY];
@@ -910,6 +1075,7 @@ int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc)
 	live = !tm_trace__proc(t, pid, &p) && p.inc != inc;
 	if (w && !live) {
 		tm_maps__free(&w->maps);
+		watch_drop_links(w);
 		*w = t->watch[--t->nwatch];
 	}
 	if (!live) {
@@ -990,6 +1156,10 @@ int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o)
 	o->stacks = map_count(bpf_map__fd(s->maps.stacks), sizeof(__u64));
 	o->py_codes = map_count(bpf_map__fd(s->maps.py_codes), sizeof(struct tm_py_code_key));
 	o->watched = t->nwatch;
+	o->links = (long)t->nlinks;
+	for (size_t i = 0; i < t->nwatch; i++)
+		o->links += (long)t->watch[i].nlinks;
+	o->probe_failures = (long)t->probe_failures;
 	return 0;
 }
 
@@ -1085,9 +1255,11 @@ void tm_trace__destroy(struct tm_trace *t)
 	for (i = 0; i < t->nlinks; i++)
 		bpf_link__destroy(t->links[i]);
 	ring_buffer__free(t->rb);
-	tidemark_bpf__destroy(t->skel);
-	for (i = 0; i < t->nwatch; i++)
+	for (i = 0; i < t->nwatch; i++) {
 		tm_maps__free(&t->watch[i].maps);
+		watch_drop_links(&t->watch[i]);
+	}
+	tidemark_bpf__destroy(t->skel);
 	free(t->watch);
 	tm_symbolizer__free(t->sym);
 	free(t);

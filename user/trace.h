@@ -31,6 +31,9 @@ struct tm_trace_opts {
 	int py_alloc;                /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
 	int native_all;              /* keep the interpreter's frames between two Python frames */
 	uint64_t sample_bytes;       /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
+	int alloc_probes;            /* daemon --mode full: libc probes on each process it tracks */
+	unsigned int max_allocs_per_proc;   /* caps per process (0 = none); beyond: counted proc_cap */
+	unsigned int max_stacks_per_proc;
 };
 
 struct tm_trace;
@@ -45,6 +48,8 @@ typedef void (*tm_trace_event_fn)(void *ctx, const struct tm_event *ev, const st
 struct tm_occupancy {
 	long procs, allocs, regions, aggs, stacks, py_codes;
 	long watched;                /* processes the loader keeps maps snapshots for */
+	long links;                  /* uprobe links held (daemon --mode full) */
+	long probe_failures;         /* processes whose libc could not be probed in time */
 };
 
 int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o);

@@ -25,8 +25,8 @@ WL = os.path.join(ROOT, "tests", "workloads")
 class Daemon:
     """tidemark daemon on a cgroup, with /metrics on a free loopback port."""
 
-    def __init__(self, cg, outdir=None, extra=()):
-        args = [TIDEMARK, "daemon", "--cgroup", cg, "--listen", "127.0.0.1:0", *extra]
+    def __init__(self, cg, outdir=None, extra=(), select=None):
+        args = [TIDEMARK, "daemon", *(select or ["--cgroup", cg]), "--listen", "127.0.0.1:0", *extra]
         if outdir:
             args += ["--output-dir", outdir]
         self.p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)

@@ -11,12 +11,11 @@ byte. Run through `tidemark run`, and through `tidemark daemon --mode full`.
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.request
 
-from tmtest import OUT, WORKLOADS, TIDEMARK, check, eq, main, report_json, tidemark
+from tmtest import OUT, WORKLOADS, check, eq, main, report_json, tidemark
+from test_daemon import Daemon
 
 GT = os.path.join(WORKLOADS, "gt_sample")
 N = 524288
@@ -92,5 +91,81 @@ def test_bad_flag():
               f"--sample-bytes {bad!r} is refused in one line: {r.stderr!r}")
 
 
+def daemon_run(extra):
+    """gt_sample under `daemon --mode full --comm gt_sample EXTRA`: its report after the work."""
+    d = Daemon(None, select=["--comm", "gt_sample"], extra=["--mode", "full", *extra])
+    p = None
+    try:
+        p = subprocess.Popen([GT, "--wait-first", "--wait"], stdout=subprocess.PIPE, text=True)
+        # Tracked, and its probes placed (they go in place ~10 ms after the exec).
+        t0 = time.time()
+        while time.time() - t0 < 20:
+            m = d.metrics()
+            if m.get("tidemark_processes_tracked") == 1 and m.get("tidemark_uprobe_links", 0) >= 10:
+                break
+            time.sleep(0.1)
+        check(d.metrics().get("tidemark_uprobe_links", 0) >= 10, "the daemon placed gt_sample's allocator probes")
+        p.send_signal(signal.SIGUSR1)
+        eq(p.stdout.readline(), "done\n", "gt_sample did its work")
+        rep = json.loads(d.get(f"/report/pid/{p.pid}"))
+        p.send_signal(signal.SIGUSR1)
+        eq(p.wait(timeout=30), 0, "gt_sample exits 0")
+        # Its probes go with it.
+        t0 = time.time()
+        while time.time() - t0 < 10 and d.metrics().get("tidemark_uprobe_links", 1):
+            time.sleep(0.2)
+        eq(d.metrics().get("tidemark_uprobe_links"), 0, "its probes are released when it exits")
+        return rep
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+        rc, err = d.stop()
+        check(rc == 0, f"the daemon stops cleanly ({err.strip()[-300:]!r})")
+
+
+def test_daemon_full_sampled():
+    rep = daemon_run(["--sample-bytes", str(N)])
+    check_estimates(rep, "daemon --mode full --sample-bytes")
+
+
+def test_daemon_full_exact():
+    rep = daemon_run([])
+    eq(rep["sample_bytes"], 0, "daemon --mode full: exact")
+    allocs = sites_of(rep["views"]["allocs"])
+    for site, (size, n) in SITES.items():
+        eq(allocs.get(site), (size * n, n), f"daemon full, exact: {site} to the byte")
+    eq(sites_of(rep["views"]["leaks"]).get("site_leak"), (LEAK, 8), "daemon full: the leak")
+    eq(rep["totals"]["peak_bytes"] >= PEAK, True, "daemon full: the peak holds the 40 live 4 MiB blocks")
+
+
+def test_daemon_per_process_caps():
+    # 4 live blocks at most: of the 40 peak blocks 36 are not tracked, then 4 of the 8 leaked ones.
+    rep = daemon_run(["--max-allocs-per-proc", "4"])
+    eq(rep["dropped"]["proc_cap"], 40, "--max-allocs-per-proc 4: 36 peak blocks and 4 leaked ones counted as proc_cap")
+    eq(sites_of(rep["views"]["leaks"]).get("site_leak"), (4 * (8 << 20), 4), "the 4 leaked blocks tracked")
+    eq(sites_of(rep["views"]["allocs"]).get("site_small"), (512 * 2000000, 2000000),
+       "one live block at a time is never capped")
+    # 3 stacks: the first three sites keep theirs; everything after is counted under one entry.
+    rep = daemon_run(["--max-stacks-per-proc", "3"])
+    allocs = sites_of(rep["views"]["allocs"])
+    over = allocs.get("[stacks over the per-process cap]", (0, 0))
+    rest = sum(size * n for site, (size, n) in SITES.items() if site not in ("site_small", "site_mid", "site_big"))
+    eq({k for k in allocs if k.startswith("site_")}, {"site_small", "site_mid", "site_big"},
+       "--max-stacks-per-proc 3: the first three stacks are named")
+    eq(over[0], rest, "the rest is counted, to the byte, under the over-cap entry")
+    eq(rep["dropped"]["proc_cap"], over[1], "each allocation under it is counted as proc_cap")
+
+
+def test_bad_daemon_flags():
+    r = tidemark("daemon", "--mode", "full", "-d", "1")
+    check(r.returncode == 2 and "--mode full needs a selection" in r.stderr and r.stderr.count("\n") == 1,
+          f"full mode without a selection is refused: {r.stderr!r}")
+    r = tidemark("daemon", "--sample-bytes", str(N), "--comm", "x", "-d", "1")
+    check(r.returncode == 2 and "go with --mode full" in r.stderr, f"--sample-bytes in lite mode: {r.stderr!r}")
+    r = tidemark("daemon", "--mode", "full", "--comm", "x", "--sample-bytes", "lots")
+    check(r.returncode == 2 and "--sample-bytes wants" in r.stderr, f"bad --sample-bytes: {r.stderr!r}")
+
+
 if __name__ == "__main__":
-    main([test_bad_flag, test_run_exact, test_run_sampled])
+    main([test_bad_flag, test_bad_daemon_flags, test_run_exact, test_run_sampled, test_daemon_full_sampled,
+          test_daemon_full_exact, test_daemon_per_process_caps])

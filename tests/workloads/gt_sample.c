@@ -16,7 +16,9 @@
  *   site_leak            8 x 8 MiB         67,108,864 B  never freed
  *   site_tiny        1,000 x 1 KiB          1,024,000 B  below 10 MB: not asserted
  *
- *   gt_sample [--wait]   (--wait: after the work, until SIGUSR1)
+ *   gt_sample [--wait-first] [--wait]
+ *     --wait-first  before the work, until SIGUSR1 (a daemon places its probes)
+ *     --wait        after it, writes "done" on stdout and waits for SIGUSR1
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -58,9 +60,23 @@ static void on_usr1(int sig)
 int main(int argc, char **argv)
 {
 	static void *peak[40], *leak[8];
-	int i, wait = argc > 1 && !strcmp(argv[1], "--wait");
+	int i, wait = 0, wait_first = 0;
+	sigset_t usr1, old;
 
+	for (i = 1; i < argc; i++) {
+		wait |= !strcmp(argv[i], "--wait");
+		wait_first |= !strcmp(argv[i], "--wait-first");
+	}
+	/* Blocked until we wait for it, so a signal sent early is not lost. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old);
 	signal(SIGUSR1, on_usr1);
+	if (wait_first) {
+		while (!go)
+			sigsuspend(&old);
+		go = 0;
+	}
 	churn(site_small, 2000000);
 	churn(site_mid, 16000);
 	churn(site_big, 400);
@@ -72,7 +88,11 @@ int main(int argc, char **argv)
 	for (i = 0; i < 8; i++)
 		leak[i] = site_leak();
 	sink = leak;
-	while (wait && !go)
-		pause();
+	if (wait) {
+		if (write(1, "done\n", 5) != 5)
+			return 1;
+		while (!go)
+			sigsuspend(&old);
+	}
 	return 0;
 }
