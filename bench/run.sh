@@ -22,6 +22,7 @@ empty probes (tidemark's sites)|$B/empty_probe -- $B/malloc_bench $N
 tidemark|./tidemark run -q -o $TMP/t.tdm -- $B/malloc_bench $N
 tidemark, frame-pointer binary|./tidemark run -q -o $TMP/t.tdm -- $TMP/malloc_bench_fp $N
 tidemark --native-depth 1|./tidemark run -q --native-depth 1 -o $TMP/t.tdm -- $B/malloc_bench $N
+tidemark --sample-bytes 524288|./tidemark run -q --sample-bytes 524288 -o $TMP/t.tdm -- $B/malloc_bench $N
 EOC
 command -v bpftrace >/dev/null && echo "bpftrace memleak.bt|bpftrace -q bench/memleak.bt -c '$B/malloc_bench $N'" >> "$TMP/configs"
 command -v heaptrack >/dev/null && echo "heaptrack|heaptrack -o $TMP/ht $B/malloc_bench $N" >> "$TMP/configs"

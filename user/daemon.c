@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -70,7 +71,7 @@ struct daemon {
 	size_t ncgs;
 	uint64_t cgs_dropped;
 	struct exited ring[EXITED_RING];
-	uint64_t nexited, oom_total, postmortems;
+	uint64_t nexited, oom_total, postmortems, periodic_written;
 	struct tm_http *http;
 	pid_t self;
 	uint64_t start_ns;
@@ -301,6 +302,77 @@ static void sweep(struct daemon *d)
 		}
 		i++;
 	}
+}
+
+/* ---- periodic pprof files (--pprof-every) ---------------------------- */
+
+#define PERIODIC_PREFIX "profile-"
+#define PERIODIC_SUFFIX ".pb.gz"
+
+/* Write one profile per traced process: DIR/profile-<UTC time>-<pid>.pb.gz, atomically. */
+static void write_periodic(struct daemon *d)
+{
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i;
+
+	gmtime_r(&now, &tm);
+	for (i = 0; i < d->nprocs; i++) {
+		const struct dproc *dp = &d->procs[i];
+		char path[PATH_MAX], tmp[PATH_MAX + 8];
+		struct tm_profile *prof;
+		struct tm_proc p;
+		FILE *f;
+		int err;
+
+		if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
+			continue;
+		prof = profile_of(d, dp, &p);
+		if (!prof)
+			continue;
+		snprintf(path, sizeof(path), "%s/" PERIODIC_PREFIX "%04d%02d%02dT%02d%02d%02dZ-%d" PERIODIC_SUFFIX,
+			 d->o->output_dir, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, dp->pid);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		f = fopen(tmp, "we");
+		err = f ? tm_pprof__write(prof, f, &ro) : -errno;
+		if (f && fclose(f) && !err)
+			err = -errno;
+		if (!err && rename(tmp, path))
+			err = -errno;
+		if (err) {
+			unlink(tmp);
+			pr_warn("tidemark daemon: writing %s failed: %s\n", path, strerror(-err));
+		} else {
+			d->periodic_written++;
+		}
+		tm_profile__free(prof);
+	}
+}
+
+/* Remove our own periodic files older than --pprof-keep periods (by their modification time). */
+static void prune_periodic(struct daemon *d)
+{
+	DIR *dir = opendir(d->o->output_dir);
+	time_t cut = time(NULL) - (time_t)(d->o->pprof_keep * d->o->pprof_every);
+	size_t ls = strlen(PERIODIC_SUFFIX);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		size_t l = strlen(de->d_name);
+		struct stat st;
+
+		if (strncmp(de->d_name, PERIODIC_PREFIX, strlen(PERIODIC_PREFIX)) || l < ls ||
+		    strcmp(de->d_name + l - ls, PERIODIC_SUFFIX))
+			continue;
+		if (!fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode) &&
+		    st.st_mtime < cut)
+			unlinkat(dirfd(dir), de->d_name, 0);
+	}
+	closedir(dir);
 }
 
 /* ---- selection of the processes already running --------------------- */
@@ -658,6 +730,9 @@ static void write_metrics(struct daemon *d, FILE *out)
 	fprintf(out, "tidemark_map_entries{map=\"aggs\"} %ld\n", occ.aggs);
 	fprintf(out, "tidemark_map_entries{map=\"stacks\"} %ld\n", occ.stacks);
 	fprintf(out, "tidemark_map_entries{map=\"py_codes\"} %ld\n", occ.py_codes);
+	metric_head(out, "tidemark_periodic_profiles_written_total", "counter",
+		    "pprof files written by --pprof-every.");
+	fprintf(out, "tidemark_periodic_profiles_written_total %" PRIu64 "\n", d->periodic_written);
 	metric_head(out, "tidemark_uprobe_links", "gauge", "Allocator probes held (--mode full: ~17 per traced process).");
 	fprintf(out, "tidemark_uprobe_links %ld\n", occ.links);
 	metric_head(out, "tidemark_probe_failures_total", "counter",
@@ -838,7 +913,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 {
 	struct daemon d = { .o = o };
 	char *cg_rels[TM_DAEMON_MAX_SEL] = { 0 };
-	uint64_t deadline = 0, next_tick = 0;
+	uint64_t deadline = 0, next_tick = 0, next_pprof = 0;
 	int err, rc = 1, n;
 	unsigned int i;
 
@@ -899,6 +974,13 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 			if (m)
 				fold_cgroup_peaks(&d, m, nm);
 			free(m);
+		}
+		if (o->pprof_every && now >= next_pprof) {
+			if (next_pprof) {   /* not at start: a profile of nothing yet */
+				write_periodic(&d);
+				prune_periodic(&d);
+			}
+			next_pprof = now + (uint64_t)(o->pprof_every * 1e9);
 		}
 		if (deadline && now >= deadline)
 			break;

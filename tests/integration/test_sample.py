@@ -10,12 +10,15 @@ byte. Run through `tidemark run`, and through `tidemark daemon --mode full`.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 from tmtest import OUT, WORKLOADS, check, eq, main, report_json, tidemark
 from test_daemon import Daemon
+from test_formats import pprof_by_function, pprof_decode
 
 GT = os.path.join(WORKLOADS, "gt_sample")
 N = 524288
@@ -91,7 +94,7 @@ def test_bad_flag():
               f"--sample-bytes {bad!r} is refused in one line: {r.stderr!r}")
 
 
-def daemon_run(extra):
+def daemon_run(extra, linger=0.0, snapshot=None):
     """gt_sample under `daemon --mode full --comm gt_sample EXTRA`: its report after the work."""
     d = Daemon(None, select=["--comm", "gt_sample"], extra=["--mode", "full", *extra])
     p = None
@@ -108,6 +111,10 @@ def daemon_run(extra):
         p.send_signal(signal.SIGUSR1)
         eq(p.stdout.readline(), "done\n", "gt_sample did its work")
         rep = json.loads(d.get(f"/report/pid/{p.pid}"))
+        rep["pid"] = p.pid
+        time.sleep(linger)
+        if snapshot:   # the directory's files while the process still lives
+            rep["files"] = {f: open(os.path.join(snapshot, f), "rb").read() for f in os.listdir(snapshot)}
         p.send_signal(signal.SIGUSR1)
         eq(p.wait(timeout=30), 0, "gt_sample exits 0")
         # Its probes go with it.
@@ -156,16 +163,34 @@ def test_daemon_per_process_caps():
     eq(rep["dropped"]["proc_cap"], over[1], "each allocation under it is counted as proc_cap")
 
 
+def test_daemon_periodic_pprof():
+    out = tempfile.mkdtemp(prefix="tm-periodic-")
+    try:
+        rep = daemon_run(["--pprof-every", "1", "--pprof-keep", "2", "--output-dir", out], linger=4.5,
+                         snapshot=out)
+        files = sorted(f for f in rep["files"] if f.startswith("profile-") and f.endswith(f"-{rep['pid']}.pb.gz"))
+        print(f"    measured: periodic files for pid {rep['pid']} after 4.5 s: {files}")
+        check(2 <= len(files) <= 4, f"--pprof-every 1 --pprof-keep 2: 2 to 4 files kept, not {len(files)}")
+        check(not [f for f in rep["files"] if f.endswith(".tmp")], "no partial files")
+        dec = pprof_decode(rep["files"][files[-1]])
+        eq(pprof_by_function(dec, "inuse_space").get("site_leak"), LEAK, "the newest profile holds the leak, exact")
+        eq(pprof_by_function(dec, "alloc_space").get("site_small"), 512 * 2000000, "... and site_small's bytes")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def test_bad_daemon_flags():
     r = tidemark("daemon", "--mode", "full", "-d", "1")
     check(r.returncode == 2 and "--mode full needs a selection" in r.stderr and r.stderr.count("\n") == 1,
           f"full mode without a selection is refused: {r.stderr!r}")
     r = tidemark("daemon", "--sample-bytes", str(N), "--comm", "x", "-d", "1")
     check(r.returncode == 2 and "go with --mode full" in r.stderr, f"--sample-bytes in lite mode: {r.stderr!r}")
+    r = tidemark("daemon", "--mode", "full", "--comm", "x", "--pprof-every", "5")
+    check(r.returncode == 2 and "--pprof-every writes into --output-dir" in r.stderr, f"no dir: {r.stderr!r}")
     r = tidemark("daemon", "--mode", "full", "--comm", "x", "--sample-bytes", "lots")
     check(r.returncode == 2 and "--sample-bytes wants" in r.stderr, f"bad --sample-bytes: {r.stderr!r}")
 
 
 if __name__ == "__main__":
     main([test_bad_flag, test_bad_daemon_flags, test_run_exact, test_run_sampled, test_daemon_full_sampled,
-          test_daemon_full_exact, test_daemon_per_process_caps])
+          test_daemon_full_exact, test_daemon_per_process_caps, test_daemon_periodic_pprof])
