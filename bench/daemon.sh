@@ -5,8 +5,8 @@
 # itself, bare and under the daemon, interleaved, median of ROUNDS. Needs root. Workloads: the
 # C malloc loop, Python object churn (json), and a numpy pipeline of large arrays (Debian
 # python3.11 + python3-numpy) whose every allocation is an mmap that lite mode attributes.
-# Full mode places a process's probes ~10 ms after its exec: that first slice of each run is
-# untraced (under 2% of these runs).
+# Full mode places a process's probes ~10 ms after its exec: the C loop sleeps 200 ms first (in
+# every configuration); the Python workloads time themselves after the interpreter's start-up.
 set -u
 cd "$(dirname "$0")/.."
 B=.output/bench
@@ -40,11 +40,11 @@ add() {   # add WORKLOAD CMD...
 	echo "$w, daemon full|sh $TMP/under $FULL -- $*" >> "$TMP/configs"
 	echo "$w, daemon full sampled|sh $TMP/under $FULL --sample-bytes 524288 -- $*" >> "$TMP/configs"
 }
-add "C malloc loop" $B/malloc_bench 2000000
+add "C malloc loop" $B/malloc_bench 2000000 200
 add "Python churn" $PY bench/py_churn.py
 $PY -c 'import numpy' 2>/dev/null && add "numpy pipeline" $PY bench/py_numpy_loop.py
 # The trap floor: empty programs at the same probe sites (the C loop only).
-echo "C malloc loop, empty probes|$B/empty_probe -- $B/malloc_bench 2000000" >> "$TMP/configs"
+echo "C malloc loop, empty probes|$B/empty_probe -- $B/malloc_bench 2000000 200" >> "$TMP/configs"
 bench_rounds
 echo "tidemark daemon; median of $ROUNDS interleaved rounds (C loop in ns per malloc/free pair, Python in s):"
 printf '  %-16s %10s %12s %12s %12s\n' workload bare lite full "full sampled"

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* malloc_bench [N]: N malloc(64)/free pairs, timed inside the process: prints ns per pair. */
+/*
+ * malloc_bench [N [DELAY_MS]]: N malloc(64)/free pairs, timed inside the
+ * process: prints ns per pair. DELAY_MS: sleep first (a daemon places its
+ * probes some milliseconds after the exec).
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -9,9 +13,12 @@ static void *volatile sink;
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 2000000, i;
-	struct timespec a, b;
+	long delay_ms = argc > 2 ? atol(argv[2]) : 0;
+	struct timespec a, b, d = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
 	double ns;
 
+	if (delay_ms > 0)
+		nanosleep(&d, NULL);
 	for (i = 0; i < 1000; i++) {   /* warm the allocator and the probes' maps */
 		sink = malloc(64);
 		free(sink);
