@@ -78,6 +78,7 @@ static struct tm_profile *build_profile(void)
 	p->oom.cgroup = tm_profile__str(p, "/kubepods");
 	p->oom.cgroup_limit = 4096;
 	p->oom.cgroup_usage = 4095;
+	p->sample_bytes = 524288;
 	p->size_hist[0].count = 1;
 	p->size_hist[6].count = 2;
 	p->size_hist[6].bytes = 128;
@@ -137,6 +138,7 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 	TM_CHECK(str_eq(a->oom.cgroup, b->oom.cgroup));
 	TM_CHECK_EQ_U64(a->oom.cgroup_limit, b->oom.cgroup_limit);
 	TM_CHECK_EQ_U64(a->oom.cgroup_usage, b->oom.cgroup_usage);
+	TM_CHECK_EQ_U64(a->sample_bytes, b->sample_bytes);
 	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
 		TM_CHECK_EQ_U64(a->size_hist[i].count, b->size_hist[i].count);
 		TM_CHECK_EQ_U64(a->size_hist[i].bytes, b->size_hist[i].bytes);
@@ -720,6 +722,25 @@ static void test_sections(void)
 		}
 	}
 	tm_profile__free(q);
+
+	/* Sampling: N as written; 0 or above TM_SAMPLE_MAX_N is refused (an absent section means exact). */
+	w.n = base;
+	pl_u32(&w, 5);
+	pl_u64(&w, 8);
+	pl_u64(&w, 524288);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	q = NULL;
+	TM_CHECK_EQ_U64(tm_capture__read_mem(file, len, "c.tdm", &q, err, sizeof(err)), 0);
+	if (q)
+		TM_CHECK_EQ_U64(q->sample_bytes, 524288);
+	tm_profile__free(q);
+	w.n = base;
+	pl_u32(&w, 5);
+	pl_u64(&w, 8);
+	pl_u64(&w, 0);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK(read_fails(file, len, err, sizeof(err)));
+	TM_CHECK(strstr(err, "sampling every 0 bytes") != NULL);
 
 	/* Temporary counts for a different number of sites. */
 	w.n = base;

@@ -404,7 +404,8 @@ static const char py_check[] =
 	"assert d['totals'] == {'peak_bytes': 12897345, 'peak_time_ns': 1204000000,\n"
 	"    'live_bytes_end': 1024, 'alloc_bytes': 41943040, 'alloc_count': 12345,\n"
 	"    'free_count': 12000}\n"
-	"assert len(d['dropped']) == 11 and d['dropped']['stack_map_full'] == 12\n"
+	"assert len(d['dropped']) == 12 and d['dropped']['stack_map_full'] == 12\n"
+	"assert d['sample_bytes'] == 0\n"
 	"assert list(d['views']) == ['peak', 'leaks', 'allocs', 'temporary']\n"
 	"assert d['timeline'] == {'time_ns': [], 'heap_bytes': [], 'rss_bytes': []}\n"
 	"assert d['sizes'] == [{'from': 0, 'count': 1, 'bytes': 1}, {'from': 64, 'count': 2, 'bytes': 200}]\n"
@@ -492,7 +493,7 @@ static void test_json(void)
 	TM_CHECK(strstr(out, "\"dropped\": {\"alloc_map_full\": 0, \"stack_map_full\": 12, "
 			     "\"agg_map_full\": 0, \"region_map_full\": 0, \"free_unmatched\": 3, "
 			     "\"addr_reused\": 0, \"stack_unreadable\": 0, \"unmap_split\": 0, "
-			     "\"inflight\": 0, \"py_unreadable\": 0, \"py_arena_untraced\": 0}") != NULL);
+			     "\"inflight\": 0, \"py_unreadable\": 0, \"py_arena_untraced\": 0, \"proc_cap\": 0}") != NULL);
 	TM_CHECK(strstr(out, "\"stats\": {\"nested\": 0, \"mmap_in_alloc\": 0, \"stacks_new\": 6, "
 			     "\"stacks_truncated\": 0, \"procs_full\": 0}") != NULL);
 
