@@ -10,7 +10,8 @@
  *   - syscalls:{sys_enter,sys_exit}_{mmap,munmap,mremap,brk} for anonymous
  *     private memory that the program maps itself;
  *   - sched:sched_process_exec to start counting a `tidemark run` child at
- *     its exec, and sched:sched_process_exit to record how it ended.
+ *     its exec, and sched:sched_process_exit to record how it ended; for
+ *     the daemon, sched_process_fork to follow a traced process's children.
  *
  * What it keeps
  *   allocs   (tgid, address) -> size, stack           one per live block
@@ -1339,6 +1340,42 @@ int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 		notify(TM_EV_EXEC, tgid, p->inc);
 	else
 		notify_exec_map(p, tgid, 0);
+	return 0;
+}
+
+/*
+ * The daemon follows a traced process into the processes it forks (not its
+ * threads): the child is counted from its first instruction under its own
+ * incarnation, so it has its own report. What it inherits was the parent's
+ * allocation, not its own: only what it allocates itself is counted.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	struct tm_proc *pp, *p;
+	__u64 lo, hi, brk;
+
+	if (!daemon_mode || ctgid == ptgid)
+		return 0;
+	pp = bpf_map_lookup_elem(&procs, &ptgid);
+	if (!pp)
+		return 0;
+	lo = pp->ldso_lo;
+	hi = pp->ldso_hi;
+	brk = pp->brk_cur;
+	if (bpf_map_update_elem(&procs, &ctgid, &proc_zero, BPF_ANY)) {
+		count_stat(TM_STAT_PROCS_FULL);
+		return 0;
+	}
+	p = bpf_map_lookup_elem(&procs, &ctgid);
+	if (!p)
+		return 0;
+	p->inc = __sync_add_and_fetch(&next_inc, 1);
+	p->ldso_lo = lo;        /* the same mappings as the parent's, at the same addresses */
+	p->ldso_hi = hi;
+	p->brk_cur = brk;
+	notify(TM_EV_FORK, ctgid, p->inc);
 	return 0;
 }
 

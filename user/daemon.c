@@ -260,6 +260,7 @@ static void on_event(void *ctx, const struct tm_event *ev, const struct tm_proc 
 
 	switch (ev->type) {
 	case TM_EV_EXEC:
+	case TM_EV_FORK:
 		dp = dproc_add(d, (pid_t)ev->tgid, (__u32)ev->arg);
 		if (dp)
 			pr_debug("tidemark daemon: tracking pid %d (%s) in %s\n", dp->pid, dp->comm, dp->cgroup);

@@ -215,7 +215,8 @@ static int handle_event(void *ctx, void *data, size_t len)
 		return 0;
 	switch (ev->type) {
 	case TM_EV_EXEC:
-		/* the daemon's kernel side started (or restarted) tracking tgid at its exec */
+	case TM_EV_FORK:
+		/* the daemon's kernel side started (or restarted) tracking tgid at its exec or fork */
 		w = watch_find(t, (pid_t)ev->tgid);
 		if (w) {
 			tm_maps__free(&w->maps);
@@ -340,8 +341,10 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
 		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
-	if (!o->daemon)
+	if (!o->daemon) {
 		bpf_program__set_autoload(t->skel->progs.reap, false);
+		bpf_program__set_autoload(t->skel->progs.tp_fork, false);
+	}
 	if (!has_mark_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
 			 "no OOM post-mortems\n");

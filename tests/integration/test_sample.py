@@ -179,6 +179,28 @@ def test_daemon_periodic_pprof():
         shutil.rmtree(out, ignore_errors=True)
 
 
+def test_daemon_follows_fork():
+    """gt_alloc forks a child (no exec) that mallocs 5,000,000 B and exits: it gets its own record."""
+    d = Daemon(None, select=["--comm", "gt_alloc"])
+    try:
+        r = subprocess.run([os.path.join(WORKLOADS, "gt_alloc")], timeout=60)
+        eq(r.returncode, 7, "gt_alloc exits 7")
+        t0, lines = time.time(), []
+        while time.time() - t0 < 10:
+            lines = [ln for ln in d.get("/exited").splitlines() if "comm=gt_alloc" in ln]
+            if len(lines) >= 2:
+                break
+            time.sleep(0.2)
+        print(f"    measured: /exited: {lines}")
+        eq(len(lines), 2, "the parent and its forked child, each on its own line")
+        pids = {int(ln.split()[0][4:]) for ln in lines}
+        eq(len(pids), 2, "under two pids")
+        # The child's only allocation: malloc(5,000,000) is one mmap of 1,221 pages (lite mode sees it).
+        check(any("peak=5001216 status=0" in ln for ln in lines), "the child's peak is its 5,000,000 B block")
+    finally:
+        d.stop()
+
+
 def test_bad_daemon_flags():
     r = tidemark("daemon", "--mode", "full", "-d", "1")
     check(r.returncode == 2 and "--mode full needs a selection" in r.stderr and r.stderr.count("\n") == 1,
@@ -193,4 +215,5 @@ def test_bad_daemon_flags():
 
 if __name__ == "__main__":
     main([test_bad_flag, test_bad_daemon_flags, test_run_exact, test_run_sampled, test_daemon_full_sampled,
-          test_daemon_full_exact, test_daemon_per_process_caps, test_daemon_periodic_pprof])
+          test_daemon_full_exact, test_daemon_per_process_caps, test_daemon_periodic_pprof,
+          test_daemon_follows_fork])
