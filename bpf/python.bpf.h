@@ -81,30 +81,43 @@ struct {
 
 /*
  * Per-thread cache of what the walk needs from a code object (is it one,
- * its fingerprint, _co_firsttraceable), so a hot stack costs one read per
- * frame, not two. Direct mapped by address. An entry is trusted for
- * TM_PY_CODE_TTL_NS.
- *
- * That is 0 -- the cache is off -- because CPython reuses the address of a
- * freed code object at once: at start-up a module's code object regularly
- * lands where a compiled `<string>` was, and frames were named after the
- * dead one. Checking a cached entry costs one user read, as much as
- * reading the code object again. A cheap, safe check is still to find.
+ * its fingerprint, _co_firsttraceable), direct mapped by address, so that
+ * recursion reads a code object once per walk rather than once per frame.
+ * An entry holds for the walk that filled it only (its key is a number the
+ * thread's walks count up): CPython reuses the address of a freed code
+ * object at once -- at start-up a module's code object regularly lands
+ * where a compiled `<string>` was -- and an entry trusted any longer named
+ * frames after the dead object. A code object on the walking thread's
+ * chain is referenced by its frame and cannot die during the walk.
  */
 #define TM_PY_CODE_CACHE  64
-#define TM_PY_CODE_TTL_NS 0ULL
 #define TM_PY_NOT_CODE    0x80000000u
 
 struct tm_py_code_slot {
 	__u64 code;
-	__u64 stamp;            /* bpf_ktime_get_ns() at fill */
+	__u64 key;              /* the walk that filled it */
 	__u32 fp;               /* fingerprint, or TM_PY_NOT_CODE */
 	__s32 first;            /* _co_firsttraceable (3.11+) */
 };
 
 struct tm_py_scratch {
 	struct tm_py_code_slot cache[TM_PY_CODE_CACHE];
-	__u8 frame[TM_PY_FRAME_SPAN];
+	__u64 seq;              /* walks by this thread: cache keys */
+	/*
+	 * The walk's window bookkeeping lives here rather than in struct
+	 * tm_py_walk on the stack: the verifier tracks stack values across
+	 * bpf_loop() iterations, and offsets that differ at every step would
+	 * keep its states from converging.
+	 */
+	__u64 win_lo;           /* win holds target bytes [win_lo, win_lo + win_len) */
+	__u64 win_len;
+	__u64 stk_lo, stk_hi;   /* the newest data stack chunk: [chunk, datastack_top) */
+	__u64 prev_f;           /* the frame visited last */
+	__u32 act_start;        /* first recorded frame of the current activation */
+	__u32 pad;
+	/* a frame window; the slack lets a frame at any offset be read as a whole span */
+	__u8 win[TM_PY_WINDOW + TM_PY_FRAME_SPAN];
+	__u8 ts[TM_PY_TS_SPAN];
 	__u8 code[TM_PY_CODE_SPAN];
 	__u8 str[64];
 	struct tm_py_code rec;
@@ -168,12 +181,50 @@ struct tm_py_walk {
 	struct tm_py_cfg *cfg;
 	struct tm_py_scratch *s;
 	__u64 frame;            /* next frame to visit; 0 = end of chain */
-	__u64 now;              /* bpf_ktime_get_ns() at the start of the walk */
-	__u32 n;                /* frames recorded */
-	__u32 act_start;        /* first recorded frame of the current activation */
+	__u64 key;              /* code cache key of this walk: s->seq */
 	int err;
 	int done;
 };
+
+/*
+ * Read frame @f, and with it up to TM_PY_WINDOW bytes below it, which may
+ * hold the frames after it:
+ *   - in the thread's newest data stack chunk (3.11+), down to the chunk's
+ *     start: it is all mapped;
+ *   - else, when @f lies a little below the frame visited last (3.8-3.10
+ *     frame objects made in a row, an older chunk), down to @f's page,
+ *     which is mapped if @f is;
+ *   - else (a generator's frame, an entry frame on the C stack) @f alone.
+ * 0, or -EFAULT.
+ */
+static __always_inline int tm_py__read_window(const struct tm_py_cfg *c, struct tm_py_scratch *s, __u64 f)
+{
+	__u64 hi = f + c->fr_span, lo = f, len;
+
+	if (f >= s->stk_lo && hi <= s->stk_hi && hi >= f) {
+		lo = hi - s->stk_lo > TM_PY_WINDOW ? hi - TM_PY_WINDOW : s->stk_lo;
+	} else if (f < s->prev_f && s->prev_f - f <= TM_PY_WINDOW) {
+		lo = f & ~(__u64)(TM_PY_PAGE - 1);
+		if (hi - lo > TM_PY_WINDOW)
+			lo = hi - TM_PY_WINDOW;
+	}
+	len = hi - lo;
+	s->win_len = 0;
+	if (hi < f || len > TM_PY_WINDOW)
+		return -TM_PY_EFAULT;
+	if (bpf_probe_read_user(s->win, len, (const void *)lo)) {
+		/* a page below @f swapped out, say: @f alone may still be there */
+		if (lo == f)
+			return -TM_PY_EFAULT;
+		lo = f;
+		len = hi - f;
+		if (len > TM_PY_WINDOW || bpf_probe_read_user(s->win, len, (const void *)lo))
+			return -TM_PY_EFAULT;
+	}
+	s->win_lo = lo;
+	s->win_len = len;
+	return 0;
+}
 
 static long tm_py__walk_step(__u32 i, void *data)
 {
@@ -182,8 +233,9 @@ static long tm_py__walk_step(__u32 i, void *data)
 	struct tm_py_scratch *s = w->s;
 	struct tm_stack *st = w->st;
 	struct tm_py_code_slot *slot;
-	__u64 f = w->frame, co;
-	__u32 len, idx, flags = 0, n;
+	__u64 f = w->frame, co, off;
+	__u32 idx, flags = 0, n, span = c->fr_span;
+	const __u8 *fb;
 	__u8 owner = 0;
 
 	(void)i;
@@ -191,38 +243,45 @@ static long tm_py__walk_step(__u32 i, void *data)
 		w->done = 1;
 		return 1;
 	}
-	len = c->fr_span;
-	if (len > TM_PY_FRAME_SPAN)
-		len = TM_PY_FRAME_SPAN;
-	if (bpf_probe_read_user(s->frame, len, (const void *)f)) {
-		w->err = -TM_PY_EFAULT;
-		w->done = 1;
-		return 1;
+	/* Frames below this one on the data stack are usually in the window already. */
+	off = f - s->win_lo;
+	if (f < s->win_lo || s->win_len < span || off > s->win_len - span) {
+		if (tm_py__read_window(c, s, f)) {
+			w->err = -TM_PY_EFAULT;
+			w->done = 1;
+			return 1;
+		}
+		off = f - s->win_lo;
 	}
-	w->frame = tm_py__u64(s->frame, c->fr_back, TM_PY_FRAME_SPAN);
-	co = tm_py__u64(s->frame, c->fr_code, TM_PY_FRAME_SPAN);
+	if (off > TM_PY_WINDOW)
+		return 1;       /* cannot happen; bounds the offset for the verifier */
+	fb = s->win + off;
+	s->prev_f = f;
+
+	w->frame = tm_py__u64(fb, c->fr_back, TM_PY_FRAME_SPAN);
+	co = tm_py__u64(fb, c->fr_code, TM_PY_FRAME_SPAN);
 
 	if (c->flags & TM_PYCFG_IFRAME) {
-		owner = tm_py__u8(s->frame, c->fr_owner, TM_PY_FRAME_SPAN);
+		owner = tm_py__u8(fb, c->fr_owner, TM_PY_FRAME_SPAN);
 		if ((c->flags & TM_PYCFG_CSTACK) && owner == c->owner_cstack) {
 			/* An activation's base: the frame recorded last was its oldest. */
-			n = w->n;
-			if (n > w->act_start && n - 1 < TM_MAX_PY)
+			n = st->n_py;
+			if (n > s->act_start && n - 1 < TM_MAX_PY)
 				st->py[n - 1].flags |= TM_PYF_ENTRY;
-			w->act_start = n;
+			s->act_start = n;
 			return 0;
 		}
 	}
 
 	slot = &s->cache[((__u32)(co >> 4) ^ (__u32)(co >> 12)) & (TM_PY_CODE_CACHE - 1)];
-	if (slot->code != co || w->now - slot->stamp > TM_PY_CODE_TTL_NS) {
+	if (slot->code != co || slot->key != w->key) {
 		if (tm_py__read_code(c, s, co)) {
 			w->err = -TM_PY_EFAULT;
 			w->done = 1;
 			return 1;
 		}
 		slot->code = co;
-		slot->stamp = w->now;
+		slot->key = w->key;
 		/* 3.13: f_executable may be None or another object */
 		if (tm_py__u64(s->code, c->ob_type, TM_PY_CODE_SPAN) != c->code_type) {
 			slot->fp = TM_PY_NOT_CODE;
@@ -235,7 +294,7 @@ static long tm_py__walk_step(__u32 i, void *data)
 		return 0;
 
 	if (c->flags & TM_PYCFG_IFRAME) {
-		__u64 ip = tm_py__u64(s->frame, c->fr_lasti, TM_PY_FRAME_SPAN);
+		__u64 ip = tm_py__u64(fb, c->fr_lasti, TM_PY_FRAME_SPAN);
 		__s64 d = (__s64)(ip - (co + c->co_code)) >> 1;  /* code units; no signed div in BPF */
 		/* _PyFrame_IsIncomplete(): pushed but not started; CPython hides it too. */
 		if (owner != c->owner_generator && d < slot->first)
@@ -245,10 +304,10 @@ static long tm_py__walk_step(__u32 i, void *data)
 		idx = d > 0x7fffffff ? 0x7fffffff : (__u32)d;
 		if (owner == c->owner_generator)
 			flags |= TM_PYF_GENERATOR;
-		if ((c->flags & TM_PYCFG_IS_ENTRY) && tm_py__u8(s->frame, c->fr_is_entry, TM_PY_FRAME_SPAN))
+		if ((c->flags & TM_PYCFG_IS_ENTRY) && tm_py__u8(fb, c->fr_is_entry, TM_PY_FRAME_SPAN))
 			flags |= TM_PYF_ENTRY;
 	} else {
-		__s32 lasti = (__s32)tm_py__u32(s->frame, c->fr_lasti, TM_PY_FRAME_SPAN);
+		__s32 lasti = (__s32)tm_py__u32(fb, c->fr_lasti, TM_PY_FRAME_SPAN);
 
 		if (lasti < 0)          /* -1: not started yet */
 			lasti = 0;
@@ -256,7 +315,7 @@ static long tm_py__walk_step(__u32 i, void *data)
 		flags |= TM_PYF_ENTRY;  /* one eval activation per frame before 3.11 */
 	}
 
-	n = w->n;
+	n = st->n_py;
 	if (n >= TM_MAX_PY) {
 		st->flags |= TM_STACK_PY_TRUNCATED;
 		w->done = 1;
@@ -265,7 +324,7 @@ static long tm_py__walk_step(__u32 i, void *data)
 	st->py[n].code = co;
 	st->py[n].lasti = idx;
 	st->py[n].flags = flags | (slot->fp & 0xffff) << TM_PYF_FP_SHIFT;
-	w->n = n + 1;
+	st->n_py = n + 1;
 	return 0;
 }
 
@@ -285,7 +344,8 @@ static __always_inline int tm_py_capture(struct tm_stack *st, __u32 tgid)
 	struct task_struct *task;
 	struct tm_py_scratch *s;
 	struct tm_py_walk w = {};
-	__u64 tp, slot, ts = 0, f = 0;
+	__u64 tp, slot, ts = 0, f;
+	__u64 lo, hi, len;
 	__u32 key;
 
 	st->n_py = 0;
@@ -330,19 +390,41 @@ static __always_inline int tm_py_capture(struct tm_stack *st, __u32 tgid)
 	if (!ts)
 		return 0;               /* this thread never ran Python */
 
-	if (bpf_probe_read_user(&f, sizeof(f), (const void *)(ts + c->ts_frame)))
+	/* The frame pointer and the data stack's newest chunk: one read. */
+	lo = c->ts_frame;
+	hi = lo + 8;
+	if (c->ts_chunk) {
+		lo = c->ts_chunk < lo ? c->ts_chunk : lo;
+		hi = c->ts_chunk + 16 > hi ? c->ts_chunk + 16 : hi;
+	}
+	len = hi - lo;
+	if (len > TM_PY_TS_SPAN)
+		return -TM_PY_ERANGE;
+	if (bpf_probe_read_user(s->ts, len, (const void *)(ts + lo)))
 		return -TM_PY_EFAULT;
+	f = tm_py__u64(s->ts, c->ts_frame - lo, TM_PY_TS_SPAN);
+	s->stk_lo = 0;
+	s->stk_hi = 0;
+	if (c->ts_chunk) {
+		s->stk_lo = tm_py__u64(s->ts, c->ts_chunk - lo, TM_PY_TS_SPAN);
+		s->stk_hi = tm_py__u64(s->ts, c->ts_chunk + 8 - lo, TM_PY_TS_SPAN);
+	}
+	s->win_lo = 0;
+	s->win_len = 0;
+	s->act_start = 0;
+	s->prev_f = 0;
 	if (f && (c->flags & TM_PYCFG_CFRAME) &&
 	    bpf_probe_read_user(&f, sizeof(f), (const void *)(f + c->cf_current_frame)))
 		return -TM_PY_EFAULT;
+	if (!f)
+		return 0;               /* no Python frame (yet, or any more) */
 
 	w.st = st;
 	w.cfg = c;
 	w.s = s;
 	w.frame = f;
-	w.now = bpf_ktime_get_ns();
+	w.key = ++s->seq;
 	bpf_loop(TM_PY_WALK_MAX, tm_py__walk_step, &w, 0);
-	st->n_py = w.n;
 	if (!w.done && w.frame)
 		st->flags |= TM_STACK_PY_TRUNCATED;     /* more skipped frames than the walk visits */
 	if (w.err)

@@ -33,6 +33,25 @@
 #define TM_PY_FRAME_SPAN 128
 #define TM_PY_CODE_SPAN  192
 
+/*
+ * From 3.11 frames are pushed one after another on the thread's data
+ * stack, a chain of chunks of which PyThreadState names the newest. The
+ * walker reads a frame in that chunk as part of a window: one
+ * bpf_probe_read_user() of up to TM_PY_WINDOW bytes ending where the
+ * frame's span ends and starting no lower than the chunk, which holds the
+ * frames below it. A read costs ~25 ns plus ~0.007 ns a byte on the
+ * machines measured, so a 4 KiB window of ~30 frames costs about two
+ * single-frame reads. Other frames are read with what lies below them in
+ * their page when they lie just below the frame before (3.8-3.10 frame
+ * objects made in a row, older chunks), else alone (generators, the C
+ * stack's entry frames).
+ */
+#define TM_PY_WINDOW     4096
+#define TM_PY_PAGE       4096   /* x86-64: a page is mapped whole or not at all */
+
+/* Bytes of PyThreadState read at once: the frame pointer, interp, data stack. */
+#define TM_PY_TS_SPAN    256
+
 /* Raw frames visited per event, counting skipped ones (CSTACK, incomplete). */
 #define TM_PY_WALK_MAX   128
 
@@ -126,9 +145,13 @@ struct tm_py_cfg {
 	__u32 arena_size;
 	__u64 interp_lo;
 	__u64 interp_hi;
+
+	__u16 ts_chunk;         /* 3.11+: PyThreadState.datastack_chunk; datastack_top follows */
+	__u16 pad1;
+	__u32 pad2;
 };
 
-_Static_assert(sizeof(struct tm_py_cfg) == 128, "tm_py_cfg layout");
+_Static_assert(sizeof(struct tm_py_cfg) == 136, "tm_py_cfg layout");
 
 /*
  * tm_py_frame.flags (include/tidemark_common.h). The low bits describe the

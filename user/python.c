@@ -35,6 +35,7 @@ struct py_layout {
 	uint32_t flags;                 /* enum tm_py_cfg_flags */
 	uint16_t rt_tss_key;            /* _PyRuntimeState.[gilstate.]autoTSSkey */
 	uint16_t ts_frame;              /* PyThreadState.frame / cframe / current_frame */
+	uint16_t ts_chunk;              /* PyThreadState.datastack_chunk (3.11+) */
 	uint16_t cf_current_frame;      /* _PyCFrame.current_frame */
 	uint16_t fr_back;               /* f_back / previous */
 	uint16_t fr_code;               /* f_code / f_executable */
@@ -76,13 +77,13 @@ static const struct py_layout py_layouts[] = {
 	  .co_firstlineno = 40, .co_filename = 104, .co_name = 112, .co_lines = 120,
 	  .str_ascii_data = 48, .str_compact_data = 72 },
 	{ .minor = 11, .flags = IFR | CFR | QN | TM_PYCFG_IS_ENTRY, .rt_tss_key = 592,
-	  .ts_frame = 56, .cf_current_frame = 8,
+	  .ts_frame = 56, .cf_current_frame = 8, .ts_chunk = 296,
 	  .fr_back = 48, .fr_code = 32, .fr_lasti = 56, .fr_owner = 69, .fr_is_entry = 68,
 	  .co_firstlineno = 72, .co_filename = 112, .co_name = 128, .co_lines = 136,
 	  .co_code = 184, .co_firsttraceable = 168,
 	  .str_ascii_data = 48, .str_compact_data = 72, .owner_generator = 1 },
 	{ .minor = 12, .flags = IFR | CFR | QN | TM_PYCFG_CSTACK, .rt_tss_key = 1544,
-	  .ts_frame = 56, .cf_current_frame = 0,
+	  .ts_frame = 56, .cf_current_frame = 0, .ts_chunk = 232,
 	  .fr_back = 8, .fr_code = 0, .fr_lasti = 56, .fr_owner = 70,
 	  .co_firstlineno = 68, .co_filename = 112, .co_name = 128, .co_lines = 136,
 	  .co_code = 192, .co_firsttraceable = 176,
@@ -520,6 +521,7 @@ static void py_cfg_from_layout(struct tm_py_cfg *cfg, const struct py_layout *l)
 	cfg->flags = l->flags;
 	cfg->tss_key = cfg->runtime + l->rt_tss_key;
 	cfg->ts_frame = l->ts_frame;
+	cfg->ts_chunk = l->ts_chunk;
 	cfg->cf_current_frame = l->cf_current_frame;
 	cfg->fr_back = l->fr_back;
 	cfg->fr_code = l->fr_code;
@@ -575,6 +577,7 @@ static int py_cfg_from_debug_offsets(pid_t pid, struct tm_py_cfg *cfg, const str
 	py_cfg_from_layout(cfg, l);
 	cfg->version = (uint32_t)d.version;
 	err = py_u16(d.thread_state.current_frame, &cfg->ts_frame);
+	err = err ?: py_u16(d.thread_state.datastack_chunk, &cfg->ts_chunk);
 	err = err ?: py_u16(d.interpreter_frame.previous, &cfg->fr_back);
 	err = err ?: py_u16(d.interpreter_frame.executable, &cfg->fr_code);
 	err = err ?: py_u16(d.interpreter_frame.instr_ptr, &cfg->fr_lasti);
@@ -606,6 +609,18 @@ static uint16_t py_max_end(uint16_t a, uint32_t off, uint32_t size)
 	return off + size > a ? (uint16_t)(off + size) : a;
 }
 
+/* Bytes of PyThreadState the walker reads at once: what it needs, lowest to highest. */
+static uint32_t py_ts_span(const struct tm_py_cfg *cfg)
+{
+	uint32_t lo = cfg->ts_frame, hi = cfg->ts_frame + 8u;
+
+	if (cfg->ts_chunk) {
+		lo = cfg->ts_chunk < lo ? cfg->ts_chunk : lo;
+		hi = cfg->ts_chunk + 16u > hi ? cfg->ts_chunk + 16u : hi;
+	}
+	return hi - lo;
+}
+
 /* Bytes the walker must read from a frame and a code object. */
 static int py_cfg_spans(struct tm_py_cfg *cfg)
 {
@@ -629,6 +644,8 @@ static int py_cfg_spans(struct tm_py_cfg *cfg)
 	if (cfg->flags & TM_PYCFG_IFRAME)
 		co = py_max_end(co, cfg->co_firsttraceable, 4);
 	if (fr > TM_PY_FRAME_SPAN || co > TM_PY_CODE_SPAN || cfg->str_state + 4 > 64)
+		return -ERANGE;
+	if (py_ts_span(cfg) > TM_PY_TS_SPAN)
 		return -ERANGE;
 	cfg->fr_span = fr;
 	cfg->co_span = co;

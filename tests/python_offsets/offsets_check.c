@@ -224,6 +224,14 @@ int main(int argc, char **argv)
 	eq("str_compact_mask", c.str_compact_mask, state_mask(1));
 	eq("str_ascii_mask", c.str_ascii_mask, state_mask(2));
 
+	/* the data stack (3.11+): chunk and top, side by side */
+#if PY_VERSION_HEX >= 0x030B0000
+	eq("ts_chunk (datastack_chunk)", c.ts_chunk, offsetof(PyThreadState, datastack_chunk));
+	eq("datastack_top right after it", offsetof(PyThreadState, datastack_top), c.ts_chunk + 8);
+#else
+	eq("ts_chunk: none before 3.11", c.ts_chunk, 0);
+#endif
+
 	/* the walker reads these spans: every field must fall inside */
 	eq("fr_span within TM_PY_FRAME_SPAN", c.fr_span && c.fr_span <= TM_PY_FRAME_SPAN, 1);
 	eq("co_span within TM_PY_CODE_SPAN", c.co_span && c.co_span <= TM_PY_CODE_SPAN, 1);
