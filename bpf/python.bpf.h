@@ -81,28 +81,39 @@ struct {
 
 /*
  * Per-thread cache of what the walk needs from a code object (is it one,
- * its fingerprint, _co_firsttraceable), direct mapped by address, so that
- * recursion reads a code object once per walk rather than once per frame.
- * An entry holds for the walk that filled it only (its key is a number the
- * thread's walks count up): CPython reuses the address of a freed code
- * object at once -- at start-up a module's code object regularly lands
- * where a compiled `<string>` was -- and an entry trusted any longer named
- * frames after the dead object. A code object on the walking thread's
- * chain is referenced by its frame and cannot die during the walk.
+ * its fingerprint, _co_firsttraceable), in sets of two by address, so that
+ * a code object costs a read once rather than at every frame of every
+ * event. An entry holds only under the key it was filled with (see
+ * tm_py__walk_key()):
+ *
+ *   - with the cfg's code_gen counter (3.12, 3.13): cache_id and the
+ *     counter's value. CPython reuses a dead code object's address at once
+ *     (at start-up a module's code object regularly lands where a compiled
+ *     `<string>` was), but the new object is made by init_code(), which
+ *     bumps the counter: every entry learned before goes stale with it. An
+ *     object on the walking thread's chain is referenced by its frame and
+ *     cannot die during the walk, so what a walk reads stays true until
+ *     the counter moves.
+ *   - without: this walk only (a per-thread walk number with the top bit
+ *     set), which still reads a code object once per walk however many
+ *     frames run it (recursion).
+ *
+ * 0 matches no key.
  */
-#define TM_PY_CODE_CACHE  64
+#define TM_PY_CODE_SETS   128
 #define TM_PY_NOT_CODE    0x80000000u
+#define TM_PY_KEY_WALK    (1ULL << 63)
 
 struct tm_py_code_slot {
 	__u64 code;
-	__u64 key;              /* the walk that filled it */
+	__u64 key;              /* the walk key it was filled under */
 	__u32 fp;               /* fingerprint, or TM_PY_NOT_CODE */
 	__s32 first;            /* _co_firsttraceable (3.11+) */
 };
 
 struct tm_py_scratch {
-	struct tm_py_code_slot cache[TM_PY_CODE_CACHE];
-	__u64 seq;              /* walks by this thread: cache keys */
+	struct tm_py_code_slot cache[TM_PY_CODE_SETS * 2];
+	__u64 seq;              /* walks by this thread: per-walk cache keys */
 	/*
 	 * The walk's window bookkeeping lives here rather than in struct
 	 * tm_py_walk on the stack: the verifier tracks stack values across
@@ -181,10 +192,30 @@ struct tm_py_walk {
 	struct tm_py_cfg *cfg;
 	struct tm_py_scratch *s;
 	__u64 frame;            /* next frame to visit; 0 = end of chain */
-	__u64 key;              /* code cache key of this walk: s->seq */
+	__u64 key;              /* code cache key of this walk */
 	int err;
 	int done;
 };
+
+/*
+ * The cache key of this walk: cache_id and the interpreter's code counter
+ * when it has one we can read (counter 0: it ran out, CPython stops
+ * counting), else a key no other walk uses. @interp: the thread's
+ * PyThreadState.interp, or 0.
+ */
+static __always_inline __u64 tm_py__walk_key(const struct tm_py_cfg *c, struct tm_py_scratch *s, __u64 interp)
+{
+	__u64 at = c->code_gen;
+	__u32 gen = 0;
+
+	if (at && !c->code_gen_bad) {
+		if (c->flags & TM_PYCFG_GEN_INTERP)
+			at = interp ? interp + at : 0;
+		if (at && !bpf_probe_read_user(&gen, sizeof(gen), (const void *)at) && gen)
+			return (__u64)(c->cache_id & 0x7fffffff) << 32 | gen;
+	}
+	return TM_PY_KEY_WALK | ++s->seq;
+}
 
 /*
  * Read frame @f, and with it up to TM_PY_WINDOW bytes below it, which may
@@ -234,7 +265,7 @@ static long tm_py__walk_step(__u32 i, void *data)
 	struct tm_stack *st = w->st;
 	struct tm_py_code_slot *slot;
 	__u64 f = w->frame, co, off;
-	__u32 idx, flags = 0, n, span = c->fr_span;
+	__u32 idx, flags = 0, n, span = c->fr_span, set;
 	const __u8 *fb;
 	__u8 owner = 0;
 
@@ -273,8 +304,16 @@ static long tm_py__walk_step(__u32 i, void *data)
 		}
 	}
 
-	slot = &s->cache[((__u32)(co >> 4) ^ (__u32)(co >> 12)) & (TM_PY_CODE_CACHE - 1)];
+	/* Two ways a set, the one used last first: two hot code objects may share a set. */
+	set = (((__u32)(co >> 4) ^ (__u32)(co >> 13)) & (TM_PY_CODE_SETS - 1)) * 2;
+	slot = &s->cache[set];
 	if (slot->code != co || slot->key != w->key) {
+		struct tm_py_code_slot *way1 = &s->cache[set + 1], tmp = *way1;
+
+		*way1 = *slot;
+		*slot = tmp;
+		if (slot->code == co && slot->key == w->key)
+			goto hit;
 		if (tm_py__read_code(c, s, co)) {
 			w->err = -TM_PY_EFAULT;
 			w->done = 1;
@@ -282,14 +321,28 @@ static long tm_py__walk_step(__u32 i, void *data)
 		}
 		slot->code = co;
 		slot->key = w->key;
-		/* 3.13: f_executable may be None or another object */
+		/* 3.13: f_executable may be None */
 		if (tm_py__u64(s->code, c->ob_type, TM_PY_CODE_SPAN) != c->code_type) {
 			slot->fp = TM_PY_NOT_CODE;
 		} else {
 			slot->fp = tm_py__fingerprint(c, s->code);
 			slot->first = (__s32)tm_py__u32(s->code, c->co_firsttraceable, TM_PY_CODE_SPAN);
+			if (!(w->key & TM_PY_KEY_WALK)) {
+				/*
+				 * A live code object was made before this walk read the
+				 * counter, so its co_version is below it. If not, the
+				 * counter is not where the cfg says: never trust it again.
+				 */
+				__u32 v = tm_py__u32(s->code, c->co_version, TM_PY_CODE_SPAN);
+
+				if (v && v >= (__u32)w->key) {
+					c->code_gen_bad = 1;
+					slot->key = 0;
+				}
+			}
 		}
 	}
+hit:
 	if (slot->fp & TM_PY_NOT_CODE)
 		return 0;
 
@@ -344,7 +397,7 @@ static __always_inline int tm_py_capture(struct tm_stack *st, __u32 tgid)
 	struct task_struct *task;
 	struct tm_py_scratch *s;
 	struct tm_py_walk w = {};
-	__u64 tp, slot, ts = 0, f;
+	__u64 tp, slot, ts = 0, f, interp = 0;
 	__u64 lo, hi, len;
 	__u32 key;
 
@@ -390,9 +443,13 @@ static __always_inline int tm_py_capture(struct tm_stack *st, __u32 tgid)
 	if (!ts)
 		return 0;               /* this thread never ran Python */
 
-	/* The frame pointer and the data stack's newest chunk: one read. */
+	/* The frame pointer, interp, the data stack's newest chunk: one read. */
 	lo = c->ts_frame;
 	hi = lo + 8;
+	if (c->flags & TM_PYCFG_GEN_INTERP) {
+		lo = c->ts_interp < lo ? c->ts_interp : lo;
+		hi = c->ts_interp + 8 > hi ? c->ts_interp + 8 : hi;
+	}
 	if (c->ts_chunk) {
 		lo = c->ts_chunk < lo ? c->ts_chunk : lo;
 		hi = c->ts_chunk + 16 > hi ? c->ts_chunk + 16 : hi;
@@ -403,6 +460,8 @@ static __always_inline int tm_py_capture(struct tm_stack *st, __u32 tgid)
 	if (bpf_probe_read_user(s->ts, len, (const void *)(ts + lo)))
 		return -TM_PY_EFAULT;
 	f = tm_py__u64(s->ts, c->ts_frame - lo, TM_PY_TS_SPAN);
+	if (c->flags & TM_PYCFG_GEN_INTERP)
+		interp = tm_py__u64(s->ts, c->ts_interp - lo, TM_PY_TS_SPAN);
 	s->stk_lo = 0;
 	s->stk_hi = 0;
 	if (c->ts_chunk) {
@@ -423,7 +482,7 @@ static __always_inline int tm_py_capture(struct tm_stack *st, __u32 tgid)
 	w.cfg = c;
 	w.s = s;
 	w.frame = f;
-	w.key = ++s->seq;
+	w.key = tm_py__walk_key(c, s, interp);
 	bpf_loop(TM_PY_WALK_MAX, tm_py__walk_step, &w, 0);
 	if (!w.done && w.frame)
 		st->flags |= TM_STACK_PY_TRUNCATED;     /* more skipped frames than the walk visits */

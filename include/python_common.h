@@ -26,9 +26,9 @@
 #define TM_PY_MINOR(version)        (((version) >> 16) & 0xff)
 
 /*
- * Bytes the walker reads per frame and per code object, each in one
- * bpf_probe_read_user() starting at the object's address. The cfg's
- * fr_span/co_span are at most these; user space checks.
+ * Bytes the walker needs from a frame and from a code object, starting at
+ * the object's address. The cfg's fr_span/co_span are at most these; user
+ * space checks.
  */
 #define TM_PY_FRAME_SPAN 128
 #define TM_PY_CODE_SPAN  192
@@ -63,6 +63,7 @@ enum tm_py_cfg_flags {
 	TM_PYCFG_IS_ENTRY    = 1u << 3,  /* 3.11: bool is_entry marks an activation's first frame */
 	TM_PYCFG_CSTACK      = 1u << 4,  /* 3.12+: owner == owner_cstack frames separate activations */
 	TM_PYCFG_QUALNAME    = 1u << 5,  /* 3.11+: co_name points at co_qualname */
+	TM_PYCFG_GEN_INTERP  = 1u << 6,  /* code_gen is an offset into tstate->interp, not an address */
 };
 
 /*
@@ -129,7 +130,12 @@ struct tm_py_cfg {
 	__u8 owner_generator;   /* FRAME_OWNED_BY_GENERATOR: 1 */
 	__u8 owner_cstack;      /* FRAME_OWNED_BY_CSTACK: 3 (TM_PYCFG_CSTACK) */
 
-	__u8 pad0;
+	/*
+	 * Set by BPF when the code_gen counter contradicted a code object (a
+	 * co_version not below it): the counter is not where the cfg says, so
+	 * the walker stops trusting it. User space stores 0.
+	 */
+	__u8 code_gen_bad;
 	/*
 	 * Written by BPF: the pthread key + 1, cached once CPython created the
 	 * key (it never changes while the interpreter lives). One aligned
@@ -146,12 +152,30 @@ struct tm_py_cfg {
 	__u64 interp_lo;
 	__u64 interp_hi;
 
+	/*
+	 * The interpreter's count of the code objects it has made (3.12:
+	 * _Py_next_func_version; 3.13: interp->func_state.next_version; each new
+	 * code object takes it as co_version and bumps it). Nothing can take a
+	 * dead code object's address as a code object without bumping it, so
+	 * while it holds still, what the walker learned about a code address
+	 * stays true. 0: the interpreter has none (3.8-3.11) or it was not found
+	 * (a stripped 3.12): the walker then trusts what it learned for one walk.
+	 */
+	__u64 code_gen;         /* address, or offset from the PyInterpreterState (TM_PYCFG_GEN_INTERP) */
+	__u16 ts_interp;        /* PyThreadState.interp (TM_PYCFG_GEN_INTERP) */
+	__u16 co_version;       /* PyCodeObject.co_version (with code_gen) */
 	__u16 ts_chunk;         /* 3.11+: PyThreadState.datastack_chunk; datastack_top follows */
 	__u16 pad1;
+	/*
+	 * Unique per cfg user space writes: the walker's per-thread code cache
+	 * is keyed by it, so nothing learned in a process image outlives it
+	 * (task storage survives exec).
+	 */
+	__u32 cache_id;
 	__u32 pad2;
 };
 
-_Static_assert(sizeof(struct tm_py_cfg) == 136, "tm_py_cfg layout");
+_Static_assert(sizeof(struct tm_py_cfg) == 152, "tm_py_cfg layout");
 
 /*
  * tm_py_frame.flags (include/tidemark_common.h). The low bits describe the
