@@ -175,16 +175,19 @@ static __always_inline int tm_py__read_code(const struct tm_py_cfg *c, struct tm
 	return 0;
 }
 
-/* 16 bits that differ between code objects that could share an address over time. */
+/* 24 bits that differ between code objects that could share an address over time (TM_PYF_FP_SHIFT). */
 static __always_inline __u32 tm_py__fingerprint(const struct tm_py_cfg *c, const __u8 *code)
 {
-	__u32 x;
+	/* read unconditionally: "co_version && in range" folds into one check the verifier cannot follow */
+	__u32 x = tm_py__u32(code, c->co_version, TM_PY_CODE_SPAN);
 
+	if (c->co_version && x)         /* 0: not 3.12+, or CPython ran out of versions */
+		return x & TM_PYF_FP_MASK;
 	x = tm_py__u32(code, c->co_firstlineno, TM_PY_CODE_SPAN) * 0x9e3779b1u;
 	x ^= (__u32)(tm_py__u64(code, c->co_filename, TM_PY_CODE_SPAN) >> 4);
 	x ^= (__u32)(tm_py__u64(code, c->co_name, TM_PY_CODE_SPAN) >> 4) * 0x85ebca6bu;
 	x ^= x >> 16;
-	return x & 0xffff;
+	return x & TM_PYF_FP_MASK;
 }
 
 struct tm_py_walk {
@@ -376,7 +379,7 @@ hit:
 	}
 	st->py[n].code = co;
 	st->py[n].lasti = idx;
-	st->py[n].flags = flags | (slot->fp & 0xffff) << TM_PYF_FP_SHIFT;
+	st->py[n].flags = flags | (slot->fp & TM_PYF_FP_MASK) << TM_PYF_FP_SHIFT;
 	st->n_py = n + 1;
 	return 0;
 }

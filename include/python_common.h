@@ -163,7 +163,7 @@ struct tm_py_cfg {
 	 */
 	__u64 code_gen;         /* address, or offset from the PyInterpreterState (TM_PYCFG_GEN_INTERP) */
 	__u16 ts_interp;        /* PyThreadState.interp (TM_PYCFG_GEN_INTERP) */
-	__u16 co_version;       /* PyCodeObject.co_version (with code_gen) */
+	__u16 co_version;       /* PyCodeObject.co_version (3.12+): fingerprints, code_gen checks */
 	__u16 ts_chunk;         /* 3.11+: PyThreadState.datastack_chunk; datastack_top follows */
 	__u16 pad1;
 	/*
@@ -178,9 +178,9 @@ struct tm_py_cfg {
 _Static_assert(sizeof(struct tm_py_cfg) == 152, "tm_py_cfg layout");
 
 /*
- * tm_py_frame.flags (include/tidemark_common.h). The low bits describe the
- * frame; the high 16 bits hold a fingerprint of the code object so that a
- * code address reused by another function after the first one died does
+ * tm_py_frame.flags (include/tidemark_common.h). The low 8 bits describe
+ * the frame; the high 24 bits hold a fingerprint of the code object so that
+ * a code address reused by another function after the first one died does
  * not share names with it (see struct tm_py_code_key).
  */
 enum tm_py_frame_flags {
@@ -195,7 +195,16 @@ enum tm_py_frame_flags {
 	TM_PYF_GENERATOR = 1u << 1,
 };
 
-#define TM_PYF_FP_SHIFT 16
+/*
+ * The fingerprint: 3.12+ the low 24 bits of co_version, which CPython
+ * numbers its code objects by, so that code objects made fewer than 2^24
+ * apart never share one. Before, a hash of co_firstlineno and the name and
+ * file name pointers: a new function at a dead one's address whose name
+ * and file name strings also took the dead ones' addresses, on the same
+ * first line, would share it.
+ */
+#define TM_PYF_FP_SHIFT 8
+#define TM_PYF_FP_MASK  0xffffffu
 #define TM_PYF_FP(flags) ((flags) >> TM_PYF_FP_SHIFT)
 
 /* Captured bytes per code object (first sight, in BPF). */

@@ -660,7 +660,7 @@ static int py_cfg_spans(struct tm_py_cfg *cfg)
 	co = py_max_end(co, cfg->co_lines, 8);
 	if (cfg->flags & TM_PYCFG_IFRAME)
 		co = py_max_end(co, cfg->co_firsttraceable, 4);
-	if (cfg->code_gen)
+	if (cfg->co_version)
 		co = py_max_end(co, cfg->co_version, 4);
 	if (fr > TM_PY_FRAME_SPAN || co > TM_PY_CODE_SPAN || cfg->str_state + 4 > 64)
 		return -ERANGE;
