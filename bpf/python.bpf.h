@@ -25,12 +25,39 @@
  * recorded only if its code object's ob_type is PyCode_Type.
  *
  * Cost per event, in a Python process: one py_cfgs lookup, one task
- * storage lookup, 2-3 user reads to reach the top frame (the pthread key is
- * cached in the cfg after the first event), then two user reads per frame:
- * the frame's first fr_span bytes and the code object's first co_span
- * bytes, each one bpf_probe_read_user(). No per-frame map lookups. In other
- * processes: one py_cfgs lookup, which tidemark.bpf.c skips (py_walkable())
- * until user space changes py_cfgs.
+ * storage lookup, then user reads (bpf_probe_read_user(), ~25 ns each on
+ * the machines measured; bytes add little: 4 KiB costs about two 8-byte
+ * reads):
+ *   - to the top frame: the TSS slot (the pthread key is cached in the cfg
+ *     after the first event), one read of PyThreadState for the frame
+ *     pointer, interp (3.13) and the data stack's newest chunk, and
+ *     cframe->current_frame on 3.11/3.12;
+ *   - the interpreter's code counter, 3.12/3.13 (see the code cache);
+ *   - frames, in windows (tm_py__read_window()): from 3.11 a frame on the
+ *     data stack comes with up to 4 KiB of the frames below it, ~30 small
+ *     ones, in one read; an entry frame on the C stack (3.12+) or a
+ *     generator's costs a read of its own. 3.8-3.10 frame objects cost a
+ *     read each, unless made one after the other (recursion);
+ *   - code objects: none while the counter holds still; else, and on
+ *     3.8-3.11 always, one read per distinct code object per event.
+ * Then ~10 ns of instructions per frame; no per-frame map lookups.
+ * bench/python.sh on 3.12 (medians of three runs against the two reads a
+ * frame before, same sitting): 639 -> 310 ns per event at depth 5,
+ * 1660 -> 693 ns at depth 30, 3190 -> 704 ns at depth 30 through 30
+ * different functions. 3.8-3.11 read every code object at every event:
+ * 2-2.4 us there for those 30 functions. In other processes: one py_cfgs
+ * lookup, which tidemark.bpf.c skips (py_walkable()) until user space
+ * changes py_cfgs.
+ *
+ * The code cache. Per thread, 128 sets of two (code address -> is it code,
+ * fingerprint, _co_firsttraceable), each entry valid under the key it was
+ * filled with only (tm_py__walk_key()). With the code counter that key is
+ * the counter's value: CPython takes a dead code object's address for a
+ * new one at once (at start-up a module's code object regularly lands
+ * where a compiled `<string>` was), but init_code() bumps the counter for
+ * every code object it makes, so nothing can become code at a cached
+ * address without the key moving. Without it, the key is new for every
+ * walk: a code object is read once per walk, however many frames run it.
  *
  * Names: choice (a), in BPF. A process may exit right after allocating, so
  * names cannot wait for user space. But checking "first sight" per frame
@@ -40,18 +67,33 @@
  * not yet recorded about 8 reads (code object, two string headers, two
  * strings, line table size and bytes) and one update. A known stack costs
  * nothing. Stacks are keyed by frames whose flags carry a fingerprint of
- * the code object (first line, name and file pointers), and so is
- * py_codes, so a code address reused by another function after the first
- * one was freed makes a new stack and a new record instead of a wrong name.
+ * the code object (TM_PYF_FP_SHIFT: 3.12+ its co_version, before a hash of
+ * its first line and name and file pointers), and so is py_codes, so a
+ * code address reused by another function after the first one was freed
+ * makes a new stack and a new record instead of a wrong name. Before 3.12
+ * a function that takes a dead one's address, first line, and name and
+ * file string addresses (look-alike functions made and dropped in a loop)
+ * shares its fingerprint: tests/integration/test_python.py measures it.
  *
- * Scratch memory lives in task storage, not a per-CPU array: uprobe
- * programs are preemptible, and another thread on this CPU could clobber a
- * per-CPU buffer between a read and its use.
+ * Scratch memory (~13 KiB a thread: a window, the code cache, a record)
+ * lives in task storage, not a per-CPU array: uprobe programs are
+ * preemptible, and another thread on this CPU could clobber a per-CPU
+ * buffer between a read and its use.
  *
- * Races tolerated: none on the walk itself (see above). The cached pthread
- * key is written by BPF without a lock; every writer writes the same
- * value. A frame whose code object is not readable ends the walk with
- * -EFAULT, keeping the frames read so far and flagging the stack truncated.
+ * Races tolerated. None on the walk itself (see above): a code object on
+ * the walking thread's chain is referenced by its frame and cannot die
+ * during the walk, so what the walk caches is true until the counter
+ * moves. The counter is read with a plain load: a code object made by
+ * another thread reaches this thread's frames only through the GIL, so
+ * after its bump (and x86-64 keeps loads in order). CPython stops counting
+ * at 0 (after 2^32 code objects); the walker then keys by walk again. An
+ * embedded 3.13 that finalizes and initializes again can restart the
+ * counter: a thread that walked nothing in between and whose next walk
+ * sees exactly the value its last one saw could trust a stale entry. The
+ * cached pthread key and code_gen_bad are written by BPF without a lock;
+ * every writer writes the same value. A frame whose code object is not
+ * readable ends the walk with -EFAULT, keeping the frames read so far and
+ * flagging the stack truncated.
  */
 #ifndef TIDEMARK_PYTHON_BPF_H
 #define TIDEMARK_PYTHON_BPF_H
@@ -80,25 +122,9 @@ struct {
 } py_codes SEC(".maps");
 
 /*
- * Per-thread cache of what the walk needs from a code object (is it one,
- * its fingerprint, _co_firsttraceable), in sets of two by address, so that
- * a code object costs a read once rather than at every frame of every
- * event. An entry holds only under the key it was filled with (see
- * tm_py__walk_key()):
- *
- *   - with the cfg's code_gen counter (3.12, 3.13): cache_id and the
- *     counter's value. CPython reuses a dead code object's address at once
- *     (at start-up a module's code object regularly lands where a compiled
- *     `<string>` was), but the new object is made by init_code(), which
- *     bumps the counter: every entry learned before goes stale with it. An
- *     object on the walking thread's chain is referenced by its frame and
- *     cannot die during the walk, so what a walk reads stays true until
- *     the counter moves.
- *   - without: this walk only (a per-thread walk number with the top bit
- *     set), which still reads a code object once per walk however many
- *     frames run it (recursion).
- *
- * 0 matches no key.
+ * The code cache (see the top): what the walk needs from a code object, per
+ * thread, in sets of two by address. Keys: cache_id << 32 | the counter, or
+ * TM_PY_KEY_WALK | a per-thread walk number; 0 matches none.
  */
 #define TM_PY_CODE_SETS   128
 #define TM_PY_NOT_CODE    0x80000000u
