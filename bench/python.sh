@@ -23,6 +23,9 @@ depth 5, tidemark|$TM $PY bench/py_event.py 5 $N
 depth 30, bare|$PY bench/py_event.py 30 $N
 depth 30, tidemark --no-python|./tidemark run -q --no-python -o $TMP/t.tdm -- $PY bench/py_event.py 30 $N
 depth 30, tidemark|$TM $PY bench/py_event.py 30 $N
+distinct 30, bare|$PY bench/py_event.py 30 $N distinct
+distinct 30, tidemark --no-python|./tidemark run -q --no-python -o $TMP/t.tdm -- $PY bench/py_event.py 30 $N distinct
+distinct 30, tidemark|$TM $PY bench/py_event.py 30 $N distinct
 objects 5, bare|$PY bench/py_alloc.py 5 $N
 objects 5, tidemark|$TM $PY bench/py_alloc.py 5 $N
 objects 5, tidemark --trace-python-allocators|$TMA $PY bench/py_alloc.py 5 $N
@@ -47,6 +50,10 @@ for d in 5 30; do
 		printf "  ctypes malloc/free at depth %2d: bare %7.1f ns, native-only %7.1f ns, with Python stack %7.1f ns: Python stack capture adds %.0f ns per malloc event (free captures none)\n",
 			d, b, n, t, t - n }'
 done
+b=$(median "distinct 30, bare"); n=$(median "distinct 30, tidemark --no-python"); t=$(median "distinct 30, tidemark")
+awk -v b="$b" -v n="$n" -v t="$t" 'BEGIN {
+	printf "  the same at depth 30 through 30 different functions: bare %7.1f ns, native-only %7.1f ns, with Python stack %7.1f ns: Python stack capture adds %.0f ns per malloc event\n",
+		b, n, t, t - n }'
 for d in 5 30; do
 	b=$(median "objects $d, bare"); t=$(median "objects $d, tidemark"); a=$(median "objects $d, tidemark --trace-python-allocators")
 	awk -v d=$d -v b="$b" -v t="$t" -v a="$a" 'BEGIN {

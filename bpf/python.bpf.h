@@ -25,12 +25,39 @@
  * recorded only if its code object's ob_type is PyCode_Type.
  *
  * Cost per event, in a Python process: one py_cfgs lookup, one task
- * storage lookup, 2-3 user reads to reach the top frame (the pthread key is
- * cached in the cfg after the first event), then two user reads per frame:
- * the frame's first fr_span bytes and the code object's first co_span
- * bytes, each one bpf_probe_read_user(). No per-frame map lookups. In other
- * processes: one py_cfgs lookup, which tidemark.bpf.c skips (py_walkable())
- * until user space changes py_cfgs.
+ * storage lookup, then user reads (bpf_probe_read_user(), ~25 ns each on
+ * the machines measured; bytes add little: 4 KiB costs about two 8-byte
+ * reads):
+ *   - to the top frame: the TSS slot (the pthread key is cached in the cfg
+ *     after the first event), one read of PyThreadState for the frame
+ *     pointer, interp (3.13) and the data stack's newest chunk, and
+ *     cframe->current_frame on 3.11/3.12;
+ *   - the interpreter's code counter, 3.12/3.13 (see the code cache);
+ *   - frames, in windows (tm_py__read_window()): from 3.11 a frame on the
+ *     data stack comes with up to 4 KiB of the frames below it, ~30 small
+ *     ones, in one read; an entry frame on the C stack (3.12+) or a
+ *     generator's costs a read of its own. 3.8-3.10 frame objects cost a
+ *     read each, unless made one after the other (recursion);
+ *   - code objects: none while the counter holds still; else, and on
+ *     3.8-3.11 always, one read per distinct code object per event.
+ * Then ~10 ns of instructions per frame; no per-frame map lookups.
+ * bench/python.sh on 3.12 (medians of three runs against the two reads a
+ * frame before, same sitting): 639 -> 310 ns per event at depth 5,
+ * 1660 -> 693 ns at depth 30, 3190 -> 704 ns at depth 30 through 30
+ * different functions. 3.8-3.11 read every code object at every event:
+ * 2-2.4 us there for those 30 functions. In other processes: one py_cfgs
+ * lookup, which tidemark.bpf.c skips (py_walkable()) until user space
+ * changes py_cfgs.
+ *
+ * The code cache. Per thread, 128 sets of two (code address -> is it code,
+ * fingerprint, _co_firsttraceable), each entry valid under the key it was
+ * filled with only (tm_py__walk_key()). With the code counter that key is
+ * the counter's value: CPython takes a dead code object's address for a
+ * new one at once (at start-up a module's code object regularly lands
+ * where a compiled `<string>` was), but init_code() bumps the counter for
+ * every code object it makes, so nothing can become code at a cached
+ * address without the key moving. Without it, the key is new for every
+ * walk: a code object is read once per walk, however many frames run it.
  *
  * Names: choice (a), in BPF. A process may exit right after allocating, so
  * names cannot wait for user space. But checking "first sight" per frame
@@ -40,18 +67,33 @@
  * not yet recorded about 8 reads (code object, two string headers, two
  * strings, line table size and bytes) and one update. A known stack costs
  * nothing. Stacks are keyed by frames whose flags carry a fingerprint of
- * the code object (first line, name and file pointers), and so is
- * py_codes, so a code address reused by another function after the first
- * one was freed makes a new stack and a new record instead of a wrong name.
+ * the code object (TM_PYF_FP_SHIFT: 3.12+ its co_version, before a hash of
+ * its first line and name and file pointers), and so is py_codes, so a
+ * code address reused by another function after the first one was freed
+ * makes a new stack and a new record instead of a wrong name. Before 3.12
+ * a function that takes a dead one's address, first line, and name and
+ * file string addresses (look-alike functions made and dropped in a loop)
+ * shares its fingerprint: tests/integration/test_python.py measures it.
  *
- * Scratch memory lives in task storage, not a per-CPU array: uprobe
- * programs are preemptible, and another thread on this CPU could clobber a
- * per-CPU buffer between a read and its use.
+ * Scratch memory (~13 KiB a thread: a window, the code cache, a record)
+ * lives in task storage, not a per-CPU array: uprobe programs are
+ * preemptible, and another thread on this CPU could clobber a per-CPU
+ * buffer between a read and its use.
  *
- * Races tolerated: none on the walk itself (see above). The cached pthread
- * key is written by BPF without a lock; every writer writes the same
- * value. A frame whose code object is not readable ends the walk with
- * -EFAULT, keeping the frames read so far and flagging the stack truncated.
+ * Races tolerated. None on the walk itself (see above): a code object on
+ * the walking thread's chain is referenced by its frame and cannot die
+ * during the walk, so what the walk caches is true until the counter
+ * moves. The counter is read with a plain load: a code object made by
+ * another thread reaches this thread's frames only through the GIL, so
+ * after its bump (and x86-64 keeps loads in order). CPython stops counting
+ * at 0 (after 2^32 code objects); the walker then keys by walk again. An
+ * embedded 3.13 that finalizes and initializes again can restart the
+ * counter: a thread that walked nothing in between and whose next walk
+ * sees exactly the value its last one saw could trust a stale entry. The
+ * cached pthread key and code_gen_bad are written by BPF without a lock;
+ * every writer writes the same value. A frame whose code object is not
+ * readable ends the walk with -EFAULT, keeping the frames read so far and
+ * flagging the stack truncated.
  */
 #ifndef TIDEMARK_PYTHON_BPF_H
 #define TIDEMARK_PYTHON_BPF_H
@@ -80,31 +122,39 @@ struct {
 } py_codes SEC(".maps");
 
 /*
- * Per-thread cache of what the walk needs from a code object (is it one,
- * its fingerprint, _co_firsttraceable), so a hot stack costs one read per
- * frame, not two. Direct mapped by address. An entry is trusted for
- * TM_PY_CODE_TTL_NS.
- *
- * That is 0 -- the cache is off -- because CPython reuses the address of a
- * freed code object at once: at start-up a module's code object regularly
- * lands where a compiled `<string>` was, and frames were named after the
- * dead one. Checking a cached entry costs one user read, as much as
- * reading the code object again. A cheap, safe check is still to find.
+ * The code cache (see the top): what the walk needs from a code object, per
+ * thread, in sets of two by address. Keys: cache_id << 32 | the counter, or
+ * TM_PY_KEY_WALK | a per-thread walk number; 0 matches none.
  */
-#define TM_PY_CODE_CACHE  64
-#define TM_PY_CODE_TTL_NS 0ULL
+#define TM_PY_CODE_SETS   128
 #define TM_PY_NOT_CODE    0x80000000u
+#define TM_PY_KEY_WALK    (1ULL << 63)
 
 struct tm_py_code_slot {
 	__u64 code;
-	__u64 stamp;            /* bpf_ktime_get_ns() at fill */
+	__u64 key;              /* the walk key it was filled under */
 	__u32 fp;               /* fingerprint, or TM_PY_NOT_CODE */
 	__s32 first;            /* _co_firsttraceable (3.11+) */
 };
 
 struct tm_py_scratch {
-	struct tm_py_code_slot cache[TM_PY_CODE_CACHE];
-	__u8 frame[TM_PY_FRAME_SPAN];
+	struct tm_py_code_slot cache[TM_PY_CODE_SETS * 2];
+	__u64 seq;              /* walks by this thread: per-walk cache keys */
+	/*
+	 * The walk's window bookkeeping lives here rather than in struct
+	 * tm_py_walk on the stack: the verifier tracks stack values across
+	 * bpf_loop() iterations, and offsets that differ at every step would
+	 * keep its states from converging.
+	 */
+	__u64 win_lo;           /* win holds target bytes [win_lo, win_lo + win_len) */
+	__u64 win_len;
+	__u64 stk_lo, stk_hi;   /* the newest data stack chunk: [chunk, datastack_top) */
+	__u64 prev_f;           /* the frame visited last */
+	__u32 act_start;        /* first recorded frame of the current activation */
+	__u32 pad;
+	/* a frame window; the slack lets a frame at any offset be read as a whole span */
+	__u8 win[TM_PY_WINDOW + TM_PY_FRAME_SPAN];
+	__u8 ts[TM_PY_TS_SPAN];
 	__u8 code[TM_PY_CODE_SPAN];
 	__u8 str[64];
 	struct tm_py_code rec;
@@ -151,16 +201,19 @@ static __always_inline int tm_py__read_code(const struct tm_py_cfg *c, struct tm
 	return 0;
 }
 
-/* 16 bits that differ between code objects that could share an address over time. */
+/* 24 bits that differ between code objects that could share an address over time (TM_PYF_FP_SHIFT). */
 static __always_inline __u32 tm_py__fingerprint(const struct tm_py_cfg *c, const __u8 *code)
 {
-	__u32 x;
+	/* read unconditionally: "co_version && in range" folds into one check the verifier cannot follow */
+	__u32 x = tm_py__u32(code, c->co_version, TM_PY_CODE_SPAN);
 
+	if (c->co_version && x)         /* 0: not 3.12+, or CPython ran out of versions */
+		return x & TM_PYF_FP_MASK;
 	x = tm_py__u32(code, c->co_firstlineno, TM_PY_CODE_SPAN) * 0x9e3779b1u;
 	x ^= (__u32)(tm_py__u64(code, c->co_filename, TM_PY_CODE_SPAN) >> 4);
 	x ^= (__u32)(tm_py__u64(code, c->co_name, TM_PY_CODE_SPAN) >> 4) * 0x85ebca6bu;
 	x ^= x >> 16;
-	return x & 0xffff;
+	return x & TM_PYF_FP_MASK;
 }
 
 struct tm_py_walk {
@@ -168,12 +221,70 @@ struct tm_py_walk {
 	struct tm_py_cfg *cfg;
 	struct tm_py_scratch *s;
 	__u64 frame;            /* next frame to visit; 0 = end of chain */
-	__u64 now;              /* bpf_ktime_get_ns() at the start of the walk */
-	__u32 n;                /* frames recorded */
-	__u32 act_start;        /* first recorded frame of the current activation */
+	__u64 key;              /* code cache key of this walk */
 	int err;
 	int done;
 };
+
+/*
+ * The cache key of this walk: cache_id and the interpreter's code counter
+ * when it has one we can read (counter 0: it ran out, CPython stops
+ * counting), else a key no other walk uses. @interp: the thread's
+ * PyThreadState.interp, or 0.
+ */
+static __always_inline __u64 tm_py__walk_key(const struct tm_py_cfg *c, struct tm_py_scratch *s, __u64 interp)
+{
+	__u64 at = c->code_gen;
+	__u32 gen = 0;
+
+	if (at && !c->code_gen_bad) {
+		if (c->flags & TM_PYCFG_GEN_INTERP)
+			at = interp ? interp + at : 0;
+		if (at && !bpf_probe_read_user(&gen, sizeof(gen), (const void *)at) && gen)
+			return (__u64)(c->cache_id & 0x7fffffff) << 32 | gen;
+	}
+	return TM_PY_KEY_WALK | ++s->seq;
+}
+
+/*
+ * Read frame @f, and with it up to TM_PY_WINDOW bytes below it, which may
+ * hold the frames after it:
+ *   - in the thread's newest data stack chunk (3.11+), down to the chunk's
+ *     start: it is all mapped;
+ *   - else, when @f lies a little below the frame visited last (3.8-3.10
+ *     frame objects made in a row, an older chunk), down to @f's page,
+ *     which is mapped if @f is;
+ *   - else (a generator's frame, an entry frame on the C stack) @f alone.
+ * 0, or -EFAULT.
+ */
+static __always_inline int tm_py__read_window(const struct tm_py_cfg *c, struct tm_py_scratch *s, __u64 f)
+{
+	__u64 hi = f + c->fr_span, lo = f, len;
+
+	if (f >= s->stk_lo && hi <= s->stk_hi && hi >= f) {
+		lo = hi - s->stk_lo > TM_PY_WINDOW ? hi - TM_PY_WINDOW : s->stk_lo;
+	} else if (f < s->prev_f && s->prev_f - f <= TM_PY_WINDOW) {
+		lo = f & ~(__u64)(TM_PY_PAGE - 1);
+		if (hi - lo > TM_PY_WINDOW)
+			lo = hi - TM_PY_WINDOW;
+	}
+	len = hi - lo;
+	s->win_len = 0;
+	if (hi < f || len > TM_PY_WINDOW)
+		return -TM_PY_EFAULT;
+	if (bpf_probe_read_user(s->win, len, (const void *)lo)) {
+		/* a page below @f swapped out, say: @f alone may still be there */
+		if (lo == f)
+			return -TM_PY_EFAULT;
+		lo = f;
+		len = hi - f;
+		if (len > TM_PY_WINDOW || bpf_probe_read_user(s->win, len, (const void *)lo))
+			return -TM_PY_EFAULT;
+	}
+	s->win_lo = lo;
+	s->win_len = len;
+	return 0;
+}
 
 static long tm_py__walk_step(__u32 i, void *data)
 {
@@ -182,8 +293,9 @@ static long tm_py__walk_step(__u32 i, void *data)
 	struct tm_py_scratch *s = w->s;
 	struct tm_stack *st = w->st;
 	struct tm_py_code_slot *slot;
-	__u64 f = w->frame, co;
-	__u32 len, idx, flags = 0, n;
+	__u64 f = w->frame, co, off;
+	__u32 idx, flags = 0, n, span = c->fr_span, set;
+	const __u8 *fb;
 	__u8 owner = 0;
 
 	(void)i;
@@ -191,51 +303,80 @@ static long tm_py__walk_step(__u32 i, void *data)
 		w->done = 1;
 		return 1;
 	}
-	len = c->fr_span;
-	if (len > TM_PY_FRAME_SPAN)
-		len = TM_PY_FRAME_SPAN;
-	if (bpf_probe_read_user(s->frame, len, (const void *)f)) {
-		w->err = -TM_PY_EFAULT;
-		w->done = 1;
-		return 1;
+	/* Frames below this one on the data stack are usually in the window already. */
+	off = f - s->win_lo;
+	if (f < s->win_lo || s->win_len < span || off > s->win_len - span) {
+		if (tm_py__read_window(c, s, f)) {
+			w->err = -TM_PY_EFAULT;
+			w->done = 1;
+			return 1;
+		}
+		off = f - s->win_lo;
 	}
-	w->frame = tm_py__u64(s->frame, c->fr_back, TM_PY_FRAME_SPAN);
-	co = tm_py__u64(s->frame, c->fr_code, TM_PY_FRAME_SPAN);
+	if (off > TM_PY_WINDOW)
+		return 1;       /* cannot happen; bounds the offset for the verifier */
+	fb = s->win + off;
+	s->prev_f = f;
+
+	w->frame = tm_py__u64(fb, c->fr_back, TM_PY_FRAME_SPAN);
+	co = tm_py__u64(fb, c->fr_code, TM_PY_FRAME_SPAN);
 
 	if (c->flags & TM_PYCFG_IFRAME) {
-		owner = tm_py__u8(s->frame, c->fr_owner, TM_PY_FRAME_SPAN);
+		owner = tm_py__u8(fb, c->fr_owner, TM_PY_FRAME_SPAN);
 		if ((c->flags & TM_PYCFG_CSTACK) && owner == c->owner_cstack) {
 			/* An activation's base: the frame recorded last was its oldest. */
-			n = w->n;
-			if (n > w->act_start && n - 1 < TM_MAX_PY)
+			n = st->n_py;
+			if (n > s->act_start && n - 1 < TM_MAX_PY)
 				st->py[n - 1].flags |= TM_PYF_ENTRY;
-			w->act_start = n;
+			s->act_start = n;
 			return 0;
 		}
 	}
 
-	slot = &s->cache[((__u32)(co >> 4) ^ (__u32)(co >> 12)) & (TM_PY_CODE_CACHE - 1)];
-	if (slot->code != co || w->now - slot->stamp > TM_PY_CODE_TTL_NS) {
+	/* Two ways a set, the one used last first: two hot code objects may share a set. */
+	set = (((__u32)(co >> 4) ^ (__u32)(co >> 13)) & (TM_PY_CODE_SETS - 1)) * 2;
+	slot = &s->cache[set];
+	if (slot->code != co || slot->key != w->key) {
+		struct tm_py_code_slot *way1 = &s->cache[set + 1], tmp = *way1;
+
+		*way1 = *slot;
+		*slot = tmp;
+		if (slot->code == co && slot->key == w->key)
+			goto hit;
 		if (tm_py__read_code(c, s, co)) {
 			w->err = -TM_PY_EFAULT;
 			w->done = 1;
 			return 1;
 		}
 		slot->code = co;
-		slot->stamp = w->now;
-		/* 3.13: f_executable may be None or another object */
+		slot->key = w->key;
+		/* 3.13: f_executable may be None */
 		if (tm_py__u64(s->code, c->ob_type, TM_PY_CODE_SPAN) != c->code_type) {
 			slot->fp = TM_PY_NOT_CODE;
 		} else {
 			slot->fp = tm_py__fingerprint(c, s->code);
 			slot->first = (__s32)tm_py__u32(s->code, c->co_firsttraceable, TM_PY_CODE_SPAN);
+			if (!(w->key & TM_PY_KEY_WALK)) {
+				/*
+				 * A live code object was made before this walk read the
+				 * counter, so its co_version is below it. If not, the
+				 * counter is not where the cfg says: never trust it again.
+				 */
+				__u32 v = tm_py__u32(s->code, c->co_version, TM_PY_CODE_SPAN);
+
+				if (v && v >= (__u32)w->key) {
+					c->code_gen_bad = 1;
+					slot->key = 0;
+				}
+			}
 		}
 	}
+hit:
 	if (slot->fp & TM_PY_NOT_CODE)
 		return 0;
 
 	if (c->flags & TM_PYCFG_IFRAME) {
-		__u64 ip = tm_py__u64(s->frame, c->fr_lasti, TM_PY_FRAME_SPAN);
+		__u64 ip = tm_py__u64(fb, c->fr_lasti, TM_PY_FRAME_SPAN);
 		__s64 d = (__s64)(ip - (co + c->co_code)) >> 1;  /* code units; no signed div in BPF */
 		/* _PyFrame_IsIncomplete(): pushed but not started; CPython hides it too. */
 		if (owner != c->owner_generator && d < slot->first)
@@ -245,10 +386,10 @@ static long tm_py__walk_step(__u32 i, void *data)
 		idx = d > 0x7fffffff ? 0x7fffffff : (__u32)d;
 		if (owner == c->owner_generator)
 			flags |= TM_PYF_GENERATOR;
-		if ((c->flags & TM_PYCFG_IS_ENTRY) && tm_py__u8(s->frame, c->fr_is_entry, TM_PY_FRAME_SPAN))
+		if ((c->flags & TM_PYCFG_IS_ENTRY) && tm_py__u8(fb, c->fr_is_entry, TM_PY_FRAME_SPAN))
 			flags |= TM_PYF_ENTRY;
 	} else {
-		__s32 lasti = (__s32)tm_py__u32(s->frame, c->fr_lasti, TM_PY_FRAME_SPAN);
+		__s32 lasti = (__s32)tm_py__u32(fb, c->fr_lasti, TM_PY_FRAME_SPAN);
 
 		if (lasti < 0)          /* -1: not started yet */
 			lasti = 0;
@@ -256,7 +397,7 @@ static long tm_py__walk_step(__u32 i, void *data)
 		flags |= TM_PYF_ENTRY;  /* one eval activation per frame before 3.11 */
 	}
 
-	n = w->n;
+	n = st->n_py;
 	if (n >= TM_MAX_PY) {
 		st->flags |= TM_STACK_PY_TRUNCATED;
 		w->done = 1;
@@ -264,8 +405,8 @@ static long tm_py__walk_step(__u32 i, void *data)
 	}
 	st->py[n].code = co;
 	st->py[n].lasti = idx;
-	st->py[n].flags = flags | (slot->fp & 0xffff) << TM_PYF_FP_SHIFT;
-	w->n = n + 1;
+	st->py[n].flags = flags | (slot->fp & TM_PYF_FP_MASK) << TM_PYF_FP_SHIFT;
+	st->n_py = n + 1;
 	return 0;
 }
 
@@ -285,7 +426,8 @@ static __always_inline int tm_py_capture(struct tm_stack *st, __u32 tgid)
 	struct task_struct *task;
 	struct tm_py_scratch *s;
 	struct tm_py_walk w = {};
-	__u64 tp, slot, ts = 0, f = 0;
+	__u64 tp, slot, ts = 0, f, interp = 0;
+	__u64 lo, hi, len;
 	__u32 key;
 
 	st->n_py = 0;
@@ -330,19 +472,47 @@ static __always_inline int tm_py_capture(struct tm_stack *st, __u32 tgid)
 	if (!ts)
 		return 0;               /* this thread never ran Python */
 
-	if (bpf_probe_read_user(&f, sizeof(f), (const void *)(ts + c->ts_frame)))
+	/* The frame pointer, interp, the data stack's newest chunk: one read. */
+	lo = c->ts_frame;
+	hi = lo + 8;
+	if (c->flags & TM_PYCFG_GEN_INTERP) {
+		lo = c->ts_interp < lo ? c->ts_interp : lo;
+		hi = c->ts_interp + 8 > hi ? c->ts_interp + 8 : hi;
+	}
+	if (c->ts_chunk) {
+		lo = c->ts_chunk < lo ? c->ts_chunk : lo;
+		hi = c->ts_chunk + 16 > hi ? c->ts_chunk + 16 : hi;
+	}
+	len = hi - lo;
+	if (len > TM_PY_TS_SPAN)
+		return -TM_PY_ERANGE;
+	if (bpf_probe_read_user(s->ts, len, (const void *)(ts + lo)))
 		return -TM_PY_EFAULT;
+	f = tm_py__u64(s->ts, c->ts_frame - lo, TM_PY_TS_SPAN);
+	if (c->flags & TM_PYCFG_GEN_INTERP)
+		interp = tm_py__u64(s->ts, c->ts_interp - lo, TM_PY_TS_SPAN);
+	s->stk_lo = 0;
+	s->stk_hi = 0;
+	if (c->ts_chunk) {
+		s->stk_lo = tm_py__u64(s->ts, c->ts_chunk - lo, TM_PY_TS_SPAN);
+		s->stk_hi = tm_py__u64(s->ts, c->ts_chunk + 8 - lo, TM_PY_TS_SPAN);
+	}
+	s->win_lo = 0;
+	s->win_len = 0;
+	s->act_start = 0;
+	s->prev_f = 0;
 	if (f && (c->flags & TM_PYCFG_CFRAME) &&
 	    bpf_probe_read_user(&f, sizeof(f), (const void *)(f + c->cf_current_frame)))
 		return -TM_PY_EFAULT;
+	if (!f)
+		return 0;               /* no Python frame (yet, or any more) */
 
 	w.st = st;
 	w.cfg = c;
 	w.s = s;
 	w.frame = f;
-	w.now = bpf_ktime_get_ns();
+	w.key = tm_py__walk_key(c, s, interp);
 	bpf_loop(TM_PY_WALK_MAX, tm_py__walk_step, &w, 0);
-	st->n_py = w.n;
 	if (!w.done && w.frame)
 		st->flags |= TM_STACK_PY_TRUNCATED;     /* more skipped frames than the walk visits */
 	if (w.err)

@@ -26,12 +26,31 @@
 #define TM_PY_MINOR(version)        (((version) >> 16) & 0xff)
 
 /*
- * Bytes the walker reads per frame and per code object, each in one
- * bpf_probe_read_user() starting at the object's address. The cfg's
- * fr_span/co_span are at most these; user space checks.
+ * Bytes the walker needs from a frame and from a code object, starting at
+ * the object's address. The cfg's fr_span/co_span are at most these; user
+ * space checks.
  */
 #define TM_PY_FRAME_SPAN 128
 #define TM_PY_CODE_SPAN  192
+
+/*
+ * From 3.11 frames are pushed one after another on the thread's data
+ * stack, a chain of chunks of which PyThreadState names the newest. The
+ * walker reads a frame in that chunk as part of a window: one
+ * bpf_probe_read_user() of up to TM_PY_WINDOW bytes ending where the
+ * frame's span ends and starting no lower than the chunk, which holds the
+ * frames below it. A read costs ~25 ns plus ~0.007 ns a byte on the
+ * machines measured, so a 4 KiB window of ~30 frames costs about two
+ * single-frame reads. Other frames are read with what lies below them in
+ * their page when they lie just below the frame before (3.8-3.10 frame
+ * objects made in a row, older chunks), else alone (generators, the C
+ * stack's entry frames).
+ */
+#define TM_PY_WINDOW     4096
+#define TM_PY_PAGE       4096   /* x86-64: a page is mapped whole or not at all */
+
+/* Bytes of PyThreadState read at once: the frame pointer, interp, data stack. */
+#define TM_PY_TS_SPAN    256
 
 /* Raw frames visited per event, counting skipped ones (CSTACK, incomplete). */
 #define TM_PY_WALK_MAX   128
@@ -44,6 +63,7 @@ enum tm_py_cfg_flags {
 	TM_PYCFG_IS_ENTRY    = 1u << 3,  /* 3.11: bool is_entry marks an activation's first frame */
 	TM_PYCFG_CSTACK      = 1u << 4,  /* 3.12+: owner == owner_cstack frames separate activations */
 	TM_PYCFG_QUALNAME    = 1u << 5,  /* 3.11+: co_name points at co_qualname */
+	TM_PYCFG_GEN_INTERP  = 1u << 6,  /* code_gen is an offset into tstate->interp, not an address */
 };
 
 /*
@@ -110,7 +130,12 @@ struct tm_py_cfg {
 	__u8 owner_generator;   /* FRAME_OWNED_BY_GENERATOR: 1 */
 	__u8 owner_cstack;      /* FRAME_OWNED_BY_CSTACK: 3 (TM_PYCFG_CSTACK) */
 
-	__u8 pad0;
+	/*
+	 * Set by BPF when the code_gen counter contradicted a code object (a
+	 * co_version not below it): the counter is not where the cfg says, so
+	 * the walker stops trusting it. User space stores 0.
+	 */
+	__u8 code_gen_bad;
 	/*
 	 * Written by BPF: the pthread key + 1, cached once CPython created the
 	 * key (it never changes while the interpreter lives). One aligned
@@ -126,14 +151,36 @@ struct tm_py_cfg {
 	__u32 arena_size;
 	__u64 interp_lo;
 	__u64 interp_hi;
+
+	/*
+	 * The interpreter's count of the code objects it has made (3.12:
+	 * _Py_next_func_version; 3.13: interp->func_state.next_version; each new
+	 * code object takes it as co_version and bumps it). Nothing can take a
+	 * dead code object's address as a code object without bumping it, so
+	 * while it holds still, what the walker learned about a code address
+	 * stays true. 0: the interpreter has none (3.8-3.11) or it was not found
+	 * (a stripped 3.12): the walker then trusts what it learned for one walk.
+	 */
+	__u64 code_gen;         /* address, or offset from the PyInterpreterState (TM_PYCFG_GEN_INTERP) */
+	__u16 ts_interp;        /* PyThreadState.interp (TM_PYCFG_GEN_INTERP) */
+	__u16 co_version;       /* PyCodeObject.co_version (3.12+): fingerprints, code_gen checks */
+	__u16 ts_chunk;         /* 3.11+: PyThreadState.datastack_chunk; datastack_top follows */
+	__u16 pad1;
+	/*
+	 * Unique per cfg user space writes: the walker's per-thread code cache
+	 * is keyed by it, so nothing learned in a process image outlives it
+	 * (task storage survives exec).
+	 */
+	__u32 cache_id;
+	__u32 pad2;
 };
 
-_Static_assert(sizeof(struct tm_py_cfg) == 128, "tm_py_cfg layout");
+_Static_assert(sizeof(struct tm_py_cfg) == 152, "tm_py_cfg layout");
 
 /*
- * tm_py_frame.flags (include/tidemark_common.h). The low bits describe the
- * frame; the high 16 bits hold a fingerprint of the code object so that a
- * code address reused by another function after the first one died does
+ * tm_py_frame.flags (include/tidemark_common.h). The low 8 bits describe
+ * the frame; the high 24 bits hold a fingerprint of the code object so that
+ * a code address reused by another function after the first one died does
  * not share names with it (see struct tm_py_code_key).
  */
 enum tm_py_frame_flags {
@@ -148,7 +195,16 @@ enum tm_py_frame_flags {
 	TM_PYF_GENERATOR = 1u << 1,
 };
 
-#define TM_PYF_FP_SHIFT 16
+/*
+ * The fingerprint: 3.12+ the low 24 bits of co_version, which CPython
+ * numbers its code objects by, so that code objects made fewer than 2^24
+ * apart never share one. Before, a hash of co_firstlineno and the name and
+ * file name pointers: a new function at a dead one's address whose name
+ * and file name strings also took the dead ones' addresses, on the same
+ * first line, would share it.
+ */
+#define TM_PYF_FP_SHIFT 8
+#define TM_PYF_FP_MASK  0xffffffu
 #define TM_PYF_FP(flags) ((flags) >> TM_PYF_FP_SHIFT)
 
 /* Captured bytes per code object (first sight, in BPF). */

@@ -35,6 +35,7 @@ struct py_layout {
 	uint32_t flags;                 /* enum tm_py_cfg_flags */
 	uint16_t rt_tss_key;            /* _PyRuntimeState.[gilstate.]autoTSSkey */
 	uint16_t ts_frame;              /* PyThreadState.frame / cframe / current_frame */
+	uint16_t ts_chunk;              /* PyThreadState.datastack_chunk (3.11+) */
 	uint16_t cf_current_frame;      /* _PyCFrame.current_frame */
 	uint16_t fr_back;               /* f_back / previous */
 	uint16_t fr_code;               /* f_code / f_executable */
@@ -47,6 +48,8 @@ struct py_layout {
 	uint16_t co_lines;              /* co_lnotab / co_linetable */
 	uint16_t co_code;               /* co_code_adaptive (3.11+) */
 	uint16_t co_firsttraceable;
+	uint16_t co_version;            /* 3.12+ */
+	uint32_t interp_code_gen;       /* 3.13: PyInterpreterState.func_state.next_version */
 	uint16_t str_ascii_data;        /* sizeof(PyASCIIObject) */
 	uint16_t str_compact_data;      /* sizeof(PyCompactUnicodeObject) */
 	uint8_t owner_generator;
@@ -59,8 +62,8 @@ struct py_layout {
 
 /*
  * x86-64, default (GIL, release) builds. For 3.13 only what
- * _Py_DebugOffsets lacks is used: rt_tss_key, co_firsttraceable, the owner
- * values, str_compact_data, and the flags.
+ * _Py_DebugOffsets lacks is used: rt_tss_key, co_firsttraceable, co_version,
+ * interp_code_gen, the owner values, str_compact_data, and the flags.
  */
 static const struct py_layout py_layouts[] = {
 	{ .minor = 8, .flags = TM_PYCFG_LASTI_BYTES, .rt_tss_key = 1392, .ts_frame = 24,
@@ -76,19 +79,20 @@ static const struct py_layout py_layouts[] = {
 	  .co_firstlineno = 40, .co_filename = 104, .co_name = 112, .co_lines = 120,
 	  .str_ascii_data = 48, .str_compact_data = 72 },
 	{ .minor = 11, .flags = IFR | CFR | QN | TM_PYCFG_IS_ENTRY, .rt_tss_key = 592,
-	  .ts_frame = 56, .cf_current_frame = 8,
+	  .ts_frame = 56, .cf_current_frame = 8, .ts_chunk = 296,
 	  .fr_back = 48, .fr_code = 32, .fr_lasti = 56, .fr_owner = 69, .fr_is_entry = 68,
 	  .co_firstlineno = 72, .co_filename = 112, .co_name = 128, .co_lines = 136,
 	  .co_code = 184, .co_firsttraceable = 168,
 	  .str_ascii_data = 48, .str_compact_data = 72, .owner_generator = 1 },
 	{ .minor = 12, .flags = IFR | CFR | QN | TM_PYCFG_CSTACK, .rt_tss_key = 1544,
-	  .ts_frame = 56, .cf_current_frame = 0,
+	  .ts_frame = 56, .cf_current_frame = 0, .ts_chunk = 232,
 	  .fr_back = 8, .fr_code = 0, .fr_lasti = 56, .fr_owner = 70,
 	  .co_firstlineno = 68, .co_filename = 112, .co_name = 128, .co_lines = 136,
-	  .co_code = 192, .co_firsttraceable = 176,
+	  .co_code = 192, .co_firsttraceable = 176, .co_version = 92,
 	  .str_ascii_data = 40, .str_compact_data = 56, .owner_generator = 1, .owner_cstack = 3 },
-	{ .minor = 13, .flags = IFR | QN | TM_PYCFG_CSTACK, .rt_tss_key = 2160,
-	  .co_firsttraceable = 184, .str_compact_data = 56, .owner_generator = 1, .owner_cstack = 3 },
+	{ .minor = 13, .flags = IFR | QN | TM_PYCFG_CSTACK | TM_PYCFG_GEN_INTERP, .rt_tss_key = 2160,
+	  .co_firsttraceable = 184, .co_version = 92, .interp_code_gen = 17000,
+	  .str_compact_data = 56, .owner_generator = 1, .owner_cstack = 3 },
 };
 
 #undef IFR
@@ -441,6 +445,7 @@ static int py_tsd_from_libc(pid_t pid, const struct py_map *m, void *arg)
 
 struct py_found {
 	uint64_t runtime, code_type, version_sym, bias;
+	uint64_t code_gen_sym;          /* 3.12's _Py_next_func_version (in .symtab only), or 0 */
 	unsigned int minor;             /* from the file name; 0 = unknown */
 	char path[PATH_MAX];
 };
@@ -494,6 +499,10 @@ static int py_find_runtime(pid_t pid, const struct py_map *m, void *arg)
 		fd->version_sym += bias;
 	else
 		fd->version_sym = 0;
+	if (!py_elf_sym(&e, "_Py_next_func_version", &fd->code_gen_sym, NULL))
+		fd->code_gen_sym += bias;
+	else
+		fd->code_gen_sym = 0;
 	fd->minor = py_minor_from_name(base);
 	if (!fd->minor && is_exe)
 		fd->minor = py_minor_from_name(py_basename(exe));
@@ -501,6 +510,9 @@ static int py_find_runtime(pid_t pid, const struct py_map *m, void *arg)
 	py_elf_close(&e);
 	return 1;
 }
+
+/* Keys of the walker's per-thread code caches: one per cfg this process writes. */
+static uint32_t py_cache_ids;
 
 static void py_cfg_common(struct tm_py_cfg *cfg)
 {
@@ -520,6 +532,7 @@ static void py_cfg_from_layout(struct tm_py_cfg *cfg, const struct py_layout *l)
 	cfg->flags = l->flags;
 	cfg->tss_key = cfg->runtime + l->rt_tss_key;
 	cfg->ts_frame = l->ts_frame;
+	cfg->ts_chunk = l->ts_chunk;
 	cfg->cf_current_frame = l->cf_current_frame;
 	cfg->fr_back = l->fr_back;
 	cfg->fr_code = l->fr_code;
@@ -532,6 +545,7 @@ static void py_cfg_from_layout(struct tm_py_cfg *cfg, const struct py_layout *l)
 	cfg->co_lines = l->co_lines;
 	cfg->co_code = l->co_code;
 	cfg->co_firsttraceable = l->co_firsttraceable;
+	cfg->co_version = l->co_version;
 	cfg->str_ascii_data = l->str_ascii_data;
 	cfg->str_compact_data = l->str_compact_data;
 	cfg->owner_generator = l->owner_generator;
@@ -575,6 +589,8 @@ static int py_cfg_from_debug_offsets(pid_t pid, struct tm_py_cfg *cfg, const str
 	py_cfg_from_layout(cfg, l);
 	cfg->version = (uint32_t)d.version;
 	err = py_u16(d.thread_state.current_frame, &cfg->ts_frame);
+	err = err ?: py_u16(d.thread_state.interp, &cfg->ts_interp);
+	err = err ?: py_u16(d.thread_state.datastack_chunk, &cfg->ts_chunk);
 	err = err ?: py_u16(d.interpreter_frame.previous, &cfg->fr_back);
 	err = err ?: py_u16(d.interpreter_frame.executable, &cfg->fr_code);
 	err = err ?: py_u16(d.interpreter_frame.instr_ptr, &cfg->fr_lasti);
@@ -606,6 +622,22 @@ static uint16_t py_max_end(uint16_t a, uint32_t off, uint32_t size)
 	return off + size > a ? (uint16_t)(off + size) : a;
 }
 
+/* Bytes of PyThreadState the walker reads at once: what it needs, lowest to highest. */
+static uint32_t py_ts_span(const struct tm_py_cfg *cfg)
+{
+	uint32_t lo = cfg->ts_frame, hi = cfg->ts_frame + 8u;
+
+	if (cfg->flags & TM_PYCFG_GEN_INTERP) {
+		lo = cfg->ts_interp < lo ? cfg->ts_interp : lo;
+		hi = cfg->ts_interp + 8u > hi ? cfg->ts_interp + 8u : hi;
+	}
+	if (cfg->ts_chunk) {
+		lo = cfg->ts_chunk < lo ? cfg->ts_chunk : lo;
+		hi = cfg->ts_chunk + 16u > hi ? cfg->ts_chunk + 16u : hi;
+	}
+	return hi - lo;
+}
+
 /* Bytes the walker must read from a frame and a code object. */
 static int py_cfg_spans(struct tm_py_cfg *cfg)
 {
@@ -628,7 +660,11 @@ static int py_cfg_spans(struct tm_py_cfg *cfg)
 	co = py_max_end(co, cfg->co_lines, 8);
 	if (cfg->flags & TM_PYCFG_IFRAME)
 		co = py_max_end(co, cfg->co_firsttraceable, 4);
+	if (cfg->co_version)
+		co = py_max_end(co, cfg->co_version, 4);
 	if (fr > TM_PY_FRAME_SPAN || co > TM_PY_CODE_SPAN || cfg->str_state + 4 > 64)
+		return -ERANGE;
+	if (py_ts_span(cfg) > TM_PY_TS_SPAN)
 		return -ERANGE;
 	cfg->fr_span = fr;
 	cfg->co_span = co;
@@ -716,6 +752,11 @@ int tm_python__detect_ex(pid_t pid, struct tm_py_cfg *cfg, struct tm_py_where *w
 		py_cfg_from_layout(cfg, l);
 	}
 	cfg->tss_key = cfg->runtime + l->rt_tss_key;
+	if (found.minor == 12 && l->co_version)
+		cfg->code_gen = found.code_gen_sym;     /* 0 in a stripped build: no cross-event cache */
+	else if (l->interp_code_gen && (cfg->flags & TM_PYCFG_GEN_INTERP))
+		cfg->code_gen = l->interp_code_gen;
+	cfg->cache_id = __atomic_add_fetch(&py_cache_ids, 1, __ATOMIC_RELAXED);
 	err = py_cfg_spans(cfg);
 	if (err) {
 		snprintf(why, sizeof(why), "layout exceeds the walker's read window");
@@ -755,9 +796,10 @@ out:
 		if (err)
 			snprintf(desc, desclen, "CPython in %s: %s", found.path, why);
 		else
-			snprintf(desc, desclen, "CPython %s in %s (_PyRuntime 0x%llx, TSD 0x%x+%u*key%s)", ver,
+			snprintf(desc, desclen, "CPython %s in %s (_PyRuntime 0x%llx, TSD 0x%x+%u*key%s, %s)", ver,
 				 found.path, (unsigned long long)cfg->runtime, cfg->tsd_first, cfg->tsd_stride,
-				 tsd.found ? "" : ", assumed");
+				 tsd.found ? "" : ", assumed",
+				 cfg->code_gen ? "code objects cached across events" : "code objects read every event");
 	}
 	return err;
 }

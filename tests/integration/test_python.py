@@ -271,6 +271,48 @@ def test_shapes():
         check(all(f[0] == "deep" for f in fr), f"{name}: all 48 are deep()'s")
 
 
+def test_code_reuse():
+    """Code objects whose addresses new ones take at once: every allocation named after its own function."""
+    pys = interpreters()
+    if not pys:
+        skip("no CPython 3.8-3.13 on this machine")
+    path = os.path.join(WL, "py_reuse.py")
+    L = marker_lines(path)
+    me = os.path.basename(path)
+    for name, py in pys:
+        cap = os.path.join(OUT, f"py_reuse_{os.path.basename(py)}_{len(name)}.tdm")
+        r = tidemark("run", "-q", "-o", cap, "--", py, path)
+        eq(r.returncode, 0, f"{name}: run exit status ({r.stderr.strip()[:300]})")
+        words = r.stdout.split()
+        rounds, reused = int(words[1]), int(words[3])
+        # Without reuse this test would prove nothing.
+        check(reused >= rounds, f"{name}: {reused} of {2 * rounds} code objects took a dead one's address")
+        d = report_json(cap)
+        sites = {s["bytes"]: s for s in d["views"]["leaks"] if s["count"] == 1}
+
+        def frames(site):
+            return [(f["function"], f["line"], os.path.basename(f["file"] or "")) for f in site["stack"]
+                    if f["kind"] == "python"][:2] if site else None
+
+        # f_kkk: its own file and first line, so names differ even where pointers coincide
+        bad = [(k, frames(sites.get(3_000_000 + k))) for k in range(rounds)
+               if frames(sites.get(3_000_000 + k)) != [(f"f_{k:03d}", k + 4, f"reuse_{k % 3}.py"),
+                                                         ("call", L["L_CALL"], me)]]
+        eq(bad[:3], [], f"{name}: {rounds} functions at reused addresses, each named after itself "
+                        f"({len(bad)} wrong)")
+        # g_kkk: the same shape, file and first line every round, only the name differs. 3.12+
+        # numbers its code objects (co_version); before, a function at a dead one's address whose
+        # name string also took the dead one's may share its fingerprint (python_common.h).
+        bad = [(k, frames(sites.get(4_000_000 + k))) for k in range(rounds)
+               if frames(sites.get(4_000_000 + k)) != [(f"g_{k:03d}", 2, "reuse_g.py"), ("call", L["L_CALL"], me)]]
+        if name.startswith(("3.12", "3.13")):
+            eq(bad[:3], [], f"{name}: {rounds} look-alike functions at reused addresses, each named after "
+                            f"itself ({len(bad)} wrong)")
+        else:
+            print(f"    measured: {name}: look-alike functions named after a dead one: {len(bad)} of {rounds} "
+                  f"(no co_version before 3.12)")
+
+
 if __name__ == "__main__":
     main([test_peak_run, test_peak_attach, test_threads_and_exit_at_peak, test_python_allocators_run,
-          test_python_allocators_attach, test_numpy, test_shapes])
+          test_python_allocators_attach, test_numpy, test_shapes, test_code_reuse])

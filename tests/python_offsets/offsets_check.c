@@ -66,16 +66,26 @@ static unsigned int state_mask(int which)
 	return w;
 }
 
-/* What the interpreter says about itself: _PyRuntime, PyCode_Type, fsbase, its tstate. */
+/*
+ * What the interpreter says about itself: _PyRuntime, PyCode_Type, fsbase,
+ * its tstate and interp, and two code objects made one after the other.
+ */
 static const char child_code[] =
 	"import ctypes, sys\n"
 	"api = ctypes.pythonapi\n"
 	"rt = ctypes.addressof(ctypes.c_char.in_dll(api, '_PyRuntime'))\n"
 	"api.PyGILState_GetThisThreadState.restype = ctypes.c_void_p\n"
 	"ts = api.PyGILState_GetThisThreadState()\n"
+	"get = getattr(api, 'PyInterpreterState_Get', None)\n"     /* 3.9+ */
+	"interp = 0\n"
+	"if get:\n"
+	"    get.restype = ctypes.c_void_p\n"
+	"    interp = get()\n"
 	"fs = ctypes.c_uint64()\n"
 	"ctypes.CDLL(None).syscall(158, 0x1003, ctypes.byref(fs))\n"   /* arch_prctl(ARCH_GET_FS) */
-	"print(rt, id(type(compile('', '', 'exec'))), fs.value, ts, flush=True)\n"
+	"c1 = compile('a = 1', 'c1', 'exec')\n"
+	"c2 = compile('b = 2', 'c2', 'exec')\n"
+	"print(rt, id(type(c1)), fs.value, ts, interp, id(c1), id(c2), flush=True)\n"
 	"sys.stdin.readline()\n";
 
 static int read_mem(pid_t pid, unsigned long long addr, void *buf, size_t len)
@@ -99,7 +109,7 @@ static int read_mem(pid_t pid, unsigned long long addr, void *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	unsigned long long rt = 0, ct = 0, fs = 0, ts = 0, slot = 0;
+	unsigned long long rt = 0, ct = 0, fs = 0, ts = 0, slot = 0, interp = 0, c1 = 0, c2 = 0;
 	int in[2], out[2], err, status, minor = (PY_VERSION_HEX >> 16) & 0xff;
 	struct tm_py_cfg c;
 	char desc[512];
@@ -127,7 +137,7 @@ int main(int argc, char **argv)
 	close(in[0]);
 	close(out[1]);
 	from = fdopen(out[0], "r");
-	if (!from || fscanf(from, "%llu %llu %llu %llu", &rt, &ct, &fs, &ts) != 4) {
+	if (!from || fscanf(from, "%llu %llu %llu %llu %llu %llu %llu", &rt, &ct, &fs, &ts, &interp, &c1, &c2) != 7) {
 		fprintf(stderr, "offsets_check: %s did not report itself\n", argv[1]);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
@@ -223,6 +233,48 @@ int main(int argc, char **argv)
 	eq("str_kind_shift", c.str_kind_shift, (unsigned int)__builtin_ctz(state_mask(0)));
 	eq("str_compact_mask", c.str_compact_mask, state_mask(1));
 	eq("str_ascii_mask", c.str_ascii_mask, state_mask(2));
+
+	/* the data stack (3.11+): chunk and top, side by side */
+#if PY_VERSION_HEX >= 0x030B0000
+	eq("ts_chunk (datastack_chunk)", c.ts_chunk, offsetof(PyThreadState, datastack_chunk));
+	eq("datastack_top right after it", offsetof(PyThreadState, datastack_top), c.ts_chunk + 8);
+#else
+	eq("ts_chunk: none before 3.11", c.ts_chunk, 0);
+#endif
+
+	/*
+	 * The code counter (3.12+): what a new code object takes as co_version.
+	 * Two code objects made in a row must have consecutive versions and
+	 * the counter must be the next one.
+	 */
+#if PY_VERSION_HEX >= 0x030C0000
+	{
+		uint32_t v1 = 0, v2 = 0, gen = 0;
+		unsigned long long at = c.code_gen, in = 0;
+
+		eq("co_version", c.co_version, offsetof(PyCodeObject, co_version));
+		if (c.flags & TM_PYCFG_GEN_INTERP) {
+			eq("ts_interp (interp)", c.ts_interp, offsetof(PyThreadState, interp));
+			if (read_mem(pid, ts + c.ts_interp, &in, sizeof(in)))
+				in = 0;
+			eq("tstate->interp = PyInterpreterState_Get()", in, interp);
+			at = interp + c.code_gen;
+#  if PY_VERSION_HEX >= 0x030D0000
+			eq("code_gen (func_state.next_version)", c.code_gen,
+			   offsetof(PyInterpreterState, func_state.next_version));
+#  endif
+		}
+		eq("code_gen found", !!c.code_gen, 1);
+		if (read_mem(pid, c1 + c.co_version, &v1, 4) || read_mem(pid, c2 + c.co_version, &v2, 4) ||
+		    read_mem(pid, at, &gen, 4))
+			v1 = v2 = gen = 0;
+		eq("two new code objects: consecutive co_version", v2, v1 + 1);
+		eq("the counter: the next co_version", gen, v2 + 1);
+	}
+#else
+	eq("co_version: none before 3.12", c.co_version, 0);
+	eq("code_gen: none before 3.12", c.code_gen, 0);
+#endif
 
 	/* the walker reads these spans: every field must fall inside */
 	eq("fr_span within TM_PY_FRAME_SPAN", c.fr_span && c.fr_span <= TM_PY_FRAME_SPAN, 1);

@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 	struct tm_py_cfg cfg;
 	char desc[512], libc[4096], line[65536];
 	FILE *from;
-	pid_t pid;
+	pid_t pid, cfg_pid = 0;
 	int err, status;
 
 	if (argc < 3) {
@@ -230,6 +230,7 @@ int main(int argc, char **argv)
 	}
 	prog_stats(skel->progs.walk_malloc, "walk_malloc (uprobe)");
 	prog_stats(skel->progs.walk_mmap, "walk_mmap (tracepoint)");
+	cfg_pid = pid;
 	err = bpf_map_update_elem(bpf_map__fd(skel->maps.py_cfgs), &pid, &cfg, BPF_ANY);
 	if (err)
 		goto out;
@@ -289,6 +290,20 @@ int main(int argc, char **argv)
 		}
 		if (!bench && nlines == 0)
 			check(0, "the target reported no allocations", 0);
+	}
+	/*
+	 * The code object cache: 3.13 always has the counter to key it by
+	 * (3.12 only when its .symtab names it), and a counter the walker once
+	 * found contradicted by a live code object's co_version is not one.
+	 */
+	{
+		struct tm_py_cfg now;
+		__u32 key = (__u32)cfg_pid;
+
+		if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.py_cfgs), &key, &now))
+			memset(&now, 0, sizeof(now));
+		check(TM_PY_MINOR(cfg.version) < 13 || now.code_gen, "3.13: the code counter was found", 0);
+		check(!now.code_gen_bad, "the code counter was never contradicted by a code object", 0);
 	}
 	err = 0;
 out:
