@@ -192,9 +192,7 @@ struct tm_thread {
 	__u64 size;
 	__u64 arg;              /* realloc: old pointer; posix_memalign: memptr */
 	__u64 stack_id;
-	__u64 old_size;         /* realloc: the old block, removed at entry */
-	__u64 old_stack;
-	__u64 old_count;
+	struct tm_alloc old;    /* realloc: the old block, removed at entry */
 	__u32 kind;
 	__u32 has_old;
 	__u32 unsampled;        /* --sample-bytes: this call is not recorded */
@@ -547,24 +545,26 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 		__sync_fetch_and_add(&p->n_allocs, -1);
 }
 
+/* Remove the live block found at k (its value v, copied to *out) and uncount it; 1 if it was ours to remove. */
+static __always_inline int take_block(__u32 tgid, struct tm_proc *p, struct tm_alloc_key *k, struct tm_alloc *v,
+				      struct tm_alloc *out, int temp)
+{
+	*out = *v;
+	if (bpf_map_delete_elem(&allocs, k))
+		return 0;   /* another thread freed it first: double free in the target */
+	if (max_allocs_per_proc)
+		__sync_fetch_and_add(&p->n_allocs, -1);
+	account_free_n(tgid, p, out->stack_id, out->size, (__s64)out->count, temp);
+	return 1;
+}
+
 /* Forget a live block; returns 1 if it was known. */
-static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 addr, __u64 *size, __u64 *count,
-					__u64 *stack_id, int temp)
+static __always_inline int forget_block(__u32 tgid, struct tm_proc *p, __u64 addr, struct tm_alloc *out)
 {
 	struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = addr };
 	struct tm_alloc *v = bpf_map_lookup_elem(&allocs, &k);
 
-	if (!v)
-		return 0;
-	*size = v->size;
-	*count = v->count;
-	*stack_id = v->stack_id;
-	if (bpf_map_delete_elem(&allocs, &k))
-		return 0;   /* another thread freed it first: double free in the target */
-	if (max_allocs_per_proc)
-		__sync_fetch_and_add(&p->n_allocs, -1);
-	account_free_n(tgid, p, *stack_id, *size, (__s64)*count, temp);
-	return 1;
+	return v ? take_block(tgid, p, &k, v, out, 0) : 0;
 }
 
 /* ---- allocator entry/return ------------------------------------------- */
@@ -639,7 +639,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	 */
 	if (tm_kind_is_realloc(kind) && arg &&
 	    (size || kind == TM_KIND_PYOBJECT_REALLOC || kind == TM_KIND_PYMEM_REALLOC)) {
-		if (forget_block(tgid, p, arg, &t->old_size, &t->old_count, &t->old_stack, 0))
+		if (forget_block(tgid, p, arg, &t->old))
 			t->has_old = 1;
 		else if (!sample_bytes)   /* sampled: most blocks are unknown by design */
 			count_drop(p, TM_DROP_FREE_UNMATCHED);
@@ -662,12 +662,17 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	if (!t || !t->call_sp || PT_REGS_SP(ctx) != t->call_sp + 8)
 		return 0;
 	t->call_sp = 0;
-	/* Sampled out: nothing to record, unless a failed realloc must give its old block back. */
-	if (sample_bytes && t->unsampled && !t->has_old) {
+
+	if (tm_kind_is_realloc(t->kind) && !ret) {
+		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0.) */
+		if (t->has_old)
+			record_block(tgid, p, t->arg, t->old.size, t->old.count, 0, t->old.stack_id, 0);
+		return 0;
+	}
+	if (sample_bytes && t->unsampled) {
 		t->last_alloc = 0;   /* the thread allocated: no earlier block is temporary now */
 		return 0;
 	}
-
 	if (t->kind == TM_KIND_POSIX_MEMALIGN) {
 		if ((int)ret != 0)
 			return 0;
@@ -675,16 +680,6 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 			count_drop(p, TM_DROP_STACK_UNREADABLE);
 			return 0;
 		}
-	}
-	if (tm_kind_is_realloc(t->kind) && !addr) {
-		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0.) */
-		if (t->has_old)
-			record_block(tgid, p, t->arg, t->old_size, t->old_count, 0, t->old_stack, 0);
-		return 0;
-	}
-	if (sample_bytes && t->unsampled) {
-		t->last_alloc = 0;
-		return 0;
 	}
 	if (!addr)
 		return 0;
@@ -802,10 +797,9 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct tm_alloc_key k = { .tgid = tgid, .addr = ptr };
+	struct tm_alloc *v, old;
 	struct tm_proc *p;
 	struct tm_thread *t;
-	struct tm_alloc *v;
-	__u64 size, count, stack_id;
 	int temp = 0;
 
 	if (!ptr)
@@ -831,20 +825,14 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 		count_drop(p, TM_DROP_FREE_UNMATCHED);
 		return 0;
 	}
-	size = v->size;
-	count = v->count;
-	stack_id = v->stack_id;
-	if (bpf_map_delete_elem(&allocs, &k))
-		return 0;   /* another thread freed it first: double free in the target */
-	if (max_allocs_per_proc)
-		__sync_fetch_and_add(&p->n_allocs, -1);
 	/* Temporary, as memray counts it: the thread's latest allocation, freed before another. */
 	if (t && t->last_alloc == ptr) {
 		t->last_alloc = 0;
 		temp = 1;
 	}
-	account_free_n(tgid, p, stack_id, size, (__s64)count, temp);
-	if ((size >= big || !size) && t)
+	if (!take_block(tgid, p, &k, v, &old, temp))
+		return 0;
+	if ((old.size >= big || !old.size) && t)
 		t->last_free = ptr;
 	return 0;
 }

@@ -1164,7 +1164,8 @@ static int cmd_daemon(int argc, char **argv)
 			break;
 		case OPT_D_CAP_ALLOCS:
 		case OPT_D_CAP_STACKS:
-			if (parse_uint("daemon", argv[optind - 2], optarg, 0, 1u << 26, &v))
+			if (parse_uint("daemon", c == OPT_D_CAP_ALLOCS ? "--max-allocs-per-proc" : "--max-stacks-per-proc",
+				       optarg, 0, 1u << 26, &v))
 				return 2;
 			*(c == OPT_D_CAP_ALLOCS ? &cap_allocs : &cap_stacks) = (int)v;
 			break;

@@ -50,7 +50,6 @@ struct tm_watch {
 	size_t nlinks, caplinks;
 };
 
-#define TM_MAX_LINKS 64
 #define TM_ALLOC_FNS 10   /* entries of alloc_fns[] */
 
 /* The probe sites of the libc probed last (libc_sites()). */
@@ -66,8 +65,6 @@ struct libc_cache {
 struct tm_trace {
 	struct tidemark_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *links[TM_MAX_LINKS];
-	size_t nlinks;
 	struct tm_watch *watch;    /* grows; pointers into it last until the next watch */
 	size_t nwatch, capwatch;
 	size_t max_watch;          /* 0 = unbounded */
@@ -328,15 +325,6 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->alloc_probes = o->alloc_probes;
 	t->skel->rodata->max_allocs_per_proc = o->max_allocs_per_proc;
 	t->skel->rodata->max_stacks_per_proc = o->max_stacks_per_proc;
-	if (o->alloc_probes && !tm_maps__read(getpid(), &self)) {
-		char lib[PATH_MAX];
-
-		/* The path as mapped, without our /proc/PID/root prefix: the target's root is prepended. */
-		self.pid = 0;
-		if (!tm_maps__find_module(&self, "libc.so.6", lib, sizeof(lib)))
-			snprintf(t->host_libc, sizeof(t->host_libc), "%s", lib);
-		tm_maps__free(&self);
-	}
 	if (o->max_procs)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
@@ -351,9 +339,15 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_program__set_autoload(t->skel->progs.tp_oom_victim, false);
 	}
 	t->native_all = o->native_all;
-	/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
-	if (!tm_maps__read(getpid(), &self) && !module_span(&self, "ld-linux", &lo, &hi))
-		t->skel->rodata->ldso_size = hi - lo;
+	if (!tm_maps__read(getpid(), &self)) {
+		/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
+		if (!module_span(&self, "ld-linux", &lo, &hi))
+			t->skel->rodata->ldso_size = hi - lo;
+		/* Our libc's path as mapped (no /proc/PID/root prefix): the daemon's guess at an exec. */
+		self.pid = 0;
+		if (o->alloc_probes)
+			tm_maps__find_module(&self, "libc.so.6", t->host_libc, sizeof(t->host_libc));
+	}
 	tm_maps__free(&self);
 	bpf_map__set_max_entries(t->skel->maps.allocs, o->max_allocs);
 	/*
@@ -433,7 +427,6 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 		try_python(t, w);
 		if (t->alloc_probes)
 			probe_libc(t, w, 0);
-		w = watch_find(t, pid);
 		if (!module_span(&w->maps, "ld-linux", &lo, &hi)) {
 			zero.ldso_lo = lo;
 			zero.ldso_hi = hi;
@@ -480,33 +473,28 @@ static struct bpf_program *entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
 	}
 }
 
-/* Keep a uprobe link with the process it is for (its watch), else with the tracer. */
+/* Keep a uprobe link with the process it is for (its watch): it goes when the process does. */
 static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
 {
 	struct tm_watch *w = watch_find(t, pid);
+	struct bpf_link **n;
 
 	if (!l)
 		return -errno;
-	if (w) {
-		if (w->nlinks == w->caplinks) {
-			size_t cap = w->caplinks ? 2 * w->caplinks : 32;
-			struct bpf_link **n = realloc(w->links, cap * sizeof(*n));
+	if (w && w->nlinks == w->caplinks) {
+		size_t cap = w->caplinks ? 2 * w->caplinks : 32;
 
-			if (!n) {
-				bpf_link__destroy(l);
-				return -ENOMEM;
-			}
+		n = realloc(w->links, cap * sizeof(*n));
+		if (n) {
 			w->links = n;
 			w->caplinks = cap;
 		}
-		w->links[w->nlinks++] = l;
-		return 0;
 	}
-	if (t->nlinks >= TM_MAX_LINKS) {
+	if (!w || w->nlinks == w->caplinks) {
 		bpf_link__destroy(l);
-		return -ENOSPC;
+		return w ? -ENOMEM : -ENOENT;   /* every caller watches pid first */
 	}
-	t->links[t->nlinks++] = l;
+	w->links[w->nlinks++] = l;
 	return 0;
 }
 
@@ -661,16 +649,11 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	if (err) {
 		t->probe_failures++;
-		w = watch_find(t, pid);
-		if (w)
-			watch_drop_links(w);   /* none half-placed */
+		watch_drop_links(w);   /* none half-placed */
 		return;
 	}
-	w = watch_find(t, pid);
-	if (w) {
-		w->libc_dev = st.st_dev;
-		w->libc_ino = st.st_ino;
-	}
+	w->libc_dev = st.st_dev;
+	w->libc_ino = st.st_ino;
 }
 
 /*
@@ -1159,7 +1142,7 @@ int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o)
 	o->stacks = map_count(bpf_map__fd(s->maps.stacks), sizeof(__u64));
 	o->py_codes = map_count(bpf_map__fd(s->maps.py_codes), sizeof(struct tm_py_code_key));
 	o->watched = t->nwatch;
-	o->links = (long)t->nlinks;
+	o->links = 0;
 	for (size_t i = 0; i < t->nwatch; i++)
 		o->links += (long)t->watch[i].nlinks;
 	o->probe_failures = (long)t->probe_failures;
@@ -1255,8 +1238,6 @@ void tm_trace__destroy(struct tm_trace *t)
 
 	if (!t)
 		return;
-	for (i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
 	ring_buffer__free(t->rb);
 	for (i = 0; i < t->nwatch; i++) {
 		tm_maps__free(&t->watch[i].maps);
