@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# tidemark: bpf/*.bpf.c -> .bpf.o -> .skel.h -> user/*.o -> ./tidemark
+# tidemark: bpf/*.bpf.c -> .bpf.o -> .skel.h -> user/**/*.o -> ./tidemark
 #
 #   make            build ./tidemark
 #   make demo       install what is missing, build, trace tests/workloads/demo
@@ -42,7 +42,7 @@ endif
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-USER_SRCS := $(wildcard user/*.c)
+USER_SRCS := $(wildcard user/*.c user/*/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -52,14 +52,23 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORKLOAD_SRC
 BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test-deps demo test unit integration bench install clean fuzz
+.PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz
 
 all: tidemark $(WORKLOADS)
 
-$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/workloads $(OUTPUT)/bench:
+$(OUTPUT) $(OUTPUT)/tests $(OUTPUT)/workloads $(OUTPUT)/bench:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)
+# Flags are a prerequisite of every object: changing CFLAGS or SANITIZE rebuilds
+# what they affect instead of leaving objects built with the old ones.
+FLAGS_NOW := $(CC) $(CFLAGS) $(TM_CFLAGS) $(LDFLAGS) | $(CLANG) $(BPF_CFLAGS)
+$(OUTPUT)/FLAGS: FORCE | $(OUTPUT)
+	$(Q)if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_NOW)' ]; then echo '$(FLAGS_NOW)' > $@; fi
+
+# The BPF object and skeleton are build products, not intermediates: keep them.
+.SECONDARY: $(BPF_OBJS) $(SKELS)
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/FLAGS | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -67,20 +76,23 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user
+$(OUTPUT)/user/%.o: user/%.c $(OUTPUT)/FLAGS
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP -c $< -o $@
 
 # The flame graph page, compiled in as a byte array: od and sed, so no xxd.
-$(OUTPUT)/flamegraph_html.h: user/flamegraph.html | $(OUTPUT)
+$(OUTPUT)/flamegraph_html.h: user/report/flamegraph.html | $(OUTPUT)
 	$(call msg,GEN,$@)
-	$(Q){ echo '/* generated from user/flamegraph.html by the Makefile: do not edit */'; \
+	$(Q){ echo '/* generated from user/report/flamegraph.html by the Makefile: do not edit */'; \
 	  echo 'static const unsigned char tm_flamegraph_html[] = {'; \
 	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '};'; \
 	  echo 'static const size_t tm_flamegraph_html_len = sizeof(tm_flamegraph_html);'; } > $@
 
-$(OUTPUT)/user/flamegraph.o: $(OUTPUT)/flamegraph_html.h
+$(OUTPUT)/user/report/flamegraph.o: $(OUTPUT)/flamegraph_html.h
+# Only the loader includes the skeleton.
+$(OUTPUT)/user/trace/trace.o: $(SKELS)
 
 tidemark: $(USER_OBJS)
 	$(call msg,LINK,$@)
@@ -152,4 +164,4 @@ clean:
 	$(call msg,CLEAN,)
 	$(Q)rm -rf $(OUTPUT) tidemark
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/user/*.d $(OUTPUT)/tests/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/user/*.d $(OUTPUT)/user/*/*.d $(OUTPUT)/tests/*.d)

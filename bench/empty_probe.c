@@ -13,9 +13,9 @@
 
 #include <bpf/libbpf.h>
 
-#include "elf.h"
-#include "maps.h"
-#include "probe_site.h"
+#include "target/elf.h"
+#include "target/maps.h"
+#include "trace/probe_site.h"
 #include "empty.skel.h"
 
 int main(int argc, char **argv)

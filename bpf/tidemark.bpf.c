@@ -838,7 +838,7 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 }
 
 /*
- * free() is probed after its NULL test (see user/probe_site.c), so rdi is
+ * free() is probed after its NULL test (see user/trace/probe_site.c), so rdi is
  * never NULL here. Large blocks go back to the kernel with munmap.
  */
 SEC("uprobe")
@@ -850,7 +850,7 @@ int BPF_KPROBE(free_enter, __u64 ptr)
 /* ---- CPython's allocators (--trace-python-allocators) ------------------ */
 
 /*
- * Probed where user/probe_site.c finds an emulated instruction that still
+ * Probed where user/trace/probe_site.c finds an emulated instruction that still
  * has the arguments in place (PyObject_Malloc+6 in pyenv builds). pymalloc
  * serves requests up to 512 bytes itself and passes larger ones (and 0) to
  * malloc, which is then an inner call and not counted twice.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * python_common.h: what the BPF Python stack walker (bpf/python.bpf.h) and
- * user space (user/python.c) share.
+ * user space (user/target/python.c) share.
  *
  * User space finds a CPython 3.8-3.13 interpreter in a process, fills one
  * struct tm_py_cfg with its addresses and struct layouts, and stores it in

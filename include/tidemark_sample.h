@@ -19,7 +19,7 @@
  * no stack walk, no map update. Only a recorded allocation draws the next
  * gap (memorylessness: the distance from its end to the next point is
  * again exponential) and computes its weight, from two tables user space
- * fills before load (tm_sample__fill_tables in user/sample.c):
+ * fills before load (tm_sample__fill_tables in user/trace/sample.c):
  *
  *   q[j] = -ln(j / Q) for j = 1..Q, q[0] = ln(Q)    (Exp(1) quantiles)
  *   g[i] = x / (1 - exp(-x)) at x = i / 64, i = 0..G  (weight per N)

@@ -11,8 +11,8 @@
  * a profile the reader lets through must be safe to use everywhere.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser \
- *     tests/fuzz/fuzz_capture.c user/capture.c user/profile.c \
- *     user/report.c user/log.c -lz -o fuzz_capture
+ *     tests/fuzz/fuzz_capture.c user/profile/capture.c user/profile/profile.c \
+ *     user/report/report.c user/util/log.c -lz -o fuzz_capture
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,10 +20,10 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "capture.h"
-#include "log.h"
-#include "profile.h"
-#include "report.h"
+#include "profile/capture.h"
+#include "util/log.h"
+#include "profile/profile.h"
+#include "report/report.h"
 
 static void exercise(const struct tm_profile *p)
 {

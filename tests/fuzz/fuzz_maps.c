@@ -6,13 +6,13 @@
  * consistent.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser \
- *       tests/fuzz/fuzz_maps.c user/maps.c user/log.c -o /tmp/fuzz_maps
+ *       tests/fuzz/fuzz_maps.c user/target/maps.c user/util/log.c -o /tmp/fuzz_maps
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "maps.h"
+#include "target/maps.h"
 
 static const char base_text[] =
 	"1000-5000 r-xp 00010000 08:01 1 /lib/liba.so\n"

@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "tidemark_common.h"
-#include "capture.h"
-#include "flamegraph.h"
-#include "profile.h"
+#include "profile/capture.h"
+#include "report/flamegraph.h"
+#include "profile/profile.h"
 
 #define POOL 2000
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Check the CPython layouts tm_python__detect() produces (user/python.c's
+# Check the CPython layouts tm_python__detect() produces (user/target/python.c's
 # table, and _Py_DebugOffsets for 3.13) against each installed
 # interpreter's own headers, field by field. See offsets_check.c.
 #
@@ -16,9 +16,9 @@ CC=${CC:-cc}
 mkdir -p "$OUT"
 CFLAGS="-g -O1 -Wall -Wextra -Werror -I$ROOT/include -I$ROOT/user"
 
-if ! $CC $CFLAGS -c "$ROOT/user/python.c" -o "$OUT/python.o" ||
-   ! $CC $CFLAGS -c "$ROOT/user/log.c" -o "$OUT/log.o"; then
-	echo "python_offsets: cannot build user/python.c"; echo "0 passed, 1 failed"; exit 1
+if ! $CC $CFLAGS -c "$ROOT/user/target/python.c" -o "$OUT/python.o" ||
+   ! $CC $CFLAGS -c "$ROOT/user/util/log.c" -o "$OUT/log.o"; then
+	echo "python_offsets: cannot build user/target/python.c"; echo "0 passed, 1 failed"; exit 1
 fi
 
 if [ -n "${TM_PYTHONS:-}" ]; then

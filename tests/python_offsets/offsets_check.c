@@ -3,12 +3,12 @@
  * offsets_check.c: tm_python__detect() against the interpreter's own headers.
  *
  * Built once per interpreter by check.sh, against that interpreter's headers
- * (-DPy_BUILD_CORE, internal headers), and linked with user/python.c built
+ * (-DPy_BUILD_CORE, internal headers), and linked with user/target/python.c built
  * without them. It starts the interpreter, runs detection on the live
  * process, and compares every field of the resulting struct tm_py_cfg with
  * offsetof()/sizeof()/enum values from the headers, and the addresses and
  * the thread-state slot with what the interpreter reports about itself. The
- * layout table in user/python.c (and, for 3.13, what _Py_DebugOffsets gave)
+ * layout table in user/target/python.c (and, for 3.13, what _Py_DebugOffsets gave)
  * is thereby checked without being written down a second time.
  *
  * Usage: offsets_check PYTHON    prints one line per field, then "N passed, N failed"
@@ -35,7 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "python.h"
+#include "target/python.h"
 
 static int passed, failed;
 

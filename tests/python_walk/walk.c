@@ -24,8 +24,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
-#include "python.h"
+#include "util/log.h"
+#include "target/python.h"
 #include "walk.skel.h"   /* bpftool gen skeleton ... name walk_bpf */
 
 #define BASE 7777000ULL

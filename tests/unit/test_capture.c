@@ -12,9 +12,9 @@
 #include <zlib.h>
 
 #include "tidemark_common.h"
-#include "capture.h"
-#include "log.h"
-#include "profile.h"
+#include "profile/capture.h"
+#include "util/log.h"
+#include "profile/profile.h"
 #include "tm_test.h"
 
 static char tmpdir[] = "/tmp/tm_test_capture.XXXXXX";

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "tm_test.h"
-#include "diff.h"
+#include "report/diff.h"
 
 /* One frame per site, named fn at line; addresses and directories differ by `shift`. */
 static void add(struct tm_profile *p, const char *fn, uint32_t line, uint64_t addr,

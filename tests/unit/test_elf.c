@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "elf.h"
+#include "target/elf.h"
 #include "tm_test.h"
 
 struct obj {

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 
 #include "tidemark_common.h"
-#include "flamegraph.h"
-#include "profile.h"
+#include "report/flamegraph.h"
+#include "profile/profile.h"
 #include "tm_test.h"
 
 /* ------------------------------------------------------------------ */

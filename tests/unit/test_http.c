@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "http.h"
+#include "daemon/http.h"
 #include "tm_test.h"
 
 static int parse(const char *req, char *m, char *p)

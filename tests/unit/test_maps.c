@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "maps.h"
+#include "target/maps.h"
 #include "tm_test.h"
 
 static const char sample[] =

@@ -14,10 +14,10 @@
 #include <zlib.h>
 
 #include "tidemark_common.h"
-#include "collapsed.h"
-#include "pprof.h"
-#include "profile.h"
-#include "report.h"
+#include "report/collapsed.h"
+#include "report/pprof.h"
+#include "profile/profile.h"
+#include "report/report.h"
 #include "tm_test.h"
 
 /* ------------------------------------------------------------------ */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-#include "probe_site.h"
+#include "trace/probe_site.h"
 #include "tm_test.h"
 
 /* CPython's allocator wrappers, as objdump shows them (pyenv 3.8/3.12 builds, Debian's 3.11). */

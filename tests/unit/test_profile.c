@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "tidemark_common.h"
-#include "profile.h"
+#include "profile/profile.h"
 #include "tm_test.h"
 
 static void test_strpool(void)

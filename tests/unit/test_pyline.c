@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "tm_test.h"
-#include "python.h"
+#include "target/python.h"
 
 static void test_handmade(void)
 {

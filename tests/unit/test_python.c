@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* test_python: the pure parts of user/python.c: naming a captured record, hybrid merge. */
+/* test_python: the pure parts of user/target/python.c: naming a captured record, hybrid merge. */
 #include <errno.h>
 
 #include "tm_test.h"
-#include "profile.h"
-#include "python.h"
+#include "profile/profile.h"
+#include "target/python.h"
 
 static void test_symbolize(void)
 {

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "tidemark_common.h"
-#include "profile.h"
-#include "report.h"
+#include "profile/profile.h"
+#include "report/report.h"
 #include "tm_test.h"
 
 static char *render(const struct tm_profile *p, const struct tm_report_opts *o, int json, int *ret)

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "tm_test.h"
-#include "sample.h"
+#include "trace/sample.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 

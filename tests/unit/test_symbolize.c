@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "maps.h"
-#include "symbolize.h"
+#include "target/maps.h"
+#include "target/symbolize.h"
 #include "tm_test.h"
 
 static uintptr_t main_base;

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "tm_test.h"
-#include "timeline.h"
+#include "profile/timeline.h"
 
 static void test_fill_and_merge(void)
 {

@@ -1,0 +1,999 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * daemon.c: `tidemark daemon` (see daemon.h).
+ *
+ * One thread, one loop: poll the ring buffer and the HTTP socket, and once a
+ * second sweep for processes whose exit we could not be told about, release
+ * the kernel's entries of the exited ones, and fold per-cgroup peaks.
+ * Memory of our own is bounded: one record per tracked process (at most
+ * --max-procs), a fixed ring of recent exits, at most MAX_CGROUPS cgroups.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "target/cgroup.h"
+#include "daemon/daemon.h"
+#include "daemon/http.h"
+#include "util/log.h"
+#include "report/postmortem.h"
+#include "report/pprof.h"
+#include "profile/profile.h"
+#include "report/report.h"
+
+#define MAX_CGROUPS 1024
+#define EXITED_RING 64
+#define CG_LEN 256
+
+struct dproc {
+	pid_t pid;
+	__u32 inc;
+	char comm[16];
+	char cgroup[CG_LEN];
+	char cmd[256];             /* its command line, read while it lives */
+	uint64_t start_ns;
+	int gone_ticks;            /* sweeps since kill(pid, 0) said it is gone */
+};
+
+struct cgstat {
+	char path[CG_LEN];
+	uint64_t exited, oom_kills;
+	int64_t peak_live;         /* highest sum of its processes' live heaps seen by a sweep */
+};
+
+struct exited {
+	pid_t pid;
+	char comm[16];
+	char cgroup[CG_LEN];
+	uint64_t peak, oom;
+	int32_t status;
+	int32_t replaced;          /* exec'd into another program, not exited */
+};
+
+struct daemon {
+	const struct tm_daemon_opts *o;
+	struct tm_trace *t;
+	struct dproc *procs;
+	size_t nprocs, capprocs;
+	struct cgstat *cgs;
+	size_t ncgs;
+	uint64_t cgs_dropped;
+	struct exited ring[EXITED_RING];
+	uint64_t nexited, oom_total, postmortems, periodic_written;
+	struct tm_http *http;
+	pid_t self;
+	uint64_t start_ns;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void read_comm(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	out[0] = 0;
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(out, (int)len, f))
+		out[strcspn(out, "\n")] = 0;
+	fclose(f);
+}
+
+static void read_cmdline(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	size_t n = 0, i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(out, 1, len - 1, f);
+		fclose(f);
+	}
+	out[n] = 0;
+	for (i = 0; n && i < n - 1; i++)
+		if (!out[i])
+			out[i] = ' ';
+}
+
+static struct dproc *dproc_find(struct daemon *d, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < d->nprocs; i++)
+		if (d->procs[i].pid == pid)
+			return &d->procs[i];
+	return NULL;
+}
+
+static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
+{
+	struct dproc *p = dproc_find(d, pid);
+
+	if (!p) {
+		if (d->nprocs == d->capprocs) {
+			size_t cap = d->capprocs ? 2 * d->capprocs : 64;
+
+			p = realloc(d->procs, cap * sizeof(*p));
+			if (!p)
+				return NULL;
+			d->procs = p;
+			d->capprocs = cap;
+		}
+		p = &d->procs[d->nprocs++];
+	}
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->inc = inc;
+	p->start_ns = now_ns();
+	read_comm(pid, p->comm, sizeof(p->comm));
+	read_cmdline(pid, p->cmd, sizeof(p->cmd));
+	if (tm_cgroup__of_pid(pid, p->cgroup, sizeof(p->cgroup)))
+		snprintf(p->cgroup, sizeof(p->cgroup), "?");
+	return p;
+}
+
+static struct cgstat *cgstat_get(struct daemon *d, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < d->ncgs; i++)
+		if (!strcmp(d->cgs[i].path, path))
+			return &d->cgs[i];
+	if (d->ncgs >= MAX_CGROUPS) {
+		d->cgs_dropped++;
+		return NULL;
+	}
+	snprintf(d->cgs[d->ncgs].path, CG_LEN, "%s", path);
+	return &d->cgs[d->ncgs++];
+}
+
+/* The profile of (pid, final->inc), symbolized while the loader still has its maps. */
+static struct tm_profile *profile_of(struct daemon *d, const struct dproc *dp, const struct tm_proc *p)
+{
+	struct tm_profile *prof = tm_profile__new();
+
+	if (!prof)
+		return NULL;
+	prof->pid = dp->pid;
+	prof->start_time_ns = dp->start_ns;
+	prof->end_time_ns = p->exit_time_ns ? p->exit_time_ns : now_ns();
+	prof->cgroup = tm_profile__str(prof, dp->cgroup);
+	prof->command = tm_profile__str(prof, dp->cmd[0] ? dp->cmd : dp->comm);
+	if (p->exit_time_ns) {
+		if (WIFSIGNALED(p->exit_code)) {
+			prof->has_signal = 1;
+			prof->signal = WTERMSIG(p->exit_code);
+		} else {
+			prof->has_exit_code = 1;
+			prof->exit_code = WEXITSTATUS(p->exit_code);
+		}
+	}
+	if (tm_trace__build_profile_from(d->t, dp->pid, p, prof)) {
+		tm_profile__free(prof);
+		return NULL;
+	}
+	tm_postmortem__fill(prof, p);
+	return prof;
+}
+
+/* A process (incarnation final->inc of pid) is over: post-mortem if OOM-killed, summary, release. */
+static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final)
+{
+	struct dproc *dp = dproc_find(d, pid);
+	struct dproc copy = { .pid = pid, .inc = final->inc, .cgroup = "?" };
+	struct exited *e;
+	struct cgstat *cg;
+
+	if (dp && dp->inc == final->inc)
+		copy = *dp;
+	if (final->oom_time_ns) {
+		struct tm_profile *prof = profile_of(d, &copy, final);
+		char base[PATH_MAX + 300];
+
+		d->oom_total++;
+		if (prof && d->o->output_dir && !tm_postmortem__write(d->o->output_dir, prof, base, sizeof(base))) {
+			d->postmortems++;
+			pr_info("tidemark daemon: pid %d (%s) in %s was OOM-killed: post-mortem in %s.txt\n", pid,
+				copy.comm, copy.cgroup, base);
+		} else if (!prof) {
+			pr_warn("tidemark daemon: pid %d was OOM-killed, but its profile could not be built\n", pid);
+		}
+		tm_profile__free(prof);
+	}
+	e = &d->ring[d->nexited++ % EXITED_RING];
+	e->pid = pid;
+	snprintf(e->comm, sizeof(e->comm), "%s", copy.comm);
+	snprintf(e->cgroup, sizeof(e->cgroup), "%s", copy.cgroup);
+	e->peak = final->peak_bytes;
+	e->oom = final->oom_time_ns != 0;
+	e->status = final->exit_code;
+	e->replaced = final->exit_time_ns == 0;
+	cg = cgstat_get(d, copy.cgroup);
+	if (cg) {
+		cg->exited++;
+		cg->oom_kills += final->oom_time_ns != 0;
+		/* a process shorter than a sweep still shows in its cgroup's peak (as a lower bound) */
+		if ((int64_t)final->peak_bytes > cg->peak_live)
+			cg->peak_live = (int64_t)final->peak_bytes;
+	}
+	tm_trace__forget(d->t, pid, final->inc);
+	dp = dproc_find(d, pid);
+	if (dp && dp->inc == final->inc)
+		*dp = d->procs[--d->nprocs];
+}
+
+static void on_event(void *ctx, const struct tm_event *ev, const struct tm_proc *final)
+{
+	struct daemon *d = ctx;
+	struct dproc *dp;
+
+	switch (ev->type) {
+	case TM_EV_EXEC:
+	case TM_EV_FORK:
+		dp = dproc_add(d, (pid_t)ev->tgid, (__u32)ev->arg);
+		if (dp)
+			pr_debug("tidemark daemon: tracking pid %d (%s) in %s\n", dp->pid, dp->comm, dp->cgroup);
+		break;
+	case TM_EV_OOM:
+		dp = dproc_find(d, (pid_t)ev->tgid);
+		pr_debug("tidemark daemon: the OOM killer chose pid %u (%s)\n", ev->tgid, dp ? dp->comm : "?");
+		break;
+	case TM_EV_EXIT:
+		if (final)
+			handle_exit(d, (pid_t)ev->tgid, final);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Processes that exited without an exit event (the ring was full): their procs entry says. */
+static void sweep(struct daemon *d)
+{
+	size_t i = 0;
+
+	while (i < d->nprocs) {
+		struct dproc *dp = &d->procs[i];
+		struct tm_proc p;
+
+		if (kill(dp->pid, 0) == 0 || errno != ESRCH) {
+			i++;
+			continue;
+		}
+		if (!tm_trace__proc(d->t, dp->pid, &p) && p.inc == dp->inc) {
+			handle_exit(d, dp->pid, &p);   /* removes dp */
+			continue;
+		}
+		/* no entry: its exit event is on its way; give it a few sweeps */
+		if (++dp->gone_ticks > 3) {
+			tm_trace__forget(d->t, dp->pid, dp->inc);
+			*dp = d->procs[--d->nprocs];
+			continue;
+		}
+		i++;
+	}
+}
+
+/* ---- periodic pprof files (--pprof-every) ---------------------------- */
+
+#define PERIODIC_PREFIX "profile-"
+#define PERIODIC_SUFFIX ".pb.gz"
+
+/* Write one profile per traced process: DIR/profile-<UTC time>-<pid>.pb.gz, atomically. */
+static void write_periodic(struct daemon *d)
+{
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i;
+
+	gmtime_r(&now, &tm);
+	for (i = 0; i < d->nprocs; i++) {
+		const struct dproc *dp = &d->procs[i];
+		char path[PATH_MAX], tmp[PATH_MAX + 8];
+		struct tm_profile *prof;
+		struct tm_proc p;
+		FILE *f;
+		int err;
+
+		if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
+			continue;
+		prof = profile_of(d, dp, &p);
+		if (!prof)
+			continue;
+		snprintf(path, sizeof(path), "%s/" PERIODIC_PREFIX "%04d%02d%02dT%02d%02d%02dZ-%d" PERIODIC_SUFFIX,
+			 d->o->output_dir, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, dp->pid);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		f = fopen(tmp, "we");
+		err = f ? tm_pprof__write(prof, f, &ro) : -errno;
+		if (f && fclose(f) && !err)
+			err = -errno;
+		if (!err && rename(tmp, path))
+			err = -errno;
+		if (err) {
+			unlink(tmp);
+			pr_warn("tidemark daemon: writing %s failed: %s\n", path, strerror(-err));
+		} else {
+			d->periodic_written++;
+		}
+		tm_profile__free(prof);
+	}
+}
+
+/* Remove our own periodic files older than --pprof-keep periods (by their modification time). */
+static void prune_periodic(struct daemon *d)
+{
+	DIR *dir = opendir(d->o->output_dir);
+	time_t cut = time(NULL) - (time_t)(d->o->pprof_keep * d->o->pprof_every);
+	size_t ls = strlen(PERIODIC_SUFFIX);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		size_t l = strlen(de->d_name);
+		struct stat st;
+
+		if (strncmp(de->d_name, PERIODIC_PREFIX, strlen(PERIODIC_PREFIX)) || l < ls ||
+		    strcmp(de->d_name + l - ls, PERIODIC_SUFFIX))
+			continue;
+		if (!fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode) &&
+		    st.st_mtime < cut)
+			unlinkat(dirfd(dir), de->d_name, 0);
+	}
+	closedir(dir);
+}
+
+/* ---- selection of the processes already running --------------------- */
+
+static int exe_matches(const struct tm_daemon_opts *o, pid_t pid)
+{
+	char path[64];
+	struct stat st, want;
+	unsigned int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(path, &st))
+		return 0;
+	for (i = 0; i < o->nexes; i++)
+		if (!stat(o->exes[i], &want) && want.st_dev == st.st_dev && want.st_ino == st.st_ino)
+			return 1;
+	return 0;
+}
+
+static int cgroup_matches(const char *const *rels, unsigned int n, const char *cg)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(rels[i]);
+
+		if (!strcmp(rels[i], "/") || (!strncmp(cg, rels[i], l) && (cg[l] == 0 || cg[l] == '/')))
+			return 1;
+	}
+	return 0;
+}
+
+static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
+{
+	const struct tm_daemon_opts *o = d->o;
+	char comm[16], cg[CG_LEN], exe[64];
+	unsigned int i;
+
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	if (access(exe, F_OK))
+		return 0;   /* a kernel thread: nothing to trace */
+	for (i = 0; i < o->npids; i++)
+		if (o->pids[i] == pid)
+			return 1;
+	if (d->o->trace.sel_flags & TM_SEL_ALL)
+		return 1;
+	read_comm(pid, comm, sizeof(comm));
+	for (i = 0; i < o->ncomms; i++)
+		if (!strncmp(o->comms[i], comm, 15))
+			return 1;
+	if (o->nexes && exe_matches(o, pid))
+		return 1;
+	if (o->ncgroups && !tm_cgroup__of_pid(pid, cg, sizeof(cg)) && cgroup_matches(cg_rels, o->ncgroups, cg))
+		return 1;
+	return 0;
+}
+
+static int scan_running(struct daemon *d, const char *const *cg_rels)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		__u32 inc;
+
+		if (*end || pid <= 0 || pid == d->self || !selected_now(d, (pid_t)pid, cg_rels))
+			continue;
+		if (tm_trace__watch(d->t, (pid_t)pid, 0))
+			continue;   /* gone, or no room */
+		if (tm_trace__watching(d->t, (pid_t)pid, &inc) && dproc_add(d, (pid_t)pid, inc))
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* ---- metrics ------------------------------------------------------- */
+
+static void prom_label(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', out);
+		if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+static uint64_t rss_of(pid_t pid)
+{
+	char path[64];
+	unsigned long long size, res = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t self_rss(void)
+{
+	return rss_of(getpid());
+}
+
+/* Kernel memory of our maps, as the kernel charges it (fdinfo "memlock"). */
+static uint64_t bpf_map_bytes(void)
+{
+	DIR *dir = opendir("/proc/self/fdinfo");
+	struct dirent *de;
+	uint64_t sum = 0;
+
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir))) {
+		char path[300], line[256];
+		int is_map = 0;
+		uint64_t mem = 0;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			if (!strncmp(line, "map_type:", 9))
+				is_map = 1;
+			else if (!strncmp(line, "memlock:", 8))
+				mem = strtoull(line + 8, NULL, 10);
+		}
+		fclose(f);
+		if (is_map)
+			sum += mem;
+	}
+	closedir(dir);
+	return sum;
+}
+
+struct pmetric {
+	const struct dproc *dp;
+	struct tm_proc p;
+	uint64_t rss, drops;
+};
+
+static int cmp_live_desc(const void *a, const void *b)
+{
+	const struct pmetric *x = a, *y = b;
+
+	return (x->p.live_bytes < y->p.live_bytes) - (x->p.live_bytes > y->p.live_bytes);
+}
+
+static void metric_head(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+struct cgsum {
+	const char *path;
+	int64_t live;
+	uint64_t rss, drops, n;
+};
+
+static struct cgsum *cgsum_get(struct cgsum *s, size_t *n, size_t cap, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (!strcmp(s[i].path, path))
+			return &s[i];
+	if (*n >= cap)
+		return NULL;
+	memset(&s[*n], 0, sizeof(s[*n]));
+	s[*n].path = path;
+	return &s[(*n)++];
+}
+
+/* Live values of every tracked process, largest heap first. Caller frees. */
+static struct pmetric *collect(struct daemon *d, size_t *n)
+{
+	struct pmetric *m = calloc(d->nprocs ? d->nprocs : 1, sizeof(*m));
+	size_t i, k = 0;
+	int j;
+
+	if (!m)
+		return NULL;
+	for (i = 0; i < d->nprocs; i++) {
+		struct pmetric *x = &m[k];
+
+		if (tm_trace__proc(d->t, d->procs[i].pid, &x->p) || x->p.inc != d->procs[i].inc)
+			continue;
+		x->dp = &d->procs[i];
+		x->rss = rss_of(x->dp->pid);
+		for (j = 0; j < TM_DROP__COUNT; j++)
+			x->drops += x->p.drops[j];
+		k++;
+	}
+	qsort(m, k, sizeof(*m), cmp_live_desc);
+	*n = k;
+	return m;
+}
+
+/* Fold each cgroup's summed live heap into its peak (called by the sweep and by scrapes). */
+static void fold_cgroup_peaks(struct daemon *d, const struct pmetric *m, size_t n)
+{
+	struct cgsum sums[64];
+	size_t ns = 0, i;
+
+	for (i = 0; i < n; i++) {
+		struct cgsum *s = cgsum_get(sums, &ns, 64, m[i].dp->cgroup);
+
+		if (s)
+			s->live += m[i].p.live_bytes;
+	}
+	for (i = 0; i < ns; i++) {
+		struct cgstat *cg = cgstat_get(d, sums[i].path);
+
+		if (cg && sums[i].live > cg->peak_live)
+			cg->peak_live = sums[i].live;
+	}
+}
+
+static void write_metrics(struct daemon *d, FILE *out)
+{
+	unsigned int max = d->o->max_series ? d->o->max_series : 100;
+	struct tm_occupancy occ = { 0 };
+	struct tm_stats st;
+	struct pmetric *m;
+	struct cgsum *sums;
+	size_t n = 0, ns = 0, i;
+	struct { int64_t live; uint64_t peak, rss, drops, n; } other = { 0 };
+	static const char *const names[] = { "live_heap_bytes", "peak_heap_bytes", "rss_bytes", "dropped_total" };
+	static const char *const helps[] = {
+		"Bytes the process holds in traced allocations now (lite: mappings and heap growth).",
+		"Highest live_heap_bytes of the process so far.",
+		"Resident set size, from /proc/PID/statm.",
+		"Events the tracer could not record for the process, all reasons.",
+	};
+	int k;
+
+	m = collect(d, &n);
+	sums = calloc(max + 1, sizeof(*sums));
+	if (!m || !sums) {
+		free(m);
+		free(sums);
+		return;
+	}
+	fold_cgroup_peaks(d, m, n);
+	/* Per process: the `max` largest heaps get their own series, the rest add up under pid="other". */
+	for (k = 0; k < 4; k++) {
+		char name[96];
+
+		snprintf(name, sizeof(name), "tidemark_process_%s", names[k]);
+		metric_head(out, name, k == 3 ? "counter" : "gauge", helps[k]);
+		for (i = 0; i < n && i < max; i++) {
+			uint64_t v = k == 0 ? (uint64_t)m[i].p.live_bytes : k == 1 ? m[i].p.peak_bytes :
+				     k == 2 ? m[i].rss : m[i].drops;
+
+			fprintf(out, "%s{pid=\"%d\",comm=\"", name, m[i].dp->pid);
+			prom_label(out, m[i].dp->comm);
+			fputs("\",cgroup=\"", out);
+			prom_label(out, m[i].dp->cgroup);
+			fprintf(out, "\"} %lld\n", k == 0 ? (long long)m[i].p.live_bytes : (long long)v);
+		}
+		if (n > max) {
+			memset(&other, 0, sizeof(other));
+			for (i = max; i < n; i++) {
+				other.live += m[i].p.live_bytes;
+				other.peak += m[i].p.peak_bytes;
+				other.rss += m[i].rss;
+				other.drops += m[i].drops;
+			}
+			fprintf(out, "%s{pid=\"other\",comm=\"\",cgroup=\"\"} %lld\n", name,
+				(long long)(k == 0 ? other.live : (int64_t)(k == 1 ? other.peak : k == 2 ? other.rss : other.drops)));
+		}
+	}
+
+	/* Per cgroup (at most `max` of them, the rest under cgroup="other"). */
+	for (i = 0; i < n; i++) {
+		struct cgsum *s = cgsum_get(sums, &ns, max, m[i].dp->cgroup);
+
+		if (!s)
+			s = cgsum_get(sums, &ns, max + 1, "other");
+		if (!s)
+			continue;
+		s->live += m[i].p.live_bytes;
+		s->rss += m[i].rss;
+		s->drops += m[i].drops;
+		s->n++;
+	}
+	metric_head(out, "tidemark_cgroup_live_heap_bytes", "gauge", "Sum of live_heap_bytes of the cgroup's traced processes.");
+	for (i = 0; i < ns; i++) {
+		fputs("tidemark_cgroup_live_heap_bytes{cgroup=\"", out);
+		prom_label(out, sums[i].path);
+		fprintf(out, "\"} %" PRId64 "\n", sums[i].live);
+	}
+	metric_head(out, "tidemark_cgroup_rss_bytes", "gauge", "Sum of the RSS of the cgroup's traced processes.");
+	for (i = 0; i < ns; i++) {
+		fputs("tidemark_cgroup_rss_bytes{cgroup=\"", out);
+		prom_label(out, sums[i].path);
+		fprintf(out, "\"} %" PRIu64 "\n", sums[i].rss);
+	}
+	metric_head(out, "tidemark_cgroup_processes", "gauge", "Traced processes in the cgroup now.");
+	for (i = 0; i < ns; i++) {
+		fputs("tidemark_cgroup_processes{cgroup=\"", out);
+		prom_label(out, sums[i].path);
+		fprintf(out, "\"} %" PRIu64 "\n", sums[i].n);
+	}
+	metric_head(out, "tidemark_cgroup_dropped_total", "counter", "Events not recorded for the cgroup's live processes.");
+	for (i = 0; i < ns; i++) {
+		fputs("tidemark_cgroup_dropped_total{cgroup=\"", out);
+		prom_label(out, sums[i].path);
+		fprintf(out, "\"} %" PRIu64 "\n", sums[i].drops);
+	}
+	metric_head(out, "tidemark_cgroup_peak_heap_bytes", "gauge",
+		    "Highest sum of the cgroup's live heaps seen (sampled once a second and at scrapes).");
+	metric_head(out, "tidemark_cgroup_oom_kills_total", "counter", "Traced processes of the cgroup the OOM killer chose.");
+	metric_head(out, "tidemark_cgroup_exited_total", "counter", "Traced processes of the cgroup that exited.");
+	for (i = 0; i < d->ncgs && i < max; i++) {
+		const struct cgstat *c = &d->cgs[i];
+
+		fputs("tidemark_cgroup_peak_heap_bytes{cgroup=\"", out);
+		prom_label(out, c->path);
+		fprintf(out, "\"} %" PRId64 "\n", c->peak_live);
+		fputs("tidemark_cgroup_oom_kills_total{cgroup=\"", out);
+		prom_label(out, c->path);
+		fprintf(out, "\"} %" PRIu64 "\n", c->oom_kills);
+		fputs("tidemark_cgroup_exited_total{cgroup=\"", out);
+		prom_label(out, c->path);
+		fprintf(out, "\"} %" PRIu64 "\n", c->exited);
+	}
+
+	/* The daemon itself: what it costs and how full its tables are. */
+	tm_trace__occupancy(d->t, &occ);
+	metric_head(out, "tidemark_daemon_rss_bytes", "gauge", "The daemon's own resident set size.");
+	fprintf(out, "tidemark_daemon_rss_bytes %" PRIu64 "\n", self_rss());
+	metric_head(out, "tidemark_daemon_bpf_map_bytes", "gauge", "Kernel memory of the daemon's BPF maps.");
+	fprintf(out, "tidemark_daemon_bpf_map_bytes %" PRIu64 "\n", bpf_map_bytes());
+	metric_head(out, "tidemark_map_entries", "gauge", "Entries in the daemon's BPF maps.");
+	fprintf(out, "tidemark_map_entries{map=\"procs\"} %ld\n", occ.procs);
+	fprintf(out, "tidemark_map_entries{map=\"allocs\"} %ld\n", occ.allocs);
+	fprintf(out, "tidemark_map_entries{map=\"regions\"} %ld\n", occ.regions);
+	fprintf(out, "tidemark_map_entries{map=\"aggs\"} %ld\n", occ.aggs);
+	fprintf(out, "tidemark_map_entries{map=\"stacks\"} %ld\n", occ.stacks);
+	fprintf(out, "tidemark_map_entries{map=\"py_codes\"} %ld\n", occ.py_codes);
+	metric_head(out, "tidemark_periodic_profiles_written_total", "counter",
+		    "pprof files written by --pprof-every.");
+	fprintf(out, "tidemark_periodic_profiles_written_total %" PRIu64 "\n", d->periodic_written);
+	metric_head(out, "tidemark_uprobe_links", "gauge", "Allocator probes held (--mode full: ~17 per traced process).");
+	fprintf(out, "tidemark_uprobe_links %ld\n", occ.links);
+	metric_head(out, "tidemark_probe_failures_total", "counter",
+		    "Processes whose allocator probes could not be placed (gone first).");
+	fprintf(out, "tidemark_probe_failures_total %ld\n", occ.probe_failures);
+	metric_head(out, "tidemark_processes_tracked", "gauge", "Processes traced now.");
+	fprintf(out, "tidemark_processes_tracked %zu\n", d->nprocs);
+	metric_head(out, "tidemark_processes_exited_total", "counter", "Traced processes that exited (or exec'd anew).");
+	fprintf(out, "tidemark_processes_exited_total %" PRIu64 "\n", d->nexited);
+	metric_head(out, "tidemark_oom_kills_total", "counter", "Traced processes the OOM killer chose.");
+	fprintf(out, "tidemark_oom_kills_total %" PRIu64 "\n", d->oom_total);
+	metric_head(out, "tidemark_postmortems_written_total", "counter", "OOM post-mortems written to --output-dir.");
+	fprintf(out, "tidemark_postmortems_written_total %" PRIu64 "\n", d->postmortems);
+	metric_head(out, "tidemark_cgroups_untracked_total", "counter", "Cgroups beyond the daemon's table: not summarised.");
+	fprintf(out, "tidemark_cgroups_untracked_total %" PRIu64 "\n", d->cgs_dropped);
+	tm_trace__stats(d->t, &st);
+	metric_head(out, "tidemark_kernel_events_total", "counter", "The BPF side's informational counters.");
+	for (k = 0; k < TM_STAT__COUNT; k++)
+		fprintf(out, "tidemark_kernel_events_total{what=\"%s\"} %llu\n", tm_stat_name(k),
+			(unsigned long long)st.stats[k]);
+	free(m);
+	free(sums);
+}
+
+static int handle_http(void *ctx, const char *path, FILE *body, const char **ctype)
+{
+	struct daemon *d = ctx;
+	long pid;
+	char *end;
+
+	if (!strcmp(path, "/metrics")) {
+		*ctype = "text/plain; version=0.0.4; charset=utf-8";
+		write_metrics(d, body);
+		return 200;
+	}
+	if (!strcmp(path, "/")) {
+		fputs("tidemark daemon\n  /metrics              Prometheus text metrics\n"
+		      "  /report/pid/PID       live heap of one process, JSON v1\n"
+		      "  /pprof/pid/PID        the same as pprof\n  /pprof/cgroup/PATH    per cgroup as pprof\n"
+		      "  /exited               the latest processes that exited\n", body);
+		return 200;
+	}
+	if (!strcmp(path, "/exited")) {
+		uint64_t i, first = d->nexited > EXITED_RING ? d->nexited - EXITED_RING : 0;
+
+		for (i = first; i < d->nexited; i++) {
+			const struct exited *e = &d->ring[i % EXITED_RING];
+
+			fprintf(body, "pid=%d comm=%s cgroup=%s peak=%" PRIu64 " status=%d%s%s\n", e->pid, e->comm,
+				e->cgroup, e->peak, e->status, e->oom ? " oom-killed" : "", e->replaced ? " exec" : "");
+		}
+		return 200;
+	}
+	if (!strncmp(path, "/report/pid/", 12) || !strncmp(path, "/pprof/pid/", 11)) {
+		int pprof = path[1] == 'p';
+		struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
+		struct tm_profile *prof;
+		struct dproc *dp;
+		struct tm_proc p;
+
+		pid = strtol(path + (pprof ? 11 : 12), &end, 10);
+		dp = *end || pid <= 0 ? NULL : dproc_find(d, (pid_t)pid);
+		if (!dp || tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc) {
+			fputs("no such traced process\n", body);
+			return 404;
+		}
+		prof = profile_of(d, dp, &p);
+		if (!prof)
+			return 500;
+		if (pprof) {
+			*ctype = "application/octet-stream";
+			tm_pprof__write(prof, body, &ro);
+		} else {
+			*ctype = "application/json";
+			tm_report__json(prof, body, &ro);
+		}
+		tm_profile__free(prof);
+		return 200;
+	}
+	if (!strncmp(path, "/pprof/cgroup/", 14)) {
+		/* Every live traced process whose cgroup is PATH (or below it), as one profile. */
+		const char *cg = path + 13;     /* keeps the leading '/' */
+		struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
+		struct tm_profile *all = tm_profile__new(), *prof;
+		size_t i, len = strlen(cg), n = 0;
+		struct tm_proc p;
+
+		if (!all)
+			return 500;
+		all->command = tm_profile__str(all, cg);
+		all->cgroup = tm_profile__str(all, cg);
+		all->start_time_ns = d->start_ns;
+		all->end_time_ns = now_ns();
+		for (i = 0; i < d->nprocs; i++) {
+			const struct dproc *dp = &d->procs[i];
+
+			if (strncmp(dp->cgroup, cg, len) || (dp->cgroup[len] && dp->cgroup[len] != '/' &&
+							     strcmp(cg, "/")))
+				continue;
+			if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
+				continue;
+			prof = profile_of(d, dp, &p);
+			if (!prof)
+				continue;
+			if (!tm_profile__merge_sites(all, prof)) {
+				all->peak_bytes += prof->peak_bytes;
+				all->live_bytes_end += prof->live_bytes_end;
+				all->alloc_bytes += prof->alloc_bytes;
+				all->alloc_count += prof->alloc_count;
+				all->free_count += prof->free_count;
+				n++;
+			}
+			tm_profile__free(prof);
+		}
+		if (!n) {
+			tm_profile__free(all);
+			fputs("no traced process in that cgroup\n", body);
+			return 404;
+		}
+		*ctype = "application/octet-stream";
+		tm_pprof__write(all, body, &ro);
+		tm_profile__free(all);
+		return 200;
+	}
+	fputs("not found; see /\n", body);
+	return 404;
+}
+
+/* ---- setup ---------------------------------------------------------- */
+
+static int setup_selection(struct daemon *d, char **cg_rels)
+{
+	const struct tm_daemon_opts *o = d->o;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < o->ncomms; i++) {
+		err = tm_trace__select_comm(d->t, o->comms[i]);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < o->nexes; i++) {
+		struct stat st;
+
+		if (stat(o->exes[i], &st)) {
+			err = -errno;
+			pr_warn("tidemark daemon: --exe %s: %s\n", o->exes[i], strerror(-err));
+			return err;
+		}
+		/* the kernel's dev_t is major << 20 | minor, not glibc's encoding */
+		err = tm_trace__select_exe(d->t, ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev), st.st_ino);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < o->ncgroups; i++) {
+		enum tm_cg_hier hier;
+		uint64_t id;
+		char rel[PATH_MAX];
+
+		err = tm_cgroup__resolve(o->cgroups[i], &hier, &id, rel, sizeof(rel));
+		if (err) {
+			pr_warn("tidemark daemon: --cgroup %s: %s\n", o->cgroups[i],
+				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" :
+				strerror(-err));
+			return err;
+		}
+		cg_rels[i] = strdup(rel);
+		if (!cg_rels[i])
+			return -ENOMEM;
+		err = tm_trace__select_cgroup(d->t, hier, id);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int tm_daemon__run(const struct tm_daemon_opts *o)
+{
+	struct daemon d = { .o = o };
+	char *cg_rels[TM_DAEMON_MAX_SEL] = { 0 };
+	uint64_t deadline = 0, next_tick = 0, next_pprof = 0;
+	int err, rc = 1, n;
+	unsigned int i;
+
+	d.self = getpid();
+	d.start_ns = now_ns();
+	d.cgs = calloc(MAX_CGROUPS, sizeof(*d.cgs));
+	if (!d.cgs)
+		return 1;
+	if (o->listen) {
+		err = tm_http__listen(&d.http, o->listen);
+		if (err) {
+			pr_warn("tidemark daemon: cannot listen on %s: %s\n", o->listen,
+				err == -EINVAL ? "give [HOST:]PORT with a numeric address" : strerror(-err));
+			goto out;
+		}
+	}
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	signal(SIGPIPE, SIG_IGN);
+	err = tm_trace__open(&d.t, &o->trace);
+	if (err)
+		goto out;
+	tm_trace__print_verifier_stats(d.t);
+	tm_trace__set_event_cb(d.t, on_event, &d);
+	if (setup_selection(&d, cg_rels))
+		goto out;
+	n = scan_running(&d, (const char *const *)cg_rels);
+	pr_info("tidemark daemon: tracing %d running process%s%s (mode %s%s)\n", n, n == 1 ? "" : "es",
+		o->trace.sel_flags ? " and the selected ones that start" : "",
+		o->mode == TM_MODE_FULL ? "full" : "lite", o->trace.sample_bytes ? ", sampled" : "");
+	if (d.http)
+		pr_info("tidemark daemon: listening on %s (port %d)\n", o->listen, tm_http__port(d.http));
+	if (o->duration > 0)
+		deadline = d.start_ns + (uint64_t)(o->duration * 1e9);
+
+	while (!stop_requested) {
+		struct pollfd fds[2] = {
+			{ .fd = tm_trace__fd(d.t), .events = POLLIN },
+			{ .fd = d.http ? tm_http__fd(d.http) : -1, .events = POLLIN },
+		};
+		uint64_t now;
+
+		if (poll(fds, 2, 200) < 0 && errno != EINTR)
+			break;
+		tm_trace__poll(d.t, 0);
+		if (fds[1].revents & POLLIN)
+			tm_http__serve_one(d.http, handle_http, &d);
+		now = now_ns();
+		if (now >= next_tick) {
+			size_t nm;
+			struct pmetric *m;
+
+			next_tick = now + 1000000000ull;
+			sweep(&d);
+			if (tm_trace__reap_pending(d.t))
+				tm_trace__reap(d.t);
+			m = collect(&d, &nm);
+			if (m)
+				fold_cgroup_peaks(&d, m, nm);
+			free(m);
+		}
+		if (o->pprof_every && now >= next_pprof) {
+			if (next_pprof) {   /* not at start: a profile of nothing yet */
+				write_periodic(&d);
+				prune_periodic(&d);
+			}
+			next_pprof = now + (uint64_t)(o->pprof_every * 1e9);
+		}
+		if (deadline && now >= deadline)
+			break;
+	}
+	tm_trace__poll(d.t, 0);
+	rc = 0;
+out:
+	for (i = 0; i < TM_DAEMON_MAX_SEL; i++)
+		free(cg_rels[i]);
+	tm_http__close(d.http);
+	tm_trace__destroy(d.t);
+	free(d.procs);
+	free(d.cgs);
+	return rc;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * daemon.h: `tidemark daemon`, host-wide tracing (issue #5).
+ *
+ * The kernel side picks processes at exec (selection maps in BPF), counts
+ * them from their first mapping, and drops each from `procs` when it exits,
+ * handing its last counters to us in the exit event. Here we keep what the
+ * reports need while processes live (maps snapshots, Python layouts, their
+ * cgroup), write OOM post-mortems at the exit of a victim, release the
+ * kernel's entries of every exited process (the `reap` program), and serve
+ * metrics.
+ */
+#ifndef TIDEMARK_DAEMON_H
+#define TIDEMARK_DAEMON_H
+
+#include <sys/types.h>
+
+#include "trace/trace.h"
+
+enum tm_daemon_mode {
+	TM_MODE_LITE,   /* syscall tracepoints and the kernel's RSS only: no uprobes */
+	TM_MODE_FULL,   /* plus the allocator uprobes of run/attach, per selected process */
+};
+
+#define TM_DAEMON_MAX_SEL 16
+
+struct tm_daemon_opts {
+	enum tm_daemon_mode mode;
+	pid_t pids[TM_DAEMON_MAX_SEL];
+	const char *comms[TM_DAEMON_MAX_SEL];
+	const char *exes[TM_DAEMON_MAX_SEL];
+	const char *cgroups[TM_DAEMON_MAX_SEL];
+	unsigned int npids, ncomms, nexes, ncgroups;
+	const char *output_dir;        /* OOM post-mortems (and periodic profiles) */
+	const char *listen;            /* "[HOST:]PORT" for /metrics; NULL = no server */
+	double duration;               /* seconds; 0 = until SIGINT/SIGTERM */
+	unsigned int max_series;       /* processes with their own metric labels */
+	double pprof_every;            /* seconds between periodic pprof files; 0 = none */
+	unsigned int pprof_keep;       /* periodic files kept in output_dir */
+	struct tm_trace_opts trace;
+};
+
+/* Run until stopped; returns the process exit status. */
+int tm_daemon__run(const struct tm_daemon_opts *o);
+
+#endif /* TIDEMARK_DAEMON_H */

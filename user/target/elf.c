@@ -1,0 +1,637 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * elf.c: symbol, segment and dynamic-section lookups on libelf.
+ *
+ * Symbol versions come in two spellings. In .dynsym the name is bare and the
+ * version sits in the parallel .gnu.version table (index into .gnu.version_d,
+ * high bit set for a hidden, i.e. non-default, version). In .symtab the
+ * version, when there is one, is spelled into the name: "name@@VER" for the
+ * default, "name@VER" for an older one. Both are handled.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "target/elf.h"
+#include "util/log.h"
+
+#define VERSYM_HIDDEN 0x8000
+#define VERSYM_INDEX  0x7fff
+
+static int elf_open(const char *path, int *fdp, Elf **elfp)
+{
+	Elf *elf;
+	int fd, err;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOSYS;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf) {
+		pr_debug("elf: %s: %s\n", path, elf_errmsg(-1));
+		err = -ENOEXEC;
+		goto err_close;
+	}
+	if (elf_kind(elf) != ELF_K_ELF || gelf_getclass(elf) == ELFCLASSNONE) {
+		err = -ENOEXEC;
+		goto err_end;
+	}
+	*fdp = fd;
+	*elfp = elf;
+	return 0;
+
+err_end:
+	elf_end(elf);
+err_close:
+	close(fd);
+	return err;
+}
+
+static void elf_close(int fd, Elf *elf)
+{
+	elf_end(elf);
+	close(fd);
+}
+
+/* The name of version @idx from a .gnu.version_d section, or NULL. */
+static const char *verdef_name(Elf *elf, Elf_Scn *scn, uint16_t idx)
+{
+	GElf_Shdr shdr;
+	Elf_Data *data;
+	size_t off = 0, i;
+
+	if (!scn || !gelf_getshdr(scn, &shdr))
+		return NULL;
+	data = elf_getdata(scn, NULL);
+	if (!data)
+		return NULL;
+	/* sh_info is the number of definitions; it also bounds a corrupt chain */
+	for (i = 0; i < shdr.sh_info; i++) {
+		GElf_Verdef vd;
+		GElf_Verdaux aux;
+
+		if (!gelf_getverdef(data, off, &vd))
+			return NULL;
+		if (vd.vd_ndx == idx) {
+			if (!gelf_getverdaux(data, off + vd.vd_aux, &aux))
+				return NULL;
+			return elf_strptr(elf, shdr.sh_link, aux.vda_name);
+		}
+		if (!vd.vd_next)
+			return NULL;
+		off += vd.vd_next;
+	}
+	return NULL;
+}
+
+struct sym_query {
+	const char *bare;       /* the name up to any '@' */
+	size_t bare_len;
+	const char *version;    /* after "@" or "@@"; NULL: any version */
+};
+
+struct sym_best {
+	int score;              /* -1: nothing yet */
+	uint64_t value;
+	uint64_t size;
+	bool ifunc;
+};
+
+/* Higher is better: default version first, then binding strength. */
+static int sym_score(const GElf_Sym *sym, bool is_default)
+{
+	int score = is_default ? 4 : 0;
+
+	switch (GELF_ST_BIND(sym->st_info)) {
+	case STB_GLOBAL:
+		score += 2;
+		break;
+	case STB_WEAK:
+		score += 1;
+		break;
+	}
+	return score;
+}
+
+static void scan_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, Elf_Data *versym,
+			 Elf_Scn *verdef, const struct sym_query *q, struct sym_best *best)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t i, n;
+
+	if (!data || !shdr->sh_entsize)
+		return;
+	n = shdr->sh_size / shdr->sh_entsize;
+	for (i = 0; i < n; i++) {
+		const char *name, *ver = NULL;
+		bool is_default = true;
+		GElf_Sym sym;
+		size_t len;
+		int score, type;
+
+		if (!gelf_getsym(data, (int)i, &sym))
+			break;
+		type = GELF_ST_TYPE(sym.st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF)
+			continue;
+		name = elf_strptr(elf, shdr->sh_link, sym.st_name);
+		if (!name)
+			continue;
+		len = strcspn(name, "@");
+		if (len != q->bare_len || memcmp(name, q->bare, len))
+			continue;
+
+		if (name[len] == '@') {
+			/* versioned spelling in the name itself */
+			is_default = name[len + 1] == '@';
+			ver = name + len + (is_default ? 2 : 1);
+		} else if (versym) {
+			GElf_Versym vs;
+
+			if (gelf_getversym(versym, (int)i, &vs)) {
+				is_default = !(vs & VERSYM_HIDDEN);
+				/* 0 is local, 1 the unversioned base definition */
+				if ((vs & VERSYM_INDEX) > 1)
+					ver = verdef_name(elf, verdef, vs & VERSYM_INDEX);
+			}
+		}
+		if (q->version && (!ver || strcmp(ver, q->version)))
+			continue;
+
+		score = sym_score(&sym, is_default);
+		if (score > best->score) {
+			best->score = score;
+			best->value = sym.st_value;
+			best->size = sym.st_size;
+			best->ifunc = type == STT_GNU_IFUNC;
+		}
+	}
+}
+
+static int vaddr_to_off(Elf *elf, uint64_t vaddr, uint64_t *off)
+{
+	size_t i, n;
+
+	if (elf_getphdrnum(elf, &n))
+		return -ENOEXEC;
+	for (i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr < ph.p_filesz) {
+			*off = vaddr - ph.p_vaddr + ph.p_offset;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int tm_elf__find_symbol(const char *path, const char *name, uint64_t *file_off,
+			uint64_t *vaddr, uint64_t *size)
+{
+	struct sym_best best = { .score = -1 };
+	struct sym_query q;
+	Elf_Scn *scn = NULL, *verdef = NULL;
+	Elf_Data *versym = NULL;
+	uint64_t off;
+	Elf *elf;
+	int fd, err;
+
+	if (!path || !name || !*name)
+		return -EINVAL;
+	q.bare = name;
+	q.bare_len = strcspn(name, "@");
+	q.version = NULL;
+	if (name[q.bare_len] == '@')
+		q.version = name + q.bare_len + (name[q.bare_len + 1] == '@' ? 2 : 1);
+
+	err = elf_open(path, &fd, &elf);
+	if (err)
+		return err;
+
+	/* version tables first: they qualify .dynsym entries */
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+
+		if (!gelf_getshdr(scn, &shdr))
+			continue;
+		if (shdr.sh_type == SHT_GNU_versym)
+			versym = elf_getdata(scn, NULL);
+		else if (shdr.sh_type == SHT_GNU_verdef)
+			verdef = scn;
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+
+		if (!gelf_getshdr(scn, &shdr))
+			continue;
+		if (shdr.sh_type == SHT_SYMTAB)
+			scan_symbols(elf, scn, &shdr, NULL, NULL, &q, &best);
+		else if (shdr.sh_type == SHT_DYNSYM)
+			scan_symbols(elf, scn, &shdr, versym, verdef, &q, &best);
+	}
+	if (best.score < 0) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (best.ifunc) {
+		/* matched, but a probe there would only see the resolver run once */
+		pr_debug("elf: %s: %s is an indirect function\n", path, name);
+		err = -ENOTSUP;
+		goto out;
+	}
+	err = vaddr_to_off(elf, best.value, &off);
+	if (err) {
+		pr_debug("elf: %s: %s at 0x%llx is in no loadable segment\n", path, name,
+			 (unsigned long long)best.value);
+		goto out;
+	}
+	if (file_off)
+		*file_off = off;
+	if (vaddr)
+		*vaddr = best.value;
+	if (size)
+		*size = best.size;
+out:
+	elf_close(fd, elf);
+	return err;
+}
+
+int tm_elf__read_code(const char *path, uint64_t file_off, void *buf, size_t len)
+{
+	size_t done = 0;
+	int fd, err = 0;
+
+	if (!path || (!buf && len))
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(file_off + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (n == 0) {
+			err = -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	return err;
+}
+
+static int add_needed(struct tm_elf_info *info, const char *name)
+{
+	char **v, *s;
+
+	s = strdup(name);
+	if (!s)
+		return -ENOMEM;
+	v = realloc(info->needed, (info->nr_needed + 1) * sizeof(*v));
+	if (!v) {
+		free(s);
+		return -ENOMEM;
+	}
+	v[info->nr_needed++] = s;
+	info->needed = v;
+	if (!strncmp(name, "libc.so", 7))
+		info->needs_libc = true;
+	return 0;
+}
+
+static void add_path(struct tm_elf_info *info, int64_t tag, const char *dirs)
+{
+	if (tag == DT_RUNPATH)
+		snprintf(info->runpath, sizeof(info->runpath), "%s", dirs);
+	else
+		snprintf(info->rpath, sizeof(info->rpath), "%s", dirs);
+}
+
+/* DT_NEEDED (and the search paths) through the section headers, the usual way. */
+static int read_needed_scn(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, struct tm_elf_info *info)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t i, n;
+	int err;
+
+	if (!data || !shdr->sh_entsize)
+		return 0;
+	n = shdr->sh_size / shdr->sh_entsize;
+	for (i = 0; i < n; i++) {
+		const char *name;
+		GElf_Dyn dyn;
+
+		if (!gelf_getdyn(data, (int)i, &dyn) || dyn.d_tag == DT_NULL)
+			break;
+		if (dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RUNPATH && dyn.d_tag != DT_RPATH)
+			continue;
+		name = elf_strptr(elf, shdr->sh_link, dyn.d_un.d_val);
+		if (!name)
+			continue;
+		if (dyn.d_tag != DT_NEEDED) {
+			add_path(info, dyn.d_tag, name);
+			continue;
+		}
+		err = add_needed(info, name);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* DT_NEEDED through PT_DYNAMIC, for files whose section headers were stripped. */
+static int read_needed_phdr(Elf *elf, const GElf_Phdr *ph, struct tm_elf_info *info)
+{
+	uint64_t strtab = 0, strsz = 0, stroff;
+	Elf_Data *dyn_data, *str_data;
+	size_t i, n;
+	int err = 0;
+
+	dyn_data = elf_getdata_rawchunk(elf, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_DYN);
+	if (!dyn_data)
+		return 0;
+	n = ph->p_filesz / gelf_fsize(elf, ELF_T_DYN, 1, EV_CURRENT);
+	for (i = 0; i < n; i++) {
+		GElf_Dyn dyn;
+
+		if (!gelf_getdyn(dyn_data, (int)i, &dyn) || dyn.d_tag == DT_NULL)
+			break;
+		if (dyn.d_tag == DT_STRTAB)
+			strtab = dyn.d_un.d_ptr;
+		else if (dyn.d_tag == DT_STRSZ)
+			strsz = dyn.d_un.d_val;
+	}
+	if (!strtab || !strsz || vaddr_to_off(elf, strtab, &stroff))
+		return 0;
+	str_data = elf_getdata_rawchunk(elf, (int64_t)stroff, strsz, ELF_T_BYTE);
+	if (!str_data)
+		return 0;
+	for (i = 0; i < n && !err; i++) {
+		const char *s = str_data->d_buf;
+		GElf_Dyn dyn;
+
+		if (!gelf_getdyn(dyn_data, (int)i, &dyn) || dyn.d_tag == DT_NULL)
+			break;
+		if ((dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RUNPATH && dyn.d_tag != DT_RPATH) ||
+		    dyn.d_un.d_val >= strsz)
+			continue;
+		if (!memchr(s + dyn.d_un.d_val, '\0', strsz - dyn.d_un.d_val))
+			continue;
+		if (dyn.d_tag != DT_NEEDED)
+			add_path(info, dyn.d_tag, s + dyn.d_un.d_val);
+		else
+			err = add_needed(info, s + dyn.d_un.d_val);
+	}
+	return err;
+}
+
+/* Look for NT_GNU_BUILD_ID in one note area; true when found. */
+static bool find_build_id(Elf_Data *data, struct tm_elf_info *info)
+{
+	size_t off = 0, next, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	while (data && off < data->d_size &&
+	       (next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+		    !memcmp((char *)data->d_buf + name_off, "GNU", 4) &&
+		    nh.n_descsz > 0 && nh.n_descsz <= TM_ELF_BUILD_ID_MAX) {
+			memcpy(info->build_id, (char *)data->d_buf + desc_off, nh.n_descsz);
+			info->build_id_len = nh.n_descsz;
+			return true;
+		}
+		off = next;
+	}
+	return false;
+}
+
+int tm_elf__info(const char *path, struct tm_elf_info *info)
+{
+	GElf_Phdr dyn_ph = { .p_type = PT_NULL };
+	bool have_dyn_scn = false;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, i, n;
+	GElf_Ehdr eh;
+	Elf *elf;
+	int fd, err;
+
+	if (!path || !info)
+		return -EINVAL;
+	memset(info, 0, sizeof(*info));
+	err = elf_open(path, &fd, &elf);
+	if (err)
+		return err;
+	if (!gelf_getehdr(elf, &eh)) {
+		err = -ENOEXEC;
+		goto out;
+	}
+	info->type = eh.e_type;
+	info->machine = eh.e_machine;
+	info->elf_class = (uint8_t)gelf_getclass(elf);
+
+	if (elf_getphdrnum(elf, &n))
+		n = 0;
+	for (i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		Elf_Data *d;
+
+		if (!gelf_getphdr(elf, (int)i, &ph))
+			continue;
+		switch (ph.p_type) {
+		case PT_INTERP:
+			d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+						 ELF_T_BYTE);
+			if (!d)
+				break;
+			info->has_interp = true;
+			snprintf(info->interp, sizeof(info->interp), "%.*s",
+				 (int)strnlen(d->d_buf, d->d_size), (const char *)d->d_buf);
+			break;
+		case PT_NOTE:
+			if (info->build_id_len)
+				break;
+			d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+						 ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+			find_build_id(d, info);
+			break;
+		case PT_DYNAMIC:
+			dyn_ph = ph;
+			break;
+		}
+	}
+
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		shstrndx = SHN_UNDEF;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+		GElf_Shdr shdr;
+
+		if (!gelf_getshdr(scn, &shdr))
+			continue;
+		switch (shdr.sh_type) {
+		case SHT_SYMTAB:
+			info->has_symtab = true;
+			break;
+		case SHT_DYNSYM:
+			info->has_dynsym = true;
+			break;
+		case SHT_DYNAMIC:
+			if (have_dyn_scn)
+				break;
+			have_dyn_scn = true;
+			err = read_needed_scn(elf, scn, &shdr, info);
+			if (err)
+				goto out;
+			break;
+		case SHT_NOTE:
+			if (!info->build_id_len)
+				find_build_id(elf_getdata(scn, NULL), info);
+			break;
+		case SHT_PROGBITS:
+			name = NULL;
+			if (shstrndx != SHN_UNDEF)
+				name = elf_strptr(elf, shstrndx, shdr.sh_name);
+			if (name && (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info")))
+				info->has_debug_info = true;
+			break;
+		}
+	}
+	if (!have_dyn_scn && dyn_ph.p_type == PT_DYNAMIC)
+		err = read_needed_phdr(elf, &dyn_ph, info);
+out:
+	elf_close(fd, elf);
+	if (err)
+		tm_elf_info__free(info);
+	return err;
+}
+
+void tm_elf_info__free(struct tm_elf_info *info)
+{
+	size_t i;
+
+	if (!info)
+		return;
+	for (i = 0; i < info->nr_needed; i++)
+		free(info->needed[i]);
+	free(info->needed);
+	memset(info, 0, sizeof(*info));
+}
+
+int tm_elf__search_dirs(const char *dirs, const char *origin, const char *name, char *out, size_t len)
+{
+	const char *p = dirs;
+
+	if (!dirs || !name || !out || !len)
+		return -EINVAL;
+	while (*p) {
+		const char *end = strchrnul(p, ':');
+		char dir[PATH_MAX], cand[PATH_MAX];
+		size_t n = 0;
+		const char *q;
+		struct stat st;
+		int bad = 0;
+
+		/* $ORIGIN and ${ORIGIN}; any other $TOKEN makes the entry unusable here */
+		for (q = p; q < end && !bad; q++) {
+			const char *tok = NULL;
+			size_t skip = 0;
+
+			if (*q == '$' && end - q >= 7 && !strncmp(q, "$ORIGIN", 7)) {
+				tok = origin;
+				skip = 7;
+			} else if (*q == '$' && end - q >= 9 && !strncmp(q, "${ORIGIN}", 9)) {
+				tok = origin;
+				skip = 9;
+			} else if (*q == '$') {
+				bad = 1;
+				break;
+			}
+			if (tok) {
+				if (!origin || n + strlen(tok) >= sizeof(dir)) {
+					bad = 1;
+					break;
+				}
+				memcpy(dir + n, tok, strlen(tok));
+				n += strlen(tok);
+				q += skip - 1;
+			} else {
+				if (n + 1 >= sizeof(dir)) {
+					bad = 1;
+					break;
+				}
+				dir[n++] = *q;
+			}
+		}
+		dir[n] = 0;
+		/* An empty entry means the current directory to ld.so. */
+		if (!bad && (size_t)snprintf(cand, sizeof(cand), "%s/%s", n ? dir : ".", name) < sizeof(cand) &&
+		    !stat(cand, &st) && S_ISREG(st.st_mode)) {
+			if ((size_t)snprintf(out, len, "%s", cand) >= len)
+				return -ENAMETOOLONG;
+			return 0;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return -ENOENT;
+}
+
+int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t len)
+{
+	/* glibc's built-in directories, and those Debian's /etc/ld.so.conf.d adds */
+	static const char defaults[] = "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib64:/usr/lib64:"
+				       "/lib:/usr/lib:/usr/local/lib/x86_64-linux-gnu:/usr/local/lib";
+	struct tm_elf_info info;
+	char real[PATH_MAX], *slash;
+	const char *name = NULL, *env;
+	size_t i;
+	int err;
+
+	err = tm_elf__info(path, &info);
+	if (err)
+		return err;
+	for (i = 0; i < info.nr_needed && !name; i++)
+		if (!strncmp(info.needed[i], prefix, strlen(prefix)))
+			name = info.needed[i];
+	err = -ENOENT;
+	if (!name)
+		goto out;
+	if (strchr(name, '/')) {
+		err = (size_t)snprintf(out, len, "%s", name) < len ? 0 : -ENAMETOOLONG;
+		goto out;
+	}
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	slash = strrchr(real, '/');
+	if (slash)
+		*slash = 0;
+	else
+		snprintf(real, sizeof(real), ".");
+	if (!info.runpath[0] && info.rpath[0])
+		err = tm_elf__search_dirs(info.rpath, real, name, out, len);
+	env = getenv("LD_LIBRARY_PATH");
+	if (err == -ENOENT && env && *env)
+		err = tm_elf__search_dirs(env, real, name, out, len);
+	if (err == -ENOENT && info.runpath[0])
+		err = tm_elf__search_dirs(info.runpath, real, name, out, len);
+	if (err == -ENOENT)
+		err = tm_elf__search_dirs(defaults, NULL, name, out, len);
+out:
+	tm_elf_info__free(&info);
+	return err;
+}

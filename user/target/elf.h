@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * elf.h: the few facts about an ELF file that the tracer needs before it
+ * attaches: where a function lives (as a file offset, which is what uprobes
+ * take), its first bytes, and how the file is linked. All functions open the
+ * file themselves, return 0 or -errno and keep nothing open afterwards.
+ */
+#ifndef TIDEMARK_ELF_H
+#define TIDEMARK_ELF_H
+
+#include <elf.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TM_ELF_BUILD_ID_MAX 64
+
+struct tm_elf_info {
+	uint16_t type;          /* e_type: ET_EXEC, ET_DYN, ... */
+	uint16_t machine;       /* e_machine: EM_X86_64, ... */
+	uint8_t elf_class;      /* ELFCLASS32 or ELFCLASS64 */
+	bool has_interp;        /* PT_INTERP: dynamically linked */
+	bool needs_libc;        /* a DT_NEEDED entry is libc.so.6 (or another libc.so*) */
+	bool has_symtab;        /* .symtab present (not stripped) */
+	bool has_dynsym;        /* .dynsym present */
+	bool has_debug_info;    /* .debug_info in the file itself */
+	char interp[256];       /* PT_INTERP path; "" without one */
+	char **needed;          /* DT_NEEDED names, in file order */
+	size_t nr_needed;
+	char runpath[1024];     /* DT_RUNPATH; "" without one */
+	char rpath[1024];       /* DT_RPATH (older binaries); "" without one */
+	uint8_t build_id[TM_ELF_BUILD_ID_MAX];
+	size_t build_id_len;    /* 0: no NT_GNU_BUILD_ID note */
+};
+
+/*
+ * Look up a function symbol in .symtab and .dynsym. @name is a bare name
+ * ("aligned_alloc"): the default version wins over older ones, a global
+ * symbol over a weak one over a local one. "name@VERSION" or "name@@VERSION"
+ * selects that version only.
+ * @file_off is what a uprobe needs: the symbol's offset in the file, found
+ * through the PT_LOAD segment containing it. Output pointers may be NULL.
+ * Returns -ENOENT if there is no such symbol, -ENOTSUP if the best match is
+ * a GNU indirect function (its address is the resolver's, which runs once;
+ * an older plain version is deliberately not substituted), -ENOEXEC if @path
+ * is not ELF, -EINVAL if the symbol lies outside every PT_LOAD segment.
+ */
+int tm_elf__find_symbol(const char *path, const char *name, uint64_t *file_off,
+			uint64_t *vaddr, uint64_t *size);
+
+/* Read exactly @len bytes at @file_off. -EIO if the file is shorter. */
+int tm_elf__read_code(const char *path, uint64_t file_off, void *buf, size_t len);
+
+/*
+ * Fill @info; release it with tm_elf_info__free(). On error @info is left
+ * zeroed. -ENOEXEC if @path is not ELF.
+ */
+int tm_elf__info(const char *path, struct tm_elf_info *info);
+void tm_elf_info__free(struct tm_elf_info *info);  /* accepts NULL */
+
+/*
+ * The library the dynamic loader would load for @path's first DT_NEEDED
+ * entry that starts with @prefix ("libpython3."), searched the way ld.so(8)
+ * does: DT_RPATH (when there is no DT_RUNPATH), LD_LIBRARY_PATH,
+ * DT_RUNPATH, then the default directories (Debian's multiarch ones and
+ * /usr/local/lib included). /etc/ld.so.cache is not read. $ORIGIN is the
+ * directory of @path with symlinks resolved. -ENOENT when there is no such
+ * entry or no such file, -ENAMETOOLONG if @len is too small.
+ */
+int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t len);
+
+/*
+ * The first directory of the colon-separated @dirs holding a regular
+ * file @name, with $ORIGIN (or ${ORIGIN}) replaced by @origin; directories
+ * with other dynamic string tokens ($LIB, $PLATFORM) are skipped. Writes
+ * dir/name to @out. -ENOENT if none.
+ */
+int tm_elf__search_dirs(const char *dirs, const char *origin, const char *name, char *out, size_t len);
+
+#endif /* TIDEMARK_ELF_H */

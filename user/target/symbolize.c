@@ -1,0 +1,706 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * symbolize.c: the native symbolizer.
+ *
+ * Per address: a binary search in the memory map, a hash lookup for the
+ * module, a walk over its few PT_LOAD headers for the load bias, a binary
+ * search in its symbol table and, when it has DWARF, one libdwfl line
+ * lookup (libdw caches each CU's line table after the first). Everything
+ * expensive happens once per module, on the first address that needs it.
+ *
+ * libdwfl finds an address's compile unit through .debug_aranges, which
+ * clang does not emit unless asked (-gdwarf-aranges). When that lookup
+ * misses, a table of every CU's address ranges, built once per module from
+ * the CU DIEs themselves, finds it instead.
+ *
+ * Load bias. A mapping maps file offset e->offset at e->start. The PT_LOAD
+ * segment holding that offset says which link-time address the offset has
+ * (p_vaddr - p_offset apart), so
+ *     bias = e->start - e->offset - (p_vaddr - p_offset)
+ * which is 0 for a non-PIE executable and the load base for PIE and shared
+ * libraries. It is computed per mapping, not per module: in a merged map the
+ * same library may have been loaded at two places over time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "target/maps.h"
+#include "target/symbolize.h"
+
+/* How far back to look for a symbol (or CU range) that encloses a nested one. */
+#define ENCLOSING_WALK 16
+
+struct sym_ent {
+	uint64_t addr;
+	uint64_t size;
+	const char *name;
+	uint32_t rank;          /* lower is preferred among aliases */
+};
+
+struct cu_range {
+	uint64_t lo;            /* [lo, hi), DWARF addresses */
+	uint64_t hi;
+	Dwarf_Die cu;
+};
+
+struct load_seg {
+	uint64_t vaddr;
+	uint64_t offset;
+	uint64_t filesz;
+	uint32_t flags;         /* PF_* */
+};
+
+struct module {
+	struct module *next;    /* hash chain */
+	uint64_t dev;
+	uint64_t ino;           /* 0: keyed by name */
+	char *name;             /* the mapping's path, as reported */
+	int err;                /* 0: usable; -errno: unreadable (cached) */
+	bool opened;
+	bool has_symtab;
+	int fd;
+	Elf *elf;
+	char *open_path;
+	struct load_seg *loads;
+	size_t nr_loads;
+	struct sym_ent *syms;
+	size_t nr_syms;
+	bool dw_tried;
+	Dwfl *dwfl;
+	Dwfl_Module *dwmod;
+	GElf_Addr dwbias;       /* libdwfl address = link-time vaddr + dwbias */
+	bool cus_built;
+	Dwarf *dw;
+	Dwarf_Addr dw_cu_bias;  /* libdwfl address = DWARF address + dw_cu_bias */
+	struct cu_range *cus;
+	size_t nr_cus;
+};
+
+struct tm_symbolizer {
+	struct module **buckets;
+	size_t nr_buckets;
+	size_t nr_modules;
+	struct module *last;    /* consecutive frames often share a module */
+	uint64_t page_size;
+};
+
+static char *dwfl_debuginfo_path;
+static const Dwfl_Callbacks dwfl_callbacks = {
+	.find_elf = dwfl_build_id_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+	.debuginfo_path = &dwfl_debuginfo_path,  /* NULL: libdwfl's default path */
+};
+
+static uint64_t key_hash(uint64_t dev, uint64_t ino, const char *name)
+{
+	uint64_t h = 1469598103934665603ull;  /* FNV-1a */
+
+	if (ino) {
+		h = (h ^ dev) * 1099511628211ull;
+		h = (h ^ ino) * 1099511628211ull;
+		return h ^ (h >> 29);
+	}
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ull;
+	return h ^ (h >> 29);
+}
+
+static bool key_match(const struct module *mod, uint64_t dev, uint64_t ino, const char *name)
+{
+	if (ino || mod->ino)
+		return mod->ino == ino && mod->dev == dev;
+	return !strcmp(mod->name, name);
+}
+
+struct tm_symbolizer *tm_symbolizer__new(void)
+{
+	struct tm_symbolizer *s;
+	long ps;
+
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->nr_buckets = 64;
+	s->buckets = calloc(s->nr_buckets, sizeof(*s->buckets));
+	if (!s->buckets) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	ps = sysconf(_SC_PAGESIZE);
+	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
+	return s;
+}
+
+static void module_free(struct module *mod)
+{
+	if (mod->dwfl)
+		dwfl_end(mod->dwfl);
+	if (mod->elf)
+		elf_end(mod->elf);
+	if (mod->fd >= 0)
+		close(mod->fd);
+	free(mod->cus);
+	free(mod->syms);
+	free(mod->loads);
+	free(mod->open_path);
+	free(mod->name);
+	free(mod);
+}
+
+void tm_symbolizer__free(struct tm_symbolizer *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nr_buckets; i++) {
+		struct module *mod = s->buckets[i], *next;
+
+		for (; mod; mod = next) {
+			next = mod->next;
+			module_free(mod);
+		}
+	}
+	free(s->buckets);
+	free(s);
+}
+
+static int grow_buckets(struct tm_symbolizer *s)
+{
+	size_t n = s->nr_buckets * 2, i;
+	struct module **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (i = 0; i < s->nr_buckets; i++) {
+		struct module *mod = s->buckets[i], *next;
+
+		for (; mod; mod = next) {
+			size_t h = key_hash(mod->dev, mod->ino, mod->name) & (n - 1);
+
+			next = mod->next;
+			mod->next = b[h];
+			b[h] = mod;
+		}
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->nr_buckets = n;
+	return 0;
+}
+
+/* The cache entry for @e's file, created (unopened) on first sight. */
+static struct module *module_get(struct tm_symbolizer *s, const struct tm_map_entry *e)
+{
+	uint64_t dev = makedev(e->dev_major, e->dev_minor), ino = e->inode;
+	struct module *mod;
+	size_t h;
+
+	if (s->last && key_match(s->last, dev, ino, e->path))
+		return s->last;
+	h = key_hash(dev, ino, e->path) & (s->nr_buckets - 1);
+	for (mod = s->buckets[h]; mod; mod = mod->next) {
+		if (key_match(mod, dev, ino, e->path))
+			return s->last = mod;
+	}
+
+	if (s->nr_modules >= s->nr_buckets * 2 && !grow_buckets(s))
+		h = key_hash(dev, ino, e->path) & (s->nr_buckets - 1);
+	mod = calloc(1, sizeof(*mod));
+	if (!mod)
+		return NULL;
+	mod->fd = -1;
+	mod->dev = dev;
+	mod->ino = ino;
+	mod->name = strdup(e->path);
+	if (!mod->name) {
+		free(mod);
+		return NULL;
+	}
+	mod->next = s->buckets[h];
+	s->buckets[h] = mod;
+	s->nr_modules++;
+	return s->last = mod;
+}
+
+/*
+ * Open @e's file as seen by @pid. A path that now names another file (the
+ * library was upgraded: same device, different inode) is not used.
+ */
+static int module_open_fd(const struct module *mod, const struct tm_map_entry *e, pid_t pid,
+			  char **used)
+{
+	char cand[3][4096];
+	int nr = 0, i, err = -ENOENT;
+
+	if (pid > 0 && (e->flags & TM_MAP_DELETED))
+		snprintf(cand[nr++], sizeof(cand[0]), "/proc/%d/map_files/%llx-%llx", (int)pid,
+			 (unsigned long long)e->start, (unsigned long long)e->end);
+	if (pid > 0 && snprintf(cand[nr], sizeof(cand[0]), "/proc/%d/root%s", (int)pid,
+				e->path) < (int)sizeof(cand[0]))
+		nr++;
+	snprintf(cand[nr++], sizeof(cand[0]), "%s", e->path);
+
+	for (i = 0; i < nr; i++) {
+		struct stat st;
+		int fd;
+
+		fd = open(cand[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+			continue;
+		}
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+			err = -ENOEXEC;
+			close(fd);
+			continue;
+		}
+		if (mod->ino && (uint64_t)st.st_dev == mod->dev &&
+		    (uint64_t)st.st_ino != mod->ino) {
+			pr_debug("symbolize: %s is no longer the file that was mapped\n", cand[i]);
+			err = -ESTALE;
+			close(fd);
+			continue;
+		}
+		*used = strdup(cand[i]);
+		if (!*used) {
+			close(fd);
+			return -ENOMEM;
+		}
+		return fd;
+	}
+	return err;
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct sym_ent *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * Among aliases at one address, report a sized, global, default-version name
+ * without leading underscores: "free", not "cfree@GLIBC_2.2.5" (an old
+ * version) or "__libc_free".
+ */
+static uint32_t sym_rank(const GElf_Sym *sym, const char *name, bool hidden)
+{
+	uint32_t r = 0;
+
+	if (!sym->st_size)
+		r += 16;
+	if (hidden || strchr(name, '@'))
+		r += 8;
+	if (name[0] == '_')
+		r += 4;
+	if (GELF_ST_BIND(sym->st_info) == STB_LOCAL)
+		r += 2;
+	else if (GELF_ST_BIND(sym->st_info) == STB_WEAK)
+		r += 1;
+	return r;
+}
+
+static int module_load_symbols(struct module *mod)
+{
+	Elf_Data *versym = NULL;
+	Elf_Scn *scn = NULL;
+	size_t cap = 0, i, out;
+
+	/* .gnu.version parallels .dynsym: its high bit marks non-default versions */
+	while ((scn = elf_nextscn(mod->elf, scn))) {
+		GElf_Shdr shdr;
+
+		if (gelf_getshdr(scn, &shdr) && shdr.sh_type == SHT_GNU_versym)
+			versym = elf_getdata(scn, NULL);
+	}
+	while ((scn = elf_nextscn(mod->elf, scn))) {
+		Elf_Data *data;
+		GElf_Shdr shdr;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &shdr))
+			continue;
+		if (shdr.sh_type != SHT_SYMTAB && shdr.sh_type != SHT_DYNSYM)
+			continue;
+		if (shdr.sh_type == SHT_SYMTAB)
+			mod->has_symtab = true;
+		data = elf_getdata(scn, NULL);
+		if (!data || !shdr.sh_entsize)
+			continue;
+		n = shdr.sh_size / shdr.sh_entsize;
+		for (i = 0; i < n; i++) {
+			bool hidden = false;
+			const char *name;
+			GElf_Versym vs;
+			GElf_Sym sym;
+			int type;
+
+			if (!gelf_getsym(data, (int)i, &sym))
+				break;
+			type = GELF_ST_TYPE(sym.st_info);
+			if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
+			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
+				continue;
+			name = elf_strptr(mod->elf, shdr.sh_link, sym.st_name);
+			if (!name || !*name)
+				continue;
+			if (shdr.sh_type == SHT_DYNSYM && versym &&
+			    gelf_getversym(versym, (int)i, &vs))
+				hidden = vs & 0x8000;
+			if (mod->nr_syms == cap) {
+				struct sym_ent *v;
+
+				cap = cap ? cap * 2 : 1024;
+				v = realloc(mod->syms, cap * sizeof(*v));
+				if (!v)
+					return -ENOMEM;
+				mod->syms = v;
+			}
+			mod->syms[mod->nr_syms++] = (struct sym_ent){
+				.addr = sym.st_value,
+				.size = sym.st_size,
+				.name = name,
+				.rank = sym_rank(&sym, name, hidden),
+			};
+		}
+	}
+	if (!mod->nr_syms)
+		return 0;
+	qsort(mod->syms, mod->nr_syms, sizeof(*mod->syms), sym_cmp);
+	/* one name per address: the best ranked sorts first */
+	for (i = 1, out = 1; i < mod->nr_syms; i++) {
+		if (mod->syms[i].addr != mod->syms[out - 1].addr)
+			mod->syms[out++] = mod->syms[i];
+	}
+	mod->nr_syms = out;
+	return 0;
+}
+
+static int module_load_segments(struct module *mod)
+{
+	size_t n, i;
+
+	if (elf_getphdrnum(mod->elf, &n))
+		return -ENOEXEC;
+	mod->loads = calloc(n ? n : 1, sizeof(*mod->loads));
+	if (!mod->loads)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(mod->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		mod->loads[mod->nr_loads++] = (struct load_seg){
+			.vaddr = ph.p_vaddr,
+			.offset = ph.p_offset,
+			.filesz = ph.p_filesz,
+			.flags = ph.p_flags,
+		};
+	}
+	return mod->nr_loads ? 0 : -ENOEXEC;
+}
+
+static int module_open(struct module *mod, const struct tm_map_entry *e, pid_t pid)
+{
+	int err;
+
+	mod->opened = true;
+	if (e->path[0] != '/')
+		return mod->err = -ENOENT;  /* [vdso], [heap], ...: nothing to open */
+
+	err = module_open_fd(mod, e, pid, &mod->open_path);
+	if (err < 0)
+		goto fail;
+	mod->fd = err;
+	mod->elf = elf_begin(mod->fd, ELF_C_READ_MMAP, NULL);
+	if (!mod->elf || elf_kind(mod->elf) != ELF_K_ELF) {
+		err = -ENOEXEC;
+		goto fail;
+	}
+	err = module_load_segments(mod);
+	if (err)
+		goto fail;
+	err = module_load_symbols(mod);
+	if (err)
+		goto fail;
+	return 0;
+
+fail:
+	pr_debug("symbolize: %s: %s\n", mod->name, strerror(-err));
+	return mod->err = err;
+}
+
+/* Lazily: only modules whose addresses need a line pay for libdwfl. */
+static void module_open_dwfl(struct module *mod)
+{
+	Dwfl_Module *dm;
+	GElf_Addr bias;
+	int fd;
+
+	mod->dw_tried = true;
+	/*
+	 * Hand libdwfl a duplicate of our descriptor rather than the path:
+	 * reopening could race with the process's exit. A module that libdwfl
+	 * accepts owns the descriptor (dwfl_end closes it); a refused one
+	 * does not.
+	 */
+	fd = dup(mod->fd);
+	if (fd < 0)
+		return;
+	mod->dwfl = dwfl_begin(&dwfl_callbacks);
+	if (!mod->dwfl) {
+		close(fd);
+		return;
+	}
+	dwfl_report_begin(mod->dwfl);
+	/*
+	 * Base 0 without p_vaddr: module addresses are link-time addresses
+	 * (plus dwbias, which is 0 except for prelinked libraries).
+	 */
+	dm = dwfl_report_elf(mod->dwfl, mod->name, mod->open_path, fd, 0, false);
+	dwfl_report_end(mod->dwfl, NULL, NULL);
+	if (!dm)
+		close(fd);
+	if (!dm || !dwfl_module_getelf(dm, &bias)) {
+		pr_debug("symbolize: %s: no line information: %s\n", mod->name, dwfl_errmsg(-1));
+		dwfl_end(mod->dwfl);
+		mod->dwfl = NULL;
+		return;
+	}
+	mod->dwmod = dm;
+	mod->dwbias = bias;
+}
+
+/* The load bias of mapping @e, or -ENOENT if no segment backs it. */
+static int mapping_bias(const struct tm_symbolizer *s, const struct module *mod,
+			const struct tm_map_entry *e, uint64_t *bias)
+{
+	const struct load_seg *best = NULL;
+	int best_score = -1;
+	size_t i;
+
+	for (i = 0; i < mod->nr_loads; i++) {
+		const struct load_seg *l = &mod->loads[i];
+		uint64_t first = l->offset & ~(s->page_size - 1);
+		int score = 0;
+
+		if (e->offset < first || e->offset >= l->offset + l->filesz)
+			continue;
+		/*
+		 * Two segments can share a file page (text ending, data starting):
+		 * prefer the one the mapping starts with, then matching permissions.
+		 */
+		if (first == e->offset)
+			score += 2;
+		if (!!(l->flags & PF_X) == !!(e->flags & TM_MAP_EXEC))
+			score += 1;
+		if (score > best_score) {
+			best = l;
+			best_score = score;
+		}
+	}
+	if (!best)
+		return -ENOENT;
+	*bias = e->start - e->offset - (best->vaddr - best->offset);
+	return 0;
+}
+
+static const struct sym_ent *find_sym(const struct module *mod, uint64_t vaddr)
+{
+	size_t lo = 0, hi = mod->nr_syms, k, walked;
+
+	/* lo = number of symbols starting at or below vaddr */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mod->syms[mid].addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (k = lo, walked = 0; k > 0 && walked < ENCLOSING_WALK; k--, walked++) {
+		const struct sym_ent *sym = &mod->syms[k - 1];
+
+		if (sym->size) {
+			if (vaddr - sym->addr < sym->size)
+				return sym;
+			continue;
+		}
+		/* unsized (hand-written assembly): good up to the next symbol only */
+		if (k == lo)
+			return sym;
+	}
+	return NULL;
+}
+
+static int cu_cmp(const void *a, const void *b)
+{
+	const struct cu_range *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->hi < y->hi ? -1 : x->hi > y->hi;
+}
+
+static void module_build_cus(struct module *mod)
+{
+	Dwarf_CU *cu = NULL, *next;
+	Dwarf_Die cudie;
+	uint8_t unit_type;
+	Dwarf_Half version;
+	size_t cap = 0;
+
+	mod->cus_built = true;
+	mod->dw = dwfl_module_getdwarf(mod->dwmod, &mod->dw_cu_bias);
+	if (!mod->dw)
+		return;
+	while (dwarf_get_units(mod->dw, cu, &next, &version, &unit_type, &cudie, NULL) == 0) {
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t it = 0;
+
+		cu = next;
+		if (unit_type != DW_UT_compile && unit_type != DW_UT_partial &&
+		    unit_type != DW_UT_skeleton)
+			continue;
+		while ((it = dwarf_ranges(&cudie, it, &base, &lo, &hi)) > 0) {
+			if (lo >= hi)
+				continue;
+			if (mod->nr_cus == cap) {
+				struct cu_range *v;
+
+				cap = cap ? cap * 2 : 64;
+				v = realloc(mod->cus, cap * sizeof(*v));
+				if (!v)
+					return;  /* keep what we have */
+				mod->cus = v;
+			}
+			mod->cus[mod->nr_cus++] =
+				(struct cu_range){ .lo = lo, .hi = hi, .cu = cudie };
+		}
+	}
+	qsort(mod->cus, mod->nr_cus, sizeof(*mod->cus), cu_cmp);
+}
+
+/* The line at libdwfl address @dwaddr through the CU range table. */
+static Dwarf_Line *cu_getsrc(struct module *mod, Dwarf_Addr dwaddr)
+{
+	size_t lo = 0, hi, k, walked;
+	Dwarf_Addr a;
+
+	if (!mod->cus_built)
+		module_build_cus(mod);
+	if (!mod->nr_cus || dwaddr < mod->dw_cu_bias)
+		return NULL;
+	a = dwaddr - mod->dw_cu_bias;
+	hi = mod->nr_cus;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mod->cus[mid].lo <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (k = lo, walked = 0; k > 0 && walked < ENCLOSING_WALK; k--, walked++) {
+		struct cu_range *r = &mod->cus[k - 1];
+
+		if (a < r->hi)
+			return dwarf_getsrc_die(&r->cu, a);
+	}
+	return NULL;
+}
+
+int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid,
+			   uint64_t addr, unsigned int flags, struct tm_sym *out)
+{
+	uint64_t look = addr, bias, vlook;
+	const struct tm_map_entry *e;
+	const struct sym_ent *sym;
+	struct module *mod;
+
+	if (!s || !m || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if ((flags & TM_SYM_RETADDR) && addr)
+		look = addr - 1;
+
+	e = tm_maps__find(m, look);
+	if (!e)
+		return -ENOENT;
+	out->is_exec = !!(e->flags & TM_MAP_EXEC);
+	if (!e->path[0])
+		return 0;  /* anonymous: JIT code or a bad frame */
+
+	mod = module_get(s, e);
+	if (!mod)
+		return -ENOMEM;
+	out->module = mod->name;
+	if (!mod->opened)
+		module_open(mod, e, pid);
+	if (mod->err || mapping_bias(s, mod, e, &bias))
+		return 0;
+	out->vaddr = addr - bias;
+	vlook = look - bias;
+
+	sym = find_sym(mod, vlook);
+	if (sym) {
+		out->function = sym->name;
+		out->offset = out->vaddr - sym->addr;
+	}
+
+	if (!mod->dw_tried)
+		module_open_dwfl(mod);
+	if (mod->dwmod) {
+		Dwarf_Addr dwaddr = vlook + mod->dwbias;
+		Dwfl_Line *line;
+		int lineno = 0;
+
+		/* no .symtab here: a separate debug file may still have one */
+		if (!sym && !mod->has_symtab) {
+			GElf_Off off;
+			GElf_Sym gs;
+			const char *name;
+
+			name = dwfl_module_addrinfo(mod->dwmod, dwaddr, &off, &gs, NULL, NULL,
+						    NULL);
+			if (name) {
+				out->function = name;
+				out->offset = off + (addr - look);
+			}
+		}
+		line = dwfl_module_getsrc(mod->dwmod, dwaddr);
+		if (line) {
+			out->file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+		} else {
+			Dwarf_Line *dl = cu_getsrc(mod, dwaddr);
+
+			if (dl && dwarf_lineno(dl, &lineno) == 0)
+				out->file = dwarf_linesrc(dl, NULL, NULL);
+		}
+		out->line = out->file && lineno > 0 ? (uint32_t)lineno : 0;
+		if (!out->line)
+			out->file = NULL;
+	}
+	return 0;
+}

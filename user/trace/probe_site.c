@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * probe_site.c: choose emulated uprobe sites.
+ *
+ * The x86 uprobe code (arch/x86/kernel/uprobes.c) emulates, instead of
+ * single-stepping out of line: `push reg` (with or without REX.B), nop
+ * (0x90, 0x66 0x90, and 0x0f 0x1f /0 on 6.12+ kernels), and the relative
+ * branches jmp, call and jcc. Everything else -- including `test`, `cmp` and
+ * rip-relative memory operands -- traps a second time to single-step.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "trace/probe_site.h"
+
+/* Bytes of a ModRM operand (ModRM, SIB, displacement) starting at m; 0 if cut short. */
+static size_t modrm_len(const uint8_t *m, size_t avail)
+{
+	uint8_t mod, rm;
+	size_t n = 1;
+
+	if (!avail)
+		return 0;
+	mod = m[0] >> 6;
+	rm = m[0] & 7;
+	if (mod != 3 && rm == 4) {
+		if (avail < 2)
+			return 0;
+		n += 1;         /* SIB */
+		if (mod == 0 && (m[1] & 7) == 5)
+			n += 4; /* no base register: disp32 */
+	}
+	if (mod == 1)
+		n += 1;
+	else if (mod == 2 || (mod == 0 && rm == 5))
+		n += 4;
+	return n <= avail ? n : 0;
+}
+
+/* Length of a `0f 1f /0` multi-byte nop from its ModRM byte on. */
+static size_t nopl_len(const uint8_t *m, size_t avail)
+{
+	if (!avail || ((m[0] >> 3) & 7) != 0)
+		return 0;
+	return modrm_len(m, avail);
+}
+
+size_t tm_probe_site__emulated_len(const uint8_t *c, size_t len)
+{
+	size_t p = 0;
+
+	if (!len)
+		return 0;
+	/* 66 prefixes only in nops (66 90, 66 0f 1f ..., 66 66 2e 0f 1f ... excluded) */
+	while (p < len && c[p] == 0x66)
+		p++;
+	if (p >= len)
+		return 0;
+	if (p) {
+		if (c[p] == 0x90)
+			return p + 1;
+		if (p + 1 < len && c[p] == 0x0f && c[p + 1] == 0x1f) {
+			size_t n = nopl_len(c + p + 2, len - p - 2);
+
+			return n ? p + 2 + n : 0;
+		}
+		return 0;
+	}
+	if (c[0] >= 0x50 && c[0] <= 0x57)             /* push r64 */
+		return 1;
+	if (c[0] == 0x41 && len > 1 && c[1] >= 0x50 && c[1] <= 0x57)  /* push r8-r15 */
+		return 2;
+	if (c[0] == 0x90)                             /* nop */
+		return 1;
+	if (c[0] == 0x0f && len > 1 && c[1] == 0x1f) {   /* nopl */
+		size_t n = nopl_len(c + 2, len - 2);
+
+		return n ? 2 + n : 0;
+	}
+	if (c[0] == 0xeb || (c[0] >= 0x70 && c[0] <= 0x7f))   /* jmp/jcc rel8 */
+		return len >= 2 ? 2 : 0;
+	if (c[0] == 0xe8 || c[0] == 0xe9)             /* call/jmp rel32 */
+		return len >= 5 ? 5 : 0;
+	if (c[0] == 0x0f && len > 1 && c[1] >= 0x80 && c[1] <= 0x8f)  /* jcc rel32 */
+		return len >= 6 ? 6 : 0;
+	return 0;
+}
+
+void tm_probe_site__choose(const uint8_t *c, size_t len, enum tm_site_rule rule,
+			   struct tm_probe_site *out)
+{
+	size_t je;
+
+	memset(out, 0, sizeof(*out));
+	if (tm_probe_site__emulated_len(c, len)) {
+		out->emulated = 1;
+		snprintf(out->why, sizeof(out->why), "entry instruction is emulated");
+		return;
+	}
+	if (rule == TM_SITE_AFTER_NULL_TEST && len >= 3 && c[0] == 0x48 && c[1] == 0x85 && c[2] == 0xff) {
+		/* test %rdi,%rdi; je NULL-path: the fall-through is the non-NULL path */
+		if (len >= 5 && c[3] == 0x74)
+			je = 5;
+		else if (len >= 9 && c[3] == 0x0f && c[4] == 0x84)
+			je = 9;
+		else
+			je = 0;
+		if (je && tm_probe_site__emulated_len(c + je, len - je)) {
+			out->offset = (uint32_t)je;
+			out->emulated = 1;
+			snprintf(out->why, sizeof(out->why),
+				 "+%zu, after `test %%rdi,%%rdi; je`: NULL never reaches it", je);
+			return;
+		}
+	}
+	snprintf(out->why, sizeof(out->why),
+		 "entry instruction (%02x %02x %02x) is single-stepped: no emulated site keeps the meaning",
+		 c[0], len > 1 ? c[1] : 0, len > 2 ? c[2] : 0);
+}
+
+/*
+ * Length of a straight-line instruction we can step over when looking for
+ * an emulated site, with the registers it writes in *writes (bit n for
+ * register n, r8-r15 included); 0 for anything else. Known: endbr64, and,
+ * with an optional REX prefix, mov (89, 8b), lea (8d), test (84, 85), cmp
+ * (38, 39, 3a, 3b, 3d, and 80/81/83 /7). None of them branches or moves
+ * rsp unless rsp is its destination, which *writes shows.
+ */
+static size_t plain_len(const uint8_t *c, size_t len, unsigned int *writes)
+{
+	uint8_t rex = 0, op, modrm;
+	unsigned int reg, rm;
+	size_t p = 0, n;
+
+	*writes = 0;
+	if (len >= 4 && c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa)
+		return 4;
+	if (p < len && (c[p] & 0xf0) == 0x40)
+		rex = c[p++];
+	if (p >= len)
+		return 0;
+	op = c[p++];
+	if (op == 0x3d)                               /* cmp $imm32, %eax/%rax */
+		return p + 4 <= len ? p + 4 : 0;
+	switch (op) {
+	case 0x38: case 0x39: case 0x3a: case 0x3b: case 0x84: case 0x85:
+	case 0x80: case 0x81: case 0x83: case 0x89: case 0x8b: case 0x8d:
+		break;
+	default:
+		return 0;
+	}
+	if (p >= len)
+		return 0;
+	modrm = c[p];
+	n = modrm_len(c + p, len - p);
+	if (!n)
+		return 0;
+	p += n;
+	reg = ((modrm >> 3) & 7) | (rex & 4 ? 8 : 0);
+	rm = (modrm & 7) | (rex & 1 ? 8 : 0);
+	switch (op) {
+	case 0x89:                                    /* mov reg, r/m: a register when mod == 3 */
+		if ((modrm >> 6) == 3)
+			*writes = 1u << rm;
+		break;
+	case 0x8d:                                    /* lea: a memory operand only */
+		if ((modrm >> 6) == 3)
+			return 0;
+		/* fall through */
+	case 0x8b:                                    /* mov r/m, reg */
+		*writes = 1u << reg;
+		break;
+	case 0x80: case 0x81: case 0x83:              /* group 1: only /7, cmp, writes nothing */
+		if (((modrm >> 3) & 7) != 7)
+			return 0;
+		p += op == 0x81 ? 4 : 1;
+		break;
+	default:                                      /* test, cmp */
+		break;
+	}
+	return p <= len ? p : 0;
+}
+
+void tm_probe_site__first_emulated(const uint8_t *c, size_t len, unsigned int keep,
+				   struct tm_probe_site *out)
+{
+	unsigned int writes;
+	size_t off = 0, n;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	/* A return probe reads the return address at [rsp]: rsp must be the entry's. */
+	keep |= TM_REG_RSP;
+	for (i = 0; i < 8 && off < len; i++) {
+		if (tm_probe_site__emulated_len(c + off, len - off)) {
+			out->offset = (uint32_t)off;
+			out->emulated = 1;
+			if (off)
+				snprintf(out->why, sizeof(out->why),
+					 "+%zu, after %d instructions that keep the arguments and rsp", off, i);
+			else
+				snprintf(out->why, sizeof(out->why), "entry instruction is emulated");
+			return;
+		}
+		n = plain_len(c + off, len - off, &writes);
+		if (!n || (writes & keep))
+			break;
+		off += n;
+	}
+	snprintf(out->why, sizeof(out->why),
+		 "entry instruction (%02x %02x %02x) is single-stepped: no emulated site keeps the arguments",
+		 len ? c[0] : 0, len > 1 ? c[1] : 0, len > 2 ? c[2] : 0);
+}

@@ -1,0 +1,1250 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * trace.c: the libbpf loader. See trace.h for the lifecycle.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "target/elf.h"
+#include "util/log.h"
+#include "target/maps.h"
+#include "trace/probe_site.h"
+#include "target/python.h"
+#include "trace/sample.h"
+#include "target/symbolize.h"
+#include "trace/trace.h"
+#include "tidemark.skel.h"
+
+/* One watched process: what it maps, as seen over its life. */
+struct tm_watch {
+	pid_t pid;
+	__u32 inc;                 /* its incarnation in the kernel's maps; 0 until known */
+	struct tm_maps maps;
+	int python;                /* 1: CPython configured; -1: not one we can walk */
+	int at_exec;               /* `run`: counted from its exec, so from its first allocation */
+	int hold;                  /* stopped at new executable mappings: continue it */
+	int py_pending;            /* a CPython not ready to be read yet: try again */
+	char py_why[160];          /* why, said at the end if it never became ready */
+	struct tm_py_cfg py_cfg;
+	/* The interpreter ELF whose allocator functions are probed for this pid (dev/ino); 0 = none. */
+	dev_t py_alloc_dev;
+	ino_t py_alloc_ino;
+	/* The libc whose allocator functions are probed for this pid; 0 = none yet. */
+	dev_t libc_dev;
+	ino_t libc_ino;
+	/* Its uprobes: they go when the process does (the daemon's churn). */
+	struct bpf_link **links;
+	size_t nlinks, caplinks;
+};
+
+#define TM_ALLOC_FNS 10   /* entries of alloc_fns[] */
+
+/* The probe sites of the libc probed last (libc_sites()). */
+struct libc_cache {
+	dev_t dev;
+	ino_t ino;
+	size_t n;
+	uint8_t fn[TM_ALLOC_FNS];       /* index into alloc_fns[] */
+	uint64_t off[TM_ALLOC_FNS];     /* the function's file offset: its return probe */
+	uint64_t entry[TM_ALLOC_FNS];   /* its entry probe's (an emulated instruction) */
+};
+
+struct tm_trace {
+	struct tidemark_bpf *skel;
+	struct ring_buffer *rb;
+	struct tm_watch *watch;    /* grows; pointers into it last until the next watch */
+	size_t nwatch, capwatch;
+	size_t max_watch;          /* 0 = unbounded */
+	struct tm_symbolizer *sym;
+	int python;                /* capture CPython stacks */
+	tm_trace_event_fn on_event;
+	void *on_event_ctx;
+	size_t nreap;              /* keys in reap_set */
+	int py_alloc;              /* probe CPython's PyObject_ and PyMem_ allocators */
+	int native_all;            /* keep the interpreter's frames between Python frames */
+	uint64_t sample_bytes;     /* --sample-bytes: the profiles say their counts are estimates */
+	int alloc_probes;          /* the daemon's full mode: libc probes on every tracked process */
+	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
+	struct libc_cache libc_cache;
+	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && tm_log_level < TM_LOG_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && tm_log_level < TM_LOG_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static struct tm_watch *watch_find(struct tm_trace *t, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < t->nwatch; i++)
+		if (t->watch[i].pid == pid)
+			return &t->watch[i];
+	return NULL;
+}
+
+int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w = watch_find(t, pid);
+	struct tm_maps now = { 0 };
+	int err;
+
+	if (!w)
+		return -ENOENT;
+	err = tm_maps__read(pid, &now);
+	if (err)
+		return err;   /* gone: keep what we had */
+	err = tm_maps__merge(&w->maps, &now);
+	w->maps.pid = pid;
+	tm_maps__free(&now);
+	return err;
+}
+
+/* Are @path's allocator functions already probed for @w's process? */
+static int watch_has_py_alloc(const struct tm_watch *w, const char *path)
+{
+	struct stat st;
+
+	return w->py_alloc_ino && !stat(path, &st) && st.st_dev == w->py_alloc_dev && st.st_ino == w->py_alloc_ino;
+}
+
+/*
+ * Configure the CPython walker for pid once its interpreter is mapped: at
+ * attach, or for `run` on the exec and each new executable mapping (a
+ * libpython is mapped by ld.so after the exec).
+ */
+static void try_python(struct tm_trace *t, struct tm_watch *w)
+{
+	struct tm_py_where where;
+	char desc[256] = "";
+	__u32 key = (__u32)w->pid;
+	int err;
+
+	if (!t->python || w->python)
+		return;
+	err = tm_python__detect_ex(w->pid, &w->py_cfg, &where, desc, sizeof(desc));
+	if (err == -ENOENT)
+		return;   /* not (yet) a CPython */
+	if (err == -EAGAIN) {
+		w->py_pending = 1;
+		snprintf(w->py_why, sizeof(w->py_why), "%s", desc);
+		return;
+	}
+	w->py_pending = 0;
+	if (err) {
+		w->python = -1;
+		pr_warn("tidemark: pid %d: %s: Python frames are not captured\n", w->pid,
+			desc[0] ? desc : strerror(-err));
+		return;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.py_cfgs), &key, &w->py_cfg, BPF_ANY)) {
+		w->python = -1;
+		pr_warn("tidemark: pid %d: cannot configure the Python walker: %s\n", w->pid, strerror(errno));
+		return;
+	}
+	/* After the update: BPF looks the entry up again once it sees the new generation. */
+	__atomic_add_fetch(&t->skel->data->py_cfg_gen, 1, __ATOMIC_SEQ_CST);
+	w->python = 1;
+	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
+	if (t->py_alloc) {
+		char path[PATH_MAX + 32];
+
+		/* `run` probed it before the exec when it could tell which file it would be */
+		snprintf(path, sizeof(path), "/proc/%d/root%s", w->pid, where.path);
+		if (!watch_has_py_alloc(w, path)) {
+			if (w->at_exec)
+				pr_info("tidemark: pid %d: probing %s's allocators only now: objects made before are "
+					"not counted (see py_arena_untraced)\n", w->pid, where.path);
+			tm_trace__attach_python_allocators(t, w->pid, path);
+		}
+	}
+}
+
+static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict);
+
+static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w;
+
+	if (t->max_watch && t->nwatch >= t->max_watch)
+		return NULL;
+	if (t->nwatch == t->capwatch) {
+		size_t cap = t->capwatch ? 2 * t->capwatch : 16;
+
+		w = realloc(t->watch, cap * sizeof(*w));
+		if (!w)
+			return NULL;
+		t->watch = w;
+		t->capwatch = cap;
+	}
+	w = &t->watch[t->nwatch++];
+	memset(w, 0, sizeof(*w));
+	w->pid = pid;
+	return w;
+}
+
+static int handle_event(void *ctx, void *data, size_t len)
+{
+	struct tm_trace *t = ctx;
+	const struct tm_event *ev = data;
+	const struct tm_proc *final = NULL;
+	struct tm_watch *w;
+
+	if (len < sizeof(*ev))
+		return 0;
+	switch (ev->type) {
+	case TM_EV_EXEC:
+	case TM_EV_FORK:
+		/* the daemon's kernel side started (or restarted) tracking tgid at its exec or fork */
+		w = watch_find(t, (pid_t)ev->tgid);
+		if (w) {
+			tm_maps__free(&w->maps);
+			memset(&w->py_cfg, 0, sizeof(w->py_cfg));
+			w->python = 0;
+			w->py_pending = 0;
+		} else {
+			w = watch_add(t, (pid_t)ev->tgid);
+		}
+		if (w)
+			w->inc = (__u32)ev->arg;
+		__attribute__((fallthrough));   /* and its maps, now */
+	case TM_EV_EXEC_MAP:
+		tm_trace__refresh_maps(t, (pid_t)ev->tgid);
+		w = watch_find(t, (pid_t)ev->tgid);
+		if (w)
+			try_python(t, w);
+		if (w && t->alloc_probes)
+			probe_libc(t, w, ev->type == TM_EV_EXEC);
+		/* After the maps are read: a SIGSTOP still pending is cancelled by this. */
+		if (w && w->hold)
+			kill((pid_t)ev->tgid, SIGCONT);
+		break;
+	case TM_EV_EXIT:
+		if (len < sizeof(struct tm_exit_event))
+			return 0;
+		final = &((const struct tm_exit_event *)data)->proc;
+		break;
+	default:
+		break;
+	}
+	if (t->on_event)
+		t->on_event(t->on_event_ctx, ev, final);
+	return 0;
+}
+
+/* [lo, hi) of the mappings of a module whose file name starts with prefix. */
+static int module_span(const struct tm_maps *m, const char *prefix, uint64_t *lo, uint64_t *hi)
+{
+	size_t i;
+
+	*lo = *hi = 0;
+	for (i = 0; i < m->nr; i++) {
+		const struct tm_map_entry *e = &m->entries[i];
+		const char *base = strrchr(e->path, '/');
+
+		base = base ? base + 1 : e->path;
+		if (strncmp(base, prefix, strlen(prefix)))
+			continue;
+		if (!*lo || e->start < *lo)
+			*lo = e->start;
+		if (e->end > *hi)
+			*hi = e->end;
+	}
+	return *lo ? 0 : -ENOENT;
+}
+
+/* oom:mark_victim passes the victim's task_struct since Linux 6.8 (before: only its pid). */
+static int has_mark_victim_task(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *tp;
+	int id, ok = 0;
+
+	if (!btf)
+		return 0;
+	id = btf__find_by_name_kind(btf, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
+	if (id > 0) {
+		tp = btf__type_by_id(btf, id);
+		tp = tp ? btf__type_by_id(btf, tp->type) : NULL;       /* pointer */
+		tp = tp && btf_is_ptr(tp) ? btf__type_by_id(btf, tp->type) : NULL;
+		ok = tp && btf_is_func_proto(tp) && btf_vlen(tp) == 3;
+	}
+	btf__free(btf);
+	return ok;
+}
+
+int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
+{
+	struct tm_maps self = { 0 };
+	uint64_t lo, hi;
+	struct tm_trace *t;
+	int err;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	libbpf_set_print(libbpf_print);
+
+	t->skel = tidemark_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		pr_warn("tidemark: cannot open the BPF object: %s\n", strerror(-err));
+		goto fail;
+	}
+	t->skel->rodata->native_depth = o->native_depth;
+	t->skel->rodata->trace_python = o->python;
+	t->skel->rodata->daemon_mode = o->daemon;
+	t->skel->rodata->sel_flags = o->sel_flags;
+	t->python = o->python;
+	t->skel->rodata->sample_bytes = o->sample_bytes;
+	if (o->sample_bytes)
+		tm_sample__fill_tables((__u32 *)t->skel->rodata->sample_q, (__u32 *)t->skel->rodata->sample_g);
+	t->sample_bytes = o->sample_bytes;
+	t->skel->rodata->trace_py_alloc = o->python && o->py_alloc;
+	t->py_alloc = o->python && o->py_alloc;
+	t->max_watch = o->max_procs;
+	t->alloc_probes = o->alloc_probes;
+	t->skel->rodata->max_allocs_per_proc = o->max_allocs_per_proc;
+	t->skel->rodata->max_stacks_per_proc = o->max_stacks_per_proc;
+	if (o->max_procs)
+		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
+	if (o->max_regions)
+		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
+	if (!o->daemon) {
+		bpf_program__set_autoload(t->skel->progs.reap, false);
+		bpf_program__set_autoload(t->skel->progs.tp_fork, false);
+	}
+	if (!has_mark_victim_task()) {
+		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
+			 "no OOM post-mortems\n");
+		bpf_program__set_autoload(t->skel->progs.tp_oom_victim, false);
+	}
+	t->native_all = o->native_all;
+	if (!tm_maps__read(getpid(), &self)) {
+		/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
+		if (!module_span(&self, "ld-linux", &lo, &hi))
+			t->skel->rodata->ldso_size = hi - lo;
+		/* Our libc's path as mapped (no /proc/PID/root prefix): the daemon's guess at an exec. */
+		self.pid = 0;
+		if (o->alloc_probes)
+			tm_maps__find_module(&self, "libc.so.6", t->host_libc, sizeof(t->host_libc));
+	}
+	tm_maps__free(&self);
+	bpf_map__set_max_entries(t->skel->maps.allocs, o->max_allocs);
+	/*
+	 * Preallocated, a table costs ~96 bytes an entry up front (805 MB for
+	 * 8 M): above the default size, entries are allocated as blocks go
+	 * live instead (measured ~8% slower on py_churn.py, within noise here).
+	 */
+	if (o->max_allocs > TM_DEFAULT_MAX_ALLOCS)
+		bpf_map__set_map_flags(t->skel->maps.allocs, BPF_F_NO_PREALLOC);
+	bpf_map__set_max_entries(t->skel->maps.stacks, o->max_stacks);
+	bpf_map__set_max_entries(t->skel->maps.aggs, o->max_stacks);
+
+	err = tidemark_bpf__load(t->skel);
+	if (err) {
+		if (err == -EPERM)
+			pr_warn("tidemark: loading BPF was refused: needs CAP_BPF and CAP_PERFMON (run as root)\n");
+		else if (err == -EACCES)
+			pr_warn("tidemark: the kernel's verifier rejected the BPF programs (run with -v for its log)\n");
+		else
+			pr_warn("tidemark: loading BPF failed: %s (run with -v for the verifier log)\n",
+				strerror(-err));
+		goto fail;
+	}
+	/* Tracepoints: the programs filter by tgid through the procs map. */
+	err = tidemark_bpf__attach(t->skel);
+	if (err) {
+		pr_warn("tidemark: attaching tracepoints failed: %s\n", strerror(-err));
+		goto fail;
+	}
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_event, t, NULL);
+	if (!t->rb) {
+		err = -errno;
+		pr_warn("tidemark: ring buffer: %s\n", strerror(-err));
+		goto fail;
+	}
+	t->sym = tm_symbolizer__new();
+	if (!t->sym) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	tm_trace__destroy(t);
+	return err;
+}
+
+int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
+{
+	__u32 key = (__u32)pid;
+	struct tm_pending pend = { 0 };
+	struct tm_proc zero = { 0 };
+	struct tm_watch *w;
+	int err;
+
+	w = watch_add(t, pid);
+	if (!w)
+		return -ENOSPC;
+	/* Numbers shared with tp_exec through the mmap()ed .bss; inc 0 means "none". */
+	zero.inc = __sync_add_and_fetch(&t->skel->bss->next_inc, 1);
+	w->inc = zero.inc;
+	w->hold = at_exec;
+	w->at_exec = at_exec;
+	/* tp_exec gives the entry the incarnation it finds here, and holds it for its maps */
+	pend.inc = zero.inc;
+	pend.flags = TM_PROC_HOLD_FOR_MAPS;
+	if (at_exec)
+		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &pend, BPF_ANY);
+	else
+		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_NOEXIST);
+	if (err)
+		return -errno;
+	if (!at_exec) {
+		uint64_t lo, hi;
+
+		tm_trace__refresh_maps(t, pid);
+		try_python(t, w);
+		if (t->alloc_probes)
+			probe_libc(t, w, 0);
+		if (!module_span(&w->maps, "ld-linux", &lo, &hi)) {
+			zero.ldso_lo = lo;
+			zero.ldso_hi = hi;
+			bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_EXIST);
+		}
+	}
+	return 0;
+}
+
+struct alloc_fn {
+	const char *name;
+	enum tm_kind kind;
+	int ret;        /* has a return probe */
+};
+
+static const struct alloc_fn alloc_fns[] = {
+	{ "malloc", TM_KIND_MALLOC, 1 },
+	{ "calloc", TM_KIND_CALLOC, 1 },
+	{ "realloc", TM_KIND_REALLOC, 1 },
+	{ "reallocarray", TM_KIND_REALLOCARRAY, 1 },
+	{ "posix_memalign", TM_KIND_POSIX_MEMALIGN, 1 },
+	{ "memalign", TM_KIND_MEMALIGN, 1 },          /* before aligned_alloc: glibc 2.36 aliases them */
+	{ "aligned_alloc", TM_KIND_ALIGNED_ALLOC, 1 },
+	{ "valloc", TM_KIND_VALLOC, 1 },
+	{ "pvalloc", TM_KIND_PVALLOC, 1 },
+	{ "free", TM_KIND_FREE, 0 },
+};
+_Static_assert(sizeof(alloc_fns) / sizeof(alloc_fns[0]) == TM_ALLOC_FNS, "TM_ALLOC_FNS");
+
+static struct bpf_program *entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
+{
+	switch (kind) {
+	case TM_KIND_MALLOC: return s->progs.malloc_enter;
+	case TM_KIND_CALLOC: return s->progs.calloc_enter;
+	case TM_KIND_REALLOC: return s->progs.realloc_enter;
+	case TM_KIND_REALLOCARRAY: return s->progs.reallocarray_enter;
+	case TM_KIND_POSIX_MEMALIGN: return s->progs.posix_memalign_enter;
+	case TM_KIND_ALIGNED_ALLOC: return s->progs.aligned_alloc_enter;
+	case TM_KIND_MEMALIGN: return s->progs.memalign_enter;
+	case TM_KIND_VALLOC: return s->progs.valloc_enter;
+	case TM_KIND_PVALLOC: return s->progs.pvalloc_enter;
+	case TM_KIND_FREE: return s->progs.free_enter;
+	default: return NULL;
+	}
+}
+
+/* Keep a uprobe link with the process it is for (its watch): it goes when the process does. */
+static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
+{
+	struct tm_watch *w = watch_find(t, pid);
+	struct bpf_link **n;
+
+	if (!l)
+		return -errno;
+	if (w && w->nlinks == w->caplinks) {
+		size_t cap = w->caplinks ? 2 * w->caplinks : 32;
+
+		n = realloc(w->links, cap * sizeof(*n));
+		if (n) {
+			w->links = n;
+			w->caplinks = cap;
+		}
+	}
+	if (!w || w->nlinks == w->caplinks) {
+		bpf_link__destroy(l);
+		return w ? -ENOMEM : -ENOENT;   /* every caller watches pid first */
+	}
+	w->links[w->nlinks++] = l;
+	return 0;
+}
+
+static void watch_drop_links(struct tm_watch *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nlinks; i++)
+		bpf_link__destroy(w->links[i]);
+	free(w->links);
+	w->links = NULL;
+	w->nlinks = w->caplinks = 0;
+	w->libc_dev = 0;
+	w->libc_ino = 0;
+	w->py_alloc_dev = 0;
+	w->py_alloc_ino = 0;
+}
+
+/*
+ * Where each allocator function of one libc is probed. Worked out once per
+ * file: the daemon probes every process it tracks, and reading libc's
+ * symbol table each time would be most of the cost of that.
+ */
+static int libc_sites(struct tm_trace *t, const char *libc)
+{
+	struct libc_cache *c = &t->libc_cache;
+	uint64_t done[TM_ALLOC_FNS];
+	size_t ndone = 0, i, j;
+	struct stat st;
+	int err;
+
+	if (stat(libc, &st))
+		return -errno;
+	if (c->ino && c->dev == st.st_dev && c->ino == st.st_ino)
+		return 0;
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < TM_ALLOC_FNS; i++) {
+		const struct alloc_fn *f = &alloc_fns[i];
+		uint64_t off, vaddr, size;
+		struct tm_probe_site site;
+		uint8_t code[16] = { 0 };
+		int dup = 0;
+
+		err = tm_elf__find_symbol(libc, f->name, &off, &vaddr, &size);
+		if (err) {
+			pr_debug("attach: %s: no %s: not traced\n", libc, f->name);
+			continue;
+		}
+		/* aligned_alloc is memalign in some glibc builds: one probe per address. */
+		for (j = 0; j < ndone; j++)
+			dup |= done[j] == vaddr;
+		if (dup) {
+			pr_debug("attach: %s shares its address with an earlier function: probed once\n", f->name);
+			continue;
+		}
+		done[ndone++] = vaddr;
+
+		err = tm_elf__read_code(libc, off, code, sizeof(code));
+		if (err)
+			return err;
+		tm_probe_site__choose(code, sizeof(code), f->ret ? TM_SITE_ENTRY : TM_SITE_AFTER_NULL_TEST, &site);
+		pr_debug("attach: %-14s at %s+0x%" PRIx64 "+%u: %s\n", f->name, libc, off, site.offset, site.why);
+		if (!site.emulated && tm_log_level >= TM_LOG_DEBUG)
+			pr_debug("attach: %s: every call single-steps the probed instruction (~30x the cost)\n",
+				 f->name);
+		c->fn[c->n] = (uint8_t)i;
+		c->off[c->n] = off;
+		c->entry[c->n] = off + site.offset;
+		c->n++;
+	}
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	return 0;
+}
+
+int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
+{
+	struct libc_cache *c = &t->libc_cache;
+	size_t i;
+	int err, attached = 0;
+
+	err = libc_sites(t, libc);
+	if (err)
+		return err;
+	for (i = 0; i < c->n; i++) {
+		const struct alloc_fn *f = &alloc_fns[c->fn[i]];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, f->kind), pid, libc,
+								  c->entry[i], &uo));
+		if (err)
+			goto fail;
+		if (f->ret) {
+			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
+
+			err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, libc,
+									  c->off[i], &ro));
+			if (err)
+				goto fail;
+		}
+		attached++;
+	}
+	if (!attached) {
+		pr_warn("attach: %s has none of malloc/free: is it glibc?\n", libc);
+		return -ENOENT;
+	}
+	return 0;
+fail:
+	if ((err == -ESRCH || err == -ENOENT) && t->alloc_probes)
+		pr_debug("tidemark daemon: pid %d exited before its probes were placed\n", pid);
+	else if (err == -ESRCH || err == -ENOENT)
+		pr_warn("attach: pid %d exited before its probes were placed\n", pid);
+	else
+		pr_warn("attach: uprobe on %s failed: %s\n", libc, strerror(-err));
+	return err;
+}
+
+/*
+ * The daemon's full mode: the allocator probes, for this process only, on
+ * the libc it maps. At its exec (predict) the libc is not mapped yet: the
+ * probes go on our own libc as seen from its root, which nearly every
+ * program maps, so that they are in place when the dynamic loader maps it
+ * (a probe on a file is installed in each mapping made later). Each new
+ * executable mapping checks that the libc mapped is the one probed. What
+ * the process allocates before its probes are in place is not seen: its
+ * frees count as free_unmatched (not under --sample-bytes).
+ */
+static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
+{
+	char path[PATH_MAX + 64];
+	struct timespec t0, t1;
+	pid_t pid = w->pid;
+	struct stat st;
+	int err;
+
+	if (tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path))) {
+		if (!predict || !t->host_libc[0])
+			return;
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, t->host_libc);
+	}
+	if (stat(path, &st))
+		return;
+	if (w->libc_ino && st.st_dev == w->libc_dev && st.st_ino == w->libc_ino)
+		return;   /* probed already (the probes outlive an exec of the same task) */
+	if (w->libc_ino)
+		watch_drop_links(w);   /* an exec into a program with another libc */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = tm_trace__attach_libc(t, pid, path);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* ~0.5 ms a probe on this kind of machine (the kernel's uprobe registration): ~8 ms a process */
+	pr_debug("tidemark daemon: pid %d: allocator probes placed in %.1f ms\n", (int)pid,
+		 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	if (err) {
+		t->probe_failures++;
+		watch_drop_links(w);   /* none half-placed */
+		return;
+	}
+	w->libc_dev = st.st_dev;
+	w->libc_ino = st.st_ino;
+}
+
+/*
+ * CPython's allocator functions, all in .dynsym of libpython3.X.so or a
+ * static python. PyMem_RawMalloc & co. are not here: they are malloc & co.
+ * underneath, which the libc probes already see.
+ */
+struct py_alloc_fn {
+	const char *name;
+	enum tm_kind kind;
+	unsigned int keep;      /* argument registers the program reads (enum tm_reg) */
+	const char *impl;       /* pymalloc's function behind a wrapper with no emulated site */
+};
+
+#define RDI TM_REG_RDI
+#define RSI TM_REG_RSI
+static const struct py_alloc_fn py_alloc_fns[] = {
+	{ "PyObject_Malloc", TM_KIND_PYOBJECT_MALLOC, RDI, NULL },
+	{ "PyObject_Calloc", TM_KIND_PYOBJECT_CALLOC, RDI | RSI, NULL },
+	{ "PyObject_Realloc", TM_KIND_PYOBJECT_REALLOC, RDI | RSI, NULL },
+	{ "PyObject_Free", TM_KIND_PYOBJECT_FREE, RDI, "_PyObject_Free" },
+	{ "PyMem_Malloc", TM_KIND_PYMEM_MALLOC, RDI, NULL },
+	{ "PyMem_Calloc", TM_KIND_PYMEM_CALLOC, RDI | RSI, NULL },
+	{ "PyMem_Realloc", TM_KIND_PYMEM_REALLOC, RDI | RSI, NULL },
+	{ "PyMem_Free", TM_KIND_PYMEM_FREE, RDI, "_PyObject_Free" },
+};
+#undef RDI
+#undef RSI
+
+static struct bpf_program *py_entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
+{
+	switch (kind) {
+	case TM_KIND_PYOBJECT_MALLOC: return s->progs.pyobject_malloc_enter;
+	case TM_KIND_PYOBJECT_CALLOC: return s->progs.pyobject_calloc_enter;
+	case TM_KIND_PYOBJECT_REALLOC: return s->progs.pyobject_realloc_enter;
+	case TM_KIND_PYMEM_MALLOC: return s->progs.pymem_malloc_enter;
+	case TM_KIND_PYMEM_CALLOC: return s->progs.pymem_calloc_enter;
+	case TM_KIND_PYMEM_REALLOC: return s->progs.pymem_realloc_enter;
+	default: return s->progs.pyfree_enter;
+	}
+}
+
+/* Where to probe one function: its file offset and the site inside it. */
+static int py_site(const char *path, const char *name, unsigned int keep, uint64_t *off, uint64_t *vaddr,
+		   struct tm_probe_site *site)
+{
+	uint8_t code[32] = { 0 };
+	uint64_t size;
+	int err;
+
+	err = tm_elf__find_symbol(path, name, off, vaddr, &size);
+	if (err)
+		return err;
+	err = tm_elf__read_code(path, *off, code, size && size < sizeof(code) ? size : sizeof(code));
+	if (err)
+		return err;
+	tm_probe_site__first_emulated(code, size && size < sizeof(code) ? size : sizeof(code), keep, site);
+	return 0;
+}
+
+/*
+ * The free side: the wrapper where it has an emulated site; else pymalloc's
+ * own _PyObject_Free(ctx, p), which PyObject_Free and PyMem_Free jump to
+ * (pyenv's wrappers overwrite rdi before their first emulated
+ * instruction); else the wrapper's entry, single-stepped.
+ */
+static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const struct py_alloc_fn *f,
+			  uint64_t *done, size_t *ndone)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct bpf_program *prog = t->skel->progs.pyfree_enter;
+	struct tm_probe_site site, impl_site;
+	uint64_t off, vaddr, ioff, ivaddr;
+	const char *name = f->name;
+	size_t j;
+	int err;
+
+	err = py_site(path, f->name, f->keep, &off, &vaddr, &site);
+	if (err)
+		return err;
+	if (!site.emulated && f->impl && !py_site(path, f->impl, TM_REG_RSI, &ioff, &ivaddr, &impl_site) &&
+	    impl_site.emulated) {
+		pr_debug("attach: %s: %s; probing %s instead\n", f->name, site.why, f->impl);
+		name = f->impl;
+		off = ioff;
+		vaddr = ivaddr;
+		site = impl_site;
+		prog = t->skel->progs.pymalloc_free_enter;
+	}
+	for (j = 0; j < *ndone; j++)
+		if (done[j] == vaddr)
+			return 0;       /* PyMem_Free shares PyObject_Free's _PyObject_Free */
+	done[(*ndone)++] = vaddr;
+	pr_debug("attach: %-16s at %s+0x%" PRIx64 "+%u: %s\n", name, path, off, site.offset, site.why);
+	if (!site.emulated)
+		pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost of a "
+			"probe)\n", f->name, path);
+	return add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, path, off + site.offset, &uo));
+}
+
+int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path)
+{
+	uint64_t done[sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0])];
+	struct tm_watch *w = watch_find(t, pid);
+	size_t ndone = 0, i;
+	struct stat st;
+	int err;
+
+	if (!w)
+		return -ENOENT;
+	if (stat(path, &st))
+		return -errno;
+	for (i = 0; i < sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0]); i++) {
+		const struct py_alloc_fn *f = &py_alloc_fns[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
+		struct tm_probe_site site;
+		uint64_t off, vaddr;
+
+		if (f->kind == TM_KIND_PYOBJECT_FREE || f->kind == TM_KIND_PYMEM_FREE) {
+			err = attach_py_free(t, pid, path, f, done, &ndone);
+			if (err)
+				goto fail;
+			continue;
+		}
+		err = py_site(path, f->name, f->keep, &off, &vaddr, &site);
+		if (err)
+			goto fail;
+		pr_debug("attach: %-16s at %s+0x%" PRIx64 "+%u: %s\n", f->name, path, off, site.offset, site.why);
+		if (!site.emulated)
+			pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost "
+				"of a probe)\n", f->name, path);
+		/*
+		 * The return probe goes where the entry one does: the kernel takes the
+		 * return address at [rsp], which the site keeps as it was at the entry.
+		 */
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(py_entry_prog(t->skel, f->kind), pid, path,
+								  off + site.offset, &uo));
+		err = err ?: add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
+									 off + site.offset, &ro));
+		if (err)
+			goto fail;
+	}
+	w->py_alloc_dev = st.st_dev;
+	w->py_alloc_ino = st.st_ino;
+	return 0;
+fail:
+	if (err == -ENOENT)
+		pr_warn("tidemark: %s has no %s: not a CPython interpreter; Python allocators are not traced\n",
+			path, py_alloc_fns[i].name);
+	else
+		pr_warn("tidemark: probing %s in %s failed: %s\n", py_alloc_fns[i].name, path, strerror(-err));
+	return err;
+}
+
+int tm_trace__poll(struct tm_trace *t, int timeout_ms)
+{
+	int n = ring_buffer__poll(t->rb, timeout_ms);
+	size_t i;
+
+	for (i = 0; i < t->nwatch; i++)
+		if (t->watch[i].py_pending && !t->watch[i].python)
+			try_python(t, &t->watch[i]);
+	return n == -EINTR ? 0 : n;
+}
+
+int tm_trace__proc(struct tm_trace *t, pid_t pid, struct tm_proc *out)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.procs), &key, out))
+		return -errno;
+	return 0;
+}
+
+static void sum_stats(struct tm_trace *t, struct tm_stats *sum)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, k;
+	struct tm_stats *per;
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return;
+	per = calloc(ncpu, sizeof(*per));
+	if (!per)
+		return;
+	if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &zero, per)) {
+		for (i = 0; i < ncpu; i++) {
+			for (k = 0; k < TM_STAT__COUNT; k++)
+				sum->stats[k] += per[i].stats[k];
+		}
+	}
+	free(per);
+}
+
+/*
+ * Symbolize one native address into the profile; returns the frame index or
+ * -errno. *cls says what it is to the hybrid merge (enum tm_native_class).
+ */
+static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
+			uint64_t addr, int retaddr, uint8_t *cls)
+{
+	struct tm_frame f = { .kind = TM_FRAME_NATIVE, .address = addr };
+	struct tm_sym sym;
+	char fn[512];
+
+	*cls = w->python == 1 && addr >= w->py_cfg.interp_lo && addr < w->py_cfg.interp_hi ?
+	       TM_NATIVE_INTERP : TM_NATIVE_OTHER;
+	if (!tm_symbolizer__resolve(t->sym, &w->maps, w->pid, addr, retaddr ? TM_SYM_RETADDR : 0, &sym)) {
+		/* the interpreter's eval loop: its activations become Python frames */
+		if (sym.function && !strncmp(sym.function, "_PyEval_EvalFrameDefault", 24))
+			*cls = TM_NATIVE_EVAL;
+		if (sym.function) {
+			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, sym.function, sym.offset);
+			f.function = tm_profile__str(prof, sym.file ? sym.function : fn);
+		}
+		f.file = tm_profile__str(prof, sym.file);
+		f.line = sym.line;
+		f.module = tm_profile__str(prof, sym.module);
+	}
+	return tm_profile__add_frame(prof, &f);
+}
+
+static int python_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
+			const struct tm_py_frame *pf)
+{
+	struct tm_frame f = { .kind = TM_FRAME_PYTHON, .address = pf->code };
+	struct tm_py_sym sym;
+
+	if (!tm_python__resolve_frame(bpf_map__fd(t->skel->maps.py_codes),
+				      w->python == 1 ? &w->py_cfg : NULL, (uint32_t)w->pid, pf, &sym)) {
+		f.function = tm_profile__str(prof, sym.function[0] ? sym.function : NULL);
+		f.file = tm_profile__str(prof, sym.file[0] ? sym.file : NULL);
+		f.line = sym.line > 0 ? (uint32_t)sym.line : 0;
+	}
+	return tm_profile__add_frame(prof, &f);
+}
+
+int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *prof)
+{
+	struct tm_proc p;
+	int err;
+
+	err = tm_trace__proc(t, pid, &p);
+	if (err)
+		return err;
+	return tm_trace__build_profile_from(t, pid, &p, prof);
+}
+
+int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_proc *pp, struct tm_profile *prof)
+{
+	int aggs_fd = bpf_map__fd(t->skel->maps.aggs), stacks_fd = bpf_map__fd(t->skel->maps.stacks);
+	struct tm_agg_key key, next, *prev = NULL;
+	struct tm_watch *w = watch_find(t, pid);
+	const struct tm_proc p = *pp;
+	struct tm_stack *st;
+	struct tm_stats sum;
+	uint32_t *frames;
+	int err, k;
+
+	if (!w)
+		return -ENOENT;
+	if (w->py_pending && !w->python)
+		pr_warn("tidemark: pid %d: %s: Python frames were not captured\n", pid, w->py_why);
+	st = malloc(sizeof(*st));
+	frames = calloc(TM_MAX_NATIVE + TM_MAX_PY, sizeof(*frames));
+	if (!st || !frames) {
+		err = -ENOMEM;
+		goto out;
+	}
+
+	prof->peak_bytes = p.peak_bytes;
+	prof->peak_time_ns = p.peak_time_ns && p.peak_time_ns > prof->start_time_ns ?
+			     p.peak_time_ns - prof->start_time_ns : 0;
+	prof->live_bytes_end = p.live_bytes;
+	prof->sample_bytes = t->sample_bytes;
+	/* The process's totals are the sums of its stacks' (added below). */
+	prof->alloc_bytes = prof->alloc_count = prof->free_count = 0;
+	for (k = 0; k < TM_DROP__COUNT; k++)
+		tm_profile__set_counter(prof, 1, tm_drop_name(k), p.drops[k]);
+	_Static_assert(TM_SIZE_BUCKETS == TM_PROFILE_SIZE_BUCKETS, "size classes differ");
+	for (k = 0; k < TM_SIZE_BUCKETS; k++) {
+		prof->size_hist[k].count = p.size_count[k];
+		prof->size_hist[k].bytes = p.size_bytes[k];
+	}
+	sum_stats(t, &sum);
+	for (k = 0; k < TM_STAT__COUNT; k++)
+		tm_profile__set_counter(prof, 0, tm_stat_name(k), sum.stats[k]);
+
+	while (bpf_map_get_next_key(aggs_fd, prev, &next) == 0) {
+		struct tm_site s = { 0 };
+		struct tm_agg a;
+		uint32_t n = 0, i;
+
+		key = next;
+		prev = &key;
+		if (key.tgid != (__u32)pid || key.inc != p.inc || bpf_map_lookup_elem(aggs_fd, &key, &a))
+			continue;
+		s.alloc_bytes = a.alloc_bytes;
+		s.alloc_count = a.alloc_count;
+		s.live_bytes = a.live_bytes;
+		s.live_count = a.live_count;
+		s.free_bytes = a.alloc_bytes - (uint64_t)a.live_bytes;
+		s.free_count = a.alloc_count - (uint64_t)a.live_count;
+		s.temp_bytes = a.temp_bytes;
+		s.temp_count = a.temp_count;
+		prof->alloc_bytes += s.alloc_bytes;
+		prof->alloc_count += s.alloc_count;
+		prof->free_count += s.free_count;
+		/* See tm_agg_touch(): saved only if it changed after the latest peak. */
+		if (a.gen == p.peak_gen) {
+			s.peak_bytes = a.peak_bytes;
+			s.peak_count = a.peak_count;
+		} else {
+			s.peak_bytes = a.live_bytes;
+			s.peak_count = a.live_count;
+		}
+		if (key.stack_id == TM_STACK_OVER_CAP) {
+			struct tm_frame f = { .kind = TM_FRAME_NATIVE,
+					      .function = tm_profile__str(prof, "[stacks over the per-process cap]") };
+			int idx = tm_profile__add_frame(prof, &f);
+
+			if (idx >= 0)
+				frames[n++] = (uint32_t)idx;
+		} else if (bpf_map_lookup_elem(stacks_fd, &key.stack_id, st) == 0) {
+			uint32_t nat[TM_MAX_NATIVE], nn = 0;
+			uint8_t cls[TM_MAX_NATIVE];
+			struct tm_hybrid_frame hy[TM_MAX_NATIVE + TM_MAX_PY];
+			int fallback = 0, nh;
+
+			s.kind = st->kind;
+			s.flags = st->flags;
+			for (i = 0; i < st->n_native && i < TM_MAX_NATIVE; i++) {
+				/* frame 0 of a syscall stack is the instruction pointer itself */
+				int retaddr = !(i == 0 && tm_kind_is_syscall(st->kind));
+				int idx;
+
+				if (!st->native[i])
+					break;   /* the end of a frame-pointer chain */
+				/* A syscall's own ip is in libc's wrapper; its caller is the site. */
+				if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1])
+					continue;
+				idx = native_frame(t, w, prof, st->native[i], retaddr, &cls[nn]);
+				if (idx >= 0)
+					nat[nn++] = (uint32_t)idx;
+			}
+			/* Python frames take the place of the eval loop's native frames. */
+			nh = st->n_py ? tm_python__merge(cls, nn, st->py, st->n_py < TM_MAX_PY ? st->n_py : TM_MAX_PY,
+							  t->native_all ? 0 : TM_MERGE_FOLD_INTERP, hy,
+							  TM_MAX_NATIVE + TM_MAX_PY, &fallback) : -1;
+			if (nh < 0) {
+				for (i = 0; i < nn; i++)
+					frames[n++] = nat[i];
+			} else {
+				for (i = 0; i < (uint32_t)nh; i++) {
+					int idx = hy[i].kind == TM_FRAME_PYTHON ?
+						  python_frame(t, w, prof, &st->py[hy[i].index]) :
+						  (int)nat[hy[i].index];
+
+					if (idx >= 0)
+						frames[n++] = (uint32_t)idx;
+				}
+			}
+		}
+		s.nframes = n;
+		s.frames = frames;
+		err = tm_profile__add_site(prof, &s);
+		if (err < 0)
+			goto out;
+	}
+	err = 0;
+out:
+	free(frames);
+	free(st);
+	return err;
+}
+
+void tm_trace__set_event_cb(struct tm_trace *t, tm_trace_event_fn fn, void *ctx)
+{
+	t->on_event = fn;
+	t->on_event_ctx = ctx;
+}
+
+int tm_trace__watching(struct tm_trace *t, pid_t pid, __u32 *inc)
+{
+	struct tm_watch *w = watch_find(t, pid);
+
+	if (!w)
+		return 0;
+	if (inc)
+		*inc = w->inc;
+	return 1;
+}
+
+int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc)
+{
+	struct tm_reap_key k = { .tgid = (__u32)pid, .inc = inc };
+	__u32 key = (__u32)pid, one = 1;
+	struct tm_watch *w = watch_find(t, pid);
+	struct tm_proc p;
+	int live, err = 0;
+
+	/* A newer incarnation under the same pid keeps the user-side state (maps, Python). */
+	live = !tm_trace__proc(t, pid, &p) && p.inc != inc;
+	if (w && !live) {
+		tm_maps__free(&w->maps);
+		watch_drop_links(w);
+		*w = t->watch[--t->nwatch];
+	}
+	if (!live) {
+		/* No incarnation left: the procs entry (kept when the ring was full) and the walker's layout. */
+		if (!tm_trace__proc(t, pid, &p) && p.inc == inc)
+			bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
+		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.py_cfgs), &key);
+	}
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.reap_set), &k, &one, BPF_ANY))
+		err = -errno;
+	else
+		t->nreap++;
+	if (!live) {
+		k.inc = 0;   /* (tgid, 0): its Python code names may go too */
+		if (!bpf_map_update_elem(bpf_map__fd(t->skel->maps.reap_set), &k, &one, BPF_ANY))
+			t->nreap++;
+	}
+	return err;
+}
+
+int tm_trace__fd(struct tm_trace *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
+size_t tm_trace__reap_pending(struct tm_trace *t)
+{
+	return t->nreap;
+}
+
+int tm_trace__reap(struct tm_trace *t)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, ro);
+	int set = bpf_map__fd(t->skel->maps.reap_set), err;
+	struct tm_reap_key k, next, *prev = NULL;
+
+	if (!t->nreap)
+		return 0;
+	err = bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.reap), &ro);
+	if (err)
+		return -errno;
+	/* Empty the set (deleting the current key restarts the walk: nothing is skipped). */
+	while (bpf_map_get_next_key(set, prev, &next) == 0) {
+		k = next;
+		if (bpf_map_delete_elem(set, &k))
+			prev = &k;
+		else
+			prev = NULL;
+	}
+	t->nreap = 0;
+	return 0;
+}
+
+static long map_count(int fd, size_t key_size)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+	long n = 0;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o)
+{
+	struct tidemark_bpf *s = t->skel;
+
+	o->procs = map_count(bpf_map__fd(s->maps.procs), sizeof(__u32));
+	o->allocs = map_count(bpf_map__fd(s->maps.allocs), sizeof(struct tm_alloc_key));
+	o->regions = map_count(bpf_map__fd(s->maps.regions), sizeof(struct tm_alloc_key));
+	o->aggs = map_count(bpf_map__fd(s->maps.aggs), sizeof(struct tm_agg_key));
+	o->stacks = map_count(bpf_map__fd(s->maps.stacks), sizeof(__u64));
+	o->py_codes = map_count(bpf_map__fd(s->maps.py_codes), sizeof(struct tm_py_code_key));
+	o->watched = t->nwatch;
+	o->links = 0;
+	for (size_t i = 0; i < t->nwatch; i++)
+		o->links += (long)t->watch[i].nlinks;
+	o->probe_failures = (long)t->probe_failures;
+	return 0;
+}
+
+int tm_trace__select_comm(struct tm_trace *t, const char *comm)
+{
+	char key[16] = { 0 };
+	__u32 one = 1;
+
+	snprintf(key, sizeof(key), "%s", comm);
+	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.sel_comm), key, &one, BPF_ANY) ? -errno : 0;
+}
+
+int tm_trace__select_exe(struct tm_trace *t, uint64_t kdev, uint64_t ino)
+{
+	struct tm_sel_exe k = { .dev = kdev, .ino = ino };
+	__u32 one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.sel_exe), &k, &one, BPF_ANY) ? -errno : 0;
+}
+
+int tm_trace__select_cgroup(struct tm_trace *t, enum tm_cg_hier hier, uint64_t id)
+{
+	struct tm_sel_cgroup k = { .hier = hier, .id = id };
+	__u32 one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.sel_cgroup), &k, &one, BPF_ANY) ? -errno : 0;
+}
+
+int tm_trace__stats(struct tm_trace *t, struct tm_stats *sum)
+{
+	sum_stats(t, sum);
+	return 0;
+}
+
+void tm_trace__print_verifier_stats(struct tm_trace *t)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		pr_debug("bpf: %-22s %6u instructions verified, %6u xlated\n", bpf_program__name(prog),
+			 info.verified_insns, info.xlated_prog_len / 8);
+	}
+}
+
+/*
+ * Removing a uprobe waits for a grace period under a kernel-wide lock (~0.12 s
+ * each here, serialised: ~2.4 s for tidemark's 19 links; bcc's memleak is
+ * known for the same). When the target is gone nobody needs to wait for it:
+ * a detached child holding the same descriptors does the removal, and the
+ * caller exits at once. Returns 0 in the caller, or -errno if it could not
+ * fork (then the removal was done here, synchronously).
+ */
+int tm_trace__destroy_detached(struct tm_trace *t)
+{
+	pid_t pid;
+	int fd;
+
+	if (!t)
+		return 0;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		int err = -errno;
+
+		tm_trace__destroy(t);
+		return err;
+	}
+	if (pid > 0)
+		return 0;   /* the descriptors are the child's now; the caller just exits */
+	setsid();
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	tm_trace__destroy(t);
+	_exit(0);
+}
+
+void tm_trace__destroy(struct tm_trace *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	for (i = 0; i < t->nwatch; i++) {
+		tm_maps__free(&t->watch[i].maps);
+		watch_drop_links(&t->watch[i]);
+	}
+	tidemark_bpf__destroy(t->skel);
+	free(t->watch);
+	tm_symbolizer__free(t->sym);
+	free(t);
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * trace.h: the loader. Owns the BPF skeleton, attaches the allocator uprobes
+ * to a target's libc and the syscall tracepoints, keeps /proc/PID/maps
+ * snapshots while the target lives, and turns the kernel's maps into a
+ * tm_profile. Lifecycle: __open -> __watch -> __attach_libc -> __poll ... ->
+ * __build_profile -> __destroy.
+ */
+#ifndef TIDEMARK_TRACE_H
+#define TIDEMARK_TRACE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profile/profile.h"
+#include "tidemark_common.h"
+
+/* Live blocks tracked at once: the default, and with --trace-python-allocators (one per object). */
+#define TM_DEFAULT_MAX_ALLOCS    (1u << 20)
+#define TM_DEFAULT_MAX_ALLOCS_PY (8u << 20)
+
+struct tm_trace_opts {
+	unsigned int native_depth;   /* frames per native stack, 1..TM_MAX_NATIVE */
+	unsigned int max_allocs;     /* live blocks tracked at once */
+	unsigned int max_stacks;     /* distinct stacks */
+	unsigned int max_procs;      /* processes tracked at once; 0 = the default (1024) */
+	unsigned int max_regions;    /* live mappings; 0 = the default (16384) */
+	int python;                  /* capture CPython stacks when the target is CPython */
+	int daemon;                  /* track selected processes from their exec; release them at exit */
+	unsigned int sel_flags;      /* enum tm_sel_flags: which selectors the daemon fills in */
+	int py_alloc;                /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
+	int native_all;              /* keep the interpreter's frames between two Python frames */
+	uint64_t sample_bytes;       /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
+	int alloc_probes;            /* daemon --mode full: libc probes on each process it tracks */
+	unsigned int max_allocs_per_proc;   /* caps per process (0 = none); beyond: counted proc_cap */
+	unsigned int max_stacks_per_proc;
+};
+
+struct tm_trace;
+
+/*
+ * Called from tm_trace__poll for every kernel notice (after the loader's own
+ * handling). `final` is set for TM_EV_EXIT: the process's last counters.
+ */
+typedef void (*tm_trace_event_fn)(void *ctx, const struct tm_event *ev, const struct tm_proc *final);
+
+/* Entries in the kernel's maps, counted (for the daemon's own metrics). */
+struct tm_occupancy {
+	long procs, allocs, regions, aggs, stacks, py_codes;
+	long watched;                /* processes the loader keeps maps snapshots for */
+	long links;                  /* uprobe links held (daemon --mode full) */
+	long probe_failures;         /* processes whose libc could not be probed in time */
+};
+
+int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o);
+/* Start counting pid now, or (at_exec) from its next exec. */
+int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec);
+/* Uprobes on the allocator family in libc_path, for pid only. */
+int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc_path);
+/*
+ * Probes on CPython's allocator functions in @path (libpython3.X.so or a
+ * python executable), for pid only. `run` calls it before the exec when it
+ * can tell which file the target will map; otherwise it happens when the
+ * interpreter is detected.
+ */
+int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path);
+/* Wait up to timeout_ms for kernel notices (new executable mappings). */
+int tm_trace__poll(struct tm_trace *t, int timeout_ms);
+/* Snapshot /proc/PID/maps now (merged with the earlier ones). */
+int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid);
+int tm_trace__proc(struct tm_trace *t, pid_t pid, struct tm_proc *out);
+/* Fill the profile's totals, drops and sites for pid from the kernel's maps. */
+int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *prof);
+/* The same from counters already read (an exit event's): pid's incarnation p->inc. */
+int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_proc *p,
+				 struct tm_profile *prof);
+
+/* The daemon's side. */
+/* A descriptor that polls readable when kernel notices wait (then call tm_trace__poll). */
+int tm_trace__fd(struct tm_trace *t);
+void tm_trace__set_event_cb(struct tm_trace *t, tm_trace_event_fn fn, void *ctx);
+/* 1 if the loader knows pid (and its incarnation in *inc), else 0. */
+int tm_trace__watching(struct tm_trace *t, pid_t pid, __u32 *inc);
+/* Forget incarnation inc of pid: its entries go at the next tm_trace__reap. */
+int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc);
+size_t tm_trace__reap_pending(struct tm_trace *t);
+int tm_trace__reap(struct tm_trace *t);
+int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o);
+int tm_trace__stats(struct tm_trace *t, struct tm_stats *sum);
+/* Selection (with tm_trace_opts.daemon and the matching sel_flags bit). */
+int tm_trace__select_comm(struct tm_trace *t, const char *comm);
+int tm_trace__select_exe(struct tm_trace *t, uint64_t kdev, uint64_t ino);
+int tm_trace__select_cgroup(struct tm_trace *t, enum tm_cg_hier hier, uint64_t id);
+/* Print per-program verified instruction counts (for -v). */
+void tm_trace__print_verifier_stats(struct tm_trace *t);
+void tm_trace__destroy(struct tm_trace *t);  /* accepts NULL */
+/* The same, finished by a detached child so the caller can exit now (target gone). */
+int tm_trace__destroy_detached(struct tm_trace *t);
+
+#endif

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "util/log.h"
+
+int tm_log_level = TM_LOG_INFO;
+
+void tm_log(enum tm_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((int)level > tm_log_level)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
