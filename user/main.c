@@ -1,38 +1,30 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * main.c: the tidemark command line: run, attach, report.
+ * main.c: the tidemark command line: commands and their options, checked
+ * and handed to the module that does the work: run and attach to
+ * session.c, report and diff to report/, daemon to daemon/.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "profile/capture.h"
-#include "target/cgroup.h"
-#include "report/collapsed.h"
 #include "daemon/daemon.h"
-#include "report/diff.h"
-#include "target/elf.h"
-#include "report/flamegraph.h"
-#include "util/log.h"
-#include "target/maps.h"
-#include "report/postmortem.h"
-#include "report/pprof.h"
+#include "profile/capture.h"
 #include "profile/profile.h"
+#include "report/collapsed.h"
+#include "report/diff.h"
+#include "report/flamegraph.h"
+#include "report/pprof.h"
 #include "report/report.h"
-#include "profile/timeline.h"
+#include "session.h"
 #include "trace/trace.h"
+#include "util/log.h"
 
 static const char usage[] =
 "usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
@@ -102,32 +94,6 @@ static const char usage[] =
 "      --max-series N     processes and cgroups with their own metric labels (default 100)\n"
 "  -d, --duration SECONDS stop after this long (default: SIGINT/SIGTERM)\n";
 
-struct opts {
-	const char *in_cgroup;
-	const char *output_dir;
-	const char *output;
-	struct tm_trace_opts trace;
-	unsigned int top;
-	pid_t pid;
-	double duration;
-};
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* --sample-bytes N: 0 (every allocation) or a mean of 1 .. 4 GiB between sample points. */
 static int parse_sample_bytes(const char *cmd, const char *s, uint64_t *out)
 {
@@ -161,279 +127,6 @@ static int parse_uint(const char *cmd, const char *flag, const char *s, unsigned
 	return 0;
 }
 
-/* Root, or at least the capabilities BPF tracing needs; and BTF. */
-static int preflight(const char *cmd)
-{
-	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		pr_warn("tidemark %s: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
-			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n", cmd);
-		return -ENOTSUP;
-	}
-	if (geteuid() != 0) {
-		pr_warn("tidemark %s: needs CAP_BPF and CAP_PERFMON (run as root, e.g. sudo tidemark %s ...)\n",
-			cmd, cmd);
-		return -EPERM;
-	}
-	return 0;
-}
-
-/* The capture must be writable before the target is touched. */
-static int check_output(const char *cmd, const char *path)
-{
-	char buf[PATH_MAX];
-	char *dir;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	dir = dirname(buf);
-	if (access(dir, W_OK)) {
-		pr_warn("tidemark %s: cannot write %s: %s (choose another path with -o)\n", cmd, path,
-			strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
-static int self_libc(char *path, size_t len)
-{
-	struct tm_maps m = { 0 };
-	int err = tm_maps__read(getpid(), &m);
-
-	if (!err)
-		err = tm_maps__find_module(&m, "libc.so.6", path, len);
-	tm_maps__free(&m);
-	return err;
-}
-
-/* Find CMD on PATH the way execvp will. */
-static int resolve_cmd(const char *cmd, char *out, size_t len)
-{
-	const char *path = getenv("PATH");
-	char buf[PATH_MAX];
-
-	if (strchr(cmd, '/')) {
-		snprintf(out, len, "%s", cmd);
-		return access(out, X_OK) ? -errno : 0;
-	}
-	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		const char *colon = strchrnul(path, ':');
-		int n = (int)(colon - path);
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", n ? n : 1, n ? path : ".", cmd);
-		if (!access(buf, X_OK)) {
-			snprintf(out, len, "%s", buf);
-			return 0;
-		}
-		path = *colon ? colon + 1 : colon;
-	}
-	return -ENOENT;
-}
-
-/*
- * The ELF that runs for @exe: @exe itself, or the interpreter its #! line
- * names (through `env NAME` too). 0, or -ENOENT.
- */
-static int exec_elf(const char *exe, char *out, size_t len)
-{
-	char line[PATH_MAX], interp[PATH_MAX];
-	FILE *f;
-
-	f = fopen(exe, "r");
-	if (!f)
-		return -errno;
-	if (fgets(line, sizeof(line), f) && line[0] == '#' && line[1] == '!') {
-		char *p = line + 2, *sp;
-
-		fclose(f);
-		while (*p == ' ')
-			p++;
-		p[strcspn(p, "\n")] = 0;
-		sp = strchr(p, ' ');
-		if (sp && !strcmp(basename(p), "env")) {
-			char *arg = sp + 1;
-
-			arg[strcspn(arg, " ")] = 0;
-			if (resolve_cmd(arg, interp, sizeof(interp)))
-				return -ENOENT;
-		} else {
-			if (sp)
-				*sp = 0;
-			snprintf(interp, sizeof(interp), "%s", p);
-		}
-		return exec_elf(interp, out, len);
-	}
-	fclose(f);
-	snprintf(out, len, "%s", exe);
-	return 0;
-}
-
-/* Say what is and is not traced when CMD's allocator is not glibc's. */
-static void check_target_libc(const char *exe)
-{
-	struct tm_elf_info info;
-	char elf[PATH_MAX];
-
-	if (exec_elf(exe, elf, sizeof(elf)))
-		return;
-	memset(&info, 0, sizeof(info));
-	if (tm_elf__info(elf, &info))
-		return;
-	if (!info.has_interp || !info.needs_libc)
-		pr_warn("tidemark: %s is %s: its malloc/free are not traced (tidemark probes glibc's "
-			"libc.so.6); its mmap/munmap/mremap/brk are\n", elf,
-			info.has_interp ? "not linked against glibc" : "statically linked");
-	tm_elf_info__free(&info);
-}
-
-/*
- * The file holding CPython's allocator functions that CMD will map: a
- * python linked statically exports them itself; otherwise its
- * libpython3.X.so, found as the dynamic loader will find it.
- */
-static int python_elf(const char *exe, char *out, size_t len)
-{
-	char elf[PATH_MAX];
-	int err;
-
-	err = exec_elf(exe, elf, sizeof(elf));
-	if (err)
-		return err;
-	if (!tm_elf__find_symbol(elf, "PyObject_Malloc", NULL, NULL, NULL)) {
-		snprintf(out, len, "%s", elf);
-		return 0;
-	}
-	return tm_elf__find_needed(elf, "libpython3.", out, len);
-}
-
-static void fill_command(struct tm_profile *prof, pid_t pid, char **argv)
-{
-	char buf[4096];
-	size_t n = 0;
-	int i;
-
-	buf[0] = 0;
-	if (argv) {
-		for (i = 0; argv[i] && n < sizeof(buf) - 1; i++)
-			n += snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "", argv[i]);
-	} else {
-		char path[64];
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-		f = fopen(path, "r");
-		if (f) {
-			n = fread(buf, 1, sizeof(buf) - 1, f);
-			fclose(f);
-			buf[n] = 0;
-			for (i = 0; n && i < (int)n - 1; i++)
-				if (!buf[i])
-					buf[i] = ' ';
-		}
-	}
-	if (n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	prof->command = tm_profile__str(prof, buf);
-}
-
-/* Put pid into the cgroup directory dir (v1 or v2: both have cgroup.procs). */
-static int join_cgroup(const char *dir, pid_t pid)
-{
-	char path[PATH_MAX + 16];
-	FILE *f;
-	int err = 0;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	f = fopen(path, "w");
-	if (!f || fprintf(f, "%d\n", (int)pid) < 0)
-		err = -errno;
-	if (f && fclose(f) && !err)
-		err = -errno;
-	if (err)
-		pr_warn("tidemark run: cannot join cgroup %s: %s (is it a cgroup directory?)\n", dir, strerror(-err));
-	return err;
-}
-
-/* The child was OOM-killed: its post-mortem goes next to the capture unless --output-dir. */
-static void write_postmortem(const struct tm_profile *prof, const struct opts *o, const char *capture)
-{
-	char dir[PATH_MAX], base[PATH_MAX + 300];
-
-	snprintf(dir, sizeof(dir), "%s", capture);
-	if (o->output_dir)
-		snprintf(dir, sizeof(dir), "%s", o->output_dir);
-	else
-		snprintf(dir, sizeof(dir), "%s", dirname(dir));
-	if (!tm_postmortem__write(dir, prof, base, sizeof(base)))
-		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt and .json\n", prof->pid, base);
-}
-
-/*
- * One timeline point when one is due: the live heap the kernel counts and
- * the RSS the kernel reports. Nothing before the process is counted (a `run`
- * child before its exec). `final` records the end whatever the interval.
- */
-static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64_t start_ns, int final)
-{
-	uint64_t now = now_ns() - start_ns;
-	struct tm_sample s;
-	struct tm_proc p;
-
-	if (!tl->s || (!final && !tm_timeline__due(tl, now)) || tm_trace__proc(t, pid, &p))
-		return;
-	s.time_ns = now;
-	s.heap_bytes = p.live_bytes;
-	s.rss_bytes = tm_timeline__rss(pid);
-	tm_timeline__add(tl, &s);
-}
-
-/* Build, write and summarise the capture. */
-static int finish(struct tm_trace *t, struct tm_profile *prof, pid_t pid, const struct opts *o,
-		  struct tm_timeline *tl, const char *output)
-{
-	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
-	size_t i;
-	int err;
-
-	struct tm_proc p;
-
-	err = tm_trace__proc(t, pid, &p);
-	if (!err)
-		err = tm_trace__build_profile_from(t, pid, &p, prof);
-	tm_postmortem__fill(prof, &p);
-	if (err) {
-		pr_warn("tidemark: pid %d was never counted: %s\n", pid, strerror(-err));
-		return err;
-	}
-	for (i = 0; i < prof->ndrops; i++)
-		if (!strcmp(prof->drops[i].name, tm_drop_name(TM_DROP_PY_ARENA_UNTRACED)) && prof->drops[i].value)
-			pr_warn("tidemark: %llu pymalloc arenas were mapped outside the probed PyObject_/PyMem_ calls: "
-				"this interpreter makes objects where uprobes cannot see (an LTO build such as Debian's "
-				"python3.11 inlines PyObject_Malloc into its callers): small objects are undercounted\n",
-				(unsigned long long)prof->drops[i].value);
-	/* The peak itself, which 10 ms sampling may step over (RSS unknown there: 0). */
-	if (prof->peak_bytes && tl->s) {
-		struct tm_sample pk = { prof->peak_time_ns, (int64_t)prof->peak_bytes, 0 };
-
-		tm_timeline__insert(tl, &pk);
-	}
-	err = tm_timeline__to_profile(tl, prof);
-	if (err) {
-		pr_warn("tidemark: timeline: %s\n", strerror(-err));
-		return err;
-	}
-	err = tm_capture__write(prof, output);
-	if (err) {
-		pr_warn("tidemark: writing %s failed: %s\n", output, strerror(-err));
-		return err;
-	}
-	if (tm_log_level >= TM_LOG_INFO) {
-		tm_report__text(prof, stderr, &ro);
-		pr_info("tidemark: wrote %s (tidemark report %s)\n", output, output);
-	}
-	return 0;
-}
-
 enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
        OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
        OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES };
@@ -457,17 +150,13 @@ static const struct option trace_longopts[] = {
 	{ 0 },
 };
 
-static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts *o)
+static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_session_opts *o)
 {
 	unsigned long v;
 	char *end;
 	int c;
 
-	o->trace.native_depth = TM_MAX_NATIVE;
-	o->trace.max_allocs = 0;
-	o->trace.max_stacks = 65536;
-	o->trace.python = 1;
-	o->top = 5;
+	tm_session_opts__init(o);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+o:p:d:n:vqh", trace_longopts, NULL)) != -1) {
@@ -554,24 +243,13 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct opts 
 			return -EINVAL;
 		}
 	}
-	if (!o->trace.max_allocs)
-		o->trace.max_allocs = o->trace.py_alloc ? TM_DEFAULT_MAX_ALLOCS_PY : TM_DEFAULT_MAX_ALLOCS;
-	if (o->trace.py_alloc && !o->trace.python) {
-		pr_warn("tidemark %s: --trace-python-allocators needs Python stacks: drop --no-python\n", cmd);
-		return -EINVAL;
-	}
-	return optind;
+	return tm_session_opts__check(cmd, o) ?: optind;
 }
 
 static int cmd_run(int argc, char **argv)
 {
-	struct opts o = { 0 };
-	struct tm_trace *t = NULL;
-	struct tm_profile *prof = NULL;
-	struct tm_timeline tl = { 0 };
-	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX], cgroup[PATH_MAX];
-	int pipefd[2] = { -1, -1 }, status = 0, err, first, rc = 1;
-	pid_t child = -1;
+	struct tm_session_opts o;
+	int first;
 
 	first = parse_trace_opts("run", argc, argv, &o);
 	if (first < 0)
@@ -580,150 +258,15 @@ static int cmd_run(int argc, char **argv)
 		pr_warn("tidemark run: no command given: tidemark run [options] -- CMD [ARGS...]\n");
 		return 2;
 	}
-	if (preflight("run"))
+	if (tm_session__preflight("run"))
 		return 1;
-	if (resolve_cmd(argv[first], exe, sizeof(exe))) {
-		pr_warn("tidemark run: %s: command not found\n", argv[first]);
-		return 127;
-	}
-	if (o.output && check_output("run", o.output))
-		return 1;
-	if (o.output_dir && access(o.output_dir, W_OK)) {
-		pr_warn("tidemark run: cannot write into %s: %s (give another --output-dir)\n", o.output_dir,
-			strerror(errno));
-		return 1;
-	}
-	check_target_libc(exe);
-	if (self_libc(libc, sizeof(libc))) {
-		pr_warn("tidemark run: cannot find the system's libc.so.6 in this process's maps\n");
-		return 1;
-	}
-
-	if (pipe2(pipefd, O_CLOEXEC)) {
-		pr_warn("tidemark run: pipe: %s\n", strerror(errno));
-		return 1;
-	}
-	child = fork();
-	if (child < 0) {
-		pr_warn("tidemark run: fork: %s\n", strerror(errno));
-		return 1;
-	}
-	if (child == 0) {
-		char go = 0;
-
-		close(pipefd[1]);
-		/* Wait until the probes are in place; EOF means the tracer gave up. */
-		if (read(pipefd[0], &go, 1) != 1 || go != 'g')
-			_exit(127);
-		execvp(exe, argv + first);
-		fprintf(stderr, "tidemark run: cannot execute %s: %s\n", exe, strerror(errno));
-		_exit(127);
-	}
-	close(pipefd[0]);
-	if (o.in_cgroup && join_cgroup(o.in_cgroup, child))
-		goto out;
-
-	/* Ctrl-C reaches the child (same process group); we report once it exits. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-
-	prof = tm_profile__new();
-	if (!prof)
-		goto out;
-	err = tm_trace__open(&t, &o.trace);
-	if (err)
-		goto out;
-	tm_trace__print_verifier_stats(t);
-	err = tm_trace__watch(t, child, 1);
-	if (!err)
-		err = tm_trace__attach_libc(t, child, libc);
-	if (err)
-		goto out;
-	if (o.trace.py_alloc) {
-		char py[PATH_MAX];
-
-		/* Before the exec, so that every object is seen; else when the interpreter shows up. */
-		if (!python_elf(exe, py, sizeof(py)))
-			tm_trace__attach_python_allocators(t, child, py);
-		else
-			pr_debug("tidemark run: %s: cannot tell its libpython before it runs\n", exe);
-	}
-
-	prof->pid = child;
-	fill_command(prof, child, argv + first);
-	if (!tm_cgroup__of_pid(child, cgroup, sizeof(cgroup)))
-		prof->cgroup = tm_profile__str(prof, cgroup);
-	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
-		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
-	prof->start_time_ns = now_ns();
-	if (write(pipefd[1], "g", 1) != 1) {
-		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
-		goto out;
-	}
-	close(pipefd[1]);
-	pipefd[1] = -1;
-
-	for (;;) {
-		pid_t r = waitpid(child, &status, WNOHANG);
-
-		if (r == child)
-			break;
-		if (r < 0 && errno != EINTR) {
-			pr_warn("tidemark run: waitpid: %s\n", strerror(errno));
-			goto out;
-		}
-		tm_trace__poll(t, 20);
-		sample(t, &tl, child, prof->start_time_ns, 0);
-	}
-	tm_trace__poll(t, 0);
-	sample(t, &tl, child, prof->start_time_ns, 1);
-	child = -1;
-	prof->end_time_ns = now_ns();
-	if (WIFEXITED(status)) {
-		prof->has_exit_code = 1;
-		prof->exit_code = WEXITSTATUS(status);
-	} else if (WIFSIGNALED(status)) {
-		prof->has_signal = 1;
-		prof->signal = WTERMSIG(status);
-	}
-	snprintf(output, sizeof(output), "%s", o.output ? o.output : "");
-	if (!o.output)
-		snprintf(output, sizeof(output), "tidemark-%d.tdm", prof->pid);
-	if (finish(t, prof, prof->pid, &o, &tl, output))
-		goto out;
-	if (prof->oom.killed)
-		write_postmortem(prof, &o, output);
-	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	/* The child is gone: its probes can come off after we have returned. */
-	tm_trace__destroy_detached(t);
-	t = NULL;
-out:
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);   /* the child sees EOF and exits 127 */
-	if (child > 0)
-		waitpid(child, NULL, 0);
-	tm_trace__destroy(t);
-	tm_timeline__free(&tl);
-	tm_profile__free(prof);
-	return rc;
-}
-
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	return tm_session__run(&o, argv + first);
 }
 
 static int cmd_attach(int argc, char **argv)
 {
-	struct opts o = { 0 };
-	struct tm_trace *t = NULL;
-	struct tm_profile *prof = NULL;
-	struct tm_timeline tl = { 0 };
-	struct tm_maps maps = { 0 };
-	char libc[PATH_MAX], output[PATH_MAX];
-	uint64_t deadline = 0;
-	int first, pidfd = -1, err, rc = 1, has_libc;
-	struct tm_proc p;
+	struct tm_session_opts o;
+	int first;
 
 	first = parse_trace_opts("attach", argc, argv, &o);
 	if (first < 0)
@@ -740,80 +283,9 @@ static int cmd_attach(int argc, char **argv)
 		pr_warn("tidemark attach: pid %d not found\n", o.pid);
 		return 1;
 	}
-	if (preflight("attach"))
+	if (tm_session__preflight("attach"))
 		return 1;
-	if (o.output && check_output("attach", o.output))
-		return 1;
-	pidfd = pidfd_open_(o.pid);
-	err = tm_maps__read(o.pid, &maps);
-	if (pidfd < 0 || err) {
-		pr_warn("tidemark attach: pid %d not found\n", o.pid);
-		goto out;
-	}
-	has_libc = !tm_maps__find_module(&maps, "libc.so.6", libc, sizeof(libc));
-	if (!has_libc)
-		pr_warn("tidemark attach: pid %d does not map glibc's libc.so.6 (static or another libc): "
-			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n", o.pid);
-
-	signal(SIGINT, on_stop);
-	signal(SIGTERM, on_stop);
-	prof = tm_profile__new();
-	if (!prof)
-		goto out;
-	err = tm_trace__open(&t, &o.trace);
-	if (err)
-		goto out;
-	tm_trace__print_verifier_stats(t);
-	prof->pid = o.pid;
-	fill_command(prof, o.pid, NULL);
-	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
-		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
-	prof->start_time_ns = now_ns();
-	err = tm_trace__watch(t, o.pid, 0);
-	if (!err && has_libc)
-		err = tm_trace__attach_libc(t, o.pid, libc);
-	if (err)
-		goto out;
-	if (o.duration > 0)
-		deadline = prof->start_time_ns + (uint64_t)(o.duration * 1e9);
-	pr_info("tidemark: attached to pid %d; Ctrl-C to stop\n", o.pid);
-
-	while (!stop_requested) {
-		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-
-		if (poll(&pfd, 1, 0) > 0)
-			break;   /* the target exited */
-		if (deadline && now_ns() >= deadline)
-			break;
-		tm_trace__poll(t, 20);
-		sample(t, &tl, o.pid, prof->start_time_ns, 0);
-	}
-	tm_trace__poll(t, 0);
-	sample(t, &tl, o.pid, prof->start_time_ns, 1);
-	prof->end_time_ns = now_ns();
-	if (!tm_trace__proc(t, o.pid, &p) && p.exit_time_ns) {
-		if (WIFSIGNALED(p.exit_code)) {
-			prof->has_signal = 1;
-			prof->signal = WTERMSIG(p.exit_code);
-		} else {
-			prof->has_exit_code = 1;
-			prof->exit_code = WEXITSTATUS(p.exit_code);
-		}
-	}
-	snprintf(output, sizeof(output), "%s", o.output ? o.output : "");
-	if (!o.output)
-		snprintf(output, sizeof(output), "tidemark-%d.tdm", o.pid);
-	if (finish(t, prof, o.pid, &o, &tl, output))
-		goto out;
-	rc = 0;
-out:
-	if (pidfd >= 0)
-		close(pidfd);
-	tm_maps__free(&maps);
-	tm_trace__destroy(t);   /* detaches every probe */
-	tm_timeline__free(&tl);
-	tm_profile__free(prof);
-	return rc;
+	return tm_session__attach(&o);
 }
 
 /* Every format renders the same profile with the same options. */
@@ -1056,6 +528,38 @@ enum { OPT_D_MODE = 300, OPT_D_PID, OPT_D_COMM, OPT_D_EXE, OPT_D_CGROUP, OPT_D_O
 	OPT_D_MAXPROCS, OPT_D_MAXSERIES, OPT_D_SAMPLE, OPT_D_CAP_ALLOCS, OPT_D_CAP_STACKS, OPT_D_PPROF_EVERY,
 	OPT_D_PPROF_KEEP };
 
+/* --pid, --comm, --exe, --cgroup: add one selector (each repeatable, any match selects). */
+static int daemon_selector(struct tm_daemon_opts *o, int c, const char *flag, const char *arg)
+{
+	unsigned int *n = c == OPT_D_PID ? &o->npids : c == OPT_D_COMM ? &o->ncomms :
+			  c == OPT_D_EXE ? &o->nexes : &o->ncgroups;
+	unsigned long v;
+
+	if (*n >= TM_DAEMON_MAX_SEL) {
+		pr_warn("tidemark daemon: at most %d of %s\n", TM_DAEMON_MAX_SEL, flag);
+		return -EINVAL;
+	}
+	if (c == OPT_D_PID) {
+		if (parse_uint("daemon", "--pid", arg, 1, INT32_MAX, &v))
+			return -EINVAL;
+		o->pids[(*n)++] = (pid_t)v;
+	} else if (c == OPT_D_COMM) {
+		if (strlen(arg) > 15) {
+			pr_warn("tidemark daemon: --comm '%s': the kernel keeps 15 characters of a name\n", arg);
+			return -EINVAL;
+		}
+		o->comms[(*n)++] = arg;
+		o->trace.sel_flags |= TM_SEL_COMM;
+	} else if (c == OPT_D_EXE) {
+		o->exes[(*n)++] = arg;
+		o->trace.sel_flags |= TM_SEL_EXE;
+	} else {
+		o->cgroups[(*n)++] = arg;
+		o->trace.sel_flags |= TM_SEL_CGROUP;
+	}
+	return 0;
+}
+
 static int cmd_daemon(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1080,18 +584,12 @@ static int cmd_daemon(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct tm_daemon_opts o = { .mode = TM_MODE_LITE, .max_series = 100, .pprof_keep = 60 };
-	int cap_allocs = -1, cap_stacks = -1;
+	struct tm_daemon_opts o;
 	unsigned long v;
 	char *end;
 	int c;
 
-	o.trace.native_depth = TM_MAX_NATIVE;
-	o.trace.max_allocs = 1024;      /* lite: no allocator probes, nothing goes in allocs */
-	o.trace.max_stacks = 65536;
-	o.trace.max_procs = 1024;
-	o.trace.python = 1;
-	o.trace.daemon = 1;
+	tm_daemon_opts__init(&o);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "d:vqh", longopts, NULL)) != -1) {
@@ -1109,35 +607,10 @@ static int cmd_daemon(int argc, char **argv)
 		case OPT_D_PID:
 		case OPT_D_COMM:
 		case OPT_D_EXE:
-		case OPT_D_CGROUP: {
-			unsigned int *n = c == OPT_D_PID ? &o.npids : c == OPT_D_COMM ? &o.ncomms :
-					  c == OPT_D_EXE ? &o.nexes : &o.ncgroups;
-
-			if (*n >= TM_DAEMON_MAX_SEL) {
-				pr_warn("tidemark daemon: at most %d of %s\n", TM_DAEMON_MAX_SEL, argv[optind - 2]);
+		case OPT_D_CGROUP:
+			if (daemon_selector(&o, c, argv[optind - 2], optarg))
 				return 2;
-			}
-			if (c == OPT_D_PID) {
-				if (parse_uint("daemon", "--pid", optarg, 1, INT32_MAX, &v))
-					return 2;
-				o.pids[(*n)++] = (pid_t)v;
-			} else if (c == OPT_D_COMM) {
-				if (strlen(optarg) > 15) {
-					pr_warn("tidemark daemon: --comm '%s': the kernel keeps 15 characters of a name\n",
-						optarg);
-					return 2;
-				}
-				o.comms[(*n)++] = optarg;
-				o.trace.sel_flags |= TM_SEL_COMM;
-			} else if (c == OPT_D_EXE) {
-				o.exes[(*n)++] = optarg;
-				o.trace.sel_flags |= TM_SEL_EXE;
-			} else {
-				o.cgroups[(*n)++] = optarg;
-				o.trace.sel_flags |= TM_SEL_CGROUP;
-			}
 			break;
-		}
 		case OPT_D_OUTDIR:
 			if (access(optarg, W_OK)) {
 				pr_warn("tidemark daemon: cannot write into %s: %s\n", optarg, strerror(errno));
@@ -1167,7 +640,7 @@ static int cmd_daemon(int argc, char **argv)
 			if (parse_uint("daemon", c == OPT_D_CAP_ALLOCS ? "--max-allocs-per-proc" : "--max-stacks-per-proc",
 				       optarg, 0, 1u << 26, &v))
 				return 2;
-			*(c == OPT_D_CAP_ALLOCS ? &cap_allocs : &cap_stacks) = (int)v;
+			*(c == OPT_D_CAP_ALLOCS ? &o.cap_allocs : &o.cap_stacks) = (int)v;
 			break;
 		case OPT_D_PPROF_EVERY:
 			errno = 0;
@@ -1211,30 +684,9 @@ static int cmd_daemon(int argc, char **argv)
 		pr_warn("tidemark daemon: unexpected argument '%s'; see 'tidemark --help'\n", argv[optind]);
 		return 2;
 	}
-	/* No selector: everything. Only --pid: just those (sel_flags 0: nothing new is picked up). */
-	if (!o.npids && !o.trace.sel_flags)
-		o.trace.sel_flags = TM_SEL_ALL;
-	if (o.mode == TM_MODE_FULL) {
-		if (o.trace.sel_flags & TM_SEL_ALL) {
-			pr_warn("tidemark daemon: --mode full needs a selection (--pid, --comm, --exe or --cgroup): "
-				"allocator probes on every process would make every malloc on the host trap\n");
-			return 2;
-		}
-		/* Live blocks, as run's; each process gets a quarter of the tables unless told otherwise. */
-		o.trace.max_allocs = TM_DEFAULT_MAX_ALLOCS;
-		o.trace.alloc_probes = 1;
-		o.trace.max_allocs_per_proc = cap_allocs >= 0 ? (unsigned int)cap_allocs : o.trace.max_allocs / 4;
-		o.trace.max_stacks_per_proc = cap_stacks >= 0 ? (unsigned int)cap_stacks : o.trace.max_stacks / 4;
-	} else if (o.trace.sample_bytes || cap_allocs >= 0 || cap_stacks >= 0) {
-		pr_warn("tidemark daemon: --sample-bytes and the per-process caps go with --mode full "
-			"(lite mode has no allocator probes)\n");
+	if (tm_daemon_opts__check(&o))
 		return 2;
-	}
-	if (o.pprof_every && !o.output_dir) {
-		pr_warn("tidemark daemon: --pprof-every writes into --output-dir: give one\n");
-		return 2;
-	}
-	if (preflight("daemon"))
+	if (tm_session__preflight("daemon"))
 		return 1;
 	return tm_daemon__run(&o);
 }

@@ -27,6 +27,7 @@
 #include "target/cgroup.h"
 #include "daemon/daemon.h"
 #include "daemon/http.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "report/postmortem.h"
 #include "report/pprof.h"
@@ -85,12 +86,49 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
-static uint64_t now_ns(void)
+void tm_daemon_opts__init(struct tm_daemon_opts *o)
 {
-	struct timespec ts;
+	memset(o, 0, sizeof(*o));
+	o->mode = TM_MODE_LITE;
+	o->max_series = 100;
+	o->pprof_keep = 60;
+	o->cap_allocs = o->cap_stacks = -1;
+	o->trace.native_depth = TM_MAX_NATIVE;
+	o->trace.max_allocs = 1024;      /* lite: no allocator probes, nothing goes in allocs */
+	o->trace.max_stacks = 65536;
+	o->trace.max_procs = 1024;
+	o->trace.python = 1;
+	o->trace.daemon = 1;
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+int tm_daemon_opts__check(struct tm_daemon_opts *o)
+{
+	/* No selector: everything. Only --pid: just those (sel_flags 0: nothing new is picked up). */
+	if (!o->npids && !o->trace.sel_flags)
+		o->trace.sel_flags = TM_SEL_ALL;
+	if (o->mode == TM_MODE_FULL) {
+		if (o->trace.sel_flags & TM_SEL_ALL) {
+			pr_warn("tidemark daemon: --mode full needs a selection (--pid, --comm, --exe or --cgroup): "
+				"allocator probes on every process would make every malloc on the host trap\n");
+			return -EINVAL;
+		}
+		/* Live blocks, as run's; each process gets a quarter of the tables unless told otherwise. */
+		o->trace.max_allocs = TM_DEFAULT_MAX_ALLOCS;
+		o->trace.alloc_probes = 1;
+		o->trace.max_allocs_per_proc = o->cap_allocs >= 0 ? (unsigned int)o->cap_allocs :
+								    o->trace.max_allocs / 4;
+		o->trace.max_stacks_per_proc = o->cap_stacks >= 0 ? (unsigned int)o->cap_stacks :
+								    o->trace.max_stacks / 4;
+	} else if (o->trace.sample_bytes || o->cap_allocs >= 0 || o->cap_stacks >= 0) {
+		pr_warn("tidemark daemon: --sample-bytes and the per-process caps go with --mode full "
+			"(lite mode has no allocator probes)\n");
+		return -EINVAL;
+	}
+	if (o->pprof_every && !o->output_dir) {
+		pr_warn("tidemark daemon: --pprof-every writes into --output-dir: give one\n");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static void read_comm(pid_t pid, char *out, size_t len)
@@ -155,7 +193,7 @@ static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->inc = inc;
-	p->start_ns = now_ns();
+	p->start_ns = tm_now_ns();
 	read_comm(pid, p->comm, sizeof(p->comm));
 	read_cmdline(pid, p->cmd, sizeof(p->cmd));
 	if (tm_cgroup__of_pid(pid, p->cgroup, sizeof(p->cgroup)))
@@ -182,24 +220,19 @@ static struct cgstat *cgstat_get(struct daemon *d, const char *path)
 static struct tm_profile *profile_of(struct daemon *d, const struct dproc *dp, const struct tm_proc *p)
 {
 	struct tm_profile *prof = tm_profile__new();
+	struct tm_profile_process pi = {
+		.pid = dp->pid,
+		.command = dp->cmd[0] ? dp->cmd : dp->comm,
+		.cgroup = dp->cgroup,
+		.start_ns = dp->start_ns,
+		.end_ns = p->exit_time_ns ? p->exit_time_ns : tm_now_ns(),
+		.ended = p->exit_time_ns != 0,
+		.wait_status = p->exit_code,
+	};
 
 	if (!prof)
 		return NULL;
-	prof->pid = dp->pid;
-	prof->start_time_ns = dp->start_ns;
-	prof->end_time_ns = p->exit_time_ns ? p->exit_time_ns : now_ns();
-	prof->cgroup = tm_profile__str(prof, dp->cgroup);
-	prof->command = tm_profile__str(prof, dp->cmd[0] ? dp->cmd : dp->comm);
-	if (p->exit_time_ns) {
-		if (WIFSIGNALED(p->exit_code)) {
-			prof->has_signal = 1;
-			prof->signal = WTERMSIG(p->exit_code);
-		} else {
-			prof->has_exit_code = 1;
-			prof->exit_code = WEXITSTATUS(p->exit_code);
-		}
-	}
-	if (tm_trace__build_profile_from(d->t, dp->pid, p, prof)) {
+	if (tm_profile__set_process(prof, &pi) || tm_trace__build_profile_from(d->t, dp->pid, p, prof)) {
 		tm_profile__free(prof);
 		return NULL;
 	}
@@ -826,7 +859,7 @@ static int handle_http(void *ctx, const char *path, FILE *body, const char **cty
 		all->command = tm_profile__str(all, cg);
 		all->cgroup = tm_profile__str(all, cg);
 		all->start_time_ns = d->start_ns;
-		all->end_time_ns = now_ns();
+		all->end_time_ns = tm_now_ns();
 		for (i = 0; i < d->nprocs; i++) {
 			const struct dproc *dp = &d->procs[i];
 
@@ -919,7 +952,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	unsigned int i;
 
 	d.self = getpid();
-	d.start_ns = now_ns();
+	d.start_ns = tm_now_ns();
 	d.cgs = calloc(MAX_CGROUPS, sizeof(*d.cgs));
 	if (!d.cgs)
 		return 1;
@@ -962,7 +995,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 		tm_trace__poll(d.t, 0);
 		if (fds[1].revents & POLLIN)
 			tm_http__serve_one(d.http, handle_http, &d);
-		now = now_ns();
+		now = tm_now_ns();
 		if (now >= next_tick) {
 			size_t nm;
 			struct pmetric *m;

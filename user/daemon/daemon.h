@@ -37,8 +37,19 @@ struct tm_daemon_opts {
 	unsigned int max_series;       /* processes with their own metric labels */
 	double pprof_every;            /* seconds between periodic pprof files; 0 = none */
 	unsigned int pprof_keep;       /* periodic files kept in output_dir */
+	int cap_allocs, cap_stacks;    /* full: --max-{allocs,stacks}-per-proc; -1 = a quarter of each table */
 	struct tm_trace_opts trace;
 };
+
+/* The defaults of `tidemark daemon` with no options. */
+void tm_daemon_opts__init(struct tm_daemon_opts *o);
+
+/*
+ * The daemon's policy, once the options are parsed: what no selector means,
+ * what full mode adds to the trace options, which options go together.
+ * 0, or -EINVAL after saying what is wrong.
+ */
+int tm_daemon_opts__check(struct tm_daemon_opts *o);
 
 /* Run until stopped; returns the process exit status. */
 int tm_daemon__run(const struct tm_daemon_opts *o);

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "tidemark_common.h"
 #include "profile/profile.h"
@@ -331,6 +332,27 @@ void tm_profile__free(struct tm_profile *p)
 const char *tm_profile__str(struct tm_profile *p, const char *s)
 {
 	return p ? tm_strpool__intern(p->pool, s) : NULL;
+}
+
+int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_process *pp)
+{
+	p->pid = pp->pid;
+	p->command = tm_profile__str(p, pp->command);
+	p->cgroup = tm_profile__str(p, pp->cgroup);
+	p->start_time_ns = pp->start_ns;
+	p->end_time_ns = pp->end_ns;
+	p->has_exit_code = p->has_signal = 0;
+	p->exit_code = p->signal = 0;
+	if (pp->ended && WIFSIGNALED(pp->wait_status)) {
+		p->has_signal = 1;
+		p->signal = WTERMSIG(pp->wait_status);
+	} else if (pp->ended && WIFEXITED(pp->wait_status)) {
+		p->has_exit_code = 1;
+		p->exit_code = WEXITSTATUS(pp->wait_status);
+	}
+	if ((pp->command && !p->command) || (pp->cgroup && !p->cgroup))
+		return -ENOMEM;
+	return 0;
 }
 
 /* Frames are compared with interned strings, so pointer equality is string equality. */

@@ -143,6 +143,18 @@ int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s);
 int tm_profile__set_counter(struct tm_profile *p, int is_drop, const char *name, uint64_t v);
 const char *tm_profile__str(struct tm_profile *p, const char *s);  /* intern into pool */
 
+/* Who the profile is of, from when to when, and how it ended. */
+struct tm_profile_process {
+	int32_t pid;
+	const char *command;        /* NULL = unknown */
+	const char *cgroup;         /* NULL = unknown */
+	uint64_t start_ns, end_ns;  /* CLOCK_MONOTONIC */
+	int ended;                  /* wait_status is valid */
+	int wait_status;            /* a wait(2) status word, as waitpid() or the kernel's exit_code */
+};
+/* The one place the process header is filled (strings interned): 0 or -ENOMEM. */
+int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_process *pp);
+
 /* Names for enum tm_drop / tm_stat / tm_kind, as they appear in reports. */
 const char *tm_drop_name(unsigned int drop);
 const char *tm_stat_name(unsigned int stat);

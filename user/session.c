@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * session.c: the work of `tidemark run` and `tidemark attach` (see session.h).
+ *
+ * Both follow the loader's lifecycle: open and load the BPF objects
+ * (trace/), watch the target and put the allocator probes on it, then poll
+ * the ring buffer every 20 ms while sampling the timeline, and at the end
+ * build the profile from the kernel's tables, write the capture and print
+ * the summary. `run` forks the command held on a pipe until its probes are
+ * in place, so it is traced from its first instruction.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "profile/capture.h"
+#include "profile/profile.h"
+#include "profile/timeline.h"
+#include "report/postmortem.h"
+#include "report/report.h"
+#include "session.h"
+#include "target/cgroup.h"
+#include "target/elf.h"
+#include "target/maps.h"
+#include "trace/trace.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+void tm_session_opts__init(struct tm_session_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->trace.native_depth = TM_MAX_NATIVE;
+	o->trace.max_allocs = 0;   /* set by tm_session_opts__check() unless --max-allocs */
+	o->trace.max_stacks = 65536;
+	o->trace.python = 1;
+	o->top = 5;
+}
+
+int tm_session_opts__check(const char *cmd, struct tm_session_opts *o)
+{
+	if (!o->trace.max_allocs)
+		o->trace.max_allocs = o->trace.py_alloc ? TM_DEFAULT_MAX_ALLOCS_PY : TM_DEFAULT_MAX_ALLOCS;
+	if (o->trace.py_alloc && !o->trace.python) {
+		pr_warn("tidemark %s: --trace-python-allocators needs Python stacks: drop --no-python\n", cmd);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int tm_session__preflight(const char *cmd)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		pr_warn("tidemark %s: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
+			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n", cmd);
+		return -ENOTSUP;
+	}
+	if (geteuid() != 0) {
+		pr_warn("tidemark %s: needs CAP_BPF and CAP_PERFMON (run as root, e.g. sudo tidemark %s ...)\n",
+			cmd, cmd);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The capture must be writable before the target is touched. */
+static int check_output(const char *cmd, const char *path)
+{
+	char buf[PATH_MAX];
+	char *dir;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	dir = dirname(buf);
+	if (access(dir, W_OK)) {
+		pr_warn("tidemark %s: cannot write %s: %s (choose another path with -o)\n", cmd, path,
+			strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int self_libc(char *path, size_t len)
+{
+	struct tm_maps m = { 0 };
+	int err = tm_maps__read(getpid(), &m);
+
+	if (!err)
+		err = tm_maps__find_module(&m, "libc.so.6", path, len);
+	tm_maps__free(&m);
+	return err;
+}
+
+/* Find CMD on PATH the way execvp will. */
+static int resolve_cmd(const char *cmd, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(cmd, '/')) {
+		snprintf(out, len, "%s", cmd);
+		return access(out, X_OK) ? -errno : 0;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *colon = strchrnul(path, ':');
+		int n = (int)(colon - path);
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", n ? n : 1, n ? path : ".", cmd);
+		if (!access(buf, X_OK)) {
+			snprintf(out, len, "%s", buf);
+			return 0;
+		}
+		path = *colon ? colon + 1 : colon;
+	}
+	return -ENOENT;
+}
+
+/*
+ * The ELF that runs for @exe: @exe itself, or the interpreter its #! line
+ * names (through `env NAME` too). 0, or -ENOENT.
+ */
+static int exec_elf(const char *exe, char *out, size_t len)
+{
+	char line[PATH_MAX], interp[PATH_MAX];
+	FILE *f;
+
+	f = fopen(exe, "r");
+	if (!f)
+		return -errno;
+	if (fgets(line, sizeof(line), f) && line[0] == '#' && line[1] == '!') {
+		char *p = line + 2, *sp;
+
+		fclose(f);
+		while (*p == ' ')
+			p++;
+		p[strcspn(p, "\n")] = 0;
+		sp = strchr(p, ' ');
+		if (sp && !strcmp(basename(p), "env")) {
+			char *arg = sp + 1;
+
+			arg[strcspn(arg, " ")] = 0;
+			if (resolve_cmd(arg, interp, sizeof(interp)))
+				return -ENOENT;
+		} else {
+			if (sp)
+				*sp = 0;
+			snprintf(interp, sizeof(interp), "%s", p);
+		}
+		return exec_elf(interp, out, len);
+	}
+	fclose(f);
+	snprintf(out, len, "%s", exe);
+	return 0;
+}
+
+/* Say what is and is not traced when CMD's allocator is not glibc's. */
+static void check_target_libc(const char *exe)
+{
+	struct tm_elf_info info;
+	char elf[PATH_MAX];
+
+	if (exec_elf(exe, elf, sizeof(elf)))
+		return;
+	memset(&info, 0, sizeof(info));
+	if (tm_elf__info(elf, &info))
+		return;
+	if (!info.has_interp || !info.needs_libc)
+		pr_warn("tidemark: %s is %s: its malloc/free are not traced (tidemark probes glibc's "
+			"libc.so.6); its mmap/munmap/mremap/brk are\n", elf,
+			info.has_interp ? "not linked against glibc" : "statically linked");
+	tm_elf_info__free(&info);
+}
+
+/*
+ * The file holding CPython's allocator functions that CMD will map: a
+ * python linked statically exports them itself; otherwise its
+ * libpython3.X.so, found as the dynamic loader will find it.
+ */
+static int python_elf(const char *exe, char *out, size_t len)
+{
+	char elf[PATH_MAX];
+	int err;
+
+	err = exec_elf(exe, elf, sizeof(elf));
+	if (err)
+		return err;
+	if (!tm_elf__find_symbol(elf, "PyObject_Malloc", NULL, NULL, NULL)) {
+		snprintf(out, len, "%s", elf);
+		return 0;
+	}
+	return tm_elf__find_needed(elf, "libpython3.", out, len);
+}
+
+/* argv joined by spaces, as /proc/PID/cmdline would show it once CMD runs. */
+static void join_argv(char **argv, char *buf, size_t len)
+{
+	size_t n = 0;
+	int i;
+
+	buf[0] = 0;
+	for (i = 0; argv[i] && n < len - 1; i++)
+		n += snprintf(buf + n, len - n, "%s%s", i ? " " : "", argv[i]);
+}
+
+/* The command line of a running process, NUL separators turned into spaces. */
+static void read_cmdline(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	size_t n = 0, i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = 0;
+	for (i = 0; n && i < n - 1; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+}
+
+/* Put pid into the cgroup directory dir (v1 or v2: both have cgroup.procs). */
+static int join_cgroup(const char *dir, pid_t pid)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%d\n", (int)pid) < 0)
+		err = -errno;
+	if (f && fclose(f) && !err)
+		err = -errno;
+	if (err)
+		pr_warn("tidemark run: cannot join cgroup %s: %s (is it a cgroup directory?)\n", dir, strerror(-err));
+	return err;
+}
+
+/* The child was OOM-killed: its post-mortem goes next to the capture unless --output-dir. */
+static void write_postmortem(const struct tm_profile *prof, const struct tm_session_opts *o, const char *capture)
+{
+	char dir[PATH_MAX], base[PATH_MAX + 300];
+
+	snprintf(dir, sizeof(dir), "%s", capture);
+	if (o->output_dir)
+		snprintf(dir, sizeof(dir), "%s", o->output_dir);
+	else
+		snprintf(dir, sizeof(dir), "%s", dirname(dir));
+	if (!tm_postmortem__write(dir, prof, base, sizeof(base)))
+		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt and .json\n", prof->pid, base);
+}
+
+/*
+ * One timeline point when one is due: the live heap the kernel counts and
+ * the RSS the kernel reports. Nothing before the process is counted (a `run`
+ * child before its exec). `final` records the end whatever the interval.
+ */
+static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64_t start_ns, int final)
+{
+	uint64_t now = tm_now_ns() - start_ns;
+	struct tm_sample s;
+	struct tm_proc p;
+
+	if (!tl->s || (!final && !tm_timeline__due(tl, now)) || tm_trace__proc(t, pid, &p))
+		return;
+	s.time_ns = now;
+	s.heap_bytes = p.live_bytes;
+	s.rss_bytes = tm_timeline__rss(pid);
+	tm_timeline__add(tl, &s);
+}
+
+/* Warn when CPython made objects where the probes could not see them. */
+static void warn_py_arena_untraced(const struct tm_profile *prof)
+{
+	size_t i;
+
+	for (i = 0; i < prof->ndrops; i++)
+		if (!strcmp(prof->drops[i].name, tm_drop_name(TM_DROP_PY_ARENA_UNTRACED)) && prof->drops[i].value)
+			pr_warn("tidemark: %llu pymalloc arenas were mapped outside the probed PyObject_/PyMem_ calls: "
+				"this interpreter makes objects where uprobes cannot see (an LTO build such as Debian's "
+				"python3.11 inlines PyObject_Malloc into its callers): small objects are undercounted\n",
+				(unsigned long long)prof->drops[i].value);
+}
+
+/* Build, write (to @output) and summarise the capture of the process @pi describes. */
+static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
+		  const struct tm_session_opts *o, struct tm_timeline *tl, const char *output)
+{
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
+	struct tm_proc p;
+	int err;
+
+	err = tm_profile__set_process(prof, pi);
+	if (!err)
+		err = tm_trace__proc(t, pi->pid, &p);
+	if (!err)
+		err = tm_trace__build_profile_from(t, pi->pid, &p, prof);
+	if (err) {
+		pr_warn("tidemark: pid %d was never counted: %s\n", pi->pid, strerror(-err));
+		return err;
+	}
+	tm_postmortem__fill(prof, &p);
+	warn_py_arena_untraced(prof);
+	/* The peak itself, which 10 ms sampling may step over (RSS unknown there: 0). */
+	if (prof->peak_bytes && tl->s) {
+		struct tm_sample pk = { prof->peak_time_ns, (int64_t)prof->peak_bytes, 0 };
+
+		tm_timeline__insert(tl, &pk);
+	}
+	err = tm_timeline__to_profile(tl, prof);
+	if (err) {
+		pr_warn("tidemark: timeline: %s\n", strerror(-err));
+		return err;
+	}
+	err = tm_capture__write(prof, output);
+	if (err) {
+		pr_warn("tidemark: writing %s failed: %s\n", output, strerror(-err));
+		return err;
+	}
+	if (tm_log_level >= TM_LOG_INFO) {
+		tm_report__text(prof, stderr, &ro);
+		pr_info("tidemark: wrote %s (tidemark report %s)\n", output, output);
+	}
+	return 0;
+}
+
+/* -o FILE, or tidemark-PID.tdm in the current directory. */
+static void capture_path(const struct tm_session_opts *o, pid_t pid, char *buf, size_t len)
+{
+	if (o->output)
+		snprintf(buf, len, "%s", o->output);
+	else
+		snprintf(buf, len, "tidemark-%d.tdm", (int)pid);
+}
+
+/*
+ * Fork the child that will exec @exe, held until one byte 'g' arrives on
+ * *go_fd (EOF: the tracer gave up, it exits 127). Its pid, or -1.
+ */
+static pid_t spawn_held(const char *exe, char **argv, int *go_fd)
+{
+	int pipefd[2];
+	pid_t child;
+
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		pr_warn("tidemark run: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	child = fork();
+	if (child < 0) {
+		pr_warn("tidemark run: fork: %s\n", strerror(errno));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	if (child == 0) {
+		char go = 0;
+
+		close(pipefd[1]);
+		if (read(pipefd[0], &go, 1) != 1 || go != 'g')
+			_exit(127);
+		execvp(exe, argv);
+		fprintf(stderr, "tidemark run: cannot execute %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[0]);
+	*go_fd = pipefd[1];
+	return child;
+}
+
+/* The probes on the held child: its exec and exit, libc's allocator, CPython's if asked. */
+static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_t child, const char *exe,
+		       const char *libc)
+{
+	int err;
+
+	tm_trace__print_verifier_stats(t);
+	err = tm_trace__watch(t, child, 1);
+	if (!err)
+		err = tm_trace__attach_libc(t, child, libc);
+	if (err)
+		return err;
+	if (o->trace.py_alloc) {
+		char py[PATH_MAX];
+
+		/* Before the exec, so that every object is seen; else when the interpreter shows up. */
+		if (!python_elf(exe, py, sizeof(py)))
+			tm_trace__attach_python_allocators(t, child, py);
+		else
+			pr_debug("tidemark run: %s: cannot tell its libpython before it runs\n", exe);
+	}
+	return 0;
+}
+
+int tm_session__run(const struct tm_session_opts *o, char **argv)
+{
+	struct tm_trace *t = NULL;
+	struct tm_profile *prof = NULL;
+	struct tm_timeline tl = { 0 };
+	struct tm_profile_process pi = { 0 };
+	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX], cgroup[PATH_MAX], cmdline[4096];
+	int go_fd = -1, status = 0, err, rc = 1;
+	pid_t child = -1;
+
+	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
+		pr_warn("tidemark run: %s: command not found\n", argv[0]);
+		return 127;
+	}
+	if (o->output && check_output("run", o->output))
+		return 1;
+	if (o->output_dir && access(o->output_dir, W_OK)) {
+		pr_warn("tidemark run: cannot write into %s: %s (give another --output-dir)\n", o->output_dir,
+			strerror(errno));
+		return 1;
+	}
+	check_target_libc(exe);
+	if (self_libc(libc, sizeof(libc))) {
+		pr_warn("tidemark run: cannot find the system's libc.so.6 in this process's maps\n");
+		return 1;
+	}
+
+	child = spawn_held(exe, argv, &go_fd);
+	if (child < 0)
+		return 1;
+	if (o->in_cgroup && join_cgroup(o->in_cgroup, child))
+		goto out;
+
+	/* Ctrl-C reaches the child (same process group); we report once it exits. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+
+	prof = tm_profile__new();
+	if (!prof)
+		goto out;
+	err = tm_trace__open(&t, &o->trace);
+	if (!err)
+		err = probe_child(t, o, child, exe, libc);
+	if (err)
+		goto out;
+
+	pi.pid = child;
+	join_argv(argv, cmdline, sizeof(cmdline));
+	pi.command = cmdline;
+	if (!tm_cgroup__of_pid(child, cgroup, sizeof(cgroup)))
+		pi.cgroup = cgroup;
+	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
+		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
+	pi.start_ns = tm_now_ns();
+	if (write(go_fd, "g", 1) != 1) {
+		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
+		goto out;
+	}
+	close(go_fd);
+	go_fd = -1;
+
+	for (;;) {
+		pid_t r = waitpid(child, &status, WNOHANG);
+
+		if (r == child)
+			break;
+		if (r < 0 && errno != EINTR) {
+			pr_warn("tidemark run: waitpid: %s\n", strerror(errno));
+			goto out;
+		}
+		tm_trace__poll(t, 20);
+		sample(t, &tl, child, pi.start_ns, 0);
+	}
+	tm_trace__poll(t, 0);
+	sample(t, &tl, child, pi.start_ns, 1);
+	child = -1;
+	pi.end_ns = tm_now_ns();
+	pi.ended = 1;
+	pi.wait_status = status;
+	capture_path(o, pi.pid, output, sizeof(output));
+	if (finish(t, prof, &pi, o, &tl, output))
+		goto out;
+	if (prof->oom.killed)
+		write_postmortem(prof, o, output);
+	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	/* The child is gone: its probes can come off after we have returned. */
+	tm_trace__destroy_detached(t);
+	t = NULL;
+out:
+	if (go_fd >= 0)
+		close(go_fd);   /* the child sees EOF and exits 127 */
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	tm_trace__destroy(t);
+	tm_timeline__free(&tl);
+	tm_profile__free(prof);
+	return rc;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int tm_session__attach(const struct tm_session_opts *o)
+{
+	struct tm_trace *t = NULL;
+	struct tm_profile *prof = NULL;
+	struct tm_timeline tl = { 0 };
+	struct tm_maps maps = { 0 };
+	struct tm_profile_process pi = { .pid = o->pid };
+	char libc[PATH_MAX], output[PATH_MAX], cgroup[PATH_MAX], cmdline[4096];
+	uint64_t deadline = 0;
+	int pidfd = -1, err, rc = 1, has_libc;
+	struct tm_proc p;
+
+	if (o->output && check_output("attach", o->output))
+		return 1;
+	pidfd = pidfd_open_(o->pid);
+	err = tm_maps__read(o->pid, &maps);
+	if (pidfd < 0 || err) {
+		pr_warn("tidemark attach: pid %d not found\n", o->pid);
+		goto out;
+	}
+	has_libc = !tm_maps__find_module(&maps, "libc.so.6", libc, sizeof(libc));
+	if (!has_libc)
+		pr_warn("tidemark attach: pid %d does not map glibc's libc.so.6 (static or another libc): "
+			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n", o->pid);
+
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	prof = tm_profile__new();
+	if (!prof)
+		goto out;
+	err = tm_trace__open(&t, &o->trace);
+	if (err)
+		goto out;
+	tm_trace__print_verifier_stats(t);
+	read_cmdline(o->pid, cmdline, sizeof(cmdline));
+	pi.command = cmdline;
+	if (!tm_cgroup__of_pid(o->pid, cgroup, sizeof(cgroup)))
+		pi.cgroup = cgroup;
+	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
+		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
+	pi.start_ns = tm_now_ns();
+	err = tm_trace__watch(t, o->pid, 0);
+	if (!err && has_libc)
+		err = tm_trace__attach_libc(t, o->pid, libc);
+	if (err)
+		goto out;
+	if (o->duration > 0)
+		deadline = pi.start_ns + (uint64_t)(o->duration * 1e9);
+	pr_info("tidemark: attached to pid %d; Ctrl-C to stop\n", o->pid);
+
+	while (!stop_requested) {
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) > 0)
+			break;   /* the target exited */
+		if (deadline && tm_now_ns() >= deadline)
+			break;
+		tm_trace__poll(t, 20);
+		sample(t, &tl, o->pid, pi.start_ns, 0);
+	}
+	tm_trace__poll(t, 0);
+	sample(t, &tl, o->pid, pi.start_ns, 1);
+	pi.end_ns = tm_now_ns();
+	if (!tm_trace__proc(t, o->pid, &p) && p.exit_time_ns) {
+		pi.ended = 1;
+		pi.wait_status = p.exit_code;
+	}
+	capture_path(o, o->pid, output, sizeof(output));
+	if (finish(t, prof, &pi, o, &tl, output))
+		goto out;
+	rc = 0;
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	tm_maps__free(&maps);
+	tm_trace__destroy(t);   /* detaches every probe */
+	tm_timeline__free(&tl);
+	tm_profile__free(prof);
+	return rc;
+}
