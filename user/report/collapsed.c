@@ -116,7 +116,7 @@ int tm_collapsed__write(const struct tm_profile *p, FILE *out, const struct tm_r
 		o = &def;
 	if (!out || (unsigned int)o->view >= TM_VIEW__COUNT)
 		return -EINVAL;
-	err = tm_report__check(p);
+	err = tm_profile__check(p);
 	if (err)
 		return err;
 

@@ -205,7 +205,7 @@ int tm_diff__rows(const struct tm_profile *before, const struct tm_profile *afte
 
 	if (!before || !after || !o || !rows || !n || (unsigned int)o->view >= TM_VIEW__COUNT)
 		return -EINVAL;
-	if (tm_report__check(before) || tm_report__check(after))
+	if (tm_profile__check(before) || tm_profile__check(after))
 		return -EINVAL;
 	err = keyed_side(before, o, &kb, &nb);
 	err = err ?: keyed_side(after, o, &ka, &na);

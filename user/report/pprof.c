@@ -828,7 +828,7 @@ int tm_pprof__write(const struct tm_profile *p, FILE *out, const struct tm_repor
 
 	if (!out)
 		return -EINVAL;
-	err = tm_report__check(p);
+	err = tm_profile__check(p);
 	if (err)
 		return err;
 	w.p = p;
