@@ -44,8 +44,6 @@ static void put_label_str(FILE *m, const char *str)
 
 static void put_frame(FILE *m, const struct tm_frame *f)
 {
-	const char *slash;
-
 	if (f->kind == TM_FRAME_PYTHON) {
 		put_label_str(m, f->function ? f->function : "<unknown>");
 		fputs(" (", m);
@@ -56,9 +54,8 @@ static void put_frame(FILE *m, const struct tm_frame *f)
 	} else if (f->function) {
 		put_label_str(m, f->function);
 	} else if (f->module) {
-		slash = strrchr(f->module, '/');
 		fputc('[', m);
-		put_label_str(m, slash && slash[1] ? slash + 1 : f->module);
+		put_label_str(m, tm_report__basename(f->module));
 		fputc(']', m);
 	} else {
 		fprintf(m, "0x%" PRIx64, f->address);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "report/diff.h"
+#include "report/fmt.h"
 
 struct keyed {
 	char *key;
@@ -59,13 +60,6 @@ static void put_str(struct buf *b, const char *s)
 		put(b, s, n - 1);
 }
 
-static const char *base_name(const char *path)
-{
-	const char *slash = path ? strrchr(path, '/') : NULL;
-
-	return slash ? slash + 1 : path;
-}
-
 static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigned int flags,
 		    struct buf *b)
 {
@@ -83,7 +77,7 @@ static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigne
 		put(b, &v, sizeof(v));
 		put_str(b, f->function);
 		put_str(b, f->file);
-		put_str(b, base_name(f->module));
+		put_str(b, tm_report__basename(f->module));
 	}
 	return b->err;
 }
@@ -248,55 +242,11 @@ out:
 	return err;
 }
 
-static void fmt_signed(char *buf, size_t len, int64_t v)
-{
-	char tmp[32], *d = tmp + sizeof(tmp);
-	uint64_t m = mag(v);
-	int group = 0;
-
-	*--d = '\0';
-	do {
-		if (group == 3) {
-			*--d = ',';
-			group = 0;
-		}
-		*--d = (char)('0' + m % 10);
-		m /= 10;
-		group++;
-	} while (m);
-	snprintf(buf, len, "%s%s", v < 0 ? "-" : v > 0 ? "+" : "", d);
-}
-
-static void fmt_plain(char *buf, size_t len, uint64_t v)
-{
-	fmt_signed(buf, len, (int64_t)(v > INT64_MAX ? INT64_MAX : v));
-	if (buf[0] == '+')
-		memmove(buf, buf + 1, strlen(buf));
-}
-
-/* Change in tenths of a percent of before, as "+12.5%", or "new" from 0. */
-static void fmt_pct(char *buf, size_t len, uint64_t before, uint64_t after)
-{
-	uint64_t d = after > before ? after - before : before - after;
-	uint64_t t;
-
-	if (!before) {
-		snprintf(buf, len, after ? "new" : "0.0%%");
-		return;
-	}
-	while (d > UINT64_MAX / 2000) {
-		d >>= 1;
-		before >>= 1;
-	}
-	t = (d * 2000 / (before ? before : 1) + 1) / 2;
-	snprintf(buf, len, "%s%" PRIu64 ".%" PRIu64 "%%", after < before ? "-" : "+", t / 10, t % 10);
-}
-
 static void side(FILE *out, const char *name, const struct tm_profile *p)
 {
 	char a[32];
 
-	fmt_plain(a, sizeof(a), p->peak_bytes);
+	tm_fmt__u64(a, sizeof(a), p->peak_bytes);
 	fprintf(out, "  %s pid %d, peak %s bytes: ", name, p->pid, a);
 	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
 	fputc('\n', out);
@@ -336,10 +286,10 @@ int tm_diff__text(const struct tm_profile *before, const struct tm_profile *afte
 	side(out, "before:", before);
 	side(out, "after: ", after);
 	for (k = 0; k < 3; k++) {
-		fmt_plain(a, sizeof(a), tb[k]);
-		fmt_plain(b, sizeof(b), ta[k]);
-		fmt_signed(c, sizeof(c), sat_delta(ta[k], tb[k]));
-		fmt_pct(d, sizeof(d), tb[k], ta[k]);
+		tm_fmt__u64(a, sizeof(a), tb[k]);
+		tm_fmt__u64(b, sizeof(b), ta[k]);
+		tm_fmt__delta(c, sizeof(c), sat_delta(ta[k], tb[k]));
+		tm_fmt__change_pct(d, sizeof(d), tb[k], ta[k]);
 		fprintf(out, "  %-15s %15s -> %15s  %15s  %s\n", totals[k], a, b, c, d);
 	}
 	for (i = 0; i < n; i++) {
@@ -355,7 +305,7 @@ int tm_diff__text(const struct tm_profile *before, const struct tm_profile *afte
 	shown = n - same;
 	if (o->top_n && o->top_n < shown)
 		shown = o->top_n;
-	fmt_signed(a, sizeof(a), sat_delta(sum_a, sum_b));
+	tm_fmt__delta(a, sizeof(a), sat_delta(sum_a, sum_b));
 	fprintf(out, "\n%zu %s grew, %zu shrank, %zu unchanged; the view changed by %s bytes.\n",
 		grew, grew == 1 ? "stack" : "stacks", shrank, same, a);
 	if (!shown)
@@ -370,10 +320,10 @@ int tm_diff__text(const struct tm_profile *before, const struct tm_profile *afte
 		unsigned int depth = o->max_depth ? o->max_depth : 4, done = 0;
 		uint32_t j;
 
-		fmt_signed(a, sizeof(a), r->delta);
-		fmt_plain(b, sizeof(b), r->before_bytes);
-		fmt_plain(c, sizeof(c), r->after_bytes);
-		fmt_pct(d, sizeof(d), r->before_bytes, r->after_bytes);
+		tm_fmt__delta(a, sizeof(a), r->delta);
+		tm_fmt__u64(b, sizeof(b), r->before_bytes);
+		tm_fmt__u64(c, sizeof(c), r->after_bytes);
+		tm_fmt__change_pct(d, sizeof(d), r->before_bytes, r->after_bytes);
 		fprintf(out, "%s%15s %15s %15s %8s  ", i ? "\n" : "", a, b, c,
 			r->after ? (r->before ? d : "new") : "gone");
 		for (j = 0; j < s->nframes && done < depth; j++) {
