@@ -2,10 +2,13 @@
 /*
  * diff.c: per-stack change between two captures (see diff.h).
  *
- * Each side's sites become (key, bytes, count) rows, the key spelling the
- * shown frames' labels with every string length-prefixed so that no name
- * can forge a separator; rows are sorted by key, equal keys added up, and
- * the two sorted lists merged. O(n log n) in the number of sites.
+ * The matcher: each side's kept sites get a key that spells the truncation
+ * flag and the shown frames' labels, every string length-prefixed so that
+ * no name can forge a separator; each side is sorted by key (then by site
+ * index, so a stack's first site is its representative on every run), and
+ * the two sorted lists are merged into one entry per distinct stack.
+ * O(n log n) in the number of sites. tm_diff__rows and the flame graph's
+ * diff page both use it, so the two always pair the same stacks.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,7 +22,7 @@ struct keyed {
 	char *key;
 	size_t len;
 	const struct tm_site *site;
-	uint64_t bytes, count;
+	size_t index;
 };
 
 struct buf {
@@ -66,6 +69,8 @@ static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigne
 	uint32_t i, v;
 
 	b->len = 0;
+	v = (uint32_t)tm_report__site_truncated(s);
+	put(b, &v, sizeof(v));
 	for (i = 0; i < s->nframes; i++) {
 		const struct tm_frame *f = &p->frames[s->frames[i]];
 
@@ -82,15 +87,24 @@ static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigne
 	return b->err;
 }
 
-static int cmp_keyed(const void *pa, const void *pb)
+static int cmp_key(const struct keyed *a, const struct keyed *b)
 {
-	const struct keyed *a = pa, *b = pb;
 	size_t n = a->len < b->len ? a->len : b->len;
 	int c = n ? memcmp(a->key, b->key, n) : 0;
 
 	if (c)
 		return c;
 	return (a->len > b->len) - (a->len < b->len);
+}
+
+static int cmp_keyed(const void *pa, const void *pb)
+{
+	const struct keyed *a = pa, *b = pb;
+	int c = cmp_key(a, b);
+
+	if (c)
+		return c;
+	return (a->index > b->index) - (a->index < b->index);
 }
 
 static void free_keyed(struct keyed *k, size_t n)
@@ -102,60 +116,112 @@ static void free_keyed(struct keyed *k, size_t n)
 	free(k);
 }
 
-/* One side: sorted, equal keys merged, sites that score 0 left out. */
-static int keyed_side(const struct tm_profile *p, const struct tm_report_opts *o,
-		      struct keyed **out, size_t *nout)
+/* One side's kept sites, keyed and sorted. */
+static int keyed_side(const struct tm_profile *p, unsigned int flags, tm_diff_keep_fn keep,
+		      void *arg, struct keyed **out, size_t *nout)
 {
-	struct tm_report_opts sel = *o;
 	struct buf b = { 0 };
 	struct keyed *k;
-	uint64_t bytes, count;
-	size_t i, n = 0, m;
+	size_t i, n = 0;
 	int err = 0;
 
-	sel.min_bytes = 0;      /* applied to the pair, not to one side */
 	k = calloc(p->nsites ? p->nsites : 1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
 	for (i = 0; i < p->nsites; i++) {
 		const struct tm_site *s = &p->sites[i];
 
-		tm_report__site_metric(s, o->view, &bytes, &count);
-		if ((!bytes && !count) || !tm_report__site_selected(p, s, o->view, &sel))
+		if (!keep(p, s, arg))
 			continue;
-		err = site_key(p, s, o->flags, &b);
+		err = site_key(p, s, flags, &b);
 		if (err)
 			goto fail;
-		k[n].key = malloc(b.len ? b.len : 1);
+		k[n].key = malloc(b.len);
 		if (!k[n].key) {
 			err = -ENOMEM;
 			goto fail;
 		}
-		if (b.len)
-			memcpy(k[n].key, b.p, b.len);
+		memcpy(k[n].key, b.p, b.len);
 		k[n].len = b.len;
 		k[n].site = s;
-		k[n].bytes = bytes;
-		k[n].count = count;
+		k[n].index = i;
 		n++;
 	}
 	qsort(k, n, sizeof(*k), cmp_keyed);
-	for (i = 0, m = 0; i < n; i++) {
-		if (m && !cmp_keyed(&k[m - 1], &k[i])) {
-			k[m - 1].bytes += k[i].bytes;
-			k[m - 1].count += k[i].count;
-			free(k[i].key);
-			continue;
-		}
-		k[m++] = k[i];
-	}
 	free(b.p);
 	*out = k;
-	*nout = m;
+	*nout = n;
 	return 0;
 fail:
 	free(b.p);
 	free_keyed(k, n);
+	return err;
+}
+
+void tm_diff_match__free(struct tm_diff_match *m)
+{
+	if (!m)
+		return;
+	free(m->stacks);
+	free(m->sites);
+	memset(m, 0, sizeof(*m));
+}
+
+int tm_diff__match(const struct tm_profile *before, const struct tm_profile *after,
+		   unsigned int flags, tm_diff_keep_fn keep, void *arg, struct tm_diff_match *m)
+{
+	struct keyed *kb = NULL, *ka = NULL;
+	size_t nb = 0, na = 0, i = 0, j = 0, r = 0;
+	const struct tm_site **sb, **sa;
+	struct tm_diff_stack *st;
+	int err, c;
+
+	if (!m)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	if (!keep || tm_profile__check(before) || tm_profile__check(after))
+		return -EINVAL;
+	err = keyed_side(before, flags, keep, arg, &kb, &nb);
+	err = err ?: keyed_side(after, flags, keep, arg, &ka, &na);
+	if (err)
+		goto out;
+	m->stacks = calloc(nb + na + 1, sizeof(*m->stacks));
+	m->sites = calloc(nb + na + 1, sizeof(*m->sites));
+	if (!m->stacks || !m->sites) {
+		err = -ENOMEM;
+		goto out;
+	}
+	sb = m->sites;
+	sa = m->sites + nb;
+	for (i = 0; i < nb; i++)
+		sb[i] = kb[i].site;
+	for (j = 0; j < na; j++)
+		sa[j] = ka[j].site;
+	i = j = 0;
+	while (i < nb || j < na) {
+		st = &m->stacks[r++];
+		c = i == nb ? 1 : j == na ? -1 : cmp_key(&kb[i], &ka[j]);
+		if (c <= 0) {
+			st->before = &sb[i];
+			for (st->nbefore = 1; i + st->nbefore < nb &&
+			     !cmp_key(&kb[i], &kb[i + st->nbefore]); st->nbefore++)
+				;
+		}
+		if (c >= 0) {
+			st->after = &sa[j];
+			for (st->nafter = 1; j + st->nafter < na &&
+			     !cmp_key(&ka[j], &ka[j + st->nafter]); st->nafter++)
+				;
+		}
+		i += st->nbefore;
+		j += st->nafter;
+	}
+	m->n = r;
+out:
+	if (err)
+		tm_diff_match__free(m);
+	free_keyed(kb, nb);
+	free_keyed(ka, na);
 	return err;
 }
 
@@ -171,10 +237,6 @@ static uint64_t mag(int64_t v)
 	return v < 0 ? -(uint64_t)v : (uint64_t)v;
 }
 
-struct sort_ctx {
-	const struct tm_profile *before, *after;
-};
-
 static int cmp_rows(const void *pa, const void *pb)
 {
 	const struct tm_diff_row *a = pa, *b = pb;
@@ -189,57 +251,69 @@ static int cmp_rows(const void *pa, const void *pb)
 	return (a->before_bytes < b->before_bytes) - (a->before_bytes > b->before_bytes);
 }
 
+/* The text diff's sites: they score in the view and pass the filter. */
+static int keep_selected(const struct tm_profile *p, const struct tm_site *s, void *arg)
+{
+	const struct tm_report_opts *o = arg;
+	uint64_t bytes, count;
+
+	tm_report__site_metric(s, o->view, &bytes, &count);
+	return (bytes || count) && tm_report__site_selected(p, s, o->view, o);
+}
+
+static void side_sum(const struct tm_site *const *s, size_t n, enum tm_report_view view,
+		     uint64_t *bytes, uint64_t *count)
+{
+	uint64_t b, c;
+	size_t i;
+
+	*bytes = *count = 0;
+	for (i = 0; i < n; i++) {
+		tm_report__site_metric(s[i], view, &b, &c);
+		*bytes = *bytes > UINT64_MAX - b ? UINT64_MAX : *bytes + b;
+		*count = *count > UINT64_MAX - c ? UINT64_MAX : *count + c;
+	}
+}
+
 int tm_diff__rows(const struct tm_profile *before, const struct tm_profile *after,
 		  const struct tm_report_opts *o, struct tm_diff_row **rows, size_t *n)
 {
-	struct keyed *kb = NULL, *ka = NULL;
-	size_t nb = 0, na = 0, i = 0, j = 0, r = 0;
-	struct tm_diff_row *out = NULL, row;
-	int err, c;
+	struct tm_report_opts sel;
+	struct tm_diff_match m;
+	struct tm_diff_row *out, *row;
+	size_t i, r = 0;
+	int err;
 
 	if (!before || !after || !o || !rows || !n || (unsigned int)o->view >= TM_VIEW__COUNT)
 		return -EINVAL;
-	if (tm_profile__check(before) || tm_profile__check(after))
-		return -EINVAL;
-	err = keyed_side(before, o, &kb, &nb);
-	err = err ?: keyed_side(after, o, &ka, &na);
+	sel = *o;
+	sel.min_bytes = 0;      /* applied to the pair, not to one side */
+	err = tm_diff__match(before, after, o->flags, keep_selected, &sel, &m);
 	if (err)
-		goto out;
-	out = calloc(nb + na + 1, sizeof(*out));
+		return err;
+	out = calloc(m.n + 1, sizeof(*out));
 	if (!out) {
-		err = -ENOMEM;
-		goto out;
+		tm_diff_match__free(&m);
+		return -ENOMEM;
 	}
-	while (i < nb || j < na) {
-		memset(&row, 0, sizeof(row));
-		c = i == nb ? 1 : j == na ? -1 : cmp_keyed(&kb[i], &ka[j]);
-		if (c <= 0) {
-			row.before = kb[i].site;
-			row.before_bytes = kb[i].bytes;
-			row.before_count = kb[i].count;
-			i++;
-		}
-		if (c >= 0) {
-			row.after = ka[j].site;
-			row.after_bytes = ka[j].bytes;
-			row.after_count = ka[j].count;
-			j++;
-		}
-		row.delta = sat_delta(row.after_bytes, row.before_bytes);
-		if ((row.before_bytes > row.after_bytes ? row.before_bytes : row.after_bytes) <
+	for (i = 0; i < m.n; i++) {
+		const struct tm_diff_stack *st = &m.stacks[i];
+
+		row = &out[r];
+		row->before = st->nbefore ? st->before[0] : NULL;
+		row->after = st->nafter ? st->after[0] : NULL;
+		side_sum(st->before, st->nbefore, o->view, &row->before_bytes, &row->before_count);
+		side_sum(st->after, st->nafter, o->view, &row->after_bytes, &row->after_count);
+		row->delta = sat_delta(row->after_bytes, row->before_bytes);
+		if ((row->before_bytes > row->after_bytes ? row->before_bytes : row->after_bytes) >=
 		    o->min_bytes)
-			continue;
-		out[r++] = row;
+			r++;
 	}
+	tm_diff_match__free(&m);
 	qsort(out, r, sizeof(*out), cmp_rows);
 	*rows = out;
 	*n = r;
-	out = NULL;
-out:
-	free(out);
-	free_keyed(kb, nb);
-	free_keyed(ka, na);
-	return err;
+	return 0;
 }
 
 static void side(FILE *out, const char *name, const struct tm_profile *p)
