@@ -54,7 +54,8 @@ void tm_json__str(FILE *out, const char *str)
 		esc = json_escape(cp);
 		if (esc)
 			fputs(esc, out);
-		else if (cp < 0x20)
+		else if (cp < 0x20 || cp == 0x7f || cp == '<' || cp == '>' || cp == '&' ||
+			 cp == 0x2028 || cp == 0x2029)
 			fprintf(out, "\\u%04x", (unsigned int)cp);
 		else
 			fwrite(s, 1, n, out);
