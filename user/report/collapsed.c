@@ -109,11 +109,7 @@ int tm_collapsed__write(const struct tm_profile *p, FILE *out, const struct tm_r
 	size_t i, j, n = 0;
 	int err;
 
-	if (!o)
-		o = &def;
-	if (!out || (unsigned int)o->view >= TM_VIEW__COUNT)
-		return -EINVAL;
-	err = tm_profile__check(p);
+	err = tm_report__begin(p, out, o, &def, &o);
 	if (err)
 		return err;
 

@@ -419,37 +419,26 @@ static int write_page(FILE *out, const struct fill *f)
 	return 0;
 }
 
-static int check_args(FILE *out, const struct tm_report_opts *o)
-{
-	return out && (unsigned int)o->view < TM_VIEW__COUNT ? 0 : -EINVAL;
-}
-
 int tm_flamegraph__write(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
 	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
-	struct fill f = { NULL, p, o ? o : &def };
+	struct fill f = { NULL, p, NULL };
 	int err;
 
-	err = check_args(out, f.o);
-	if (!err)
-		err = tm_profile__check(p);
-	if (!err)
-		err = write_page(out, &f);
-	return err;
+	err = tm_report__begin(p, out, o, &def, &f.o);
+	return err ?: write_page(out, &f);
 }
 
 int tm_flamegraph__write_diff(const struct tm_profile *before, const struct tm_profile *after,
 			      FILE *out, const struct tm_report_opts *o)
 {
 	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
-	struct fill f = { before, after, o ? o : &def };
+	struct fill f = { before, after, NULL };
 	int err;
 
-	err = check_args(out, f.o);
+	err = tm_report__begin(after, out, o, &def, &f.o);
 	if (!err)
 		err = tm_profile__check(before);
-	if (!err)
-		err = tm_profile__check(after);
 	if (!err && before == after)
 		err = -EINVAL;   /* one profile twice: a caller's mistake, not a diff */
 	if (!err)

@@ -116,11 +116,7 @@ int tm_report__json(const struct tm_profile *p, FILE *out, const struct tm_repor
 	unsigned int v;
 	int err;
 
-	if (!o)
-		o = &def;
-	if (!out)
-		return -EINVAL;
-	err = tm_profile__check(p);
+	err = tm_report__begin(p, out, o, &def, &o);
 	if (err)
 		return err;
 

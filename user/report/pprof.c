@@ -821,18 +821,17 @@ out:
 
 int tm_pprof__write(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
+	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
 	struct writer w = { 0 };
 	struct pb body = { 0 };
 	size_t i;
 	int err;
 
-	if (!out)
-		return -EINVAL;
-	err = tm_profile__check(p);
+	err = tm_report__begin(p, out, o, &def, &o);
 	if (err)
 		return err;
 	w.p = p;
-	w.flags = o ? o->flags : 0;
+	w.flags = o->flags;
 	w.loc_of = calloc(p->nframes ? p->nframes : 1, sizeof(*w.loc_of));
 	w.fn_of = calloc(p->nframes ? p->nframes : 1, sizeof(*w.fn_of));
 	w.mod_of = calloc(p->nframes ? p->nframes : 1, sizeof(*w.mod_of));

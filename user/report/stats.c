@@ -57,11 +57,7 @@ int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_repo
 	size_t j;
 	int err;
 
-	if (!o)
-		o = &def;
-	if (!out)
-		return -EINVAL;
-	err = tm_profile__check(p);
+	err = tm_report__begin(p, out, o, &def, &o);
 	if (err)
 		return err;
 	tm_text__header(p, out);

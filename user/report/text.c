@@ -570,11 +570,7 @@ int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_repor
 	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
 	int err;
 
-	if (!o)
-		o = &def;
-	if (!out || (unsigned int)o->view >= TM_VIEW__COUNT)
-		return -EINVAL;
-	err = tm_profile__check(p);
+	err = tm_report__begin(p, out, o, &def, &o);
 	if (err)
 		return err;
 	tm_text__header(p, out);

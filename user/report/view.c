@@ -32,6 +32,17 @@ const char *tm_report__view_name(enum tm_report_view view)
 	return (unsigned int)view < TM_VIEW__COUNT ? view_names[view] : NULL;
 }
 
+int tm_report__begin(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o,
+		     const struct tm_report_opts *def, const struct tm_report_opts **use)
+{
+	if (!o)
+		o = def;
+	if (!out || !o || (unsigned int)o->view >= TM_VIEW__COUNT)
+		return -EINVAL;
+	*use = o;
+	return tm_profile__check(p);
+}
+
 int tm_report__view_parse(const char *s, enum tm_report_view *view)
 {
 	unsigned int i;

@@ -53,6 +53,14 @@ struct tm_report_opts {
 				    * or file contains this; NULL = all */
 };
 
+/*
+ * Every renderer's first step: o, or def when o is NULL, in *use; 0, or
+ * -EINVAL when out is NULL, the view is out of range or p fails
+ * tm_profile__check.
+ */
+int tm_report__begin(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o,
+		     const struct tm_report_opts *def, const struct tm_report_opts **use);
+
 /* "peak", "leaks", "allocs", "temporary"; NULL when out of range. */
 const char *tm_report__view_name(enum tm_report_view view);
 /* Parse a view name as above; 0 or -EINVAL. */
