@@ -331,24 +331,15 @@ static const struct tm_site *shown_site(const struct tm_diff_row *r)
 	return r->after ? r->after : r->before;
 }
 
-int tm_diff__text(const struct tm_profile *before, const struct tm_profile *after, FILE *out,
-		  const struct tm_report_opts *o)
+/* The header: which view, both processes, and their totals side by side. */
+static void diff_totals(FILE *out, const struct tm_profile *before, const struct tm_profile *after,
+			enum tm_report_view view)
 {
-	static const char *const totals[] = { "peak_bytes", "live_bytes_end", "alloc_bytes", "" };
-	struct tm_report_opts def = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
-	uint64_t tb[3], ta[3], sum_b = 0, sum_a = 0;
-	size_t n = 0, i, grew = 0, shrank = 0, same = 0, shown;
+	static const char *const totals[] = { "peak_bytes", "live_bytes_end", "alloc_bytes" };
+	uint64_t tb[3], ta[3];
 	char a[32], b[32], c[32], d[32];
-	struct tm_diff_row *rows = NULL;
-	int err, k;
+	int k;
 
-	if (!o)
-		o = &def;
-	if (!out)
-		return -EINVAL;
-	err = tm_diff__rows(before, after, o, &rows, &n);
-	if (err)
-		return err;
 	tb[0] = before->peak_bytes;
 	ta[0] = after->peak_bytes;
 	tb[1] = before->live_bytes_end > 0 ? (uint64_t)before->live_bytes_end : 0;
@@ -356,7 +347,7 @@ int tm_diff__text(const struct tm_profile *before, const struct tm_profile *afte
 	tb[2] = before->alloc_bytes;
 	ta[2] = after->alloc_bytes;
 
-	fprintf(out, "tidemark diff, view %s\n", tm_report__view_name(o->view));
+	fprintf(out, "tidemark diff, view %s\n", tm_report__view_name(view));
 	side(out, "before:", before);
 	side(out, "after: ", after);
 	for (k = 0; k < 3; k++) {
@@ -366,6 +357,53 @@ int tm_diff__text(const struct tm_profile *before, const struct tm_profile *afte
 		tm_fmt__change_pct(d, sizeof(d), tb[k], ta[k]);
 		fprintf(out, "  %-15s %15s -> %15s  %15s  %s\n", totals[k], a, b, c, d);
 	}
+}
+
+/* One changed stack: change, before, after, percent, then its shown frames. */
+static void diff_row(FILE *out, const struct tm_profile *before, const struct tm_profile *after,
+		     const struct tm_diff_row *r, const struct tm_report_opts *o)
+{
+	const struct tm_profile *p = r->after ? after : before;
+	const struct tm_site *s = shown_site(r);
+	unsigned int depth = o->max_depth ? o->max_depth : 4, done = 0;
+	char a[32], b[32], c[32], d[32];
+	uint32_t j;
+
+	tm_fmt__delta(a, sizeof(a), r->delta);
+	tm_fmt__u64(b, sizeof(b), r->before_bytes);
+	tm_fmt__u64(c, sizeof(c), r->after_bytes);
+	tm_fmt__change_pct(d, sizeof(d), r->before_bytes, r->after_bytes);
+	fprintf(out, "%15s %15s %15s %8s  ", a, b, c, r->after ? (r->before ? d : "new") : "gone");
+	for (j = 0; j < s->nframes && done < depth; j++) {
+		const struct tm_frame *f = &p->frames[s->frames[j]];
+
+		if (tm_report__frame_hidden(f, o->flags))
+			continue;
+		if (done)
+			fprintf(out, "\n%*s", 15 * 3 + 3 + 8 + 2, "");
+		tm_report__text_frame(out, f);
+		done++;
+	}
+	if (!done)
+		fputs("(no stack)", out);
+	fputc('\n', out);
+}
+
+int tm_diff__text(const struct tm_profile *before, const struct tm_profile *after, FILE *out,
+		  const struct tm_report_opts *o)
+{
+	struct tm_report_opts def = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
+	size_t n = 0, i, grew = 0, shrank = 0, same = 0, shown;
+	uint64_t sum_b = 0, sum_a = 0;
+	struct tm_diff_row *rows = NULL;
+	char a[32];
+	int err;
+
+	err = tm_report__begin(after, out, o, &def, &o);
+	err = err ?: tm_diff__rows(before, after, o, &rows, &n);
+	if (err)
+		return err;
+	diff_totals(out, before, after, o->view);
 	for (i = 0; i < n; i++) {
 		sum_b += rows[i].before_bytes;
 		sum_a += rows[i].after_bytes;
@@ -382,39 +420,15 @@ int tm_diff__text(const struct tm_profile *before, const struct tm_profile *afte
 	tm_fmt__delta(a, sizeof(a), sat_delta(sum_a, sum_b));
 	fprintf(out, "\n%zu %s grew, %zu shrank, %zu unchanged; the view changed by %s bytes.\n",
 		grew, grew == 1 ? "stack" : "stacks", shrank, same, a);
-	if (!shown)
-		goto out;
-	fprintf(out, "%s %zu by size of change:\n\n%15s %15s %15s %8s  %s\n",
-		shown < grew + shrank ? "Top" : "All", shown, "change", "before", "after", "",
-		"stack (innermost frame first)");
+	if (shown)
+		fprintf(out, "%s %zu by size of change:\n\n%15s %15s %15s %8s  %s\n",
+			shown < grew + shrank ? "Top" : "All", shown, "change", "before", "after", "",
+			"stack (innermost frame first)");
 	for (i = 0; i < shown; i++) {
-		const struct tm_diff_row *r = &rows[i];
-		const struct tm_profile *p = r->after ? after : before;
-		const struct tm_site *s = shown_site(r);
-		unsigned int depth = o->max_depth ? o->max_depth : 4, done = 0;
-		uint32_t j;
-
-		tm_fmt__delta(a, sizeof(a), r->delta);
-		tm_fmt__u64(b, sizeof(b), r->before_bytes);
-		tm_fmt__u64(c, sizeof(c), r->after_bytes);
-		tm_fmt__change_pct(d, sizeof(d), r->before_bytes, r->after_bytes);
-		fprintf(out, "%s%15s %15s %15s %8s  ", i ? "\n" : "", a, b, c,
-			r->after ? (r->before ? d : "new") : "gone");
-		for (j = 0; j < s->nframes && done < depth; j++) {
-			const struct tm_frame *f = &p->frames[s->frames[j]];
-
-			if (tm_report__frame_hidden(f, o->flags))
-				continue;
-			if (done)
-				fprintf(out, "\n%*s", 15 * 3 + 3 + 8 + 2, "");
-			tm_report__text_frame(out, f);
-			done++;
-		}
-		if (!done)
-			fputs("(no stack)", out);
-		fputc('\n', out);
+		if (i)
+			fputc('\n', out);
+		diff_row(out, before, after, &rows[i], o);
 	}
-out:
 	free(rows);
 	if (fflush(out) || ferror(out))
 		return -EIO;

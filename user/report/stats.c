@@ -39,28 +39,16 @@ static void fmt_size_class(char *buf, size_t len, unsigned int i)
 		snprintf(buf, len, "[%s, %s)", lo, hi);
 }
 
-/*
- * What the allocator was asked for: per allocator, the size histogram the
- * kernel kept (exact: every counted allocation, by power-of-two class), and
- * the sites that allocate most often (the hot spots).
- */
-int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
+/* Per allocator (enum tm_kind; anything else as "(other)"): sites, count and bytes by view. */
+static void stats_allocators(const struct tm_profile *p, FILE *out)
 {
-	struct tm_report_opts def = { .view = TM_VIEW_ALLOCS, .top_n = 10 };
 	uint64_t kc[TM_KIND__COUNT + 1] = { 0 }, kb[TM_KIND__COUNT + 1] = { 0 };
 	uint64_t kp[TM_KIND__COUNT + 1] = { 0 }, kl[TM_KIND__COUNT + 1] = { 0 };
 	uint64_t kt[TM_KIND__COUNT + 1] = { 0 }, ks[TM_KIND__COUNT + 1] = { 0 };
-	uint64_t hmax = 0, hcount = 0, hbytes = 0, bytes, count;
-	char a[32], b[32], c[64], d[32], e[32], f[32];
-	struct tm_ranking rk;
-	unsigned int k, i, bar;
+	char a[32], b[32], c[32], d[32], e[32], f[32];
+	uint64_t bytes, count;
+	unsigned int k;
 	size_t j;
-	int err;
-
-	err = tm_report__begin(p, out, o, &def, &o);
-	if (err)
-		return err;
-	tm_text__header(p, out);
 
 	for (j = 0; j < p->nsites; j++) {
 		const struct tm_site *s = &p->sites[j];
@@ -90,6 +78,14 @@ int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_repo
 			k < TM_KIND__COUNT && tm_kind_name(k) ? tm_kind_name(k) : "(other)",
 			a, b, c, d, e, f);
 	}
+}
+
+/* The size classes the kernel counted, each with a bar scaled to the largest. */
+static void stats_sizes(const struct tm_profile *p, FILE *out)
+{
+	uint64_t hmax = 0, hcount = 0, hbytes = 0;
+	char a[32], b[32], c[64];
+	unsigned int i, bar, pm;
 
 	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
 		if (p->size_hist[i].count > hmax)
@@ -99,45 +95,72 @@ int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_repo
 	}
 	if (!hcount) {
 		fputs("\nAllocation sizes: not in this capture.\n", out);
-	} else {
-		tm_fmt__u64(a, sizeof(a), hcount);
-		tm_fmt__human(b, sizeof(b), hbytes);
-		fprintf(out, "\nAllocation sizes (%s allocations, %s):\n%-22s %14s %7s %14s\n", a, b,
-			"size [from, to)", "count", "%", "bytes");
-		for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
-			unsigned int pm;
-
-			if (!p->size_hist[i].count)
-				continue;
-			fmt_size_class(c, sizeof(c), i);
-			tm_fmt__u64(d, sizeof(d), p->size_hist[i].count);
-			tm_fmt__u64(e, sizeof(e), p->size_hist[i].bytes);
-			pm = tm_fmt__permille(p->size_hist[i].count, hcount);
-			fprintf(out, "%-22s %14s %3u.%u%% %14s  ", c, d, pm / 10, pm % 10, e);
-			bar = (unsigned int)((p->size_hist[i].count * 40 + hmax - 1) / hmax);
-			while (bar--)
-				fputs("\u2587", out);
-			fputc('\n', out);
-		}
+		return;
 	}
+	tm_fmt__u64(a, sizeof(a), hcount);
+	tm_fmt__human(b, sizeof(b), hbytes);
+	fprintf(out, "\nAllocation sizes (%s allocations, %s):\n%-22s %14s %7s %14s\n", a, b,
+		"size [from, to)", "count", "%", "bytes");
+	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
+		if (!p->size_hist[i].count)
+			continue;
+		fmt_size_class(c, sizeof(c), i);
+		tm_fmt__u64(a, sizeof(a), p->size_hist[i].count);
+		tm_fmt__u64(b, sizeof(b), p->size_hist[i].bytes);
+		pm = tm_fmt__permille(p->size_hist[i].count, hcount);
+		fprintf(out, "%-22s %14s %3u.%u%% %14s  ", c, a, pm / 10, pm % 10, b);
+		bar = (unsigned int)((p->size_hist[i].count * 40 + hmax - 1) / hmax);
+		while (bar--)
+			fputs("\u2587", out);
+		fputc('\n', out);
+	}
+}
+
+/* The sites that allocate most often, top o->top_n. */
+static int stats_hot_spots(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
+{
+	struct tm_report_opts one = *o;
+	struct tm_ranking rk;
+	char a[32], b[32];
+	size_t j;
+	int err;
 
 	err = tm_report__rank(p, TM_VIEW_ALLOCS, o, TM_RANK_COUNT, &rk);
 	if (err)
 		return err;
 	fprintf(out, "\nHot spots: %zu of %zu sites by number of allocations:\n%14s %14s  %s\n",
 		rk.shown, rk.n, "count", "bytes", "site (innermost frame first)");
+	one.max_depth = o->max_depth ? o->max_depth : 2;
 	for (j = 0; j < rk.shown; j++) {
-		struct tm_report_opts one = *o;
-
-		one.max_depth = o->max_depth ? o->max_depth : 2;
 		tm_fmt__u64(a, sizeof(a), rk.r[j].count);
 		tm_fmt__u64(b, sizeof(b), rk.r[j].bytes);
 		fprintf(out, "%14s %14s  ", a, b);
 		tm_text__stack(out, p, rk.r[j].site, &one, 30);
 	}
 	free(rk.r);
+	return 0;
+}
+
+/*
+ * What the allocator was asked for: per allocator, the size histogram the
+ * kernel kept (exact: every counted allocation, by power-of-two class), and
+ * the sites that allocate most often (the hot spots).
+ */
+int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
+{
+	struct tm_report_opts def = { .view = TM_VIEW_ALLOCS, .top_n = 10 };
+	int err;
+
+	err = tm_report__begin(p, out, o, &def, &o);
+	if (err)
+		return err;
+	tm_text__header(p, out);
+	stats_allocators(p, out);
+	stats_sizes(p, out);
+	err = stats_hot_spots(p, out, o);
+	if (err)
+		return err;
 	if (fflush(out) || ferror(out))
 		return -EIO;
 	return 0;
 }
-

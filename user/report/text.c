@@ -50,10 +50,52 @@ static const char *signal_name(int sig)
 	return NULL;
 }
 
+/* "status: OOM-killed at ... (memory cgroup ...)", "RSS at kill: ...", then "exit:". */
+static void text_oom(const struct tm_oom *o, FILE *out)
+{
+	char a[64], b[64];
+
+	tm_fmt__secs(a, sizeof(a), o->time_ns);
+	fprintf(out, "OOM-killed at %s", a);
+	if (o->cgroup_limit) {
+		fputs(" (memory cgroup ", out);
+		tm_report__text_str(out, o->cgroup ? o->cgroup : "?");
+		tm_fmt__human(a, sizeof(a), o->cgroup_usage);
+		tm_fmt__human(b, sizeof(b), o->cgroup_limit);
+		fprintf(out, ": usage %s of limit %s)\n", a, b);
+	} else {
+		fputs(" (system-wide)\n", out);
+	}
+	tm_fmt__human(a, sizeof(a), o->rss_anon + o->rss_file + o->rss_shmem);
+	tm_fmt__human(b, sizeof(b), o->rss_anon);
+	fprintf(out, "  RSS at kill:  %s (anonymous %s", a, b);
+	tm_fmt__human(a, sizeof(a), o->rss_file);
+	tm_fmt__human(b, sizeof(b), o->rss_shmem);
+	fprintf(out, ", file %s, shmem %s)\n", a, b);
+	fputs("  exit:         ", out);
+}
+
+/* How the process ended. */
+static void text_exit(const struct tm_profile *p, FILE *out)
+{
+	const char *sig;
+
+	if (p->has_signal) {
+		sig = signal_name(p->signal);
+		fprintf(out, "killed by signal %d", p->signal);
+		if (sig)
+			fprintf(out, " (%s)", sig);
+		fputc('\n', out);
+	} else if (p->has_exit_code) {
+		fprintf(out, "exited with code %d\n", p->exit_code);
+	} else {
+		fputs("unknown (still running when tracing stopped?)\n", out);
+	}
+}
+
 void tm_text__header(const struct tm_profile *p, FILE *out)
 {
 	char a[64], b[64];
-	const char *sig;
 	size_t i;
 	int any = 0;
 
@@ -67,39 +109,9 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 		fputc('\n', out);
 	}
 	fputs("  status:       ", out);
-	if (p->oom.killed) {
-		const struct tm_oom *o = &p->oom;
-
-		tm_fmt__secs(a, sizeof(a), o->time_ns);
-		fprintf(out, "OOM-killed at %s", a);
-		if (o->cgroup_limit) {
-			fputs(" (memory cgroup ", out);
-			tm_report__text_str(out, o->cgroup ? o->cgroup : "?");
-			tm_fmt__human(a, sizeof(a), o->cgroup_usage);
-			tm_fmt__human(b, sizeof(b), o->cgroup_limit);
-			fprintf(out, ": usage %s of limit %s)\n", a, b);
-		} else {
-			fputs(" (system-wide)\n", out);
-		}
-		tm_fmt__human(a, sizeof(a), o->rss_anon + o->rss_file + o->rss_shmem);
-		tm_fmt__human(b, sizeof(b), o->rss_anon);
-		fprintf(out, "  RSS at kill:  %s (anonymous %s", a, b);
-		tm_fmt__human(a, sizeof(a), o->rss_file);
-		tm_fmt__human(b, sizeof(b), o->rss_shmem);
-		fprintf(out, ", file %s, shmem %s)\n", a, b);
-		fputs("  exit:         ", out);
-	}
-	if (p->has_signal) {
-		sig = signal_name(p->signal);
-		fprintf(out, "killed by signal %d", p->signal);
-		if (sig)
-			fprintf(out, " (%s)", sig);
-		fputc('\n', out);
-	} else if (p->has_exit_code) {
-		fprintf(out, "exited with code %d\n", p->exit_code);
-	} else {
-		fputs("unknown (still running when tracing stopped?)\n", out);
-	}
+	if (p->oom.killed)
+		text_oom(&p->oom, out);
+	text_exit(p, out);
 	if (p->end_time_ns > p->start_time_ns && p->start_time_ns) {
 		tm_fmt__secs(a, sizeof(a), p->end_time_ns - p->start_time_ns);
 		fprintf(out, "  duration:     %s\n", a);
