@@ -276,6 +276,31 @@ out:
 #define CHART_COLS 64
 
 /*
+ * A column without a sample (-1) lies on the straight line between the
+ * columns around it, as the flame graph page draws it; after the last
+ * sample, the last value holds.
+ */
+static void fill_gaps(int64_t col[CHART_COLS])
+{
+	int k, prev = -1, next;
+
+	for (k = 0; k < CHART_COLS; k++) {
+		if (col[k] >= 0) {
+			prev = k;
+			continue;
+		}
+		if (prev < 0)
+			continue;
+		for (next = k + 1; next < CHART_COLS && col[next] < 0; next++)
+			;
+		if (next == CHART_COLS)
+			col[k] = col[prev];
+		else
+			col[k] = col[prev] + (col[next] - col[prev]) * (k - prev) / (next - prev);
+	}
+}
+
+/*
  * One line of block characters: each column the highest live heap sampled
  * in its slice of time, in eighths of the peak; a caret under the column
  * where the peak fell. The loader samples; the peak itself comes from the
@@ -321,29 +346,7 @@ static void text_timeline(const struct tm_profile *p, FILE *out)
 		if (col[peak_col] < (int64_t)p->peak_bytes)
 			col[peak_col] = (int64_t)p->peak_bytes;
 	}
-	/*
-	 * A column without a sample lies on the straight line between the
-	 * columns around it, as the flame graph page draws it; after the last
-	 * sample, the last value holds.
-	 */
-	{
-		int prev = -1, next;
-
-		for (k = 0; k < CHART_COLS; k++) {
-			if (col[k] >= 0) {
-				prev = k;
-				continue;
-			}
-			if (prev < 0)
-				continue;
-			for (next = k + 1; next < CHART_COLS && col[next] < 0; next++)
-				;
-			if (next == CHART_COLS)
-				col[k] = col[prev];
-			else
-				col[k] = col[prev] + (col[next] - col[prev]) * (k - prev) / (next - prev);
-		}
-	}
+	fill_gaps(col);
 	tm_fmt__human(a, sizeof(a), top);
 	tm_fmt__secs(b, sizeof(b), span);
 	tm_fmt__human(c, sizeof(c), rss);
