@@ -227,5 +227,28 @@ def test_one_escaper():
     check(len(glob.glob(os.path.join(pm, "oom-*"))) == 3, "post-mortem: .txt, .json and .pb.gz")
 
 
+def test_page_shows_the_shared_header():
+    """The page now has the header's cgroup, OOM and sampling: it shows them, without errors."""
+    from test_flamegraph import chromium, element_text, need_chromium
+    need_chromium()
+    c = captures()
+    page = os.path.join(WORK, "strings.html")
+    eq(tidemark("report", "--format", "flamegraph", "-o", page, c["strings"]).returncode, 0,
+       "flamegraph exits 0")
+    dom, _ = chromium(page, "--dump-dom")
+    status = element_text(dom, "tm-status")
+    check(status.endswith("errors: 0"), f"no script errors: {status!r}")
+    facts = re.sub(r"<[^>]+>", "", re.search(r'id="facts">(.*?)</div>', dom, re.S).group(1))
+    badges = re.sub(r"<[^>]+>", "|", re.search(r'id="badges">(.*?)</div>', dom, re.S).group(1))
+    for want in ["cgroup /kubepods/pod\x01\u00e9\ufffd/app", "status killed by signal 9",
+                 "OOM-killed at 1.200 s (memory cgroup /kubepods/pod\n&lt;/script&gt;: "
+                 "usage 1.0 GiB of limit 1.0 GiB)",
+                 "RSS at kill 877.4 MiB"]:
+        check(want in facts, f"the page's facts hold {want!r}: {facts!r}")
+    check("sampled: one point per 512.0 KiB allocated; bytes and counts are estimates" in badges,
+          f"the sampling badge: {badges!r}")
+    check("dropped stack_unreadable: 2" in badges, f"the drops: {badges!r}")
+
+
 if __name__ == "__main__":
-    main([test_text_and_flamegraph_diff_agree, test_one_escaper])
+    main([test_text_and_flamegraph_diff_agree, test_one_escaper, test_page_shows_the_shared_header])
