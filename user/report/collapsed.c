@@ -20,26 +20,9 @@ struct folded {
 };
 
 /* See collapsed.h: nothing in a label may look like a separator. */
-static void put_label_str(FILE *m, const char *str)
+static void put_label_str(FILE *m, const char *s)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t n;
-
-	while (*s) {
-		if (*s == '\\') {
-			fputs("\\\\", m);
-			s++;
-			continue;
-		}
-		n = tm_report__utf8_len(s);
-		if (!n || *s < 0x20 || *s == 0x7f || *s == ';') {
-			fprintf(m, "\\x%02x", *s);
-			s++;
-			continue;
-		}
-		fwrite(s, 1, n, m);
-		s += n;
-	}
+	tm_report__text_str_except(m, s, ";");
 }
 
 static void put_frame(FILE *m, const struct tm_frame *f)

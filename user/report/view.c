@@ -265,7 +265,7 @@ size_t tm_report__utf8_len(const unsigned char *s)
  * Print s with control characters and bytes that are not UTF-8 as \xNN, and
  * a backslash as two, so that what is printed is unambiguous.
  */
-void tm_report__text_str(FILE *out, const char *str)
+void tm_report__text_str_except(FILE *out, const char *str, const char *also)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n;
@@ -277,7 +277,7 @@ void tm_report__text_str(FILE *out, const char *str)
 			s++;
 			continue;
 		}
-		if (!n || *s < 0x20 || *s == 0x7f) {
+		if (!n || *s < 0x20 || *s == 0x7f || (also && strchr(also, *s))) {
 			fprintf(out, "\\x%02x", *s);
 			s++;
 			continue;
@@ -285,6 +285,11 @@ void tm_report__text_str(FILE *out, const char *str)
 		fwrite(s, 1, n, out);
 		s += n;
 	}
+}
+
+void tm_report__text_str(FILE *out, const char *s)
+{
+	tm_report__text_str_except(out, s, NULL);
 }
 
 const char *tm_report__basename(const char *path)

@@ -111,6 +111,8 @@ int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b);
 /* A frame as the text report prints it; a string with control bytes escaped. */
 void tm_report__text_frame(FILE *out, const struct tm_frame *f);
 void tm_report__text_str(FILE *out, const char *s);
+/* The same, and the ASCII characters in also escaped as \xNN too (a format's separators). */
+void tm_report__text_str_except(FILE *out, const char *s, const char *also);
 /* Length of the valid UTF-8 sequence at s, or 0 if it is not one (never reads past a NUL). */
 size_t tm_report__utf8_len(const unsigned char *s);
 /* The same, and the code point in *cp. */
