@@ -17,6 +17,7 @@
 
 #include "report/diff.h"
 #include "report/fmt.h"
+#include "util/buf.h"
 
 struct keyed {
 	char *key;
@@ -25,61 +26,32 @@ struct keyed {
 	size_t index;
 };
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	int err;
-};
-
-static void put(struct buf *b, const void *s, size_t n)
-{
-	char *np;
-	size_t cap;
-
-	if (b->err)
-		return;
-	if (b->len + n > b->cap) {
-		cap = b->cap ? b->cap : 128;
-		while (cap < b->len + n)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void put_str(struct buf *b, const char *s)
+static void put_str(struct tm_buf *b, const char *s)
 {
 	uint32_t n = s ? (uint32_t)strlen(s) + 1 : 0;   /* 0 = unknown, 1 = "" */
 
-	put(b, &n, sizeof(n));
+	tm_buf__put(b, &n, sizeof(n));
 	if (s)
-		put(b, s, n - 1);
+		tm_buf__put(b, s, n - 1);
 }
 
 static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigned int flags,
-		    struct buf *b)
+		    struct tm_buf *b)
 {
 	uint32_t i, v;
 
 	b->len = 0;
 	v = (uint32_t)tm_report__site_truncated(s);
-	put(b, &v, sizeof(v));
+	tm_buf__put(b, &v, sizeof(v));
 	for (i = 0; i < s->nframes; i++) {
 		const struct tm_frame *f = &p->frames[s->frames[i]];
 
 		if (tm_report__frame_hidden(f, flags))
 			continue;
 		v = f->kind;
-		put(b, &v, sizeof(v));
+		tm_buf__put(b, &v, sizeof(v));
 		v = f->line;
-		put(b, &v, sizeof(v));
+		tm_buf__put(b, &v, sizeof(v));
 		put_str(b, f->function);
 		put_str(b, f->file);
 		put_str(b, tm_report__basename(f->module));
@@ -120,7 +92,7 @@ static void free_keyed(struct keyed *k, size_t n)
 static int keyed_side(const struct tm_profile *p, unsigned int flags, tm_diff_keep_fn keep,
 		      void *arg, struct keyed **out, size_t *nout)
 {
-	struct buf b = { 0 };
+	struct tm_buf b = { 0 };
 	struct keyed *k;
 	size_t i, n = 0;
 	int err = 0;
@@ -141,19 +113,19 @@ static int keyed_side(const struct tm_profile *p, unsigned int flags, tm_diff_ke
 			err = -ENOMEM;
 			goto fail;
 		}
-		memcpy(k[n].key, b.p, b.len);
+		memcpy(k[n].key, b.data, b.len);
 		k[n].len = b.len;
 		k[n].site = s;
 		k[n].index = i;
 		n++;
 	}
 	qsort(k, n, sizeof(*k), cmp_keyed);
-	free(b.p);
+	free(b.data);
 	*out = k;
 	*nout = n;
 	return 0;
 fail:
-	free(b.p);
+	free(b.data);
 	free_keyed(k, n);
 	return err;
 }
