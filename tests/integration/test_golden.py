@@ -19,9 +19,8 @@ import shutil
 import subprocess
 import sys
 
-from tmtest import OUT, ROOT, TIDEMARK, check, main, skip
+from tmtest import OUT, ROOT, TIDEMARK, check, main, need_gen_profile
 
-GEN = os.path.join(ROOT, ".output", "tests", "gen_profile")
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 UPDATE = "--update" in sys.argv
 WORK = os.path.join(OUT, "golden")
@@ -76,15 +75,14 @@ DIFFS = [
 
 
 def gen(args):
-    r = subprocess.run([GEN, *args], capture_output=True, timeout=120)
+    r = subprocess.run([need_gen_profile(), *args], capture_output=True, timeout=120)
     if r.returncode != 0:
         raise AssertionError(f"gen_profile {args[0]}: {r.stderr.decode(errors='replace')}")
     return r.stdout.decode()
 
 
 def captures():
-    if not os.access(GEN, os.X_OK):
-        skip(f"{os.path.relpath(GEN, ROOT)} is not built (make test builds it)")
+    need_gen_profile()
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     caps = {}

@@ -18,23 +18,21 @@ import re
 import shutil
 import subprocess
 
-from tmtest import OUT, ROOT, check, eq, main, skip, tidemark
+from tmtest import OUT, check, eq, main, need_gen_profile, tidemark
 
-GEN = os.path.join(ROOT, ".output", "tests", "gen_profile")
 WORK = os.path.join(OUT, "one_home")
 VIEWS = ("peak", "leaks", "allocs", "temporary")
 
 
 def gen(*args):
-    r = subprocess.run([GEN, *args], capture_output=True, timeout=120)
+    r = subprocess.run([need_gen_profile(), *args], capture_output=True, timeout=120)
     if r.returncode != 0:
         raise AssertionError(f"gen_profile {args[0]}: {r.stderr.decode(errors='replace')}")
     return r.stdout.decode()
 
 
 def captures():
-    if not os.access(GEN, os.X_OK):
-        skip(f"{os.path.relpath(GEN, ROOT)} is not built (make test builds it)")
+    need_gen_profile()
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     c = {k: os.path.join(WORK, k + ".tdm") for k in ("before", "after", "s16", "s24", "strings")}
