@@ -10,6 +10,15 @@
  *   gen_profile diff OUT.html      the diff page of a BEFORE/AFTER pair whose
  *                                  changes are known (see diff_side) and whose
  *                                  AFTER has a heap/RSS timeline
+ *   gen_profile pair BEFORE.tdm AFTER.tdm
+ *                                  that pair as two captures
+ *   gen_profile strings OUT.tdm    every field a report prints, filled with what a
+ *                                  traced program or a forged capture may hold:
+ *                                  control characters, bytes that are not UTF-8,
+ *                                  non-ASCII names, quotes, '<', '&', ';', U+2028
+ *   gen_profile postmortem IN.tdm DIR
+ *                                  the OOM post-mortem of a capture, written into DIR
+ *                                  as tidemark run and the daemon write it
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,8 +28,9 @@
 
 #include "tidemark_common.h"
 #include "profile/capture.h"
-#include "report/flamegraph.h"
 #include "profile/profile.h"
+#include "report/flamegraph.h"
+#include "report/postmortem.h"
 
 #define POOL 2000
 
@@ -229,6 +239,153 @@ out:
 	return err;
 }
 
+static int gen_pair(const char *before_path, const char *after_path)
+{
+	struct tm_profile *before = diff_side(0), *after = diff_side(1);
+	int err = -ENOMEM;
+
+	if (before && after)
+		err = tm_capture__write(before, before_path);
+	if (!err)
+		err = tm_capture__write(after, after_path);
+	tm_profile__free(before);
+	tm_profile__free(after);
+	return err;
+}
+
+/* Hostile strings in every field a report prints: see the usage above. */
+static int gen_strings(const char *out)
+{
+	static const struct {
+		uint32_t kind, line;
+		const char *fn, *file, *module;
+		uint64_t addr;
+	} fr[] = {
+		{ TM_FRAME_NATIVE, 12, "alloc\x01\x1b[31m<red>", "src/\xc3\xa9t\xc3\xa9.c",
+		  "/usr/lib/libz\xff\xfe.so.1", 0x7f0000001000 },
+		{ TM_FRAME_NATIVE, 0, "std::vector<int>::push_back&\"q\"", NULL,
+		  "/opt/app/lib/libapp.so", 0x7f0000002000 },
+		{ TM_FRAME_NATIVE, 0, NULL, NULL, "/opt/app/bin/app", 0x401234 },
+		{ TM_FRAME_NATIVE, 0, NULL, NULL, NULL, 0xdeadbeef },
+		{ TM_FRAME_PYTHON, 7, "handler_\xc3\xb1\xe2\x80\xa8sep", "app/<string>\t;x.py",
+		  NULL, 0x7f1000000000 },
+		{ TM_FRAME_PYTHON, 0, "\xe6\x97\xa5\xe6\x9c\xac\x7f\x08\x0c", "\\back\\slash\n.py",
+		  NULL, 0 },
+		{ TM_FRAME_NATIVE, 40, "main", "src/main.c", "/opt/app/bin/app", 0x401100 },
+		{ TM_FRAME_NATIVE, 3, "\xed\xa0\x80surrogate\xc0\xafoverlong\xf4\x90toobig",
+		  "</script><!--", "/opt/app/bin/app", 0x401200 },
+	};
+	static const struct {
+		int frames[6];
+		uint32_t flags, kind;
+		int64_t peak, live;
+		uint64_t alloc, temp;
+	} st[] = {
+		{ { 0, 4, 6, -1 }, 0, TM_KIND_MALLOC, 4096, 4096, 16384, 0 },
+		{ { 1, 5, 6, -1 }, 0, TM_KIND_CALLOC, 65536, 0, 131072, 65536 },
+		{ { 2, 3, -1 }, TM_STACK_NATIVE_TRUNCATED, TM_KIND_MMAP, 1048576, 1048576, 1048576, 0 },
+		{ { 7, 4, 6, -1 }, TM_STACK_PY_TRUNCATED, TM_KIND_REALLOC, 300, -20, 900, 100 },
+		{ { 0, 4, 6, -1 }, 0, TM_KIND_MALLOC, 100, 50, 200, 0 },   /* the same stack again */
+		{ { 4, 5, -1 }, 0, TM_KIND_MALLOC, 0, 0, 0, 0 },          /* scores nowhere */
+	};
+	struct tm_profile *p = tm_profile__new();
+	int idx[sizeof(fr) / sizeof(fr[0])], err = -ENOMEM;
+	size_t i, j;
+
+	if (!p)
+		goto out;
+	for (i = 0; i < sizeof(fr) / sizeof(fr[0]); i++) {
+		idx[i] = frame(p, fr[i].kind, fr[i].fn, fr[i].file, fr[i].line, fr[i].module, fr[i].addr);
+		if (idx[i] < 0) {
+			err = idx[i];
+			goto out;
+		}
+	}
+	for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		uint32_t f[6];
+		struct tm_site s = { .frames = f, .kind = st[i].kind, .flags = st[i].flags };
+
+		for (j = 0; j < 6 && st[i].frames[j] >= 0; j++)
+			f[j] = (uint32_t)idx[st[i].frames[j]];
+		s.nframes = (uint32_t)j;
+		s.peak_bytes = st[i].peak;
+		s.peak_count = st[i].peak ? 2 : 0;
+		s.live_bytes = st[i].live;
+		s.live_count = st[i].live ? 1 : 0;
+		s.alloc_bytes = st[i].alloc;
+		s.alloc_count = st[i].alloc ? 4 : 0;
+		s.free_bytes = st[i].alloc - (uint64_t)(st[i].live > 0 ? st[i].live : 0);
+		s.free_count = st[i].alloc ? 3 : 0;
+		s.temp_bytes = st[i].temp;
+		s.temp_count = st[i].temp ? 1 : 0;
+		err = tm_profile__add_site(p, &s);
+		if (err < 0)
+			goto out;
+		p->peak_bytes += (uint64_t)(st[i].peak > 0 ? st[i].peak : 0);
+		p->live_bytes_end += st[i].live;
+		p->alloc_bytes += st[i].alloc;
+		p->alloc_count += s.alloc_count;
+		p->free_count += s.free_count;
+	}
+	for (i = 0; i < 5; i++) {
+		struct tm_sample smp = { i * 250000000ull, (int64_t)(i * 200000), 4000000 + i * 300000 };
+
+		err = tm_profile__add_sample(p, &smp);
+		if (err)
+			goto out;
+	}
+	p->size_hist[4].count = 7;
+	p->size_hist[4].bytes = 7 * 20;
+	p->size_hist[12].count = 3;
+	p->size_hist[12].bytes = 3 * 5000;
+	p->size_hist[20].count = 1;
+	p->size_hist[20].bytes = 1048576;
+	err = tm_profile__set_counter(p, 1, "map_full\x1b]0;title\x07", 3);
+	err = err ?: tm_profile__set_counter(p, 1, "stack_unreadable", 2);
+	err = err ?: tm_profile__set_counter(p, 0, "probe_\xff_hits", 12345);
+	if (err)
+		goto out;
+	p->pid = 31337;
+	p->command = tm_profile__str(p, "app\x1b[2J \xe2\x80\xa8 <b>&amp; \"quoted\" \\ \xff\xc3 \xc3\xa9t\xc3\xa9 \xf0\x9f\x90\x8d\tend");
+	p->has_signal = 1;
+	p->signal = 9;
+	p->start_time_ns = 5000000000;
+	p->end_time_ns = 6250000000;
+	p->peak_time_ns = 750000000;
+	p->cgroup = tm_profile__str(p, "/kubepods/pod\x01\xc3\xa9\xff/app");
+	p->sample_bytes = 524288;
+	p->oom.killed = 1;
+	p->oom.time_ns = 1200000000;
+	p->oom.rss_anon = 900000000;
+	p->oom.rss_file = 20000000;
+	p->oom.rss_shmem = 4096;
+	p->oom.cgroup = tm_profile__str(p, "/kubepods/pod\n</script>");
+	p->oom.cgroup_limit = 1073741824;
+	p->oom.cgroup_usage = 1073700000;
+	err = tm_capture__write(p, out);
+out:
+	tm_profile__free(p);
+	return err < 0 ? err : 0;
+}
+
+static int gen_postmortem(const char *in, const char *dir)
+{
+	struct tm_profile *p = NULL;
+	char why[512], base[4096];
+	int err;
+
+	err = tm_capture__read(in, &p, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "%s\n", why);
+		return err;
+	}
+	err = tm_postmortem__write(dir, p, base, sizeof(base));
+	if (!err)
+		printf("%s\n", base);
+	tm_profile__free(p);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long n;
@@ -244,8 +401,16 @@ int main(int argc, char **argv)
 		err = gen_stacks(n, argv[3]);
 	} else if (argc == 3 && !strcmp(argv[1], "diff")) {
 		err = gen_diff(argv[2]);
+	} else if (argc == 4 && !strcmp(argv[1], "pair")) {
+		err = gen_pair(argv[2], argv[3]);
+	} else if (argc == 3 && !strcmp(argv[1], "strings")) {
+		err = gen_strings(argv[2]);
+	} else if (argc == 4 && !strcmp(argv[1], "postmortem")) {
+		err = gen_postmortem(argv[2], argv[3]);
 	} else {
-		fprintf(stderr, "usage: gen_profile stacks N OUT.tdm | gen_profile diff OUT.html\n");
+		fprintf(stderr, "usage: gen_profile stacks N OUT.tdm | gen_profile diff OUT.html |\n"
+			"       gen_profile pair BEFORE.tdm AFTER.tdm | gen_profile strings OUT.tdm |\n"
+			"       gen_profile postmortem IN.tdm DIR\n");
 		return 2;
 	}
 	if (err)

@@ -39,6 +39,22 @@ def eq(got, want, what):
     check(got == want, f"{what}: got {got!r}, want {want!r}")
 
 
+GEN_PROFILE = os.path.join(ROOT, ".output", "tests", "gen_profile")
+
+
+def need_gen_profile():
+    """gen_profile (synthetic captures, no tracing), built and as new as the code it links."""
+    import glob
+    if not os.access(GEN_PROFILE, os.X_OK):
+        skip(f"{os.path.relpath(GEN_PROFILE, ROOT)} is not built (make test builds it)")
+    objs = glob.glob(os.path.join(ROOT, ".output", "user", "*", "*.o"))
+    stale = [o for o in objs if os.path.getmtime(o) > os.path.getmtime(GEN_PROFILE)]
+    if stale:
+        raise AssertionError(f"{os.path.relpath(GEN_PROFILE, ROOT)} is older than "
+                             f"{os.path.relpath(stale[0], ROOT)}: run 'make .output/tests/gen_profile'")
+    return GEN_PROFILE
+
+
 def tidemark(*args, timeout=120, **kw):
     return subprocess.run([TIDEMARK, *args], capture_output=True, text=True, timeout=timeout, **kw)
 

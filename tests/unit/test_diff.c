@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* test_diff: stacks matched by what they say, not where they were loaded. */
+#include <errno.h>
 #include <stdlib.h>
 
+#include "tidemark_common.h"
 #include "tm_test.h"
 #include "report/diff.h"
 
@@ -18,6 +20,79 @@ static void add(struct tm_profile *p, const char *fn, uint32_t line, uint64_t ad
 	fr[0] = (uint32_t)tm_profile__add_frame(p, &f);
 	fr[1] = (uint32_t)tm_profile__add_frame(p, &m);
 	tm_profile__add_site(p, &s);
+}
+
+static int keep_all(const struct tm_profile *p, const struct tm_site *s, void *arg)
+{
+	(void)p;
+	(void)s;
+	return arg == NULL;
+}
+
+/*
+ * The matcher itself: a stack cut at the capture depth is not the complete
+ * stack that reads the same; sites that read alike are grouped with their
+ * first (lowest index) first; hidden frames do not count.
+ */
+static void test_match(void)
+{
+	struct tm_profile *a = tm_profile__new(), *b = tm_profile__new();
+	struct tm_frame py = { TM_FRAME_PYTHON, 3, "handler", "app.py", NULL, 0x7000 };
+	struct tm_diff_match m;
+	uint32_t fr[3];
+	struct tm_site s = { .frames = fr, .peak_bytes = 8, .peak_count = 1 };
+	size_t i, cut = 0, whole = 0;
+
+	add(a, "f", 1, 0x1000, "/x/prog", 10, 10);                    /* a0 */
+	add(b, "f", 1, 0x2000, "/y/prog", 20, 20);                    /* b0: same stack */
+	add(b, "f", 1, 0x2008, "/y/prog", 30, 30);                    /* b1: same stack */
+	fr[0] = b->sites[0].frames[0];
+	fr[1] = b->sites[0].frames[1];
+	s.nframes = 2;
+	s.flags = TM_STACK_NATIVE_TRUNCATED;                          /* b2: same frames, cut */
+	tm_profile__add_site(b, &s);
+
+	TM_CHECK_EQ_U64(tm_diff__match(a, b, 0, keep_all, NULL, &m), 0);
+	TM_CHECK_EQ_U64(m.n, 2);
+	for (i = 0; i < m.n; i++) {
+		if (m.stacks[i].nbefore == 1 && m.stacks[i].nafter == 2) {
+			whole++;
+			TM_CHECK(m.stacks[i].before[0] == &a->sites[0]);
+			TM_CHECK(m.stacks[i].after[0] == &b->sites[0]);   /* the first is first */
+			TM_CHECK(m.stacks[i].after[1] == &b->sites[1]);
+		} else if (m.stacks[i].nbefore == 0 && m.stacks[i].nafter == 1) {
+			cut++;
+			TM_CHECK(m.stacks[i].after[0] == &b->sites[2]);
+		}
+	}
+	TM_CHECK_EQ_U64(whole, 1);
+	TM_CHECK_EQ_U64(cut, 1);
+	tm_diff_match__free(&m);
+	tm_diff_match__free(NULL);
+
+	/* keep decides which sites take part. */
+	TM_CHECK_EQ_U64(tm_diff__match(a, b, 0, keep_all, (void *)1, &m), 0);
+	TM_CHECK_EQ_U64(m.n, 0);
+	tm_diff_match__free(&m);
+
+	/* Python only: native frames are hidden, so a Python frame above different native ones matches. */
+	fr[0] = b->sites[0].frames[0];
+	fr[1] = (uint32_t)tm_profile__add_frame(b, &py);
+	s.flags = 0;
+	tm_profile__add_site(b, &s);                                  /* b3: f, handler */
+	fr[0] = (uint32_t)tm_profile__add_frame(a, &py);
+	s.nframes = 1;
+	tm_profile__add_site(a, &s);                                  /* a1: handler */
+	TM_CHECK_EQ_U64(tm_diff__match(a, b, TM_REPORT_PYTHON_ONLY, keep_all, NULL, &m), 0);
+	for (i = 0, whole = 0; i < m.n; i++)
+		if (m.stacks[i].nbefore == 1 && m.stacks[i].before[0] == &a->sites[1])
+			whole += m.stacks[i].nafter == 1 && m.stacks[i].after[0] == &b->sites[3];
+	TM_CHECK_EQ_U64(whole, 1);
+	tm_diff_match__free(&m);
+	TM_CHECK_EQ_U64(tm_diff__match(a, b, 0, NULL, NULL, &m), -EINVAL);
+
+	tm_profile__free(a);
+	tm_profile__free(b);
 }
 
 static char *text(const struct tm_profile *a, const struct tm_profile *b, struct tm_report_opts *o)
@@ -112,5 +187,6 @@ int main(void)
 
 	tm_profile__free(a);
 	tm_profile__free(b);
+	test_match();
 	return tm_test_done("test_diff");
 }

@@ -53,6 +53,7 @@
 #include <zlib.h>
 
 #include "profile/capture.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "tidemark_common.h"
 
@@ -110,64 +111,22 @@ static uint64_t le64_get(const unsigned char *p)
 /* ------------------------------------------------------------------ */
 /* writing                                                            */
 
-struct wbuf {
-	unsigned char *data;
-	size_t len, cap;
-	int err;                /* sticky: the first failure */
-};
-
-static unsigned char *wbuf_reserve(struct wbuf *w, size_t n)
+static void put_u32(struct tm_buf *w, uint32_t v)
 {
-	size_t cap;
-	unsigned char *d;
-
-	if (w->err)
-		return NULL;
-	if (w->cap - w->len < n) {
-		cap = w->cap ? w->cap : 4096;
-		while (cap - w->len < n) {
-			if (cap > SIZE_MAX / 2) {
-				w->err = -ENOMEM;
-				return NULL;
-			}
-			cap *= 2;
-		}
-		d = realloc(w->data, cap);
-		if (!d) {
-			w->err = -ENOMEM;
-			return NULL;
-		}
-		w->data = d;
-		w->cap = cap;
-	}
-	d = w->data + w->len;
-	w->len += n;
-	return d;
-}
-
-static void put_u32(struct wbuf *w, uint32_t v)
-{
-	unsigned char *d = wbuf_reserve(w, 4);
+	unsigned char *d = tm_buf__reserve(w, 4);
 
 	if (d)
 		le32_put(d, v);
 }
 
-static void put_u64(struct wbuf *w, uint64_t v)
+static void put_u64(struct tm_buf *w, uint64_t v)
 {
-	unsigned char *d = wbuf_reserve(w, 8);
+	unsigned char *d = tm_buf__reserve(w, 8);
 
 	if (d)
 		le64_put(d, v);
 }
 
-static void put_bytes(struct wbuf *w, const void *s, size_t n)
-{
-	unsigned char *d = wbuf_reserve(w, n);
-
-	if (d && n)
-		memcpy(d, s, n);
-}
 
 /* The string table: every distinct string of the profile, sorted. */
 struct strtab {
@@ -243,7 +202,7 @@ static uint32_t strtab_ref(const struct strtab *t, const char *s)
 	return hit ? (uint32_t)(hit - t->s) + 1 : 0;
 }
 
-static void put_counters(struct wbuf *w, const struct strtab *t,
+static void put_counters(struct tm_buf *w, const struct strtab *t,
 			 const struct tm_counter *c, size_t n)
 {
 	size_t i;
@@ -255,15 +214,13 @@ static void put_counters(struct wbuf *w, const struct strtab *t,
 	}
 }
 
-static int encode_payload(const struct tm_profile *p, struct wbuf *w)
+/* What the format can hold: counts fit 32 bits, every counter is named, the profile is valid. */
+static int encodable(const struct tm_profile *p)
 {
-	struct strtab t = {};
-	size_t i, len;
-	uint32_t j;
-	int err;
+	size_t i;
 
-	if (p->nframes > UINT32_MAX || p->nsites > UINT32_MAX ||
-	    p->ndrops > UINT32_MAX || p->nstats > UINT32_MAX)
+	if (p->nframes > UINT32_MAX || p->nsites > UINT32_MAX || p->ndrops > UINT32_MAX ||
+	    p->nstats > UINT32_MAX || p->nsamples > UINT32_MAX)
 		return -E2BIG;
 	for (i = 0; i < p->ndrops; i++)
 		if (!p->drops[i].name)
@@ -271,28 +228,25 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 	for (i = 0; i < p->nstats; i++)
 		if (!p->stats[i].name)
 			return -EINVAL;
-	for (i = 0; i < p->nsites; i++)
-		for (j = 0; j < p->sites[i].nframes; j++)
-			if (p->sites[i].frames[j] >= p->nframes)
-				return -EINVAL;
+	return tm_profile__check(p);
+}
 
-	err = strtab_build(&t, p);
-	if (err)
-		goto out;
+/* The string table, then the process and its totals. */
+static int put_head(struct tm_buf *w, const struct strtab *t, const struct tm_profile *p)
+{
+	size_t i, len;
 
-	put_u32(w, (uint32_t)t.n);
-	for (i = 0; i < t.n; i++) {
-		len = strlen(t.s[i]);
-		if (len > UINT32_MAX) {
-			err = -E2BIG;
-			goto out;
-		}
+	put_u32(w, (uint32_t)t->n);
+	for (i = 0; i < t->n; i++) {
+		len = strlen(t->s[i]);
+		if (len > UINT32_MAX)
+			return -E2BIG;
 		put_u32(w, (uint32_t)len);
-		put_bytes(w, t.s[i], len);
+		tm_buf__put(w, t->s[i], len);
 	}
 
 	put_u32(w, (uint32_t)p->pid);
-	put_u32(w, strtab_ref(&t, p->command));
+	put_u32(w, strtab_ref(t, p->command));
 	put_u32(w, !!p->has_exit_code);
 	put_u32(w, (uint32_t)p->exit_code);
 	put_u32(w, !!p->has_signal);
@@ -307,8 +261,16 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 	put_u64(w, p->alloc_count);
 	put_u64(w, p->free_count);
 
-	put_counters(w, &t, p->drops, p->ndrops);
-	put_counters(w, &t, p->stats, p->nstats);
+	put_counters(w, t, p->drops, p->ndrops);
+	put_counters(w, t, p->stats, p->nstats);
+	return 0;
+}
+
+/* The frame table and the sites (version 1's fields). */
+static void put_stacks(struct tm_buf *w, const struct strtab *t, const struct tm_profile *p)
+{
+	size_t i;
+	uint32_t j;
 
 	put_u32(w, (uint32_t)p->nframes);
 	for (i = 0; i < p->nframes; i++) {
@@ -316,9 +278,9 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 
 		put_u32(w, f->kind);
 		put_u32(w, f->line);
-		put_u32(w, strtab_ref(&t, f->function));
-		put_u32(w, strtab_ref(&t, f->file));
-		put_u32(w, strtab_ref(&t, f->module));
+		put_u32(w, strtab_ref(t, f->function));
+		put_u32(w, strtab_ref(t, f->file));
+		put_u32(w, strtab_ref(t, f->module));
 		put_u64(w, f->address);
 	}
 
@@ -340,6 +302,12 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 		for (j = 0; j < s->nframes; j++)
 			put_u32(w, s->frames[j]);
 	}
+}
+
+/* The tagged sections that came later: temporary, timeline, sizes, OOM, sampling. */
+static void put_sections(struct tm_buf *w, const struct strtab *t, const struct tm_profile *p)
+{
+	size_t i;
 
 	put_u32(w, SECTION_TEMPORARY);
 	put_u64(w, 4 + (uint64_t)p->nsites * 16);
@@ -349,10 +317,6 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 		put_u64(w, p->sites[i].temp_count);
 	}
 
-	if (p->nsamples > UINT32_MAX) {
-		err = -E2BIG;
-		goto out;
-	}
 	put_u32(w, SECTION_TIMELINE);
 	put_u64(w, 4 + (uint64_t)p->nsamples * SAMPLE_SIZE);
 	put_u32(w, (uint32_t)p->nsamples);
@@ -372,13 +336,13 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 
 	put_u32(w, SECTION_OOM);
 	put_u64(w, 3 * 4 + 6 * 8);
-	put_u32(w, strtab_ref(&t, p->cgroup));
+	put_u32(w, strtab_ref(t, p->cgroup));
 	put_u32(w, !!p->oom.killed);
 	put_u64(w, p->oom.time_ns);
 	put_u64(w, p->oom.rss_anon);
 	put_u64(w, p->oom.rss_file);
 	put_u64(w, p->oom.rss_shmem);
-	put_u32(w, strtab_ref(&t, p->oom.cgroup));
+	put_u32(w, strtab_ref(t, p->oom.cgroup));
 	put_u64(w, p->oom.cgroup_limit);
 	put_u64(w, p->oom.cgroup_usage);
 
@@ -387,15 +351,28 @@ static int encode_payload(const struct tm_profile *p, struct wbuf *w)
 		put_u64(w, 8);
 		put_u64(w, p->sample_bytes);
 	}
-	err = w->err;
-out:
+}
+
+static int encode_payload(const struct tm_profile *p, struct tm_buf *w)
+{
+	struct strtab t = {};
+	int err;
+
+	err = encodable(p);
+	err = err ?: strtab_build(&t, p);
+	err = err ?: put_head(w, &t, p);
+	if (!err) {
+		put_stacks(w, &t, p);
+		put_sections(w, &t, p);
+		err = w->err;
+	}
 	free(t.s);
 	return err;
 }
 
 int tm_capture__write_mem(const struct tm_profile *p, void **buf, size_t *len)
 {
-	struct wbuf w = {};
+	struct tm_buf w = {};
 	unsigned char *file = NULL;
 	uLongf clen;
 	int err, zerr;

@@ -329,6 +329,31 @@ void tm_profile__free(struct tm_profile *p)
 	free(pp);
 }
 
+/*
+ * The one validity check every reader of a profile relies on: the arrays
+ * that say they hold something exist, and every frame index a site holds
+ * names a frame. A profile built with the functions above always passes;
+ * one assembled by hand (a test, a future reader) may not.
+ */
+int tm_profile__check(const struct tm_profile *p)
+{
+	size_t i;
+	uint32_t j;
+
+	if (!p || (p->nframes && !p->frames) || (p->nsites && !p->sites) ||
+	    (p->ndrops && !p->drops) || (p->nstats && !p->stats) ||
+	    (p->nsamples && !p->samples))
+		return -EINVAL;
+	for (i = 0; i < p->nsites; i++) {
+		if (p->sites[i].nframes && !p->sites[i].frames)
+			return -EINVAL;
+		for (j = 0; j < p->sites[i].nframes; j++)
+			if (p->sites[i].frames[j] >= p->nframes)
+				return -EINVAL;
+	}
+	return 0;
+}
+
 const char *tm_profile__str(struct tm_profile *p, const char *s)
 {
 	return p ? tm_strpool__intern(p->pool, s) : NULL;

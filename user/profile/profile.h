@@ -155,6 +155,12 @@ struct tm_profile_process {
 /* The one place the process header is filled (strings interned): 0 or -ENOMEM. */
 int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_process *pp);
 
+/*
+ * 0, or -EINVAL when p is NULL, an array it counts is missing, or a site
+ * names a frame that does not exist. Every renderer checks this first.
+ */
+int tm_profile__check(const struct tm_profile *p);
+
 /* Names for enum tm_drop / tm_stat / tm_kind, as they appear in reports. */
 const char *tm_drop_name(unsigned int drop);
 const char *tm_stat_name(unsigned int stat);

@@ -20,32 +20,13 @@ struct folded {
 };
 
 /* See collapsed.h: nothing in a label may look like a separator. */
-static void put_label_str(FILE *m, const char *str)
+static void put_label_str(FILE *m, const char *s)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t n;
-
-	while (*s) {
-		if (*s == '\\') {
-			fputs("\\\\", m);
-			s++;
-			continue;
-		}
-		n = tm_report__utf8_len(s);
-		if (!n || *s < 0x20 || *s == 0x7f || *s == ';') {
-			fprintf(m, "\\x%02x", *s);
-			s++;
-			continue;
-		}
-		fwrite(s, 1, n, m);
-		s += n;
-	}
+	tm_report__text_str_except(m, s, ";");
 }
 
 static void put_frame(FILE *m, const struct tm_frame *f)
 {
-	const char *slash;
-
 	if (f->kind == TM_FRAME_PYTHON) {
 		put_label_str(m, f->function ? f->function : "<unknown>");
 		fputs(" (", m);
@@ -56,9 +37,8 @@ static void put_frame(FILE *m, const struct tm_frame *f)
 	} else if (f->function) {
 		put_label_str(m, f->function);
 	} else if (f->module) {
-		slash = strrchr(f->module, '/');
 		fputc('[', m);
-		put_label_str(m, slash && slash[1] ? slash + 1 : f->module);
+		put_label_str(m, tm_report__basename(f->module));
 		fputc(']', m);
 	} else {
 		fprintf(m, "0x%" PRIx64, f->address);
@@ -112,11 +92,7 @@ int tm_collapsed__write(const struct tm_profile *p, FILE *out, const struct tm_r
 	size_t i, j, n = 0;
 	int err;
 
-	if (!o)
-		o = &def;
-	if (!out || (unsigned int)o->view >= TM_VIEW__COUNT)
-		return -EINVAL;
-	err = tm_report__check(p);
+	err = tm_report__begin(p, out, o, &def, &o);
 	if (err)
 		return err;
 

@@ -2,10 +2,13 @@
 /*
  * diff.c: per-stack change between two captures (see diff.h).
  *
- * Each side's sites become (key, bytes, count) rows, the key spelling the
- * shown frames' labels with every string length-prefixed so that no name
- * can forge a separator; rows are sorted by key, equal keys added up, and
- * the two sorted lists merged. O(n log n) in the number of sites.
+ * The matcher: each side's kept sites get a key that spells the truncation
+ * flag and the shown frames' labels, every string length-prefixed so that
+ * no name can forge a separator; each side is sorted by key (then by site
+ * index, so a stack's first site is its representative on every run), and
+ * the two sorted lists are merged into one entry per distinct stack.
+ * O(n log n) in the number of sites. tm_diff__rows and the flame graph's
+ * diff page both use it, so the two always pair the same stacks.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,90 +16,67 @@
 #include <string.h>
 
 #include "report/diff.h"
+#include "report/fmt.h"
+#include "util/buf.h"
 
 struct keyed {
 	char *key;
 	size_t len;
 	const struct tm_site *site;
-	uint64_t bytes, count;
+	size_t index;
 };
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	int err;
-};
-
-static void put(struct buf *b, const void *s, size_t n)
-{
-	char *np;
-	size_t cap;
-
-	if (b->err)
-		return;
-	if (b->len + n > b->cap) {
-		cap = b->cap ? b->cap : 128;
-		while (cap < b->len + n)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void put_str(struct buf *b, const char *s)
+static void put_str(struct tm_buf *b, const char *s)
 {
 	uint32_t n = s ? (uint32_t)strlen(s) + 1 : 0;   /* 0 = unknown, 1 = "" */
 
-	put(b, &n, sizeof(n));
+	tm_buf__put(b, &n, sizeof(n));
 	if (s)
-		put(b, s, n - 1);
-}
-
-static const char *base_name(const char *path)
-{
-	const char *slash = path ? strrchr(path, '/') : NULL;
-
-	return slash ? slash + 1 : path;
+		tm_buf__put(b, s, n - 1);
 }
 
 static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigned int flags,
-		    struct buf *b)
+		    struct tm_buf *b)
 {
 	uint32_t i, v;
 
 	b->len = 0;
+	v = (uint32_t)tm_report__site_truncated(s);
+	tm_buf__put(b, &v, sizeof(v));
 	for (i = 0; i < s->nframes; i++) {
 		const struct tm_frame *f = &p->frames[s->frames[i]];
 
 		if (tm_report__frame_hidden(f, flags))
 			continue;
 		v = f->kind;
-		put(b, &v, sizeof(v));
+		tm_buf__put(b, &v, sizeof(v));
 		v = f->line;
-		put(b, &v, sizeof(v));
+		tm_buf__put(b, &v, sizeof(v));
 		put_str(b, f->function);
 		put_str(b, f->file);
-		put_str(b, base_name(f->module));
+		put_str(b, tm_report__basename(f->module));
 	}
 	return b->err;
 }
 
-static int cmp_keyed(const void *pa, const void *pb)
+static int cmp_key(const struct keyed *a, const struct keyed *b)
 {
-	const struct keyed *a = pa, *b = pb;
 	size_t n = a->len < b->len ? a->len : b->len;
 	int c = n ? memcmp(a->key, b->key, n) : 0;
 
 	if (c)
 		return c;
 	return (a->len > b->len) - (a->len < b->len);
+}
+
+static int cmp_keyed(const void *pa, const void *pb)
+{
+	const struct keyed *a = pa, *b = pb;
+	int c = cmp_key(a, b);
+
+	if (c)
+		return c;
+	return (a->index > b->index) - (a->index < b->index);
 }
 
 static void free_keyed(struct keyed *k, size_t n)
@@ -108,60 +88,112 @@ static void free_keyed(struct keyed *k, size_t n)
 	free(k);
 }
 
-/* One side: sorted, equal keys merged, sites that score 0 left out. */
-static int keyed_side(const struct tm_profile *p, const struct tm_report_opts *o,
-		      struct keyed **out, size_t *nout)
+/* One side's kept sites, keyed and sorted. */
+static int keyed_side(const struct tm_profile *p, unsigned int flags, tm_diff_keep_fn keep,
+		      void *arg, struct keyed **out, size_t *nout)
 {
-	struct tm_report_opts sel = *o;
-	struct buf b = { 0 };
+	struct tm_buf b = { 0 };
 	struct keyed *k;
-	uint64_t bytes, count;
-	size_t i, n = 0, m;
+	size_t i, n = 0;
 	int err = 0;
 
-	sel.min_bytes = 0;      /* applied to the pair, not to one side */
 	k = calloc(p->nsites ? p->nsites : 1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
 	for (i = 0; i < p->nsites; i++) {
 		const struct tm_site *s = &p->sites[i];
 
-		tm_report__site_metric(s, o->view, &bytes, &count);
-		if ((!bytes && !count) || !tm_report__site_selected(p, s, o->view, &sel))
+		if (!keep(p, s, arg))
 			continue;
-		err = site_key(p, s, o->flags, &b);
+		err = site_key(p, s, flags, &b);
 		if (err)
 			goto fail;
-		k[n].key = malloc(b.len ? b.len : 1);
+		k[n].key = malloc(b.len);
 		if (!k[n].key) {
 			err = -ENOMEM;
 			goto fail;
 		}
-		if (b.len)
-			memcpy(k[n].key, b.p, b.len);
+		memcpy(k[n].key, b.data, b.len);
 		k[n].len = b.len;
 		k[n].site = s;
-		k[n].bytes = bytes;
-		k[n].count = count;
+		k[n].index = i;
 		n++;
 	}
 	qsort(k, n, sizeof(*k), cmp_keyed);
-	for (i = 0, m = 0; i < n; i++) {
-		if (m && !cmp_keyed(&k[m - 1], &k[i])) {
-			k[m - 1].bytes += k[i].bytes;
-			k[m - 1].count += k[i].count;
-			free(k[i].key);
-			continue;
-		}
-		k[m++] = k[i];
-	}
-	free(b.p);
+	free(b.data);
 	*out = k;
-	*nout = m;
+	*nout = n;
 	return 0;
 fail:
-	free(b.p);
+	free(b.data);
 	free_keyed(k, n);
+	return err;
+}
+
+void tm_diff_match__free(struct tm_diff_match *m)
+{
+	if (!m)
+		return;
+	free(m->stacks);
+	free(m->sites);
+	memset(m, 0, sizeof(*m));
+}
+
+int tm_diff__match(const struct tm_profile *before, const struct tm_profile *after,
+		   unsigned int flags, tm_diff_keep_fn keep, void *arg, struct tm_diff_match *m)
+{
+	struct keyed *kb = NULL, *ka = NULL;
+	size_t nb = 0, na = 0, i = 0, j = 0, r = 0;
+	const struct tm_site **sb, **sa;
+	struct tm_diff_stack *st;
+	int err, c;
+
+	if (!m)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	if (!keep || tm_profile__check(before) || tm_profile__check(after))
+		return -EINVAL;
+	err = keyed_side(before, flags, keep, arg, &kb, &nb);
+	err = err ?: keyed_side(after, flags, keep, arg, &ka, &na);
+	if (err)
+		goto out;
+	m->stacks = calloc(nb + na + 1, sizeof(*m->stacks));
+	m->sites = calloc(nb + na + 1, sizeof(*m->sites));
+	if (!m->stacks || !m->sites) {
+		err = -ENOMEM;
+		goto out;
+	}
+	sb = m->sites;
+	sa = m->sites + nb;
+	for (i = 0; i < nb; i++)
+		sb[i] = kb[i].site;
+	for (j = 0; j < na; j++)
+		sa[j] = ka[j].site;
+	i = j = 0;
+	while (i < nb || j < na) {
+		st = &m->stacks[r++];
+		c = i == nb ? 1 : j == na ? -1 : cmp_key(&kb[i], &ka[j]);
+		if (c <= 0) {
+			st->before = &sb[i];
+			for (st->nbefore = 1; i + st->nbefore < nb &&
+			     !cmp_key(&kb[i], &kb[i + st->nbefore]); st->nbefore++)
+				;
+		}
+		if (c >= 0) {
+			st->after = &sa[j];
+			for (st->nafter = 1; j + st->nafter < na &&
+			     !cmp_key(&ka[j], &ka[j + st->nafter]); st->nafter++)
+				;
+		}
+		i += st->nbefore;
+		j += st->nafter;
+	}
+	m->n = r;
+out:
+	if (err)
+		tm_diff_match__free(m);
+	free_keyed(kb, nb);
+	free_keyed(ka, na);
 	return err;
 }
 
@@ -177,10 +209,6 @@ static uint64_t mag(int64_t v)
 	return v < 0 ? -(uint64_t)v : (uint64_t)v;
 }
 
-struct sort_ctx {
-	const struct tm_profile *before, *after;
-};
-
 static int cmp_rows(const void *pa, const void *pb)
 {
 	const struct tm_diff_row *a = pa, *b = pb;
@@ -195,108 +223,76 @@ static int cmp_rows(const void *pa, const void *pb)
 	return (a->before_bytes < b->before_bytes) - (a->before_bytes > b->before_bytes);
 }
 
+/* The text diff's sites: they score in the view and pass the filter. */
+static int keep_selected(const struct tm_profile *p, const struct tm_site *s, void *arg)
+{
+	const struct tm_report_opts *o = arg;
+	uint64_t bytes, count;
+
+	tm_report__site_metric(s, o->view, &bytes, &count);
+	return (bytes || count) && tm_report__site_selected(p, s, o->view, o);
+}
+
+static void side_sum(const struct tm_site *const *s, size_t n, enum tm_report_view view,
+		     uint64_t *bytes, uint64_t *count)
+{
+	uint64_t b, c;
+	size_t i;
+
+	*bytes = *count = 0;
+	for (i = 0; i < n; i++) {
+		tm_report__site_metric(s[i], view, &b, &c);
+		*bytes = *bytes > UINT64_MAX - b ? UINT64_MAX : *bytes + b;
+		*count = *count > UINT64_MAX - c ? UINT64_MAX : *count + c;
+	}
+}
+
 int tm_diff__rows(const struct tm_profile *before, const struct tm_profile *after,
 		  const struct tm_report_opts *o, struct tm_diff_row **rows, size_t *n)
 {
-	struct keyed *kb = NULL, *ka = NULL;
-	size_t nb = 0, na = 0, i = 0, j = 0, r = 0;
-	struct tm_diff_row *out = NULL, row;
-	int err, c;
+	struct tm_report_opts sel;
+	struct tm_diff_match m;
+	struct tm_diff_row *out, *row;
+	size_t i, r = 0;
+	int err;
 
 	if (!before || !after || !o || !rows || !n || (unsigned int)o->view >= TM_VIEW__COUNT)
 		return -EINVAL;
-	if (tm_report__check(before) || tm_report__check(after))
-		return -EINVAL;
-	err = keyed_side(before, o, &kb, &nb);
-	err = err ?: keyed_side(after, o, &ka, &na);
+	sel = *o;
+	sel.min_bytes = 0;      /* applied to the pair, not to one side */
+	err = tm_diff__match(before, after, o->flags, keep_selected, &sel, &m);
 	if (err)
-		goto out;
-	out = calloc(nb + na + 1, sizeof(*out));
+		return err;
+	out = calloc(m.n + 1, sizeof(*out));
 	if (!out) {
-		err = -ENOMEM;
-		goto out;
+		tm_diff_match__free(&m);
+		return -ENOMEM;
 	}
-	while (i < nb || j < na) {
-		memset(&row, 0, sizeof(row));
-		c = i == nb ? 1 : j == na ? -1 : cmp_keyed(&kb[i], &ka[j]);
-		if (c <= 0) {
-			row.before = kb[i].site;
-			row.before_bytes = kb[i].bytes;
-			row.before_count = kb[i].count;
-			i++;
-		}
-		if (c >= 0) {
-			row.after = ka[j].site;
-			row.after_bytes = ka[j].bytes;
-			row.after_count = ka[j].count;
-			j++;
-		}
-		row.delta = sat_delta(row.after_bytes, row.before_bytes);
-		if ((row.before_bytes > row.after_bytes ? row.before_bytes : row.after_bytes) <
+	for (i = 0; i < m.n; i++) {
+		const struct tm_diff_stack *st = &m.stacks[i];
+
+		row = &out[r];
+		row->before = st->nbefore ? st->before[0] : NULL;
+		row->after = st->nafter ? st->after[0] : NULL;
+		side_sum(st->before, st->nbefore, o->view, &row->before_bytes, &row->before_count);
+		side_sum(st->after, st->nafter, o->view, &row->after_bytes, &row->after_count);
+		row->delta = sat_delta(row->after_bytes, row->before_bytes);
+		if ((row->before_bytes > row->after_bytes ? row->before_bytes : row->after_bytes) >=
 		    o->min_bytes)
-			continue;
-		out[r++] = row;
+			r++;
 	}
+	tm_diff_match__free(&m);
 	qsort(out, r, sizeof(*out), cmp_rows);
 	*rows = out;
 	*n = r;
-	out = NULL;
-out:
-	free(out);
-	free_keyed(kb, nb);
-	free_keyed(ka, na);
-	return err;
-}
-
-static void fmt_signed(char *buf, size_t len, int64_t v)
-{
-	char tmp[32], *d = tmp + sizeof(tmp);
-	uint64_t m = mag(v);
-	int group = 0;
-
-	*--d = '\0';
-	do {
-		if (group == 3) {
-			*--d = ',';
-			group = 0;
-		}
-		*--d = (char)('0' + m % 10);
-		m /= 10;
-		group++;
-	} while (m);
-	snprintf(buf, len, "%s%s", v < 0 ? "-" : v > 0 ? "+" : "", d);
-}
-
-static void fmt_plain(char *buf, size_t len, uint64_t v)
-{
-	fmt_signed(buf, len, (int64_t)(v > INT64_MAX ? INT64_MAX : v));
-	if (buf[0] == '+')
-		memmove(buf, buf + 1, strlen(buf));
-}
-
-/* Change in tenths of a percent of before, as "+12.5%", or "new" from 0. */
-static void fmt_pct(char *buf, size_t len, uint64_t before, uint64_t after)
-{
-	uint64_t d = after > before ? after - before : before - after;
-	uint64_t t;
-
-	if (!before) {
-		snprintf(buf, len, after ? "new" : "0.0%%");
-		return;
-	}
-	while (d > UINT64_MAX / 2000) {
-		d >>= 1;
-		before >>= 1;
-	}
-	t = (d * 2000 / (before ? before : 1) + 1) / 2;
-	snprintf(buf, len, "%s%" PRIu64 ".%" PRIu64 "%%", after < before ? "-" : "+", t / 10, t % 10);
+	return 0;
 }
 
 static void side(FILE *out, const char *name, const struct tm_profile *p)
 {
 	char a[32];
 
-	fmt_plain(a, sizeof(a), p->peak_bytes);
+	tm_fmt__u64(a, sizeof(a), p->peak_bytes);
 	fprintf(out, "  %s pid %d, peak %s bytes: ", name, p->pid, a);
 	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
 	fputc('\n', out);
@@ -307,24 +303,15 @@ static const struct tm_site *shown_site(const struct tm_diff_row *r)
 	return r->after ? r->after : r->before;
 }
 
-int tm_diff__text(const struct tm_profile *before, const struct tm_profile *after, FILE *out,
-		  const struct tm_report_opts *o)
+/* The header: which view, both processes, and their totals side by side. */
+static void diff_totals(FILE *out, const struct tm_profile *before, const struct tm_profile *after,
+			enum tm_report_view view)
 {
-	static const char *const totals[] = { "peak_bytes", "live_bytes_end", "alloc_bytes", "" };
-	struct tm_report_opts def = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
-	uint64_t tb[3], ta[3], sum_b = 0, sum_a = 0;
-	size_t n = 0, i, grew = 0, shrank = 0, same = 0, shown;
+	static const char *const totals[] = { "peak_bytes", "live_bytes_end", "alloc_bytes" };
+	uint64_t tb[3], ta[3];
 	char a[32], b[32], c[32], d[32];
-	struct tm_diff_row *rows = NULL;
-	int err, k;
+	int k;
 
-	if (!o)
-		o = &def;
-	if (!out)
-		return -EINVAL;
-	err = tm_diff__rows(before, after, o, &rows, &n);
-	if (err)
-		return err;
 	tb[0] = before->peak_bytes;
 	ta[0] = after->peak_bytes;
 	tb[1] = before->live_bytes_end > 0 ? (uint64_t)before->live_bytes_end : 0;
@@ -332,16 +319,63 @@ int tm_diff__text(const struct tm_profile *before, const struct tm_profile *afte
 	tb[2] = before->alloc_bytes;
 	ta[2] = after->alloc_bytes;
 
-	fprintf(out, "tidemark diff, view %s\n", tm_report__view_name(o->view));
+	fprintf(out, "tidemark diff, view %s\n", tm_report__view_name(view));
 	side(out, "before:", before);
 	side(out, "after: ", after);
 	for (k = 0; k < 3; k++) {
-		fmt_plain(a, sizeof(a), tb[k]);
-		fmt_plain(b, sizeof(b), ta[k]);
-		fmt_signed(c, sizeof(c), sat_delta(ta[k], tb[k]));
-		fmt_pct(d, sizeof(d), tb[k], ta[k]);
+		tm_fmt__u64(a, sizeof(a), tb[k]);
+		tm_fmt__u64(b, sizeof(b), ta[k]);
+		tm_fmt__delta(c, sizeof(c), sat_delta(ta[k], tb[k]));
+		tm_fmt__change_pct(d, sizeof(d), tb[k], ta[k]);
 		fprintf(out, "  %-15s %15s -> %15s  %15s  %s\n", totals[k], a, b, c, d);
 	}
+}
+
+/* One changed stack: change, before, after, percent, then its shown frames. */
+static void diff_row(FILE *out, const struct tm_profile *before, const struct tm_profile *after,
+		     const struct tm_diff_row *r, const struct tm_report_opts *o)
+{
+	const struct tm_profile *p = r->after ? after : before;
+	const struct tm_site *s = shown_site(r);
+	unsigned int depth = o->max_depth ? o->max_depth : 4, done = 0;
+	char a[32], b[32], c[32], d[32];
+	uint32_t j;
+
+	tm_fmt__delta(a, sizeof(a), r->delta);
+	tm_fmt__u64(b, sizeof(b), r->before_bytes);
+	tm_fmt__u64(c, sizeof(c), r->after_bytes);
+	tm_fmt__change_pct(d, sizeof(d), r->before_bytes, r->after_bytes);
+	fprintf(out, "%15s %15s %15s %8s  ", a, b, c, r->after ? (r->before ? d : "new") : "gone");
+	for (j = 0; j < s->nframes && done < depth; j++) {
+		const struct tm_frame *f = &p->frames[s->frames[j]];
+
+		if (tm_report__frame_hidden(f, o->flags))
+			continue;
+		if (done)
+			fprintf(out, "\n%*s", 15 * 3 + 3 + 8 + 2, "");
+		tm_report__text_frame(out, f);
+		done++;
+	}
+	if (!done)
+		fputs("(no stack)", out);
+	fputc('\n', out);
+}
+
+int tm_diff__text(const struct tm_profile *before, const struct tm_profile *after, FILE *out,
+		  const struct tm_report_opts *o)
+{
+	struct tm_report_opts def = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
+	size_t n = 0, i, grew = 0, shrank = 0, same = 0, shown;
+	uint64_t sum_b = 0, sum_a = 0;
+	struct tm_diff_row *rows = NULL;
+	char a[32];
+	int err;
+
+	err = tm_report__begin(after, out, o, &def, &o);
+	err = err ?: tm_diff__rows(before, after, o, &rows, &n);
+	if (err)
+		return err;
+	diff_totals(out, before, after, o->view);
 	for (i = 0; i < n; i++) {
 		sum_b += rows[i].before_bytes;
 		sum_a += rows[i].after_bytes;
@@ -355,42 +389,18 @@ int tm_diff__text(const struct tm_profile *before, const struct tm_profile *afte
 	shown = n - same;
 	if (o->top_n && o->top_n < shown)
 		shown = o->top_n;
-	fmt_signed(a, sizeof(a), sat_delta(sum_a, sum_b));
+	tm_fmt__delta(a, sizeof(a), sat_delta(sum_a, sum_b));
 	fprintf(out, "\n%zu %s grew, %zu shrank, %zu unchanged; the view changed by %s bytes.\n",
 		grew, grew == 1 ? "stack" : "stacks", shrank, same, a);
-	if (!shown)
-		goto out;
-	fprintf(out, "%s %zu by size of change:\n\n%15s %15s %15s %8s  %s\n",
-		shown < grew + shrank ? "Top" : "All", shown, "change", "before", "after", "",
-		"stack (innermost frame first)");
+	if (shown)
+		fprintf(out, "%s %zu by size of change:\n\n%15s %15s %15s %8s  %s\n",
+			shown < grew + shrank ? "Top" : "All", shown, "change", "before", "after", "",
+			"stack (innermost frame first)");
 	for (i = 0; i < shown; i++) {
-		const struct tm_diff_row *r = &rows[i];
-		const struct tm_profile *p = r->after ? after : before;
-		const struct tm_site *s = shown_site(r);
-		unsigned int depth = o->max_depth ? o->max_depth : 4, done = 0;
-		uint32_t j;
-
-		fmt_signed(a, sizeof(a), r->delta);
-		fmt_plain(b, sizeof(b), r->before_bytes);
-		fmt_plain(c, sizeof(c), r->after_bytes);
-		fmt_pct(d, sizeof(d), r->before_bytes, r->after_bytes);
-		fprintf(out, "%s%15s %15s %15s %8s  ", i ? "\n" : "", a, b, c,
-			r->after ? (r->before ? d : "new") : "gone");
-		for (j = 0; j < s->nframes && done < depth; j++) {
-			const struct tm_frame *f = &p->frames[s->frames[j]];
-
-			if (tm_report__frame_hidden(f, o->flags))
-				continue;
-			if (done)
-				fprintf(out, "\n%*s", 15 * 3 + 3 + 8 + 2, "");
-			tm_report__text_frame(out, f);
-			done++;
-		}
-		if (!done)
-			fputs("(no stack)", out);
-		fputc('\n', out);
+		if (i)
+			fputc('\n', out);
+		diff_row(out, before, after, &rows[i], o);
 	}
-out:
 	free(rows);
 	if (fflush(out) || ferror(out))
 		return -EIO;

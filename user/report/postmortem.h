@@ -20,9 +20,11 @@
 void tm_postmortem__fill(struct tm_profile *prof, const struct tm_proc *p);
 
 /*
- * Write the post-mortem into dir as oom-<UTC time>-<pid>-<cgroup>.txt and
- * .json (and .pb.gz once the pprof writer is there). The path without its
- * extension goes to base. Returns 0 or -errno.
+ * Write the post-mortem into dir as oom-<UTC time>-<pid>-<cgroup>.txt, .json
+ * and .pb.gz: the text report, the JSON report and the pprof profile of the
+ * leaks view (what was live at the kill), every site, the same bytes those
+ * commands write. The path without its extension goes to base. Returns 0
+ * or -errno.
  */
 int tm_postmortem__write(const char *dir, const struct tm_profile *prof, char *base, size_t len);
 

@@ -3,7 +3,7 @@
  * pprof.c: the pprof writer (what the profile holds: pprof.h).
  *
  * Encoding. profile.proto needs only two wire types, varints and
- * length-delimited fields, so the encoder is a growable buffer and a few
+ * length-delimited fields, so the encoder is a growable buffer (util/buf.h) and a few
  * functions: no protobuf library. A sub-message is encoded into a scratch
  * buffer and then copied behind its tag and length; packed repeated
  * integers have their length computed first. The whole message is built
@@ -59,6 +59,7 @@
 #include <zlib.h>
 
 #include "report/pprof.h"
+#include "util/buf.h"
 
 /* Field numbers from profile.proto. */
 enum {
@@ -122,40 +123,6 @@ static const char *const sample_types[V__COUNT][2] = {
 /* ------------------------------------------------------------------ */
 /* protobuf encoding                                                  */
 
-struct pb {
-	uint8_t *data;
-	size_t len, cap;
-	int err;                /* sticky: the first failure */
-};
-
-static void pb_put(struct pb *b, const void *src, size_t n)
-{
-	size_t cap;
-	uint8_t *d;
-
-	if (b->err || !n)
-		return;
-	if (n > b->cap - b->len) {
-		cap = b->cap ? b->cap : 4096;
-		while (cap - b->len < n) {
-			if (cap > SIZE_MAX / 2) {
-				b->err = -ENOMEM;
-				return;
-			}
-			cap *= 2;
-		}
-		d = realloc(b->data, cap);
-		if (!d) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, src, n);
-	b->len += n;
-}
-
 static size_t varint_size(uint64_t v)
 {
 	size_t n = 1;
@@ -167,7 +134,7 @@ static size_t varint_size(uint64_t v)
 	return n;
 }
 
-static void pb_varint(struct pb *b, uint64_t v)
+static void pb_varint(struct tm_buf *b, uint64_t v)
 {
 	uint8_t buf[10];
 	size_t n = 0;
@@ -177,16 +144,16 @@ static void pb_varint(struct pb *b, uint64_t v)
 		v >>= 7;
 	}
 	buf[n++] = (uint8_t)v;
-	pb_put(b, buf, n);
+	tm_buf__put(b, buf, n);
 }
 
-static void pb_tag(struct pb *b, unsigned int field, unsigned int wire)
+static void pb_tag(struct tm_buf *b, unsigned int field, unsigned int wire)
 {
 	pb_varint(b, (uint64_t)field << 3 | wire);
 }
 
 /* proto3 leaves zero scalars out; readers take a missing field as 0. */
-static void pb_uint(struct pb *b, unsigned int field, uint64_t v)
+static void pb_uint(struct tm_buf *b, unsigned int field, uint64_t v)
 {
 	if (!v)
 		return;
@@ -194,15 +161,15 @@ static void pb_uint(struct pb *b, unsigned int field, uint64_t v)
 	pb_varint(b, v);
 }
 
-static void pb_bytes(struct pb *b, unsigned int field, const void *data, size_t n)
+static void pb_bytes(struct tm_buf *b, unsigned int field, const void *data, size_t n)
 {
 	pb_tag(b, field, WIRE_LEN);
 	pb_varint(b, n);
-	pb_put(b, data, n);
+	tm_buf__put(b, data, n);
 }
 
 /* Append sub as a field of b, and empty sub for the next message. */
-static void pb_msg(struct pb *b, unsigned int field, struct pb *sub)
+static void pb_msg(struct tm_buf *b, unsigned int field, struct tm_buf *sub)
 {
 	if (sub->err && !b->err)
 		b->err = sub->err;
@@ -211,7 +178,7 @@ static void pb_msg(struct pb *b, unsigned int field, struct pb *sub)
 }
 
 /* A packed repeated integer field (int64 values go as their two's complement). */
-static void pb_packed(struct pb *b, unsigned int field, const uint64_t *v, size_t n)
+static void pb_packed(struct tm_buf *b, unsigned int field, const uint64_t *v, size_t n)
 {
 	size_t i, len = 0;
 
@@ -614,7 +581,7 @@ static void add_comments(struct writer *w)
 /* ------------------------------------------------------------------ */
 /* the message                                                        */
 
-static void encode_samples(struct writer *w, struct pb *body, struct pb *msg, struct pb *sub,
+static void encode_samples(struct writer *w, struct tm_buf *body, struct tm_buf *msg, struct tm_buf *sub,
 			   uint64_t *ids)
 {
 	const struct tm_profile *p = w->p;
@@ -652,7 +619,7 @@ static void encode_samples(struct writer *w, struct pb *body, struct pb *msg, st
 	}
 }
 
-static void encode_tables(struct writer *w, struct pb *body, struct pb *msg, struct pb *sub)
+static void encode_tables(struct writer *w, struct tm_buf *body, struct tm_buf *msg, struct tm_buf *sub)
 {
 	const struct tm_profile *p = w->p;
 	const struct module *m;
@@ -714,7 +681,7 @@ static void encode_tables(struct writer *w, struct pb *body, struct pb *msg, str
  * proto3 strings must be UTF-8 (strict decoders reject the message): bytes
  * that are not become U+FFFD, as in the JSON report.
  */
-static void encode_string(struct pb *body, struct pb *msg, const char *str)
+static void encode_string(struct tm_buf *body, struct tm_buf *msg, const char *str)
 {
 	static const uint8_t fffd[] = { 0xef, 0xbf, 0xbd };
 	const unsigned char *s = (const unsigned char *)str;
@@ -723,20 +690,20 @@ static void encode_string(struct pb *body, struct pb *msg, const char *str)
 	while (*s) {
 		n = tm_report__utf8_len(s);
 		if (n) {
-			pb_put(msg, s, n);
+			tm_buf__put(msg, s, n);
 			s += n;
 		} else {
-			pb_put(msg, fffd, sizeof(fffd));
+			tm_buf__put(msg, fffd, sizeof(fffd));
 			s++;
 		}
 	}
 	pb_msg(body, PROFILE_STRING_TABLE, msg);
 }
 
-static int encode(struct writer *w, struct pb *body)
+static int encode(struct writer *w, struct tm_buf *body)
 {
 	const struct tm_profile *p = w->p;
-	struct pb msg = { 0 }, sub = { 0 };
+	struct tm_buf msg = { 0 }, sub = { 0 };
 	uint64_t *ids = NULL;
 	uint32_t maxframes = 1;
 	size_t i;
@@ -821,18 +788,17 @@ out:
 
 int tm_pprof__write(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
+	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
 	struct writer w = { 0 };
-	struct pb body = { 0 };
+	struct tm_buf body = { 0 };
 	size_t i;
 	int err;
 
-	if (!out)
-		return -EINVAL;
-	err = tm_report__check(p);
+	err = tm_report__begin(p, out, o, &def, &o);
 	if (err)
 		return err;
 	w.p = p;
-	w.flags = o ? o->flags : 0;
+	w.flags = o->flags;
 	w.loc_of = calloc(p->nframes ? p->nframes : 1, sizeof(*w.loc_of));
 	w.fn_of = calloc(p->nframes ? p->nframes : 1, sizeof(*w.fn_of));
 	w.mod_of = calloc(p->nframes ? p->nframes : 1, sizeof(*w.mod_of));

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * json_writer.c: JSON strings and the profile header (see json_writer.h).
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "report/json_writer.h"
+#include "report/view.h"
+
+/* The two-character escapes of RFC 8259; NULL for the rest. */
+static const char *json_escape(uint32_t c)
+{
+	switch (c) {
+	case '"':
+		return "\\\"";
+	case '\\':
+		return "\\\\";
+	case '\b':
+		return "\\b";
+	case '\f':
+		return "\\f";
+	case '\n':
+		return "\\n";
+	case '\r':
+		return "\\r";
+	case '\t':
+		return "\\t";
+	default:
+		return NULL;
+	}
+}
+
+void tm_json__str(FILE *out, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	const char *esc;
+	uint32_t cp;
+	size_t n;
+
+	if (!s) {
+		fputs("null", out);
+		return;
+	}
+	fputc('"', out);
+	while (*s) {
+		n = tm_report__utf8_decode(s, &cp);
+		if (!n) {
+			fputs("\\ufffd", out);
+			s++;
+			continue;
+		}
+		esc = json_escape(cp);
+		if (esc)
+			fputs(esc, out);
+		else if (cp < 0x20 || cp == 0x7f || cp == '<' || cp == '>' || cp == '&' ||
+			 cp == 0x2028 || cp == 0x2029)
+			fprintf(out, "\\u%04x", (unsigned int)cp);
+		else
+			fwrite(s, 1, n, out);
+		s += n;
+	}
+	fputc('"', out);
+}
+
+static void json_counters(FILE *out, int indent, const char *key, const struct tm_counter *c,
+			  size_t n)
+{
+	size_t i;
+
+	fprintf(out, "%*s\"%s\": {", indent, "", key);
+	for (i = 0; i < n; i++) {
+		fputs(i ? ", " : "", out);
+		tm_json__str(out, c[i].name);
+		fprintf(out, ": %" PRIu64, c[i].value);
+	}
+	fputs("},\n", out);
+}
+
+void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
+{
+	fprintf(out, "%*s\"process\": {\"pid\": %d, \"command\": ", indent, "", p->pid);
+	tm_json__str(out, p->command);
+	if (p->has_exit_code)
+		fprintf(out, ", \"exit_code\": %d", p->exit_code);
+	else
+		fputs(", \"exit_code\": null", out);
+	if (p->has_signal)
+		fprintf(out, ", \"signal\": %d", p->signal);
+	else
+		fputs(", \"signal\": null", out);
+	if (p->end_time_ns > p->start_time_ns && p->start_time_ns)
+		fprintf(out, ", \"duration_ns\": %" PRIu64, p->end_time_ns - p->start_time_ns);
+	else
+		fputs(", \"duration_ns\": null", out);
+	fputs(", \"cgroup\": ", out);
+	tm_json__str(out, p->cgroup);
+	fputs("},\n", out);
+	if (p->oom.killed) {
+		const struct tm_oom *o = &p->oom;
+
+		fprintf(out, "%*s\"oom\": {\"time_ns\": %" PRIu64 ", \"rss_bytes\": %" PRIu64
+			", \"rss_anon_bytes\": %" PRIu64 ", \"rss_file_bytes\": %" PRIu64
+			", \"rss_shmem_bytes\": %" PRIu64 ",\n%*s        \"cgroup\": ", indent, "",
+			o->time_ns, o->rss_anon + o->rss_file + o->rss_shmem, o->rss_anon, o->rss_file,
+			o->rss_shmem, indent, "");
+		tm_json__str(out, o->cgroup);
+		if (o->cgroup_limit)
+			fprintf(out, ", \"cgroup_limit_bytes\": %" PRIu64, o->cgroup_limit);
+		else
+			fputs(", \"cgroup_limit_bytes\": null", out);
+		fprintf(out, ", \"cgroup_usage_bytes\": %" PRIu64 "},\n", o->cgroup_usage);
+	} else {
+		fprintf(out, "%*s\"oom\": null,\n", indent, "");
+	}
+
+	fprintf(out, "%*s\"totals\": {\"peak_bytes\": %" PRIu64 ", \"peak_time_ns\": %" PRIu64
+		", \"live_bytes_end\": %" PRId64 ",\n%*s           \"alloc_bytes\": %" PRIu64
+		", \"alloc_count\": %" PRIu64 ", \"free_count\": %" PRIu64 "},\n", indent, "",
+		p->peak_bytes, p->peak_time_ns, p->live_bytes_end, indent, "", p->alloc_bytes,
+		p->alloc_count, p->free_count);
+	fprintf(out, "%*s\"sample_bytes\": %" PRIu64 ",\n", indent, "", p->sample_bytes);
+
+	json_counters(out, indent, "dropped", p->drops, p->ndrops);
+	json_counters(out, indent, "stats", p->stats, p->nstats);
+}
