@@ -34,6 +34,7 @@
 #include "trace/trace.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "target/proc.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -219,25 +220,6 @@ static void join_argv(char **argv, char *buf, size_t len)
 		n += snprintf(buf + n, len - n, "%s%s", i ? " " : "", argv[i]);
 }
 
-/* The command line of a running process, NUL separators turned into spaces. */
-static void read_cmdline(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	size_t n = 0, i;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "r");
-	if (f) {
-		n = fread(buf, 1, len - 1, f);
-		fclose(f);
-	}
-	buf[n] = 0;
-	for (i = 0; n && i < n - 1; i++)
-		if (!buf[i])
-			buf[i] = ' ';
-}
-
 /* Put pid into the cgroup directory dir (v1 or v2: both have cgroup.procs). */
 static int join_cgroup(const char *dir, pid_t pid)
 {
@@ -285,7 +267,7 @@ static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64
 		return;
 	s.time_ns = now;
 	s.heap_bytes = p.live_bytes;
-	s.rss_bytes = tm_timeline__rss(pid);
+	s.rss_bytes = tm_proc__rss(pid);
 	tm_timeline__add(tl, &s);
 }
 
@@ -550,7 +532,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	if (err)
 		goto out;
 	tm_trace__print_verifier_stats(t);
-	read_cmdline(o->pid, cmdline, sizeof(cmdline));
+	tm_proc__cmdline(o->pid, cmdline, sizeof(cmdline));
 	pi.command = cmdline;
 	if (!tm_cgroup__of_pid(o->pid, cgroup, sizeof(cgroup)))
 		pi.cgroup = cgroup;
