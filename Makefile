@@ -3,7 +3,11 @@
 #
 #   make            build ./tidemark
 #   make demo       install what is missing, build, trace tests/workloads/demo
-#   make test       install what is missing, build, run every test (root for the BPF ones)
+#   make test       install what is missing, build, run every test (root for the BPF ones):
+#                   format-check, unit, integration, each fuzzer FUZZ_TEST_SECONDS (15)
+#   make unit       the unit tests (no root);  make integration  the root ones alone
+#   make fuzz       each fuzzer FUZZ_SECONDS (60), or FUZZ_RUNS executions
+#   make format     rewrite what strays from .clang-format;  make format-check  fail on it
 #   make install    put tidemark on the PATH (PREFIX=/usr/local)
 #   V=1             show commands;  SANITIZE=1  build with ASan+UBSan
 
@@ -17,7 +21,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
-DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus
+DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -57,7 +61,7 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORKLOAD_SRC
 BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe
 
 .DELETE_ON_ERROR:
-.PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz
+.PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz format format-check
 
 all: tidemark $(WORKLOADS)
 
@@ -154,6 +158,7 @@ FUZZ_LIB := $(FUZZ_OUT)/libtidemark.a
 FUZZ_LIB_OBJS := $(patsubst user/%.c,$(FUZZ_OUT)/user/%.o,$(LIB_SRCS))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 15
 
 $(FUZZ_OUT)/user/%.o: user/%.c $(OUTPUT)/FLAGS
 	$(call msg,FUZZ-CC,$@)
@@ -192,12 +197,31 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/demo.sh
 
+# Everything: style, unit and integration tests, then each fuzzer for a short while.
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES) $(TEST_TOOLS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES) $(TEST_TOOLS) $(FUZZERS)
+	$(Q)$(MAKE) --no-print-directory format-check
 	$(Q)tests/run.sh $(UNIT_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_TEST_SECONDS) $(FUZZERS)
 
 unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --unit-only $(UNIT_BINS)
+
+# The root tests alone: real BPF, real processes (tests/integration, the CPython walker).
+integration: all $(BENCHES) $(TEST_TOOLS)
+	$(Q)tests/run.sh
+
+# The committed .clang-format is the style the code keeps: format-check fails
+# when more lines stray from it than tests/format-stray allows (the count may
+# only go down; FORMAT_STRICT=1 fails on any); format rewrites them all.
+CLANG_FORMAT ?= clang-format
+
+format-check:
+	$(call msg,FORMAT,check)
+	$(Q)CLANG_FORMAT=$(CLANG_FORMAT) tests/format-check.sh $(if $(FORMAT_STRICT),--strict)
+
+format:
+	$(Q)$(CLANG_FORMAT) -i $$(git ls-files 'user/*.[ch]' 'include/*.h' 'bpf/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]')
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TM_HASH_INIT 0xcbf29ce484222325ULL
+#define TM_HASH_INIT  0xcbf29ce484222325ULL
 #define TM_HASH_PRIME 0x100000001b3ULL
 
 /* Continue hash @h over @len bytes at @data; start with TM_HASH_INIT. */
