@@ -3,7 +3,11 @@
 #
 #   make            build ./tidemark
 #   make demo       install what is missing, build, trace tests/workloads/demo
-#   make test       install what is missing, build, run every test (root for the BPF ones)
+#   make test       install what is missing, build, run every test (root for the BPF ones):
+#                   format-check, unit, integration, each fuzzer FUZZ_TEST_SECONDS (15)
+#   make unit       the unit tests (no root);  make integration  the root ones alone
+#   make fuzz       each fuzzer FUZZ_SECONDS (60), or FUZZ_RUNS executions
+#   make format     rewrite what strays from .clang-format;  make format-check  fail on it
 #   make install    put tidemark on the PATH (PREFIX=/usr/local)
 #   V=1             show commands;  SANITIZE=1  build with ASan+UBSan
 
@@ -17,7 +21,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
-DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus
+DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -44,7 +48,12 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c user/*/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
-LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+# The pure layers: no libbpf, no root. Unit tests, fuzzers and tidemark link them as one library.
+LIB_SRCS := $(wildcard user/profile/*.c user/report/*.c user/target/*.c user/util/*.c)
+LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
+LIB := $(OUTPUT)/libtidemark.a
+LIB_LDLIBS := -lelf -ldw -lz -lm
+APP_OBJS := $(filter-out $(LIB_OBJS),$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
@@ -52,7 +61,7 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORKLOAD_SRC
 BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe
 
 .DELETE_ON_ERROR:
-.PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz
+.PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz format format-check
 
 all: tidemark $(WORKLOADS)
 
@@ -94,19 +103,28 @@ $(OUTPUT)/user/report/flamegraph.o: $(OUTPUT)/flamegraph_html.h
 # Only the loader includes the skeleton.
 $(OUTPUT)/user/trace/trace.o: $(SKELS)
 
-tidemark: $(USER_OBJS)
-	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests
+tidemark: $(APP_OBJS) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $(APP_OBJS) $(LIB) $(LDLIBS) -o $@
+
+# Unit tests link the library and nothing else, without libbpf: a test of a
+# module outside it names that module here (these three need no libbpf either).
+$(OUTPUT)/tests/test_sample: $(OUTPUT)/user/trace/sample.o
+$(OUTPUT)/tests/test_probe_site: $(OUTPUT)/user/trace/probe_site.o
+$(OUTPUT)/tests/test_http: $(OUTPUT)/user/daemon/http.o
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP $< $(filter %.o,$^) $(LIB) $(LDFLAGS) $(LIB_LDLIBS) -o $@
 
 # Synthetic profiles for the integration tests (no tracing: built with the profile API).
 TEST_TOOLS := $(OUTPUT)/tests/gen_profile
-$(OUTPUT)/tests/gen_profile: tests/integration/gen_profile.c $(LIB_OBJS) | $(OUTPUT)/tests
+$(OUTPUT)/tests/gen_profile: tests/integration/gen_profile.c $(LIB) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -MMD -MP $< $(LIB) $(LDFLAGS) $(LIB_LDLIBS) -o $@
 
 # Workloads: known allocations at noinline call sites. -O0 keeps every malloc/free.
 $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
@@ -126,9 +144,42 @@ $(OUTPUT)/bench/empty.skel.h: $(OUTPUT)/bench/empty.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name empty_bpf > $@
 
-$(OUTPUT)/bench/empty_probe: bench/empty_probe.c $(OUTPUT)/bench/empty.skel.h $(LIB_OBJS)
+$(OUTPUT)/bench/empty_probe: bench/empty_probe.c $(OUTPUT)/bench/empty.skel.h $(OUTPUT)/user/trace/probe_site.o $(LIB)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -I$(OUTPUT)/bench $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(TM_CFLAGS) -I$(OUTPUT)/bench $< $(OUTPUT)/user/trace/probe_site.o $(LIB) \
+		$(LDFLAGS) $(LDLIBS) -o $@
+
+# Fuzzers (clang's libFuzzer with ASan and UBSan): the library built again
+# with coverage instrumentation, and one target per parser of untrusted input.
+# `make fuzz` runs each for FUZZ_SECONDS; tests/fuzz/run.sh says how.
+FUZZ_OUT := $(OUTPUT)/fuzz
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB := $(FUZZ_OUT)/libtidemark.a
+FUZZ_LIB_OBJS := $(patsubst user/%.c,$(FUZZ_OUT)/user/%.o,$(LIB_SRCS))
+FUZZERS := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 15
+
+$(FUZZ_OUT)/user/%.o: user/%.c $(OUTPUT)/FLAGS
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(TM_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_OUT)/user/report/flamegraph.o: $(OUTPUT)/flamegraph_html.h
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# The HTTP request parser lives with the daemon, outside the library.
+$(FUZZ_OUT)/fuzz_http: $(FUZZ_OUT)/user/daemon/http.o
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(TM_CFLAGS) -MMD -MP $< $(filter %.o,$^) $(FUZZ_LIB) \
+		$(LIB_LDLIBS) -o $@
+
+fuzz: $(FUZZERS) $(OUTPUT)/workloads/gt_alloc
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
 
 # Install the Debian packages that are missing (needs root and the network to Debian).
 deps:
@@ -146,12 +197,31 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/demo.sh
 
+# Everything: style, unit and integration tests, then each fuzzer for a short while.
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES) $(TEST_TOOLS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES) $(TEST_TOOLS) $(FUZZERS)
+	$(Q)$(MAKE) --no-print-directory format-check
 	$(Q)tests/run.sh $(UNIT_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_TEST_SECONDS) $(FUZZERS)
 
 unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --unit-only $(UNIT_BINS)
+
+# The root tests alone: real BPF, real processes (tests/integration, the CPython walker).
+integration: all $(BENCHES) $(TEST_TOOLS)
+	$(Q)tests/run.sh
+
+# The committed .clang-format is the style the code keeps: format-check fails
+# when more lines stray from it than tests/format-stray allows (the count may
+# only go down; FORMAT_STRICT=1 fails on any); format rewrites them all.
+CLANG_FORMAT ?= clang-format
+
+format-check:
+	$(call msg,FORMAT,check)
+	$(Q)CLANG_FORMAT=$(CLANG_FORMAT) tests/format-check.sh $(if $(FORMAT_STRICT),--strict)
+
+format:
+	$(Q)$(CLANG_FORMAT) -i $$(git ls-files 'user/*.[ch]' 'include/*.h' 'bpf/*.[ch]' 'tests/*.[ch]' 'bench/*.[ch]')
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
@@ -164,4 +234,5 @@ clean:
 	$(call msg,CLEAN,)
 	$(Q)rm -rf $(OUTPUT) tidemark
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/user/*.d $(OUTPUT)/user/*/*.d $(OUTPUT)/tests/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/user/*.d $(OUTPUT)/user/*/*.d $(OUTPUT)/tests/*.d \
+	$(FUZZ_OUT)/*.d $(FUZZ_OUT)/user/*/*.d)

@@ -34,6 +34,7 @@
 #include "trace/trace.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "target/proc.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -47,7 +48,7 @@ void tm_session_opts__init(struct tm_session_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->trace.native_depth = TM_MAX_NATIVE;
-	o->trace.max_allocs = 0;   /* set by tm_session_opts__check() unless --max-allocs */
+	o->trace.max_allocs = 0; /* set by tm_session_opts__check() unless --max-allocs */
 	o->trace.max_stacks = 65536;
 	o->trace.python = 1;
 	o->top = 5;
@@ -68,7 +69,8 @@ int tm_session__preflight(const char *cmd)
 {
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		pr_warn("tidemark %s: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
-			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n", cmd);
+			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n",
+			cmd);
 		return -ENOTSUP;
 	}
 	if (geteuid() != 0) {
@@ -183,7 +185,8 @@ static void check_target_libc(const char *exe)
 		return;
 	if (!info.has_interp || !info.needs_libc)
 		pr_warn("tidemark: %s is %s: its malloc/free are not traced (tidemark probes glibc's "
-			"libc.so.6); its mmap/munmap/mremap/brk are\n", elf,
+			"libc.so.6); its mmap/munmap/mremap/brk are\n",
+			elf,
 			info.has_interp ? "not linked against glibc" : "statically linked");
 	tm_elf_info__free(&info);
 }
@@ -217,25 +220,6 @@ static void join_argv(char **argv, char *buf, size_t len)
 	buf[0] = 0;
 	for (i = 0; argv[i] && n < len - 1; i++)
 		n += snprintf(buf + n, len - n, "%s%s", i ? " " : "", argv[i]);
-}
-
-/* The command line of a running process, NUL separators turned into spaces. */
-static void read_cmdline(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	size_t n = 0, i;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "r");
-	if (f) {
-		n = fread(buf, 1, len - 1, f);
-		fclose(f);
-	}
-	buf[n] = 0;
-	for (i = 0; n && i < n - 1; i++)
-		if (!buf[i])
-			buf[i] = ' ';
 }
 
 /* Put pid into the cgroup directory dir (v1 or v2: both have cgroup.procs). */
@@ -285,7 +269,7 @@ static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64
 		return;
 	s.time_ns = now;
 	s.heap_bytes = p.live_bytes;
-	s.rss_bytes = tm_timeline__rss(pid);
+	s.rss_bytes = tm_proc__rss(pid);
 	tm_timeline__add(tl, &s);
 }
 
@@ -502,7 +486,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	t = NULL;
 out:
 	if (go_fd >= 0)
-		close(go_fd);   /* the child sees EOF and exits 127 */
+		close(go_fd); /* the child sees EOF and exits 127 */
 	if (child > 0)
 		waitpid(child, NULL, 0);
 	tm_trace__destroy(t);
@@ -539,7 +523,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	has_libc = !tm_maps__find_module(&maps, "libc.so.6", libc, sizeof(libc));
 	if (!has_libc)
 		pr_warn("tidemark attach: pid %d does not map glibc's libc.so.6 (static or another libc): "
-			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n", o->pid);
+			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n",
+			o->pid);
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
@@ -550,7 +535,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	if (err)
 		goto out;
 	tm_trace__print_verifier_stats(t);
-	read_cmdline(o->pid, cmdline, sizeof(cmdline));
+	tm_proc__cmdline(o->pid, cmdline, sizeof(cmdline));
 	pi.command = cmdline;
 	if (!tm_cgroup__of_pid(o->pid, cgroup, sizeof(cgroup)))
 		pi.cgroup = cgroup;
@@ -570,7 +555,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 
 		if (poll(&pfd, 1, 0) > 0)
-			break;   /* the target exited */
+			break; /* the target exited */
 		if (deadline && tm_now_ns() >= deadline)
 			break;
 		tm_trace__poll(t, 20);
@@ -591,7 +576,7 @@ out:
 	if (pidfd >= 0)
 		close(pidfd);
 	tm_maps__free(&maps);
-	tm_trace__destroy(t);   /* detaches every probe */
+	tm_trace__destroy(t); /* detaches every probe */
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	return rc;

@@ -14,12 +14,12 @@
 
 struct tm_session_opts {
 	struct tm_trace_opts trace;
-	const char *output;       /* capture file; NULL = tidemark-PID.tdm */
-	const char *in_cgroup;    /* run: start CMD in this cgroup directory */
-	const char *output_dir;   /* run: where an OOM post-mortem goes; NULL = next to the capture */
-	unsigned int top;         /* sites in the summary on stderr */
-	pid_t pid;                /* attach: the target */
-	double duration;          /* attach: seconds; 0 = until it exits or SIGINT/SIGTERM */
+	const char *output;     /* capture file; NULL = tidemark-PID.tdm */
+	const char *in_cgroup;  /* run: start CMD in this cgroup directory */
+	const char *output_dir; /* run: where an OOM post-mortem goes; NULL = next to the capture */
+	unsigned int top;       /* sites in the summary on stderr */
+	pid_t pid;              /* attach: the target */
+	double duration;        /* attach: seconds; 0 = until it exits or SIGINT/SIGTERM */
 };
 
 /* The defaults of run and attach with no options. */

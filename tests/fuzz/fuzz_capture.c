@@ -10,9 +10,7 @@
  * Whatever is accepted is then rendered (both reports) and written back:
  * a profile the reader lets through must be safe to use everywhere.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser \
- *     tests/fuzz/fuzz_capture.c user/profile/capture.c user/profile/profile.c \
- *     user/report/report.c user/util/log.c -lz -o fuzz_capture
+ * Built and run by `make fuzz` (tests/fuzz/run.sh), linked with libtidemark.a.
  */
 #include <stdint.h>
 #include <stdio.h>

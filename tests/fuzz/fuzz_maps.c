@@ -5,8 +5,7 @@
  * sorted, non-overlapping, well-formed entries that lookups and merges keep
  * consistent.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser \
- *       tests/fuzz/fuzz_maps.c user/target/maps.c user/util/log.c -o /tmp/fuzz_maps
+ * Built and run by `make fuzz` (tests/fuzz/run.sh), linked with libtidemark.a.
  */
 #include <stdint.h>
 #include <stdlib.h>

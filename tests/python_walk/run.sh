@@ -17,8 +17,11 @@ set -e
 $CLANG -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Wno-unused-parameter \
 	-I"$VMLINUX" -I"$ROOT/include" -I"$ROOT/bpf" -c "$HERE/walk.bpf.c" -o "$OUT/walk.bpf.o"
 $BPFTOOL gen skeleton "$OUT/walk.bpf.o" name walk_bpf > "$OUT/walk.skel.h"
+# The pure modules come from the library the Makefile builds (python.c and what it reads with).
+LIB=${LIBTIDEMARK:-$ROOT/.output/libtidemark.a}
+[ -f "$LIB" ] || make -C "$ROOT" --no-print-directory "${LIB#$ROOT/}"
 $CC -g -O2 -Wall -Wextra -Werror -I"$OUT" -I"$ROOT/include" -I"$ROOT/user" \
-	"$HERE/walk.c" "$ROOT/user/target/python.c" "$ROOT/user/util/log.c" -lbpf -lelf -lz -o "$OUT/walk"
+	"$HERE/walk.c" "$LIB" -lbpf -lelf -lz -o "$OUT/walk"
 set +e
 # A non-ASCII file name for the target, to check co_filename too.
 TARGET="$OUT/wälk_目标.py"

@@ -91,6 +91,12 @@ static void check(int ok, const char *what, unsigned long long size)
 }
 
 /* Compare one expectation line from the target with the captured event. */
+/* The py_codes map, as trace/ looks it up. */
+static int codes_lookup(void *ctx, const struct tm_py_code_key *key, struct tm_py_code *rec)
+{
+	return bpf_map_lookup_elem(*(int *)ctx, key, rec);
+}
+
 static void compare(int codes_fd, char *line)
 {
 	char *save = NULL, *tok;
@@ -131,7 +137,7 @@ static void compare(int codes_fd, char *line)
 
 		if (!func || !file || !ln)
 			break;
-		err = tm_python__resolve_frame(codes_fd, NULL, e->st.tgid, &e->st.py[i], &sym);
+		err = tm_python__resolve_frame(codes_lookup, &codes_fd, NULL, e->st.tgid, &e->st.py[i], &sym);
 		ok = !err && !strcmp(sym.function, func) && !strcmp(sym.file, file) && sym.line == atoi(ln);
 		if (i < 6 || !ok)
 			printf("  #%-2d %-40s %s:%d%s%s\n", i, sym.function, strrchr(sym.file, '/') ?

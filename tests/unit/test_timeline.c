@@ -5,6 +5,7 @@
 
 #include "tm_test.h"
 #include "profile/timeline.h"
+#include "target/proc.h"
 
 static void test_fill_and_merge(void)
 {
@@ -107,9 +108,9 @@ static void test_profile_and_rss(void)
 	tm_profile__free(p);
 
 	/* Our own RSS is above zero and page-aligned; a pid that cannot exist has none. */
-	TM_CHECK(tm_timeline__rss(getpid()) > 0);
-	TM_CHECK_EQ_U64(tm_timeline__rss(getpid()) % (uint64_t)sysconf(_SC_PAGESIZE), 0);
-	TM_CHECK_EQ_U64(tm_timeline__rss(-1), 0);
+	TM_CHECK(tm_proc__rss(getpid()) > 0);
+	TM_CHECK_EQ_U64(tm_proc__rss(getpid()) % (uint64_t)sysconf(_SC_PAGESIZE), 0);
+	TM_CHECK_EQ_U64(tm_proc__rss(-1), 0);
 }
 
 int main(void)

@@ -33,6 +33,7 @@
 #include "report/pprof.h"
 #include "profile/profile.h"
 #include "report/report.h"
+#include "target/proc.h"
 
 #define MAX_CGROUPS 1024
 #define EXITED_RING 64
@@ -131,39 +132,6 @@ int tm_daemon_opts__check(struct tm_daemon_opts *o)
 	return 0;
 }
 
-static void read_comm(pid_t pid, char *out, size_t len)
-{
-	char path[64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	out[0] = 0;
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fgets(out, (int)len, f))
-		out[strcspn(out, "\n")] = 0;
-	fclose(f);
-}
-
-static void read_cmdline(pid_t pid, char *out, size_t len)
-{
-	char path[64];
-	size_t n = 0, i;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "r");
-	if (f) {
-		n = fread(out, 1, len - 1, f);
-		fclose(f);
-	}
-	out[n] = 0;
-	for (i = 0; n && i < n - 1; i++)
-		if (!out[i])
-			out[i] = ' ';
-}
-
 static struct dproc *dproc_find(struct daemon *d, pid_t pid)
 {
 	size_t i;
@@ -194,8 +162,8 @@ static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
 	p->pid = pid;
 	p->inc = inc;
 	p->start_ns = tm_now_ns();
-	read_comm(pid, p->comm, sizeof(p->comm));
-	read_cmdline(pid, p->cmd, sizeof(p->cmd));
+	tm_proc__comm(pid, p->comm, sizeof(p->comm));
+	tm_proc__cmdline(pid, p->cmd, sizeof(p->cmd));
 	if (tm_cgroup__of_pid(pid, p->cgroup, sizeof(p->cgroup)))
 		snprintf(p->cgroup, sizeof(p->cgroup), "?");
 	return p;
@@ -453,7 +421,7 @@ static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
 			return 1;
 	if (d->o->trace.sel_flags & TM_SEL_ALL)
 		return 1;
-	read_comm(pid, comm, sizeof(comm));
+	tm_proc__comm(pid, comm, sizeof(comm));
 	for (i = 0; i < o->ncomms; i++)
 		if (!strncmp(o->comms[i], comm, 15))
 			return 1;
@@ -502,25 +470,9 @@ static void prom_label(FILE *out, const char *s)
 	}
 }
 
-static uint64_t rss_of(pid_t pid)
-{
-	char path[64];
-	unsigned long long size, res = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu %llu", &size, &res) != 2)
-		res = 0;
-	fclose(f);
-	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 static uint64_t self_rss(void)
 {
-	return rss_of(getpid());
+	return tm_proc__rss(getpid());
 }
 
 /* Kernel memory of our maps, as the kernel charges it (fdinfo "memlock"). */
@@ -611,7 +563,7 @@ static struct pmetric *collect(struct daemon *d, size_t *n)
 		if (tm_trace__proc(d->t, d->procs[i].pid, &x->p) || x->p.inc != d->procs[i].inc)
 			continue;
 		x->dp = &d->procs[i];
-		x->rss = rss_of(x->dp->pid);
+		x->rss = tm_proc__rss(x->dp->pid);
 		for (j = 0; j < TM_DROP__COUNT; j++)
 			x->drops += x->p.drops[j];
 		k++;

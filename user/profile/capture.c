@@ -493,6 +493,8 @@ out:
 struct reader {
 	const unsigned char *p;
 	size_t len, off;
+	uint64_t budget;        /* bytes the payload and the profile may still take */
+	size_t file_len;
 	const char *name;       /* for messages */
 	uint32_t version;
 	char *err;
@@ -569,8 +571,25 @@ static int get_i64(struct reader *r, int64_t *v, const char *what)
 	return err;
 }
 
-/* A count of items at least `each` bytes long: it cannot exceed what is left. */
-static int get_count(struct reader *r, uint32_t *n, size_t each, const char *what)
+/*
+ * Charge @n items of @each bytes of memory to the budget: refused, before
+ * anything is allocated, when the file is too small to honestly need them.
+ */
+static int charge(struct reader *r, uint64_t n, uint64_t each, const char *what)
+{
+	if (each && n > r->budget / each)
+		return fail(r, "refused: %llu %s would take more memory than a %zu-byte capture may "
+			    "(%d bytes per byte of file + %u MiB)", (unsigned long long)n, what, r->file_len,
+			    TM_CAPTURE_MEM_PER_BYTE, TM_CAPTURE_MEM_BASE >> 20);
+	r->budget -= n * each;
+	return 0;
+}
+
+/*
+ * A count of items at least `each` bytes long: it cannot exceed what is
+ * left, and the @mem bytes each will take in memory are charged.
+ */
+static int get_count(struct reader *r, uint32_t *n, size_t each, size_t mem, const char *what)
 {
 	int err = get_u32(r, n, what);
 
@@ -579,8 +598,18 @@ static int get_count(struct reader *r, uint32_t *n, size_t each, const char *wha
 	if (*n > remaining(r) / each)
 		return fail(r, "corrupt payload: %u %s cannot fit in the %zu bytes left",
 			    *n, what, remaining(r));
-	return 0;
+	return charge(r, *n, mem, what);
 }
+
+/*
+ * Memory per item, an upper bound: arrays grow by doubling (2x), a string
+ * is a pointer, a pool entry and its copy, a site's frames a malloc of their own.
+ */
+#define MEM_STRING (sizeof(char *) + 64)
+#define MEM_COUNTER (2 * sizeof(struct tm_counter))
+#define MEM_FRAME (sizeof(uint32_t) + 2 * sizeof(struct tm_frame) + 2 * sizeof(uint64_t))
+#define MEM_SITE (2 * sizeof(struct tm_site) + 32)
+#define MEM_SAMPLE (2 * sizeof(struct tm_sample))
 
 struct strings {
 	const char **s;
@@ -620,7 +649,7 @@ static int read_strings(struct reader *r, struct tm_profile *p, struct strings *
 	uint32_t i, n, len;
 	int err;
 
-	err = get_count(r, &n, 4, "strings");
+	err = get_count(r, &n, 4, MEM_STRING, "strings");
 	if (err)
 		return err;
 	st->s = calloc(n ? n : 1, sizeof(*st->s));
@@ -631,6 +660,7 @@ static int read_strings(struct reader *r, struct tm_profile *p, struct strings *
 		if (err)
 			goto out;
 		err = need(r, len, "string");
+		err = err ?: charge(r, len, 1, "string bytes");
 		if (err)
 			goto out;
 		if (memchr(r->p + r->off, '\0', len)) {
@@ -671,7 +701,7 @@ static int read_counters(struct reader *r, struct tm_profile *p, const struct st
 	uint64_t v;
 	int err;
 
-	err = get_count(r, &n, COUNTER_SIZE, what);
+	err = get_count(r, &n, COUNTER_SIZE, MEM_COUNTER, what);
 	for (i = 0; !err && i < n; i++) {
 		err = get_str(r, st, &name, "counter name");
 		err = err ?: get_u64(r, &v, "counter value");
@@ -690,7 +720,7 @@ static int read_frames(struct reader *r, struct tm_profile *p, const struct stri
 	uint32_t i, n;
 	int err, idx;
 
-	err = get_count(r, &n, FRAME_SIZE, "frames");
+	err = get_count(r, &n, FRAME_SIZE, MEM_FRAME, "frames");
 	if (err)
 		return err;
 	*map = calloc(n ? n : 1, sizeof(**map));
@@ -725,7 +755,7 @@ static int read_sites(struct reader *r, struct tm_profile *p, const uint32_t *ma
 	uint32_t i, j, n, fi, cap = 0;
 	int err, idx;
 
-	err = get_count(r, &n, SITE_FIXED_SIZE, "sites");
+	err = get_count(r, &n, SITE_FIXED_SIZE, MEM_SITE, "sites");
 	for (i = 0; !err && i < n; i++) {
 		memset(&s, 0, sizeof(s));
 		err = get_u32(r, &s.nframes, "site");
@@ -746,6 +776,9 @@ static int read_sites(struct reader *r, struct tm_profile *p, const uint32_t *ma
 				   i, s.nframes, remaining(r));
 			break;
 		}
+		err = charge(r, s.nframes, 2 * sizeof(*frames), "site frames");
+		if (err)
+			break;
 		if (s.nframes > cap) {
 			nf = realloc(frames, (size_t)s.nframes * sizeof(*frames));
 			if (!nf) {
@@ -798,7 +831,7 @@ static int read_timeline(struct reader *r, struct tm_profile *p)
 	uint32_t n, i;
 	int err;
 
-	err = get_count(r, &n, SAMPLE_SIZE, "timeline samples");
+	err = get_count(r, &n, SAMPLE_SIZE, MEM_SAMPLE, "timeline samples");
 	for (i = 0; !err && i < n; i++) {
 		err = get_u64(r, &s.time_ns, "timeline");
 		err = err ?: get_i64(r, &s.heap_bytes, "timeline");
@@ -1009,7 +1042,7 @@ static int check_header(struct reader *r, uint64_t *plen)
 int tm_capture__read_mem(const void *buf, size_t len, const char *name,
 			 struct tm_profile **out, char *err, size_t errlen)
 {
-	struct reader r = { .p = buf, .len = len, .name = name ? name : "capture",
+	struct reader r = { .p = buf, .len = len, .file_len = len, .name = name ? name : "capture",
 			    .err = err, .errlen = errlen };
 	const unsigned char *comp;
 	unsigned char *payload = NULL;
@@ -1025,7 +1058,9 @@ int tm_capture__read_mem(const void *buf, size_t len, const char *name,
 		return -EINVAL;
 	*out = NULL;
 
+	r.budget = (uint64_t)len * TM_CAPTURE_MEM_PER_BYTE + TM_CAPTURE_MEM_BASE;
 	ret = check_header(&r, &plen);
+	ret = ret ?: charge(&r, plen, 1, "bytes of payload");
 	if (ret)
 		return ret;
 	comp = r.p + TM_CAPTURE_HEADER_SIZE;

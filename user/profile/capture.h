@@ -27,6 +27,19 @@
 #define TM_CAPTURE_HEADER_SIZE 32
 
 /*
+ * What reading a capture may cost: the payload and the profile decoded from
+ * it together stay under TM_CAPTURE_MEM_PER_BYTE times the file's size plus
+ * TM_CAPTURE_MEM_BASE. Every size the file declares (payload length, counts
+ * of strings, frames, sites, samples) is charged against that budget before
+ * anything is allocated for it, and a capture that would exceed it is
+ * refused. Real captures need 5 to 15 bytes per byte of file (deflate gets
+ * 4:1 to 13:1 on them, the profile takes about as much again); a file
+ * crafted to expand 1000:1 is refused at the header.
+ */
+#define TM_CAPTURE_MEM_PER_BYTE 64
+#define TM_CAPTURE_MEM_BASE (16u << 20)
+
+/*
  * Write p to path: to "path.tmp" first, then renamed over path, so a reader
  * never sees half a file. Returns 0 or -errno (and says why on stderr).
  */

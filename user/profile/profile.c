@@ -17,6 +17,7 @@
 
 #include "tidemark_common.h"
 #include "profile/profile.h"
+#include "util/hash.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -119,20 +120,6 @@ struct tm_strpool {
 	struct strpool_chunk *chunks;
 };
 
-/* FNV-1a: short keys, good enough spread for a table kept at most half full. */
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-#define HASH_INIT 0xcbf29ce484222325ULL
 
 struct tm_strpool *tm_strpool__new(void)
 {
@@ -222,7 +209,7 @@ const char *tm_strpool__intern(struct tm_strpool *p, const char *s)
 	if (!p || !s)
 		return NULL;
 	len = strlen(s);
-	h = hash_bytes(HASH_INIT, s, len);
+	h = tm_hash(TM_HASH_INIT, s, len);
 	for (i = h & (p->cap - 1); p->slots[i].s; i = (i + 1) & (p->cap - 1)) {
 		if (p->slots[i].hash == h && !strcmp(p->slots[i].s, s))
 			return p->slots[i].s;
@@ -383,14 +370,14 @@ int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_proces
 /* Frames are compared with interned strings, so pointer equality is string equality. */
 static uint64_t frame_hash(const struct tm_frame *f)
 {
-	uint64_t h = HASH_INIT;
+	uint64_t h = TM_HASH_INIT;
 
-	h = hash_bytes(h, &f->kind, sizeof(f->kind));
-	h = hash_bytes(h, &f->line, sizeof(f->line));
-	h = hash_bytes(h, &f->function, sizeof(f->function));
-	h = hash_bytes(h, &f->file, sizeof(f->file));
-	h = hash_bytes(h, &f->module, sizeof(f->module));
-	h = hash_bytes(h, &f->address, sizeof(f->address));
+	h = tm_hash(h, &f->kind, sizeof(f->kind));
+	h = tm_hash(h, &f->line, sizeof(f->line));
+	h = tm_hash(h, &f->function, sizeof(f->function));
+	h = tm_hash(h, &f->file, sizeof(f->file));
+	h = tm_hash(h, &f->module, sizeof(f->module));
+	h = tm_hash(h, &f->address, sizeof(f->address));
 	return h;
 }
 

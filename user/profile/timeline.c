@@ -96,20 +96,3 @@ int tm_timeline__to_profile(const struct tm_timeline *tl, struct tm_profile *p)
 	return 0;
 }
 
-uint64_t tm_timeline__rss(int pid)
-{
-	unsigned long long size, resident;
-	char path[64];
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "/proc/%d/statm", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	n = fscanf(f, "%llu %llu", &size, &resident);
-	fclose(f);
-	if (n != 2)
-		return 0;
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}

@@ -41,7 +41,4 @@ int tm_timeline__insert(struct tm_timeline *tl, const struct tm_sample *s);
 /* Append every point to the profile's timeline. */
 int tm_timeline__to_profile(const struct tm_timeline *tl, struct tm_profile *p);
 
-/* Resident set size of pid from /proc/PID/statm, in bytes; 0 when it is gone. */
-uint64_t tm_timeline__rss(int pid);
-
 #endif

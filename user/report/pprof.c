@@ -60,6 +60,7 @@
 
 #include "report/pprof.h"
 #include "util/buf.h"
+#include "util/hash.h"
 
 /* Field numbers from profile.proto. */
 enum {
@@ -247,15 +248,6 @@ struct writer {
 	size_t ncomments, comments_cap;
 };
 
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 0x100000001b3ull;
-	return h;
-}
-
 static int strtab_rehash(struct strtab *t, size_t nslots)
 {
 	uint32_t *slots = calloc(nslots, sizeof(*slots));
@@ -264,7 +256,7 @@ static int strtab_rehash(struct strtab *t, size_t nslots)
 	if (!slots)
 		return -ENOMEM;
 	for (i = 0; i < t->n; i++) {
-		for (j = str_hash(t->s[i]) & (nslots - 1); slots[j]; j = (j + 1) & (nslots - 1))
+		for (j = tm_hash_str(TM_HASH_INIT, t->s[i]) & (nslots - 1); slots[j]; j = (j + 1) & (nslots - 1))
 			;
 		slots[j] = (uint32_t)(i + 1);
 	}
@@ -287,7 +279,7 @@ static uint32_t str_idx(struct writer *w, const char *s)
 		s = "";
 	if ((t->n + 1) * 2 > t->nslots && strtab_rehash(t, t->nslots ? t->nslots * 2 : 256))
 		goto nomem;
-	for (j = str_hash(s) & (t->nslots - 1); t->slots[j]; j = (j + 1) & (t->nslots - 1))
+	for (j = tm_hash_str(TM_HASH_INIT, s) & (t->nslots - 1); t->slots[j]; j = (j + 1) & (t->nslots - 1))
 		if (!strcmp(t->s[t->slots[j] - 1], s))
 			return t->slots[j] - 1;
 	if (t->n >= UINT32_MAX - 1)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "target/cgroup.h"
+#include "target/proc.h"
 
 /* The v1 memory controller's mount point and the cgroup2 one, from mountinfo. */
 static void find_mounts(char *v1mem, char *v2, size_t len)
@@ -102,18 +103,10 @@ int tm_cgroup__parse_proc(const char *text, char *out, size_t len)
 
 int tm_cgroup__of_pid(pid_t pid, char *out, size_t len)
 {
-	char path[64], buf[8192];
-	size_t n;
-	FILE *f;
+	char buf[8192];
+	ssize_t n = tm_proc__read(pid, "cgroup", buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	return tm_cgroup__parse_proc(buf, out, len);
+	return n < 0 ? (int)n : tm_cgroup__parse_proc(buf, out, len);
 }
 
 static int under(const char *path, const char *root, const char **rest)

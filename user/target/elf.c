@@ -25,41 +25,69 @@
 #define VERSYM_HIDDEN 0x8000
 #define VERSYM_INDEX  0x7fff
 
-static int elf_open(const char *path, int *fdp, Elf **elfp)
+int tm_elf__open_fd(int fd, struct tm_elf *e)
 {
-	Elf *elf;
-	int fd, err;
+	size_t n, i;
+	int err = -ENOEXEC;
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -ENOSYS;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf) {
-		pr_debug("elf: %s: %s\n", path, elf_errmsg(-1));
-		err = -ENOEXEC;
-		goto err_close;
+	memset(e, 0, sizeof(*e));
+	e->fd = fd;
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		err = -ENOSYS;
+		goto fail;
 	}
-	if (elf_kind(elf) != ELF_K_ELF || gelf_getclass(elf) == ELFCLASSNONE) {
-		err = -ENOEXEC;
-		goto err_end;
+	e->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!e->elf) {
+		pr_debug("elf: %s\n", elf_errmsg(-1));
+		goto fail;
 	}
-	*fdp = fd;
-	*elfp = elf;
+	if (elf_kind(e->elf) != ELF_K_ELF || gelf_getclass(e->elf) == ELFCLASSNONE ||
+	    !gelf_getehdr(e->elf, &e->ehdr) || elf_getphdrnum(e->elf, &n))
+		goto fail;
+	e->loads = calloc(n ? n : 1, sizeof(*e->loads));
+	if (!e->loads) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		e->loads[e->nr_loads++] = (struct tm_elf_load){
+			.vaddr = ph.p_vaddr,
+			.offset = ph.p_offset,
+			.filesz = ph.p_filesz,
+			.flags = ph.p_flags,
+		};
+	}
 	return 0;
-
-err_end:
-	elf_end(elf);
-err_close:
-	close(fd);
+fail:
+	tm_elf__close(e);
 	return err;
 }
 
-static void elf_close(int fd, Elf *elf)
+int tm_elf__open(const char *path, struct tm_elf *e)
 {
-	elf_end(elf);
-	close(fd);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		memset(e, 0, sizeof(*e));
+		e->fd = -1;
+		return -errno;
+	}
+	return tm_elf__open_fd(fd, e);
+}
+
+void tm_elf__close(struct tm_elf *e)
+{
+	if (e->elf)
+		elf_end(e->elf);
+	if (e->fd > 0)
+		close(e->fd);
+	free(e->loads);
+	memset(e, 0, sizeof(*e));
+	e->fd = -1;
 }
 
 /* The name of version @idx from a .gnu.version_d section, or NULL. */
@@ -94,6 +122,7 @@ static const char *verdef_name(Elf *elf, Elf_Scn *scn, uint16_t idx)
 }
 
 struct sym_query {
+	unsigned int kinds;     /* enum tm_elf_sym_kind */
 	const char *bare;       /* the name up to any '@' */
 	size_t bare_len;
 	const char *version;    /* after "@" or "@@"; NULL: any version */
@@ -122,6 +151,21 @@ static int sym_score(const GElf_Sym *sym, bool is_default)
 	return score;
 }
 
+static unsigned int kind_of(int type)
+{
+	switch (type) {
+	case STT_FUNC:
+	case STT_GNU_IFUNC:
+		return TM_ELF_SYM_FUNC;
+	case STT_OBJECT:
+	case STT_TLS:
+	case STT_NOTYPE:
+		return TM_ELF_SYM_DATA;
+	default:
+		return 0;
+	}
+}
+
 static void scan_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, Elf_Data *versym,
 			 Elf_Scn *verdef, const struct sym_query *q, struct sym_best *best)
 {
@@ -141,7 +185,7 @@ static void scan_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, Elf_Data
 		if (!gelf_getsym(data, (int)i, &sym))
 			break;
 		type = GELF_ST_TYPE(sym.st_info);
-		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF)
+		if (sym.st_shndx == SHN_UNDEF || !(kind_of(type) & q->kinds))
 			continue;
 		name = elf_strptr(elf, shdr->sh_link, sym.st_name);
 		if (!name)
@@ -177,50 +221,56 @@ static void scan_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, Elf_Data
 	}
 }
 
-static int vaddr_to_off(Elf *elf, uint64_t vaddr, uint64_t *off)
+int tm_elf__vaddr_to_off(const struct tm_elf *e, uint64_t vaddr, uint64_t *off)
 {
-	size_t i, n;
+	size_t i;
 
-	if (elf_getphdrnum(elf, &n))
-		return -ENOEXEC;
-	for (i = 0; i < n; i++) {
-		GElf_Phdr ph;
+	for (i = 0; i < e->nr_loads; i++) {
+		const struct tm_elf_load *l = &e->loads[i];
 
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr < ph.p_filesz) {
-			*off = vaddr - ph.p_vaddr + ph.p_offset;
+		if (vaddr >= l->vaddr && vaddr - l->vaddr < l->filesz) {
+			*off = vaddr - l->vaddr + l->offset;
 			return 0;
 		}
 	}
 	return -EINVAL;
 }
 
-int tm_elf__find_symbol(const char *path, const char *name, uint64_t *file_off,
-			uint64_t *vaddr, uint64_t *size)
+int tm_elf__load_bias(const struct tm_elf *e, uint64_t map_start, uint64_t map_off, uint64_t *bias)
+{
+	size_t i;
+
+	for (i = 0; i < e->nr_loads; i++) {
+		const struct tm_elf_load *l = &e->loads[i];
+		uint64_t lo = l->offset & ~0xfffULL;  /* mappings start on a page */
+
+		if (map_off >= lo && map_off < l->offset + l->filesz) {
+			*bias = map_start - (l->vaddr - l->offset + map_off);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int tm_elf__lookup(const struct tm_elf *e, const char *name, unsigned int kinds, uint64_t *value,
+		   uint64_t *size, bool *ifunc)
 {
 	struct sym_best best = { .score = -1 };
-	struct sym_query q;
 	Elf_Scn *scn = NULL, *verdef = NULL;
 	Elf_Data *versym = NULL;
-	uint64_t off;
-	Elf *elf;
-	int fd, err;
+	struct sym_query q;
 
-	if (!path || !name || !*name)
+	if (!e || !e->elf || !name || !*name)
 		return -EINVAL;
+	q.kinds = kinds;
 	q.bare = name;
 	q.bare_len = strcspn(name, "@");
 	q.version = NULL;
 	if (name[q.bare_len] == '@')
 		q.version = name + q.bare_len + (name[q.bare_len + 1] == '@' ? 2 : 1);
 
-	err = elf_open(path, &fd, &elf);
-	if (err)
-		return err;
-
 	/* version tables first: they qualify .dynsym entries */
-	while ((scn = elf_nextscn(elf, scn))) {
+	while ((scn = elf_nextscn(e->elf, scn))) {
 		GElf_Shdr shdr;
 
 		if (!gelf_getshdr(scn, &shdr))
@@ -230,40 +280,63 @@ int tm_elf__find_symbol(const char *path, const char *name, uint64_t *file_off,
 		else if (shdr.sh_type == SHT_GNU_verdef)
 			verdef = scn;
 	}
-	while ((scn = elf_nextscn(elf, scn))) {
+	while ((scn = elf_nextscn(e->elf, scn))) {
 		GElf_Shdr shdr;
 
 		if (!gelf_getshdr(scn, &shdr))
 			continue;
 		if (shdr.sh_type == SHT_SYMTAB)
-			scan_symbols(elf, scn, &shdr, NULL, NULL, &q, &best);
+			scan_symbols(e->elf, scn, &shdr, NULL, NULL, &q, &best);
 		else if (shdr.sh_type == SHT_DYNSYM)
-			scan_symbols(elf, scn, &shdr, versym, verdef, &q, &best);
+			scan_symbols(e->elf, scn, &shdr, versym, verdef, &q, &best);
 	}
-	if (best.score < 0) {
-		err = -ENOENT;
+	if (best.score < 0)
+		return -ENOENT;
+	if (value)
+		*value = best.value;
+	if (size)
+		*size = best.size;
+	if (ifunc)
+		*ifunc = best.ifunc;
+	return 0;
+}
+
+int tm_elf__find_symbol(const char *path, const char *name, uint64_t *file_off,
+			uint64_t *vaddr, uint64_t *size)
+{
+	struct tm_elf e;
+	uint64_t value, sz, off;
+	bool ifunc;
+	int err;
+
+	if (!path || !name || !*name)
+		return -EINVAL;
+	err = tm_elf__open(path, &e);
+	if (err)
+		return err;
+	err = tm_elf__lookup(&e, name, TM_ELF_SYM_FUNC, &value, &sz, &ifunc);
+	if (err)
 		goto out;
-	}
-	if (best.ifunc) {
+	if (ifunc) {
 		/* matched, but a probe there would only see the resolver run once */
 		pr_debug("elf: %s: %s is an indirect function\n", path, name);
 		err = -ENOTSUP;
 		goto out;
 	}
-	err = vaddr_to_off(elf, best.value, &off);
+	err = tm_elf__vaddr_to_off(&e, value, &off);
 	if (err) {
 		pr_debug("elf: %s: %s at 0x%llx is in no loadable segment\n", path, name,
-			 (unsigned long long)best.value);
+			 (unsigned long long)value);
 		goto out;
 	}
 	if (file_off)
 		*file_off = off;
 	if (vaddr)
-		*vaddr = best.value;
+		*vaddr = value;
 	if (size)
-		*size = best.size;
+		*size = sz;
 out:
-	elf_close(fd, elf);
+	tm_elf__close(&e);
 	return err;
 }
 
@@ -356,8 +429,9 @@ static int read_needed_scn(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, struct
 }
 
 /* DT_NEEDED through PT_DYNAMIC, for files whose section headers were stripped. */
-static int read_needed_phdr(Elf *elf, const GElf_Phdr *ph, struct tm_elf_info *info)
+static int read_needed_phdr(const struct tm_elf *e, const GElf_Phdr *ph, struct tm_elf_info *info)
 {
+	Elf *elf = e->elf;
 	uint64_t strtab = 0, strsz = 0, stroff;
 	Elf_Data *dyn_data, *str_data;
 	size_t i, n;
@@ -377,7 +451,7 @@ static int read_needed_phdr(Elf *elf, const GElf_Phdr *ph, struct tm_elf_info *i
 		else if (dyn.d_tag == DT_STRSZ)
 			strsz = dyn.d_un.d_val;
 	}
-	if (!strtab || !strsz || vaddr_to_off(elf, strtab, &stroff))
+	if (!strtab || !strsz || tm_elf__vaddr_to_off(e, strtab, &stroff))
 		return 0;
 	str_data = elf_getdata_rawchunk(elf, (int64_t)stroff, strsz, ELF_T_BYTE);
 	if (!str_data)
@@ -427,20 +501,19 @@ int tm_elf__info(const char *path, struct tm_elf_info *info)
 	bool have_dyn_scn = false;
 	Elf_Scn *scn = NULL;
 	size_t shstrndx, i, n;
+	struct tm_elf e;
 	GElf_Ehdr eh;
 	Elf *elf;
-	int fd, err;
+	int err;
 
 	if (!path || !info)
 		return -EINVAL;
 	memset(info, 0, sizeof(*info));
-	err = elf_open(path, &fd, &elf);
+	err = tm_elf__open(path, &e);
 	if (err)
 		return err;
-	if (!gelf_getehdr(elf, &eh)) {
-		err = -ENOEXEC;
-		goto out;
-	}
+	elf = e.elf;
+	eh = e.ehdr;
 	info->type = eh.e_type;
 	info->machine = eh.e_machine;
 	info->elf_class = (uint8_t)gelf_getclass(elf);
@@ -513,9 +586,9 @@ int tm_elf__info(const char *path, struct tm_elf_info *info)
 		}
 	}
 	if (!have_dyn_scn && dyn_ph.p_type == PT_DYNAMIC)
-		err = read_needed_phdr(elf, &dyn_ph, info);
+		err = read_needed_phdr(&e, &dyn_ph, info);
 out:
-	elf_close(fd, elf);
+	tm_elf__close(&e);
 	if (err)
 		tm_elf_info__free(info);
 	return err;

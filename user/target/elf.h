@@ -1,19 +1,71 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * elf.h: the few facts about an ELF file that the tracer needs before it
- * attaches: where a function lives (as a file offset, which is what uprobes
- * take), its first bytes, and how the file is linked. All functions open the
- * file themselves, return 0 or -errno and keep nothing open afterwards.
+ * elf.h: the one ELF reader (on libelf). Two ways in:
+ *  - by path, for the tracer before it attaches: where a function lives (as
+ *    a file offset, which is what uprobes take), its first bytes, and how the
+ *    file is linked. These open the file themselves, return 0 or -errno and
+ *    keep nothing open afterwards.
+ *  - an open struct tm_elf, for the readers of a live process's modules
+ *    (the symbolizer, CPython detection): symbols, PT_LOAD segments, the
+ *    load bias of a mapping, file offsets of addresses.
  */
 #ifndef TIDEMARK_ELF_H
 #define TIDEMARK_ELF_H
 
 #include <elf.h>
+#include <gelf.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define TM_ELF_BUILD_ID_MAX 64
+
+struct tm_elf_load {
+	uint64_t vaddr;         /* p_vaddr */
+	uint64_t offset;        /* p_offset */
+	uint64_t filesz;        /* p_filesz */
+	uint32_t flags;         /* PF_* */
+};
+
+/* An open ELF file. Zero-initialize (fd -1 or 0 both fine for close). */
+struct tm_elf {
+	int fd;
+	Elf *elf;
+	GElf_Ehdr ehdr;
+	struct tm_elf_load *loads;  /* the PT_LOAD segments, in program-header order */
+	size_t nr_loads;
+};
+
+/*
+ * Open @path (tm_elf__open) or take over @fd (tm_elf__open_fd: closed on
+ * error too). -ENOEXEC when it is not ELF.
+ */
+int tm_elf__open(const char *path, struct tm_elf *e);
+int tm_elf__open_fd(int fd, struct tm_elf *e);
+void tm_elf__close(struct tm_elf *e);   /* accepts a closed or zeroed one; leaves it closed */
+
+enum tm_elf_sym_kind {
+	TM_ELF_SYM_FUNC = 1u << 0,    /* STT_FUNC and STT_GNU_IFUNC */
+	TM_ELF_SYM_DATA = 1u << 1,    /* STT_OBJECT, STT_TLS, STT_NOTYPE */
+};
+
+/*
+ * The best definition of @name among the @kinds of symbols in .symtab and
+ * .dynsym, ranked as tm_elf__find_symbol() says; its link-time @value and
+ * @size (pointers may be NULL), and whether it is a GNU indirect function.
+ * -ENOENT when there is none.
+ */
+int tm_elf__lookup(const struct tm_elf *e, const char *name, unsigned int kinds, uint64_t *value,
+		   uint64_t *size, bool *ifunc);
+
+/* The file offset of link-time address @vaddr, through its PT_LOAD segment. -EINVAL if none. */
+int tm_elf__vaddr_to_off(const struct tm_elf *e, uint64_t vaddr, uint64_t *off);
+
+/*
+ * The load bias of a mapping at @map_start of the file's page at @map_off:
+ * runtime address = link-time address + bias. -ENOENT if no segment holds it.
+ */
+int tm_elf__load_bias(const struct tm_elf *e, uint64_t map_start, uint64_t map_off, uint64_t *bias);
 
 struct tm_elf_info {
 	uint16_t type;          /* e_type: ET_EXEC, ET_DYN, ... */

@@ -19,6 +19,8 @@
 
 #include "util/log.h"
 #include "target/maps.h"
+#include "util/path.h"
+#include "target/proc.h"
 
 #define DELETED_SUFFIX " (deleted)"
 
@@ -272,52 +274,20 @@ err:
 
 int tm_maps__read(pid_t pid, struct tm_maps *m)
 {
-	char path[64], *buf = NULL, *n;
-	size_t len = 0, cap = 0;
-	int fd, err = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	int err;
 
 	if (!m || pid < 0)
 		return -EINVAL;
 	tm_maps__free(m);
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/maps");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-
-	/* read to EOF: the kernel hands out whole lines, so the text stays consistent */
-	for (;;) {
-		ssize_t r;
-
-		if (cap - len < 4096) {
-			cap = cap ? cap * 2 : 16384;
-			n = realloc(buf, cap);
-			if (!n) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = n;
-		}
-		r = read(fd, buf + len, cap - len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			/* ESRCH: the process exited while we read */
-			err = errno == ESRCH ? -ENOENT : -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
+	err = tm_proc__read_all(pid, "maps", &buf, &len);
+	if (err)
+		return err;
 	err = tm_maps__parse(buf, len, m);
 	if (!err)
 		m->pid = pid;
-out:
 	free(buf);
-	close(fd);
 	return err;
 }
 
@@ -440,13 +410,6 @@ err:
 	return err;
 }
 
-static const char *base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
-}
-
 int tm_maps__find_module(const struct tm_maps *m, const char *basename_prefix, char *path,
 			 size_t len)
 {
@@ -461,7 +424,7 @@ int tm_maps__find_module(const struct tm_maps *m, const char *basename_prefix, c
 		const struct tm_map_entry *e = &m->entries[i];
 		int score;
 
-		if (e->path[0] != '/' || strncmp(base_name(e->path), basename_prefix, plen))
+		if (e->path[0] != '/' || strncmp(tm_basename(e->path), basename_prefix, plen))
 			continue;
 		score = (e->flags & TM_MAP_EXEC ? 2 : 0) + (e->flags & TM_MAP_DELETED ? 0 : 4);
 		if (score > best_score) {

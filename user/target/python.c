@@ -21,11 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
-
 #include "util/log.h"
 #include "profile/profile.h"
 #include "target/python.h"
+#include "util/path.h"
+#include "target/elf.h"
+#include "target/maps.h"
 
 /* ---- layouts ------------------------------------------------------------ */
 
@@ -176,200 +177,74 @@ static int py_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return err == -EIO ? -EFAULT : err;
 }
 
-struct py_elf {
-	int fd;
-	Elf *elf;
-	GElf_Ehdr eh;
-};
-
-static void py_elf_close(struct py_elf *e)
+/* The file CPython or glibc lives in, as the walker can use it: 64-bit x86 ELF. */
+static int py_elf_open(const char *path, struct tm_elf *e)
 {
-	if (e->elf)
-		elf_end(e->elf);
-	if (e->fd >= 0)
-		close(e->fd);
-	e->elf = NULL;
-	e->fd = -1;
-}
+	int err = tm_elf__open(path, e);
 
-static int py_elf_open(const char *path, struct py_elf *e)
-{
-	e->elf = NULL;
-	e->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (e->fd < 0)
-		return -errno;
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		goto bad;
-	e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
-	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF || !gelf_getehdr(e->elf, &e->eh) ||
-	    e->eh.e_ident[EI_CLASS] != ELFCLASS64 || e->eh.e_machine != EM_X86_64)
-		goto bad;
+	if (err)
+		return err;
+	if (e->ehdr.e_ident[EI_CLASS] != ELFCLASS64 || e->ehdr.e_machine != EM_X86_64) {
+		tm_elf__close(e);
+		return -ENOEXEC;
+	}
 	return 0;
-bad:
-	py_elf_close(e);
-	return -ENOEXEC;
 }
 
-/* Value of symbol @name (.dynsym first, then .symtab; "name@VER" matches too). */
-static int py_elf_sym(struct py_elf *e, const char *name, uint64_t *value, uint64_t *size)
+/* A function's or object's link-time address. */
+static int py_elf_sym(const struct tm_elf *e, const char *name, uint64_t *value)
 {
-	size_t nlen = strlen(name);
-	int pass;
-
-	for (pass = 0; pass < 2; pass++) {
-		Elf_Scn *scn = NULL;
-
-		while ((scn = elf_nextscn(e->elf, scn))) {
-			GElf_Shdr sh;
-			Elf_Data *d;
-			size_t i, n;
-
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type != (pass ? SHT_SYMTAB : SHT_DYNSYM) ||
-			    !sh.sh_entsize)
-				continue;
-			d = elf_getdata(scn, NULL);
-			if (!d)
-				continue;
-			n = sh.sh_size / sh.sh_entsize;
-			for (i = 1; i < n; i++) {
-				GElf_Sym sym;
-				const char *s;
-
-				if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
-					continue;
-				s = elf_strptr(e->elf, sh.sh_link, sym.st_name);
-				if (!s || strncmp(s, name, nlen) || (s[nlen] && s[nlen] != '@'))
-					continue;
-				*value = sym.st_value;
-				if (size)
-					*size = sym.st_size;
-				return 0;
-			}
-		}
-	}
-	return -ENOENT;
-}
-
-/* File offset of virtual address @vaddr, through its PT_LOAD segment. */
-static int py_elf_file_off(struct py_elf *e, uint64_t vaddr, uint64_t *off)
-{
-	size_t i, n;
-
-	if (elf_getphdrnum(e->elf, &n))
-		return -ENOEXEC;
-	for (i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
-			*off = vaddr - ph.p_vaddr + ph.p_offset;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-/* Load bias of a file whose page at file offset @map_off is mapped at @map_start. */
-static int py_elf_bias(struct py_elf *e, uint64_t map_start, uint64_t map_off, uint64_t *bias)
-{
-	size_t i, n;
-
-	if (elf_getphdrnum(e->elf, &n))
-		return -ENOEXEC;
-	for (i = 0; i < n; i++) {
-		GElf_Phdr ph;
-		uint64_t lo;
-
-		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		lo = ph.p_offset & ~0xfffULL;  /* mappings start on a page */
-		if (map_off >= lo && map_off < ph.p_offset + ph.p_filesz) {
-			*bias = map_start - (ph.p_vaddr - ph.p_offset + map_off);
-			return 0;
-		}
-	}
-	return -ENOENT;
+	return tm_elf__lookup(e, name, TM_ELF_SYM_FUNC | TM_ELF_SYM_DATA, value, NULL, NULL);
 }
 
 /* ---- /proc/PID/maps ------------------------------------------------------ */
 
-struct py_map {
-	uint64_t start, end, off;
-	char path[PATH_MAX];
-};
-
 /*
- * The lowest mapping of each file for which @want(path) is true, in maps
- * order; calls @fn until it returns non-zero, and returns that.
+ * The lowest mapping of each file in @pid's maps, in address order; calls
+ * @fn until it returns non-zero, and returns 0 then, else -ENOENT (or the
+ * error reading the maps).
  */
-static int py_each_file(pid_t pid, int (*fn)(pid_t, const struct py_map *, void *), void *arg)
+static int py_each_file(pid_t pid, int (*fn)(pid_t, const struct tm_map_entry *, void *), void *arg)
 {
-	char path[64], line[PATH_MAX + 128], seen[16][PATH_MAX];
-	size_t nseen = 0, i;
-	FILE *f;
-	int ret = -ENOENT;
+	struct tm_maps maps = { 0 };
+	size_t i, j;
+	int err, ret = -ENOENT;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		struct py_map m;
-		unsigned long long s, e, o;
-		int pos = 0, r;
-		char *p, *nl;
+	err = tm_maps__read(pid, &maps);
+	if (err)
+		return err;
+	for (i = 0; i < maps.nr && ret; i++) {
+		const struct tm_map_entry *m = &maps.entries[i];
 
-		if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &s, &e, &o, &pos) < 3 || !pos)
+		if (m->path[0] != '/')
 			continue;
-		p = line + pos;
-		if (*p != '/')
-			continue;
-		nl = strchr(p, '\n');
-		if (nl)
-			*nl = 0;
-		for (i = 0; i < nseen; i++)
-			if (!strcmp(seen[i], p))
+		for (j = 0; j < i; j++)
+			if (!strcmp(maps.entries[j].path, m->path))
 				break;
-		if (i < nseen)
-			continue;
-		if (nseen < sizeof(seen) / sizeof(seen[0]))
-			snprintf(seen[nseen++], PATH_MAX, "%s", p);
-		m.start = s;
-		m.end = e;
-		m.off = o;
-		snprintf(m.path, sizeof(m.path), "%s", p);
-		r = fn(pid, &m, arg);
-		if (r) {
-			ret = r;
-			break;
-		}
+		if (j == i && fn(pid, m, arg))
+			ret = 0;
 	}
-	fclose(f);
-	return ret > 0 ? 0 : ret;
+	tm_maps__free(&maps);
+	return ret;
 }
 
 /* Open a mapped file as the process sees it (mount namespace, deleted files). */
-static int py_open_mapped(pid_t pid, const struct py_map *m, struct py_elf *e)
+static int py_open_mapped(pid_t pid, const struct tm_map_entry *m, struct tm_elf *e)
 {
 	char path[PATH_MAX + 64];
-	int err;
+	int err = -ENOENT;
 
-	snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, m->path);
-	err = py_elf_open(path, e);
+	/* A deleted file's path may name its replacement now: only map_files has the mapped one. */
+	if (!(m->flags & TM_MAP_DELETED)) {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, m->path);
+		err = py_elf_open(path, e);
+	}
 	if (err == -ENOENT || err == -EACCES) {
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
 			 (unsigned long long)m->start, (unsigned long long)m->end);
 		err = py_elf_open(path, e);
 	}
 	return err;
-}
-
-static const char *py_basename(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
 }
 
 /* ---- glibc TSD layout ------------------------------------------------------ */
@@ -397,12 +272,12 @@ struct py_tsd_find {
  *   add %fs:0x10,%rax; mov D(%rax),%rdx
  * i.e. entry = self + (key + N) << S, value at +D.
  */
-static int py_tsd_from_libc(pid_t pid, const struct py_map *m, void *arg)
+static int py_tsd_from_libc(pid_t pid, const struct tm_map_entry *m, void *arg)
 {
 	static const uint8_t fs_self[] = { 0x64, 0x48, 0x03, 0x04, 0x25, 0x10, 0x00, 0x00, 0x00 };
 	struct py_tsd_find *t = arg;
-	const char *base = py_basename(m->path);
-	struct py_elf e;
+	const char *base = tm_basename(m->path);
+	struct tm_elf e;
 	uint64_t sym, off;
 	uint8_t b[32];
 	ssize_t got;
@@ -412,12 +287,12 @@ static int py_tsd_from_libc(pid_t pid, const struct py_map *m, void *arg)
 		return 0;
 	if (py_open_mapped(pid, m, &e))
 		return 0;
-	if (py_elf_sym(&e, "pthread_getspecific", &sym, NULL) || py_elf_file_off(&e, sym, &off)) {
-		py_elf_close(&e);
+	if (py_elf_sym(&e, "pthread_getspecific", &sym) || tm_elf__vaddr_to_off(&e, sym, &off)) {
+		tm_elf__close(&e);
 		return 0;
 	}
 	got = pread(e.fd, b, sizeof(b), (off_t)off);
-	py_elf_close(&e);
+	tm_elf__close(&e);
 	if (got != (ssize_t)sizeof(b))
 		return 0;
 	if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa)     /* endbr64 */
@@ -465,12 +340,12 @@ static unsigned int py_minor_from_name(const char *base)
 }
 
 /* A libpython3.X.so, or the executable, exporting _PyRuntime and PyCode_Type. */
-static int py_find_runtime(pid_t pid, const struct py_map *m, void *arg)
+static int py_find_runtime(pid_t pid, const struct tm_map_entry *m, void *arg)
 {
 	struct py_found *fd = arg;
-	const char *base = py_basename(m->path);
+	const char *base = tm_basename(m->path);
 	char exe[PATH_MAX], link[64];
-	struct py_elf e;
+	struct tm_elf e;
 	uint64_t rt, ct, bias;
 	ssize_t n;
 	int is_exe = 0;
@@ -478,36 +353,41 @@ static int py_find_runtime(pid_t pid, const struct py_map *m, void *arg)
 	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
 	n = readlink(link, exe, sizeof(exe) - 1);
 	if (n > 0) {
+		size_t dl = strlen(" (deleted)");
+
 		exe[n] = 0;
+		/* the link says " (deleted)" as the maps line did; tm_maps drops it */
+		if ((m->flags & TM_MAP_DELETED) && (size_t)n > dl && !strcmp(exe + n - dl, " (deleted)"))
+			exe[n - dl] = 0;
 		is_exe = !strcmp(exe, m->path);
 	}
 	if (strncmp(base, "libpython3.", 11) && !is_exe)
 		return 0;
 	if (py_open_mapped(pid, m, &e))
 		return 0;
-	if (py_elf_sym(&e, "_PyRuntime", &rt, NULL) || py_elf_sym(&e, "PyCode_Type", &ct, NULL) ||
-	    py_elf_bias(&e, m->start, m->off, &bias)) {
-		py_elf_close(&e);
+	if (py_elf_sym(&e, "_PyRuntime", &rt) || py_elf_sym(&e, "PyCode_Type", &ct) ||
+	    tm_elf__load_bias(&e, m->start, m->offset, &bias)) {
+		tm_elf__close(&e);
 		return 0;
 	}
-	if (e.eh.e_type == ET_EXEC)
+	if (e.ehdr.e_type == ET_EXEC)
 		bias = 0;
 	fd->runtime = bias + rt;
 	fd->code_type = bias + ct;
 	fd->bias = bias;
-	if (!py_elf_sym(&e, "Py_Version", &fd->version_sym, NULL))
+	if (!py_elf_sym(&e, "Py_Version", &fd->version_sym))
 		fd->version_sym += bias;
 	else
 		fd->version_sym = 0;
-	if (!py_elf_sym(&e, "_Py_next_func_version", &fd->code_gen_sym, NULL))
+	if (!py_elf_sym(&e, "_Py_next_func_version", &fd->code_gen_sym))
 		fd->code_gen_sym += bias;
 	else
 		fd->code_gen_sym = 0;
 	fd->minor = py_minor_from_name(base);
 	if (!fd->minor && is_exe)
-		fd->minor = py_minor_from_name(py_basename(exe));
+		fd->minor = py_minor_from_name(tm_basename(exe));
 	snprintf(fd->path, sizeof(fd->path), "%s", m->path);
-	py_elf_close(&e);
+	tm_elf__close(&e);
 	return 1;
 }
 
@@ -674,29 +554,25 @@ static int py_cfg_spans(struct tm_py_cfg *cfg)
 /* [lo, hi) of every mapping of @path in @pid. */
 static int py_file_span(pid_t pid, const char *path, uint64_t *lo, uint64_t *hi)
 {
-	char maps[64], line[PATH_MAX + 128];
-	FILE *f;
+	struct tm_maps maps = { 0 };
+	size_t i;
+	int err;
 
 	*lo = *hi = 0;
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
-	f = fopen(maps, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long s, e;
-		int pos = 0;
+	err = tm_maps__read(pid, &maps);
+	if (err)
+		return err;
+	for (i = 0; i < maps.nr; i++) {
+		const struct tm_map_entry *m = &maps.entries[i];
 
-		if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &s, &e, &pos) < 2 || !pos)
+		if (strcmp(m->path, path))
 			continue;
-		line[strcspn(line, "\n")] = 0;
-		if (strcmp(line + pos, path))
-			continue;
-		if (!*lo || s < *lo)
-			*lo = s;
-		if (e > *hi)
-			*hi = e;
+		if (!*lo || m->start < *lo)
+			*lo = m->start;
+		if (m->end > *hi)
+			*hi = m->end;
 	}
-	fclose(f);
+	tm_maps__free(&maps);
 	return *lo ? 0 : -ENOENT;
 }
 
@@ -941,15 +817,19 @@ static int py_addr2line(unsigned int version, const uint8_t *t, size_t len, int 
 			int *exact)
 {
 	unsigned int minor = TM_PY_MINOR(version);
+	int line;
 
 	*exact = 0;
 	if ((version >> 24) != 3 || minor < 8)
 		return -EINVAL;
 	if (minor <= 9)
-		return py_lnotab(t, len, first, idx > UINT32_MAX / 2 ? UINT32_MAX : idx * 2, exact);
-	if (minor == 10)
-		return py_linetable310(t, len, first, idx > UINT32_MAX / 2 ? UINT32_MAX : idx * 2, exact);
-	return py_loctable(t, len, first, idx, exact);
+		line = py_lnotab(t, len, first, idx > UINT32_MAX / 2 ? UINT32_MAX : idx * 2, exact);
+	else if (minor == 10)
+		line = py_linetable310(t, len, first, idx > UINT32_MAX / 2 ? UINT32_MAX : idx * 2, exact);
+	else
+		line = py_loctable(t, len, first, idx, exact);
+	/* A target's co_firstlineno and deltas are its to choose: below 0 is no line, not an error code. */
+	return line < 0 ? -1 : line;
 }
 
 int tm_pyline__addr2line(unsigned int version, const uint8_t *table, size_t len, int firstlineno,
@@ -1131,8 +1011,8 @@ int tm_python__read_code(pid_t pid, const struct tm_py_cfg *cfg, uint64_t code, 
 	return 0;
 }
 
-int tm_python__resolve_frame(int codes_fd, const struct tm_py_cfg *cfg, uint32_t tgid,
-			     const struct tm_py_frame *frame, struct tm_py_sym *out)
+int tm_python__resolve_frame(tm_py_code_lookup_fn lookup, void *ctx, const struct tm_py_cfg *cfg,
+			     uint32_t tgid, const struct tm_py_frame *frame, struct tm_py_sym *out)
 {
 	struct tm_py_code_key key = {};
 	struct tm_py_code *rec;
@@ -1146,7 +1026,7 @@ int tm_python__resolve_frame(int codes_fd, const struct tm_py_cfg *cfg, uint32_t
 	key.tgid = tgid;
 	key.fp = TM_PYF_FP(frame->flags);
 	key.code = frame->code;
-	if (codes_fd >= 0 && !bpf_map_lookup_elem(codes_fd, &key, rec)) {
+	if (lookup && !lookup(ctx, &key, rec)) {
 		err = tm_python__symbolize(rec, frame->lasti, out);
 		out->flags |= TM_PYSYM_FROM_MAP;
 	} else if (cfg && !tm_python__read_code((pid_t)tgid, cfg, frame->code, rec)) {

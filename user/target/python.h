@@ -74,13 +74,20 @@ enum tm_py_sym_flags {
 };
 
 /*
+ * Where the code objects BPF captured are kept (the py_codes map, in
+ * trace/): fill @rec for @key and return 0, or return non-zero. A callback,
+ * so that this module needs no libbpf.
+ */
+typedef int (*tm_py_code_lookup_fn)(void *ctx, const struct tm_py_code_key *key, struct tm_py_code *rec);
+
+/*
  * Name and line of @frame (a tm_stack.py[] entry of process @tgid). Looks the
- * code object up in the py_codes map @codes_fd (skipped if < 0); failing
- * that, reads it from the live process with @cfg (skipped if NULL).
+ * code object up with @lookup (skipped if NULL); failing that, reads it from
+ * the live process with @cfg (skipped if NULL).
  * Returns 0, or -ENOENT when neither source knows the code object.
  */
-int tm_python__resolve_frame(int codes_fd, const struct tm_py_cfg *cfg, uint32_t tgid,
-			     const struct tm_py_frame *frame, struct tm_py_sym *out);
+int tm_python__resolve_frame(tm_py_code_lookup_fn lookup, void *ctx, const struct tm_py_cfg *cfg,
+			     uint32_t tgid, const struct tm_py_frame *frame, struct tm_py_sym *out);
 
 /* The same, from a py_codes record already in hand. Pure: no I/O. */
 int tm_python__symbolize(const struct tm_py_code *rec, uint32_t lasti, struct tm_py_sym *out);

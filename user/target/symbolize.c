@@ -35,7 +35,9 @@
 
 #include "util/log.h"
 #include "target/maps.h"
+#include "target/elf.h"
 #include "target/symbolize.h"
+#include "util/hash.h"
 
 /* How far back to look for a symbol (or CU range) that encloses a nested one. */
 #define ENCLOSING_WALK 16
@@ -53,13 +55,6 @@ struct cu_range {
 	Dwarf_Die cu;
 };
 
-struct load_seg {
-	uint64_t vaddr;
-	uint64_t offset;
-	uint64_t filesz;
-	uint32_t flags;         /* PF_* */
-};
-
 struct module {
 	struct module *next;    /* hash chain */
 	uint64_t dev;
@@ -68,11 +63,8 @@ struct module {
 	int err;                /* 0: usable; -errno: unreadable (cached) */
 	bool opened;
 	bool has_symtab;
-	int fd;
-	Elf *elf;
+	struct tm_elf file;     /* open once opened: fd, libelf handle, PT_LOADs */
 	char *open_path;
-	struct load_seg *loads;
-	size_t nr_loads;
 	struct sym_ent *syms;
 	size_t nr_syms;
 	bool dw_tried;
@@ -102,18 +94,16 @@ static const Dwfl_Callbacks dwfl_callbacks = {
 	.debuginfo_path = &dwfl_debuginfo_path,  /* NULL: libdwfl's default path */
 };
 
+/* A file is its (dev, inode); a file without an inode (a pseudo-path) its name. */
 static uint64_t key_hash(uint64_t dev, uint64_t ino, const char *name)
 {
-	uint64_t h = 1469598103934665603ull;  /* FNV-1a */
+	uint64_t h = TM_HASH_INIT;
 
 	if (ino) {
-		h = (h ^ dev) * 1099511628211ull;
-		h = (h ^ ino) * 1099511628211ull;
-		return h ^ (h >> 29);
+		h = tm_hash(h, &dev, sizeof(dev));
+		return tm_hash(h, &ino, sizeof(ino));
 	}
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 1099511628211ull;
-	return h ^ (h >> 29);
+	return tm_hash_str(h, name);
 }
 
 static bool key_match(const struct module *mod, uint64_t dev, uint64_t ino, const char *name)
@@ -151,13 +141,9 @@ static void module_free(struct module *mod)
 {
 	if (mod->dwfl)
 		dwfl_end(mod->dwfl);
-	if (mod->elf)
-		elf_end(mod->elf);
-	if (mod->fd >= 0)
-		close(mod->fd);
+	tm_elf__close(&mod->file);
 	free(mod->cus);
 	free(mod->syms);
-	free(mod->loads);
 	free(mod->open_path);
 	free(mod->name);
 	free(mod);
@@ -225,7 +211,7 @@ static struct module *module_get(struct tm_symbolizer *s, const struct tm_map_en
 	mod = calloc(1, sizeof(*mod));
 	if (!mod)
 		return NULL;
-	mod->fd = -1;
+	mod->file.fd = -1;
 	mod->dev = dev;
 	mod->ino = ino;
 	mod->name = strdup(e->path);
@@ -328,13 +314,13 @@ static int module_load_symbols(struct module *mod)
 	size_t cap = 0, i, out;
 
 	/* .gnu.version parallels .dynsym: its high bit marks non-default versions */
-	while ((scn = elf_nextscn(mod->elf, scn))) {
+	while ((scn = elf_nextscn(mod->file.elf, scn))) {
 		GElf_Shdr shdr;
 
 		if (gelf_getshdr(scn, &shdr) && shdr.sh_type == SHT_GNU_versym)
 			versym = elf_getdata(scn, NULL);
 	}
-	while ((scn = elf_nextscn(mod->elf, scn))) {
+	while ((scn = elf_nextscn(mod->file.elf, scn))) {
 		Elf_Data *data;
 		GElf_Shdr shdr;
 		size_t n;
@@ -362,7 +348,7 @@ static int module_load_symbols(struct module *mod)
 			if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
 			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
 				continue;
-			name = elf_strptr(mod->elf, shdr.sh_link, sym.st_name);
+			name = elf_strptr(mod->file.elf, shdr.sh_link, sym.st_name);
 			if (!name || !*name)
 				continue;
 			if (shdr.sh_type == SHT_DYNSYM && versym &&
@@ -397,30 +383,6 @@ static int module_load_symbols(struct module *mod)
 	return 0;
 }
 
-static int module_load_segments(struct module *mod)
-{
-	size_t n, i;
-
-	if (elf_getphdrnum(mod->elf, &n))
-		return -ENOEXEC;
-	mod->loads = calloc(n ? n : 1, sizeof(*mod->loads));
-	if (!mod->loads)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(mod->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		mod->loads[mod->nr_loads++] = (struct load_seg){
-			.vaddr = ph.p_vaddr,
-			.offset = ph.p_offset,
-			.filesz = ph.p_filesz,
-			.flags = ph.p_flags,
-		};
-	}
-	return mod->nr_loads ? 0 : -ENOEXEC;
-}
-
 static int module_open(struct module *mod, const struct tm_map_entry *e, pid_t pid)
 {
 	int err;
@@ -432,15 +394,13 @@ static int module_open(struct module *mod, const struct tm_map_entry *e, pid_t p
 	err = module_open_fd(mod, e, pid, &mod->open_path);
 	if (err < 0)
 		goto fail;
-	mod->fd = err;
-	mod->elf = elf_begin(mod->fd, ELF_C_READ_MMAP, NULL);
-	if (!mod->elf || elf_kind(mod->elf) != ELF_K_ELF) {
+	err = tm_elf__open_fd(err, &mod->file);
+	if (err)
+		goto fail;
+	if (!mod->file.nr_loads) {
 		err = -ENOEXEC;
 		goto fail;
 	}
-	err = module_load_segments(mod);
-	if (err)
-		goto fail;
 	err = module_load_symbols(mod);
 	if (err)
 		goto fail;
@@ -465,7 +425,7 @@ static void module_open_dwfl(struct module *mod)
 	 * accepts owns the descriptor (dwfl_end closes it); a refused one
 	 * does not.
 	 */
-	fd = dup(mod->fd);
+	fd = dup(mod->file.fd);
 	if (fd < 0)
 		return;
 	mod->dwfl = dwfl_begin(&dwfl_callbacks);
@@ -496,12 +456,12 @@ static void module_open_dwfl(struct module *mod)
 static int mapping_bias(const struct tm_symbolizer *s, const struct module *mod,
 			const struct tm_map_entry *e, uint64_t *bias)
 {
-	const struct load_seg *best = NULL;
+	const struct tm_elf_load *best = NULL;
 	int best_score = -1;
 	size_t i;
 
-	for (i = 0; i < mod->nr_loads; i++) {
-		const struct load_seg *l = &mod->loads[i];
+	for (i = 0; i < mod->file.nr_loads; i++) {
+		const struct tm_elf_load *l = &mod->file.loads[i];
 		uint64_t first = l->offset & ~(s->page_size - 1);
 		int score = 0;
 

@@ -27,6 +27,7 @@
 #include "target/symbolize.h"
 #include "trace/trace.h"
 #include "tidemark.skel.h"
+#include "util/path.h"
 
 /* One watched process: what it maps, as seen over its life. */
 struct tm_watch {
@@ -258,9 +259,8 @@ static int module_span(const struct tm_maps *m, const char *prefix, uint64_t *lo
 	*lo = *hi = 0;
 	for (i = 0; i < m->nr; i++) {
 		const struct tm_map_entry *e = &m->entries[i];
-		const char *base = strrchr(e->path, '/');
+		const char *base = tm_basename(e->path);
 
-		base = base ? base + 1 : e->path;
 		if (strncmp(base, prefix, strlen(prefix)))
 			continue;
 		if (!*lo || e->start < *lo)
@@ -878,14 +878,22 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 	return tm_profile__add_frame(prof, &f);
 }
 
+/* The code objects BPF captured: the py_codes map. */
+static int py_codes_lookup(void *ctx, const struct tm_py_code_key *key, struct tm_py_code *rec)
+{
+	struct tm_trace *t = ctx;
+
+	return bpf_map__lookup_elem(t->skel->maps.py_codes, key, sizeof(*key), rec, sizeof(*rec), 0);
+}
+
 static int python_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
 			const struct tm_py_frame *pf)
 {
 	struct tm_frame f = { .kind = TM_FRAME_PYTHON, .address = pf->code };
 	struct tm_py_sym sym;
 
-	if (!tm_python__resolve_frame(bpf_map__fd(t->skel->maps.py_codes),
-				      w->python == 1 ? &w->py_cfg : NULL, (uint32_t)w->pid, pf, &sym)) {
+	if (!tm_python__resolve_frame(py_codes_lookup, t, w->python == 1 ? &w->py_cfg : NULL,
+				      (uint32_t)w->pid, pf, &sym)) {
 		f.function = tm_profile__str(prof, sym.function[0] ? sym.function : NULL);
 		f.file = tm_profile__str(prof, sym.file[0] ? sym.file : NULL);
 		f.line = sym.line > 0 ? (uint32_t)sym.line : 0;

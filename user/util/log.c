@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* log.c: the pr_warn/pr_info/pr_debug layer (see log.h): one level, one stream, stderr. */
 #include <stdarg.h>
 #include <stdio.h>
 

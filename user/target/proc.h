@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * proc.h: the one reader of a live process's small /proc files (cmdline,
+ * comm, statm, cgroup, ...). The parsers take the text as read, so they
+ * are tested and fuzzed without a process; the readers only fetch it.
+ * /proc/PID/maps has its own module (target/maps.h), which parses through
+ * the same tm_proc__read().
+ */
+#ifndef TIDEMARK_TARGET_PROC_H
+#define TIDEMARK_TARGET_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Read /proc/PID/@name (pid 0: this process) into @buf, NUL-terminated,
+ * at most @len - 1 bytes: the byte count, or -errno (-ENOENT: no such
+ * process). Longer files are cut at @len - 1 bytes.
+ */
+ssize_t tm_proc__read(pid_t pid, const char *name, char *buf, size_t len);
+
+/*
+ * Read all of /proc/PID/@name (pid 0: this process), however long, into a
+ * malloc'd NUL-terminated *@buf of *@len bytes (the caller frees it):
+ * 0 or -errno; -ENOENT also when the process exits while it is read.
+ */
+int tm_proc__read_all(pid_t pid, const char *name, char **buf, size_t *len);
+
+/* The command line, its NUL separators turned into spaces; "" when unreadable. */
+void tm_proc__cmdline(pid_t pid, char *buf, size_t len);
+
+/* The kernel's 15-character name (comm) without the newline; "" when unreadable. */
+void tm_proc__comm(pid_t pid, char *buf, size_t len);
+
+/* The resident set size in bytes, from statm; 0 when the process is gone. */
+uint64_t tm_proc__rss(pid_t pid);
+
+/*
+ * Pure: the second field of statm ("size resident shared ..."), in pages.
+ * -EINVAL unless @text starts with two decimal numbers.
+ */
+int tm_proc__parse_statm(const char *text, uint64_t *resident_pages);
+
+/* Pure: @n bytes of cmdline into a string: NULs between arguments become spaces. */
+void tm_proc__join_cmdline(char *buf, size_t n);
+
+#endif
