@@ -75,9 +75,16 @@ static int follow(struct walk *w, int at, const char *name, char *target, size_t
 	if (fstat(at, &dst) || fstatat(at, name, &lst, AT_SYMLINK_NOFOLLOW))
 		return -errno;
 	if (!dir_private(&dst)) {
-		pr_warn("%s: %s: '%s' is a symbolic link (owner uid %u) in a directory other users can "
-			"write: refusing to follow it (give the path it points to)\n", w->who, w->path, name,
-			(unsigned int)lst.st_uid);
+		const char *base = strrchr(w->path, '/');
+
+		if (!strcmp(base ? base + 1 : w->path, name))
+			pr_warn("%s: %s is a symbolic link (owner uid %u) in a directory other users can write: "
+				"refusing to follow it (give the path it points to)\n", w->who, w->path,
+				(unsigned int)lst.st_uid);
+		else
+			pr_warn("%s: %s: '%s' is a symbolic link (owner uid %u) in a directory other users can "
+				"write: refusing to follow it (give the path it points to)\n", w->who, w->path, name,
+				(unsigned int)lst.st_uid);
 		w->said = 1;
 		return -ELOOP;
 	}
