@@ -1213,7 +1213,7 @@ void tm_trace__print_verifier_stats(struct tm_trace *t)
  * fork (then the removal was done here, synchronously).
  */
 /* What tm_trace__destroy_detached() handed to its child: kept, not leaked. */
-static struct tm_trace *handed_over;
+static struct tm_trace *volatile handed_over;
 
 int tm_trace__destroy_detached(struct tm_trace *t)
 {
