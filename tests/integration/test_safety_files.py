@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.request
 
 from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, check, eq, main, skip, tidemark
 
@@ -243,14 +244,25 @@ def test_daemon_periodic_pprof():
     try:
         as_nobody(plant)
         os.utime(foreign, (0, 0))   # as old as can be: pruning by age would take it
-        seen = set()
+        seen, failed = set(), []
 
         def written(log):
             seen.update(f for f in os.listdir(d) if f.startswith("profile-") and os.path.isfile(os.path.join(d, f))
                         and os.stat(os.path.join(d, f)).st_ino != v.ino and os.stat(os.path.join(d, f)).st_uid == 0)
-            return len(seen) >= 3 and "refusing" in log
-        log = daemon_until(["--pid", str(pid), "--output-dir", d, "--pprof-every", "1", "--pprof-keep", "1"],
-                           os.path.join(SAFE, "periodic.log"), written)
+            if len(seen) < 3 or "refusing" not in log or "(port " not in log:
+                return False
+            # every refusal is counted: between the refusals logged before and after the scrape
+            before = log.count("refusing")
+            port = int(log.split("(port ")[1].split(")")[0])
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+                m = [ln for ln in r.read().decode().splitlines() if ln.startswith("tidemark_file_writes_failed_total ")]
+            after = open(os.path.join(SAFE, "periodic.log")).read().count("refusing")
+            failed.append((before, int(m[0].split()[1]) if m else None, after))
+            return True
+        log = daemon_until(["--pid", str(pid), "--output-dir", d, "--pprof-every", "1", "--pprof-keep", "1",
+                            "--listen", "127.0.0.1:0"], os.path.join(SAFE, "periodic.log"), written)
+        check(failed and failed[0][1] is not None and failed[0][0] <= failed[0][1] <= failed[0][2],
+              f"tidemark_file_writes_failed_total counts the refusals (logged before, counted, logged after): {failed}")
         print(f"    measured: periodic files written and seen: {len(seen)}")
         check(len(seen) >= 3, f"the daemon wrote periodic files over the hard links' names: {sorted(seen)} {log[-400:]!r}")
         check("symbolic link" in log and "refusing" in log, "the symlinked names were refused, and said so")

@@ -75,6 +75,7 @@ struct daemon {
 	uint64_t cgs_dropped;
 	struct exited ring[EXITED_RING];
 	uint64_t nexited, oom_total, postmortems, periodic_written;
+	uint64_t files_failed;     /* post-mortems and periodic files not written (each said why) */
 	struct tm_http *http;
 	pid_t self;
 	uint64_t start_ns;
@@ -239,6 +240,8 @@ static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final
 			d->postmortems++;
 			pr_info("tidemark daemon: pid %d (%s) in %s was OOM-killed: post-mortem in %s.txt\n", pid,
 				copy.comm, copy.cgroup, base);
+		} else if (prof && d->outdir >= 0) {
+			d->files_failed++;
 		} else if (!prof) {
 			pr_warn("tidemark daemon: pid %d was OOM-killed, but its profile could not be built\n", pid);
 		}
@@ -371,6 +374,8 @@ static void write_periodic(struct daemon *d)
 		    !tm_outfile__commit(&of, tm_pprof__write(prof, of.f, &ro))) {
 			d->periodic_written++;
 			remember(d, name, of.ino, now);
+		} else {
+			d->files_failed++;
 		}
 		tm_profile__free(prof);
 	}
@@ -754,6 +759,9 @@ static void write_metrics(struct daemon *d, FILE *out)
 	fprintf(out, "tidemark_oom_kills_total %" PRIu64 "\n", d->oom_total);
 	metric_head(out, "tidemark_postmortems_written_total", "counter", "OOM post-mortems written to --output-dir.");
 	fprintf(out, "tidemark_postmortems_written_total %" PRIu64 "\n", d->postmortems);
+	metric_head(out, "tidemark_file_writes_failed_total", "counter",
+		    "Post-mortems and periodic profiles not written (refused or failed; the log says why).");
+	fprintf(out, "tidemark_file_writes_failed_total %" PRIu64 "\n", d->files_failed);
 	metric_head(out, "tidemark_cgroups_untracked_total", "counter", "Cgroups beyond the daemon's table: not summarised.");
 	fprintf(out, "tidemark_cgroups_untracked_total %" PRIu64 "\n", d->cgs_dropped);
 	tm_trace__stats(d->t, &st);
