@@ -100,13 +100,13 @@ static void test_files(void)
 		TM_CHECK_EQ_U64(tm_outfile__open(&of, "test", at("b")), 0);
 		fputs("never\n", of.f);
 		tm_outfile__abort(&of);
-		tm_outfile__abort(&of);   /* twice is harmless */
+		tm_outfile__abort(&of); /* twice is harmless */
 		TM_CHECK(access(at("b"), F_OK) && errno == ENOENT);
 		TM_CHECK_EQ_U64(entries(dir), 2);
 	}
 	/* a zeroed outfile aborts to nothing */
 	{
-		struct tm_outfile of = { 0 };
+		struct tm_outfile of = {0};
 
 		tm_outfile__abort(&of);
 		TM_CHECK_EQ_U64(tm_outfile__commit(&of, 0), -EBADF);
@@ -140,7 +140,7 @@ static void test_files(void)
 	if (fd >= 0) {
 		close(fd);
 		TM_CHECK_EQ_U64(write_one("/dev/full", "x", 0), -ENOSPC);
-		TM_CHECK_EQ_U64(write_one("/dev/full", "x", -EIO), -ENOSPC);   /* the writer's EIO says less */
+		TM_CHECK_EQ_U64(write_one("/dev/full", "x", -EIO), -ENOSPC); /* the writer's EIO says less */
 	}
 	TM_CHECK_STR(tm_outfile__strerror(-ENOSPC), "no space left on device");
 	TM_CHECK_STR(tm_outfile__strerror(-EDQUOT), "no space left on device");
@@ -149,7 +149,7 @@ static void test_files(void)
 	fd = open(at("fifo"), O_RDONLY | O_NONBLOCK);
 	TM_CHECK(fd >= 0);
 	if (fd >= 0) {
-		char buf[16] = { 0 };
+		char buf[16] = {0};
 
 		TM_CHECK_EQ_U64(write_one(at("fifo"), "seven\n", 0), 0);
 		TM_CHECK_EQ_U64(read(fd, buf, sizeof(buf) - 1), 6);
@@ -180,7 +180,7 @@ static void test_dirs(void)
 	TM_CHECK_EQ_U64(tm_outdir__open("test", at("open"), TM_OUTDIR_STRICT, &fd), -EPERM);
 	TM_CHECK_EQ_U64(fd, -1);
 	TM_CHECK(!chmod(at("open"), 01777));
-	TM_CHECK_EQ_U64(tm_outdir__open("test", at("open"), TM_OUTDIR_STRICT, &fd), 0);   /* sticky: fine */
+	TM_CHECK_EQ_U64(tm_outdir__open("test", at("open"), TM_OUTDIR_STRICT, &fd), 0); /* sticky: fine */
 	if (fd >= 0)
 		close(fd);
 	TM_CHECK_EQ_U64(tm_outdir__open("test", at("a"), TM_OUTDIR_CREATE | TM_OUTDIR_STRICT, &fd), -ENOTDIR);

@@ -21,7 +21,7 @@
 #include "util/log.h"
 #include "util/outfile.h"
 
-#define MAX_LINKS 40    /* the kernel's own limit on symlinks in one lookup */
+#define MAX_LINKS 40 /* the kernel's own limit on symlinks in one lookup */
 
 int tm_outfile__trusted_uid(uid_t uid)
 {
@@ -54,9 +54,9 @@ const char *tm_outfile__strerror(int err)
 }
 
 struct walk {
-	const char *who, *path;   /* for messages */
+	const char *who, *path; /* for messages */
 	int links;
-	int said;                 /* a message was printed */
+	int said; /* a message was printed */
 };
 
 static int open_dir_at(int at, const char *name)
@@ -78,13 +78,15 @@ static int follow(struct walk *w, int at, const char *name, char *target, size_t
 		const char *base = strrchr(w->path, '/');
 
 		if (!strcmp(base ? base + 1 : w->path, name))
-			pr_warn("%s: %s is a symbolic link (owner uid %u) in a directory other users can write: "
-				"refusing to follow it (give the path it points to)\n", w->who, w->path,
-				(unsigned int)lst.st_uid);
+			pr_warn(
+			    "%s: %s is a symbolic link (owner uid %u) in a directory other users can write: "
+			    "refusing to follow it (give the path it points to)\n",
+			    w->who, w->path, (unsigned int)lst.st_uid);
 		else
-			pr_warn("%s: %s: '%s' is a symbolic link (owner uid %u) in a directory other users can "
-				"write: refusing to follow it (give the path it points to)\n", w->who, w->path, name,
-				(unsigned int)lst.st_uid);
+			pr_warn(
+			    "%s: %s: '%s' is a symbolic link (owner uid %u) in a directory other users can "
+			    "write: refusing to follow it (give the path it points to)\n",
+			    w->who, w->path, name, (unsigned int)lst.st_uid);
 		w->said = 1;
 		return -ELOOP;
 	}
@@ -172,7 +174,7 @@ static const char *split(const char *path, char *dir, size_t len)
 
 int tm_outdir__open(const char *who, const char *path, unsigned int flags, int *dirfd)
 {
-	struct walk w = { .who = who, .path = path };
+	struct walk w = {.who = who, .path = path};
 	char parent[PATH_MAX];
 	const char *name;
 	struct stat st;
@@ -224,8 +226,8 @@ int tm_outdir__open(const char *who, const char *path, unsigned int flags, int *
 	}
 	if ((flags & TM_OUTDIR_STRICT) && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
 		pr_warn("%s: %s is writable by other users and not sticky (mode %04o): "
-			"chmod go-w (or +t) it, or give another directory\n", who, path,
-			(unsigned int)(st.st_mode & 07777));
+			"chmod go-w (or +t) it, or give another directory\n",
+			who, path, (unsigned int)(st.st_mode & 07777));
 		err = -EPERM;
 		w.said = 1;
 		goto out;
@@ -257,7 +259,7 @@ static ssize_t cookie_write(void *c, const char *buf, size_t len)
 		if (n <= 0) {
 			if (!of->werr)
 				of->werr = n < 0 ? -errno : -EIO;
-			return 0;   /* fopencookie: 0 is the error */
+			return 0; /* fopencookie: 0 is the error */
 		}
 		done += (size_t)n;
 	}
@@ -277,7 +279,7 @@ static int cookie_close(void *c)
 
 static int make_file(struct tm_outfile *of, int fd)
 {
-	static const cookie_io_functions_t io = { .write = cookie_write, .close = cookie_close };
+	static const cookie_io_functions_t io = {.write = cookie_write, .close = cookie_close};
 
 	of->fd = fd;
 	of->f = fopencookie(of, "w", io);
@@ -360,9 +362,13 @@ static int open_stream(struct tm_outfile *of, int fd)
 
 static const char *kind(mode_t m)
 {
-	return S_ISDIR(m) ? "a directory" : S_ISSOCK(m) ? "a socket" : S_ISBLK(m) ? "a block device" :
-	       S_ISCHR(m) ? "a character device" : S_ISFIFO(m) ? "a FIFO" : S_ISLNK(m) ? "a symbolic link" :
-	       "a regular file";
+	return S_ISDIR(m)    ? "a directory"
+	       : S_ISSOCK(m) ? "a socket"
+	       : S_ISBLK(m)  ? "a block device"
+	       : S_ISCHR(m)  ? "a character device"
+	       : S_ISFIFO(m) ? "a FIFO"
+	       : S_ISLNK(m)  ? "a symbolic link"
+			     : "a regular file";
 }
 
 /* of->dirfd and of->name are set: decide what writing there means, and open it. */
@@ -381,14 +387,15 @@ static int open_last(struct tm_outfile *of, struct walk *w)
 		if (fstatat(of->dirfd, of->name, &st, AT_SYMLINK_NOFOLLOW)) {
 			if (errno != ENOENT)
 				return -errno;
-			return create_tmp(of);   /* a new file */
+			return create_tmp(of); /* a new file */
 		}
 		if (S_ISREG(st.st_mode)) {
 			/* renaming over it only drops this name: hard links elsewhere keep their content */
 			if (!tm_outfile__trusted_uid(st.st_uid)) {
-				pr_warn("%s: %s is a file of uid %u, not of root or you: refusing to replace it "
-					"(remove it or choose another path)\n", of->who, of->path,
-					(unsigned int)st.st_uid);
+				pr_warn(
+				    "%s: %s is a file of uid %u, not of root or you: refusing to replace it "
+				    "(remove it or choose another path)\n",
+				    of->who, of->path, (unsigned int)st.st_uid);
 				w->said = 1;
 				return -EPERM;
 			}
@@ -398,8 +405,9 @@ static int open_last(struct tm_outfile *of, struct walk *w)
 		if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
 			/* a FIFO someone else planted would hand them what we write */
 			if (!tm_outfile__trusted_uid(st.st_uid)) {
-				pr_warn("%s: %s is %s of uid %u, not of root or you: refusing to write to it\n",
-					of->who, of->path, kind(st.st_mode), (unsigned int)st.st_uid);
+				pr_warn(
+				    "%s: %s is %s of uid %u, not of root or you: refusing to write to it\n",
+				    of->who, of->path, kind(st.st_mode), (unsigned int)st.st_uid);
 				w->said = 1;
 				return -EPERM;
 			}
@@ -411,8 +419,8 @@ static int open_last(struct tm_outfile *of, struct walk *w)
 			return err;
 		}
 		if (!S_ISLNK(st.st_mode)) {
-			pr_warn("%s: %s is %s: give a file, a FIFO or a character device\n", of->who, of->path,
-				kind(st.st_mode));
+			pr_warn("%s: %s is %s: give a file, a FIFO or a character device\n", of->who,
+				of->path, kind(st.st_mode));
 			w->said = 1;
 			return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		}
@@ -427,19 +435,21 @@ static int open_last(struct tm_outfile *of, struct walk *w)
 
 			err = fstat(fd, &t) ? -errno : 0;
 			if (!err && S_ISFIFO(t.st_mode) && !tm_outfile__trusted_uid(t.st_uid)) {
-				pr_warn("%s: %s leads to a FIFO of uid %u, not of root or you: refusing to write "
-					"to it\n", of->who, of->path, (unsigned int)t.st_uid);
+				pr_warn(
+				    "%s: %s leads to a FIFO of uid %u, not of root or you: refusing to write "
+				    "to it\n",
+				    of->who, of->path, (unsigned int)t.st_uid);
 				w->said = 1;
 				err = -EPERM;
 			} else if (!err && (S_ISCHR(t.st_mode) || S_ISFIFO(t.st_mode)))
 				err = open_stream(of, fd);
 			else if (!err && !S_ISREG(t.st_mode)) {
-				pr_warn("%s: %s leads to %s: give a file, a FIFO or a character device\n", of->who,
-					of->path, kind(t.st_mode));
+				pr_warn("%s: %s leads to %s: give a file, a FIFO or a character device\n",
+					of->who, of->path, kind(t.st_mode));
 				w->said = 1;
 				err = S_ISDIR(t.st_mode) ? -EISDIR : -EINVAL;
 			} else if (!err) {
-				err = 1;   /* a regular file: go where the link says */
+				err = 1; /* a regular file: go where the link says */
 			}
 			close(fd);
 			if (err <= 0)
@@ -483,7 +493,7 @@ static int opened(struct tm_outfile *of, struct walk *w, int err)
 
 int tm_outfile__open(struct tm_outfile *of, const char *who, const char *path)
 {
-	struct walk w = { .who = who, .path = path };
+	struct walk w = {.who = who, .path = path};
 	char dir[PATH_MAX];
 	const char *base;
 	int err;
@@ -503,7 +513,7 @@ int tm_outfile__open(struct tm_outfile *of, const char *who, const char *path)
 
 int tm_outfile__openat(struct tm_outfile *of, const char *who, int dirfd, const char *dir, const char *name)
 {
-	struct walk w = { .who = who };
+	struct walk w = {.who = who};
 	char path[PATH_MAX];
 	int err;
 
@@ -593,7 +603,7 @@ int tm_outfile__commit(struct tm_outfile *of, int err)
 void tm_outfile__abort(struct tm_outfile *of)
 {
 	if (!of->who)
-		return;   /* zeroed, never opened */
+		return; /* zeroed, never opened */
 	if (of->f) {
 		fclose(of->f);
 		of->f = NULL;

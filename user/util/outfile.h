@@ -29,25 +29,25 @@
 #define TM_OUTFILE_MODE 0600
 
 enum tm_outdir_flags {
-	TM_OUTDIR_CREATE = 1 << 0,   /* make the last component, mode 0700, when missing */
-	TM_OUTDIR_STRICT = 1 << 1,   /* owned by root or the invoking user; not writable by
-				      * group or others unless sticky */
+	TM_OUTDIR_CREATE = 1 << 0, /* make the last component, mode 0700, when missing */
+	TM_OUTDIR_STRICT = 1 << 1, /* owned by root or the invoking user; not writable by
+				    * group or others unless sticky */
 };
 
 /* Not moved while open: its FILE points back at it. */
 struct tm_outfile {
-	FILE *f;                     /* write here, then tm_outfile__commit() */
-	const char *who;             /* message prefix, e.g. "tidemark run" */
-	int fd;                      /* what f writes to */
-	int dirfd;                   /* the destination's directory; -1 for a stream */
-	int werr;                    /* -errno of the first failed write(2) */
-	int stream;                  /* a character device, FIFO or stdout, written in place */
-	int keep_fd;                 /* stdout: not ours to close */
-	int replace;                 /* the destination existed (a regular file we may replace) */
-	char tmp[NAME_MAX + 1];      /* the temporary's name; "" while it is an O_TMPFILE */
-	char name[NAME_MAX + 1];     /* the destination's name in dirfd */
-	char path[PATH_MAX];         /* as given, for messages */
-	ino_t ino;                   /* the file written, once committed */
+	FILE *f;		 /* write here, then tm_outfile__commit() */
+	const char *who;	 /* message prefix, e.g. "tidemark run" */
+	int fd;			 /* what f writes to */
+	int dirfd;		 /* the destination's directory; -1 for a stream */
+	int werr;		 /* -errno of the first failed write(2) */
+	int stream;		 /* a character device, FIFO or stdout, written in place */
+	int keep_fd;		 /* stdout: not ours to close */
+	int replace;		 /* the destination existed (a regular file we may replace) */
+	char tmp[NAME_MAX + 1];	 /* the temporary's name; "" while it is an O_TMPFILE */
+	char name[NAME_MAX + 1]; /* the destination's name in dirfd */
+	char path[PATH_MAX];	 /* as given, for messages */
+	ino_t ino;		 /* the file written, once committed */
 };
 
 /*
@@ -63,8 +63,7 @@ int tm_outfile__open(struct tm_outfile *of, const char *who, const char *path);
 int tm_outfile__stdout(struct tm_outfile *of, const char *who);
 
 /* The same for @name in a directory from tm_outdir__open(); @dir names it in messages. */
-int tm_outfile__openat(struct tm_outfile *of, const char *who, int dirfd, const char *dir,
-		       const char *name);
+int tm_outfile__openat(struct tm_outfile *of, const char *who, int dirfd, const char *dir, const char *name);
 
 /*
  * Flush and put the file in place (a stream: flush). @err, if not 0, is the
