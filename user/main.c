@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "session.h"
 #include "trace/trace.h"
 #include "util/log.h"
+#include "util/outfile.h"
 
 static const char usage[] =
 "usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
@@ -43,7 +45,8 @@ static const char usage[] =
 "         any match selects), including those started later; OOM post-mortems, metrics\n"
 "\n"
 "options for run and attach:\n"
-"  -o, --output FILE      capture file (default: tidemark-PID.tdm)\n"
+"  -o, --output FILE      capture file (default: tidemark-PID.tdm), mode 0600; a device or\n"
+"                         FIFO is written as a stream\n"
 "      --native-depth N   native frames per stack, 1-32 (default 32)\n"
 "      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n"
 "                         --trace-python-allocators; above 1048576 allocated as needed)\n"
@@ -59,7 +62,8 @@ static const char usage[] =
 "  -n N                   sites in the summary (default 5)\n"
 "  -v, --verbose          say where each probe sits and what the verifier counted\n"
 "      --in-cgroup DIR    run: start CMD inside this cgroup (e.g. a memory-limited one)\n"
-"      --output-dir DIR   run: where an OOM post-mortem goes (default: the capture's directory)\n"
+"      --output-dir DIR   run: where an OOM post-mortem goes (default: the capture's directory;\n"
+"                         made 0700 when missing)\n"
 "  -q, --quiet            no summary on stderr\n"
 "\n"
 "options for report:\n"
@@ -88,7 +92,8 @@ static const char usage[] =
 "      --pprof-every S    write a pprof profile of every traced process into\n"
 "                         --output-dir each S seconds, keeping the newest --pprof-keep\n"
 "                         (default 60)\n"
-"      --output-dir DIR   write OOM post-mortems here\n"
+"      --output-dir DIR   write OOM post-mortems here (made 0700 when missing; yours or\n"
+"                         root's, not writable by others unless sticky)\n"
 "      --listen [HOST:]PORT  serve /metrics (Prometheus) and /report/pid/PID; HOST 127.0.0.1\n"
 "      --max-procs N      processes traced at once (default 1024)\n"
 "      --max-series N     processes and cgroups with their own metric labels (default 100)\n"
@@ -105,6 +110,23 @@ static int parse_sample_bytes(const char *cmd, const char *s, uint64_t *out)
 	if (errno || !*s || *end || *s == '-' || v > TM_SAMPLE_MAX_N) {
 		pr_warn("tidemark %s: --sample-bytes wants 0 (record every allocation) or a byte count up to "
 			"%llu, not '%s'\n", cmd, (unsigned long long)TM_SAMPLE_MAX_N, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* -d SECONDS: a positive, finite number of seconds (nan, inf, 0 and negatives refused). */
+static int parse_seconds(const char *cmd, const char *flag, const char *s, double min, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || !*s || *end || !isfinite(v) || v < min || v <= 0 || v > 1e9) {
+		pr_warn("tidemark %s: %s wants a number of seconds, %s%g to 1e9, not '%s'\n", cmd, flag,
+			min > 0 ? "" : "above ", min, s);
 		return -EINVAL;
 	}
 	*out = v;
@@ -153,7 +175,6 @@ static const struct option trace_longopts[] = {
 static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_session_opts *o)
 {
 	unsigned long v;
-	char *end;
 	int c;
 
 	tm_session_opts__init(o);
@@ -174,12 +195,8 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 			o->pid = (pid_t)v;
 			break;
 		case 'd':
-			errno = 0;
-			o->duration = strtod(optarg, &end);
-			if (errno || *end || o->duration <= 0) {
-				pr_warn("tidemark %s: -d wants a positive number of seconds, not '%s'\n", cmd, optarg);
+			if (parse_seconds(cmd, "-d", optarg, 0, &o->duration))
 				return -EINVAL;
-			}
 			break;
 		case 'n':
 			if (parse_uint(cmd, "-n", optarg, 0, 1000000, &v))
@@ -354,33 +371,9 @@ static int view_opt(const char *cmd, int c, struct tm_report_opts *ro, const cha
 }
 
 /* Where report and diff write: FILE (opened only once the inputs have been read) or stdout. */
-static FILE *open_output(const char *cmd, const char *output)
+static int open_output(struct tm_outfile *of, const char *who, const char *output)
 {
-	FILE *out = output ? fopen(output, "w") : stdout;
-
-	if (!out)
-		pr_warn("tidemark %s: cannot write %s: %s\n", cmd, output, strerror(errno));
-	return out;
-}
-
-/* Flush and close what open_output() gave; on any failure, say so and leave no half a file. */
-static int close_output(const char *cmd, const char *output, FILE *out, int rc)
-{
-	struct stat st;
-	int regular;
-
-	if (!rc && fflush(out))
-		rc = -EIO;
-	/* Only a regular file is ours to remove: -o /dev/full must not delete the device. */
-	regular = output && !fstat(fileno(out), &st) && S_ISREG(st.st_mode);
-	if (output && fclose(out) && !rc)
-		rc = -EIO;
-	if (!rc)
-		return 0;
-	pr_warn("tidemark %s: writing %s failed: %s\n", cmd, output ? output : "the report", strerror(-rc));
-	if (regular)
-		unlink(output);
-	return 1;
+	return output ? tm_outfile__open(of, who, output) : tm_outfile__stdout(of, who);
 }
 
 static int cmd_report(int argc, char **argv)
@@ -402,7 +395,7 @@ static int cmd_report(int argc, char **argv)
 	const struct report_format *fmt = &report_formats[0];
 	const char *output = NULL;
 	struct tm_profile *prof = NULL;
-	FILE *out;
+	struct tm_outfile out;
 	char err[512];
 	size_t i;
 	int c, r, rc;
@@ -448,14 +441,13 @@ static int cmd_report(int argc, char **argv)
 		return 1;
 	}
 	/* Opened only now: a capture that cannot be read leaves FILE as it was. */
-	out = open_output("report", output);
-	if (!out) {
+	if (open_output(&out, "tidemark report", output)) {
 		tm_profile__free(prof);
 		return 1;
 	}
-	rc = fmt->render(prof, out, &ro);
+	rc = fmt->render(prof, out.f, &ro);
 	tm_profile__free(prof);
-	return close_output("report", output, out, rc);
+	return tm_outfile__commit(&out, rc) ? 1 : 0;
 }
 
 /* tidemark diff BEFORE AFTER: what changed, stack by stack. */
@@ -476,7 +468,7 @@ static int cmd_diff(int argc, char **argv)
 	struct tm_profile *before = NULL, *after = NULL;
 	const char *output = NULL;
 	int c, r, rc = 1, flame = 0;
-	FILE *out;
+	struct tm_outfile out;
 	char err[512];
 
 	opterr = 0;
@@ -512,12 +504,11 @@ static int cmd_diff(int argc, char **argv)
 		pr_warn("tidemark diff: %s\n", err);
 		goto out;
 	}
-	out = open_output("diff", output);
-	if (!out)
+	if (open_output(&out, "tidemark diff", output))
 		goto out;
-	rc = flame ? tm_flamegraph__write_diff(before, after, out, &ro) :
-		     tm_diff__text(before, after, out, &ro);
-	rc = close_output("diff", output, out, rc);
+	rc = flame ? tm_flamegraph__write_diff(before, after, out.f, &ro) :
+		     tm_diff__text(before, after, out.f, &ro);
+	rc = tm_outfile__commit(&out, rc) ? 1 : 0;
 out:
 	tm_profile__free(before);
 	tm_profile__free(after);
@@ -586,7 +577,6 @@ static int cmd_daemon(int argc, char **argv)
 	};
 	struct tm_daemon_opts o;
 	unsigned long v;
-	char *end;
 	int c;
 
 	tm_daemon_opts__init(&o);
@@ -612,11 +602,7 @@ static int cmd_daemon(int argc, char **argv)
 				return 2;
 			break;
 		case OPT_D_OUTDIR:
-			if (access(optarg, W_OK)) {
-				pr_warn("tidemark daemon: cannot write into %s: %s\n", optarg, strerror(errno));
-				return 1;
-			}
-			o.output_dir = optarg;
+			o.output_dir = optarg;   /* checked (made when missing) by the daemon */
 			break;
 		case OPT_D_LISTEN:
 			o.listen = optarg;
@@ -643,12 +629,8 @@ static int cmd_daemon(int argc, char **argv)
 			*(c == OPT_D_CAP_ALLOCS ? &o.cap_allocs : &o.cap_stacks) = (int)v;
 			break;
 		case OPT_D_PPROF_EVERY:
-			errno = 0;
-			o.pprof_every = strtod(optarg, &end);
-			if (errno || *end || o.pprof_every < 1) {
-				pr_warn("tidemark daemon: --pprof-every wants seconds, at least 1, not '%s'\n", optarg);
+			if (parse_seconds("daemon", "--pprof-every", optarg, 1, &o.pprof_every))
 				return 2;
-			}
 			break;
 		case OPT_D_PPROF_KEEP:
 			if (parse_uint("daemon", "--pprof-keep", optarg, 1, 100000, &v))
@@ -656,12 +638,8 @@ static int cmd_daemon(int argc, char **argv)
 			o.pprof_keep = v;
 			break;
 		case 'd':
-			errno = 0;
-			o.duration = strtod(optarg, &end);
-			if (errno || *end || o.duration <= 0) {
-				pr_warn("tidemark daemon: -d wants a positive number of seconds, not '%s'\n", optarg);
+			if (parse_seconds("daemon", "-d", optarg, 0, &o.duration))
 				return 2;
-			}
 			break;
 		case OPT_NO_PYTHON:
 			o.trace.python = 0;

@@ -13,11 +13,13 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "target/proc.h"
+#include "util/outfile.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -77,22 +80,6 @@ int tm_session__preflight(const char *cmd)
 		pr_warn("tidemark %s: needs CAP_BPF and CAP_PERFMON (run as root, e.g. sudo tidemark %s ...)\n",
 			cmd, cmd);
 		return -EPERM;
-	}
-	return 0;
-}
-
-/* The capture must be writable before the target is touched. */
-static int check_output(const char *cmd, const char *path)
-{
-	char buf[PATH_MAX];
-	char *dir;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	dir = dirname(buf);
-	if (access(dir, W_OK)) {
-		pr_warn("tidemark %s: cannot write %s: %s (choose another path with -o)\n", cmd, path,
-			strerror(errno));
-		return -errno;
 	}
 	return 0;
 }
@@ -222,36 +209,82 @@ static void join_argv(char **argv, char *buf, size_t len)
 		n += snprintf(buf + n, len - n, "%s%s", i ? " " : "", argv[i]);
 }
 
-/* Put pid into the cgroup directory dir (v1 or v2: both have cgroup.procs). */
-static int join_cgroup(const char *dir, pid_t pid)
+/*
+ * --in-cgroup DIR: its cgroup.procs, opened for writing, never created: DIR
+ * must be a directory of a cgroup (v1 or v2) filesystem that has one.
+ */
+static int open_cgroup_procs(const char *dir)
 {
-	char path[PATH_MAX + 16];
-	FILE *f;
-	int err = 0;
+	struct statfs sfs;
+	int dfd, fd, err = 0;
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	f = fopen(path, "w");
-	if (!f || fprintf(f, "%d\n", (int)pid) < 0)
+	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
 		err = -errno;
-	if (f && fclose(f) && !err)
+		pr_warn("tidemark run: --in-cgroup %s: %s (give a cgroup directory, e.g. under /sys/fs/cgroup)\n",
+			dir, strerror(-err));
+		return err;
+	}
+	if (fstatfs(dfd, &sfs) || (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC)) {
+		pr_warn("tidemark run: --in-cgroup %s is not a cgroup directory (not on a cgroup filesystem): "
+			"give one under /sys/fs/cgroup\n", dir);
+		close(dfd);
+		return -ENOTDIR;
+	}
+	fd = openat(dfd, "cgroup.procs", O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
 		err = -errno;
-	if (err)
-		pr_warn("tidemark run: cannot join cgroup %s: %s (is it a cgroup directory?)\n", dir, strerror(-err));
-	return err;
+		pr_warn("tidemark run: --in-cgroup %s: cannot open its cgroup.procs: %s\n", dir, strerror(-err));
+	}
+	close(dfd);
+	return fd < 0 ? err : fd;
 }
 
-/* The child was OOM-killed: its post-mortem goes next to the capture unless --output-dir. */
-static void write_postmortem(const struct tm_profile *prof, const struct tm_session_opts *o, const char *capture)
+/* Put pid into the cgroup whose cgroup.procs is open as fd. */
+static int join_cgroup(const char *dir, int fd, pid_t pid)
 {
-	char dir[PATH_MAX], base[PATH_MAX + 300];
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
 
-	snprintf(dir, sizeof(dir), "%s", capture);
-	if (o->output_dir)
-		snprintf(dir, sizeof(dir), "%s", o->output_dir);
-	else
-		snprintf(dir, sizeof(dir), "%s", dirname(dir));
-	if (!tm_postmortem__write(dir, prof, base, sizeof(base)))
-		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt and .json\n", prof->pid, base);
+	if (write(fd, buf, (size_t)n) != n) {
+		int err = errno ? -errno : -EIO;
+
+		pr_warn("tidemark run: cannot join cgroup %s: %s\n", dir, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+/* Where an OOM post-mortem of run's child goes: --output-dir, else next to the capture (else here). */
+static int open_postmortem_dir(const struct tm_session_opts *o, const struct tm_outfile *capture, int *dirfd,
+			       char *dir, size_t len)
+{
+	char buf[PATH_MAX];
+
+	if (o->output_dir) {
+		snprintf(dir, len, "%s", o->output_dir);
+		return tm_outdir__open("tidemark run", o->output_dir, TM_OUTDIR_CREATE | TM_OUTDIR_STRICT, dirfd);
+	}
+	if (capture->stream) {
+		/* -o /dev/null: not into /dev */
+		snprintf(dir, len, ".");
+		*dirfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		snprintf(buf, sizeof(buf), "%s", capture->path);
+		snprintf(dir, len, "%s", dirname(buf));
+		*dirfd = fcntl(capture->dirfd, F_DUPFD_CLOEXEC, 0);
+	}
+	return *dirfd < 0 ? -errno : 0;
+}
+
+/* The child was OOM-killed: its post-mortem goes into the directory open_postmortem_dir() chose. */
+static void write_postmortem(const struct tm_profile *prof, int dirfd, const char *dir)
+{
+	char base[PATH_MAX + 300];
+
+	if (dirfd >= 0 && !tm_postmortem__write(dirfd, dir, prof, base, sizeof(base)))
+		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt, .json and .pb.gz\n", prof->pid,
+			base);
 }
 
 /*
@@ -286,9 +319,9 @@ static void warn_py_arena_untraced(const struct tm_profile *prof)
 				(unsigned long long)prof->drops[i].value);
 }
 
-/* Build, write (to @output) and summarise the capture of the process @pi describes. */
+/* Build, write (to @out, opened before tracing) and summarise the capture of the process @pi describes. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
-		  const struct tm_session_opts *o, struct tm_timeline *tl, const char *output)
+		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out)
 {
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
 	struct tm_proc p;
@@ -316,25 +349,26 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 		pr_warn("tidemark: timeline: %s\n", strerror(-err));
 		return err;
 	}
-	err = tm_capture__write(prof, output);
-	if (err) {
-		pr_warn("tidemark: writing %s failed: %s\n", output, strerror(-err));
-		return err;
-	}
+	err = tm_outfile__commit(out, tm_capture__write_file(prof, out->f));
+	if (err)
+		return err;   /* said why */
 	if (tm_log_level >= TM_LOG_INFO) {
 		tm_report__text(prof, stderr, &ro);
-		pr_info("tidemark: wrote %s (tidemark report %s)\n", output, output);
+		if (out->stream)
+			pr_info("tidemark: wrote the capture to %s\n", out->path);
+		else
+			pr_info("tidemark: wrote %s (tidemark report %s)\n", out->path, out->path);
 	}
 	return 0;
 }
 
-/* -o FILE, or tidemark-PID.tdm in the current directory. */
-static void capture_path(const struct tm_session_opts *o, pid_t pid, char *buf, size_t len)
+/* Open the capture before anything is traced: -o FILE, or tidemark-PID.tdm in the current directory. */
+static int open_capture(const char *who, const struct tm_session_opts *o, pid_t pid, struct tm_outfile *out)
 {
-	if (o->output)
-		snprintf(buf, len, "%s", o->output);
-	else
-		snprintf(buf, len, "tidemark-%d.tdm", (int)pid);
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "tidemark-%d.tdm", (int)pid);
+	return tm_outfile__open(out, who, o->output ? o->output : buf);
 }
 
 /*
@@ -402,31 +436,40 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_profile *prof = NULL;
 	struct tm_timeline tl = { 0 };
 	struct tm_profile_process pi = { 0 };
-	char exe[PATH_MAX], libc[PATH_MAX], output[PATH_MAX], cgroup[PATH_MAX], cmdline[4096];
-	int go_fd = -1, status = 0, err, rc = 1;
+	struct tm_outfile out = { 0 };
+	char exe[PATH_MAX], libc[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
+	int go_fd = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
 		pr_warn("tidemark run: %s: command not found\n", argv[0]);
 		return 127;
 	}
-	if (o->output && check_output("run", o->output))
+	/* Everything run will write or join is opened before anything is traced. */
+	if (o->output && open_capture("tidemark run", o, 0, &out))
 		return 1;
-	if (o->output_dir && access(o->output_dir, W_OK)) {
-		pr_warn("tidemark run: cannot write into %s: %s (give another --output-dir)\n", o->output_dir,
-			strerror(errno));
-		return 1;
+	if (o->output_dir && open_postmortem_dir(o, &out, &pm_dirfd, pm_dir, sizeof(pm_dir)))
+		goto out;
+	if (o->in_cgroup) {
+		cg_fd = open_cgroup_procs(o->in_cgroup);
+		if (cg_fd < 0)
+			goto out;
 	}
 	check_target_libc(exe);
 	if (self_libc(libc, sizeof(libc))) {
 		pr_warn("tidemark run: cannot find the system's libc.so.6 in this process's maps\n");
-		return 1;
+		goto out;
 	}
 
 	child = spawn_held(exe, argv, &go_fd);
 	if (child < 0)
-		return 1;
-	if (o->in_cgroup && join_cgroup(o->in_cgroup, child))
+		goto out;
+	/* the default name needs the child's pid: it waits for us meanwhile */
+	if (!o->output && open_capture("tidemark run", o, child, &out))
+		goto out;
+	if (pm_dirfd < 0 && open_postmortem_dir(o, &out, &pm_dirfd, pm_dir, sizeof(pm_dir)))
+		goto out;
+	if (cg_fd >= 0 && join_cgroup(o->in_cgroup, cg_fd, child))
 		goto out;
 
 	/* Ctrl-C reaches the child (same process group); we report once it exits. */
@@ -475,11 +518,10 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	pi.end_ns = tm_now_ns();
 	pi.ended = 1;
 	pi.wait_status = status;
-	capture_path(o, pi.pid, output, sizeof(output));
-	if (finish(t, prof, &pi, o, &tl, output))
+	if (finish(t, prof, &pi, o, &tl, &out))
 		goto out;
 	if (prof->oom.killed)
-		write_postmortem(prof, o, output);
+		write_postmortem(prof, pm_dirfd, pm_dir);
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The child is gone: its probes can come off after we have returned. */
 	tm_trace__destroy_detached(t);
@@ -490,6 +532,11 @@ out:
 	if (child > 0)
 		waitpid(child, NULL, 0);
 	tm_trace__destroy(t);
+	tm_outfile__abort(&out);
+	if (cg_fd >= 0)
+		close(cg_fd);
+	if (pm_dirfd >= 0)
+		close(pm_dirfd);
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	return rc;
@@ -507,17 +554,34 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_timeline tl = { 0 };
 	struct tm_maps maps = { 0 };
 	struct tm_profile_process pi = { .pid = o->pid };
-	char libc[PATH_MAX], output[PATH_MAX], cgroup[PATH_MAX], cmdline[4096];
+	struct tm_outfile out = { 0 };
+	char libc[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], state;
 	uint64_t deadline = 0;
 	int pidfd = -1, err, rc = 1, has_libc;
+	unsigned long pflags;
 	struct tm_proc p;
 
-	if (o->output && check_output("attach", o->output))
+	if (tm_proc__stat(o->pid, &state, &pflags)) {
+		pr_warn("tidemark attach: pid %d not found\n", o->pid);
+		return 1;
+	}
+	if (pflags & TM_PF_KTHREAD) {
+		pr_warn("tidemark attach: pid %d is a kernel thread: it has no user-space allocations to trace\n",
+			o->pid);
+		return 1;
+	}
+	if (state == 'Z' || state == 'X') {
+		pr_warn("tidemark attach: pid %d has exited (a zombie its parent has not reaped): nothing to trace\n",
+			o->pid);
+		return 1;
+	}
+	/* The capture is opened before anything is traced. */
+	if (open_capture("tidemark attach", o, o->pid, &out))
 		return 1;
 	pidfd = pidfd_open_(o->pid);
 	err = tm_maps__read(o->pid, &maps);
 	if (pidfd < 0 || err) {
-		pr_warn("tidemark attach: pid %d not found\n", o->pid);
+		pr_warn("tidemark attach: pid %d not found (it exited)\n", o->pid);
 		goto out;
 	}
 	has_libc = !tm_maps__find_module(&maps, "libc.so.6", libc, sizeof(libc));
@@ -545,8 +609,14 @@ int tm_session__attach(const struct tm_session_opts *o)
 	err = tm_trace__watch(t, o->pid, 0);
 	if (!err && has_libc)
 		err = tm_trace__attach_libc(t, o->pid, libc);
-	if (err)
+	if (err) {
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) > 0)
+			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
+				"nothing was traced\n", o->pid);
 		goto out;
+	}
 	if (o->duration > 0)
 		deadline = pi.start_ns + (uint64_t)(o->duration * 1e9);
 	pr_info("tidemark: attached to pid %d; Ctrl-C to stop\n", o->pid);
@@ -568,13 +638,13 @@ int tm_session__attach(const struct tm_session_opts *o)
 		pi.ended = 1;
 		pi.wait_status = p.exit_code;
 	}
-	capture_path(o, o->pid, output, sizeof(output));
-	if (finish(t, prof, &pi, o, &tl, output))
+	if (finish(t, prof, &pi, o, &tl, &out))
 		goto out;
 	rc = 0;
 out:
 	if (pidfd >= 0)
 		close(pidfd);
+	tm_outfile__abort(&out);
 	tm_maps__free(&maps);
 	tm_trace__destroy(t); /* detaches every probe */
 	tm_timeline__free(&tl);

@@ -29,6 +29,7 @@
 #include "daemon/http.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/outfile.h"
 #include "report/postmortem.h"
 #include "report/pprof.h"
 #include "profile/profile.h"
@@ -74,9 +75,20 @@ struct daemon {
 	uint64_t cgs_dropped;
 	struct exited ring[EXITED_RING];
 	uint64_t nexited, oom_total, postmortems, periodic_written;
+	uint64_t files_failed;     /* post-mortems and periodic files not written (each said why) */
 	struct tm_http *http;
 	pid_t self;
 	uint64_t start_ns;
+	int outdir;                /* --output-dir, opened once (util/outfile.h) */
+	struct written *written;   /* the periodic files we wrote, oldest first */
+	size_t nwritten, capwritten;
+};
+
+/* A periodic file this daemon wrote: pruning removes only these, and only if still ours. */
+struct written {
+	char name[64];
+	ino_t ino;
+	time_t when;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -223,10 +235,13 @@ static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final
 		char base[PATH_MAX + 300];
 
 		d->oom_total++;
-		if (prof && d->o->output_dir && !tm_postmortem__write(d->o->output_dir, prof, base, sizeof(base))) {
+		if (prof && d->outdir >= 0 &&
+		    !tm_postmortem__write(d->outdir, d->o->output_dir, prof, base, sizeof(base))) {
 			d->postmortems++;
 			pr_info("tidemark daemon: pid %d (%s) in %s was OOM-killed: post-mortem in %s.txt\n", pid,
 				copy.comm, copy.cgroup, base);
+		} else if (prof && d->outdir >= 0) {
+			d->files_failed++;
 		} else if (!prof) {
 			pr_warn("tidemark daemon: pid %d was OOM-killed, but its profile could not be built\n", pid);
 		}
@@ -311,6 +326,27 @@ static void sweep(struct daemon *d)
 #define PERIODIC_PREFIX "profile-"
 #define PERIODIC_SUFFIX ".pb.gz"
 
+static void remember(struct daemon *d, const char *name, ino_t ino, time_t when)
+{
+	struct written *w;
+
+	if (d->nwritten == d->capwritten) {
+		size_t cap = d->capwritten ? d->capwritten * 2 : 64;
+
+		w = realloc(d->written, cap * sizeof(*w));
+		if (!w) {
+			pr_warn("tidemark daemon: no memory to remember %s: it will not be pruned\n", name);
+			return;
+		}
+		d->written = w;
+		d->capwritten = cap;
+	}
+	w = &d->written[d->nwritten++];
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->ino = ino;
+	w->when = when;
+}
+
 /* Write one profile per traced process: DIR/profile-<UTC time>-<pid>.pb.gz, atomically. */
 static void write_periodic(struct daemon *d)
 {
@@ -322,59 +358,50 @@ static void write_periodic(struct daemon *d)
 	gmtime_r(&now, &tm);
 	for (i = 0; i < d->nprocs; i++) {
 		const struct dproc *dp = &d->procs[i];
-		char path[PATH_MAX], tmp[PATH_MAX + 8];
 		struct tm_profile *prof;
+		struct tm_outfile of;
 		struct tm_proc p;
-		FILE *f;
-		int err;
+		char name[64];
 
 		if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
 			continue;
 		prof = profile_of(d, dp, &p);
 		if (!prof)
 			continue;
-		snprintf(path, sizeof(path), "%s/" PERIODIC_PREFIX "%04d%02d%02dT%02d%02d%02dZ-%d" PERIODIC_SUFFIX,
-			 d->o->output_dir, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, dp->pid);
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-		f = fopen(tmp, "we");
-		err = f ? tm_pprof__write(prof, f, &ro) : -errno;
-		if (f && fclose(f) && !err)
-			err = -errno;
-		if (!err && rename(tmp, path))
-			err = -errno;
-		if (err) {
-			unlink(tmp);
-			pr_warn("tidemark daemon: writing %s failed: %s\n", path, strerror(-err));
-		} else {
+		snprintf(name, sizeof(name), PERIODIC_PREFIX "%04d%02d%02dT%02d%02d%02dZ-%d" PERIODIC_SUFFIX,
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, dp->pid);
+		if (!tm_outfile__openat(&of, "tidemark daemon", d->outdir, d->o->output_dir, name) &&
+		    !tm_outfile__commit(&of, tm_pprof__write(prof, of.f, &ro))) {
 			d->periodic_written++;
+			remember(d, name, of.ino, now);
+		} else {
+			d->files_failed++;
 		}
 		tm_profile__free(prof);
 	}
 }
 
-/* Remove our own periodic files older than --pprof-keep periods (by their modification time). */
+/*
+ * Remove the periodic files we wrote more than --pprof-keep periods ago: by
+ * the name and inode we remember, never by a pattern (another user's
+ * profile-*.pb.gz in a shared directory is not ours), and not one a user
+ * has replaced since.
+ */
 static void prune_periodic(struct daemon *d)
 {
-	DIR *dir = opendir(d->o->output_dir);
 	time_t cut = time(NULL) - (time_t)(d->o->pprof_keep * d->o->pprof_every);
-	size_t ls = strlen(PERIODIC_SUFFIX);
-	struct dirent *de;
+	size_t i, n;
 
-	if (!dir)
-		return;
-	while ((de = readdir(dir))) {
-		size_t l = strlen(de->d_name);
+	for (i = 0; i < d->nwritten && d->written[i].when < cut; i++) {
 		struct stat st;
 
-		if (strncmp(de->d_name, PERIODIC_PREFIX, strlen(PERIODIC_PREFIX)) || l < ls ||
-		    strcmp(de->d_name + l - ls, PERIODIC_SUFFIX))
-			continue;
-		if (!fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode) &&
-		    st.st_mtime < cut)
-			unlinkat(dirfd(dir), de->d_name, 0);
+		if (!fstatat(d->outdir, d->written[i].name, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode) &&
+		    st.st_ino == d->written[i].ino)
+			unlinkat(d->outdir, d->written[i].name, 0);
 	}
-	closedir(dir);
+	n = i;
+	memmove(d->written, d->written + n, (d->nwritten - n) * sizeof(*d->written));
+	d->nwritten -= n;
 }
 
 /* ---- selection of the processes already running --------------------- */
@@ -732,6 +759,9 @@ static void write_metrics(struct daemon *d, FILE *out)
 	fprintf(out, "tidemark_oom_kills_total %" PRIu64 "\n", d->oom_total);
 	metric_head(out, "tidemark_postmortems_written_total", "counter", "OOM post-mortems written to --output-dir.");
 	fprintf(out, "tidemark_postmortems_written_total %" PRIu64 "\n", d->postmortems);
+	metric_head(out, "tidemark_file_writes_failed_total", "counter",
+		    "Post-mortems and periodic profiles not written (refused or failed; the log says why).");
+	fprintf(out, "tidemark_file_writes_failed_total %" PRIu64 "\n", d->files_failed);
 	metric_head(out, "tidemark_cgroups_untracked_total", "counter", "Cgroups beyond the daemon's table: not summarised.");
 	fprintf(out, "tidemark_cgroups_untracked_total %" PRIu64 "\n", d->cgs_dropped);
 	tm_trace__stats(d->t, &st);
@@ -897,7 +927,7 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 
 int tm_daemon__run(const struct tm_daemon_opts *o)
 {
-	struct daemon d = { .o = o };
+	struct daemon d = { .o = o, .outdir = -1 };
 	char *cg_rels[TM_DAEMON_MAX_SEL] = { 0 };
 	uint64_t deadline = 0, next_tick = 0, next_pprof = 0;
 	int err, rc = 1, n;
@@ -908,6 +938,10 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	d.cgs = calloc(MAX_CGROUPS, sizeof(*d.cgs));
 	if (!d.cgs)
 		return 1;
+	/* made 0700 when missing; a directory others could fill with links is refused */
+	if (o->output_dir &&
+	    tm_outdir__open("tidemark daemon", o->output_dir, TM_OUTDIR_CREATE | TM_OUTDIR_STRICT, &d.outdir))
+		goto out;
 	if (o->listen) {
 		err = tm_http__listen(&d.http, o->listen);
 		if (err) {
@@ -980,5 +1014,8 @@ out:
 	tm_trace__destroy(d.t);
 	free(d.procs);
 	free(d.cgs);
+	free(d.written);
+	if (d.outdir >= 0)
+		close(d.outdir);
 	return rc;
 }

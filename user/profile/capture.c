@@ -55,6 +55,7 @@
 #include "profile/capture.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/outfile.h"
 #include "tidemark_common.h"
 
 /*
@@ -416,75 +417,36 @@ out:
 	return err;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
+int tm_capture__write_file(const struct tm_profile *p, FILE *f)
 {
-	ssize_t n;
+	void *buf = NULL;
+	size_t len;
+	int err;
 
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
+	if (!p || !f)
+		return -EINVAL;
+	err = tm_capture__write_mem(p, &buf, &len);
+	if (err) {
+		pr_warn("capture: cannot encode: %s\n", strerror(-err));
+		return err;
 	}
-	return 0;
+	if (fwrite(buf, 1, len, f) != len)
+		err = -EIO;
+	free(buf);
+	return err;
 }
 
 int tm_capture__write(const struct tm_profile *p, const char *path)
 {
-	void *buf = NULL;
-	char *tmp = NULL;
-	size_t len, tlen;
-	int fd = -1, err;
+	struct tm_outfile of;
+	int err;
 
 	if (!p || !path || !*path)
 		return -EINVAL;
-	err = tm_capture__write_mem(p, &buf, &len);
-	if (err) {
-		pr_warn("capture: cannot encode %s: %s\n", path, strerror(-err));
+	err = tm_outfile__open(&of, "capture", path);
+	if (err)
 		return err;
-	}
-
-	tlen = strlen(path) + sizeof(".tmp");
-	tmp = malloc(tlen);
-	if (!tmp) {
-		err = -ENOMEM;
-		goto out;
-	}
-	snprintf(tmp, tlen, "%s.tmp", path);
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		pr_warn("capture: cannot write %s: %s\n", path, strerror(-err));
-		goto out;
-	}
-	err = write_all(fd, buf, len);
-	if (!err && fsync(fd))
-		err = -errno;
-	if (close(fd) && !err)
-		err = -errno;
-	fd = -1;
-	if (err) {
-		pr_warn("capture: cannot write %s: %s\n", path, strerror(-err));
-		goto out_unlink;
-	}
-	if (rename(tmp, path)) {
-		err = -errno;
-		pr_warn("capture: cannot rename %s to %s: %s\n", tmp, path, strerror(-err));
-		goto out_unlink;
-	}
-	goto out;
-
-out_unlink:
-	unlink(tmp);
-out:
-	free(tmp);
-	free(buf);
-	return err;
+	return tm_outfile__commit(&of, tm_capture__write_file(p, of.f));
 }
 
 /* ------------------------------------------------------------------ */

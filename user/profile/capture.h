@@ -19,6 +19,7 @@
 #define TIDEMARK_CAPTURE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "profile/profile.h"
 
@@ -40,10 +41,14 @@
 #define TM_CAPTURE_MEM_BASE (16u << 20)
 
 /*
- * Write p to path: to "path.tmp" first, then renamed over path, so a reader
- * never sees half a file. Returns 0 or -errno (and says why on stderr).
+ * Write p to path through util/outfile.h (a temporary renamed into place, so
+ * a reader never sees half a file; mode 0600; devices and FIFOs as streams).
+ * Returns 0 or -errno (and says why on stderr).
  */
 int tm_capture__write(const struct tm_profile *p, const char *path);
+
+/* Write p to f (an outfile's FILE). Returns 0 or -errno. */
+int tm_capture__write_file(const struct tm_profile *p, FILE *f);
 
 /* The same bytes in memory: *buf is malloc()ed, the caller frees it. */
 int tm_capture__write_mem(const struct tm_profile *p, void **buf, size_t *len);

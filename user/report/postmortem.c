@@ -11,6 +11,7 @@
 
 #include "target/cgroup.h"
 #include "util/log.h"
+#include "util/outfile.h"
 #include "report/postmortem.h"
 #include "report/pprof.h"
 #include "report/report.h"
@@ -59,37 +60,31 @@ void tm_postmortem__name(char *out, size_t len, long long unix_time, int pid, co
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, pid, n ? cg : "root");
 }
 
-static int write_one(const char *path, const struct tm_profile *prof, int format)
+static int write_one(int dirfd, const char *dir, const char *name, const struct tm_profile *prof, int format)
 {
 	struct tm_report_opts ro = { .view = TM_VIEW_LEAKS, .top_n = 0 };
-	char tmp[PATH_MAX + 8];
-	FILE *f;
+	struct tm_outfile of;
 	int err;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
+	err = tm_outfile__openat(&of, "tidemark: post-mortem", dirfd, dir, name);
+	if (err)
+		return err;
 	/* The live heap at the kill is what the leaks view ranks. */
 	if (format == 0)
-		err = tm_report__text(prof, f, &ro);
+		err = tm_report__text(prof, of.f, &ro);
 	else if (format == 1)
-		err = tm_report__json(prof, f, &ro);
+		err = tm_report__json(prof, of.f, &ro);
 	else
-		err = tm_pprof__write(prof, f, &ro);
-	if (fclose(f) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+		err = tm_pprof__write(prof, of.f, &ro);
+	return tm_outfile__commit(&of, err);
 }
 
-int tm_postmortem__write(const char *dir, const struct tm_profile *prof, char *base, size_t len)
+int tm_postmortem__write(int dirfd, const char *dir, const struct tm_profile *prof, char *base, size_t len)
 {
+	static const char *const ext[] = { ".txt", ".json", ".pb.gz" };
 	struct timespec mono, real;
-	char name[256], path[PATH_MAX + 16];
+	char name[256], file[300];
+	size_t i;
 	long long when;
 	int err;
 
@@ -107,17 +102,11 @@ int tm_postmortem__write(const char *dir, const struct tm_profile *prof, char *b
 	tm_postmortem__name(name, sizeof(name), when, prof->pid,
 			    prof->oom.cgroup ? prof->oom.cgroup : prof->cgroup);
 	snprintf(base, len, "%s/%s", dir, name);
-	snprintf(path, sizeof(path), "%s.txt", base);
-	err = write_one(path, prof, 0);
-	if (!err) {
-		snprintf(path, sizeof(path), "%s.json", base);
-		err = write_one(path, prof, 1);
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", name, ext[i]);
+		err = write_one(dirfd, dir, file, prof, (int)i);
+		if (err)
+			return err;   /* said why */
 	}
-	if (!err) {
-		snprintf(path, sizeof(path), "%s.pb.gz", base);
-		err = write_one(path, prof, 2);
-	}
-	if (err)
-		pr_warn("tidemark: writing the post-mortem %s failed: %s\n", path, strerror(-err));
-	return err;
+	return 0;
 }

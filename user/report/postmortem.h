@@ -20,13 +20,14 @@
 void tm_postmortem__fill(struct tm_profile *prof, const struct tm_proc *p);
 
 /*
- * Write the post-mortem into dir as oom-<UTC time>-<pid>-<cgroup>.txt, .json
- * and .pb.gz: the text report, the JSON report and the pprof profile of the
- * leaks view (what was live at the kill), every site, the same bytes those
- * commands write. The path without its extension goes to base. Returns 0
- * or -errno.
+ * Write the post-mortem as oom-<UTC time>-<pid>-<cgroup>.txt, .json and
+ * .pb.gz into dirfd (from tm_outdir__open(); dir names it in messages and in
+ * base, which gets the path without its extension): the text report, the
+ * JSON report and the pprof profile of the leaks view (what was live at the
+ * kill), every site, the same bytes those commands write. Returns 0 or
+ * -errno, having said why.
  */
-int tm_postmortem__write(const char *dir, const struct tm_profile *prof, char *base, size_t len);
+int tm_postmortem__write(int dirfd, const char *dir, const struct tm_profile *prof, char *base, size_t len);
 
 /* "oom-20261122T031500Z-4242-kubepods_pod1" (the cgroup path, '/' made '_'); pure. */
 void tm_postmortem__name(char *out, size_t len, long long unix_time, int pid, const char *cgroup);

@@ -395,8 +395,9 @@ int tm_maps__merge(struct tm_maps *into, const struct tm_maps *from)
 		i++;
 	}
 
-	/* the pieces of old entries interleave with new ones: restore order */
-	qsort(v, nr, sizeof(*v), entry_cmp);
+	/* the pieces of old entries interleave with new ones: restore order (qsort wants a non-NULL base) */
+	if (nr > 1)
+		qsort(v, nr, sizeof(*v), entry_cmp);
 	entries_free(into->entries, into->nr);
 	into->entries = v;
 	into->nr = nr;
@@ -447,4 +448,50 @@ int tm_maps__find_module(const struct tm_maps *m, const char *basename_prefix, c
 	if ((size_t)n >= len)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+int tm_proc__parse_stat(const char *text, size_t len, char *state, unsigned long *flags)
+{
+	const char *p = NULL, *end = text + len;
+	unsigned long v = 0;
+	const char *q;
+	int field;
+
+	/* the command name is in parentheses and may hold anything: the last ')' ends it */
+	for (q = text; q < end; q++)
+		if (*q == ')')
+			p = q;
+	if (!p || end - p < 3 || p[1] != ' ')
+		return -EINVAL;
+	*state = p[2];
+	/* state is field 3, flags field 9 */
+	for (q = p + 2, field = 3; q < end && field < 9; q++)
+		if (*q == ' ')
+			field++;
+	if (field != 9 || q >= end || *q < '0' || *q > '9')
+		return -EINVAL;
+	for (; q < end && *q >= '0' && *q <= '9'; q++) {
+		if (v > (~0ul - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*q - '0');
+	}
+	*flags = v;
+	return 0;
+}
+
+int tm_proc__stat(pid_t pid, char *state, unsigned long *flags)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	return err ? err : tm_proc__parse_stat(buf, (size_t)n, state, flags);
 }
