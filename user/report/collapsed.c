@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "report/collapsed.h"
+#include "util/path.h"
 
 struct folded {
 	char *stack;
@@ -38,7 +39,7 @@ static void put_frame(FILE *m, const struct tm_frame *f)
 		put_label_str(m, f->function);
 	} else if (f->module) {
 		fputc('[', m);
-		put_label_str(m, tm_report__basename(f->module));
+		put_label_str(m, tm_basename(f->module));
 		fputc(']', m);
 	} else {
 		fprintf(m, "0x%" PRIx64, f->address);

@@ -18,6 +18,7 @@
 #include "report/diff.h"
 #include "report/fmt.h"
 #include "util/buf.h"
+#include "util/path.h"
 
 struct keyed {
 	char *key;
@@ -54,7 +55,7 @@ static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigne
 		tm_buf__put(b, &v, sizeof(v));
 		put_str(b, f->function);
 		put_str(b, f->file);
-		put_str(b, tm_report__basename(f->module));
+		put_str(b, tm_basename(f->module));
 	}
 	return b->err;
 }

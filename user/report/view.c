@@ -14,6 +14,7 @@
 
 #include "tidemark_common.h"
 #include "report/view.h"
+#include "util/path.h"
 
 #define TEXT_CALLERS 6
 
@@ -292,13 +293,6 @@ void tm_report__text_str(FILE *out, const char *s)
 	tm_report__text_str_except(out, s, NULL);
 }
 
-const char *tm_report__basename(const char *path)
-{
-	const char *slash = path ? strrchr(path, '/') : NULL;
-
-	return slash && slash[1] ? slash + 1 : path;
-}
-
 int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b)
 {
 	if (a == b)
@@ -337,7 +331,7 @@ void tm_report__text_frame(FILE *out, const struct tm_frame *f)
 	}
 	if (f->module) {
 		fputs(" (", out);
-		tm_report__text_str(out, tm_report__basename(f->module));
+		tm_report__text_str(out, tm_basename(f->module));
 		fputc(')', out);
 	}
 }

@@ -103,8 +103,6 @@ int tm_report__rank(const struct tm_profile *p, enum tm_report_view view,
 		    const struct tm_report_opts *o, enum tm_rank_order order,
 		    struct tm_ranking *rk);
 
-/* The last path component, unless the path ends in '/'; NULL in, NULL out. */
-const char *tm_report__basename(const char *path);
 /* Frames a reader cannot tell apart (the tree merges them): all but the address, unless unnamed. */
 int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b);
 

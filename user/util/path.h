@@ -5,10 +5,10 @@
 
 #include <string.h>
 
-/* "/usr/lib/libc.so.6" -> "libc.so.6"; "libc.so.6" -> itself; "dir/" -> "dir/". */
+/* "/usr/lib/libc.so.6" -> "libc.so.6"; "libc.so.6" -> itself; "dir/" -> "dir/"; NULL -> NULL. */
 static inline const char *tm_basename(const char *path)
 {
-	const char *slash = strrchr(path, '/');
+	const char *slash = path ? strrchr(path, '/') : NULL;
 
 	return slash && slash[1] ? slash + 1 : path;
 }
