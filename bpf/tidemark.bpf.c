@@ -1414,9 +1414,14 @@ struct mm_struct___61 {
 	struct mm_rss_stat___61 rss_stat;
 };
 
-/* Pages of an mm's RSS counter @i (MM_FILEPAGES 0, MM_ANONPAGES 1, MM_SHMEMPAGES 3). */
+/*
+ * Pages of an mm's RSS counter @i (MM_FILEPAGES 0, MM_ANONPAGES 1, MM_SHMEMPAGES 3).
+ * Asked of mm_struct's field, not of struct mm_rss_stat's existence: a type
+ * missing from vmlinux sends libbpf through the modules' BTF, which takes
+ * CAP_SYS_ADMIN.
+ */
 #define tm_mm_rss(mm, i)                                                                \
-	(bpf_core_type_exists(struct mm_rss_stat___61) ?                                 \
+	(bpf_core_field_exists(((struct mm_struct___61 *)0)->rss_stat.count) ?          \
 		 (__u64)BPF_CORE_READ((struct mm_struct___61 *)(mm), rss_stat.count[i].counter) : \
 		 (__u64)BPF_CORE_READ(mm, rss_stat[i].count))
 

@@ -21,6 +21,7 @@
 #include "target/elf.h"
 #include "util/log.h"
 #include "target/maps.h"
+#include "trace/kernel.h"
 #include "trace/probe_site.h"
 #include "target/python.h"
 #include "trace/sample.h"
@@ -372,6 +373,9 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		goto fail;
 	}
 	/* Tracepoints: the programs filter by tgid through the procs map. */
+	err = tm_kernel__tracefs();
+	if (err)
+		goto fail;
 	err = tidemark_bpf__attach(t->skel);
 	if (err) {
 		pr_warn("tidemark: attaching tracepoints failed: %s\n", strerror(-err));
