@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* kernel.c: the kernel's side of the preflight (kernel.h). */
 #include <errno.h>
+#include <stdarg.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <string.h>
@@ -153,7 +154,7 @@ static int check_features(const char *cmd)
 	return -ENOTSUP;
 }
 
-int tm_kernel__preflight(const char *cmd)
+static int preflight(const char *cmd)
 {
 	struct btf *btf;
 	int err;
@@ -178,6 +179,24 @@ int tm_kernel__preflight(const char *cmd)
 		return -ENOTSUP;
 	}
 	return check_features(cmd);
+}
+
+/* libbpf's own messages would make a second line: these probes say it in one. */
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+int tm_kernel__preflight(const char *cmd)
+{
+	libbpf_print_fn_t old = libbpf_set_print(quiet);
+	int err = preflight(cmd);
+
+	libbpf_set_print(old);
+	return err;
 }
 
 int tm_kernel__tracefs(void)
