@@ -2,7 +2,7 @@
 # tests/vm/guest.sh TREE SUITE: runs inside the test guest (see init), in the host's
 # tree, the tests that SUITE lists. Each result line for the host starts with "@tm ".
 set -u
-tree=$1 suite=$2
+tree=$1 suite=$2 per_file=${3:-900}
 cd "$tree" || { echo "@tm guest: no tree $tree"; exit 1; }
 echo "@tm kernel: $(uname -r)"
 passed=0 failed=0 skipped=0
@@ -15,10 +15,17 @@ grep -v '^[[:space:]]*\(#\|$\)' "$suite" | while read -r line; do
 	file=$1; shift
 	tests=$(echo "$*" | tr ' ' ',')
 	start=$(cut -d' ' -f1 /proc/uptime)
+	# One file that hangs must not take the rest with it: stop it (SIGABRT: Python prints
+	# where it was), say so, list the processes left.
 	case $file in
-	*.py) out=$(env $env TM_TESTS="$tests" /usr/bin/python3 "$file" 2>&1); rc=$? ;;
-	*) out=$(env $env "$file" "$@" 2>&1); rc=$? ;;
+	*.py) out=$(env $env TM_TESTS="$tests" timeout -s ABRT -k 10 "$per_file" /usr/bin/python3 -X faulthandler "$file" 2>&1); rc=$? ;;
+	*) out=$(env $env timeout -s ABRT -k 10 "$per_file" "$file" "$@" 2>&1); rc=$? ;;
 	esac
+	if [ $rc = 124 ] || [ $rc = 137 ]; then
+		out="$out
+timed out after $per_file s; processes left:
+$(ps -eo pid,ppid,stat,etime,args | grep -v ' \[')"
+	fi
 	end=$(cut -d' ' -f1 /proc/uptime)
 	last=$(printf '%s\n' "$out" | tail -n 1)
 	if ! printf '%s' "$last" | grep -qE '^[0-9]+ passed, [0-9]+ failed'; then

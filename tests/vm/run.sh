@@ -16,7 +16,10 @@
 #   TM_VM_CACHE=/var/cache/tidemark-vm   kernel, initramfs, logs
 #   TM_VM_KERNEL_DEB=PATH                use this kernel package
 #   TM_VM_MEM=4G TM_VM_CPUS=2            guest size
-#   TM_VM_TIMEOUT=1800                   seconds before the guest is stopped
+#   TM_VM_TIMEOUT=2400                   seconds before the guest is stopped
+#   TM_VM_FILE_TIMEOUT=900               seconds before one test file is stopped
+#
+# The guest reads this tree live: do not rebuild while it runs.
 set -u
 cd "$(dirname "$0")/../.."
 tree=$(pwd)
@@ -24,7 +27,8 @@ suite=${1:-tests/vm/suite}
 cache=${TM_VM_CACHE:-/var/cache/tidemark-vm}
 mem=${TM_VM_MEM:-4G}
 cpus=${TM_VM_CPUS:-2}
-timeout=${TM_VM_TIMEOUT:-1800}
+timeout=${TM_VM_TIMEOUT:-2400}
+per_file=${TM_VM_FILE_TIMEOUT:-900}
 P=guest-6.1
 
 skip() { echo "$P: skip: $*" >&2; echo "$P: 0 passed, 0 failed, 1 skipped"; exit 0; }
@@ -48,8 +52,15 @@ virtiofsd=/usr/lib/qemu/virtiofsd
 mkdir -p "$cache" || fail "cannot create $cache: set TM_VM_CACHE to a writable directory"
 deb=${TM_VM_KERNEL_DEB:-}
 if [ -z "$deb" ]; then
-	name=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' 2>/dev/null |
-		cut -d' ' -f1 | sort -V | tail -n 1)
+	newest() {
+		apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' 2>/dev/null |
+			cut -d' ' -f1 | sort -V | tail -n 1
+	}
+	name=$(newest)
+	if [ -z "$name" ] && ! ls "$cache"/linux-image-6.1.0-*-cloud-amd64-unsigned_*.deb >/dev/null 2>&1; then
+		apt-get update -qq >/dev/null 2>&1      # a fresh machine has no package index yet
+		name=$(newest)
+	fi
 	[ -n "$name" ] && deb=$(ls "$cache"/${name}_*.deb 2>/dev/null | tail -n 1)
 	if [ -z "$deb" ] && [ -n "$name" ]; then
 		echo "$P: downloading $name" >&2
@@ -113,7 +124,7 @@ timeout "$timeout" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu 
 	-object memory-backend-memfd,id=mem,size="$mem",share=on -numa node,memdev=mem \
 	-chardev socket,id=fs,path="$sock" -device vhost-user-fs-pci,chardev=fs,tag=host \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 tm.tree=$tree tm.suite=$suite" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 tm.tree=$tree tm.suite=$suite tm.timeout=$per_file" \
 	-display none -monitor none -serial stdio -no-reboot </dev/null >"$log" 2>&1
 rc=$?
 t1=$(date +%s)

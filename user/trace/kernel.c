@@ -147,8 +147,10 @@ static int check_features(const char *cmd)
 		if (n >= sizeof(miss))
 			n = sizeof(miss) - 1;
 	}
-	if (!miss[0])
+	if (!miss[0]) {
+		pr_debug("tidemark: Linux %s has every BPF feature tidemark needs\n", release());
 		return 0;
+	}
 	pr_warn("tidemark %s: Linux %s is below tidemark's floor (%s): it lacks %s; use Linux %s or later\n",
 		cmd, release(), TM_KERNEL_FLOOR, miss, TM_KERNEL_FLOOR);
 	return -ENOTSUP;
