@@ -71,19 +71,22 @@ if [ -z "$deb" ]; then
 	[ -z "$deb" ] && deb=$(ls "$cache"/linux-image-6.1.0-*-cloud-amd64-unsigned_*.deb 2>/dev/null | sort -V | tail -n 1)
 	[ -n "$deb" ] || fail "no 6.1 kernel package: run 'apt-get update', or set TM_VM_KERNEL_DEB"
 fi
+# Several trees on one machine share the cache: every file is made under a
+# temporary name and renamed into place, and each run logs to its own file.
 kdir=$cache/$(basename "$deb" .deb)
 if [ ! -d "$kdir/boot" ]; then
-	rm -rf "$kdir.tmp" && dpkg-deb -x "$deb" "$kdir.tmp" && mv "$kdir.tmp" "$kdir" || fail "cannot unpack $deb"
+	t=$(mktemp -d "$kdir.XXXXXX") && dpkg-deb -x "$deb" "$t" && { mv -T "$t" "$kdir" 2>/dev/null || rm -rf "$t"; } ||
+		fail "cannot unpack $deb"
 fi
 kver=$(ls "$kdir/lib/modules" | head -n 1)
 kernel=$kdir/boot/vmlinuz-$kver
 mods=$kdir/lib/modules/$kver/kernel
 
 # The initramfs: busybox, the modules for virtio-pci, virtiofs and overlayfs (in
-# load order), and init. Rebuilt when init or the kernel changes.
-initrd=$cache/initrd-$kver.cpio.gz
-if [ ! -s "$initrd" ] || [ tests/vm/init -nt "$initrd" ]; then
-	d=$(mktemp -d) || fail "mktemp failed"
+# load order), and init; named after the kernel and init's checksum.
+initrd=$cache/initrd-$kver-$(cksum < tests/vm/init | cut -d' ' -f1).cpio.gz
+if [ ! -s "$initrd" ]; then
+	d=$(mktemp -d "$cache/initrd.XXXXXX") || fail "mktemp failed"
 	mkdir -p "$d/bin" "$d/proc" "$d/sys" "$d/dev" "$d/lib/modules"
 	cp /bin/busybox "$d/bin/busybox"
 	for a in $("$d/bin/busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$d/bin/$a"; done
@@ -94,17 +97,19 @@ if [ ! -s "$initrd" ] || [ tests/vm/init -nt "$initrd" ]; then
 		cp "$mods/$m.ko" "$d/lib/modules/" && basename "$m.ko" >> "$d/modules.order"
 	done
 	cp tests/vm/init "$d/init"
-	(cd "$d" && find . | cpio -o -H newc --quiet | gzip -1) > "$initrd.tmp" && mv "$initrd.tmp" "$initrd"
+	(cd "$d" && find . | cpio -o -H newc --quiet | gzip -1) > "$d.cpio.gz" && mv "$d.cpio.gz" "$initrd"
 	rm -rf "$d"
 	[ -s "$initrd" ] || fail "packing the initramfs failed"
 fi
 
 run=$(mktemp -d /tmp/tidemark-vm.XXXXXX) || fail "mktemp failed"
-log=$cache/console.log
+log=$run/console.log
 sock=$run/virtiofs.sock
 vpid=
 cleanup() {
 	[ -n "$vpid" ] && kill "$vpid" 2>/dev/null
+	# the guest's console, kernel messages and all, for a look after the fact
+	mkdir -p tests/out && cp "$log" tests/out/vm-console.log 2>/dev/null
 	rm -rf "$run"
 }
 trap cleanup EXIT
@@ -138,7 +143,7 @@ while read -r what file rest; do
 	passed=$((passed + $1)); failed=$((failed + $3)); skipped=$((skipped + $5))
 done < "$run/out"
 if ! grep -q '^done: ' "$run/out"; then
-	echo "$P: the guest did not finish (qemu exit $rc after $((t1 - t0)) s); console in $log" >&2
+	echo "$P: the guest did not finish (qemu exit $rc after $((t1 - t0)) s); console in tests/out/vm-console.log" >&2
 	failed=$((failed + 1))
 fi
 echo "$P: $((t1 - t0)) s from boot to power-off"
