@@ -161,14 +161,21 @@ static int preflight(const char *cmd)
 	struct btf *btf;
 	int err;
 
-	/* libbpf's own search: /sys/kernel/btf/vmlinux, then the vmlinux files distributions ship. */
-	btf = btf__load_vmlinux_btf();
-	if (!btf) {
-		pr_warn("tidemark %s: Linux %s exposes no BTF (/sys/kernel/btf/vmlinux): use a kernel built "
-			"with CONFIG_DEBUG_INFO_BTF=y (Debian, Ubuntu, Fedora and RHEL ship one)\n", cmd, release());
-		return -ENOTSUP;
+	/*
+	 * /sys/kernel/btf/vmlinux is what libbpf reads first. Only without it is
+	 * libbpf's whole search (the vmlinux files distributions ship) worth a
+	 * parse of several MB.
+	 */
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		btf = btf__load_vmlinux_btf();
+		if (!btf) {
+			pr_warn("tidemark %s: Linux %s exposes no BTF (/sys/kernel/btf/vmlinux): use a kernel "
+				"built with CONFIG_DEBUG_INFO_BTF=y (Debian, Ubuntu, Fedora and RHEL ship one)\n",
+				cmd, release());
+			return -ENOTSUP;
+		}
+		btf__free(btf);
 	}
-	btf__free(btf);
 	err = check_caps(cmd);
 	if (!err)
 		err = check_bpf_syscall(cmd);
