@@ -1420,10 +1420,9 @@ struct mm_struct___61 {
  * missing from vmlinux sends libbpf through the modules' BTF, which takes
  * CAP_SYS_ADMIN.
  */
-#define tm_mm_rss(mm, i)                                                                \
-	(bpf_core_field_exists(((struct mm_struct___61 *)0)->rss_stat.count) ?          \
-		 (__u64)BPF_CORE_READ((struct mm_struct___61 *)(mm), rss_stat.count[i].counter) : \
-		 (__u64)BPF_CORE_READ(mm, rss_stat[i].count))
+#define tm_mm_rss_is_61()   bpf_core_field_exists(((struct mm_struct___61 *)0)->rss_stat.count)
+#define tm_mm_rss_61(mm, i) BPF_CORE_READ((struct mm_struct___61 *)(mm), rss_stat.count[i].counter)
+#define tm_mm_rss(mm, i)    ((__u64)(tm_mm_rss_is_61() ? tm_mm_rss_61(mm, i) : BPF_CORE_READ(mm, rss_stat[i].count)))
 
 SEC("tp_btf/mark_victim")
 int BPF_PROG(tp_oom_victim, struct task_struct *task, unsigned int uid)

@@ -23,9 +23,9 @@
 #define CAP_BPF 39
 #endif
 
-#define TM_TRACEFS "/sys/kernel/tracing"
+#define TM_TRACEFS         "/sys/kernel/tracing"
 #define TM_DEBUGFS_TRACING "/sys/kernel/debug/tracing"
-#define TM_MMAP_EVENT "/events/syscalls/sys_enter_mmap/id"
+#define TM_MMAP_EVENT      "/events/syscalls/sys_enter_mmap/id"
 
 static const char *release(void)
 {
@@ -56,22 +56,28 @@ static int effective_caps(__u64 *caps)
  */
 static int check_caps(const char *cmd)
 {
-	static const struct { int cap; const char *name; } need[] = {
-		{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN" }, { CAP_BPF, "CAP_BPF" }, { CAP_PERFMON, "CAP_PERFMON" },
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
+		{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
+		{ CAP_BPF, "CAP_BPF" },
+		{ CAP_PERFMON, "CAP_PERFMON" },
 	};
 	char miss[64] = "";
 	size_t i, n = 0;
 	__u64 caps = 0;
 
 	if (effective_caps(&caps))
-		return 0;       /* cannot tell: let the kernel say no */
+		return 0; /* cannot tell: let the kernel say no */
 	if (caps & (1ULL << CAP_SYS_ADMIN))
 		return 0;
 	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
 		if (!(caps & (1ULL << need[i].cap)))
 			n += snprintf(miss + n, sizeof(miss) - n, "%s%s", n ? ", " : "", need[i].name);
 	pr_warn("tidemark %s: needs CAP_SYS_ADMIN (CAP_BPF and CAP_PERFMON cannot probe another process), "
-		"missing %s: run as root (sudo tidemark %s ...) or grant it to the container\n", cmd, miss, cmd);
+		"missing %s: run as root (sudo tidemark %s ...) or grant it to the container\n",
+		cmd, miss, cmd);
 	return -EPERM;
 }
 
@@ -83,7 +89,7 @@ static int check_bpf_syscall(const char *cmd)
 
 	memset(&attr, 0, sizeof(attr));
 	if (syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr)) >= 0)
-		return 0;       /* cannot happen */
+		return 0; /* cannot happen */
 	err = errno;
 	if (err == ENOSYS) {
 		pr_warn("tidemark %s: Linux %s has no bpf() system call (CONFIG_BPF_SYSCALL is off, or a "
@@ -94,7 +100,8 @@ static int check_bpf_syscall(const char *cmd)
 	if (err == EPERM) {
 		pr_warn("tidemark %s: the bpf() system call is refused (a seccomp profile such as Docker's "
 			"default, or kernel lockdown): run the container with a profile that allows bpf(), "
-			"e.g. --privileged\n", cmd);
+			"e.g. --privileged\n",
+			cmd);
 		return -EPERM;
 	}
 	return 0;
@@ -102,10 +109,10 @@ static int check_bpf_syscall(const char *cmd)
 
 struct tm_feature {
 	const char *what;
-	const char *since;      /* the kernel that added it */
-	int helper;             /* BPF_FUNC_*, or 0 */
-	int map_type;           /* BPF_MAP_TYPE_*, or 0 */
-	int prog_type;          /* BPF_PROG_TYPE_*, or 0 (with helper: the program type asked) */
+	const char *since; /* the kernel that added it */
+	int helper;        /* BPF_FUNC_*, or 0 */
+	int map_type;      /* BPF_MAP_TYPE_*, or 0 */
+	int prog_type;     /* BPF_PROG_TYPE_*, or 0 (with helper: the program type asked) */
 };
 
 /*
@@ -184,7 +191,8 @@ static int preflight(const char *cmd)
 	/* Allocator probes are uprobes through the perf "uprobe" PMU (libbpf's first choice). */
 	if (access("/sys/bus/event_source/devices/uprobe/type", R_OK)) {
 		pr_warn("tidemark %s: Linux %s has no uprobes (no /sys/bus/event_source/devices/uprobe): use a "
-			"kernel built with CONFIG_UPROBE_EVENTS=y\n", cmd, release());
+			"kernel built with CONFIG_UPROBE_EVENTS=y\n",
+			cmd, release());
 		return -ENOTSUP;
 	}
 	return check_features(cmd);
@@ -217,7 +225,8 @@ int tm_kernel__tracefs(void)
 		return 0;
 	if (!access(TM_DEBUGFS_TRACING, F_OK) || !access(TM_TRACEFS "/events", F_OK)) {
 		pr_warn("tidemark: Linux %s has no syscall tracepoints (no syscalls/sys_enter_mmap): use a "
-			"kernel built with CONFIG_FTRACE_SYSCALLS=y\n", release());
+			"kernel built with CONFIG_FTRACE_SYSCALLS=y\n",
+			release());
 		return -ENOTSUP;
 	}
 	/*
@@ -228,13 +237,15 @@ int tm_kernel__tracefs(void)
 	if (mount("tracefs", TM_TRACEFS, "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
 		err = -errno;
 		pr_warn("tidemark: tracefs is not mounted and mounting it at " TM_TRACEFS " failed (%s): "
-			"mount it with 'mount -t tracefs tracefs " TM_TRACEFS "'\n", strerror(-err));
+			"mount it with 'mount -t tracefs tracefs " TM_TRACEFS "'\n",
+			strerror(-err));
 		return err;
 	}
 	pr_info("tidemark: mounted tracefs at " TM_TRACEFS " (it was not mounted)\n");
 	if (access(TM_TRACEFS TM_MMAP_EVENT, R_OK)) {
 		pr_warn("tidemark: Linux %s has no syscall tracepoints (no syscalls/sys_enter_mmap): use a "
-			"kernel built with CONFIG_FTRACE_SYSCALLS=y\n", release());
+			"kernel built with CONFIG_FTRACE_SYSCALLS=y\n",
+			release());
 		return -ENOTSUP;
 	}
 	return 0;
