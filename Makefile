@@ -4,8 +4,10 @@
 #   make            build ./tidemark
 #   make demo       install what is missing, build, trace tests/workloads/demo
 #   make test       install what is missing, build, run every test (root for the BPF ones):
-#                   format-check, unit, integration, each fuzzer FUZZ_TEST_SECONDS (15)
+#                   format-check, unit, integration, the kernel matrix (Debian 12's 6.1
+#                   under QEMU; TM_VM=0: not), each fuzzer FUZZ_TEST_SECONDS (15)
 #   make unit       the unit tests (no root);  make integration  the root ones alone
+#   make vm-test    only the kernel matrix (tests/vm/run.sh);  make vm-bench  its benchmark
 #   make fuzz       each fuzzer FUZZ_SECONDS (60), or FUZZ_RUNS executions
 #   make format     rewrite what strays from .clang-format;  make format-check  fail on it
 #   make install    put tidemark on the PATH (PREFIX=/usr/local)
@@ -21,7 +23,9 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
-DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format
+# qemu-system-x86 busybox-static cpio: tests/vm boots Debian's 6.1 kernel; libcap2-bin: capsh.
+DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format qemu-system-x86 \
+	busybox-static cpio libcap2-bin
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -61,7 +65,8 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORKLOAD_SRC
 BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe
 
 .DELETE_ON_ERROR:
-.PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz format format-check
+.PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz format format-check \
+	vm-test vm-bench
 
 all: tidemark $(WORKLOADS)
 
@@ -203,6 +208,15 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory format-check
 	$(Q)tests/run.sh $(UNIT_BINS)
 	$(Q)tests/fuzz/run.sh $(FUZZ_TEST_SECONDS) $(FUZZERS)
+
+# The kernel matrix alone: Debian 12's 6.1 under QEMU (tests/vm/run.sh; SUITE=file to pick tests).
+vm-test: test-deps
+	$(Q)$(MAKE) --no-print-directory all $(BENCHES) $(TEST_TOOLS)
+	$(Q)tests/vm/run.sh $(SUITE)
+
+vm-bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
+	$(Q)tests/vm/run.sh tests/vm/bench.suite
 
 unit: $(UNIT_BINS)
 	$(Q)tests/run.sh --unit-only $(UNIT_BINS)

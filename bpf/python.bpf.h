@@ -278,6 +278,11 @@ static __always_inline int tm_py__read_window(const struct tm_py_cfg *c, struct 
 			return -TM_PY_EFAULT;
 		lo = f;
 		len = hi - f;
+		/*
+		 * One register for the check and the read: 6.1's verifier does not
+		 * carry a bound from one fill of a spilled value to another (6.8+ do).
+		 */
+		barrier_var(len);
 		if (len > TM_PY_WINDOW || bpf_probe_read_user(s->win, len, (const void *)lo))
 			return -TM_PY_EFAULT;
 	}

@@ -1405,6 +1405,25 @@ int tp_exit(struct trace_event_raw_sched_process_template *ctx)
 #define TM_PAGE_SHIFT 12
 #define TM_PAGE_COUNTER_MAX (0x7fffffffffffffffULL >> TM_PAGE_SHIFT)
 
+/* Linux 6.1 counts an mm's pages in one struct of atomics; 6.2 made it an array of percpu_counters. */
+struct mm_rss_stat___61 {
+	atomic_long_t count[4];
+};
+
+struct mm_struct___61 {
+	struct mm_rss_stat___61 rss_stat;
+};
+
+/*
+ * Pages of an mm's RSS counter @i (MM_FILEPAGES 0, MM_ANONPAGES 1, MM_SHMEMPAGES 3).
+ * Asked of mm_struct's field, not of struct mm_rss_stat's existence: a type
+ * missing from vmlinux sends libbpf through the modules' BTF, which takes
+ * CAP_SYS_ADMIN.
+ */
+#define tm_mm_rss_is_61()   bpf_core_field_exists(((struct mm_struct___61 *)0)->rss_stat.count)
+#define tm_mm_rss_61(mm, i) BPF_CORE_READ((struct mm_struct___61 *)(mm), rss_stat.count[i].counter)
+#define tm_mm_rss(mm, i)    ((__u64)(tm_mm_rss_is_61() ? tm_mm_rss_61(mm, i) : BPF_CORE_READ(mm, rss_stat[i].count)))
+
 SEC("tp_btf/mark_victim")
 int BPF_PROG(tp_oom_victim, struct task_struct *task, unsigned int uid)
 {
@@ -1423,9 +1442,9 @@ int BPF_PROG(tp_oom_victim, struct task_struct *task, unsigned int uid)
 	mm = BPF_CORE_READ(task, mm);
 	if (mm) {
 		/* The same (per-CPU-approximate) counts /proc/PID/status and the tracepoint's text show. */
-		p->oom_rss_file = (__u64)BPF_CORE_READ(mm, rss_stat[0].count) << TM_PAGE_SHIFT;
-		p->oom_rss_anon = (__u64)BPF_CORE_READ(mm, rss_stat[1].count) << TM_PAGE_SHIFT;
-		p->oom_rss_shmem = (__u64)BPF_CORE_READ(mm, rss_stat[3].count) << TM_PAGE_SHIFT;
+		p->oom_rss_file = tm_mm_rss(mm, 0) << TM_PAGE_SHIFT;
+		p->oom_rss_anon = tm_mm_rss(mm, 1) << TM_PAGE_SHIFT;
+		p->oom_rss_shmem = tm_mm_rss(mm, 3) << TM_PAGE_SHIFT;
 	}
 	/*
 	 * Which memory cgroup ran out: of the task's memory cgroup and its

@@ -57,6 +57,21 @@ if [ $unit_only = 0 ]; then
 			fi
 			echo "$(basename "$t"): $line"
 		done
+		# The kernel matrix: the suite in tests/vm/suite, inside Debian 12's 6.1 under QEMU.
+		if [ "${TM_VM:-1}" != 0 ]; then
+			tests/vm/run.sh > tests/out/vm.log 2>&1; rc=$?
+			grep -E '^guest-6\.1: ' tests/out/vm.log | grep -v ': [0-9]* passed, [0-9]* failed' | sed 's/^/  /'
+			line=$(grep -E '^guest-6\.1: [0-9]+ passed, [0-9]+ failed' tests/out/vm.log | tail -n 1)
+			p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
+			f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+			s=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+			passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+			if [ $rc -ne 0 ] && [ "${f:-0}" = 0 ]; then
+				failed=$((failed + 1))
+				tail -n 30 tests/out/vm.log | sed 's/^/  /' >&2
+			fi
+			echo "${line:-guest-6.1: no result (tests/out/vm.log)}"
+		fi
 	fi
 fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"

@@ -33,6 +33,7 @@
 #include "target/cgroup.h"
 #include "target/elf.h"
 #include "target/maps.h"
+#include "trace/kernel.h"
 #include "trace/trace.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -70,18 +71,7 @@ int tm_session_opts__check(const char *cmd, struct tm_session_opts *o)
 
 int tm_session__preflight(const char *cmd)
 {
-	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		pr_warn("tidemark %s: this kernel has no BTF (/sys/kernel/btf/vmlinux): "
-			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y\n",
-			cmd);
-		return -ENOTSUP;
-	}
-	if (geteuid() != 0) {
-		pr_warn("tidemark %s: needs CAP_BPF and CAP_PERFMON (run as root, e.g. sudo tidemark %s ...)\n",
-			cmd, cmd);
-		return -EPERM;
-	}
-	return 0;
+	return tm_kernel__preflight(cmd);
 }
 
 static int self_libc(char *path, size_t len)

@@ -28,7 +28,7 @@ void tm_session_opts__init(struct tm_session_opts *o);
 /* What the defaults depend on and which options go together: 0, or -EINVAL after saying why. */
 int tm_session_opts__check(const char *cmd, struct tm_session_opts *o);
 
-/* BTF and the capabilities tracing needs: 0, or -errno after saying what is missing. */
+/* What tracing needs of the kernel (trace/kernel.h): 0, or -errno after saying what is missing. */
 int tm_session__preflight(const char *cmd);
 
 /*

@@ -122,10 +122,14 @@ def target_bytes(pid, fn):
     mine = ctypes.cast(getattr(libc, fn), ctypes.c_void_p).value
 
     def base(p):
-        with open(f"/proc/{p}/maps") as f:
-            for line in f:
-                if line.rstrip().endswith("/libc.so.6"):
-                    return int(line.split("-")[0], 16)
+        # a process just started may not have mapped libc yet (TCG guests are slow): wait for it
+        for _ in range(200):
+            with open(f"/proc/{p}/maps") as f:
+                for line in f:
+                    if line.rstrip().endswith("/libc.so.6"):
+                        return int(line.split("-")[0], 16)
+            time.sleep(0.05)
+        raise AssertionError(f"pid {p} never mapped libc.so.6")
     addr = base(pid) + (mine - base("self"))
     with open(f"/proc/{pid}/mem", "rb") as f:
         f.seek(addr)

@@ -21,6 +21,7 @@
 #include "target/elf.h"
 #include "util/log.h"
 #include "target/maps.h"
+#include "trace/kernel.h"
 #include "trace/probe_site.h"
 #include "target/python.h"
 #include "trace/sample.h"
@@ -76,6 +77,7 @@ struct tm_trace {
 	size_t nreap;              /* keys in reap_set */
 	int py_alloc;              /* probe CPython's PyObject_ and PyMem_ allocators */
 	int native_all;            /* keep the interpreter's frames between Python frames */
+	int no_oom;                /* the kernel's oom:mark_victim cannot be used (before 6.8) */
 	uint64_t sample_bytes;     /* --sample-bytes: the profiles say their counts are estimates */
 	int alloc_probes;          /* the daemon's full mode: libc probes on every tracked process */
 	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
@@ -335,8 +337,9 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	}
 	if (!has_mark_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
-			 "no OOM post-mortems\n");
+			 "no OOM post-mortems (the report counts oom_no_tracepoint)\n");
 		bpf_program__set_autoload(t->skel->progs.tp_oom_victim, false);
+		t->no_oom = 1;
 	}
 	t->native_all = o->native_all;
 	if (!tm_maps__read(getpid(), &self)) {
@@ -372,6 +375,9 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		goto fail;
 	}
 	/* Tracepoints: the programs filter by tgid through the procs map. */
+	err = tm_kernel__tracefs();
+	if (err)
+		goto fail;
 	err = tidemark_bpf__attach(t->skel);
 	if (err) {
 		pr_warn("tidemark: attaching tracepoints failed: %s\n", strerror(-err));
@@ -943,6 +949,9 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 	prof->alloc_bytes = prof->alloc_count = prof->free_count = 0;
 	for (k = 0; k < TM_DROP__COUNT; k++)
 		tm_profile__set_counter(prof, 1, tm_drop_name(k), p.drops[k]);
+	/* Not recorded for want of a kernel feature: the report says so among the drops. */
+	if (t->no_oom)
+		tm_profile__set_counter(prof, 1, "oom_no_tracepoint", 1);
 	_Static_assert(TM_SIZE_BUCKETS == TM_PROFILE_SIZE_BUCKETS, "size classes differ");
 	for (k = 0; k < TM_SIZE_BUCKETS; k++) {
 		prof->size_hist[k].count = p.size_count[k];

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * kernel.h: what tidemark needs from the running kernel, checked before
+ * anything is loaded, by feature probes and BTF (never the version string,
+ * which only names the kernel in messages). Each failure is one line on
+ * stderr that names what is missing and what to do.
+ */
+#ifndef TIDEMARK_KERNEL_H
+#define TIDEMARK_KERNEL_H
+
+/* The oldest kernel tidemark is tested on (tests/vm boots it). */
+#define TM_KERNEL_FLOOR "6.1"
+
+/*
+ * BTF, the capabilities, the bpf() system call, uprobes, and the BPF
+ * features below the floor. 0, or -errno after one line naming @cmd.
+ */
+int tm_kernel__preflight(const char *cmd);
+
+/*
+ * Make the syscall tracepoints' perf event IDs readable: when neither
+ * tracefs nor debugfs is mounted, mount tracefs at /sys/kernel/tracing.
+ * 0, or -errno after one line.
+ */
+int tm_kernel__tracefs(void);
+
+#endif
