@@ -217,7 +217,8 @@ static int open_cgroup_procs(const char *dir)
 	}
 	if (fstatfs(dfd, &sfs) || (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC)) {
 		pr_warn("tidemark run: --in-cgroup %s is not a cgroup directory (not on a cgroup filesystem): "
-			"give one under /sys/fs/cgroup\n", dir);
+			"give one under /sys/fs/cgroup\n",
+			dir);
 		close(dfd);
 		return -ENOTDIR;
 	}
@@ -341,7 +342,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 	}
 	err = tm_outfile__commit(out, tm_capture__write_file(prof, out->f));
 	if (err)
-		return err;   /* said why */
+		return err; /* said why */
 	if (tm_log_level >= TM_LOG_INFO) {
 		tm_report__text(prof, stderr, &ro);
 		if (out->stream)
@@ -604,7 +605,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 
 		if (poll(&pfd, 1, 0) > 0)
 			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
-				"nothing was traced\n", o->pid);
+				"nothing was traced\n",
+				o->pid);
 		goto out;
 	}
 	if (o->duration > 0)

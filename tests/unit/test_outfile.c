@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "target/maps.h"
+#include "target/proc.h"
 #include "util/outfile.h"
 #include "tm_test.h"
 
@@ -106,7 +106,7 @@ static void test_files(void)
 	}
 	/* a zeroed outfile aborts to nothing */
 	{
-		struct tm_outfile of = {0};
+		struct tm_outfile of = { 0 };
 
 		tm_outfile__abort(&of);
 		TM_CHECK_EQ_U64(tm_outfile__commit(&of, 0), -EBADF);
@@ -149,7 +149,7 @@ static void test_files(void)
 	fd = open(at("fifo"), O_RDONLY | O_NONBLOCK);
 	TM_CHECK(fd >= 0);
 	if (fd >= 0) {
-		char buf[16] = {0};
+		char buf[16] = { 0 };
 
 		TM_CHECK_EQ_U64(write_one(at("fifo"), "seven\n", 0), 0);
 		TM_CHECK_EQ_U64(read(fd, buf, sizeof(buf) - 1), 6);

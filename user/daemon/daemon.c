@@ -75,12 +75,12 @@ struct daemon {
 	uint64_t cgs_dropped;
 	struct exited ring[EXITED_RING];
 	uint64_t nexited, oom_total, postmortems, periodic_written;
-	uint64_t files_failed;     /* post-mortems and periodic files not written (each said why) */
+	uint64_t files_failed; /* post-mortems and periodic files not written (each said why) */
 	struct tm_http *http;
 	pid_t self;
 	uint64_t start_ns;
-	int outdir;                /* --output-dir, opened once (util/outfile.h) */
-	struct written *written;   /* the periodic files we wrote, oldest first */
+	int outdir;              /* --output-dir, opened once (util/outfile.h) */
+	struct written *written; /* the periodic files we wrote, oldest first */
 	size_t nwritten, capwritten;
 };
 

@@ -106,7 +106,7 @@ int tm_postmortem__write(int dirfd, const char *dir, const struct tm_profile *pr
 		snprintf(file, sizeof(file), "%s%s", name, ext[i]);
 		err = write_one(dirfd, dir, file, prof, (int)i);
 		if (err)
-			return err;   /* said why */
+			return err; /* said why */
 	}
 	return 0;
 }

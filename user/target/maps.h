@@ -78,15 +78,4 @@ int tm_maps__find_module(const struct tm_maps *m, const char *basename_prefix, c
 
 void tm_maps__free(struct tm_maps *m);  /* accepts NULL; leaves @m zeroed and reusable */
 
-#define TM_PF_KTHREAD 0x00200000ul     /* include/linux/sched.h: a kernel thread */
-
-/*
- * A process's state letter ('R', 'S', 'Z' for a zombie, ...) and its kernel
- * flags (TM_PF_KTHREAD) from /proc/PID/stat. -ENOENT when it is gone.
- */
-int tm_proc__stat(pid_t pid, char *state, unsigned long *flags);
-
-/* The same from the text of a /proc/PID/stat (@len bytes). Pure; -EINVAL when malformed. */
-int tm_proc__parse_stat(const char *text, size_t len, char *state, unsigned long *flags);
-
 #endif /* TIDEMARK_MAPS_H */

@@ -145,3 +145,40 @@ uint64_t tm_proc__rss(pid_t pid)
 		return 0;
 	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }
+
+int tm_proc__parse_stat(const char *text, size_t len, char *state, unsigned long *flags)
+{
+	const char *p = NULL, *end = text + len;
+	unsigned long v = 0;
+	const char *q;
+	int field;
+
+	/* the command name is in parentheses and may hold anything: the last ')' ends it */
+	for (q = text; q < end; q++)
+		if (*q == ')')
+			p = q;
+	if (!p || end - p < 3 || p[1] != ' ')
+		return -EINVAL;
+	*state = p[2];
+	/* state is field 3, flags field 9 */
+	for (q = p + 2, field = 3; q < end && field < 9; q++)
+		if (*q == ' ')
+			field++;
+	if (field != 9 || q >= end || *q < '0' || *q > '9')
+		return -EINVAL;
+	for (; q < end && *q >= '0' && *q <= '9'; q++) {
+		if (v > (~0ul - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*q - '0');
+	}
+	*flags = v;
+	return 0;
+}
+
+int tm_proc__stat(pid_t pid, char *state, unsigned long *flags)
+{
+	char buf[1024];
+	ssize_t n = tm_proc__read(pid, "stat", buf, sizeof(buf));
+
+	return n < 0 ? (int)n : tm_proc__parse_stat(buf, (size_t)n, state, flags);
+}

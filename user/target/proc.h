@@ -45,4 +45,15 @@ int tm_proc__parse_statm(const char *text, uint64_t *resident_pages);
 /* Pure: @n bytes of cmdline into a string: NULs between arguments become spaces. */
 void tm_proc__join_cmdline(char *buf, size_t n);
 
+#define TM_PF_KTHREAD 0x00200000ul /* include/linux/sched.h: a kernel thread */
+
+/*
+ * A process's state letter ('R', 'S', 'Z' for a zombie, ...) and its kernel
+ * flags (TM_PF_KTHREAD) from /proc/PID/stat. -ENOENT when it is gone.
+ */
+int tm_proc__stat(pid_t pid, char *state, unsigned long *flags);
+
+/* The same from the text of a /proc/PID/stat (@len bytes). Pure; -EINVAL when malformed. */
+int tm_proc__parse_stat(const char *text, size_t len, char *state, unsigned long *flags);
+
 #endif

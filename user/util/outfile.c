@@ -79,14 +79,14 @@ static int follow(struct walk *w, int at, const char *name, char *target, size_t
 
 		if (!strcmp(base ? base + 1 : w->path, name))
 			pr_warn(
-			    "%s: %s is a symbolic link (owner uid %u) in a directory other users can write: "
-			    "refusing to follow it (give the path it points to)\n",
-			    w->who, w->path, (unsigned int)lst.st_uid);
+				"%s: %s is a symbolic link (owner uid %u) in a directory other users can write: "
+				"refusing to follow it (give the path it points to)\n",
+				w->who, w->path, (unsigned int)lst.st_uid);
 		else
 			pr_warn(
-			    "%s: %s: '%s' is a symbolic link (owner uid %u) in a directory other users can "
-			    "write: refusing to follow it (give the path it points to)\n",
-			    w->who, w->path, name, (unsigned int)lst.st_uid);
+				"%s: %s: '%s' is a symbolic link (owner uid %u) in a directory other users can "
+				"write: refusing to follow it (give the path it points to)\n",
+				w->who, w->path, name, (unsigned int)lst.st_uid);
 		w->said = 1;
 		return -ELOOP;
 	}
@@ -174,7 +174,7 @@ static const char *split(const char *path, char *dir, size_t len)
 
 int tm_outdir__open(const char *who, const char *path, unsigned int flags, int *dirfd)
 {
-	struct walk w = {.who = who, .path = path};
+	struct walk w = { .who = who, .path = path };
 	char parent[PATH_MAX];
 	const char *name;
 	struct stat st;
@@ -279,7 +279,7 @@ static int cookie_close(void *c)
 
 static int make_file(struct tm_outfile *of, int fd)
 {
-	static const cookie_io_functions_t io = {.write = cookie_write, .close = cookie_close};
+	static const cookie_io_functions_t io = { .write = cookie_write, .close = cookie_close };
 
 	of->fd = fd;
 	of->f = fopencookie(of, "w", io);
@@ -393,9 +393,9 @@ static int open_last(struct tm_outfile *of, struct walk *w)
 			/* renaming over it only drops this name: hard links elsewhere keep their content */
 			if (!tm_outfile__trusted_uid(st.st_uid)) {
 				pr_warn(
-				    "%s: %s is a file of uid %u, not of root or you: refusing to replace it "
-				    "(remove it or choose another path)\n",
-				    of->who, of->path, (unsigned int)st.st_uid);
+					"%s: %s is a file of uid %u, not of root or you: refusing to replace it "
+					"(remove it or choose another path)\n",
+					of->who, of->path, (unsigned int)st.st_uid);
 				w->said = 1;
 				return -EPERM;
 			}
@@ -406,8 +406,8 @@ static int open_last(struct tm_outfile *of, struct walk *w)
 			/* a FIFO someone else planted would hand them what we write */
 			if (!tm_outfile__trusted_uid(st.st_uid)) {
 				pr_warn(
-				    "%s: %s is %s of uid %u, not of root or you: refusing to write to it\n",
-				    of->who, of->path, kind(st.st_mode), (unsigned int)st.st_uid);
+					"%s: %s is %s of uid %u, not of root or you: refusing to write to it\n",
+					of->who, of->path, kind(st.st_mode), (unsigned int)st.st_uid);
 				w->said = 1;
 				return -EPERM;
 			}
@@ -436,9 +436,9 @@ static int open_last(struct tm_outfile *of, struct walk *w)
 			err = fstat(fd, &t) ? -errno : 0;
 			if (!err && S_ISFIFO(t.st_mode) && !tm_outfile__trusted_uid(t.st_uid)) {
 				pr_warn(
-				    "%s: %s leads to a FIFO of uid %u, not of root or you: refusing to write "
-				    "to it\n",
-				    of->who, of->path, (unsigned int)t.st_uid);
+					"%s: %s leads to a FIFO of uid %u, not of root or you: refusing to write "
+					"to it\n",
+					of->who, of->path, (unsigned int)t.st_uid);
 				w->said = 1;
 				err = -EPERM;
 			} else if (!err && (S_ISCHR(t.st_mode) || S_ISFIFO(t.st_mode)))
@@ -493,7 +493,7 @@ static int opened(struct tm_outfile *of, struct walk *w, int err)
 
 int tm_outfile__open(struct tm_outfile *of, const char *who, const char *path)
 {
-	struct walk w = {.who = who, .path = path};
+	struct walk w = { .who = who, .path = path };
 	char dir[PATH_MAX];
 	const char *base;
 	int err;
@@ -513,7 +513,7 @@ int tm_outfile__open(struct tm_outfile *of, const char *who, const char *path)
 
 int tm_outfile__openat(struct tm_outfile *of, const char *who, int dirfd, const char *dir, const char *name)
 {
-	struct walk w = {.who = who};
+	struct walk w = { .who = who };
 	char path[PATH_MAX];
 	int err;
 

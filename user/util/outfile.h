@@ -36,18 +36,18 @@ enum tm_outdir_flags {
 
 /* Not moved while open: its FILE points back at it. */
 struct tm_outfile {
-	FILE *f;		 /* write here, then tm_outfile__commit() */
-	const char *who;	 /* message prefix, e.g. "tidemark run" */
-	int fd;			 /* what f writes to */
-	int dirfd;		 /* the destination's directory; -1 for a stream */
-	int werr;		 /* -errno of the first failed write(2) */
-	int stream;		 /* a character device, FIFO or stdout, written in place */
-	int keep_fd;		 /* stdout: not ours to close */
-	int replace;		 /* the destination existed (a regular file we may replace) */
-	char tmp[NAME_MAX + 1];	 /* the temporary's name; "" while it is an O_TMPFILE */
+	FILE *f;                 /* write here, then tm_outfile__commit() */
+	const char *who;         /* message prefix, e.g. "tidemark run" */
+	int fd;                  /* what f writes to */
+	int dirfd;               /* the destination's directory; -1 for a stream */
+	int werr;                /* -errno of the first failed write(2) */
+	int stream;              /* a character device, FIFO or stdout, written in place */
+	int keep_fd;             /* stdout: not ours to close */
+	int replace;             /* the destination existed (a regular file we may replace) */
+	char tmp[NAME_MAX + 1];  /* the temporary's name; "" while it is an O_TMPFILE */
 	char name[NAME_MAX + 1]; /* the destination's name in dirfd */
-	char path[PATH_MAX];	 /* as given, for messages */
-	ino_t ino;		 /* the file written, once committed */
+	char path[PATH_MAX];     /* as given, for messages */
+	ino_t ino;               /* the file written, once committed */
 };
 
 /*
