@@ -403,7 +403,7 @@ static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_
 	int err;
 
 	tm_trace__print_verifier_stats(t);
-	err = tm_trace__watch(t, child, 1);
+	err = tm_trace__watch(t, child, TM_WATCH_AT_EXEC);
 	if (!err)
 		err = tm_trace__attach_libc(t, child, libc);
 	if (err)
@@ -596,7 +596,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
 		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	pi.start_ns = tm_now_ns();
-	err = tm_trace__watch(t, o->pid, 0);
+	/* Counted from when every probe is in place: a free missed before would inflate the peak. */
+	err = tm_trace__watch(t, o->pid, TM_WATCH_UNARMED);
 	if (!err && has_libc)
 		err = tm_trace__attach_libc(t, o->pid, libc);
 	if (err) {
@@ -605,6 +606,15 @@ int tm_session__attach(const struct tm_session_opts *o)
 		if (poll(&pfd, 1, 0) > 0)
 			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
 				"nothing was traced\n", o->pid);
+		goto out;
+	}
+	err = tm_trace__arm(t, o->pid);
+	if (err) {
+		if (err == -ESRCH)
+			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
+				"nothing was traced\n", o->pid);
+		else
+			pr_warn("tidemark attach: pid %d: cannot start counting: %s\n", o->pid, strerror(-err));
 		goto out;
 	}
 	if (o->duration > 0)
