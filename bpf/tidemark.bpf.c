@@ -99,6 +99,9 @@ const volatile __u32 max_stacks_per_proc = 0;
  */
 const volatile __u32 arm_by_loader = 0;
 
+/* The loader's tgid as the kernel numbers it (a PID namespace renumbers getpid()); see hello. */
+__u32 loader_tgid = 0;
+
 /* The last incarnation handed out; user space takes numbers from it too (atomically). */
 __u32 next_inc = 0;
 
@@ -280,11 +283,32 @@ static __always_inline long notify(__u32 type, __u32 tgid, __u64 arg)
 	return bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
 }
 
+#define PF_EXITING 0x00000004   /* include/linux/sched.h: set first thing in do_exit() */
+
+/*
+ * Is the loader that holds this process still there to continue it? `run`'s
+ * child is the loader's own child: once the loader is exiting (PF_EXITING)
+ * or gone (the child was reparented), nobody will.
+ */
+static __always_inline int loader_alive(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return BPF_CORE_READ(task, real_parent, tgid) == loader_tgid &&
+	       !(BPF_CORE_READ(task, real_parent, flags) & PF_EXITING);
+}
+
 /*
  * A new executable mapping (or the exec itself): tell the loader, and for a
  * process held for its maps, stop it until the loader continues it. The stop
  * comes first so the loader's SIGCONT can never come before it (a SIGCONT
  * cancels a pending stop); if the loader cannot be told, cancel it ourselves.
+ *
+ * Never left stopped: a loader that dies after this stop is sent is replaced
+ * by its watchdog (user/trace/watchdog.c), whose SIGCONT comes after the
+ * loader's PF_EXITING. A loader that died before this stop has PF_EXITING set
+ * already, and the check after the stop sees it (both signals take this
+ * process's siglock, which orders them), so the stop is cancelled here.
  */
 static __always_inline void notify_exec_map(struct tm_proc *p, __u32 tgid, __u64 addr)
 {
@@ -292,7 +316,7 @@ static __always_inline void notify_exec_map(struct tm_proc *p, __u32 tgid, __u64
 
 	if (hold)
 		bpf_send_signal(19 /* SIGSTOP */);
-	if (notify(TM_EV_EXEC_MAP, tgid, addr) && hold)
+	if ((notify(TM_EV_EXEC_MAP, tgid, addr) || !loader_alive()) && hold)
 		bpf_send_signal(18 /* SIGCONT */);
 }
 
@@ -1583,6 +1607,14 @@ int reap(void *ctx)
 }
 
 /* ---- control, run by the loader (BPF_PROG_TEST_RUN) --------------------- */
+
+/* Once after load: the loader's tgid as the kernel numbers it, for loader_alive(). */
+SEC("syscall")
+int hello(void *ctx)
+{
+	loader_tgid = bpf_get_current_pid_tgid() >> 32;
+	return 0;
+}
 
 /*
  * Start (or stop) counting one process: the flag is set with an atomic OR in

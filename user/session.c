@@ -35,6 +35,7 @@
 #include "target/maps.h"
 #include "trace/kernel.h"
 #include "trace/trace.h"
+#include "trace/watchdog.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "target/proc.h"
@@ -361,6 +362,29 @@ static int open_capture(const char *who, const struct tm_session_opts *o, pid_t 
 	return tm_outfile__open(out, who, o->output ? o->output : buf);
 }
 
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/*
+ * The child is held at each new executable mapping until we continue it:
+ * should we die, the watchdog does. Started before the BPF objects exist,
+ * so that it holds none of them. *keep: closing it lets the watchdog go.
+ */
+static int start_watchdog(pid_t child, const char *exe, int *keep)
+{
+	int pidfd = pidfd_open_(child), err;
+
+	err = pidfd < 0 ? -errno : tm_watchdog__start(pidfd, keep);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (err)
+		pr_warn("tidemark run: cannot start the watchdog that continues %s should tidemark die: %s\n", exe,
+			strerror(-err));
+	return err;
+}
+
 /*
  * Fork the child that will exec @exe, held until one byte 'g' arrives on
  * *go_fd (EOF: the tracer gave up, it exits 127). Its pid, or -1.
@@ -428,7 +452,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_profile_process pi = { 0 };
 	struct tm_outfile out = { 0 };
 	char exe[PATH_MAX], libc[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
-	int go_fd = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
+	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
@@ -453,6 +477,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 
 	child = spawn_held(exe, argv, &go_fd);
 	if (child < 0)
+		goto out;
+	if (start_watchdog(child, exe, &watchdog))
 		goto out;
 	/* the default name needs the child's pid: it waits for us meanwhile */
 	if (!o->output && open_capture("tidemark run", o, child, &out))
@@ -505,6 +531,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	tm_trace__poll(t, 0);
 	sample(t, &tl, child, pi.start_ns, 1);
 	child = -1;
+	close(watchdog);   /* nothing left to hold: it goes now */
+	watchdog = -1;
 	pi.end_ns = tm_now_ns();
 	pi.ended = 1;
 	pi.wait_status = status;
@@ -519,6 +547,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 out:
 	if (go_fd >= 0)
 		close(go_fd); /* the child sees EOF and exits 127 */
+	if (watchdog >= 0)
+		close(watchdog);
 	if (child > 0)
 		waitpid(child, NULL, 0);
 	tm_trace__destroy(t);
@@ -530,11 +560,6 @@ out:
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	return rc;
-}
-
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
 int tm_session__attach(const struct tm_session_opts *o)

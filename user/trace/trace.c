@@ -407,6 +407,16 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 				strerror(-err));
 		goto fail;
 	}
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, ro);
+
+		/* Before any process is held: the kernel's number for us, which getpid() may not be. */
+		if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.hello), &ro)) {
+			err = -errno;
+			pr_warn("tidemark: running the BPF setup program failed: %s\n", strerror(-err));
+			goto fail;
+		}
+	}
 	/* Tracepoints: the programs filter by tgid through the procs map. */
 	err = tm_kernel__tracefs();
 	if (err)
