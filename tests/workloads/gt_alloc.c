@@ -8,8 +8,9 @@
  *
  *   gt_alloc [--wait | --busy-wait] [--grow-peak] [--wait-end]
  *     --wait: start allocating at SIGUSR1; --busy-wait: the same, but until then
- *     malloc(64)/free pairs at site_busy, as fast as it can (a target busy while
- *     tidemark attaches); --grow-peak: site_peak 2 MB;
+ *     a malloc(64)/free pair at site_busy every ~50 us (a target busy while
+ *     tidemark attaches, leaving the CPU to the kernel placing the probes);
+ *     --grow-peak: site_peak 2 MB;
  *     --wait-end: at the end, say "end" on stdout (a write(2), no stdio) and
  *     stay alive until another SIGUSR1, to be reported on while alive.
  */
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -116,8 +118,11 @@ int main(int argc, char **argv)
 
 		sigaction(SIGUSR1, &sa, NULL);
 		while (!go) {
+			struct timespec ts = { 0, 20000 };
+
 			p = site_busy();
 			free(p);
+			nanosleep(&ts, NULL);
 		}
 	}
 	/* Before the threads: they inherit the mask, so the second SIGUSR1 waits for sigwait. */
