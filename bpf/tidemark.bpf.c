@@ -313,10 +313,12 @@ static __always_inline int loader_alive(void)
 static __always_inline void notify_exec_map(struct tm_proc *p, __u32 tgid, __u64 addr)
 {
 	int hold = p && (p->flags & TM_PROC_HOLD_FOR_MAPS);
+	long lost;
 
 	if (hold)
 		bpf_send_signal(19 /* SIGSTOP */);
-	if ((notify(TM_EV_EXEC_MAP, tgid, addr) || !loader_alive()) && hold)
+	lost = notify(TM_EV_EXEC_MAP, tgid, addr);
+	if (hold && (lost || !loader_alive()))
 		bpf_send_signal(18 /* SIGCONT */);
 }
 
