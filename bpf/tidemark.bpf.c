@@ -283,7 +283,7 @@ static __always_inline long notify(__u32 type, __u32 tgid, __u64 arg)
 	return bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
 }
 
-#define PF_EXITING 0x00000004   /* include/linux/sched.h: set first thing in do_exit() */
+#define PF_EXITING 0x00000004 /* include/linux/sched.h: set first thing in do_exit() */
 
 /*
  * Is the loader that holds this process still there to continue it? `run`'s
@@ -1418,7 +1418,7 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 	if (!p)
 		return 0;
 	p->inc = __sync_add_and_fetch(&next_inc, 1);
-	p->flags = arm_by_loader ? 0 : TM_PROC_ARMED;   /* full mode: once its own probes are placed */
+	p->flags = arm_by_loader ? 0 : TM_PROC_ARMED; /* full mode: once its own probes are placed */
 	p->ldso_lo = lo;        /* the same mappings as the parent's, at the same addresses */
 	p->ldso_hi = hi;
 	p->brk_cur = brk;

@@ -215,8 +215,8 @@ enum tm_proc_flags {
 /* What the `arm` program is run with (BPF_PROG_TEST_RUN): start or stop counting one process. */
 struct tm_arm_args {
 	__u32 tgid;
-	__u32 inc;              /* the incarnation meant: another one is left alone (-ESRCH) */
-	__u32 on;               /* 1: count from now on; 0: stop counting until armed again */
+	__u32 inc; /* the incarnation meant: another one is left alone (-ESRCH) */
+	__u32 on;  /* 1: count from now on; 0: stop counting until armed again */
 	__u32 pad;
 };
 

@@ -531,7 +531,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	tm_trace__poll(t, 0);
 	sample(t, &tl, child, pi.start_ns, 1);
 	child = -1;
-	close(watchdog);   /* nothing left to hold: it goes now */
+	close(watchdog); /* nothing left to hold: it goes now */
 	watchdog = -1;
 	pi.end_ns = tm_now_ns();
 	pi.ended = 1;
@@ -637,7 +637,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	if (err) {
 		if (err == -ESRCH)
 			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
-				"nothing was traced\n", o->pid);
+				"nothing was traced\n",
+				o->pid);
 		else
 			pr_warn("tidemark attach: pid %d: cannot start counting: %s\n", o->pid, strerror(-err));
 		goto out;

@@ -218,7 +218,7 @@ static int watch_arm(struct tm_trace *t, struct tm_watch *w, int on)
 	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.arm), &ro))
 		return -errno;
 	if (ro.retval)
-		return (int)ro.retval;   /* -ESRCH: its entry is gone (it exited) */
+		return (int)ro.retval; /* -ESRCH: its entry is gone (it exited) */
 	w->armed = on;
 	return 0;
 }
@@ -254,7 +254,7 @@ static int handle_event(void *ctx, void *data, size_t len)
 		}
 		if (w) {
 			w->inc = (__u32)ev->arg;
-			w->armed = !t->alloc_probes;   /* as tp_exec and tp_fork left its entry */
+			w->armed = !t->alloc_probes; /* as tp_exec and tp_fork left its entry */
 		}
 		__attribute__((fallthrough));   /* and its maps, now */
 	case TM_EV_EXEC_MAP:

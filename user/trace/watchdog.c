@@ -35,7 +35,7 @@ static void __attribute__((noreturn)) watchdog_main(int rfd, int pidfd)
 		signal(ignored[i], SIG_IGN);
 	prctl(PR_SET_NAME, "tidemark-hold", 0, 0, 0);
 	/* Nothing else of the loader's: not its output pipes (a reader would wait on us), not its pipe to the child. */
-	rfd = fcntl(rfd, F_DUPFD, WD_PIDFD + 1);   /* above both targets: neither dup2 clobbers the other */
+	rfd = fcntl(rfd, F_DUPFD, WD_PIDFD + 1); /* above both targets: neither dup2 clobbers the other */
 	pidfd = fcntl(pidfd, F_DUPFD, WD_PIDFD + 1);
 	if (rfd < 0 || pidfd < 0 || dup2(rfd, WD_PIPE) < 0 || dup2(pidfd, WD_PIDFD) < 0)
 		_exit(1);
