@@ -42,6 +42,14 @@
  *   pymalloc arenas are never memory of their own: those mapped outside a
  *   traced call are dropped and counted (py_arena_untraced).
  *
+ * Counting starts when the probe set is whole
+ *   Probes are placed one at a time; a free missed while malloc's probe is
+ *   already live leaves its block live and inflates the peak. So nothing of a
+ *   process is counted (allocator calls, mmap/munmap/mremap/brk) until its
+ *   entry is armed (TM_PROC_ARMED), once its last probe is in place: a flag in
+ *   the procs entry each program reads anyway, so no extra helper call. A call
+ *   entered before arming is not counted at its return either (no call_sp).
+ *
  * Races it tolerates
  *   - Threads of one process update the same counters concurrently; counts
  *     and live bytes use atomic adds. The value-at-peak bookkeeping is not a
@@ -84,6 +92,15 @@ const volatile __u32 sample_g[TM_SAMPLE_G + 1];
 /* The daemon's per-process caps on live blocks and stacks; 0 = none (then nothing is counted). */
 const volatile __u32 max_allocs_per_proc = 0;
 const volatile __u32 max_stacks_per_proc = 0;
+/*
+ * The daemon's full mode: a process starts counting only when user space has
+ * placed its allocator probes and armed it (TM_PROC_ARMED); otherwise at its
+ * exec or fork.
+ */
+const volatile __u32 arm_by_loader = 0;
+
+/* The loader's tgid as the kernel numbers it (a PID namespace renumbers getpid()); see hello. */
+__u32 loader_tgid = 0;
 
 /* The last incarnation handed out; user space takes numbers from it too (atomically). */
 __u32 next_inc = 0;
@@ -266,20 +283,52 @@ static __always_inline long notify(__u32 type, __u32 tgid, __u64 arg)
 	return bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
 }
 
+#define PF_EXITING 0x00000004 /* include/linux/sched.h: set first thing in do_exit() */
+
+/*
+ * Is the loader that holds this process still there to continue it? `run`'s
+ * child is the loader's own child: once the loader is exiting (PF_EXITING)
+ * or gone (the child was reparented), nobody will.
+ */
+static __always_inline int loader_alive(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return BPF_CORE_READ(task, real_parent, tgid) == loader_tgid &&
+	       !(BPF_CORE_READ(task, real_parent, flags) & PF_EXITING);
+}
+
 /*
  * A new executable mapping (or the exec itself): tell the loader, and for a
  * process held for its maps, stop it until the loader continues it. The stop
  * comes first so the loader's SIGCONT can never come before it (a SIGCONT
  * cancels a pending stop); if the loader cannot be told, cancel it ourselves.
+ *
+ * Never left stopped: a loader that dies after this stop is sent is replaced
+ * by its watchdog (user/trace/watchdog.c), whose SIGCONT comes after the
+ * loader's PF_EXITING. A loader that died before this stop has PF_EXITING set
+ * already, and the check after the stop sees it (both signals take this
+ * process's siglock, which orders them), so the stop is cancelled here.
  */
 static __always_inline void notify_exec_map(struct tm_proc *p, __u32 tgid, __u64 addr)
 {
 	int hold = p && (p->flags & TM_PROC_HOLD_FOR_MAPS);
+	long lost;
 
 	if (hold)
 		bpf_send_signal(19 /* SIGSTOP */);
-	if (notify(TM_EV_EXEC_MAP, tgid, addr) && hold)
+	lost = notify(TM_EV_EXEC_MAP, tgid, addr);
+	if (hold && (lost || !loader_alive()))
 		bpf_send_signal(18 /* SIGCONT */);
+}
+
+/*
+ * Counting for this process? Its probe set is complete (TM_PROC_ARMED).
+ * A flag in the entry every program looks up anyway: no helper call more.
+ */
+static __always_inline int armed(const struct tm_proc *p)
+{
+	return p->flags & TM_PROC_ARMED;
 }
 
 static __always_inline struct tm_thread *this_thread(void)
@@ -603,7 +652,8 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	struct tm_thread *t;
 	__u64 sp = PT_REGS_SP(ctx), ra = 0;
 
-	if (!p)
+	/* Not armed: a call that starts now is not counted, its return neither (no call_sp). */
+	if (!p || !armed(p))
 		return 0;
 	t = this_thread();
 	if (!t) {
@@ -805,7 +855,7 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 	if (!ptr)
 		return 0;
 	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (!p)
+	if (!p || !armed(p))
 		return 0;
 	k.inc = p->inc;
 	v = bpf_map_lookup_elem(&allocs, &k);
@@ -1047,6 +1097,11 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 	t->sys_flags = flags;
 	t->sys_stack = 0;
 	t->sys_notify = kind == TM_KIND_MMAP && (new_len & 4 /* PROT_EXEC */) && !(flags & MAP_ANONYMOUS);
+	/* Not armed: nothing is counted yet, but new code is still announced and the break followed. */
+	if (!armed(p)) {
+		t->sys_skip = 1;
+		return 0;
+	}
 	/* Made by a traced allocator (malloc's own mmap, sbrk): already counted there. */
 	t->sys_skip = t->call_sp != 0;
 	if (kind == TM_KIND_MUNMAP && t->last_free && t->last_free >= addr && t->last_free < addr + len) {
@@ -1121,15 +1176,17 @@ static __always_inline int sys_exit(long ret)
 			region_unmap(tgid, p, ret, old - ret);
 		return 0;
 	}
-	if (t->sys_skip || (ret < 0 && ret > -4096))
+	if (ret < 0 && ret > -4096)
 		return 0;
 	if (t->sys_notify) {
 		t->sys_notify = 0;
 		notify_exec_map(p, tgid, ret);
-		if (t->sys_flags & MAP_FIXED)
+		if ((t->sys_flags & MAP_FIXED) && !t->sys_skip)
 			region_unmap(tgid, p, ret, t->sys_len);
 		return 0;
 	}
+	if (t->sys_skip)
+		return 0;
 	if (kind == TM_KIND_MUNMAP) {
 		/* munmap, or an mmap(MAP_FIXED) of something we do not count */
 		region_unmap(tgid, p, t->sys_addr, t->sys_len);
@@ -1322,7 +1379,8 @@ int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (!p)
 		return 0;
 	p->inc = pend.inc;
-	p->flags = pend.flags;
+	/* `run` sets its own flags; the daemon's full mode arms once the probes are placed */
+	p->flags = daemon_mode ? (arm_by_loader ? 0 : TM_PROC_ARMED) : pend.flags;
 	proc_at_exec(task, p);
 	if (daemon_mode)
 		notify(TM_EV_EXEC, tgid, p->inc);
@@ -1360,6 +1418,7 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 	if (!p)
 		return 0;
 	p->inc = __sync_add_and_fetch(&next_inc, 1);
+	p->flags = arm_by_loader ? 0 : TM_PROC_ARMED; /* full mode: once its own probes are placed */
 	p->ldso_lo = lo;        /* the same mappings as the parent's, at the same addresses */
 	p->ldso_hi = hi;
 	p->brk_cur = brk;
@@ -1546,5 +1605,35 @@ int reap(void *ctx)
 	bpf_for_each_map_elem(&aggs, reap_agg, NULL, 0);
 	bpf_for_each_map_elem(&py_codes, reap_code, NULL, 0);
 	bpf_for_each_map_elem(&stacks, reap_stack, NULL, 0);
+	return 0;
+}
+
+/* ---- control, run by the loader (BPF_PROG_TEST_RUN) --------------------- */
+
+/* Once after load: the loader's tgid as the kernel numbers it, for loader_alive(). */
+SEC("syscall")
+int hello(void *ctx)
+{
+	loader_tgid = bpf_get_current_pid_tgid() >> 32;
+	return 0;
+}
+
+/*
+ * Start (or stop) counting one process: the flag is set with an atomic OR in
+ * place, so no counter the programs are updating is overwritten, as copying
+ * the entry out and back from user space would.
+ */
+SEC("syscall")
+int arm(struct tm_arm_args *a)
+{
+	__u32 tgid = a->tgid;
+	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!p || p->inc != a->inc)
+		return -3 /* ESRCH */;
+	if (a->on)
+		__sync_fetch_and_or(&p->flags, TM_PROC_ARMED);
+	else
+		__sync_fetch_and_and(&p->flags, ~TM_PROC_ARMED);
 	return 0;
 }

@@ -200,6 +200,24 @@ enum tm_proc_flags {
 	 * moment later still gets its frames named. Only for `run`'s child.
 	 */
 	TM_PROC_HOLD_FOR_MAPS = 1u << 0,
+	/*
+	 * Counting: every allocator probe placed for the process is in place.
+	 * Until then its events are not counted at all (a free missed while
+	 * the probe set is incomplete would leave its block live and inflate
+	 * the peak). `run` arms its child at the exec (the probes go on before
+	 * it); `attach` and the daemon's full mode arm after the last link,
+	 * through the `arm` program; the daemon's lite mode has no probes to
+	 * wait for and arms at the exec or fork.
+	 */
+	TM_PROC_ARMED = 1u << 1,
+};
+
+/* What the `arm` program is run with (BPF_PROG_TEST_RUN): start or stop counting one process. */
+struct tm_arm_args {
+	__u32 tgid;
+	__u32 inc; /* the incarnation meant: another one is left alone (-ESRCH) */
+	__u32 on;  /* 1: count from now on; 0: stop counting until armed again */
+	__u32 pad;
 };
 
 /* What `run` tells the kernel about a child before its exec (pending_exec). */
@@ -318,6 +336,7 @@ _Static_assert(sizeof(struct tm_sel_exe) == 16, "tm_sel_exe layout");
 _Static_assert(sizeof(struct tm_sel_cgroup) == 16, "tm_sel_cgroup layout");
 _Static_assert(sizeof(struct tm_reap_key) == 8, "tm_reap_key layout");
 _Static_assert(sizeof(struct tm_pending) == 8, "tm_pending layout");
+_Static_assert(sizeof(struct tm_arm_args) == 16, "tm_arm_args layout");
 _Static_assert(sizeof(struct tm_event) == 16, "tm_event layout");
 
 #endif /* TIDEMARK_COMMON_H */

@@ -35,6 +35,7 @@
 #include "target/maps.h"
 #include "trace/kernel.h"
 #include "trace/trace.h"
+#include "trace/watchdog.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "target/proc.h"
@@ -362,6 +363,29 @@ static int open_capture(const char *who, const struct tm_session_opts *o, pid_t 
 	return tm_outfile__open(out, who, o->output ? o->output : buf);
 }
 
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/*
+ * The child is held at each new executable mapping until we continue it:
+ * should we die, the watchdog does. Started before the BPF objects exist,
+ * so that it holds none of them. *keep: closing it lets the watchdog go.
+ */
+static int start_watchdog(pid_t child, const char *exe, int *keep)
+{
+	int pidfd = pidfd_open_(child), err;
+
+	err = pidfd < 0 ? -errno : tm_watchdog__start(pidfd, keep);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (err)
+		pr_warn("tidemark run: cannot start the watchdog that continues %s should tidemark die: %s\n", exe,
+			strerror(-err));
+	return err;
+}
+
 /*
  * Fork the child that will exec @exe, held until one byte 'g' arrives on
  * *go_fd (EOF: the tracer gave up, it exits 127). Its pid, or -1.
@@ -404,7 +428,7 @@ static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_
 	int err;
 
 	tm_trace__print_verifier_stats(t);
-	err = tm_trace__watch(t, child, 1);
+	err = tm_trace__watch(t, child, TM_WATCH_AT_EXEC);
 	if (!err)
 		err = tm_trace__attach_libc(t, child, libc);
 	if (err)
@@ -429,7 +453,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_profile_process pi = { 0 };
 	struct tm_outfile out = { 0 };
 	char exe[PATH_MAX], libc[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
-	int go_fd = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
+	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
@@ -454,6 +478,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 
 	child = spawn_held(exe, argv, &go_fd);
 	if (child < 0)
+		goto out;
+	if (start_watchdog(child, exe, &watchdog))
 		goto out;
 	/* the default name needs the child's pid: it waits for us meanwhile */
 	if (!o->output && open_capture("tidemark run", o, child, &out))
@@ -506,6 +532,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	tm_trace__poll(t, 0);
 	sample(t, &tl, child, pi.start_ns, 1);
 	child = -1;
+	close(watchdog); /* nothing left to hold: it goes now */
+	watchdog = -1;
 	pi.end_ns = tm_now_ns();
 	pi.ended = 1;
 	pi.wait_status = status;
@@ -520,6 +548,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 out:
 	if (go_fd >= 0)
 		close(go_fd); /* the child sees EOF and exits 127 */
+	if (watchdog >= 0)
+		close(watchdog);
 	if (child > 0)
 		waitpid(child, NULL, 0);
 	tm_trace__destroy(t);
@@ -531,11 +561,6 @@ out:
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	return rc;
-}
-
-static int pidfd_open_(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
 int tm_session__attach(const struct tm_session_opts *o)
@@ -597,7 +622,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
 		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	pi.start_ns = tm_now_ns();
-	err = tm_trace__watch(t, o->pid, 0);
+	/* Counted from when every probe is in place: a free missed before would inflate the peak. */
+	err = tm_trace__watch(t, o->pid, TM_WATCH_UNARMED);
 	if (!err && has_libc)
 		err = tm_trace__attach_libc(t, o->pid, libc);
 	if (err) {
@@ -607,6 +633,16 @@ int tm_session__attach(const struct tm_session_opts *o)
 			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
 				"nothing was traced\n",
 				o->pid);
+		goto out;
+	}
+	err = tm_trace__arm(t, o->pid);
+	if (err) {
+		if (err == -ESRCH)
+			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
+				"nothing was traced\n",
+				o->pid);
+		else
+			pr_warn("tidemark attach: pid %d: cannot start counting: %s\n", o->pid, strerror(-err));
 		goto out;
 	}
 	if (o->duration > 0)

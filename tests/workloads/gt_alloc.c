@@ -6,7 +6,13 @@
  * innermost frame names it. tests/integration/test_core.py holds the same
  * numbers and asserts them. No stdio: libc then allocates nothing of its own.
  *
- *   gt_alloc [--wait] [--grow-peak]  (--wait: until SIGUSR1; --grow-peak: site_peak 2 MB)
+ *   gt_alloc [--wait | --busy-wait] [--grow-peak] [--wait-end]
+ *     --wait: start allocating at SIGUSR1; --busy-wait: the same, but until then
+ *     a malloc(64)/free pair at site_busy every ~50 us (a target busy while
+ *     tidemark attaches, leaving the CPU to the kernel placing the probes);
+ *     --grow-peak: site_peak 2 MB;
+ *     --wait-end: at the end, say "end" on stdout (a write(2), no stdio) and
+ *     stay alive until another SIGUSR1, to be reported on while alive.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -16,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -57,6 +64,15 @@ NOINLINE void *site_peak(size_t n) { return malloc(n); }
 NOINLINE void *site_churn(void) { return malloc(64); }
 NOINLINE void *site_thread(void) { return malloc(10000); }
 NOINLINE void *site_child(void) { return malloc(5000000); }
+NOINLINE void *site_busy(void) { return malloc(64); }
+
+static volatile sig_atomic_t go;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	go = 1;
+}
 
 static pthread_barrier_t barrier;
 
@@ -81,13 +97,38 @@ int main(int argc, char **argv)
 	pthread_t th[4];
 	char *m;
 	size_t peak = 1000000;
+	int i, status, wait_start = 0, busy = 0, wait_end = 0;
+	sigset_t usr1;
 	void *p;
-	int i, status;
 
-	for (i = 1; i < argc; i++)
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--grow-peak"))
 			peak = 2000000;
-	if (argc > 1 && !strcmp(argv[1], "--wait")) {
+		if (!strcmp(argv[i], "--wait-end"))
+			wait_end = 1;
+		if (!strcmp(argv[i], "--wait"))
+			wait_start = 1;
+		if (!strcmp(argv[i], "--busy-wait"))
+			busy = 1;
+	}
+	if (busy) {
+		struct sigaction sa = { .sa_handler = on_usr1 };
+
+		sigaction(SIGUSR1, &sa, NULL);
+		while (!go) {
+			struct timespec ts = { 0, 20000 };
+
+			p = site_busy();
+			free(p);
+			nanosleep(&ts, NULL);
+		}
+	}
+	/* Before the threads: they inherit the mask, so the second SIGUSR1 waits for sigwait. */
+	if (wait_end)
+		sigprocmask(SIG_BLOCK, &usr1, NULL);
+	if (wait_start) {
 		sigset_t set;
 		int sig;
 
@@ -139,5 +180,12 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 
 	sink = leaks[0];
+	if (wait_end) {
+		int sig;
+
+		if (write(1, "end\n", 4) != 4)
+			return 1;
+		sigwait(&usr1, &sig);
+	}
 	return 7;
 }

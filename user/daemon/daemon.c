@@ -751,6 +751,9 @@ static void write_metrics(struct daemon *d, FILE *out)
 	metric_head(out, "tidemark_probe_failures_total", "counter",
 		    "Processes whose allocator probes could not be placed (gone first).");
 	fprintf(out, "tidemark_probe_failures_total %ld\n", occ.probe_failures);
+	metric_head(out, "tidemark_processes_unarmed", "gauge",
+		    "Traced processes whose allocator probes are still being placed: counted once all are.");
+	fprintf(out, "tidemark_processes_unarmed %ld\n", occ.unarmed);
 	metric_head(out, "tidemark_processes_tracked", "gauge", "Processes traced now.");
 	fprintf(out, "tidemark_processes_tracked %zu\n", d->nprocs);
 	metric_head(out, "tidemark_processes_exited_total", "counter", "Traced processes that exited (or exec'd anew).");

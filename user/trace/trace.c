@@ -38,6 +38,7 @@ struct tm_watch {
 	int python;                /* 1: CPython configured; -1: not one we can walk */
 	int at_exec;               /* `run`: counted from its exec, so from its first allocation */
 	int hold;                  /* stopped at new executable mappings: continue it */
+	int armed;                 /* its procs entry is armed (TM_PROC_ARMED): counted */
 	int py_pending;            /* a CPython not ready to be read yet: try again */
 	char py_why[160];          /* why, said at the end if it never became ready */
 	struct tm_py_cfg py_cfg;
@@ -204,6 +205,31 @@ static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 	return w;
 }
 
+/*
+ * Start (on) or stop counting w's process: its probe set is whole, or about
+ * to change. In place in the kernel (the `arm` program), so no counter
+ * updated meanwhile is lost.
+ */
+static int watch_arm(struct tm_trace *t, struct tm_watch *w, int on)
+{
+	struct tm_arm_args a = { .tgid = (__u32)w->pid, .inc = w->inc, .on = on ? 1 : 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, ro, .ctx_in = &a, .ctx_size_in = sizeof(a));
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.arm), &ro))
+		return -errno;
+	if (ro.retval)
+		return (int)ro.retval; /* -ESRCH: its entry is gone (it exited) */
+	w->armed = on;
+	return 0;
+}
+
+int tm_trace__arm(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w = watch_find(t, pid);
+
+	return w ? watch_arm(t, w, 1) : -ENOENT;
+}
+
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct tm_trace *t = ctx;
@@ -226,16 +252,22 @@ static int handle_event(void *ctx, void *data, size_t len)
 		} else {
 			w = watch_add(t, (pid_t)ev->tgid);
 		}
-		if (w)
+		if (w) {
 			w->inc = (__u32)ev->arg;
+			w->armed = !t->alloc_probes; /* as tp_exec and tp_fork left its entry */
+		}
 		__attribute__((fallthrough));   /* and its maps, now */
 	case TM_EV_EXEC_MAP:
 		tm_trace__refresh_maps(t, (pid_t)ev->tgid);
 		w = watch_find(t, (pid_t)ev->tgid);
 		if (w)
 			try_python(t, w);
-		if (w && t->alloc_probes)
+		if (w && t->alloc_probes) {
 			probe_libc(t, w, ev->type == TM_EV_EXEC);
+			/* Whether or not its libc could be probed: what can be counted is, from now on. */
+			if (!w->armed)
+				watch_arm(t, w, 1);
+		}
 		/* After the maps are read: a SIGSTOP still pending is cancelled by this. */
 		if (w && w->hold)
 			kill((pid_t)ev->tgid, SIGCONT);
@@ -325,6 +357,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->py_alloc = o->python && o->py_alloc;
 	t->max_watch = o->max_procs;
 	t->alloc_probes = o->alloc_probes;
+	t->skel->rodata->arm_by_loader = o->daemon && o->alloc_probes;
 	t->skel->rodata->max_allocs_per_proc = o->max_allocs_per_proc;
 	t->skel->rodata->max_stacks_per_proc = o->max_stacks_per_proc;
 	if (o->max_procs)
@@ -374,6 +407,16 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 				strerror(-err));
 		goto fail;
 	}
+	{
+		LIBBPF_OPTS(bpf_test_run_opts, ro);
+
+		/* Before any process is held: the kernel's number for us, which getpid() may not be. */
+		if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.hello), &ro)) {
+			err = -errno;
+			pr_warn("tidemark: running the BPF setup program failed: %s\n", strerror(-err));
+			goto fail;
+		}
+	}
 	/* Tracepoints: the programs filter by tgid through the procs map. */
 	err = tm_kernel__tracefs();
 	if (err)
@@ -401,13 +444,14 @@ fail:
 	return err;
 }
 
-int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
+int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags)
 {
+	int at_exec = !!(flags & TM_WATCH_AT_EXEC);
 	__u32 key = (__u32)pid;
 	struct tm_pending pend = { 0 };
 	struct tm_proc zero = { 0 };
 	struct tm_watch *w;
-	int err;
+	uint64_t lo, hi;
 
 	w = watch_add(t, pid);
 	if (!w)
@@ -417,29 +461,33 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec)
 	w->inc = zero.inc;
 	w->hold = at_exec;
 	w->at_exec = at_exec;
-	/* tp_exec gives the entry the incarnation it finds here, and holds it for its maps */
-	pend.inc = zero.inc;
-	pend.flags = TM_PROC_HOLD_FOR_MAPS;
-	if (at_exec)
-		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &pend, BPF_ANY);
-	else
-		err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_NOEXIST);
-	if (err)
-		return -errno;
-	if (!at_exec) {
-		uint64_t lo, hi;
-
-		tm_trace__refresh_maps(t, pid);
-		try_python(t, w);
-		if (t->alloc_probes)
-			probe_libc(t, w, 0);
-		if (!module_span(&w->maps, "ld-linux", &lo, &hi)) {
-			zero.ldso_lo = lo;
-			zero.ldso_hi = hi;
-			bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_EXIST);
-		}
+	if (at_exec) {
+		/*
+		 * tp_exec gives the entry the incarnation it finds here, holds it for
+		 * its maps, and counts from its first instruction: the caller places
+		 * the probes before it lets the child exec.
+		 */
+		pend.inc = zero.inc;
+		pend.flags = TM_PROC_HOLD_FOR_MAPS | TM_PROC_ARMED;
+		w->armed = 1;
+		if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.pending_exec), &key, &pend, BPF_ANY))
+			return -errno;
+		return 0;
 	}
-	return 0;
+	/* Written whole before anything counts (unarmed): a later copy would overwrite counters. */
+	tm_trace__refresh_maps(t, pid);
+	if (!module_span(&w->maps, "ld-linux", &lo, &hi)) {
+		zero.ldso_lo = lo;
+		zero.ldso_hi = hi;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &zero, BPF_NOEXIST))
+		return -errno;
+	try_python(t, w);
+	if (t->alloc_probes)
+		probe_libc(t, w, 0);
+	if (flags & TM_WATCH_UNARMED)
+		return 0;
+	return watch_arm(t, w, 1);
 }
 
 struct alloc_fn {
@@ -645,8 +693,12 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 		return;
 	if (w->libc_ino && st.st_dev == w->libc_dev && st.st_ino == w->libc_ino)
 		return;   /* probed already (the probes outlive an exec of the same task) */
-	if (w->libc_ino)
-		watch_drop_links(w);   /* an exec into a program with another libc */
+	if (w->libc_ino) {
+		/* An exec into a program with another libc: the new set goes live whole too (the caller arms). */
+		if (w->armed)
+			watch_arm(t, w, 0);
+		watch_drop_links(w);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = tm_trace__attach_libc(t, pid, path);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -1160,8 +1212,11 @@ int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o)
 	o->py_codes = map_count(bpf_map__fd(s->maps.py_codes), sizeof(struct tm_py_code_key));
 	o->watched = t->nwatch;
 	o->links = 0;
-	for (size_t i = 0; i < t->nwatch; i++)
+	o->unarmed = 0;
+	for (size_t i = 0; i < t->nwatch; i++) {
 		o->links += (long)t->watch[i].nlinks;
+		o->unarmed += !t->watch[i].armed;
+	}
 	o->probe_failures = (long)t->probe_failures;
 	return 0;
 }

@@ -50,11 +50,29 @@ struct tm_occupancy {
 	long watched;                /* processes the loader keeps maps snapshots for */
 	long links;                  /* uprobe links held (daemon --mode full) */
 	long probe_failures;         /* processes whose libc could not be probed in time */
+	long unarmed;                /* processes whose probes are still being placed: not counted yet */
+};
+
+enum tm_watch_flags {
+	/*
+	 * `run`: count pid from its next exec, holding it at each new executable
+	 * mapping until its maps are read. Its probes must be placed before it
+	 * execs: it is counted from its first instruction.
+	 */
+	TM_WATCH_AT_EXEC = 1u << 0,
+	/* The caller places more probes (tm_trace__attach_libc) and then calls tm_trace__arm. */
+	TM_WATCH_UNARMED = 1u << 1,
 };
 
 int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o);
-/* Start counting pid now, or (at_exec) from its next exec. */
-int tm_trace__watch(struct tm_trace *t, pid_t pid, int at_exec);
+/*
+ * Trace pid (flags: enum tm_watch_flags). Counting starts once every probe
+ * for it is in place: at once unless TM_WATCH_UNARMED (the daemon's full mode
+ * places its libc probes first).
+ */
+int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags);
+/* Start counting pid (watched with TM_WATCH_UNARMED): its probe set is complete. */
+int tm_trace__arm(struct tm_trace *t, pid_t pid);
 /* Uprobes on the allocator family in libc_path, for pid only. */
 int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc_path);
 /*
