@@ -32,7 +32,10 @@ struct tm_daemon_opts {
 	const char *cgroups[TM_DAEMON_MAX_SEL];
 	unsigned int npids, ncomms, nexes, ncgroups;
 	const char *output_dir;        /* OOM post-mortems (and periodic profiles) */
-	const char *listen;            /* "[HOST:]PORT" for /metrics; NULL = no server */
+	const char *listen;            /* "[HOST:]PORT" or "unix:PATH" for /metrics; NULL = no server */
+	const char *token_file;        /* TCP: the bearer token per-process endpoints need */
+	const char *listen_group;      /* unix: socket 0660 for this group (default 0600) */
+	int metrics_cmdline;           /* /metrics labels processes with their command line (then private) */
 	double duration;               /* seconds; 0 = until SIGINT/SIGTERM */
 	unsigned int max_series;       /* processes with their own metric labels */
 	double pprof_every;            /* seconds between periodic pprof files; 0 = none */

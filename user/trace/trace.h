@@ -83,6 +83,14 @@ void tm_trace__set_event_cb(struct tm_trace *t, tm_trace_event_fn fn, void *ctx)
 int tm_trace__watching(struct tm_trace *t, pid_t pid, __u32 *inc);
 /* Forget incarnation inc of pid: its entries go at the next tm_trace__reap. */
 int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc);
+/*
+ * Start keeping user-side state (maps, Python layout, full mode's probes) for
+ * incarnation inc of pid, which the kernel already tracks: its exec or fork
+ * notice was lost. A no-op when that incarnation is known.
+ */
+int tm_trace__adopt(struct tm_trace *t, pid_t pid, __u32 inc);
+/* The pids in the kernel's procs table (at most cap of them); returns how many. */
+long tm_trace__procs(struct tm_trace *t, pid_t *pids, size_t cap);
 size_t tm_trace__reap_pending(struct tm_trace *t);
 int tm_trace__reap(struct tm_trace *t);
 int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o);
