@@ -354,6 +354,11 @@ static void sweep(struct daemon *d)
 			continue;
 		}
 		if (!tm_trace__proc(d->t, dp->pid, &p) && p.inc == dp->inc) {
+			if (p.exit_time_ns && tm_now_ns() - p.exit_time_ns < 1000000000ull) {
+				i++;
+				continue;   /* just exited: its notice is on its way */
+			}
+			d->recovered_exits++;   /* its exit notice was lost: the entry stayed */
 			handle_exit(d, dp->pid, &p);   /* removes dp */
 			continue;
 		}
@@ -750,8 +755,8 @@ static void write_backpressure(struct daemon *d, FILE *out)
 	metric_head(out, "tidemark_http_connections_open", "gauge", "HTTP clients connected now.");
 	fprintf(out, "tidemark_http_connections_open %u\n", hs.open);
 	metric_head(out, "tidemark_http_connections_total", "counter",
-		    "HTTP connections by outcome: served, refused (over the cap: 503), timed_out (dropped at the "
-		    "deadline), unauthorized (401/403), bad (400/405).");
+		    "HTTP connections: served (answered in full, any status; unauthorized counts the 401/403 and "
+		    "bad the 400/405 among them), refused (over the cap: 503), timed_out (dropped at the deadline).");
 	fprintf(out, "tidemark_http_connections_total{outcome=\"served\"} %" PRIu64 "\n", hs.served);
 	fprintf(out, "tidemark_http_connections_total{outcome=\"refused\"} %" PRIu64 "\n", hs.refused_full);
 	fprintf(out, "tidemark_http_connections_total{outcome=\"timed_out\"} %" PRIu64 "\n", hs.timed_out);
