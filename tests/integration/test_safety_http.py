@@ -4,6 +4,7 @@ a daemon that slow clients and a stopped drain cannot blind.
 
 As root, with uid/gid 65534 (nobody/nogroup) as the unprivileged local user. Every traced
 process is churn_c, whose lite-mode peak is known to the byte."""
+import gzip
 import json
 import os
 import secrets
@@ -189,6 +190,15 @@ print(json.dumps([st, body.decode()]))
         check_report(got[0], got[1], target.pid, secret, "unix 0660, group member nobody")
         end_target(target)
         target = None
+        # The path is ours while we listen; a socket left by a killed daemon is replaced.
+        err = refused(["--cgroup", cg, "--listen", f"unix:{sock}"], "unix: a second daemon on the same path")
+        check("another server is listening there" in err, f"names the problem: {err!r}")
+        eq(d.get("/")[0], 200, "... and the first one still serves")
+        d.p.kill()
+        d.p.wait()
+        check(stat.S_ISSOCK(os.lstat(sock).st_mode), "SIGKILL leaves the socket file behind")
+        d = Daemon(cg, f"unix:{sock}")
+        eq(d.get("/")[0], 200, "a new daemon replaces the stale socket")
         d.stop()
         d = None
 
@@ -525,6 +535,20 @@ def test_stopped_drain_recovers():
         for mp in ("regions", "aggs", "stacks"):
             eq(m[f'tidemark_map_entries{{map="{mp}"}}'], m0[f'tidemark_map_entries{{map="{mp}"}}'],
                f"{mp}: the dead processes' entries reaped")
+
+        # The daemon's reports say what was lost, as /metrics does.
+        target = start_target(cg, "after-the-stop")
+        st, _, body = d.get(f"/report/pid/{target.pid}", token)
+        eq(st, 200, "a process started after the stop has its report")
+        if st == 200:
+            rep = json.loads(body)
+            eq(rep["totals"]["peak_bytes"], CHURN_LITE_PEAK, "... with its exact peak")
+            eq((rep["stats"]["lost_exit"], rep["stats"]["lost_exec"]), (lost_exit, lost_exec),
+               "... and the notices lost, as /metrics counts them (JSON stats)")
+        st, _, body = d.get(f"/pprof/pid/{target.pid}", token)
+        check(f"ring buffer full, notices lost: exit={int(lost_exit)}".encode() in gzip.decompress(body),
+              "... and as a pprof comment")
+        end_target(target)
 
         # New processes are traced exactly again.
         after = []

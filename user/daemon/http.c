@@ -370,15 +370,6 @@ static int listen_unix(struct tm_http *h, const char *path, const char *group)
 		return -EPERM;
 	}
 	snprintf(h->name, sizeof(h->name), "%s", base);
-	if (!fstatat(h->dirfd, base, &st, AT_SYMLINK_NOFOLLOW)) {
-		if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
-			pr_warn("tidemark daemon: --listen unix:%s: exists and is not a socket of ours: remove it or "
-				"choose another path\n", path);
-			return -EEXIST;
-		}
-		if (unlinkat(h->dirfd, base, 0) && errno != ENOENT)
-			return -errno;
-	}
 	r = snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", h->dirfd, base);
 	if (r < 0 || (size_t)r >= sizeof(sa.sun_path)) {
 		pr_warn("tidemark daemon: --listen unix:%s: the file name is too long for a socket\n", path);
@@ -387,6 +378,26 @@ static int listen_unix(struct tm_http *h, const char *path, const char *group)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
+	if (!fstatat(h->dirfd, base, &st, AT_SYMLINK_NOFOLLOW)) {
+		err = -EEXIST;
+		if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+			pr_warn("tidemark daemon: --listen unix:%s: exists and is not a socket of ours: remove it or "
+				"choose another path\n", path);
+		else if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || errno == EAGAIN)
+			pr_warn("tidemark daemon: --listen unix:%s: another server is listening there\n", path);
+		else if (unlinkat(h->dirfd, base, 0) && errno != ENOENT)
+			err = -errno;
+		else
+			err = 0;   /* a socket left by an earlier run: replaced */
+		if (err) {
+			close(fd);
+			return err;
+		}
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return -errno;
+	}
 	/* the mode is right from the start: no window where others may connect */
 	old = umask(group ? 0117 : 0177);
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
