@@ -1146,6 +1146,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 
 		if (poll(fds, 2, 200) < 0 && errno != EINTR)
 			break;
+		/* turn to turn, at the same point: a stop anywhere in the loop shows */
 		now = tm_now_ns();
 		if (now - last_turn > STALL_NS) {
 			d.stalls++;
@@ -1155,12 +1156,12 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 				"the kernel's process table for notices lost meanwhile\n", (now - last_turn) / 1e9);
 			stalled = 1;
 		}
+		last_turn = now;
 		tm_trace__poll(d.t, 0);
 		/* never waits on a client; also drops those past their deadline */
 		if (d.http)
 			tm_http__serve(d.http, handle_http, &d);
 		now = tm_now_ns();
-		last_turn = now;
 		if (now >= next_tick) {
 			size_t nm;
 			struct pmetric *m;
