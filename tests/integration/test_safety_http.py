@@ -496,16 +496,21 @@ def test_stopped_drain_recovers():
     tokdir = tempfile.mkdtemp(prefix="tm-http-", dir="/run")
     tok = os.path.join(tokdir, "token")
     d = None
+    live = []
     try:
         d = Daemon(cg, "127.0.0.1:0", ["--token-file", tok])
         token = open(tok).read().strip()
         m0 = d.metrics(token)
         # Stopped for 10 s while ~100 processes a second start and exit.
+        # Three long-lived processes start at the end, when the ring is full: their start notices
+        # are lost too, and they must be adopted, not left untraced.
         os.kill(d.p.pid, signal.SIGSTOP)
         t0 = time.time()
         try:
             r = subprocess.run(["/usr/bin/python3", "-c", SPAWNER, cg, "/bin/true", "100", "10"],
                                capture_output=True, text=True, timeout=120)
+            for i in range(3):
+                live.append(start_target(cg, f"live-{i}"))
         finally:
             os.kill(d.p.pid, signal.SIGCONT)
         eq(r.returncode, 0, f"the spawner ran ({r.stderr[-300:]})")
@@ -515,10 +520,18 @@ def test_stopped_drain_recovers():
         # The ring (64 KiB) holds 61 exit notices: fewer processes than that lose nothing to recover.
         if n < 100:
             skip(f"the machine is too loaded to start processes fast: {n} in 10 s, the ring did not overflow")
+        m = wait_for(d, token, lambda m: m['tidemark_map_entries{map="procs"}'] == 3 and m["tidemark_processes_tracked"] == 3
+                     and m["tidemark_processes_adopted_total"] == 3)
+        eq(m['tidemark_map_entries{map="procs"}'], 3.0, "procs: back to the live count (3) after the stop")
+        eq(m["tidemark_processes_tracked"], 3.0, "no dead process left tracked, the 3 live ones are")
+        eq(m["tidemark_processes_adopted_total"], 3.0, "the 3 whose start notice was lost are adopted")
+        for t in live:
+            st, _, body = d.get(f"/report/pid/{t.pid}", token)
+            check_report(st, body, t.pid, f"live-{live.index(t)}", "adopted after the stop")
+            end_target(t)
         m = wait_for(d, token, lambda m: m['tidemark_map_entries{map="procs"}'] == 0 and m["tidemark_processes_tracked"] == 0
                      and m['tidemark_map_entries{map="aggs"}'] == m0['tidemark_map_entries{map="aggs"}'])
-        eq(m['tidemark_map_entries{map="procs"}'], 0.0, "procs: back to the live count (0) after the stop")
-        eq(m["tidemark_processes_tracked"], 0.0, "no dead process left tracked")
+        eq(m['tidemark_map_entries{map="procs"}'], 0.0, "procs: empty once they exited")
         check(m["tidemark_drain_stalls_total"] >= 1 and m["tidemark_drain_stall_longest_seconds"] >= 9,
               f"the stall is detected ({m['tidemark_drain_stalls_total']}, longest "
               f"{m['tidemark_drain_stall_longest_seconds']} s)")
@@ -530,7 +543,7 @@ def test_stopped_drain_recovers():
               f"{int(m['tidemark_processes_adopted_total'])} processes adopted")
         eq(m["tidemark_exits_recovered_total"], lost_exit, "each exit whose notice was lost is recovered from procs")
         full = m['tidemark_kernel_events_total{what="procs_full"}']
-        eq(m["tidemark_processes_exited_total"] + full, float(n),
+        eq(m["tidemark_processes_exited_total"] + full, float(n + 3),
            f"every process started is an exit recorded or counted as untraced (procs_full {full})")
         for mp in ("regions", "aggs", "stacks"):
             eq(m[f'tidemark_map_entries{{map="{mp}"}}'], m0[f'tidemark_map_entries{{map="{mp}"}}'],
@@ -561,6 +574,9 @@ def test_stopped_drain_recovers():
         eq(m2["tidemark_processes_exited_total"], m1["tidemark_processes_exited_total"] + 10, "10 more exits")
         eq(m2['tidemark_kernel_events_total{what="procs_full"}'], full, "none untraced")
     finally:
+        for t in live:
+            if t.poll() is None:
+                end_target(t)
         if d:
             os.kill(d.p.pid, signal.SIGCONT)
             d.stop()

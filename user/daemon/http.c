@@ -246,12 +246,15 @@ static int load_token(struct tm_http *h, const char *path)
 		for (i = 0; !err && i < (size_t)n; i++)
 			if ((unsigned char)buf[i] < 0x21 || (unsigned char)buf[i] > 0x7e)
 				err = -EINVAL;
-		if (err)
+		if (err) {
 			pr_warn("tidemark daemon: --token-file %s: holds no token of %d to %d visible characters on one "
 				"line (remove it and one is made)\n", path, TM_HTTP_MIN_TOKEN, TM_HTTP_MAX_TOKEN);
-		else
-			memcpy(h->token, buf, (size_t)n + 1), h->token_len = (size_t)n;
+		} else {
+			memcpy(h->token, buf, (size_t)n + 1);
+			h->token_len = (size_t)n;
+		}
 	}
+	explicit_bzero(buf, sizeof(buf));
 	close(fd);
 	return err;
 }
@@ -463,6 +466,7 @@ int tm_http__listen(struct tm_http **out, const struct tm_http_opts *o)
 	h->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (h->ep < 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, h->fd, &ev)) {
 		err = -errno;
+		pr_warn("tidemark daemon: --listen %s: epoll: %s\n", o->listen, strerror(-err));
 		goto fail;
 	}
 	*out = h;
