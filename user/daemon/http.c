@@ -357,7 +357,12 @@ static int listen_unix(struct tm_http *h, const char *path, const char *group)
 		pr_warn("tidemark daemon: --listen-group %s: no such group\n", group);
 		return -EINVAL;
 	}
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? (slash == path ? "/" : path) : ".");
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	h->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (h->dirfd < 0) {
 		err = -errno;
