@@ -29,7 +29,11 @@
  *   stacks lookup; return: one allocs update, one aggs
  *   lookup, one procs lookup. free: task storage,
  *   one allocs lookup + delete, aggs, procs.
- *   Nothing is sent to user space per event.
+ *   Nothing is sent to user space per event: only rare notices (exec, a new
+ *   executable mapping, fork, exit, OOM) go through the ring buffer. One that
+ *   finds it full (user space stopped or slow) is counted by kind (lost_*); a
+ *   lost exit leaves the process's procs entry, exit time set, for the
+ *   daemon to find.
  *
  * Counted once
  *   An allocator call made inside a traced one is not counted again: its
