@@ -277,7 +277,7 @@ print(json.dumps(out))
             check(secret not in body and str(CHURN_LITE_PEAK) not in body, f"nobody, {name}: nothing leaks")
         st, body = got["metrics"]
         eq(st, 200, "nobody: /metrics is open")
-        check(f'tidemark_process_peak_heap_bytes{{pid="{pid}",comm="churn_c",cgroup="/tidemark-test-http-token"}} '
+        check(f'tidemark_process_peak_heap_bytes{{pid="{pid}",comm="churn_c",cgroup="/{os.path.basename(cg)}"}} '
               f'{CHURN_LITE_PEAK}' in body, "nobody: /metrics has the target's exact peak")
         check(secret not in body and "cmdline" not in body and "--password" not in body,
               "/metrics holds no command line by default")
