@@ -105,11 +105,11 @@ enum tm_drop {
 
 /* Informational counters: not losses. */
 enum tm_stat {
-	TM_STAT_NESTED,            /* allocator calls made inside another traced one (realloc -> malloc) */
-	TM_STAT_MMAP_IN_ALLOC,     /* mmap/munmap/brk made by the allocator itself: not double counted */
-	TM_STAT_STACKS_NEW,        /* distinct stacks interned */
-	TM_STAT_STACKS_TRUNCATED,  /* stacks deeper than the capture limit */
-	TM_STAT_PROCS_FULL,        /* the daemon could not start tracking a process: procs is full */
+	TM_STAT_NESTED,           /* allocator calls made inside another traced one (realloc -> malloc) */
+	TM_STAT_MMAP_IN_ALLOC,    /* mmap/munmap/brk made by the allocator itself: not double counted */
+	TM_STAT_STACKS_NEW,       /* distinct stacks interned */
+	TM_STAT_STACKS_TRUNCATED, /* stacks deeper than the capture limit */
+	TM_STAT_PROCS_FULL,       /* the daemon could not start tracking a process: procs is full */
 	/*
 	 * Notices to user space lost because the ring buffer was full (user
 	 * space did not drain it in time), one counter per kind of notice.

@@ -95,6 +95,6 @@ int main(void)
 	TM_CHECK(!teq("secret-token-12", "secret-token-123"));
 	TM_CHECK(!teq("secret-token-1234", "secret-token-123"));
 	TM_CHECK(!teq("", "secret-token-123"));
-	TM_CHECK(!teq("", ""));   /* no token configured: nothing matches it */
+	TM_CHECK(!teq("", "")); /* no token configured: nothing matches it */
 	return tm_test_done("test_http");
 }

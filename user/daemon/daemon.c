@@ -46,11 +46,11 @@
 #include "report/report.h"
 #include "target/proc.h"
 
-#define MAX_CGROUPS 1024
-#define EXITED_RING 64
-#define CG_LEN 256
-#define STALL_NS 1000000000ull         /* a loop turn longer than this is a stalled drain */
-#define RECONCILE_TICKS 10             /* read the whole procs table at least this often (s) */
+#define MAX_CGROUPS     1024
+#define EXITED_RING     64
+#define CG_LEN          256
+#define STALL_NS        1000000000ull /* a loop turn longer than this is a stalled drain */
+#define RECONCILE_TICKS 10            /* read the whole procs table at least this often (s) */
 /* Exit-to-record latency histogram (seconds), for /metrics. */
 static const double lat_le[] = { 0.001, 0.01, 0.1, 1, 10 };
 #define LAT_BUCKETS (sizeof(lat_le) / sizeof(lat_le[0]))
@@ -60,15 +60,15 @@ struct dproc {
 	__u32 inc;
 	char comm[16];
 	char cgroup[CG_LEN];
-	char cmd[256];             /* its command line, read while it lives */
+	char cmd[256]; /* its command line, read while it lives */
 	uint64_t start_ns;
-	int gone_ticks;            /* sweeps since kill(pid, 0) said it is gone */
+	int gone_ticks; /* sweeps since kill(pid, 0) said it is gone */
 };
 
 struct cgstat {
 	char path[CG_LEN];
 	uint64_t exited, oom_kills;
-	int64_t peak_live;         /* highest sum of its processes' live heaps seen by a sweep */
+	int64_t peak_live; /* highest sum of its processes' live heaps seen by a sweep */
 };
 
 struct exited {
@@ -77,7 +77,7 @@ struct exited {
 	char cgroup[CG_LEN];
 	uint64_t peak, oom;
 	int32_t status;
-	int32_t replaced;          /* exec'd into another program, not exited */
+	int32_t replaced; /* exec'd into another program, not exited */
 };
 
 struct daemon {
@@ -90,18 +90,18 @@ struct daemon {
 	uint64_t cgs_dropped;
 	struct exited ring[EXITED_RING];
 	uint64_t nexited, oom_total, postmortems, periodic_written;
-	uint64_t files_failed;     /* post-mortems and periodic files not written (each said why) */
+	uint64_t files_failed; /* post-mortems and periodic files not written (each said why) */
 	struct tm_http *http;
 	pid_t self;
 	uint64_t start_ns;
-	int outdir;                /* --output-dir, opened once (util/outfile.h) */
-	struct written *written;   /* the periodic files we wrote, oldest first */
+	int outdir;              /* --output-dir, opened once (util/outfile.h) */
+	struct written *written; /* the periodic files we wrote, oldest first */
 	size_t nwritten, capwritten;
 	/* back-pressure */
-	uint64_t stalls, stall_max_ns;     /* loop turns longer than STALL_NS, and the longest */
-	uint64_t recovered_exits;          /* exits found in procs: their notice was lost */
-	uint64_t adopted;                  /* live processes found in procs we had not been told of */
-	uint64_t lost_seen;                /* sum of the kernel's lost_* counters at the last reconcile */
+	uint64_t stalls, stall_max_ns; /* loop turns longer than STALL_NS, and the longest */
+	uint64_t recovered_exits;      /* exits found in procs: their notice was lost */
+	uint64_t adopted;              /* live processes found in procs we had not been told of */
+	uint64_t lost_seen;            /* sum of the kernel's lost_* counters at the last reconcile */
 	uint64_t lat_count, lat_sum_ns, lat_max_ns, lat_bucket[LAT_BUCKETS];
 };
 
@@ -128,7 +128,7 @@ void tm_daemon_opts__init(struct tm_daemon_opts *o)
 	o->pprof_keep = 60;
 	o->cap_allocs = o->cap_stacks = -1;
 	o->trace.native_depth = TM_MAX_NATIVE;
-	o->trace.max_allocs = 1024;      /* lite: no allocator probes, nothing goes in allocs */
+	o->trace.max_allocs = 1024; /* lite: no allocator probes, nothing goes in allocs */
 	o->trace.max_stacks = 65536;
 	o->trace.max_procs = 1024;
 	o->trace.python = 1;
@@ -149,10 +149,8 @@ int tm_daemon_opts__check(struct tm_daemon_opts *o)
 		/* Live blocks, as run's; each process gets a quarter of the tables unless told otherwise. */
 		o->trace.max_allocs = TM_DEFAULT_MAX_ALLOCS;
 		o->trace.alloc_probes = 1;
-		o->trace.max_allocs_per_proc = o->cap_allocs >= 0 ? (unsigned int)o->cap_allocs :
-								    o->trace.max_allocs / 4;
-		o->trace.max_stacks_per_proc = o->cap_stacks >= 0 ? (unsigned int)o->cap_stacks :
-								    o->trace.max_stacks / 4;
+		o->trace.max_allocs_per_proc = o->cap_allocs >= 0 ? (unsigned int)o->cap_allocs : o->trace.max_allocs / 4;
+		o->trace.max_stacks_per_proc = o->cap_stacks >= 0 ? (unsigned int)o->cap_stacks : o->trace.max_stacks / 4;
 	} else if (o->trace.sample_bytes || o->cap_allocs >= 0 || o->cap_stacks >= 0) {
 		pr_warn("tidemark daemon: --sample-bytes and the per-process caps go with --mode full "
 			"(lite mode has no allocator probes)\n");
@@ -288,8 +286,8 @@ static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final
 		cg->exited++;
 		cg->oom_kills += final->oom_time_ns != 0;
 		/* a process shorter than a sweep still shows in its cgroup's peak (as a lower bound) */
-		if ((int64_t)final->peak_bytes > cg->peak_live)
-			cg->peak_live = (int64_t)final->peak_bytes;
+		if ((int64_t) final->peak_bytes > cg->peak_live)
+			cg->peak_live = (int64_t) final->peak_bytes;
 	}
 	tm_trace__forget(d->t, pid, final->inc);
 	dp = dproc_find(d, pid);
@@ -356,10 +354,10 @@ static void sweep(struct daemon *d)
 		if (!tm_trace__proc(d->t, dp->pid, &p) && p.inc == dp->inc) {
 			if (p.exit_time_ns && tm_now_ns() - p.exit_time_ns < 1000000000ull) {
 				i++;
-				continue;   /* just exited: its notice is on its way */
+				continue; /* just exited: its notice is on its way */
 			}
-			d->recovered_exits++;   /* its exit notice was lost: the entry stayed */
-			handle_exit(d, dp->pid, &p);   /* removes dp */
+			d->recovered_exits++;        /* its exit notice was lost: the entry stayed */
+			handle_exit(d, dp->pid, &p); /* removes dp */
 			continue;
 		}
 		/* no entry: its exit event is on its way; give it a few sweeps */
@@ -393,10 +391,10 @@ static void reconcile(struct daemon *d)
 		struct tm_proc p;
 
 		if (tm_trace__proc(d->t, pid, &p) || (p.exit_time_ns && now - p.exit_time_ns < 1000000000ull))
-			continue;   /* gone meanwhile, or just exited: its notice is on its way */
+			continue; /* gone meanwhile, or just exited: its notice is on its way */
 		if (p.exit_time_ns || (kill(pid, 0) && errno == ESRCH)) {
 			if (!p.exit_time_ns)
-				p.exit_time_ns = now;   /* added as it exited (scan_running): no status */
+				p.exit_time_ns = now; /* added as it exited (scan_running): no status */
 			d->recovered_exits++;
 			handle_exit(d, pid, &p);
 			continue;
@@ -545,7 +543,7 @@ static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
 
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
 	if (access(exe, F_OK))
-		return 0;   /* a kernel thread: nothing to trace */
+		return 0; /* a kernel thread: nothing to trace */
 	for (i = 0; i < o->npids; i++)
 		if (o->pids[i] == pid)
 			return 1;
@@ -578,7 +576,7 @@ static int scan_running(struct daemon *d, const char *const *cg_rels)
 		if (*end || pid <= 0 || pid == d->self || !selected_now(d, (pid_t)pid, cg_rels))
 			continue;
 		if (tm_trace__watch(d->t, (pid_t)pid, 0))
-			continue;   /* gone, or no room */
+			continue; /* gone, or no room */
 		if (tm_trace__watching(d->t, (pid_t)pid, &inc) && dproc_add(d, (pid_t)pid, inc))
 			n++;
 	}
@@ -772,7 +770,10 @@ static void write_metrics(struct daemon *d, FILE *out)
 	struct pmetric *m;
 	struct cgsum *sums;
 	size_t n = 0, ns = 0, i;
-	struct { int64_t live; uint64_t peak, rss, drops, n; } other = { 0 };
+	struct {
+		int64_t live;
+		uint64_t peak, rss, drops, n;
+	} other = { 0 };
 	static const char *const names[] = { "live_heap_bytes", "peak_heap_bytes", "rss_bytes", "dropped_total" };
 	static const char *const helps[] = {
 		"Bytes the process holds in traced allocations now (lite: mappings and heap growth).",
@@ -797,8 +798,9 @@ static void write_metrics(struct daemon *d, FILE *out)
 		snprintf(name, sizeof(name), "tidemark_process_%s", names[k]);
 		metric_head(out, name, k == 3 ? "counter" : "gauge", helps[k]);
 		for (i = 0; i < n && i < max; i++) {
-			uint64_t v = k == 0 ? (uint64_t)m[i].p.live_bytes : k == 1 ? m[i].p.peak_bytes :
-				     k == 2 ? m[i].rss : m[i].drops;
+			uint64_t v = k == 0 ? (uint64_t)m[i].p.live_bytes : k == 1 ? m[i].p.peak_bytes
+								    : k == 2       ? m[i].rss
+										   : m[i].drops;
 
 			fprintf(out, "%s{pid=\"%d\",comm=\"", name, m[i].dp->pid);
 			prom_label(out, m[i].dp->comm);
@@ -820,7 +822,8 @@ static void write_metrics(struct daemon *d, FILE *out)
 			}
 			fprintf(out, "%s{pid=\"other\",comm=\"\",%scgroup=\"\"} %lld\n", name,
 				d->o->metrics_cmdline ? "cmdline=\"\"," : "",
-				(long long)(k == 0 ? other.live : (int64_t)(k == 1 ? other.peak : k == 2 ? other.rss : other.drops)));
+				(long long)(k == 0 ? other.live : (int64_t)(k == 1 ? other.peak : k == 2 ? other.rss
+													 : other.drops)));
 		}
 	}
 
@@ -953,7 +956,8 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		      "  /pprof/pid/PID        the same as pprof\n  /pprof/cgroup/PATH    per cgroup as pprof\n"
 		      "  /exited               the latest processes that exited\n"
 		      "All but /metrics need an authenticated client: the Unix socket, or\n"
-		      "'Authorization: Bearer <token>' with the daemon's --token-file.\n", body);
+		      "'Authorization: Bearer <token>' with the daemon's --token-file.\n",
+		      body);
 		return 200;
 	}
 	if (!strcmp(path, "/exited")) {
@@ -995,7 +999,7 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 	}
 	if (!strncmp(path, "/pprof/cgroup/", 14)) {
 		/* Every live traced process whose cgroup is PATH (or below it), as one profile. */
-		const char *cg = path + 13;     /* keeps the leading '/' */
+		const char *cg = path + 13; /* keeps the leading '/' */
 		struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
 		struct tm_profile *all = tm_profile__new(), *prof;
 		size_t i, len = strlen(cg), n = 0;
@@ -1076,8 +1080,7 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 		err = tm_cgroup__resolve(o->cgroups[i], &hier, &id, rel, sizeof(rel));
 		if (err) {
 			pr_warn("tidemark daemon: --cgroup %s: %s\n", o->cgroups[i],
-				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" :
-				strerror(-err));
+				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" : strerror(-err));
 			return err;
 		}
 		cg_rels[i] = strdup(rel);
@@ -1108,8 +1111,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	    tm_outdir__open("tidemark daemon", o->output_dir, TM_OUTDIR_CREATE | TM_OUTDIR_STRICT, &d.outdir))
 		goto out;
 	if (o->listen) {
-		struct tm_http_opts ho = { .listen = o->listen, .token_file = o->token_file,
-					   .unix_group = o->listen_group };
+		struct tm_http_opts ho = { .listen = o->listen, .token_file = o->token_file, .unix_group = o->listen_group };
 
 		/* each refusal is explained where it is found */
 		if (tm_http__listen(&d.http, &ho))
@@ -1153,7 +1155,8 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 			if (now - last_turn > d.stall_max_ns)
 				d.stall_max_ns = now - last_turn;
 			pr_warn("tidemark daemon: the drain stalled for %.1f s (stopped or starved of CPU); checking "
-				"the kernel's process table for notices lost meanwhile\n", (now - last_turn) / 1e9);
+				"the kernel's process table for notices lost meanwhile\n",
+				(now - last_turn) / 1e9);
 			stalled = 1;
 		}
 		last_turn = now;
@@ -1169,7 +1172,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 			next_tick = now + 1000000000ull;
 			lost = lost_total(&d);
 			if (stalled || lost != d.lost_seen || ++ticks % RECONCILE_TICKS == 0) {
-				tm_trace__poll(d.t, 0);   /* what is in the ring first: it is not lost */
+				tm_trace__poll(d.t, 0); /* what is in the ring first: it is not lost */
 				reconcile(&d);
 				d.lost_seen = lost;
 				stalled = 0;
@@ -1183,7 +1186,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 			free(m);
 		}
 		if (o->pprof_every && now >= next_pprof) {
-			if (next_pprof) {   /* not at start: a profile of nothing yet */
+			if (next_pprof) { /* not at start: a profile of nothing yet */
 				write_periodic(&d);
 				prune_periodic(&d);
 			}

@@ -21,31 +21,33 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#define LISTENER UINT32_MAX   /* epoll tag of the listening socket; clients are tagged by slot */
+#define LISTENER UINT32_MAX /* epoll tag of the listening socket; clients are tagged by slot */
 
-enum conn_state { CONN_FREE, CONN_READ, CONN_WRITE };
+enum conn_state { CONN_FREE,
+		  CONN_READ,
+		  CONN_WRITE };
 
 struct conn {
 	int fd;
 	enum conn_state state;
-	uint64_t deadline_ns;      /* CLOCK_MONOTONIC */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC */
 	size_t inlen;
-	char *out;                 /* the whole answer, head and body */
+	char *out; /* the whole answer, head and body */
 	size_t outlen, outoff;
 	char in[TM_HTTP_MAX_REQUEST];
 };
 
 struct tm_http {
-	int fd;                    /* listening socket */
-	int ep;                    /* epoll: the listener and every client */
+	int fd; /* listening socket */
+	int ep; /* epoll: the listener and every client */
 	int port;
 	int is_unix;
-	int dirfd;                 /* unix: the socket's directory, opened once */
-	char name[108];            /* ... and its name in it */
-	dev_t sock_dev;            /* ... and what we bound, so close removes only that */
+	int dirfd;      /* unix: the socket's directory, opened once */
+	char name[108]; /* ... and its name in it */
+	dev_t sock_dev; /* ... and what we bound, so close removes only that */
 	ino_t sock_ino;
 	char token[TM_HTTP_MAX_TOKEN + 1];
-	size_t token_len;          /* 0: TCP serves public paths only */
+	size_t token_len; /* 0: TCP serves public paths only */
 	struct tm_http_stats st;
 	struct conn conns[TM_HTTP_MAX_CLIENTS];
 };
@@ -64,27 +66,27 @@ static int parse_header(const char *p, const char *e, struct tm_http_req *req, i
 	size_t n;
 
 	if (e <= p)
-		return -EINVAL;   /* an empty line before the end of the head: a stray CR */
+		return -EINVAL; /* an empty line before the end of the head: a stray CR */
 	colon = memchr(p, ':', (size_t)(e - p));
 
 	for (q = p; q < e; q++)
 		if ((unsigned char)*q < 0x20 && *q != '\t')
-			return -EINVAL;   /* a bare CR or a NUL inside a line: not HTTP */
+			return -EINVAL; /* a bare CR or a NUL inside a line: not HTTP */
 	if (!colon || colon == p)
 		return -EINVAL;
 	for (q = p; q < colon; q++)
 		if (ows(*q))
-			return -EINVAL;   /* whitespace before the colon (RFC 9112 5.1) */
+			return -EINVAL; /* whitespace before the colon (RFC 9112 5.1) */
 	if ((size_t)(colon - p) != 13 || strncasecmp(p, "authorization", 13))
 		return 0;
 	if ((*seen_auth)++)
-		return -EINVAL;           /* two credentials: which one? neither */
+		return -EINVAL; /* two credentials: which one? neither */
 	for (v = colon + 1; v < e && ows(*v); v++)
 		;
 	while (e > v && ows(e[-1]))
 		e--;
 	if (e - v < 7 || strncasecmp(v, "bearer", 6) || !ows(v[6]))
-		return 0;                 /* another scheme: no bearer token */
+		return 0; /* another scheme: no bearer token */
 	for (v += 6; v < e && ows(*v); v++)
 		;
 	n = (size_t)(e - v);
@@ -214,7 +216,8 @@ static int load_token(struct tm_http *h, const char *path)
 			return err;
 		}
 		pr_info("tidemark daemon: wrote a new token to %s (mode 0600): clients send "
-			"'Authorization: Bearer <its content>'\n", path);
+			"'Authorization: Bearer <its content>'\n",
+			path);
 		return 0;
 	}
 	if (fd < 0) {
@@ -248,7 +251,8 @@ static int load_token(struct tm_http *h, const char *path)
 				err = -EINVAL;
 		if (err) {
 			pr_warn("tidemark daemon: --token-file %s: holds no token of %d to %d visible characters on one "
-				"line (remove it and one is made)\n", path, TM_HTTP_MIN_TOKEN, TM_HTTP_MAX_TOKEN);
+				"line (remove it and one is made)\n",
+				path, TM_HTTP_MIN_TOKEN, TM_HTTP_MAX_TOKEN);
 		} else {
 			memcpy(h->token, buf, (size_t)n + 1);
 			h->token_len = (size_t)n;
@@ -297,7 +301,7 @@ static int listen_tcp(struct tm_http *h, const char *addr)
 		in6->sin6_port = htons((uint16_t)port);
 		sl = sizeof(*in6);
 	} else {
-		return -EINVAL;   /* an address, not a name: nothing to resolve, nothing to surprise */
+		return -EINVAL; /* an address, not a name: nothing to resolve, nothing to surprise */
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -374,7 +378,8 @@ static int listen_unix(struct tm_http *h, const char *path, const char *group)
 		return -errno;
 	if ((st.st_uid != 0 && st.st_uid != geteuid()) || ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
 		pr_warn("tidemark daemon: --listen unix:%s: others may write into %s: use a directory only root can "
-			"write (or a sticky one)\n", path, dir);
+			"write (or a sticky one)\n",
+			path, dir);
 		return -EPERM;
 	}
 	snprintf(h->name, sizeof(h->name), "%s", base);
@@ -390,13 +395,14 @@ static int listen_unix(struct tm_http *h, const char *path, const char *group)
 		err = -EEXIST;
 		if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
 			pr_warn("tidemark daemon: --listen unix:%s: exists and is not a socket of ours: remove it or "
-				"choose another path\n", path);
+				"choose another path\n",
+				path);
 		else if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || errno == EAGAIN)
 			pr_warn("tidemark daemon: --listen unix:%s: another server is listening there\n", path);
 		else if (unlinkat(h->dirfd, base, 0) && errno != ENOENT)
 			err = -errno;
 		else
-			err = 0;   /* a socket left by an earlier run: replaced */
+			err = 0; /* a socket left by an earlier run: replaced */
 		if (err) {
 			close(fd);
 			return err;
@@ -462,8 +468,7 @@ int tm_http__listen(struct tm_http **out, const struct tm_http_opts *o)
 			err = listen_tcp(h, o->listen);
 			if (err)
 				pr_warn("tidemark daemon: cannot listen on %s: %s\n", o->listen,
-					err == -EINVAL ? "give [HOST:]PORT with a numeric address, or unix:PATH" :
-					strerror(-err));
+					err == -EINVAL ? "give [HOST:]PORT with a numeric address, or unix:PATH" : strerror(-err));
 		}
 	}
 	if (err)
@@ -590,7 +595,8 @@ static void conn_answer(struct tm_http *h, struct conn *c, int perr, const struc
 		} else {
 			status = 403;
 			fputs("per-process data is served only to authenticated clients: start the daemon with "
-			      "--token-file FILE, or --listen unix:PATH\n", bf);
+			      "--token-file FILE, or --listen unix:PATH\n",
+			      bf);
 		}
 		h->st.unauthorized++;
 	} else if (status == 400 || status == 405) {

@@ -28,36 +28,36 @@
 #include <stdio.h>
 
 #define TM_HTTP_MAX_REQUEST 8192
-#define TM_HTTP_MAX_PATH 1024
-#define TM_HTTP_MAX_TOKEN 256        /* bytes of a bearer token */
-#define TM_HTTP_MIN_TOKEN 16
-#define TM_HTTP_MAX_CLIENTS 128      /* connections open at once */
-#define TM_HTTP_READ_MS 5000         /* from accept to the end of the request's header */
-#define TM_HTTP_WRITE_MS 30000       /* to take the whole answer */
+#define TM_HTTP_MAX_PATH    1024
+#define TM_HTTP_MAX_TOKEN   256 /* bytes of a bearer token */
+#define TM_HTTP_MIN_TOKEN   16
+#define TM_HTTP_MAX_CLIENTS 128   /* connections open at once */
+#define TM_HTTP_READ_MS     5000  /* from accept to the end of the request's header */
+#define TM_HTTP_WRITE_MS    30000 /* to take the whole answer */
 
 struct tm_http;
 
 /* One parsed request. */
 struct tm_http_req {
 	char method[16];
-	char path[TM_HTTP_MAX_PATH];             /* without its query string */
-	char bearer[TM_HTTP_MAX_TOKEN + 1];      /* Authorization: Bearer <this>; "" = none */
+	char path[TM_HTTP_MAX_PATH];        /* without its query string */
+	char bearer[TM_HTTP_MAX_TOKEN + 1]; /* Authorization: Bearer <this>; "" = none */
 };
 
 struct tm_http_opts {
-	const char *listen;        /* "[HOST:]PORT" (HOST defaults to 127.0.0.1) or "unix:PATH" */
-	const char *token_file;    /* TCP: clients must send this file's token; created 0600 if missing */
-	const char *unix_group;    /* unix: the socket is 0660 for this group instead of 0600 */
+	const char *listen;     /* "[HOST:]PORT" (HOST defaults to 127.0.0.1) or "unix:PATH" */
+	const char *token_file; /* TCP: clients must send this file's token; created 0600 if missing */
+	const char *unix_group; /* unix: the socket is 0660 for this group instead of 0600 */
 };
 
 /* What the server did, for the daemon's metrics. */
 struct tm_http_stats {
-	uint64_t served;           /* answers sent in full */
-	uint64_t refused_full;     /* connections over TM_HTTP_MAX_CLIENTS: 503 */
-	uint64_t timed_out;        /* dropped at their deadline */
-	uint64_t unauthorized;     /* 401 and 403 answers */
-	uint64_t bad;              /* 400 and 405 answers */
-	unsigned int open;         /* connections open now */
+	uint64_t served;       /* answers sent in full */
+	uint64_t refused_full; /* connections over TM_HTTP_MAX_CLIENTS: 503 */
+	uint64_t timed_out;    /* dropped at their deadline */
+	uint64_t unauthorized; /* 401 and 403 answers */
+	uint64_t bad;          /* 400 and 405 answers */
+	unsigned int open;     /* connections open now */
 };
 
 /*

@@ -20,19 +20,19 @@
 #define TM_DEFAULT_MAX_ALLOCS_PY (8u << 20)
 
 struct tm_trace_opts {
-	unsigned int native_depth;   /* frames per native stack, 1..TM_MAX_NATIVE */
-	unsigned int max_allocs;     /* live blocks tracked at once */
-	unsigned int max_stacks;     /* distinct stacks */
-	unsigned int max_procs;      /* processes tracked at once; 0 = the default (1024) */
-	unsigned int max_regions;    /* live mappings; 0 = the default (16384) */
-	int python;                  /* capture CPython stacks when the target is CPython */
-	int daemon;                  /* track selected processes from their exec; release them at exit */
-	unsigned int sel_flags;      /* enum tm_sel_flags: which selectors the daemon fills in */
-	int py_alloc;                /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
-	int native_all;              /* keep the interpreter's frames between two Python frames */
-	uint64_t sample_bytes;       /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
-	int alloc_probes;            /* daemon --mode full: libc probes on each process it tracks */
-	unsigned int max_allocs_per_proc;   /* caps per process (0 = none); beyond: counted proc_cap */
+	unsigned int native_depth;        /* frames per native stack, 1..TM_MAX_NATIVE */
+	unsigned int max_allocs;          /* live blocks tracked at once */
+	unsigned int max_stacks;          /* distinct stacks */
+	unsigned int max_procs;           /* processes tracked at once; 0 = the default (1024) */
+	unsigned int max_regions;         /* live mappings; 0 = the default (16384) */
+	int python;                       /* capture CPython stacks when the target is CPython */
+	int daemon;                       /* track selected processes from their exec; release them at exit */
+	unsigned int sel_flags;           /* enum tm_sel_flags: which selectors the daemon fills in */
+	int py_alloc;                     /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
+	int native_all;                   /* keep the interpreter's frames between two Python frames */
+	uint64_t sample_bytes;            /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
+	int alloc_probes;                 /* daemon --mode full: libc probes on each process it tracks */
+	unsigned int max_allocs_per_proc; /* caps per process (0 = none); beyond: counted proc_cap */
 	unsigned int max_stacks_per_proc;
 };
 
@@ -47,9 +47,9 @@ typedef void (*tm_trace_event_fn)(void *ctx, const struct tm_event *ev, const st
 /* Entries in the kernel's maps, counted (for the daemon's own metrics). */
 struct tm_occupancy {
 	long procs, allocs, regions, aggs, stacks, py_codes;
-	long watched;                /* processes the loader keeps maps snapshots for */
-	long links;                  /* uprobe links held (daemon --mode full) */
-	long probe_failures;         /* processes whose libc could not be probed in time */
+	long watched;        /* processes the loader keeps maps snapshots for */
+	long links;          /* uprobe links held (daemon --mode full) */
+	long probe_failures; /* processes whose libc could not be probed in time */
 };
 
 int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o);
@@ -101,7 +101,7 @@ int tm_trace__select_exe(struct tm_trace *t, uint64_t kdev, uint64_t ino);
 int tm_trace__select_cgroup(struct tm_trace *t, enum tm_cg_hier hier, uint64_t id);
 /* Print per-program verified instruction counts (for -v). */
 void tm_trace__print_verifier_stats(struct tm_trace *t);
-void tm_trace__destroy(struct tm_trace *t);  /* accepts NULL */
+void tm_trace__destroy(struct tm_trace *t); /* accepts NULL */
 /* The same, finished by a detached child so the caller can exit now (target gone). */
 int tm_trace__destroy_detached(struct tm_trace *t);
 
