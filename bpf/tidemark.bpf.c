@@ -29,7 +29,11 @@
  *   stacks lookup; return: one allocs update, one aggs
  *   lookup, one procs lookup. free: task storage,
  *   one allocs lookup + delete, aggs, procs.
- *   Nothing is sent to user space per event.
+ *   Nothing is sent to user space per event: only rare notices (exec, a new
+ *   executable mapping, fork, exit, OOM) go through the ring buffer. One that
+ *   finds it full (user space stopped or slow) is counted by kind (lost_*); a
+ *   lost exit leaves the process's procs entry, exit time set, for the
+ *   daemon to find.
  *
  * Counted once
  *   An allocator call made inside a traced one is not counted again: its
@@ -276,11 +280,26 @@ static __always_inline void count_stat(enum tm_stat what)
 		__sync_fetch_and_add(&s->stats[what], 1);
 }
 
+/* A notice that found the ring full: counted by kind, never silent. */
+static __always_inline void count_lost(__u32 type)
+{
+	switch (type) {
+	case TM_EV_EXEC_MAP: count_stat(TM_STAT_LOST_EXEC_MAP); break;
+	case TM_EV_OOM: count_stat(TM_STAT_LOST_OOM); break;
+	case TM_EV_EXIT: count_stat(TM_STAT_LOST_EXIT); break;
+	case TM_EV_EXEC: count_stat(TM_STAT_LOST_EXEC); break;
+	case TM_EV_FORK: count_stat(TM_STAT_LOST_FORK); break;
+	}
+}
+
 static __always_inline long notify(__u32 type, __u32 tgid, __u64 arg)
 {
 	struct tm_event ev = { .type = type, .tgid = tgid, .arg = arg };
+	long err = bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
 
-	return bpf_ringbuf_output(&events, &ev, sizeof(ev), 0);
+	if (err)
+		count_lost(type);
+	return err;
 }
 
 #define PF_EXITING 0x00000004 /* include/linux/sched.h: set first thing in do_exit() */
@@ -1332,8 +1351,10 @@ static __always_inline int send_exit(__u32 tgid, struct tm_proc *p)
 {
 	struct tm_exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
-	if (!e)
+	if (!e) {
+		count_lost(TM_EV_EXIT);
 		return -1;
+	}
 	e->ev.type = TM_EV_EXIT;
 	e->ev.tgid = tgid;
 	e->ev.arg = p->inc;
@@ -1410,6 +1431,10 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 	lo = pp->ldso_lo;
 	hi = pp->ldso_hi;
 	brk = pp->brk_cur;
+	/* A dead process's entry under this pid (its exit found the ring full): report it first. */
+	p = bpf_map_lookup_elem(&procs, &ctgid);
+	if (p && send_exit(ctgid, p))
+		return 0;
 	if (bpf_map_update_elem(&procs, &ctgid, &proc_zero, BPF_ANY)) {
 		count_stat(TM_STAT_PROCS_FULL);
 		return 0;

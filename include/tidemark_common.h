@@ -105,11 +105,25 @@ enum tm_drop {
 
 /* Informational counters: not losses. */
 enum tm_stat {
-	TM_STAT_NESTED,            /* allocator calls made inside another traced one (realloc -> malloc) */
-	TM_STAT_MMAP_IN_ALLOC,     /* mmap/munmap/brk made by the allocator itself: not double counted */
-	TM_STAT_STACKS_NEW,        /* distinct stacks interned */
-	TM_STAT_STACKS_TRUNCATED,  /* stacks deeper than the capture limit */
-	TM_STAT_PROCS_FULL,        /* the daemon could not start tracking a process: procs is full */
+	TM_STAT_NESTED,           /* allocator calls made inside another traced one (realloc -> malloc) */
+	TM_STAT_MMAP_IN_ALLOC,    /* mmap/munmap/brk made by the allocator itself: not double counted */
+	TM_STAT_STACKS_NEW,       /* distinct stacks interned */
+	TM_STAT_STACKS_TRUNCATED, /* stacks deeper than the capture limit */
+	TM_STAT_PROCS_FULL,       /* the daemon could not start tracking a process: procs is full */
+	/*
+	 * Notices to user space lost because the ring buffer was full (user
+	 * space did not drain it in time), one counter per kind of notice.
+	 * What each loss costs: exec_map, a late /proc/PID/maps snapshot (frames
+	 * of a library mapped and gone meanwhile stay unnamed); exit, the
+	 * process's entry stays in procs until the daemon's sweep finds it;
+	 * exec and fork, the daemon learns of the process at that sweep;
+	 * oom, the post-mortem is still written at the exit.
+	 */
+	TM_STAT_LOST_EXEC_MAP,
+	TM_STAT_LOST_OOM,
+	TM_STAT_LOST_EXIT,
+	TM_STAT_LOST_EXEC,
+	TM_STAT_LOST_FORK,
 	TM_STAT__COUNT,
 };
 

@@ -94,7 +94,15 @@ static const char usage[] =
 "                         (default 60)\n"
 "      --output-dir DIR   write OOM post-mortems here (made 0700 when missing; yours or\n"
 "                         root's, not writable by others unless sticky)\n"
-"      --listen [HOST:]PORT  serve /metrics (Prometheus) and /report/pid/PID; HOST 127.0.0.1\n"
+"      --listen [HOST:]PORT  serve /metrics (Prometheus), /report/pid/PID, /pprof/...;\n"
+"                         HOST 127.0.0.1. Per-process endpoints need --token-file\n"
+"      --listen unix:PATH the same on a Unix socket, mode 0600 (root only): the file\n"
+"                         mode is the access check; its directory must be root's\n"
+"      --listen-group G   unix: mode 0660 for group G\n"
+"      --token-file F     TCP: clients send 'Authorization: Bearer <F's content>' for\n"
+"                         per-process endpoints; F is made (0600, random) if missing\n"
+"      --metrics-cmdline  label /metrics series with command lines (then /metrics\n"
+"                         needs the same credentials)\n"
 "      --max-procs N      processes traced at once (default 1024)\n"
 "      --max-series N     processes and cgroups with their own metric labels (default 100)\n"
 "  -d, --duration SECONDS stop after this long (default: SIGINT/SIGTERM)\n";
@@ -517,7 +525,7 @@ out:
 
 enum { OPT_D_MODE = 300, OPT_D_PID, OPT_D_COMM, OPT_D_EXE, OPT_D_CGROUP, OPT_D_OUTDIR, OPT_D_LISTEN,
 	OPT_D_MAXPROCS, OPT_D_MAXSERIES, OPT_D_SAMPLE, OPT_D_CAP_ALLOCS, OPT_D_CAP_STACKS, OPT_D_PPROF_EVERY,
-	OPT_D_PPROF_KEEP };
+	OPT_D_PPROF_KEEP, OPT_D_TOKEN_FILE, OPT_D_LISTEN_GROUP, OPT_D_METRICS_CMDLINE };
 
 /* --pid, --comm, --exe, --cgroup: add one selector (each repeatable, any match selects). */
 static int daemon_selector(struct tm_daemon_opts *o, int c, const char *flag, const char *arg)
@@ -561,6 +569,9 @@ static int cmd_daemon(int argc, char **argv)
 		{ "cgroup", required_argument, NULL, OPT_D_CGROUP },
 		{ "output-dir", required_argument, NULL, OPT_D_OUTDIR },
 		{ "listen", required_argument, NULL, OPT_D_LISTEN },
+		{ "token-file", required_argument, NULL, OPT_D_TOKEN_FILE },
+		{ "listen-group", required_argument, NULL, OPT_D_LISTEN_GROUP },
+		{ "metrics-cmdline", no_argument, NULL, OPT_D_METRICS_CMDLINE },
 		{ "max-procs", required_argument, NULL, OPT_D_MAXPROCS },
 		{ "max-series", required_argument, NULL, OPT_D_MAXSERIES },
 		{ "sample-bytes", required_argument, NULL, OPT_D_SAMPLE },
@@ -606,6 +617,15 @@ static int cmd_daemon(int argc, char **argv)
 			break;
 		case OPT_D_LISTEN:
 			o.listen = optarg;
+			break;
+		case OPT_D_TOKEN_FILE:
+			o.token_file = optarg;
+			break;
+		case OPT_D_LISTEN_GROUP:
+			o.listen_group = optarg;
+			break;
+		case OPT_D_METRICS_CMDLINE:
+			o.metrics_cmdline = 1;
 			break;
 		case OPT_D_MAXPROCS:
 			if (parse_uint("daemon", "--max-procs", optarg, 16, 1u << 20, &v))

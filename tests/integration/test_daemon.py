@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -23,10 +24,17 @@ WL = os.path.join(ROOT, "tests", "workloads")
 
 
 class Daemon:
-    """tidemark daemon on a cgroup, with /metrics on a free loopback port."""
+    """tidemark daemon on a cgroup, with /metrics on a free loopback port; per-process endpoints
+    with the bearer token of its --token-file (test_safety_http.py tests who else may see them)."""
 
     def __init__(self, cg, outdir=None, extra=(), select=None):
-        args = [TIDEMARK, "daemon", *(select or ["--cgroup", cg]), "--listen", "127.0.0.1:0", *extra]
+        self.tokdir = tempfile.mkdtemp(prefix="tm-token-")
+        self.token = secrets.token_hex(32)
+        fd = os.open(os.path.join(self.tokdir, "token"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, self.token.encode())
+        os.close(fd)
+        args = [TIDEMARK, "daemon", *(select or ["--cgroup", cg]), "--listen", "127.0.0.1:0",
+                "--token-file", os.path.join(self.tokdir, "token"), *extra]
         if outdir:
             args += ["--output-dir", outdir]
         self.p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
@@ -40,9 +48,14 @@ class Daemon:
             self.p.kill()
             raise AssertionError(f"daemon did not start: {line!r}")
 
+    def raw(self, path):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read()
+
     def get(self, path):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as r:
-            return r.read().decode()
+        return self.raw(path).decode()
 
     def metrics(self):
         out = {}
@@ -55,6 +68,7 @@ class Daemon:
     def stop(self):
         self.p.terminate()
         err = self.p.communicate(timeout=60)[1]
+        shutil.rmtree(self.tokdir, ignore_errors=True)
         return self.p.returncode, err
 
 
@@ -185,11 +199,9 @@ def test_lite_matches_run_on_numpy():
         eq(p.stdout.readline().strip(), "ready", "numpy workload ready")
         lite = json.loads(d.get(f"/report/pid/{p.pid}"))
         # The same process as pprof, alone and as its cgroup: the same peak, stack by stack.
-        with urllib.request.urlopen(f"http://127.0.0.1:{d.port}/pprof/pid/{p.pid}", timeout=30) as r:
-            by_pid = pprof_by_function(pprof_decode(r.read()), "peak_space")
+        by_pid = pprof_by_function(pprof_decode(d.raw(f"/pprof/pid/{p.pid}")), "peak_space")
         cgpath = lite["process"].get("cgroup") or ""
-        with urllib.request.urlopen(f"http://127.0.0.1:{d.port}/pprof/cgroup{cgpath}", timeout=30) as r:
-            by_cg = pprof_by_function(pprof_decode(r.read()), "peak_space")
+        by_cg = pprof_by_function(pprof_decode(d.raw(f"/pprof/cgroup{cgpath}")), "peak_space")
         js = {}
         for site in lite["views"]["peak"]:
             fn = site["stack"][0]["function"] if site["stack"] else None

@@ -30,10 +30,12 @@ def memory_root():
 
 
 def limited_cgroup(name, limit=LIMIT):
+    """A memory cgroup of our own: the test's pid in its name, so runs of the suite from other
+    checkouts on the same machine never share (and trace, and remove) each other's."""
     root, v1 = memory_root()
     if not root:
         skip("no memory cgroup controller mounted")
-    path = os.path.join(root, name)
+    path = os.path.join(root, f"{name}-{os.getpid()}")
     if os.path.isdir(path):
         os.rmdir(path)
     os.mkdir(path)

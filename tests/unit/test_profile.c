@@ -252,6 +252,12 @@ static void test_names(void)
 	TM_CHECK_STR(tm_stat_name(TM_STAT_MMAP_IN_ALLOC), "mmap_in_alloc");
 	TM_CHECK_STR(tm_stat_name(TM_STAT_STACKS_NEW), "stacks_new");
 	TM_CHECK_STR(tm_stat_name(TM_STAT_STACKS_TRUNCATED), "stacks_truncated");
+	TM_CHECK_STR(tm_stat_name(TM_STAT_PROCS_FULL), "procs_full");
+	TM_CHECK_STR(tm_stat_name(TM_STAT_LOST_EXEC_MAP), "lost_exec_map");
+	TM_CHECK_STR(tm_stat_name(TM_STAT_LOST_OOM), "lost_oom");
+	TM_CHECK_STR(tm_stat_name(TM_STAT_LOST_EXIT), "lost_exit");
+	TM_CHECK_STR(tm_stat_name(TM_STAT_LOST_EXEC), "lost_exec");
+	TM_CHECK_STR(tm_stat_name(TM_STAT_LOST_FORK), "lost_fork");
 	for (i = 0; i < TM_STAT__COUNT; i++)
 		TM_CHECK(tm_stat_name(i) != NULL);
 	for (i = 0; i < TM_DROP__COUNT; i++)

@@ -495,7 +495,8 @@ static void test_json(void)
 			     "\"addr_reused\": 0, \"stack_unreadable\": 0, \"unmap_split\": 0, "
 			     "\"inflight\": 0, \"py_unreadable\": 0, \"py_arena_untraced\": 0, \"proc_cap\": 0}") != NULL);
 	TM_CHECK(strstr(out, "\"stats\": {\"nested\": 0, \"mmap_in_alloc\": 0, \"stacks_new\": 6, "
-			     "\"stacks_truncated\": 0, \"procs_full\": 0}") != NULL);
+			     "\"stacks_truncated\": 0, \"procs_full\": 0, \"lost_exec_map\": 0, \"lost_oom\": 0, "
+			     "\"lost_exit\": 0, \"lost_exec\": 0, \"lost_fork\": 0}") != NULL);
 
 	/* All three views whatever o.view says, each in its own order. */
 	a = strstr(out, "\"peak\": [\n      {\"bytes\": 3000, \"count\": 2, \"allocator\": \"malloc\", "

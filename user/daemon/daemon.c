@@ -2,11 +2,21 @@
 /*
  * daemon.c: `tidemark daemon` (see daemon.h).
  *
- * One thread, one loop: poll the ring buffer and the HTTP socket, and once a
+ * One thread, one loop: poll the ring buffer and the HTTP clients, and once a
  * second sweep for processes whose exit we could not be told about, release
  * the kernel's entries of the exited ones, and fold per-cgroup peaks.
  * Memory of our own is bounded: one record per tracked process (at most
  * --max-procs), a fixed ring of recent exits, at most MAX_CGROUPS cgroups.
+ *
+ * Back-pressure. Clients never hold the loop (http.h: non-blocking, with
+ * deadlines and a cap). When the loop itself stops (SIGSTOP, a starved CPU)
+ * the kernel keeps tracing but its notices overflow the ring: each lost one
+ * is counted by kind in BPF (lost_*), and an exit that could not be told
+ * leaves the process's entry in `procs` with its exit time set. A gap in
+ * the loop longer than STALL_NS is reported, and then (or whenever the lost
+ * counters moved, and every RECONCILE_TICKS seconds anyway) the whole procs
+ * table is read: the dead are handled as exits and reaped, the live ones we
+ * never heard of are adopted. So procs never stays full of the dead.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,24 +46,29 @@
 #include "report/report.h"
 #include "target/proc.h"
 
-#define MAX_CGROUPS 1024
-#define EXITED_RING 64
-#define CG_LEN 256
+#define MAX_CGROUPS     1024
+#define EXITED_RING     64
+#define CG_LEN          256
+#define STALL_NS        1000000000ull /* a loop turn longer than this is a stalled drain */
+#define RECONCILE_TICKS 10            /* read the whole procs table at least this often (s) */
+/* Exit-to-record latency histogram (seconds), for /metrics. */
+static const double lat_le[] = { 0.001, 0.01, 0.1, 1, 10 };
+#define LAT_BUCKETS (sizeof(lat_le) / sizeof(lat_le[0]))
 
 struct dproc {
 	pid_t pid;
 	__u32 inc;
 	char comm[16];
 	char cgroup[CG_LEN];
-	char cmd[256];             /* its command line, read while it lives */
+	char cmd[256]; /* its command line, read while it lives */
 	uint64_t start_ns;
-	int gone_ticks;            /* sweeps since kill(pid, 0) said it is gone */
+	int gone_ticks; /* sweeps since kill(pid, 0) said it is gone */
 };
 
 struct cgstat {
 	char path[CG_LEN];
 	uint64_t exited, oom_kills;
-	int64_t peak_live;         /* highest sum of its processes' live heaps seen by a sweep */
+	int64_t peak_live; /* highest sum of its processes' live heaps seen by a sweep */
 };
 
 struct exited {
@@ -62,7 +77,7 @@ struct exited {
 	char cgroup[CG_LEN];
 	uint64_t peak, oom;
 	int32_t status;
-	int32_t replaced;          /* exec'd into another program, not exited */
+	int32_t replaced; /* exec'd into another program, not exited */
 };
 
 struct daemon {
@@ -82,6 +97,12 @@ struct daemon {
 	int outdir;              /* --output-dir, opened once (util/outfile.h) */
 	struct written *written; /* the periodic files we wrote, oldest first */
 	size_t nwritten, capwritten;
+	/* back-pressure */
+	uint64_t stalls, stall_max_ns; /* loop turns longer than STALL_NS, and the longest */
+	uint64_t recovered_exits;      /* exits found in procs: their notice was lost */
+	uint64_t adopted;              /* live processes found in procs we had not been told of */
+	uint64_t lost_seen;            /* sum of the kernel's lost_* counters at the last reconcile */
+	uint64_t lat_count, lat_sum_ns, lat_max_ns, lat_bucket[LAT_BUCKETS];
 };
 
 /* A periodic file this daemon wrote: pruning removes only these, and only if still ours. */
@@ -107,7 +128,7 @@ void tm_daemon_opts__init(struct tm_daemon_opts *o)
 	o->pprof_keep = 60;
 	o->cap_allocs = o->cap_stacks = -1;
 	o->trace.native_depth = TM_MAX_NATIVE;
-	o->trace.max_allocs = 1024;      /* lite: no allocator probes, nothing goes in allocs */
+	o->trace.max_allocs = 1024; /* lite: no allocator probes, nothing goes in allocs */
 	o->trace.max_stacks = 65536;
 	o->trace.max_procs = 1024;
 	o->trace.python = 1;
@@ -128,10 +149,8 @@ int tm_daemon_opts__check(struct tm_daemon_opts *o)
 		/* Live blocks, as run's; each process gets a quarter of the tables unless told otherwise. */
 		o->trace.max_allocs = TM_DEFAULT_MAX_ALLOCS;
 		o->trace.alloc_probes = 1;
-		o->trace.max_allocs_per_proc = o->cap_allocs >= 0 ? (unsigned int)o->cap_allocs :
-								    o->trace.max_allocs / 4;
-		o->trace.max_stacks_per_proc = o->cap_stacks >= 0 ? (unsigned int)o->cap_stacks :
-								    o->trace.max_stacks / 4;
+		o->trace.max_allocs_per_proc = o->cap_allocs >= 0 ? (unsigned int)o->cap_allocs : o->trace.max_allocs / 4;
+		o->trace.max_stacks_per_proc = o->cap_stacks >= 0 ? (unsigned int)o->cap_stacks : o->trace.max_stacks / 4;
 	} else if (o->trace.sample_bytes || o->cap_allocs >= 0 || o->cap_stacks >= 0) {
 		pr_warn("tidemark daemon: --sample-bytes and the per-process caps go with --mode full "
 			"(lite mode has no allocator probes)\n");
@@ -139,6 +158,10 @@ int tm_daemon_opts__check(struct tm_daemon_opts *o)
 	}
 	if (o->pprof_every && !o->output_dir) {
 		pr_warn("tidemark daemon: --pprof-every writes into --output-dir: give one\n");
+		return -EINVAL;
+	}
+	if ((o->token_file || o->listen_group || o->metrics_cmdline) && !o->listen) {
+		pr_warn("tidemark daemon: --token-file, --listen-group and --metrics-cmdline go with --listen\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -158,6 +181,9 @@ static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
 {
 	struct dproc *p = dproc_find(d, pid);
 
+	/* an older incarnation we were never told had ended: its entries go */
+	if (p && p->inc != inc)
+		tm_trace__forget(d->t, pid, p->inc);
 	if (!p) {
 		if (d->nprocs == d->capprocs) {
 			size_t cap = d->capprocs ? 2 * d->capprocs : 64;
@@ -260,13 +286,28 @@ static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final
 		cg->exited++;
 		cg->oom_kills += final->oom_time_ns != 0;
 		/* a process shorter than a sweep still shows in its cgroup's peak (as a lower bound) */
-		if ((int64_t)final->peak_bytes > cg->peak_live)
-			cg->peak_live = (int64_t)final->peak_bytes;
+		if ((int64_t) final->peak_bytes > cg->peak_live)
+			cg->peak_live = (int64_t) final->peak_bytes;
 	}
 	tm_trace__forget(d->t, pid, final->inc);
 	dp = dproc_find(d, pid);
 	if (dp && dp->inc == final->inc)
 		*dp = d->procs[--d->nprocs];
+}
+
+/* How long a process's exit waited in the ring before we recorded it. */
+static void note_latency(struct daemon *d, uint64_t exit_ns)
+{
+	uint64_t now = tm_now_ns(), lat = now > exit_ns ? now - exit_ns : 0;
+	size_t i;
+
+	d->lat_count++;
+	d->lat_sum_ns += lat;
+	if (lat > d->lat_max_ns)
+		d->lat_max_ns = lat;
+	for (i = 0; i < LAT_BUCKETS; i++)
+		if (lat <= (uint64_t)(lat_le[i] * 1e9))
+			d->lat_bucket[i]++;
 }
 
 static void on_event(void *ctx, const struct tm_event *ev, const struct tm_proc *final)
@@ -286,8 +327,11 @@ static void on_event(void *ctx, const struct tm_event *ev, const struct tm_proc 
 		pr_debug("tidemark daemon: the OOM killer chose pid %u (%s)\n", ev->tgid, dp ? dp->comm : "?");
 		break;
 	case TM_EV_EXIT:
-		if (final)
-			handle_exit(d, (pid_t)ev->tgid, final);
+		if (!final)
+			break;
+		if (final->exit_time_ns)
+			note_latency(d, final->exit_time_ns);
+		handle_exit(d, (pid_t)ev->tgid, final);
 		break;
 	default:
 		break;
@@ -308,7 +352,12 @@ static void sweep(struct daemon *d)
 			continue;
 		}
 		if (!tm_trace__proc(d->t, dp->pid, &p) && p.inc == dp->inc) {
-			handle_exit(d, dp->pid, &p);   /* removes dp */
+			if (p.exit_time_ns && tm_now_ns() - p.exit_time_ns < 1000000000ull) {
+				i++;
+				continue; /* just exited: its notice is on its way */
+			}
+			d->recovered_exits++;        /* its exit notice was lost: the entry stayed */
+			handle_exit(d, dp->pid, &p); /* removes dp */
 			continue;
 		}
 		/* no entry: its exit event is on its way; give it a few sweeps */
@@ -319,6 +368,58 @@ static void sweep(struct daemon *d)
 		}
 		i++;
 	}
+}
+
+/*
+ * The kernel's procs table against what we know (see the top of this file).
+ * An entry whose process exited over a second ago is one whose exit could
+ * not be told (BPF sends the notice and deletes the entry in one go).
+ */
+static void reconcile(struct daemon *d)
+{
+	size_t cap = d->o->trace.max_procs ? d->o->trace.max_procs : 1024;
+	pid_t *pids = calloc(cap, sizeof(*pids));
+	uint64_t now = tm_now_ns();
+	long n, i;
+
+	if (!pids)
+		return;
+	n = tm_trace__procs(d->t, pids, cap);
+	for (i = 0; i < n; i++) {
+		pid_t pid = pids[i];
+		struct dproc *dp;
+		struct tm_proc p;
+
+		if (tm_trace__proc(d->t, pid, &p) || (p.exit_time_ns && now - p.exit_time_ns < 1000000000ull))
+			continue; /* gone meanwhile, or just exited: its notice is on its way */
+		if (p.exit_time_ns || (kill(pid, 0) && errno == ESRCH)) {
+			if (!p.exit_time_ns)
+				p.exit_time_ns = now; /* added as it exited (scan_running): no status */
+			d->recovered_exits++;
+			handle_exit(d, pid, &p);
+			continue;
+		}
+		dp = dproc_find(d, pid);
+		if (!dp || dp->inc != p.inc) {
+			if (tm_trace__adopt(d->t, pid, p.inc) == -ENOSPC)
+				continue;
+			if (dproc_add(d, pid, p.inc))
+				d->adopted++;
+		}
+	}
+	free(pids);
+}
+
+static uint64_t lost_total(struct daemon *d)
+{
+	struct tm_stats st;
+	uint64_t sum = 0;
+	int k;
+
+	tm_trace__stats(d->t, &st);
+	for (k = TM_STAT_LOST_EXEC_MAP; k <= TM_STAT_LOST_FORK; k++)
+		sum += st.stats[k];
+	return sum;
 }
 
 /* ---- periodic pprof files (--pprof-every) ---------------------------- */
@@ -442,7 +543,7 @@ static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
 
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
 	if (access(exe, F_OK))
-		return 0;   /* a kernel thread: nothing to trace */
+		return 0; /* a kernel thread: nothing to trace */
 	for (i = 0; i < o->npids; i++)
 		if (o->pids[i] == pid)
 			return 1;
@@ -475,7 +576,7 @@ static int scan_running(struct daemon *d, const char *const *cg_rels)
 		if (*end || pid <= 0 || pid == d->self || !selected_now(d, (pid_t)pid, cg_rels))
 			continue;
 		if (tm_trace__watch(d->t, (pid_t)pid, 0))
-			continue;   /* gone, or no room */
+			continue; /* gone, or no room */
 		if (tm_trace__watching(d->t, (pid_t)pid, &inc) && dproc_add(d, (pid_t)pid, inc))
 			n++;
 	}
@@ -620,6 +721,47 @@ static void fold_cgroup_peaks(struct daemon *d, const struct pmetric *m, size_t 
 	}
 }
 
+/* What the loop went through: stalls, exit-to-record latency, recovered notices, HTTP clients. */
+static void write_backpressure(struct daemon *d, FILE *out)
+{
+	struct tm_http_stats hs = { 0 };
+	size_t i;
+
+	metric_head(out, "tidemark_drain_stalls_total", "counter",
+		    "Turns of the daemon's loop longer than 1 s (stopped or starved): the ring may have overflowed.");
+	fprintf(out, "tidemark_drain_stalls_total %" PRIu64 "\n", d->stalls);
+	metric_head(out, "tidemark_drain_stall_longest_seconds", "gauge", "The longest such turn.");
+	fprintf(out, "tidemark_drain_stall_longest_seconds %.3f\n", d->stall_max_ns / 1e9);
+	metric_head(out, "tidemark_exit_record_latency_seconds", "histogram",
+		    "From a traced process's exit (in the kernel) to the daemon recording it.");
+	for (i = 0; i < LAT_BUCKETS; i++)
+		fprintf(out, "tidemark_exit_record_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", lat_le[i],
+			d->lat_bucket[i]);
+	fprintf(out, "tidemark_exit_record_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", d->lat_count);
+	fprintf(out, "tidemark_exit_record_latency_seconds_sum %.9f\n", d->lat_sum_ns / 1e9);
+	fprintf(out, "tidemark_exit_record_latency_seconds_count %" PRIu64 "\n", d->lat_count);
+	metric_head(out, "tidemark_exit_record_latency_max_seconds", "gauge", "The longest of those latencies.");
+	fprintf(out, "tidemark_exit_record_latency_max_seconds %.9f\n", d->lat_max_ns / 1e9);
+	metric_head(out, "tidemark_exits_recovered_total", "counter",
+		    "Exits found in the kernel's procs table because their notice was lost (then reaped).");
+	fprintf(out, "tidemark_exits_recovered_total %" PRIu64 "\n", d->recovered_exits);
+	metric_head(out, "tidemark_processes_adopted_total", "counter",
+		    "Traced processes found in the kernel's procs table whose start notice was lost.");
+	fprintf(out, "tidemark_processes_adopted_total %" PRIu64 "\n", d->adopted);
+	if (d->http)
+		tm_http__stats(d->http, &hs);
+	metric_head(out, "tidemark_http_connections_open", "gauge", "HTTP clients connected now.");
+	fprintf(out, "tidemark_http_connections_open %u\n", hs.open);
+	metric_head(out, "tidemark_http_connections_total", "counter",
+		    "HTTP connections: served (answered in full, any status; unauthorized counts the 401/403 and "
+		    "bad the 400/405 among them), refused (over the cap: 503), timed_out (dropped at the deadline).");
+	fprintf(out, "tidemark_http_connections_total{outcome=\"served\"} %" PRIu64 "\n", hs.served);
+	fprintf(out, "tidemark_http_connections_total{outcome=\"refused\"} %" PRIu64 "\n", hs.refused_full);
+	fprintf(out, "tidemark_http_connections_total{outcome=\"timed_out\"} %" PRIu64 "\n", hs.timed_out);
+	fprintf(out, "tidemark_http_connections_total{outcome=\"unauthorized\"} %" PRIu64 "\n", hs.unauthorized);
+	fprintf(out, "tidemark_http_connections_total{outcome=\"bad\"} %" PRIu64 "\n", hs.bad);
+}
+
 static void write_metrics(struct daemon *d, FILE *out)
 {
 	unsigned int max = d->o->max_series ? d->o->max_series : 100;
@@ -628,7 +770,10 @@ static void write_metrics(struct daemon *d, FILE *out)
 	struct pmetric *m;
 	struct cgsum *sums;
 	size_t n = 0, ns = 0, i;
-	struct { int64_t live; uint64_t peak, rss, drops, n; } other = { 0 };
+	struct {
+		int64_t live;
+		uint64_t peak, rss, drops, n;
+	} other = { 0 };
 	static const char *const names[] = { "live_heap_bytes", "peak_heap_bytes", "rss_bytes", "dropped_total" };
 	static const char *const helps[] = {
 		"Bytes the process holds in traced allocations now (lite: mappings and heap growth).",
@@ -653,11 +798,16 @@ static void write_metrics(struct daemon *d, FILE *out)
 		snprintf(name, sizeof(name), "tidemark_process_%s", names[k]);
 		metric_head(out, name, k == 3 ? "counter" : "gauge", helps[k]);
 		for (i = 0; i < n && i < max; i++) {
-			uint64_t v = k == 0 ? (uint64_t)m[i].p.live_bytes : k == 1 ? m[i].p.peak_bytes :
-				     k == 2 ? m[i].rss : m[i].drops;
+			uint64_t v = k == 0 ? (uint64_t)m[i].p.live_bytes : k == 1 ? m[i].p.peak_bytes
+								    : k == 2       ? m[i].rss
+										   : m[i].drops;
 
 			fprintf(out, "%s{pid=\"%d\",comm=\"", name, m[i].dp->pid);
 			prom_label(out, m[i].dp->comm);
+			if (d->o->metrics_cmdline) {
+				fputs("\",cmdline=\"", out);
+				prom_label(out, m[i].dp->cmd);
+			}
 			fputs("\",cgroup=\"", out);
 			prom_label(out, m[i].dp->cgroup);
 			fprintf(out, "\"} %lld\n", k == 0 ? (long long)m[i].p.live_bytes : (long long)v);
@@ -670,8 +820,10 @@ static void write_metrics(struct daemon *d, FILE *out)
 				other.rss += m[i].rss;
 				other.drops += m[i].drops;
 			}
-			fprintf(out, "%s{pid=\"other\",comm=\"\",cgroup=\"\"} %lld\n", name,
-				(long long)(k == 0 ? other.live : (int64_t)(k == 1 ? other.peak : k == 2 ? other.rss : other.drops)));
+			fprintf(out, "%s{pid=\"other\",comm=\"\",%scgroup=\"\"} %lld\n", name,
+				d->o->metrics_cmdline ? "cmdline=\"\"," : "",
+				(long long)(k == 0 ? other.live : (int64_t)(k == 1 ? other.peak : k == 2 ? other.rss
+													 : other.drops)));
 		}
 	}
 
@@ -770,18 +922,32 @@ static void write_metrics(struct daemon *d, FILE *out)
 	tm_trace__stats(d->t, &st);
 	metric_head(out, "tidemark_kernel_events_total", "counter", "The BPF side's informational counters.");
 	for (k = 0; k < TM_STAT__COUNT; k++)
-		fprintf(out, "tidemark_kernel_events_total{what=\"%s\"} %llu\n", tm_stat_name(k),
+		if (k < TM_STAT_LOST_EXEC_MAP || k > TM_STAT_LOST_FORK)
+			fprintf(out, "tidemark_kernel_events_total{what=\"%s\"} %llu\n", tm_stat_name(k),
+				(unsigned long long)st.stats[k]);
+	metric_head(out, "tidemark_ring_lost_total", "counter",
+		    "Notices the kernel could not hand over because the ring buffer was full, by kind.");
+	for (k = TM_STAT_LOST_EXEC_MAP; k <= TM_STAT_LOST_FORK; k++)
+		fprintf(out, "tidemark_ring_lost_total{notice=\"%s\"} %llu\n", tm_stat_name(k) + 5,
 			(unsigned long long)st.stats[k]);
+	write_backpressure(d, out);
 	free(m);
 	free(sums);
 }
 
-static int handle_http(void *ctx, const char *path, FILE *body, const char **ctype)
+static int handle_http(void *ctx, const char *path, int authorized, FILE *body, const char **ctype)
 {
 	struct daemon *d = ctx;
 	long pid;
 	char *end;
 
+	/*
+	 * Default deny: only the index and /metrics (which names processes by pid,
+	 * comm and cgroup, as /proc shows anyone, unless --metrics-cmdline) are
+	 * public. Reports carry command lines, function names and addresses.
+	 */
+	if (!authorized && strcmp(path, "/") && (strcmp(path, "/metrics") || d->o->metrics_cmdline))
+		return 401;
 	if (!strcmp(path, "/metrics")) {
 		*ctype = "text/plain; version=0.0.4; charset=utf-8";
 		write_metrics(d, body);
@@ -791,7 +957,10 @@ static int handle_http(void *ctx, const char *path, FILE *body, const char **cty
 		fputs("tidemark daemon\n  /metrics              Prometheus text metrics\n"
 		      "  /report/pid/PID       live heap of one process, JSON v1\n"
 		      "  /pprof/pid/PID        the same as pprof\n  /pprof/cgroup/PATH    per cgroup as pprof\n"
-		      "  /exited               the latest processes that exited\n", body);
+		      "  /exited               the latest processes that exited\n"
+		      "All but /metrics need an authenticated client: the Unix socket, or\n"
+		      "'Authorization: Bearer <token>' with the daemon's --token-file.\n",
+		      body);
 		return 200;
 	}
 	if (!strcmp(path, "/exited")) {
@@ -833,7 +1002,7 @@ static int handle_http(void *ctx, const char *path, FILE *body, const char **cty
 	}
 	if (!strncmp(path, "/pprof/cgroup/", 14)) {
 		/* Every live traced process whose cgroup is PATH (or below it), as one profile. */
-		const char *cg = path + 13;     /* keeps the leading '/' */
+		const char *cg = path + 13; /* keeps the leading '/' */
 		struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
 		struct tm_profile *all = tm_profile__new(), *prof;
 		size_t i, len = strlen(cg), n = 0;
@@ -914,8 +1083,7 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 		err = tm_cgroup__resolve(o->cgroups[i], &hier, &id, rel, sizeof(rel));
 		if (err) {
 			pr_warn("tidemark daemon: --cgroup %s: %s\n", o->cgroups[i],
-				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" :
-				strerror(-err));
+				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" : strerror(-err));
 			return err;
 		}
 		cg_rels[i] = strdup(rel);
@@ -932,8 +1100,8 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 {
 	struct daemon d = { .o = o, .outdir = -1 };
 	char *cg_rels[TM_DAEMON_MAX_SEL] = { 0 };
-	uint64_t deadline = 0, next_tick = 0, next_pprof = 0;
-	int err, rc = 1, n;
+	uint64_t deadline = 0, next_tick = 0, next_pprof = 0, last_turn, ticks = 0;
+	int rc = 1, n, stalled = 0;
 	unsigned int i;
 
 	d.self = getpid();
@@ -946,18 +1114,16 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	    tm_outdir__open("tidemark daemon", o->output_dir, TM_OUTDIR_CREATE | TM_OUTDIR_STRICT, &d.outdir))
 		goto out;
 	if (o->listen) {
-		err = tm_http__listen(&d.http, o->listen);
-		if (err) {
-			pr_warn("tidemark daemon: cannot listen on %s: %s\n", o->listen,
-				err == -EINVAL ? "give [HOST:]PORT with a numeric address" : strerror(-err));
+		struct tm_http_opts ho = { .listen = o->listen, .token_file = o->token_file, .unix_group = o->listen_group };
+
+		/* each refusal is explained where it is found */
+		if (tm_http__listen(&d.http, &ho))
 			goto out;
-		}
 	}
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	signal(SIGPIPE, SIG_IGN);
-	err = tm_trace__open(&d.t, &o->trace);
-	if (err)
+	if (tm_trace__open(&d.t, &o->trace))
 		goto out;
 	tm_trace__print_verifier_stats(d.t);
 	tm_trace__set_event_cb(d.t, on_event, &d);
@@ -967,29 +1133,53 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	pr_info("tidemark daemon: tracing %d running process%s%s (mode %s%s)\n", n, n == 1 ? "" : "es",
 		o->trace.sel_flags ? " and the selected ones that start" : "",
 		o->mode == TM_MODE_FULL ? "full" : "lite", o->trace.sample_bytes ? ", sampled" : "");
-	if (d.http)
-		pr_info("tidemark daemon: listening on %s (port %d)\n", o->listen, tm_http__port(d.http));
+	if (d.http && tm_http__port(d.http))
+		pr_info("tidemark daemon: listening on %s (port %d)%s\n", o->listen, tm_http__port(d.http),
+			o->token_file ? "" : "; per-process endpoints need --token-file");
+	else if (d.http)
+		pr_info("tidemark daemon: listening on %s (mode %s)\n", o->listen, o->listen_group ? "0660" : "0600");
 	if (o->duration > 0)
 		deadline = d.start_ns + (uint64_t)(o->duration * 1e9);
 
+	last_turn = tm_now_ns();
 	while (!stop_requested) {
 		struct pollfd fds[2] = {
 			{ .fd = tm_trace__fd(d.t), .events = POLLIN },
 			{ .fd = d.http ? tm_http__fd(d.http) : -1, .events = POLLIN },
 		};
-		uint64_t now;
+		uint64_t now, lost;
 
 		if (poll(fds, 2, 200) < 0 && errno != EINTR)
 			break;
+		/* turn to turn, at the same point: a stop anywhere in the loop shows */
+		now = tm_now_ns();
+		if (now - last_turn > STALL_NS) {
+			d.stalls++;
+			if (now - last_turn > d.stall_max_ns)
+				d.stall_max_ns = now - last_turn;
+			pr_warn("tidemark daemon: the drain stalled for %.1f s (stopped or starved of CPU); checking "
+				"the kernel's process table for notices lost meanwhile\n",
+				(now - last_turn) / 1e9);
+			stalled = 1;
+		}
+		last_turn = now;
 		tm_trace__poll(d.t, 0);
-		if (fds[1].revents & POLLIN)
-			tm_http__serve_one(d.http, handle_http, &d);
+		/* never waits on a client; also drops those past their deadline */
+		if (d.http)
+			tm_http__serve(d.http, handle_http, &d);
 		now = tm_now_ns();
 		if (now >= next_tick) {
 			size_t nm;
 			struct pmetric *m;
 
 			next_tick = now + 1000000000ull;
+			lost = lost_total(&d);
+			if (stalled || lost != d.lost_seen || ++ticks % RECONCILE_TICKS == 0) {
+				tm_trace__poll(d.t, 0); /* what is in the ring first: it is not lost */
+				reconcile(&d);
+				d.lost_seen = lost;
+				stalled = 0;
+			}
 			sweep(&d);
 			if (tm_trace__reap_pending(d.t))
 				tm_trace__reap(d.t);
@@ -999,7 +1189,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 			free(m);
 		}
 		if (o->pprof_every && now >= next_pprof) {
-			if (next_pprof) {   /* not at start: a profile of nothing yet */
+			if (next_pprof) { /* not at start: a profile of nothing yet */
 				write_periodic(&d);
 				prune_periodic(&d);
 			}

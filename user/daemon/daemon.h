@@ -18,8 +18,8 @@
 #include "trace/trace.h"
 
 enum tm_daemon_mode {
-	TM_MODE_LITE,   /* syscall tracepoints and the kernel's RSS only: no uprobes */
-	TM_MODE_FULL,   /* plus the allocator uprobes of run/attach, per selected process */
+	TM_MODE_LITE, /* syscall tracepoints and the kernel's RSS only: no uprobes */
+	TM_MODE_FULL, /* plus the allocator uprobes of run/attach, per selected process */
 };
 
 #define TM_DAEMON_MAX_SEL 16
@@ -31,13 +31,16 @@ struct tm_daemon_opts {
 	const char *exes[TM_DAEMON_MAX_SEL];
 	const char *cgroups[TM_DAEMON_MAX_SEL];
 	unsigned int npids, ncomms, nexes, ncgroups;
-	const char *output_dir;        /* OOM post-mortems (and periodic profiles) */
-	const char *listen;            /* "[HOST:]PORT" for /metrics; NULL = no server */
-	double duration;               /* seconds; 0 = until SIGINT/SIGTERM */
-	unsigned int max_series;       /* processes with their own metric labels */
-	double pprof_every;            /* seconds between periodic pprof files; 0 = none */
-	unsigned int pprof_keep;       /* periodic files kept in output_dir */
-	int cap_allocs, cap_stacks;    /* full: --max-{allocs,stacks}-per-proc; -1 = a quarter of each table */
+	const char *output_dir;     /* OOM post-mortems (and periodic profiles) */
+	const char *listen;         /* "[HOST:]PORT" or "unix:PATH" for /metrics; NULL = no server */
+	const char *token_file;     /* TCP: the bearer token per-process endpoints need */
+	const char *listen_group;   /* unix: socket 0660 for this group (default 0600) */
+	int metrics_cmdline;        /* /metrics labels processes with their command line (then private) */
+	double duration;            /* seconds; 0 = until SIGINT/SIGTERM */
+	unsigned int max_series;    /* processes with their own metric labels */
+	double pprof_every;         /* seconds between periodic pprof files; 0 = none */
+	unsigned int pprof_keep;    /* periodic files kept in output_dir */
+	int cap_allocs, cap_stacks; /* full: --max-{allocs,stacks}-per-proc; -1 = a quarter of each table */
 	struct tm_trace_opts trace;
 };
 

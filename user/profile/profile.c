@@ -45,6 +45,11 @@ static const char *const stat_names[] = {
 	[TM_STAT_STACKS_NEW] = "stacks_new",
 	[TM_STAT_STACKS_TRUNCATED] = "stacks_truncated",
 	[TM_STAT_PROCS_FULL] = "procs_full",
+	[TM_STAT_LOST_EXEC_MAP] = "lost_exec_map",
+	[TM_STAT_LOST_OOM] = "lost_oom",
+	[TM_STAT_LOST_EXIT] = "lost_exit",
+	[TM_STAT_LOST_EXEC] = "lost_exec",
+	[TM_STAT_LOST_FORK] = "lost_fork",
 };
 
 static const char *const kind_names[] = {

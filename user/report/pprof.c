@@ -566,6 +566,11 @@ static void add_comments(struct writer *w)
 	}
 	if (!any)
 		comment(w, "dropped: nothing");
+	/* the tracer's notices to user space that found the ring buffer full (tidemark_common.h) */
+	for (i = 0; i < p->nstats; i++)
+		if (p->stats[i].value && p->stats[i].name && !strncmp(p->stats[i].name, "lost_", 5))
+			comment(w, "ring buffer full, notices lost: %s=%" PRIu64, p->stats[i].name + 5,
+				p->stats[i].value);
 	if (w->flags & TM_REPORT_PYTHON_ONLY)
 		comment(w, "stacks: Python frames only");
 }

@@ -230,6 +230,26 @@ int tm_trace__arm(struct tm_trace *t, pid_t pid)
 	return w ? watch_arm(t, w, 1) : -ENOENT;
 }
 
+/* The daemon's kernel side tracks pid under incarnation inc from now: fresh user-side state. */
+static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
+{
+	struct tm_watch *w = watch_find(t, pid);
+
+	if (w) {
+		tm_maps__free(&w->maps);
+		memset(&w->py_cfg, 0, sizeof(w->py_cfg));
+		w->python = 0;
+		w->py_pending = 0;
+	} else {
+		w = watch_add(t, pid);
+	}
+	if (w) {
+		w->inc = inc;
+		w->armed = !t->alloc_probes; /* as tp_exec and tp_fork left its entry */
+	}
+	return w;
+}
+
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct tm_trace *t = ctx;
@@ -243,19 +263,7 @@ static int handle_event(void *ctx, void *data, size_t len)
 	case TM_EV_EXEC:
 	case TM_EV_FORK:
 		/* the daemon's kernel side started (or restarted) tracking tgid at its exec or fork */
-		w = watch_find(t, (pid_t)ev->tgid);
-		if (w) {
-			tm_maps__free(&w->maps);
-			memset(&w->py_cfg, 0, sizeof(w->py_cfg));
-			w->python = 0;
-			w->py_pending = 0;
-		} else {
-			w = watch_add(t, (pid_t)ev->tgid);
-		}
-		if (w) {
-			w->inc = (__u32)ev->arg;
-			w->armed = !t->alloc_probes; /* as tp_exec and tp_fork left its entry */
-		}
+		watch_restart(t, (pid_t)ev->tgid, (__u32)ev->arg);
 		__attribute__((fallthrough));   /* and its maps, now */
 	case TM_EV_EXEC_MAP:
 		tm_trace__refresh_maps(t, (pid_t)ev->tgid);
@@ -1149,6 +1157,40 @@ int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc)
 			t->nreap++;
 	}
 	return err;
+}
+
+int tm_trace__adopt(struct tm_trace *t, pid_t pid, __u32 inc)
+{
+	struct tm_watch *w = watch_find(t, pid);
+	int err;
+
+	if (w && w->inc == inc)
+		return 0;
+	w = watch_restart(t, pid, inc);
+	if (!w)
+		return -ENOSPC;
+	err = tm_trace__refresh_maps(t, pid);
+	try_python(t, w);
+	if (t->alloc_probes) {
+		probe_libc(t, w, 0);
+		if (!w->armed) /* as at its exec: what can be counted is, from now on */
+			watch_arm(t, w, 1);
+	}
+	return err;
+}
+
+long tm_trace__procs(struct tm_trace *t, pid_t *pids, size_t cap)
+{
+	int fd = bpf_map__fd(t->skel->maps.procs);
+	__u32 key, next, *prev = NULL;
+	size_t n = 0;
+
+	while (n < cap && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		pids[n++] = (pid_t)next;
+		key = next;
+		prev = &key;
+	}
+	return (long)n;
 }
 
 int tm_trace__fd(struct tm_trace *t)

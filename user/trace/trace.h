@@ -20,19 +20,19 @@
 #define TM_DEFAULT_MAX_ALLOCS_PY (8u << 20)
 
 struct tm_trace_opts {
-	unsigned int native_depth;   /* frames per native stack, 1..TM_MAX_NATIVE */
-	unsigned int max_allocs;     /* live blocks tracked at once */
-	unsigned int max_stacks;     /* distinct stacks */
-	unsigned int max_procs;      /* processes tracked at once; 0 = the default (1024) */
-	unsigned int max_regions;    /* live mappings; 0 = the default (16384) */
-	int python;                  /* capture CPython stacks when the target is CPython */
-	int daemon;                  /* track selected processes from their exec; release them at exit */
-	unsigned int sel_flags;      /* enum tm_sel_flags: which selectors the daemon fills in */
-	int py_alloc;                /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
-	int native_all;              /* keep the interpreter's frames between two Python frames */
-	uint64_t sample_bytes;       /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
-	int alloc_probes;            /* daemon --mode full: libc probes on each process it tracks */
-	unsigned int max_allocs_per_proc;   /* caps per process (0 = none); beyond: counted proc_cap */
+	unsigned int native_depth;        /* frames per native stack, 1..TM_MAX_NATIVE */
+	unsigned int max_allocs;          /* live blocks tracked at once */
+	unsigned int max_stacks;          /* distinct stacks */
+	unsigned int max_procs;           /* processes tracked at once; 0 = the default (1024) */
+	unsigned int max_regions;         /* live mappings; 0 = the default (16384) */
+	int python;                       /* capture CPython stacks when the target is CPython */
+	int daemon;                       /* track selected processes from their exec; release them at exit */
+	unsigned int sel_flags;           /* enum tm_sel_flags: which selectors the daemon fills in */
+	int py_alloc;                     /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
+	int native_all;                   /* keep the interpreter's frames between two Python frames */
+	uint64_t sample_bytes;            /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
+	int alloc_probes;                 /* daemon --mode full: libc probes on each process it tracks */
+	unsigned int max_allocs_per_proc; /* caps per process (0 = none); beyond: counted proc_cap */
 	unsigned int max_stacks_per_proc;
 };
 
@@ -101,6 +101,14 @@ void tm_trace__set_event_cb(struct tm_trace *t, tm_trace_event_fn fn, void *ctx)
 int tm_trace__watching(struct tm_trace *t, pid_t pid, __u32 *inc);
 /* Forget incarnation inc of pid: its entries go at the next tm_trace__reap. */
 int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc);
+/*
+ * Start keeping user-side state (maps, Python layout, full mode's probes) for
+ * incarnation inc of pid, which the kernel already tracks: its exec or fork
+ * notice was lost. A no-op when that incarnation is known.
+ */
+int tm_trace__adopt(struct tm_trace *t, pid_t pid, __u32 inc);
+/* The pids in the kernel's procs table (at most cap of them); returns how many. */
+long tm_trace__procs(struct tm_trace *t, pid_t *pids, size_t cap);
 size_t tm_trace__reap_pending(struct tm_trace *t);
 int tm_trace__reap(struct tm_trace *t);
 int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o);
@@ -111,7 +119,7 @@ int tm_trace__select_exe(struct tm_trace *t, uint64_t kdev, uint64_t ino);
 int tm_trace__select_cgroup(struct tm_trace *t, enum tm_cg_hier hier, uint64_t id);
 /* Print per-program verified instruction counts (for -v). */
 void tm_trace__print_verifier_stats(struct tm_trace *t);
-void tm_trace__destroy(struct tm_trace *t);  /* accepts NULL */
+void tm_trace__destroy(struct tm_trace *t); /* accepts NULL */
 /* The same, finished by a detached child so the caller can exit now (target gone). */
 int tm_trace__destroy_detached(struct tm_trace *t);
 
