@@ -25,12 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tidemark_common.h"
 #include "profile/capture.h"
 #include "profile/profile.h"
 #include "report/flamegraph.h"
 #include "report/postmortem.h"
+#include "util/outfile.h"
 
 #define POOL 2000
 
@@ -372,14 +374,18 @@ static int gen_postmortem(const char *in, const char *dir)
 {
 	struct tm_profile *p = NULL;
 	char why[512], base[4096];
-	int err;
+	int err, dirfd;
 
 	err = tm_capture__read(in, &p, why, sizeof(why));
 	if (err) {
 		fprintf(stderr, "%s\n", why);
 		return err;
 	}
-	err = tm_postmortem__write(dir, p, base, sizeof(base));
+	err = tm_outdir__open("gen_profile", dir, TM_OUTDIR_STRICT, &dirfd);
+	if (!err) {
+		err = tm_postmortem__write(dirfd, dir, p, base, sizeof(base));
+		close(dirfd);
+	}
 	if (!err)
 		printf("%s\n", base);
 	tm_profile__free(p);

@@ -43,13 +43,13 @@ static void test_match(void)
 	struct tm_site s = { .frames = fr, .peak_bytes = 8, .peak_count = 1 };
 	size_t i, cut = 0, whole = 0;
 
-	add(a, "f", 1, 0x1000, "/x/prog", 10, 10);                    /* a0 */
-	add(b, "f", 1, 0x2000, "/y/prog", 20, 20);                    /* b0: same stack */
-	add(b, "f", 1, 0x2008, "/y/prog", 30, 30);                    /* b1: same stack */
+	add(a, "f", 1, 0x1000, "/x/prog", 10, 10); /* a0 */
+	add(b, "f", 1, 0x2000, "/y/prog", 20, 20); /* b0: same stack */
+	add(b, "f", 1, 0x2008, "/y/prog", 30, 30); /* b1: same stack */
 	fr[0] = b->sites[0].frames[0];
 	fr[1] = b->sites[0].frames[1];
 	s.nframes = 2;
-	s.flags = TM_STACK_NATIVE_TRUNCATED;                          /* b2: same frames, cut */
+	s.flags = TM_STACK_NATIVE_TRUNCATED; /* b2: same frames, cut */
 	tm_profile__add_site(b, &s);
 
 	TM_CHECK_EQ_U64(tm_diff__match(a, b, 0, keep_all, NULL, &m), 0);
@@ -58,7 +58,7 @@ static void test_match(void)
 		if (m.stacks[i].nbefore == 1 && m.stacks[i].nafter == 2) {
 			whole++;
 			TM_CHECK(m.stacks[i].before[0] == &a->sites[0]);
-			TM_CHECK(m.stacks[i].after[0] == &b->sites[0]);   /* the first is first */
+			TM_CHECK(m.stacks[i].after[0] == &b->sites[0]); /* the first is first */
 			TM_CHECK(m.stacks[i].after[1] == &b->sites[1]);
 		} else if (m.stacks[i].nbefore == 0 && m.stacks[i].nafter == 1) {
 			cut++;
@@ -79,10 +79,10 @@ static void test_match(void)
 	fr[0] = b->sites[0].frames[0];
 	fr[1] = (uint32_t)tm_profile__add_frame(b, &py);
 	s.flags = 0;
-	tm_profile__add_site(b, &s);                                  /* b3: f, handler */
+	tm_profile__add_site(b, &s); /* b3: f, handler */
 	fr[0] = (uint32_t)tm_profile__add_frame(a, &py);
 	s.nframes = 1;
-	tm_profile__add_site(a, &s);                                  /* a1: handler */
+	tm_profile__add_site(a, &s); /* a1: handler */
 	TM_CHECK_EQ_U64(tm_diff__match(a, b, TM_REPORT_PYTHON_ONLY, keep_all, NULL, &m), 0);
 	for (i = 0, whole = 0; i < m.n; i++)
 		if (m.stacks[i].nbefore == 1 && m.stacks[i].before[0] == &a->sites[1])

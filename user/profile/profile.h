@@ -17,28 +17,28 @@ enum tm_frame_kind {
 
 /* A symbolized frame. Strings point into the profile's string pool; NULL = unknown. */
 struct tm_frame {
-	uint32_t kind;          /* enum tm_frame_kind */
-	uint32_t line;          /* 0 = unknown */
+	uint32_t kind; /* enum tm_frame_kind */
+	uint32_t line; /* 0 = unknown */
 	const char *function;
 	const char *file;
 	const char *module;
-	uint64_t address;       /* native: runtime address; python: code object address */
+	uint64_t address; /* native: runtime address; python: code object address */
 };
 
 /* One stack and what it did. Counts are exact unless the capture says it sampled. */
 struct tm_site {
 	uint32_t nframes;
-	uint32_t flags;         /* enum tm_stack_flags (tidemark_common.h) */
-	uint32_t *frames;       /* indices into profile.frames, innermost first */
-	uint32_t kind;          /* enum tm_kind of the allocator that made it */
+	uint32_t flags;   /* enum tm_stack_flags (tidemark_common.h) */
+	uint32_t *frames; /* indices into profile.frames, innermost first */
+	uint32_t kind;    /* enum tm_kind of the allocator that made it */
 	uint32_t pad;
 	uint64_t alloc_bytes;
 	uint64_t alloc_count;
 	uint64_t free_bytes;
 	uint64_t free_count;
-	int64_t live_bytes;     /* at the end of the trace */
+	int64_t live_bytes; /* at the end of the trace */
 	int64_t live_count;
-	int64_t peak_bytes;     /* live at the moment of the process's peak */
+	int64_t peak_bytes; /* live at the moment of the process's peak */
 	int64_t peak_count;
 	/*
 	 * Temporary allocations, as memray counts them: freed by the thread that
@@ -52,9 +52,9 @@ struct tm_site {
 
 /* One point of the timeline, sampled by the loader while the trace runs. */
 struct tm_sample {
-	uint64_t time_ns;       /* since start_time_ns */
-	int64_t heap_bytes;     /* live bytes the tracer accounts for */
-	uint64_t rss_bytes;     /* the kernel's resident set size; 0 = unknown */
+	uint64_t time_ns;   /* since start_time_ns */
+	int64_t heap_bytes; /* live bytes the tracer accounts for */
+	uint64_t rss_bytes; /* the kernel's resident set size; 0 = unknown */
 };
 
 /* Allocations of sizes in [2^i, 2^(i+1)) for bucket i (bucket 0 also holds size 0). */
@@ -71,29 +71,29 @@ struct tm_counter {
 
 /* What the kernel counted when its OOM killer chose the process. */
 struct tm_oom {
-	int32_t killed;                     /* 0: the rest is meaningless */
+	int32_t killed; /* 0: the rest is meaningless */
 	int32_t pad;
-	uint64_t time_ns;                   /* since start_time_ns */
-	uint64_t rss_anon, rss_file, rss_shmem;   /* bytes resident */
-	const char *cgroup;                 /* the memory cgroup that ran out; NULL = system-wide */
-	uint64_t cgroup_limit;              /* bytes; 0 = no limit (a system-wide OOM) */
-	uint64_t cgroup_usage;              /* bytes charged to it at the kill */
+	uint64_t time_ns;                       /* since start_time_ns */
+	uint64_t rss_anon, rss_file, rss_shmem; /* bytes resident */
+	const char *cgroup;                     /* the memory cgroup that ran out; NULL = system-wide */
+	uint64_t cgroup_limit;                  /* bytes; 0 = no limit (a system-wide OOM) */
+	uint64_t cgroup_usage;                  /* bytes charged to it at the kill */
 };
 
 struct tm_profile {
 	/* process */
 	int32_t pid;
 	const char *command;
-	int32_t has_exit_code, exit_code;   /* exited normally */
-	int32_t has_signal, signal;         /* killed by a signal */
-	uint64_t start_time_ns;             /* CLOCK_MONOTONIC, as bpf_ktime_get_ns() */
+	int32_t has_exit_code, exit_code; /* exited normally */
+	int32_t has_signal, signal;       /* killed by a signal */
+	uint64_t start_time_ns;           /* CLOCK_MONOTONIC, as bpf_ktime_get_ns() */
 	uint64_t end_time_ns;
-	const char *cgroup;                 /* its cgroup path (memory controller's on v1); NULL = unknown */
-	struct tm_oom oom;                  /* killed by the kernel's OOM killer (oom.killed) */
+	const char *cgroup; /* its cgroup path (memory controller's on v1); NULL = unknown */
+	struct tm_oom oom;  /* killed by the kernel's OOM killer (oom.killed) */
 
 	/* totals */
 	uint64_t peak_bytes;
-	uint64_t peak_time_ns;              /* since start_time_ns */
+	uint64_t peak_time_ns; /* since start_time_ns */
 	int64_t live_bytes_end;
 	uint64_t alloc_bytes;
 	uint64_t alloc_count;
@@ -105,12 +105,17 @@ struct tm_profile {
 	 */
 	uint64_t sample_bytes;
 
-	struct tm_counter *drops;  size_t ndrops;   /* every known reason, zero or not */
-	struct tm_counter *stats;  size_t nstats;
+	struct tm_counter *drops; /* every known reason, zero or not */
+	size_t ndrops;
+	struct tm_counter *stats;
+	size_t nstats;
 
-	struct tm_frame *frames;   size_t nframes;
-	struct tm_site *sites;     size_t nsites;
-	struct tm_sample *samples; size_t nsamples;  /* oldest first */
+	struct tm_frame *frames;
+	size_t nframes;
+	struct tm_site *sites;
+	size_t nsites;
+	struct tm_sample *samples; /* oldest first */
+	size_t nsamples;
 	/* Every counted allocation by size class; all zero when not recorded. */
 	struct tm_size_bucket size_hist[TM_PROFILE_SIZE_BUCKETS];
 
@@ -122,11 +127,11 @@ struct tm_profile {
 struct tm_strpool;
 struct tm_strpool *tm_strpool__new(void);
 void tm_strpool__free(struct tm_strpool *p);
-const char *tm_strpool__intern(struct tm_strpool *p, const char *s);  /* NULL in, NULL out */
+const char *tm_strpool__intern(struct tm_strpool *p, const char *s); /* NULL in, NULL out */
 
 /* Profile lifetime and building. All return 0 or -errno. */
 struct tm_profile *tm_profile__new(void);
-void tm_profile__free(struct tm_profile *p);  /* accepts NULL */
+void tm_profile__free(struct tm_profile *p); /* accepts NULL */
 /* Intern a frame (dedup by all fields); returns its index or -errno. */
 int tm_profile__add_frame(struct tm_profile *p, const struct tm_frame *f);
 /* Append a site; frames are copied. Returns its index or -errno. */
@@ -141,16 +146,16 @@ int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src
 /* Append a timeline point; samples must come in time order. */
 int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s);
 int tm_profile__set_counter(struct tm_profile *p, int is_drop, const char *name, uint64_t v);
-const char *tm_profile__str(struct tm_profile *p, const char *s);  /* intern into pool */
+const char *tm_profile__str(struct tm_profile *p, const char *s); /* intern into pool */
 
 /* Who the profile is of, from when to when, and how it ended. */
 struct tm_profile_process {
 	int32_t pid;
-	const char *command;        /* NULL = unknown */
-	const char *cgroup;         /* NULL = unknown */
-	uint64_t start_ns, end_ns;  /* CLOCK_MONOTONIC */
-	int ended;                  /* wait_status is valid */
-	int wait_status;            /* a wait(2) status word, as waitpid() or the kernel's exit_code */
+	const char *command;       /* NULL = unknown */
+	const char *cgroup;        /* NULL = unknown */
+	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+	int ended;                 /* wait_status is valid */
+	int wait_status;           /* a wait(2) status word, as waitpid() or the kernel's exit_code */
 };
 /* The one place the process header is filled (strings interned): 0 or -ENOMEM. */
 int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_process *pp);

@@ -20,16 +20,16 @@
 
 /* One distinct stack and the sites with it on each side (either may be none). */
 struct tm_diff_stack {
-	const struct tm_site *const *before;   /* nbefore sites of BEFORE, by index */
+	const struct tm_site *const *before; /* nbefore sites of BEFORE, by index */
 	size_t nbefore;
 	const struct tm_site *const *after;
 	size_t nafter;
 };
 
 struct tm_diff_match {
-	struct tm_diff_stack *stacks;   /* ordered by stack (an order of the keys, not of size) */
+	struct tm_diff_stack *stacks; /* ordered by stack (an order of the keys, not of size) */
 	size_t n;
-	const struct tm_site **sites;   /* storage the stacks point into */
+	const struct tm_site **sites; /* storage the stacks point into */
 };
 
 /* Whether a site takes part in the diff (it scores, the filter passes, ...). */
@@ -42,14 +42,14 @@ typedef int (*tm_diff_keep_fn)(const struct tm_profile *p, const struct tm_site 
  */
 int tm_diff__match(const struct tm_profile *before, const struct tm_profile *after,
 		   unsigned int flags, tm_diff_keep_fn keep, void *arg, struct tm_diff_match *m);
-void tm_diff_match__free(struct tm_diff_match *m);   /* accepts NULL */
+void tm_diff_match__free(struct tm_diff_match *m); /* accepts NULL */
 
 struct tm_diff_row {
-	const struct tm_site *before;   /* a representative site; NULL: new in after */
-	const struct tm_site *after;    /* NULL: gone in after */
+	const struct tm_site *before; /* a representative site; NULL: new in after */
+	const struct tm_site *after;  /* NULL: gone in after */
 	uint64_t before_bytes, before_count;
 	uint64_t after_bytes, after_count;
-	int64_t delta;                  /* after_bytes - before_bytes, saturated */
+	int64_t delta; /* after_bytes - before_bytes, saturated */
 };
 
 /*

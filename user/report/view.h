@@ -44,13 +44,13 @@ enum tm_report_flags {
 #define TM_REPORT_TOP_DEFAULT 10
 
 struct tm_report_opts {
-	enum tm_report_view view;  /* the text report's view; JSON has them all */
-	unsigned int top_n;        /* sites per view; 0 = all of them */
-	unsigned int flags;        /* enum tm_report_flags */
-	uint64_t min_bytes;        /* leave out sites (and tree nodes) below this */
-	unsigned int max_depth;    /* frames per stack shown; 0 = the default */
-	const char *filter;        /* only sites with a shown frame whose function
-				    * or file contains this; NULL = all */
+	enum tm_report_view view; /* the text report's view; JSON has them all */
+	unsigned int top_n;       /* sites per view; 0 = all of them */
+	unsigned int flags;       /* enum tm_report_flags */
+	uint64_t min_bytes;       /* leave out sites (and tree nodes) below this */
+	unsigned int max_depth;   /* frames per stack shown; 0 = the default */
+	/* Only sites with a shown frame whose function or file contains this; NULL = all. */
+	const char *filter;
 };
 
 /*
@@ -88,14 +88,14 @@ struct tm_ranked {
 
 struct tm_ranking {
 	struct tm_ranked *r;
-	size_t n;               /* sites that score above 0 */
-	size_t shown;           /* n, limited by top_n */
-	uint64_t total;         /* sum of bytes over all n, saturated: the 100% */
+	size_t n;       /* sites that score above 0 */
+	size_t shown;   /* n, limited by top_n */
+	uint64_t total; /* sum of bytes over all n, saturated: the 100% */
 };
 
 enum tm_rank_order {
-	TM_RANK_BYTES,          /* largest first, then more allocations, then by stack */
-	TM_RANK_COUNT,          /* most allocations first, then as above */
+	TM_RANK_BYTES, /* largest first, then more allocations, then by stack */
+	TM_RANK_COUNT, /* most allocations first, then as above */
 };
 
 /* Fill rk (free rk->r); 0 or -ENOMEM. o must not be NULL. */

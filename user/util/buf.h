@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 struct tm_buf {
-	uint8_t *data;          /* malloc()ed; free() it */
+	uint8_t *data; /* malloc()ed; free() it */
 	size_t len, cap;
-	int err;                /* sticky: the first failure (-ENOMEM); later puts do nothing */
+	int err; /* sticky: the first failure (-ENOMEM); later puts do nothing */
 };
 
 /* Append n bytes of src (nothing when n is 0 or b->err is set). */
