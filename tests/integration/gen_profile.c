@@ -21,10 +21,12 @@
  *                                  as tidemark run and the daemon write it
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tidemark_common.h"
 #include "profile/capture.h"
@@ -372,16 +374,24 @@ static int gen_postmortem(const char *in, const char *dir)
 {
 	struct tm_profile *p = NULL;
 	char why[512], base[4096];
-	int err;
+	int dirfd, err;
 
 	err = tm_capture__read(in, &p, why, sizeof(why));
 	if (err) {
 		fprintf(stderr, "%s\n", why);
 		return err;
 	}
-	err = tm_postmortem__write(dir, p, base, sizeof(base));
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		err = -errno;
+		fprintf(stderr, "%s: %s\n", dir, strerror(-err));
+		tm_profile__free(p);
+		return err;
+	}
+	err = tm_postmortem__write(dirfd, dir, p, base, sizeof(base));
 	if (!err)
 		printf("%s\n", base);
+	close(dirfd);
 	tm_profile__free(p);
 	return err;
 }
