@@ -47,10 +47,10 @@ typedef void (*tm_trace_event_fn)(void *ctx, const struct tm_event *ev, const st
 /* Entries in the kernel's maps, counted (for the daemon's own metrics). */
 struct tm_occupancy {
 	long procs, allocs, regions, aggs, stacks, py_codes;
-	long watched;                /* processes the loader keeps maps snapshots for */
-	long links;                  /* uprobe links held (daemon --mode full) */
-	long probe_failures;         /* processes whose libc could not be probed in time */
-	long unarmed;                /* processes whose probes are still being placed: not counted yet */
+	long watched;        /* processes the loader keeps maps snapshots for */
+	long links;          /* uprobe links held (daemon --mode full) */
+	long probe_failures; /* processes whose libc could not be probed in time */
+	long unarmed;        /* processes whose probes are still being placed: not counted yet */
 };
 
 enum tm_watch_flags {
