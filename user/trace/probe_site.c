@@ -122,29 +122,40 @@ void tm_probe_site__choose(const uint8_t *c, size_t len, enum tm_site_rule rule,
  * Length of a straight-line instruction we can step over when looking for
  * an emulated site, with the registers it writes in *writes (bit n for
  * register n, r8-r15 included); 0 for anything else. Known: endbr64, and,
- * with an optional REX prefix, mov (89, 8b), lea (8d), test (84, 85), cmp
- * (38, 39, 3a, 3b, 3d, and 80/81/83 /7). None of them branches or moves
- * rsp unless rsp is its destination, which *writes shows.
+ * with an optional fs/gs segment and REX prefix: mov (89, 8b), lea (8d),
+ * test (84, 85), cmp (38-3b, 3d), the ALU operations add/or/and/sub/xor
+ * in their r/m-register (01 03 09 0b 21 23 29 2b 31 33), accumulator
+ * (05 0d 25 2d 35) and immediate (80/81/83) forms, and shifts by an
+ * immediate (c1 /4 /5 /7). None of them branches or moves rsp unless rsp
+ * is its destination, which *writes shows. (jemalloc's free begins with
+ * `mov; mov; shr; and; add %fs:0,...`: its first branch is emulated.)
  */
 static size_t plain_len(const uint8_t *c, size_t len, unsigned int *writes)
 {
 	uint8_t rex = 0, op, modrm;
-	unsigned int reg, rm;
-	size_t p = 0, n;
+	unsigned int reg, rm, sub;
+	size_t p = 0, n, imm = 0;
 
 	*writes = 0;
 	if (len >= 4 && c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa)
 		return 4;
+	if (p < len && (c[p] == 0x64 || c[p] == 0x65))
+		p++;                                  /* fs/gs: a memory operand's segment */
 	if (p < len && (c[p] & 0xf0) == 0x40)
 		rex = c[p++];
 	if (p >= len)
 		return 0;
 	op = c[p++];
-	if (op == 0x3d)                               /* cmp $imm32, %eax/%rax */
-		return p + 4 <= len ? p + 4 : 0;
 	switch (op) {
+	case 0x3d:                                    /* cmp $imm32, %eax/%rax */
+		return p + 4 <= len ? p + 4 : 0;
+	case 0x05: case 0x0d: case 0x25: case 0x2d: case 0x35:   /* op $imm32, %eax/%rax */
+		*writes = TM_REG_RAX;
+		return p + 4 <= len ? p + 4 : 0;
+	case 0x01: case 0x03: case 0x09: case 0x0b: case 0x21: case 0x23:
+	case 0x29: case 0x2b: case 0x31: case 0x33:
 	case 0x38: case 0x39: case 0x3a: case 0x3b: case 0x84: case 0x85:
-	case 0x80: case 0x81: case 0x83: case 0x89: case 0x8b: case 0x8d:
+	case 0x80: case 0x81: case 0x83: case 0x89: case 0x8b: case 0x8d: case 0xc1:
 		break;
 	default:
 		return 0;
@@ -158,8 +169,10 @@ static size_t plain_len(const uint8_t *c, size_t len, unsigned int *writes)
 	p += n;
 	reg = ((modrm >> 3) & 7) | (rex & 4 ? 8 : 0);
 	rm = (modrm & 7) | (rex & 1 ? 8 : 0);
+	sub = (modrm >> 3) & 7;
 	switch (op) {
-	case 0x89:                                    /* mov reg, r/m: a register when mod == 3 */
+	case 0x01: case 0x09: case 0x21: case 0x29: case 0x31:
+	case 0x89:                                    /* op reg, r/m: a register when mod == 3 */
 		if ((modrm >> 6) == 3)
 			*writes = 1u << rm;
 		break;
@@ -167,17 +180,26 @@ static size_t plain_len(const uint8_t *c, size_t len, unsigned int *writes)
 		if ((modrm >> 6) == 3)
 			return 0;
 		/* fall through */
-	case 0x8b:                                    /* mov r/m, reg */
+	case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33:
+	case 0x8b:                                    /* op r/m, reg */
 		*writes = 1u << reg;
 		break;
-	case 0x80: case 0x81: case 0x83:              /* group 1: only /7, cmp, writes nothing */
-		if (((modrm >> 3) & 7) != 7)
+	case 0x80: case 0x81: case 0x83:              /* group 1: /7 (cmp) writes nothing */
+		imm = op == 0x81 ? 4 : 1;
+		if (sub != 7 && (modrm >> 6) == 3)
+			*writes = 1u << rm;
+		break;
+	case 0xc1:                                    /* shl, shr, sar by an immediate */
+		if (sub != 4 && sub != 5 && sub != 7)
 			return 0;
-		p += op == 0x81 ? 4 : 1;
+		imm = 1;
+		if ((modrm >> 6) == 3)
+			*writes = 1u << rm;
 		break;
 	default:                                      /* test, cmp */
 		break;
 	}
+	p += imm;
 	return p <= len ? p : 0;
 }
 
@@ -191,7 +213,7 @@ void tm_probe_site__first_emulated(const uint8_t *c, size_t len, unsigned int ke
 	memset(out, 0, sizeof(*out));
 	/* A return probe reads the return address at [rsp]: rsp must be the entry's. */
 	keep |= TM_REG_RSP;
-	for (i = 0; i < 8 && off < len; i++) {
+	for (i = 0; i < 16 && off < len; i++) {
 		if (tm_probe_site__emulated_len(c + off, len - off)) {
 			out->offset = (uint32_t)off;
 			out->emulated = 1;
