@@ -226,11 +226,13 @@ def test_static_binary_is_explained():
     eq(r.returncode, 0, "a static binary runs traced")
     eq(r.stderr, "", "a static glibc with symbols is traced as glibc: nothing to say")
     subprocess.run(["strip", exe], check=True)
-    r = tidemark("run", "-o", os.path.join(OUT, "static.tdm"), "--", exe)
+    r = tidemark("run", "-q", "-o", os.path.join(OUT, "static.tdm"), "--", exe)
     eq(r.returncode, 0, "a stripped static binary still runs traced")
-    lines = [line for line in r.stderr.splitlines() if "stripped" in line]
+    lines = r.stderr.splitlines()
     eq(len(lines), 1, f"one line says what cannot be traced: {r.stderr!r}")
-    check("mappings" in lines[0] and "malloc" in lines[0], f"... and what is counted instead: {lines}")
+    check("stripped" in lines[0] and "mappings" in lines[0], f"... and what is counted instead: {lines}")
+    d = report_json(os.path.join(OUT, "static.tdm"))
+    check(d["allocator_note"] is not None and "stripped" in d["allocator_note"], "the report says it too")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@
 #include "target/python.h"
 #include "trace/sample.h"
 #include "target/symbolize.h"
+#include "util/demangle.h"
 #include "trace/trace.h"
 #include "tidemark.skel.h"
 #include "util/path.h"
@@ -1052,7 +1053,7 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 {
 	struct tm_frame f = { .kind = TM_FRAME_NATIVE, .address = addr };
 	struct tm_sym sym;
-	char fn[512];
+	char fn[1100], dm[1024];
 
 	*cls = w->python == 1 && addr >= w->py_cfg.interp_lo && addr < w->py_cfg.interp_hi ?
 	       TM_NATIVE_INTERP : TM_NATIVE_OTHER;
@@ -1061,8 +1062,15 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 		if (sym.function && !strncmp(sym.function, "_PyEval_EvalFrameDefault", 24))
 			*cls = TM_NATIVE_EVAL;
 		if (sym.function) {
-			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, sym.function, sym.offset);
-			f.function = tm_profile__str(prof, sym.file ? sym.function : fn);
+			const char *name = sym.function;
+
+			/* C++ and Rust as people read them; pprof keeps the symbol as linked */
+			if (tm_demangle(sym.function, dm, sizeof(dm)) == 1) {
+				name = dm;
+				f.system_name = sym.function;
+			}
+			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, name, sym.offset);
+			f.function = tm_profile__str(prof, sym.file ? name : fn);
 		}
 		f.file = tm_profile__str(prof, sym.file);
 		f.line = sym.line;
