@@ -1207,8 +1207,13 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 
 				if (!st->native[i])
 					break;   /* the end of a frame-pointer chain */
-				/* A syscall's own ip is in libc's wrapper; its caller is the site. */
-				if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1])
+				/*
+				 * A syscall's own ip is in libc's wrapper; its caller is the site.
+				 * When what was taken for the caller is not code (an inline
+				 * syscall in a function that keeps a frame), the ip names it.
+				 */
+				if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1] &&
+				    in_code(&w->maps, st->native[1]))
 					continue;
 				/* Not code of the process (a non-leaf syscall wrapper's [rsp]): never a frame. */
 				if (!in_code(&w->maps, st->native[i]))
