@@ -242,6 +242,7 @@ format:
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
 	$(Q)bench/run.sh
+	$(Q)bench/allocators.sh
 
 install: tidemark
 	$(Q)install -D -m 0755 tidemark $(DESTDIR)$(PREFIX)/bin/tidemark

@@ -58,19 +58,12 @@ struct tm_watch {
 	size_t nlinks, caplinks;
 };
 
-/* One allocator function's probe: where its entry and return probes go. */
-struct alloc_site {
-	const struct tm_alloc_fn *fn;
-	const char *path;             /* the object (tm_allocator.objs) */
-	uint64_t off;                 /* the site's file offset: entry and return probes */
-};
-
 /* The probe sites of the libc probed last by the daemon (libc_sites()). */
 struct libc_cache {
 	dev_t dev;
 	ino_t ino;
 	struct tm_allocator a;
-	struct alloc_site *sites;
+	struct tm_alloc_site *sites;
 	size_t n;
 };
 
@@ -555,7 +548,7 @@ static unsigned int kept_regs(const struct tm_alloc_fn *f)
 	}
 }
 
-static int has_return(const struct tm_alloc_fn *f)
+int tm_trace__has_return(const struct tm_alloc_fn *f)
 {
 	return f->kind != TM_KIND_FREE && !(f->flags & TM_AFN_SYSCALL);
 }
@@ -605,9 +598,9 @@ static void watch_drop_links(struct tm_watch *w)
  * emulates that still has the arguments (and rsp, for the return probe) as
  * they were at the entry; for a free, also past its NULL test.
  */
-static int alloc_sites(const struct tm_allocator *a, struct alloc_site **out, size_t *nout)
+int tm_trace__alloc_sites(const struct tm_allocator *a, struct tm_alloc_site **out, size_t *nout)
 {
-	struct alloc_site *v;
+	struct tm_alloc_site *v;
 	size_t i, n = 0;
 	int err;
 
@@ -645,18 +638,18 @@ static int alloc_sites(const struct tm_allocator *a, struct alloc_site **out, si
 	return 0;
 }
 
-static int attach_sites(struct tm_trace *t, pid_t pid, const struct alloc_site *sites, size_t n)
+static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_site *sites, size_t n)
 {
 	size_t i;
 	int err = 0;
 
 	for (i = 0; i < n; i++) {
-		const struct alloc_site *s = &sites[i];
+		const struct tm_alloc_site *s = &sites[i];
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
 
 		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, s->fn), pid, s->path,
 								  s->off, &uo));
-		if (!err && has_return(s->fn)) {
+		if (!err && tm_trace__has_return(s->fn)) {
 			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 
 			/* where the entry probe is: the site keeps rsp, so [rsp] is the return address */
@@ -708,7 +701,7 @@ static void own_code_refresh(struct tm_trace *t, struct tm_watch *w)
 int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_allocator *a)
 {
 	struct tm_watch *w = watch_find(t, pid);
-	struct alloc_site *sites;
+	struct tm_alloc_site *sites;
 	size_t n;
 	int err;
 
@@ -716,7 +709,7 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
 		return -ENOENT;
 	if (a->family == TM_ALLOC_NONE || a->family == TM_ALLOC_OTHER || !a->nprobes)
 		return 0;   /* mappings only: the caller says so */
-	err = alloc_sites(a, &sites, &n);
+	err = tm_trace__alloc_sites(a, &sites, &n);
 	if (err)
 		return err;
 	err = attach_sites(t, pid, sites, n);
@@ -768,7 +761,7 @@ static int libc_sites(struct tm_trace *t, const char *libc)
 	err = tm_allocator__resolve_one(&c->a, libc);
 	if (!err && c->a.family != TM_ALLOC_GLIBC)
 		err = -ENOENT;
-	err = err ?: alloc_sites(&c->a, &c->sites, &c->n);
+	err = err ?: tm_trace__alloc_sites(&c->a, &c->sites, &c->n);
 	if (err) {
 		tm_allocator__free(&c->a);
 		return err;
