@@ -19,7 +19,6 @@
 #include "target/elf.h"
 #include "target/maps.h"
 #include "trace/probe_site.h"
-#include "trace/trace.h"
 #include "empty.skel.h"
 
 /* Empty programs at every site tidemark would probe for CMD's allocator. */
@@ -31,7 +30,7 @@ static int attach_like_tidemark(struct empty_bpf *skel, pid_t pid, const char *c
 	int err;
 
 	err = tm_allocator__resolve(&a, cmd, getenv("LD_PRELOAD"), NULL, "");
-	err = err ?: tm_trace__alloc_sites(&a, &sites, &n);
+	err = err ?: tm_probe_site__alloc_sites(&a, &sites, &n);
 	if (err)
 		return err;
 	for (i = 0; i < n && !err; i++) {
@@ -40,7 +39,7 @@ static int attach_like_tidemark(struct empty_bpf *skel, pid_t pid, const char *c
 
 		if (!bpf_program__attach_uprobe_opts(skel->progs.empty_enter, pid, sites[i].path, sites[i].off, &e))
 			err = -1;
-		else if (tm_trace__has_return(sites[i].fn) &&
+		else if (tm_probe_site__has_return(sites[i].fn) &&
 			 !bpf_program__attach_uprobe_opts(skel->progs.empty_exit, pid, sites[i].path, sites[i].off, &r))
 			err = -1;
 	}

@@ -1163,7 +1163,7 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 	t = this_thread();
 	if (!t)
 		return 0;
-	wsp = t->wrap_sp;       /* this syscall's wrapper entry, if it was probed */
+	wsp = t->wrap_sp; /* this syscall's wrapper entry, if it was probed */
 	t->wrap_sp = 0;
 	t->sys_kind = kind;
 	t->sys_addr = addr;

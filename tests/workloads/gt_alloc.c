@@ -55,7 +55,10 @@ NOINLINE void *site_valloc(void) { return valloc(3000); }
 NOINLINE void *site_pvalloc(void) { return pvalloc(5000); }
 #else
 /* musl has no pvalloc: the same page, so the known numbers hold for every libc */
-NOINLINE void *site_pvalloc(void) { return valloc(8192); }
+NOINLINE void *site_pvalloc(void)
+{
+	return valloc(8192);
+}
 #endif
 NOINLINE void *site_mmap(size_t len)
 {

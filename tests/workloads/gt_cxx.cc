@@ -12,7 +12,8 @@
 
 #define NOINLINE __attribute__((noinline))
 
-namespace shapes {
+namespace shapes
+{
 
 struct Node {
 	char payload[40];
@@ -22,13 +23,26 @@ struct alignas(64) Wide {
 	char payload[192];
 };
 
-template <typename T> struct Pool {
-	NOINLINE static T *make() { return new T; }
-	NOINLINE static void drop(T *p) { delete p; }
+template <typename T>
+struct Pool {
+	NOINLINE static T *make()
+	{
+		return new T;
+	}
+	NOINLINE static void drop(T *p)
+	{
+		delete p;
+	}
 };
 
-NOINLINE char *make_buffer(std::size_t n) { return new char[n]; }
-NOINLINE void drop_buffer(char *p) { delete[] p; }
+NOINLINE char *make_buffer(std::size_t n)
+{
+	return new char[n];
+}
+NOINLINE void drop_buffer(char *p)
+{
+	delete[] p;
+}
 
 } // namespace shapes
 
@@ -42,17 +56,17 @@ int main()
 	int i;
 
 	for (i = 0; i < 100; i++)
-		nodes[i] = shapes::Pool<shapes::Node>::make();     /* 100 x 40 */
+		nodes[i] = shapes::Pool<shapes::Node>::make(); /* 100 x 40 */
 	for (i = 0; i < 50; i++)
-		shapes::Pool<shapes::Node>::drop(nodes[i]);        /* sized delete */
+		shapes::Pool<shapes::Node>::drop(nodes[i]); /* sized delete */
 	for (i = 0; i < 10; i++)
-		wides[i] = shapes::Pool<shapes::Wide>::make();     /* 10 x 192, aligned new */
+		wides[i] = shapes::Pool<shapes::Wide>::make(); /* 10 x 192, aligned new */
 	for (i = 0; i < 4; i++)
-		shapes::Pool<shapes::Wide>::drop(wides[i]);        /* sized aligned delete */
+		shapes::Pool<shapes::Wide>::drop(wides[i]); /* sized aligned delete */
 	for (i = 0; i < 10; i++)
-		bufs[i] = shapes::make_buffer(1000);               /* 10 x 1,000, new[] */
+		bufs[i] = shapes::make_buffer(1000); /* 10 x 1,000, new[] */
 	for (i = 0; i < 5; i++)
-		shapes::drop_buffer(bufs[i]);                      /* delete[] */
+		shapes::drop_buffer(bufs[i]); /* delete[] */
 	sink = nodes[99];
 	sink = wides[9];
 	sink = bufs[9];

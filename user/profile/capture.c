@@ -363,7 +363,7 @@ static void put_sections(struct tm_buf *w, const struct strtab *t, const struct 
 	}
 	for (i = 0; i < p->nframes && !p->frames[i].system_name; i++)
 		;
-	if (i < p->nframes) {    /* absent = every name is as linked */
+	if (i < p->nframes) { /* absent = every name is as linked */
 		put_u32(w, SECTION_NAMES);
 		put_u64(w, 4 + (uint64_t)p->nframes * 4);
 		put_u32(w, (uint32_t)p->nframes);

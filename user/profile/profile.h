@@ -23,7 +23,7 @@ struct tm_frame {
 	const char *file;
 	const char *module;
 	uint64_t address;       /* native: runtime address; python: code object address */
-	const char *system_name;   /* native: the symbol as linked (mangled); NULL = function's own */
+	const char *system_name; /* native: the symbol as linked (mangled); NULL = function's own */
 };
 
 /* One stack and what it did. Counts are exact unless the capture says it sampled. */

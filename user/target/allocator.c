@@ -11,7 +11,9 @@
 
 #include "target/allocator.h"
 #include "target/elf.h"
+#include "target/proc.h"
 #include "util/log.h"
+#include "util/path.h"
 
 #define W TM_AFN_WRAPS_FREE
 /*
@@ -182,7 +184,7 @@ static int scope_add(struct tm_allocator *a, const char *path)
 		return -errno;
 	for (i = 0; i < a->nobjs; i++)
 		if (!stat(a->objs[i], &o) && o.st_dev == st.st_dev && o.st_ino == st.st_ino)
-			return 0;   /* loaded once, at its first place in the order */
+			return 0; /* loaded once, at its first place in the order */
 	v = realloc(a->objs, (a->nobjs + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -268,9 +270,7 @@ static void add_preloads(struct tm_allocator *a, const char *exe, const struct t
 
 static int is_glibc(const char *path)
 {
-	const char *base = strrchr(path, '/');
-
-	return !strcmp(base ? base + 1 : path, "libc.so.6");
+	return !strcmp(tm_basename(path), "libc.so.6");
 }
 
 static int static_has(const char *path, const char *name)
@@ -333,7 +333,7 @@ static int bind_all(struct tm_allocator *a, int interp_musl)
 	a->family = family_of(a, sym + a->provider * NFNS,
 			      interp_musl || (a->is_static && static_has(a->objs[a->provider], "__malloc_alloc_meta")));
 	if (a->family == TM_ALLOC_OTHER)
-		goto out;   /* counted from its mappings only: see tm_allocator__describe */
+		goto out; /* counted from its mappings only: see tm_allocator__describe */
 	for (i = 0; i < NFNS; i++) {
 		const struct tm_elf_sym *s;
 		int dup = 0;
@@ -349,8 +349,11 @@ static int bind_all(struct tm_allocator *a, int interp_musl)
 		if (dup)
 			continue;
 		a->probes[a->nprobes++] = (struct tm_alloc_probe){
-			.fn = &fns[i], .obj = (unsigned int)owner[i],
-			.file_off = s->file_off, .vaddr = s->vaddr, .size = s->size,
+			.fn = &fns[i],
+			.obj = (unsigned int)owner[i],
+			.file_off = s->file_off,
+			.vaddr = s->vaddr,
+			.size = s->size,
 		};
 	}
 out:
@@ -410,24 +413,21 @@ out:
 
 int tm_allocator__of_pid(struct tm_allocator *a, pid_t pid, const struct tm_maps *maps)
 {
-	char path[64], env[16384], *preload = NULL;
+	char path[64], *env = NULL, *preload = NULL;
 	size_t n = 0, i;
-	FILE *f;
+	int err;
 
 	memset(a, 0, sizeof(*a));
 	a->provider = -1;
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	f = fopen(path, "r");
-	if (f) {
-		n = fread(env, 1, sizeof(env) - 1, f);
-		fclose(f);
-	}
-	env[n] = 0;
-	for (i = 0; i < n; i += strlen(env + i) + 1)
-		if (!strncmp(env + i, "LD_PRELOAD=", 11))
-			preload = env + i + 11;
+	/* no environment (a kernel thread, a zombie): no preload */
+	if (!tm_proc__read_all(pid, "environ", &env, &n))
+		for (i = 0; i < n; i += strlen(env + i) + 1)
+			if (!strncmp(env + i, "LD_PRELOAD=", 11))
+				preload = env + i + 11;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	return tm_allocator__resolve(a, path, preload, maps, "");
+	err = tm_allocator__resolve(a, path, preload, maps, "");
+	free(env);
+	return err;
 }
 
 int tm_allocator__resolve_one(struct tm_allocator *a, const char *path)
@@ -462,16 +462,17 @@ void tm_allocator__describe(const struct tm_allocator *a, char *buf, size_t len)
 	case TM_ALLOC_NONE:
 		if (a->stripped) {
 			snprintf(buf, len, "%s is statically linked and stripped: its malloc/free cannot be found, so "
-				 "heap blocks are not seen; the numbers are its anonymous mappings and brk only",
+					   "heap blocks are not seen; the numbers are its anonymous mappings and brk only",
 				 a->nobjs ? a->objs[0] : "the executable");
 			break;
 		}
 		snprintf(buf, len, "no object exports malloc (a custom allocator or another runtime, such as Go's): "
-			 "heap blocks are not seen; the numbers are its anonymous mappings and brk only");
+				   "heap blocks are not seen; the numbers are its anonymous mappings and brk only");
 		break;
 	case TM_ALLOC_OTHER:
 		snprintf(buf, len, "malloc comes from %s, an allocator tidemark does not know: its blocks are not "
-			 "seen; the numbers are its anonymous mappings and brk only", obj);
+				   "seen; the numbers are its anonymous mappings and brk only",
+			 obj);
 		break;
 	default:
 		snprintf(buf, len, "allocator: %s, malloc from %s", tm_alloc_family__name(a->family), obj);

@@ -20,8 +20,8 @@
 #include "tidemark_common.h"
 
 enum tm_alloc_family {
-	TM_ALLOC_NONE,          /* nothing in the scope exports malloc (a Go binary, a custom arena) */
-	TM_ALLOC_OTHER,         /* malloc comes from an allocator tidemark does not know */
+	TM_ALLOC_NONE,  /* nothing in the scope exports malloc (a Go binary, a custom arena) */
+	TM_ALLOC_OTHER, /* malloc comes from an allocator tidemark does not know */
 	TM_ALLOC_GLIBC,
 	TM_ALLOC_JEMALLOC,
 	TM_ALLOC_TCMALLOC,
@@ -32,8 +32,8 @@ enum tm_alloc_family {
 /* What a function does to the heap, for the probe that goes on it. */
 struct tm_alloc_fn {
 	const char *name;
-	enum tm_kind kind;      /* TM_KIND_FREE for everything that frees its first argument */
-	unsigned int flags;     /* enum tm_alloc_fn_flags */
+	enum tm_kind kind;  /* TM_KIND_FREE for everything that frees its first argument */
+	unsigned int flags; /* enum tm_alloc_fn_flags */
 };
 
 enum tm_alloc_fn_flags {
@@ -46,18 +46,18 @@ enum tm_alloc_fn_flags {
 /* One function to probe: where it is. */
 struct tm_alloc_probe {
 	const struct tm_alloc_fn *fn;
-	unsigned int obj;       /* index into tm_allocator.objs */
-	uint64_t file_off;      /* the function's start, as a uprobe takes it */
+	unsigned int obj;  /* index into tm_allocator.objs */
+	uint64_t file_off; /* the function's start, as a uprobe takes it */
 	uint64_t vaddr;
 	uint64_t size;
 };
 
 struct tm_allocator {
 	enum tm_alloc_family family;
-	int provider;           /* index into objs of malloc's provider; -1 none */
-	int is_static;          /* the executable has no dynamic loader */
-	int stripped;           /* ... and no symbol table: its malloc cannot be found */
-	char **objs;            /* the lookup scope, in order (paths to open) */
+	int provider;  /* index into objs of malloc's provider; -1 none */
+	int is_static; /* the executable has no dynamic loader */
+	int stripped;  /* ... and no symbol table: its malloc cannot be found */
+	char **objs;   /* the lookup scope, in order (paths to open) */
 	size_t nobjs;
 	struct tm_alloc_probe *probes;
 	size_t nprobes;
@@ -76,7 +76,7 @@ int tm_allocator__resolve(struct tm_allocator *a, const char *exe, const char *p
 int tm_allocator__of_pid(struct tm_allocator *a, pid_t pid, const struct tm_maps *maps);
 /* The same for one object only (the daemon's libc). */
 int tm_allocator__resolve_one(struct tm_allocator *a, const char *path);
-void tm_allocator__free(struct tm_allocator *a);   /* accepts NULL; leaves @a zeroed */
+void tm_allocator__free(struct tm_allocator *a); /* accepts NULL; leaves @a zeroed */
 
 const char *tm_alloc_family__name(enum tm_alloc_family f);
 /* One line: which object provides malloc and what is traced, e.g. "jemalloc (libjemalloc.so.2)". */

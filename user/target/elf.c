@@ -346,13 +346,15 @@ int tm_elf__find_many(const char *path, int exported, const char *const *names, 
 	Elf_Scn *scn = NULL;
 	Elf_Data *versym = NULL;
 	size_t i, j, found = 0;
+	struct tm_elf e;
 	Elf *elf;
-	int fd, err;
+	int err;
 
 	memset(out, 0, n * sizeof(*out));
-	err = elf_open(path, &fd, &elf);
+	err = tm_elf__open(path, &e);
 	if (err)
 		return err;
+	elf = e.elf;
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr shdr;
 
@@ -392,7 +394,7 @@ int tm_elf__find_many(const char *path, int exported, const char *const *names, 
 			for (j = 0; j < n; j++) {
 				if (out[j].vaddr || strcmp(name, names[j]))
 					continue;
-				if (type == STT_GNU_IFUNC || vaddr_to_off(elf, sym.st_value, &out[j].file_off))
+				if (type == STT_GNU_IFUNC || tm_elf__vaddr_to_off(&e, sym.st_value, &out[j].file_off))
 					break;
 				out[j].vaddr = sym.st_value;
 				out[j].size = sym.st_size;
@@ -401,7 +403,7 @@ int tm_elf__find_many(const char *path, int exported, const char *const *names, 
 			}
 		}
 	}
-	elf_close(fd, elf);
+	tm_elf__close(&e);
 	return found ? 0 : -ENOENT;
 }
 

@@ -101,8 +101,8 @@ int tm_elf__find_symbol(const char *path, const char *name, uint64_t *file_off,
 			uint64_t *vaddr, uint64_t *size);
 
 struct tm_elf_sym {
-	uint64_t file_off;      /* what a uprobe takes */
-	uint64_t vaddr;         /* 0: not found (or an indirect function) */
+	uint64_t file_off; /* what a uprobe takes */
+	uint64_t vaddr;    /* 0: not found (or an indirect function) */
 	uint64_t size;
 };
 

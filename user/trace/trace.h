@@ -76,19 +76,6 @@ int tm_trace__arm(struct tm_trace *t, pid_t pid);
 /* Uprobes on the allocator family in libc_path (glibc's), for pid only. */
 int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc_path);
 struct tm_allocator;
-struct tm_alloc_fn;
-
-/* One allocator function's probe site: its entry probe, and its return probe if it has one. */
-struct tm_alloc_site {
-	const struct tm_alloc_fn *fn;
-	const char *path;             /* the object (a tm_allocator's objs) */
-	uint64_t off;                 /* file offset of the site: an emulated instruction where there is one */
-};
-
-/* Where each of @a's functions is probed (free *out). Shared with bench/empty_probe.c. */
-int tm_trace__alloc_sites(const struct tm_allocator *a, struct tm_alloc_site **out, size_t *n);
-int tm_trace__has_return(const struct tm_alloc_fn *f);
-
 /*
  * Uprobes on every allocator function @a found for pid (target/allocator.h),
  * for pid only; nothing for an allocator it does not know (the caller says so).
