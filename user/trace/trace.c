@@ -525,33 +525,6 @@ static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_al
 	}
 }
 
-/* The registers an entry program reads (enum tm_reg): the probe may move past what keeps them. */
-static unsigned int kept_regs(const struct tm_alloc_fn *f)
-{
-	switch (f->kind) {
-	case TM_KIND_CALLOC:
-	case TM_KIND_REALLOC:
-		return TM_REG_RDI | TM_REG_RSI;
-	case TM_KIND_REALLOCARRAY:
-		return TM_REG_RDI | TM_REG_RSI | TM_REG_RDX;
-	case TM_KIND_POSIX_MEMALIGN:
-		return TM_REG_RDI | TM_REG_RDX;
-	case TM_KIND_ALIGNED_ALLOC:
-	case TM_KIND_MEMALIGN:
-		return TM_REG_RSI;
-	case TM_KIND_MMAP:
-	case TM_KIND_MREMAP:
-	case TM_KIND_BRK:
-		return TM_REG_RBP;   /* and rsp: [rsp] is the caller */
-	default:
-		return TM_REG_RDI;
-	}
-}
-
-int tm_trace__has_return(const struct tm_alloc_fn *f)
-{
-	return f->kind != TM_KIND_FREE && !(f->flags & TM_AFN_SYSCALL);
-}
 
 /* Keep a uprobe link with the process it is for (its watch): it goes when the process does. */
 static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
@@ -593,50 +566,6 @@ static void watch_drop_links(struct tm_watch *w)
 	w->py_alloc_ino = 0;
 }
 
-/*
- * Where each of @a's functions is probed: the first instruction the kernel
- * emulates that still has the arguments (and rsp, for the return probe) as
- * they were at the entry; for a free, also past its NULL test.
- */
-int tm_trace__alloc_sites(const struct tm_allocator *a, struct tm_alloc_site **out, size_t *nout)
-{
-	struct tm_alloc_site *v;
-	size_t i, n = 0;
-	int err;
-
-	*out = NULL;
-	*nout = 0;
-	v = calloc(a->nprobes ? a->nprobes : 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (i = 0; i < a->nprobes; i++) {
-		const struct tm_alloc_probe *pr = &a->probes[i];
-		const char *path = a->objs[pr->obj];
-		size_t len = pr->size && pr->size < 64 ? pr->size : 64;
-		struct tm_probe_site site;
-		uint8_t code[64] = { 0 };
-
-		err = tm_elf__read_code(path, pr->file_off, code, len);
-		if (err) {
-			free(v);
-			return err;
-		}
-		site.emulated = 0;
-		if (pr->fn->kind == TM_KIND_FREE)
-			tm_probe_site__choose(code, len, TM_SITE_AFTER_NULL_TEST, &site);
-		if (!site.emulated)
-			tm_probe_site__first_emulated(code, len, kept_regs(pr->fn), &site);
-		pr_debug("attach: %-14s at %s+0x%" PRIx64 "+%u: %s\n", pr->fn->name, path, pr->file_off,
-			 site.offset, site.why);
-		v[n].fn = pr->fn;
-		v[n].path = path;
-		v[n].off = pr->file_off + site.offset;
-		n++;
-	}
-	*out = v;
-	*nout = n;
-	return 0;
-}
 
 static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_site *sites, size_t n)
 {
@@ -647,14 +576,12 @@ static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_sit
 		const struct tm_alloc_site *s = &sites[i];
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
 
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, s->fn), pid, s->path,
-								  s->off, &uo));
-		if (!err && tm_trace__has_return(s->fn)) {
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, s->fn), pid, s->path, s->off, &uo));
+		if (!err && tm_probe_site__has_return(s->fn)) {
 			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 
 			/* where the entry probe is: the site keeps rsp, so [rsp] is the return address */
-			err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, s->path,
-									  s->off, &ro));
+			err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, s->path, s->off, &ro));
 		}
 		if (err)
 			break;
@@ -690,10 +617,11 @@ static void own_code_refresh(struct tm_trace *t, struct tm_watch *w)
 			r.hi = e->end;
 	}
 	if (!r.lo)
-		return;   /* not mapped yet */
+		return; /* not mapped yet */
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.alloc_code), &key, &r, BPF_ANY))
 		pr_warn("tidemark: pid %d: cannot tell the kernel where its allocator is: %s; its own "
-			"mappings may be counted\n", w->pid, strerror(errno));
+			"mappings may be counted\n",
+			w->pid, strerror(errno));
 	else
 		w->own_set = 1;
 }
@@ -708,8 +636,8 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
 	if (!w)
 		return -ENOENT;
 	if (a->family == TM_ALLOC_NONE || a->family == TM_ALLOC_OTHER || !a->nprobes)
-		return 0;   /* mappings only: the caller says so */
-	err = tm_trace__alloc_sites(a, &sites, &n);
+		return 0; /* mappings only: the caller says so */
+	err = tm_probe_site__alloc_sites(a, &sites, &n);
 	if (err)
 		return err;
 	err = attach_sites(t, pid, sites, n);
@@ -761,7 +689,7 @@ static int libc_sites(struct tm_trace *t, const char *libc)
 	err = tm_allocator__resolve_one(&c->a, libc);
 	if (!err && c->a.family != TM_ALLOC_GLIBC)
 		err = -ENOENT;
-	err = err ?: tm_trace__alloc_sites(&c->a, &c->sites, &c->n);
+	err = err ?: tm_probe_site__alloc_sites(&c->a, &c->sites, &c->n);
 	if (err) {
 		tm_allocator__free(&c->a);
 		return err;
