@@ -22,15 +22,17 @@ PREFIX ?= /usr/local
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config make gcc
+DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libiberty-dev pkg-config make gcc
 # qemu-system-x86 busybox-static cpio: tests/vm boots Debian's 6.1 kernel; libcap2-bin: capsh.
+# libjemalloc2 ... heaptrack: test_allocators.py (each test skips, saying so, without its package).
 DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format qemu-system-x86 \
-	busybox-static cpio libcap2-bin
+	busybox-static cpio libcap2-bin libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 musl-tools g++ \
+	redis-server heaptrack
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
-LDLIBS := -lbpf -lelf -ldw -lz -lpthread -lm
+LDLIBS := -lbpf -lelf -ldw -lz -liberty -lpthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -56,7 +58,7 @@ USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 LIB_SRCS := $(wildcard user/profile/*.c user/report/*.c user/target/*.c user/util/*.c)
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 LIB := $(OUTPUT)/libtidemark.a
-LIB_LDLIBS := -lelf -ldw -lz -lm
+LIB_LDLIBS := -lelf -ldw -lz -liberty -lm
 APP_OBJS := $(filter-out $(LIB_OBJS),$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
@@ -240,6 +242,7 @@ format:
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
 	$(Q)bench/run.sh
+	$(Q)bench/allocators.sh
 
 install: tidemark
 	$(Q)install -D -m 0755 tidemark $(DESTDIR)$(PREFIX)/bin/tidemark

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * empty_probe [--free-at-entry] -- CMD...: run CMD with empty BPF programs on
- * libc malloc (entry + return) and free (at tidemark's site, or at +0 with
- * --free-at-entry), pid-filtered like tidemark's. The trap cost alone.
+ * empty_probe [--free-at-entry] -- CMD...: run CMD with empty BPF programs
+ * where tidemark probes it: every allocator function of the allocator CMD
+ * binds (LD_PRELOAD included), at tidemark's sites, with a return probe
+ * where tidemark has one; pid-filtered like tidemark's. The trap cost alone.
+ * --free-at-entry: glibc's malloc and free only, free at +0 (single-stepped).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,10 +15,38 @@
 
 #include <bpf/libbpf.h>
 
+#include "target/allocator.h"
 #include "target/elf.h"
 #include "target/maps.h"
 #include "trace/probe_site.h"
 #include "empty.skel.h"
+
+/* Empty programs at every site tidemark would probe for CMD's allocator. */
+static int attach_like_tidemark(struct empty_bpf *skel, pid_t pid, const char *cmd)
+{
+	struct tm_allocator a;
+	struct tm_alloc_site *sites;
+	size_t n, i;
+	int err;
+
+	err = tm_allocator__resolve(&a, cmd, getenv("LD_PRELOAD"), NULL, "");
+	err = err ?: tm_probe_site__alloc_sites(&a, &sites, &n);
+	if (err)
+		return err;
+	for (i = 0; i < n && !err; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, e);
+		LIBBPF_OPTS(bpf_uprobe_opts, r, .retprobe = true);
+
+		if (!bpf_program__attach_uprobe_opts(skel->progs.empty_enter, pid, sites[i].path, sites[i].off, &e))
+			err = -1;
+		else if (tm_probe_site__has_return(sites[i].fn) &&
+			 !bpf_program__attach_uprobe_opts(skel->progs.empty_exit, pid, sites[i].path, sites[i].off, &r))
+			err = -1;
+	}
+	free(sites);
+	tm_allocator__free(&a);
+	return err;
+}
 
 int main(int argc, char **argv)
 {
@@ -46,6 +76,11 @@ int main(int argc, char **argv)
 	skel = empty_bpf__open_and_load();
 	if (!skel)
 		return 1;
+	if (!free_at_entry) {
+		if (attach_like_tidemark(skel, pid, argv[first]))
+			return 1;
+		goto go;
+	}
 	if (tm_elf__find_symbol(libc, "malloc", &off, &vaddr, &size))
 		return 1;
 	LIBBPF_OPTS(bpf_uprobe_opts, e);
@@ -59,6 +94,7 @@ int main(int argc, char **argv)
 	if (!bpf_program__attach_uprobe_opts(skel->progs.empty_enter, pid, libc,
 					     foff + (free_at_entry ? 0 : site.offset), &e))
 		return 1;
+go:
 	if (write(pfd[1], "g", 1) != 1)
 		return 1;
 	waitpid(pid, &status, 0);

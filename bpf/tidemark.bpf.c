@@ -122,6 +122,14 @@ struct {
 	__type(value, struct tm_proc);
 } procs SEC(".maps");
 
+/* tgid -> its allocator library's code, when that is not glibc (struct tm_code_range). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct tm_code_range);
+} alloc_code SEC(".maps");
+
 /* tgids whose counting starts at their next exec (`tidemark run`) -> incarnation, flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -231,6 +239,10 @@ struct tm_thread {
 	__u32 sys_skip;         /* made by the allocator: not counted */
 	__u32 sys_notify;       /* a new executable mapping: tell the loader */
 	__u32 pad;
+	/* entry of a syscall wrapper that keeps a frame (musl's mmap): its caller, as it was there */
+	__u64 wrap_sp;
+	__u64 wrap_ra;
+	__u64 wrap_fp;
 	__u64 last_free;        /* this thread's latest free of a block an inner free() or munmap may return */
 	__u64 last_alloc;       /* block of this thread's latest counted allocation */
 	struct tm_stack scratch;
@@ -703,15 +715,22 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 
 	/*
 	 * realloc/reallocarray: the old block is gone from here on, unless it
-	 * fails. realloc(p, 0) frees p through free(), whose probe sees it;
-	 * PyObject_Realloc(p, 0) returns a new block and frees p inside.
+	 * fails. realloc(p, 0) frees p (glibc, jemalloc: NULL comes back) or
+	 * gives a new block of 0 bytes for it (mimalloc, tcmalloc, musl): gone
+	 * either way, and no restore when NULL comes back. Its inner free(),
+	 * if any, finds the block gone and is a nested call.
 	 */
-	if (tm_kind_is_realloc(kind) && arg &&
-	    (size || kind == TM_KIND_PYOBJECT_REALLOC || kind == TM_KIND_PYMEM_REALLOC)) {
-		if (forget_block(tgid, p, arg, &t->old))
+	if (tm_kind_is_realloc(kind) && arg) {
+		struct tm_alloc_key k = { .tgid = tgid, .inc = p->inc, .addr = arg };
+		struct tm_alloc *v = bpf_map_lookup_elem(&allocs, &k);
+
+		/* realloc(p, 0) right after p's malloc: temporary, as a free() would be */
+		if (v && take_block(tgid, p, &k, v, &t->old, !size && t->last_alloc == arg))
 			t->has_old = 1;
 		else if (!sample_bytes)   /* sampled: most blocks are unknown by design */
 			count_drop(p, TM_DROP_FREE_UNMATCHED);
+		if (!size && t->last_alloc == arg)
+			t->last_alloc = 0;
 	}
 	return 0;
 }
@@ -733,8 +752,8 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	t->call_sp = 0;
 
 	if (tm_kind_is_realloc(t->kind) && !ret) {
-		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0.) */
-		if (t->has_old)
+		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0: p is freed.) */
+		if (t->has_old && t->size)
 			record_block(tgid, p, t->arg, t->old.size, t->old.count, 0, t->old.stack_id, 0);
 		return 0;
 	}
@@ -914,6 +933,40 @@ SEC("uprobe")
 int BPF_KPROBE(free_enter, __u64 ptr)
 {
 	return free_common(ctx, ptr, 64 * 1024);
+}
+
+/*
+ * Every other function that frees its first argument (operator delete,
+ * free_sized, sdallocx, mi_free, tc_delete_sized, ...): any of them may
+ * hand the pointer on to a probed free(), so it is always remembered.
+ */
+SEC("uprobe")
+int BPF_KPROBE(free_wrapper_enter, __u64 ptr)
+{
+	return free_common(ctx, ptr, 0);
+}
+
+/*
+ * The entry of a syscall wrapper that is not a leaf function (musl's mmap
+ * and mremap push registers and reserve a frame): [rsp] is its caller here,
+ * not at the syscall. sys_enter takes it from here.
+ */
+SEC("uprobe")
+int BPF_KPROBE(syscall_wrapper_enter)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_thread *t;
+	__u64 ra = 0;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	t = this_thread();
+	if (!t || bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ctx)))
+		return 0;
+	t->wrap_sp = PT_REGS_SP(ctx);
+	t->wrap_ra = ra;
+	t->wrap_fp = PT_REGS_FP(ctx);
+	return 0;
 }
 
 /* ---- CPython's allocators (--trace-python-allocators) ------------------ */
@@ -1102,13 +1155,16 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 	struct task_struct *task;
 	struct pt_regs *regs;
 	struct tm_thread *t;
-	__u64 ip, sp, fp, ra = 0;
+	__u64 ip, sp, fp, ra = 0, wsp;
+	int wrapped;
 
 	if (!p)
 		return 0;
 	t = this_thread();
 	if (!t)
 		return 0;
+	wsp = t->wrap_sp; /* this syscall's wrapper entry, if it was probed */
+	t->wrap_sp = 0;
 	t->sys_kind = kind;
 	t->sys_addr = addr;
 	t->sys_len = len;
@@ -1152,8 +1208,30 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 			return 0;
 		}
 		sp = BPF_CORE_READ(regs, sp);
-		/* libc's syscall wrappers are leaf functions: [rsp] is their caller. */
-		bpf_probe_read_user(&ra, sizeof(ra), (void *)sp);
+		wrapped = wsp > sp && wsp - sp < 4096;
+		if (wrapped) {
+			/* inside a wrapper that keeps a frame: its entry saw the caller */
+			ra = t->wrap_ra;
+			fp = t->wrap_fp;
+			sp = wsp;
+		} else {
+			/* glibc's syscall wrappers are leaf functions: [rsp] is their caller. */
+			bpf_probe_read_user(&ra, sizeof(ra), (void *)sp);
+		}
+		{
+			struct tm_code_range *own = bpf_map_lookup_elem(&alloc_code, &tgid);
+
+			/*
+			 * The allocator's own reservation outside a traced call (jemalloc's
+			 * start-up arena): called from its code, or made by its code with an
+			 * inline syscall (musl's brk for malloc's metadata).
+			 */
+			if (own && ((ra >= own->lo && ra < own->hi) || (!wrapped && ip >= own->lo && ip < own->hi))) {
+				t->sys_kind = 0;
+				count_stat(TM_STAT_MMAP_IN_ALLOC);
+				return 0;
+			}
+		}
 		/*
 		 * A pymalloc arena mapped outside a traced PyObject_Malloc (or kin) call: the
 		 * objects in it are made on paths we do not see (see TM_DROP_PY_ARENA_UNTRACED).
@@ -1285,7 +1363,7 @@ static __always_inline void proc_at_exec(struct task_struct *task, struct tm_pro
 
 		if (type == 0 /* AT_NULL */)
 			break;
-		if (type == 7 /* AT_BASE */) {
+		if (type == 7 /* AT_BASE */ && !(p->flags & TM_PROC_LDSO_IS_LIBC)) {
 			p->ldso_lo = BPF_CORE_READ(task, mm, saved_auxv[i + 1]);
 			p->ldso_hi = p->ldso_lo ? p->ldso_lo + ldso_size : 0;
 			break;

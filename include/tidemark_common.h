@@ -224,6 +224,11 @@ enum tm_proc_flags {
 	 * wait for and arms at the exec or fork.
 	 */
 	TM_PROC_ARMED = 1u << 1,
+	/*
+	 * Its dynamic loader is its libc (musl): the loader's span is not the
+	 * loader's own, so it does not exclude mappings (set before the exec).
+	 */
+	TM_PROC_LDSO_IS_LIBC = 1u << 2,
 };
 
 /* What the `arm` program is run with (BPF_PROG_TEST_RUN): start or stop counting one process. */
@@ -232,6 +237,16 @@ struct tm_arm_args {
 	__u32 inc; /* the incarnation meant: another one is left alone (-ESRCH) */
 	__u32 on;  /* 1: count from now on; 0: stop counting until armed again */
 	__u32 pad;
+};
+
+/*
+ * The code of an allocator library (jemalloc, tcmalloc, mimalloc, musl's
+ * libc) in one process: mappings it makes outside a traced call (its start-up
+ * reservation, its purges) are its own reservations, not the program's heap.
+ */
+struct tm_code_range {
+	__u64 lo; /* [lo, hi) */
+	__u64 hi;
 };
 
 /* What `run` tells the kernel about a child before its exec (pending_exec). */

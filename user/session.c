@@ -30,6 +30,7 @@
 #include "report/postmortem.h"
 #include "report/report.h"
 #include "session.h"
+#include "target/allocator.h"
 #include "target/cgroup.h"
 #include "target/elf.h"
 #include "target/maps.h"
@@ -73,17 +74,6 @@ int tm_session_opts__check(const char *cmd, struct tm_session_opts *o)
 int tm_session__preflight(const char *cmd)
 {
 	return tm_kernel__preflight(cmd);
-}
-
-static int self_libc(char *path, size_t len)
-{
-	struct tm_maps m = { 0 };
-	int err = tm_maps__read(getpid(), &m);
-
-	if (!err)
-		err = tm_maps__find_module(&m, "libc.so.6", path, len);
-	tm_maps__free(&m);
-	return err;
 }
 
 /* Find CMD on PATH the way execvp will. */
@@ -150,23 +140,35 @@ static int exec_elf(const char *exe, char *out, size_t len)
 	return 0;
 }
 
-/* Say what is and is not traced when CMD's allocator is not glibc's. */
-static void check_target_libc(const char *exe)
+/*
+ * Say which allocator @a is when it is not glibc's, and what is not
+ * counted when tidemark does not know it: one line at the start, and the
+ * same in the report (@prof).
+ */
+static void say_allocator(const char *cmd, const struct tm_allocator *a, struct tm_profile *prof)
 {
-	struct tm_elf_info info;
-	char elf[PATH_MAX];
+	char line[PATH_MAX + 256];
 
-	if (exec_elf(exe, elf, sizeof(elf)))
-		return;
-	memset(&info, 0, sizeof(info));
-	if (tm_elf__info(elf, &info))
-		return;
-	if (!info.has_interp || !info.needs_libc)
-		pr_warn("tidemark: %s is %s: its malloc/free are not traced (tidemark probes glibc's "
-			"libc.so.6); its mmap/munmap/mremap/brk are\n",
-			elf,
-			info.has_interp ? "not linked against glibc" : "statically linked");
-	tm_elf_info__free(&info);
+	tm_allocator__describe(a, line, sizeof(line));
+	if (a->family == TM_ALLOC_NONE || a->family == TM_ALLOC_OTHER) {
+		pr_warn("tidemark %s: %s\n", cmd, line);
+		prof->allocator_note = tm_profile__str(prof, line);
+	} else if (a->family != TM_ALLOC_GLIBC) {
+		pr_info("tidemark %s: %s\n", cmd, line);
+	}
+}
+
+/* The allocator CMD will call: resolved from its ELF (or its #! interpreter's) before it runs. */
+static int target_allocator(const char *exe, struct tm_allocator *a)
+{
+	char elf[PATH_MAX];
+	int err;
+
+	err = exec_elf(exe, elf, sizeof(elf));
+	err = err ?: tm_allocator__resolve(a, elf, getenv("LD_PRELOAD"), NULL, "");
+	if (err)
+		pr_debug("tidemark run: %s: cannot read it as ELF: %s\n", exe, strerror(-err));
+	return err;
 }
 
 /*
@@ -421,16 +423,16 @@ static pid_t spawn_held(const char *exe, char **argv, int *go_fd)
 	return child;
 }
 
-/* The probes on the held child: its exec and exit, libc's allocator, CPython's if asked. */
+/* The probes on the held child: its exec and exit, its allocator, CPython's if asked. */
 static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_t child, const char *exe,
-		       const char *libc)
+		       const struct tm_allocator *alloc)
 {
 	int err;
 
 	tm_trace__print_verifier_stats(t);
 	err = tm_trace__watch(t, child, TM_WATCH_AT_EXEC);
 	if (!err)
-		err = tm_trace__attach_libc(t, child, libc);
+		err = tm_trace__attach_allocator(t, child, alloc);
 	if (err)
 		return err;
 	if (o->trace.py_alloc) {
@@ -452,7 +454,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_timeline tl = { 0 };
 	struct tm_profile_process pi = { 0 };
 	struct tm_outfile out = { 0 };
-	char exe[PATH_MAX], libc[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
+	struct tm_allocator alloc = { .provider = -1 };
+	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	pid_t child = -1;
 
@@ -470,11 +473,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		if (cg_fd < 0)
 			goto out;
 	}
-	check_target_libc(exe);
-	if (self_libc(libc, sizeof(libc))) {
-		pr_warn("tidemark run: cannot find the system's libc.so.6 in this process's maps\n");
-		goto out;
-	}
+	target_allocator(exe, &alloc);
 
 	child = spawn_held(exe, argv, &go_fd);
 	if (child < 0)
@@ -496,9 +495,10 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	prof = tm_profile__new();
 	if (!prof)
 		goto out;
+	say_allocator("run", &alloc, prof);
 	err = tm_trace__open(&t, &o->trace);
 	if (!err)
-		err = probe_child(t, o, child, exe, libc);
+		err = probe_child(t, o, child, exe, &alloc);
 	if (err)
 		goto out;
 
@@ -560,6 +560,7 @@ out:
 		close(pm_dirfd);
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
+	tm_allocator__free(&alloc);
 	return rc;
 }
 
@@ -571,9 +572,10 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_maps maps = { 0 };
 	struct tm_profile_process pi = { .pid = o->pid };
 	struct tm_outfile out = { 0 };
-	char libc[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], state;
+	struct tm_allocator alloc = { .provider = -1 };
+	char cgroup[PATH_MAX], cmdline[4096], state;
 	uint64_t deadline = 0;
-	int pidfd = -1, err, rc = 1, has_libc;
+	int pidfd = -1, err, rc = 1;
 	unsigned long pflags;
 	struct tm_proc p;
 
@@ -600,17 +602,15 @@ int tm_session__attach(const struct tm_session_opts *o)
 		pr_warn("tidemark attach: pid %d not found (it exited)\n", o->pid);
 		goto out;
 	}
-	has_libc = !tm_maps__find_module(&maps, "libc.so.6", libc, sizeof(libc));
-	if (!has_libc)
-		pr_warn("tidemark attach: pid %d does not map glibc's libc.so.6 (static or another libc): "
-			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n",
-			o->pid);
+	if (tm_allocator__of_pid(&alloc, o->pid, &maps))
+		pr_debug("tidemark attach: pid %d: cannot read its executable\n", o->pid);
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	prof = tm_profile__new();
 	if (!prof)
 		goto out;
+	say_allocator("attach", &alloc, prof);
 	err = tm_trace__open(&t, &o->trace);
 	if (err)
 		goto out;
@@ -624,8 +624,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	pi.start_ns = tm_now_ns();
 	/* Counted from when every probe is in place: a free missed before would inflate the peak. */
 	err = tm_trace__watch(t, o->pid, TM_WATCH_UNARMED);
-	if (!err && has_libc)
-		err = tm_trace__attach_libc(t, o->pid, libc);
+	if (!err)
+		err = tm_trace__attach_allocator(t, o->pid, &alloc);
 	if (err) {
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 
@@ -677,5 +677,6 @@ out:
 	tm_trace__destroy(t); /* detaches every probe */
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
+	tm_allocator__free(&alloc);
 	return rc;
 }

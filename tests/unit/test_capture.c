@@ -24,7 +24,8 @@ static struct tm_profile *build_profile(void)
 	struct tm_profile *p = tm_profile__new();
 	struct tm_frame f[] = {
 		{ TM_FRAME_NATIVE, 42, "make_buffer", "/src/prog/main.c", "/usr/bin/prog", 0x401234 },
-		{ TM_FRAME_NATIVE, 0, "process_file", NULL, "/usr/bin/prog", 0x401400 },
+		{ TM_FRAME_NATIVE, 0, "ns::process_file(int)+0x1c", NULL, "/usr/bin/prog", 0x401400,
+		  "_ZN2ns12process_fileEi" },
 		{ TM_FRAME_NATIVE, 0, NULL, NULL, NULL, 0xffffffffffffffffULL },
 		{ TM_FRAME_PYTHON, 12, "load \"data\"", "app/\xc3\xa9t\xc3\xa9.py", NULL, 0x7f0000001000 },
 		{ TM_FRAME_NATIVE, 7, "main", "/src/prog/main.c", "/usr/bin/prog", 0x401000 },
@@ -79,6 +80,7 @@ static struct tm_profile *build_profile(void)
 	p->oom.cgroup_limit = 4096;
 	p->oom.cgroup_usage = 4095;
 	p->sample_bytes = 524288;
+	p->allocator_note = tm_profile__str(p, "malloc comes from /usr/bin/prog, an allocator tidemark does not know");
 	p->size_hist[0].count = 1;
 	p->size_hist[6].count = 2;
 	p->size_hist[6].bytes = 128;
@@ -136,6 +138,7 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 	TM_CHECK_EQ_U64(a->oom.rss_file, b->oom.rss_file);
 	TM_CHECK_EQ_U64(a->oom.rss_shmem, b->oom.rss_shmem);
 	TM_CHECK(str_eq(a->oom.cgroup, b->oom.cgroup));
+	TM_CHECK(str_eq(a->allocator_note, b->allocator_note));
 	TM_CHECK_EQ_U64(a->oom.cgroup_limit, b->oom.cgroup_limit);
 	TM_CHECK_EQ_U64(a->oom.cgroup_usage, b->oom.cgroup_usage);
 	TM_CHECK_EQ_U64(a->sample_bytes, b->sample_bytes);
@@ -153,6 +156,7 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 		TM_CHECK(str_eq(x->function, y->function));
 		TM_CHECK(str_eq(x->file, y->file));
 		TM_CHECK(str_eq(x->module, y->module));
+		TM_CHECK(str_eq(x->system_name, y->system_name));
 		TM_CHECK_EQ_U64(x->address, y->address);
 	}
 

@@ -29,7 +29,30 @@ static void test_first_emulated(void)
 	static const uint8_t mov_rsp[] = { 0x48, 0x89, 0xfc, 0x74, 0x02 };
 	/* SIB without base (disp32) and a lea: lengths 8 and 4 */
 	static const uint8_t sib[] = { 0x48, 0x8b, 0x04, 0x25, 0x10, 0, 0, 0, 0x48, 0x8d, 0x46, 0xff, 0x74, 0x02 };
+	/*
+	 * jemalloc 5.3's free (Debian): mov %rdi,%rax; mov (%rip),%rdx; mov %rdi,%rcx;
+	 * shr $26,%rax; and $imm32,%rcx; and $0xf0,%eax; add %fs:0,%rax; add %rdx,%rax;
+	 * cmp 0x1b0(%rax),%rcx; jne rel32: ten instructions that keep rdi, then a branch.
+	 */
+	static const uint8_t je_free[] = { 0x48, 0x89, 0xf8, 0x48, 0x8b, 0x15, 0x0e, 0x53, 0x0a, 0x00, 0x48, 0x89,
+					   0xf9, 0x48, 0xc1, 0xe8, 0x1a, 0x48, 0x81, 0xe1, 0x00, 0x00, 0x00, 0xc0,
+					   0x25, 0xf0, 0x00, 0x00, 0x00, 0x64, 0x48, 0x03, 0x04, 0x25, 0x00, 0x00,
+					   0x00, 0x00, 0x48, 0x01, 0xd0, 0x48, 0x3b, 0x88, 0xb0, 0x01, 0x00, 0x00,
+					   0x0f, 0x85, 0x10, 0x00, 0x00, 0x00 };
+	/* jemalloc's rallocx: xor %ecx,%ecx; jmp rel32 */
+	static const uint8_t je_rallocx[] = { 0x31, 0xc9, 0xe9, 0xe9, 0x1c, 0xff, 0xff };
+	/* and %rdi,%rdi would write rdi: not stepped over for a probe reading it */
+	static const uint8_t and_rdi[] = { 0x48, 0x21, 0xff, 0x74, 0x02 };
 	struct tm_probe_site s;
+
+	tm_probe_site__first_emulated(je_free, sizeof(je_free), TM_REG_RDI, &s);
+	TM_CHECK(s.emulated);
+	TM_CHECK_EQ_U64(s.offset, 48);
+	tm_probe_site__first_emulated(je_rallocx, sizeof(je_rallocx), TM_REG_RDI | TM_REG_RSI, &s);
+	TM_CHECK(s.emulated);
+	TM_CHECK_EQ_U64(s.offset, 2);
+	tm_probe_site__first_emulated(and_rdi, sizeof(and_rdi), TM_REG_RDI, &s);
+	TM_CHECK(!s.emulated && s.offset == 0);
 
 	tm_probe_site__first_emulated(pyobject_malloc, sizeof(pyobject_malloc), TM_REG_RDI, &s);
 	TM_CHECK(s.emulated);

@@ -32,6 +32,11 @@
  *                      u64 rss_anon, u64 rss_file, u64 rss_shmem,
  *                      u32 oom_cgroup, u64 cgroup_limit, u64 cgroup_usage
  *   tag 5  sampling    u64 sample_bytes (1 .. TM_SAMPLE_MAX_N); absent = exact
+ *   tag 6  names       u32 n (= the number of frames), then n times:
+ *                      u32 system_name (the symbol as linked, when the
+ *                      function field holds its demangled form); absent = none
+ *   tag 7  allocator   u32 note: what was not understood about the
+ *                      process's allocator; absent = nothing
  *
  * Version 1 files (no sections) are still read: their sites have no
  * temporary counts and the profile no timeline.
@@ -78,6 +83,8 @@ enum section_tag {
 	SECTION_SIZES = 3,
 	SECTION_OOM = 4,
 	SECTION_SAMPLING = 5,
+	SECTION_NAMES = 6,
+	SECTION_ALLOCATOR = 7,
 };
 
 /* ------------------------------------------------------------------ */
@@ -175,7 +182,9 @@ static int strtab_build(struct strtab *t, const struct tm_profile *p)
 		err = err ?: strtab_add(t, p->frames[i].function);
 		err = err ?: strtab_add(t, p->frames[i].file);
 		err = err ?: strtab_add(t, p->frames[i].module);
+		err = err ?: strtab_add(t, p->frames[i].system_name);
 	}
+	err = err ?: strtab_add(t, p->allocator_note);
 	if (err)
 		return err;
 	if (!t->n)
@@ -305,7 +314,7 @@ static void put_stacks(struct tm_buf *w, const struct strtab *t, const struct tm
 	}
 }
 
-/* The tagged sections that came later: temporary, timeline, sizes, OOM, sampling. */
+/* The tagged sections that came later: temporary, timeline, sizes, OOM, sampling, names, allocator. */
 static void put_sections(struct tm_buf *w, const struct strtab *t, const struct tm_profile *p)
 {
 	size_t i;
@@ -351,6 +360,20 @@ static void put_sections(struct tm_buf *w, const struct strtab *t, const struct 
 		put_u32(w, SECTION_SAMPLING);
 		put_u64(w, 8);
 		put_u64(w, p->sample_bytes);
+	}
+	for (i = 0; i < p->nframes && !p->frames[i].system_name; i++)
+		;
+	if (i < p->nframes) { /* absent = every name is as linked */
+		put_u32(w, SECTION_NAMES);
+		put_u64(w, 4 + (uint64_t)p->nframes * 4);
+		put_u32(w, (uint32_t)p->nframes);
+		for (i = 0; i < p->nframes; i++)
+			put_u32(w, strtab_ref(t, p->frames[i].system_name));
+	}
+	if (p->allocator_note) {
+		put_u32(w, SECTION_ALLOCATOR);
+		put_u64(w, 4);
+		put_u32(w, strtab_ref(t, p->allocator_note));
 	}
 }
 
@@ -839,8 +862,28 @@ static int read_oom(struct reader *r, struct tm_profile *p, const struct strings
 	return err;
 }
 
+/* System names by file frame index; frames the reader merged share one (the first's). */
+static int read_names(struct reader *r, struct tm_profile *p, const struct strings *st, const uint32_t *map,
+		      uint32_t nmap)
+{
+	const char *name;
+	uint32_t n, i;
+	int err;
+
+	err = get_u32(r, &n, "names");
+	if (!err && n != nmap)
+		return fail(r, "corrupt payload: system names for %u frames, the capture has %u", n, nmap);
+	for (i = 0; !err && i < n; i++) {
+		err = get_str(r, st, &name, "system name");
+		if (!err && name && !p->frames[map[i]].system_name)
+			p->frames[map[i]].system_name = name;
+	}
+	return err;
+}
+
 /* Version 2's tagged sections, up to the end of the payload. */
-static int read_sections(struct reader *r, struct tm_profile *p, const struct strings *st)
+static int read_sections(struct reader *r, struct tm_profile *p, const struct strings *st, const uint32_t *map,
+			 uint32_t nmap)
 {
 	uint32_t tag;
 	uint64_t len;
@@ -868,6 +911,12 @@ static int read_sections(struct reader *r, struct tm_profile *p, const struct st
 			break;
 		case SECTION_OOM:
 			err = read_oom(r, p, st);
+			break;
+		case SECTION_NAMES:
+			err = read_names(r, p, st, map, nmap);
+			break;
+		case SECTION_ALLOCATOR:
+			err = get_str(r, st, &p->allocator_note, "allocator note");
 			break;
 		case SECTION_SAMPLING:
 			err = get_u64(r, &p->sample_bytes, "sampling");
@@ -917,7 +966,7 @@ static int decode_payload(struct reader *r, struct tm_profile *p)
 	err = err ?: read_frames(r, p, &st, &map, &nmap);
 	err = err ?: read_sites(r, p, map, nmap);
 	if (!err && r->version >= 2)
-		err = read_sections(r, p, &st);
+		err = read_sections(r, p, &st, map, nmap);
 	if (!err && remaining(r))
 		err = fail(r, "corrupt payload: %zu unexpected bytes at the end", remaining(r));
 out:

@@ -427,7 +427,9 @@ int tm_profile__add_frame(struct tm_profile *p, const struct tm_frame *f)
 	fr.function = tm_profile__str(p, f->function);
 	fr.file = tm_profile__str(p, f->file);
 	fr.module = tm_profile__str(p, f->module);
-	if ((f->function && !fr.function) || (f->file && !fr.file) || (f->module && !fr.module))
+	fr.system_name = tm_profile__str(p, f->system_name);
+	if ((f->function && !fr.function) || (f->file && !fr.file) || (f->module && !fr.module) ||
+	    (f->system_name && !fr.system_name))
 		return -ENOMEM;
 
 	if (pp->frame_index_cap) {

@@ -22,7 +22,8 @@ struct tm_frame {
 	const char *function;
 	const char *file;
 	const char *module;
-	uint64_t address; /* native: runtime address; python: code object address */
+	uint64_t address;         /* native: runtime address; python: code object address */
+	const char *system_name;  /* native: the symbol as linked (mangled); NULL = function's own */
 };
 
 /* One stack and what it did. Counts are exact unless the capture says it sampled. */
@@ -89,7 +90,9 @@ struct tm_profile {
 	uint64_t start_time_ns;           /* CLOCK_MONOTONIC, as bpf_ktime_get_ns() */
 	uint64_t end_time_ns;
 	const char *cgroup; /* its cgroup path (memory controller's on v1); NULL = unknown */
-	struct tm_oom oom;  /* killed by the kernel's OOM killer (oom.killed) */
+	/* What was not understood about its allocator, and so what the numbers are; NULL = its heap, exactly. */
+	const char *allocator_note;
+	struct tm_oom oom; /* killed by the kernel's OOM killer (oom.killed) */
 
 	/* totals */
 	uint64_t peak_bytes;

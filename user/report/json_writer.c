@@ -121,6 +121,10 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 		p->peak_bytes, p->peak_time_ns, p->live_bytes_end, indent, "", p->alloc_bytes,
 		p->alloc_count, p->free_count);
 	fprintf(out, "%*s\"sample_bytes\": %" PRIu64 ",\n", indent, "", p->sample_bytes);
+	/* null: the allocator was understood and its blocks counted; else what the numbers are instead */
+	fprintf(out, "%*s\"allocator_note\": ", indent, "");
+	tm_json__str(out, p->allocator_note);
+	fputs(",\n", out);
 
 	json_counters(out, indent, "dropped", p->drops, p->ndrops);
 	json_counters(out, indent, "stats", p->stats, p->nstats);

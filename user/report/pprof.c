@@ -41,8 +41,9 @@
  *
  * A Python function has no system_name: pprof "simplifies" a name that
  * equals its system_name and looks like C++, which turns "<module>" into ""
- * (template arguments removed). Native names are given as both, so pprof
- * demangles and simplifies them as it always does.
+ * (template arguments removed). A native name tidemark demangled (C++,
+ * Rust) keeps the symbol as linked in system_name; any other native name
+ * is given as both.
  *
  * time_nanos is left out: the capture's clock is CLOCK_MONOTONIC, and
  * pprof wants wall-clock time since the epoch; a wrong date is worse than
@@ -220,6 +221,7 @@ struct module {
 
 struct func {
 	uint32_t name, file;    /* string indices */
+	uint32_t system_name;   /* the symbol as linked: the name itself unless demangled */
 	int python;
 };
 
@@ -389,7 +391,7 @@ static int site_included(const struct tm_site *s, uint64_t v[V__COUNT])
 static int add_function(struct writer *w, const struct tm_frame *f, uint32_t *id)
 {
 	const char *name = f->function;
-	uint32_t n, file, *slot;
+	uint32_t n, file, sys, *slot;
 	struct func *grown;
 
 	if (!name && f->kind == TM_FRAME_PYTHON)
@@ -399,6 +401,7 @@ static int add_function(struct writer *w, const struct tm_frame *f, uint32_t *id
 		return 0;   /* an unknown native symbol: the Location keeps its address only */
 	n = str_idx(w, name);
 	file = str_idx(w, f->file);
+	sys = f->system_name ? str_idx(w, f->system_name) : n;
 	if (w->err)
 		return w->err;
 	slot = idmap_slot(&w->fn_ids, (uint64_t)n << 32 | file);
@@ -409,7 +412,7 @@ static int add_function(struct writer *w, const struct tm_frame *f, uint32_t *id
 		if (!grown)
 			return -ENOMEM;
 		w->funcs = grown;
-		w->funcs[w->nfuncs++] = (struct func){ n, file, f->kind == TM_FRAME_PYTHON };
+		w->funcs[w->nfuncs++] = (struct func){ n, file, sys, f->kind == TM_FRAME_PYTHON };
 		*slot = (uint32_t)w->nfuncs;
 	}
 	*id = *slot;
@@ -668,7 +671,7 @@ static void encode_tables(struct writer *w, struct tm_buf *body, struct tm_buf *
 		pb_uint(msg, FUNCTION_ID, i + 1);
 		pb_uint(msg, FUNCTION_NAME, w->funcs[i].name);
 		if (!w->funcs[i].python)
-			pb_uint(msg, FUNCTION_SYSTEM_NAME, w->funcs[i].name);
+			pb_uint(msg, FUNCTION_SYSTEM_NAME, w->funcs[i].system_name);
 		pb_uint(msg, FUNCTION_FILENAME, w->funcs[i].file);
 		pb_msg(body, PROFILE_FUNCTION, msg);
 	}

@@ -145,6 +145,12 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 			"estimates, frees of unrecorded blocks are not counted\n", a, b);
 	}
 
+	if (p->allocator_note) {
+		fputs("  allocator:    ", out);
+		tm_report__text_str(out, p->allocator_note);
+		fputc('\n', out);
+	}
+
 	fputs("Dropped / not recorded: ", out);
 	for (i = 0; i < p->ndrops; i++) {
 		if (!p->drops[i].value)

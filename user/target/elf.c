@@ -340,6 +340,73 @@ out:
 	return err;
 }
 
+int tm_elf__find_many(const char *path, int exported, const char *const *names, size_t n,
+		      struct tm_elf_sym *out)
+{
+	Elf_Scn *scn = NULL;
+	Elf_Data *versym = NULL;
+	size_t i, j, found = 0;
+	struct tm_elf e;
+	Elf *elf;
+	int err;
+
+	memset(out, 0, n * sizeof(*out));
+	err = tm_elf__open(path, &e);
+	if (err)
+		return err;
+	elf = e.elf;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+
+		if (gelf_getshdr(scn, &shdr) && shdr.sh_type == SHT_GNU_versym)
+			versym = elf_getdata(scn, NULL);
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+		GElf_Shdr shdr;
+		size_t nsym;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != (exported ? SHT_DYNSYM : SHT_SYMTAB))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data || !shdr.sh_entsize)
+			continue;
+		nsym = shdr.sh_size / shdr.sh_entsize;
+		for (i = 0; i < nsym; i++) {
+			int type, bind;
+			const char *name;
+			GElf_Versym vs;
+			GElf_Sym sym;
+
+			if (!gelf_getsym(data, (int)i, &sym))
+				break;
+			type = GELF_ST_TYPE(sym.st_info);
+			bind = GELF_ST_BIND(sym.st_info);
+			if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
+			    (bind != STB_GLOBAL && bind != STB_WEAK))
+				continue;
+			/* an older version kept for old binaries is not what a new lookup binds to */
+			if (exported && versym && gelf_getversym(versym, (int)i, &vs) && (vs & VERSYM_HIDDEN))
+				continue;
+			name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+			if (!name)
+				continue;
+			for (j = 0; j < n; j++) {
+				if (out[j].vaddr || strcmp(name, names[j]))
+					continue;
+				if (type == STT_GNU_IFUNC || tm_elf__vaddr_to_off(&e, sym.st_value, &out[j].file_off))
+					break;
+				out[j].vaddr = sym.st_value;
+				out[j].size = sym.st_size;
+				found++;
+				break;
+			}
+		}
+	}
+	tm_elf__close(&e);
+	return found ? 0 : -ENOENT;
+}
+
 int tm_elf__read_code(const char *path, uint64_t file_off, void *buf, size_t len)
 {
 	size_t done = 0;
@@ -664,14 +731,40 @@ int tm_elf__search_dirs(const char *dirs, const char *origin, const char *name, 
 	return -ENOENT;
 }
 
-int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t len)
+int tm_elf__locate(const char *path, const struct tm_elf_info *info, const char *name, char *out, size_t len)
 {
 	/* glibc's built-in directories, and those Debian's /etc/ld.so.conf.d adds */
 	static const char defaults[] = "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib64:/usr/lib64:"
 				       "/lib:/usr/lib:/usr/local/lib/x86_64-linux-gnu:/usr/local/lib";
-	struct tm_elf_info info;
 	char real[PATH_MAX], *slash;
-	const char *name = NULL, *env;
+	const char *env;
+	int err = -ENOENT;
+
+	if (strchr(name, '/'))
+		return (size_t)snprintf(out, len, "%s", name) < len ? 0 : -ENAMETOOLONG;
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	slash = strrchr(real, '/');
+	if (slash)
+		*slash = 0;
+	else
+		snprintf(real, sizeof(real), ".");
+	if (!info->runpath[0] && info->rpath[0])
+		err = tm_elf__search_dirs(info->rpath, real, name, out, len);
+	env = getenv("LD_LIBRARY_PATH");
+	if (err == -ENOENT && env && *env)
+		err = tm_elf__search_dirs(env, real, name, out, len);
+	if (err == -ENOENT && info->runpath[0])
+		err = tm_elf__search_dirs(info->runpath, real, name, out, len);
+	if (err == -ENOENT)
+		err = tm_elf__search_dirs(defaults, NULL, name, out, len);
+	return err;
+}
+
+int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t len)
+{
+	struct tm_elf_info info;
+	const char *name = NULL;
 	size_t i;
 	int err;
 
@@ -681,30 +774,7 @@ int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t 
 	for (i = 0; i < info.nr_needed && !name; i++)
 		if (!strncmp(info.needed[i], prefix, strlen(prefix)))
 			name = info.needed[i];
-	err = -ENOENT;
-	if (!name)
-		goto out;
-	if (strchr(name, '/')) {
-		err = (size_t)snprintf(out, len, "%s", name) < len ? 0 : -ENAMETOOLONG;
-		goto out;
-	}
-	if (!realpath(path, real))
-		snprintf(real, sizeof(real), "%s", path);
-	slash = strrchr(real, '/');
-	if (slash)
-		*slash = 0;
-	else
-		snprintf(real, sizeof(real), ".");
-	if (!info.runpath[0] && info.rpath[0])
-		err = tm_elf__search_dirs(info.rpath, real, name, out, len);
-	env = getenv("LD_LIBRARY_PATH");
-	if (err == -ENOENT && env && *env)
-		err = tm_elf__search_dirs(env, real, name, out, len);
-	if (err == -ENOENT && info.runpath[0])
-		err = tm_elf__search_dirs(info.runpath, real, name, out, len);
-	if (err == -ENOENT)
-		err = tm_elf__search_dirs(defaults, NULL, name, out, len);
-out:
+	err = name ? tm_elf__locate(path, &info, name, out, len) : -ENOENT;
 	tm_elf_info__free(&info);
 	return err;
 }

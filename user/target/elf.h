@@ -100,6 +100,21 @@ struct tm_elf_info {
 int tm_elf__find_symbol(const char *path, const char *name, uint64_t *file_off,
 			uint64_t *vaddr, uint64_t *size);
 
+struct tm_elf_sym {
+	uint64_t file_off; /* what a uprobe takes */
+	uint64_t vaddr;    /* 0: not found (or an indirect function) */
+	uint64_t size;
+};
+
+/*
+ * Many functions in one pass over one symbol table: the exported ones
+ * (.dynsym, global or weak, the default version: what the dynamic linker
+ * binds other objects to) when @exported, else .symtab's global and weak
+ * ones (a static executable). out[i] is names[i]'s; -ENOENT if none is there.
+ */
+int tm_elf__find_many(const char *path, int exported, const char *const *names, size_t n,
+		      struct tm_elf_sym *out);
+
 /* Read exactly @len bytes at @file_off. -EIO if the file is shorter. */
 int tm_elf__read_code(const char *path, uint64_t file_off, void *buf, size_t len);
 
@@ -120,6 +135,12 @@ void tm_elf_info__free(struct tm_elf_info *info);  /* accepts NULL */
  * entry or no such file, -ENAMETOOLONG if @len is too small.
  */
 int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t len);
+
+/*
+ * Where the dynamic loader finds DT_NEEDED entry @name of @path (whose
+ * tm_elf__info is @info), searched as tm_elf__find_needed() says.
+ */
+int tm_elf__locate(const char *path, const struct tm_elf_info *info, const char *name, char *out, size_t len);
 
 /*
  * The first directory of the colon-separated @dirs holding a regular

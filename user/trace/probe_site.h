@@ -58,4 +58,23 @@ void tm_probe_site__choose(const uint8_t *code, size_t len, enum tm_site_rule ru
 void tm_probe_site__first_emulated(const uint8_t *code, size_t len, unsigned int keep,
 				   struct tm_probe_site *out);
 
+struct tm_allocator;
+struct tm_alloc_fn;
+
+/* One allocator function's probe site: its entry probe, and its return probe if it has one. */
+struct tm_alloc_site {
+	const struct tm_alloc_fn *fn;
+	const char *path; /* the object (a tm_allocator's objs) */
+	uint64_t off;     /* file offset of the site: an emulated instruction where there is one */
+};
+
+/*
+ * Where each of @a's functions is probed (free *out): the first instruction
+ * the kernel emulates that still has the arguments (and rsp, for the return
+ * probe) as they were at the entry; for a free, also past its NULL test.
+ * tidemark and bench/empty_probe.c both place their probes here.
+ */
+int tm_probe_site__alloc_sites(const struct tm_allocator *a, struct tm_alloc_site **out, size_t *n);
+int tm_probe_site__has_return(const struct tm_alloc_fn *f);
+
 #endif

@@ -18,6 +18,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "target/allocator.h"
 #include "target/elf.h"
 #include "util/log.h"
 #include "target/maps.h"
@@ -26,6 +27,7 @@
 #include "target/python.h"
 #include "trace/sample.h"
 #include "target/symbolize.h"
+#include "util/demangle.h"
 #include "trace/trace.h"
 #include "tidemark.skel.h"
 #include "util/path.h"
@@ -48,21 +50,21 @@ struct tm_watch {
 	/* The libc whose allocator functions are probed for this pid; 0 = none yet. */
 	dev_t libc_dev;
 	ino_t libc_ino;
+	/* Its allocator library, when not glibc: its own mappings are not the heap (alloc_code). */
+	ino_t own_ino;
+	int own_set;
 	/* Its uprobes: they go when the process does (the daemon's churn). */
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
 };
 
-#define TM_ALLOC_FNS 10   /* entries of alloc_fns[] */
-
-/* The probe sites of the libc probed last (libc_sites()). */
+/* The probe sites of the libc probed last by the daemon (libc_sites()). */
 struct libc_cache {
 	dev_t dev;
 	ino_t ino;
+	struct tm_allocator a;
+	struct tm_alloc_site *sites;
 	size_t n;
-	uint8_t fn[TM_ALLOC_FNS];       /* index into alloc_fns[] */
-	uint64_t off[TM_ALLOC_FNS];     /* the function's file offset: its return probe */
-	uint64_t entry[TM_ALLOC_FNS];   /* its entry probe's (an emulated instruction) */
 };
 
 struct tm_trace {
@@ -183,6 +185,7 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 }
 
 static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict);
+static void own_code_refresh(struct tm_trace *t, struct tm_watch *w);
 
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 {
@@ -270,6 +273,8 @@ static int handle_event(void *ctx, void *data, size_t len)
 		w = watch_find(t, (pid_t)ev->tgid);
 		if (w)
 			try_python(t, w);
+		if (w)
+			own_code_refresh(t, w);
 		if (w && t->alloc_probes) {
 			probe_libc(t, w, ev->type == TM_EV_EXEC);
 			/* Whether or not its libc could be probed: what can be counted is, from now on. */
@@ -498,29 +503,9 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags)
 	return watch_arm(t, w, 1);
 }
 
-struct alloc_fn {
-	const char *name;
-	enum tm_kind kind;
-	int ret;        /* has a return probe */
-};
-
-static const struct alloc_fn alloc_fns[] = {
-	{ "malloc", TM_KIND_MALLOC, 1 },
-	{ "calloc", TM_KIND_CALLOC, 1 },
-	{ "realloc", TM_KIND_REALLOC, 1 },
-	{ "reallocarray", TM_KIND_REALLOCARRAY, 1 },
-	{ "posix_memalign", TM_KIND_POSIX_MEMALIGN, 1 },
-	{ "memalign", TM_KIND_MEMALIGN, 1 },          /* before aligned_alloc: glibc 2.36 aliases them */
-	{ "aligned_alloc", TM_KIND_ALIGNED_ALLOC, 1 },
-	{ "valloc", TM_KIND_VALLOC, 1 },
-	{ "pvalloc", TM_KIND_PVALLOC, 1 },
-	{ "free", TM_KIND_FREE, 0 },
-};
-_Static_assert(sizeof(alloc_fns) / sizeof(alloc_fns[0]) == TM_ALLOC_FNS, "TM_ALLOC_FNS");
-
-static struct bpf_program *entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
+static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f)
 {
-	switch (kind) {
+	switch (f->kind) {
 	case TM_KIND_MALLOC: return s->progs.malloc_enter;
 	case TM_KIND_CALLOC: return s->progs.calloc_enter;
 	case TM_KIND_REALLOC: return s->progs.realloc_enter;
@@ -530,10 +515,16 @@ static struct bpf_program *entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
 	case TM_KIND_MEMALIGN: return s->progs.memalign_enter;
 	case TM_KIND_VALLOC: return s->progs.valloc_enter;
 	case TM_KIND_PVALLOC: return s->progs.pvalloc_enter;
-	case TM_KIND_FREE: return s->progs.free_enter;
+	case TM_KIND_FREE:
+		return f->flags & TM_AFN_WRAPS_FREE ? s->progs.free_wrapper_enter : s->progs.free_enter;
+	case TM_KIND_MMAP:
+	case TM_KIND_MREMAP:
+	case TM_KIND_BRK:
+		return s->progs.syscall_wrapper_enter;
 	default: return NULL;
 	}
 }
+
 
 /* Keep a uprobe link with the process it is for (its watch): it goes when the process does. */
 static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
@@ -575,6 +566,108 @@ static void watch_drop_links(struct tm_watch *w)
 	w->py_alloc_ino = 0;
 }
 
+
+static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_site *sites, size_t n)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct tm_alloc_site *s = &sites[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, s->fn), pid, s->path, s->off, &uo));
+		if (!err && tm_probe_site__has_return(s->fn)) {
+			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
+
+			/* where the entry probe is: the site keeps rsp, so [rsp] is the return address */
+			err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, s->path, s->off, &ro));
+		}
+		if (err)
+			break;
+	}
+	if (!err)
+		return 0;
+	if ((err == -ESRCH || err == -ENOENT) && t->alloc_probes)
+		pr_debug("tidemark daemon: pid %d exited before its probes were placed\n", pid);
+	else if (err == -ESRCH || err == -ENOENT)
+		pr_warn("attach: pid %d exited before its probes were placed\n", pid);
+	else
+		pr_warn("attach: uprobe on %s in %s failed: %s\n", sites[i].fn->name, sites[i].path, strerror(-err));
+	return err;
+}
+
+/* Tell the kernel where pid's allocator library is, once it is mapped (see alloc_code). */
+static void own_code_refresh(struct tm_trace *t, struct tm_watch *w)
+{
+	struct tm_code_range r = { 0 };
+	__u32 key = (__u32)w->pid;
+	size_t i;
+
+	if (!w->own_ino || w->own_set)
+		return;
+	for (i = 0; i < w->maps.nr; i++) {
+		const struct tm_map_entry *e = &w->maps.entries[i];
+
+		if (e->inode != w->own_ino || e->perms[2] != 'x')
+			continue;
+		if (!r.lo || e->start < r.lo)
+			r.lo = e->start;
+		if (e->end > r.hi)
+			r.hi = e->end;
+	}
+	if (!r.lo)
+		return; /* not mapped yet */
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.alloc_code), &key, &r, BPF_ANY))
+		pr_warn("tidemark: pid %d: cannot tell the kernel where its allocator is: %s; its own "
+			"mappings may be counted\n",
+			w->pid, strerror(errno));
+	else
+		w->own_set = 1;
+}
+
+int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_allocator *a)
+{
+	struct tm_watch *w = watch_find(t, pid);
+	struct tm_alloc_site *sites;
+	size_t n;
+	int err;
+
+	if (!w)
+		return -ENOENT;
+	if (a->family == TM_ALLOC_NONE || a->family == TM_ALLOC_OTHER || !a->nprobes)
+		return 0; /* mappings only: the caller says so */
+	err = tm_probe_site__alloc_sites(a, &sites, &n);
+	if (err)
+		return err;
+	err = attach_sites(t, pid, sites, n);
+	free(sites);
+	if (err)
+		return err;
+	/* A library of its own (not glibc, not inside the executable): its mappings outside calls are its own. */
+	if (a->family != TM_ALLOC_GLIBC && a->provider > 0) {
+		struct stat st;
+
+		if (!stat(a->objs[a->provider], &st)) {
+			w->own_ino = st.st_ino;
+			w->own_set = 0;
+			own_code_refresh(t, w);
+		}
+	}
+	/* musl's dynamic loader is its libc: AT_BASE's span would hide libc's mmap calls. */
+	if (a->family == TM_ALLOC_MUSL && !a->is_static) {
+		struct tm_pending pend;
+		__u32 key = (__u32)pid;
+		int fd = bpf_map__fd(t->skel->maps.pending_exec);
+
+		if (!bpf_map_lookup_elem(fd, &key, &pend)) {
+			pend.flags |= TM_PROC_LDSO_IS_LIBC;
+			bpf_map_update_elem(fd, &key, &pend, BPF_EXIST);
+		}
+	}
+	return 0;
+}
+
 /*
  * Where each allocator function of one libc is probed. Worked out once per
  * file: the daemon probes every process it tracks, and reading libc's
@@ -583,8 +676,6 @@ static void watch_drop_links(struct tm_watch *w)
 static int libc_sites(struct tm_trace *t, const char *libc)
 {
 	struct libc_cache *c = &t->libc_cache;
-	uint64_t done[TM_ALLOC_FNS];
-	size_t ndone = 0, i, j;
 	struct stat st;
 	int err;
 
@@ -592,40 +683,16 @@ static int libc_sites(struct tm_trace *t, const char *libc)
 		return -errno;
 	if (c->ino && c->dev == st.st_dev && c->ino == st.st_ino)
 		return 0;
+	tm_allocator__free(&c->a);
+	free(c->sites);
 	memset(c, 0, sizeof(*c));
-	for (i = 0; i < TM_ALLOC_FNS; i++) {
-		const struct alloc_fn *f = &alloc_fns[i];
-		uint64_t off, vaddr, size;
-		struct tm_probe_site site;
-		uint8_t code[16] = { 0 };
-		int dup = 0;
-
-		err = tm_elf__find_symbol(libc, f->name, &off, &vaddr, &size);
-		if (err) {
-			pr_debug("attach: %s: no %s: not traced\n", libc, f->name);
-			continue;
-		}
-		/* aligned_alloc is memalign in some glibc builds: one probe per address. */
-		for (j = 0; j < ndone; j++)
-			dup |= done[j] == vaddr;
-		if (dup) {
-			pr_debug("attach: %s shares its address with an earlier function: probed once\n", f->name);
-			continue;
-		}
-		done[ndone++] = vaddr;
-
-		err = tm_elf__read_code(libc, off, code, sizeof(code));
-		if (err)
-			return err;
-		tm_probe_site__choose(code, sizeof(code), f->ret ? TM_SITE_ENTRY : TM_SITE_AFTER_NULL_TEST, &site);
-		pr_debug("attach: %-14s at %s+0x%" PRIx64 "+%u: %s\n", f->name, libc, off, site.offset, site.why);
-		if (!site.emulated && tm_log_level >= TM_LOG_DEBUG)
-			pr_debug("attach: %s: every call single-steps the probed instruction (~30x the cost)\n",
-				 f->name);
-		c->fn[c->n] = (uint8_t)i;
-		c->off[c->n] = off;
-		c->entry[c->n] = off + site.offset;
-		c->n++;
+	err = tm_allocator__resolve_one(&c->a, libc);
+	if (!err && c->a.family != TM_ALLOC_GLIBC)
+		err = -ENOENT;
+	err = err ?: tm_probe_site__alloc_sites(&c->a, &c->sites, &c->n);
+	if (err) {
+		tm_allocator__free(&c->a);
+		return err;
 	}
 	c->dev = st.st_dev;
 	c->ino = st.st_ino;
@@ -635,43 +702,14 @@ static int libc_sites(struct tm_trace *t, const char *libc)
 int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 {
 	struct libc_cache *c = &t->libc_cache;
-	size_t i;
-	int err, attached = 0;
+	int err;
 
 	err = libc_sites(t, libc);
+	if (err == -ENOENT)
+		pr_warn("attach: %s has none of malloc/free: is it glibc?\n", libc);
 	if (err)
 		return err;
-	for (i = 0; i < c->n; i++) {
-		const struct alloc_fn *f = &alloc_fns[c->fn[i]];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo);
-
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, f->kind), pid, libc,
-								  c->entry[i], &uo));
-		if (err)
-			goto fail;
-		if (f->ret) {
-			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
-
-			err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, libc,
-									  c->off[i], &ro));
-			if (err)
-				goto fail;
-		}
-		attached++;
-	}
-	if (!attached) {
-		pr_warn("attach: %s has none of malloc/free: is it glibc?\n", libc);
-		return -ENOENT;
-	}
-	return 0;
-fail:
-	if ((err == -ESRCH || err == -ENOENT) && t->alloc_probes)
-		pr_debug("tidemark daemon: pid %d exited before its probes were placed\n", pid);
-	else if (err == -ESRCH || err == -ENOENT)
-		pr_warn("attach: pid %d exited before its probes were placed\n", pid);
-	else
-		pr_warn("attach: uprobe on %s failed: %s\n", libc, strerror(-err));
-	return err;
+	return attach_sites(t, pid, c->sites, c->n);
 }
 
 /*
@@ -916,6 +954,17 @@ static void sum_stats(struct tm_trace *t, struct tm_stats *sum)
 	free(per);
 }
 
+/* Does @addr lie in an executable mapping the process has had? (Unknown maps: trust it.) */
+static int in_code(const struct tm_maps *m, uint64_t addr)
+{
+	const struct tm_map_entry *e;
+
+	if (!m->nr)
+		return 1;
+	e = tm_maps__find(m, addr);
+	return e && e->perms[2] == 'x';
+}
+
 /*
  * Symbolize one native address into the profile; returns the frame index or
  * -errno. *cls says what it is to the hybrid merge (enum tm_native_class).
@@ -925,7 +974,7 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 {
 	struct tm_frame f = { .kind = TM_FRAME_NATIVE, .address = addr };
 	struct tm_sym sym;
-	char fn[512];
+	char fn[1100], dm[1024];
 
 	*cls = w->python == 1 && addr >= w->py_cfg.interp_lo && addr < w->py_cfg.interp_hi ?
 	       TM_NATIVE_INTERP : TM_NATIVE_OTHER;
@@ -934,8 +983,15 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 		if (sym.function && !strncmp(sym.function, "_PyEval_EvalFrameDefault", 24))
 			*cls = TM_NATIVE_EVAL;
 		if (sym.function) {
-			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, sym.function, sym.offset);
-			f.function = tm_profile__str(prof, sym.file ? sym.function : fn);
+			const char *name = sym.function;
+
+			/* C++ and Rust as people read them; pprof keeps the symbol as linked */
+			if (tm_demangle(sym.function, dm, sizeof(dm)) == 1) {
+				name = dm;
+				f.system_name = sym.function;
+			}
+			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, name, sym.offset);
+			f.function = tm_profile__str(prof, sym.file ? name : fn);
 		}
 		f.file = tm_profile__str(prof, sym.file);
 		f.line = sym.line;
@@ -986,6 +1042,7 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 	const struct tm_proc p = *pp;
 	struct tm_stack *st;
 	struct tm_stats sum;
+	uint64_t no_code = 0;
 	uint32_t *frames;
 	int err, k;
 
@@ -1071,8 +1128,16 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 
 				if (!st->native[i])
 					break;   /* the end of a frame-pointer chain */
-				/* A syscall's own ip is in libc's wrapper; its caller is the site. */
-				if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1])
+				/*
+				 * A syscall's own ip is in libc's wrapper; its caller is the site.
+				 * When what was taken for the caller is not code (an inline
+				 * syscall in a function that keeps a frame), the ip names it.
+				 */
+				if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1] &&
+				    in_code(&w->maps, st->native[1]))
+					continue;
+				/* Not code of the process (a non-leaf syscall wrapper's [rsp]): never a frame. */
+				if (!in_code(&w->maps, st->native[i]))
 					continue;
 				idx = native_frame(t, w, prof, st->native[i], retaddr, &cls[nn]);
 				if (idx >= 0)
@@ -1096,12 +1161,25 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 				}
 			}
 		}
+		if (!n && key.stack_id != TM_STACK_OVER_CAP) {
+			struct tm_frame f = { .kind = TM_FRAME_NATIVE,
+					      .function = tm_profile__str(prof, "[no frame in the process's code]") };
+			int idx = tm_profile__add_frame(prof, &f);
+
+			if (idx >= 0)
+				frames[n++] = (uint32_t)idx;
+			no_code += a.alloc_count;
+		}
 		s.nframes = n;
 		s.frames = frames;
 		err = tm_profile__add_site(prof, &s);
 		if (err < 0)
 			goto out;
 	}
+	/* Their stacks were read, but nothing in them was code: unreadable, as far as the report goes. */
+	if (no_code)
+		tm_profile__set_counter(prof, 1, tm_drop_name(TM_DROP_STACK_UNREADABLE),
+					p.drops[TM_DROP_STACK_UNREADABLE] + no_code);
 	err = 0;
 out:
 	free(frames);
@@ -1146,6 +1224,7 @@ int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc)
 		if (!tm_trace__proc(t, pid, &p) && p.inc == inc)
 			bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.py_cfgs), &key);
+		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.alloc_code), &key);
 	}
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.reap_set), &k, &one, BPF_ANY))
 		err = -errno;
@@ -1369,6 +1448,8 @@ void tm_trace__destroy(struct tm_trace *t)
 		watch_drop_links(&t->watch[i]);
 	}
 	tidemark_bpf__destroy(t->skel);
+	tm_allocator__free(&t->libc_cache.a);
+	free(t->libc_cache.sites);
 	free(t->watch);
 	tm_symbolizer__free(t->sym);
 	free(t);

@@ -73,8 +73,14 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o);
 int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags);
 /* Start counting pid (watched with TM_WATCH_UNARMED): its probe set is complete. */
 int tm_trace__arm(struct tm_trace *t, pid_t pid);
-/* Uprobes on the allocator family in libc_path, for pid only. */
+/* Uprobes on the allocator family in libc_path (glibc's), for pid only. */
 int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc_path);
+struct tm_allocator;
+/*
+ * Uprobes on every allocator function @a found for pid (target/allocator.h),
+ * for pid only; nothing for an allocator it does not know (the caller says so).
+ */
+int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_allocator *a);
 /*
  * Probes on CPython's allocator functions in @path (libpython3.X.so or a
  * python executable), for pid only. `run` calls it before the exec when it
