@@ -33,6 +33,7 @@
 #include "target/cgroup.h"
 #include "target/elf.h"
 #include "target/maps.h"
+#include "target/pidns.h"
 #include "trace/kernel.h"
 #include "trace/trace.h"
 #include "trace/watchdog.h"
@@ -72,7 +73,22 @@ int tm_session_opts__check(const char *cmd, struct tm_session_opts *o)
 
 int tm_session__preflight(const char *cmd)
 {
-	return tm_kernel__preflight(cmd);
+	int err = tm_kernel__preflight(cmd);
+
+	if (err)
+		return err;
+	/*
+	 * BPF keys processes by their pids in the initial namespace; ours,
+	 * and those in /proc here, would be another namespace's: every
+	 * lookup would miss and a busy process would show nothing.
+	 */
+	if (tm_pidns__self_is_init() == -EXDEV) {
+		pr_warn("tidemark %s: runs inside a PID namespace, whose pids are not the ones BPF sees: "
+			"run it in the host's PID namespace (docker run --pid=host, or nsenter -t 1 -p)\n",
+			cmd);
+		return -ENOTSUP;
+	}
+	return 0;
 }
 
 static int self_libc(char *path, size_t len)
@@ -600,11 +616,18 @@ int tm_session__attach(const struct tm_session_opts *o)
 		pr_warn("tidemark attach: pid %d not found (it exited)\n", o->pid);
 		goto out;
 	}
-	has_libc = !tm_maps__find_module(&maps, "libc.so.6", libc, sizeof(libc));
-	if (!has_libc)
+	err = tm_maps__find_module(&maps, "libc.so.6", libc, sizeof(libc));
+	has_libc = !err;
+	if (err == -ENOENT) {
 		pr_warn("tidemark attach: pid %d does not map glibc's libc.so.6 (static or another libc): "
-			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n",
-			o->pid);
+			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n", o->pid);
+	} else if (err) {
+		/* probing the file of that name here would count nothing, silently */
+		pr_warn("tidemark attach: pid %d: the libc.so.6 it maps cannot be opened from here "
+			"(through /proc/%d/root or /proc/%d/map_files: %s): run tidemark as root in the "
+			"host's mount namespace\n", o->pid, o->pid, o->pid, strerror(-err));
+		goto out;
+	}
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
@@ -624,6 +647,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	pi.start_ns = tm_now_ns();
 	/* Counted from when every probe is in place: a free missed before would inflate the peak. */
 	err = tm_trace__watch(t, o->pid, TM_WATCH_UNARMED);
+	if (err)
+		pr_warn("tidemark attach: pid %d: cannot start counting it: %s\n", o->pid, strerror(-err));
 	if (!err && has_libc)
 		err = tm_trace__attach_libc(t, o->pid, libc);
 	if (err) {

@@ -169,15 +169,12 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	w->python = 1;
 	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
 	if (t->py_alloc) {
-		char path[PATH_MAX + 32];
-
 		/* `run` probed it before the exec when it could tell which file it would be */
-		snprintf(path, sizeof(path), "/proc/%d/root%s", w->pid, where.path);
-		if (!watch_has_py_alloc(w, path)) {
+		if (!watch_has_py_alloc(w, where.open)) {
 			if (w->at_exec)
 				pr_info("tidemark: pid %d: probing %s's allocators only now: objects made before are "
 					"not counted (see py_arena_untraced)\n", w->pid, where.path);
-			tm_trace__attach_python_allocators(t, w->pid, path);
+			tm_trace__attach_python_allocators(t, w->pid, where.open);
 		}
 	}
 }
@@ -692,9 +689,18 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 	struct stat st;
 	int err;
 
-	if (tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path))) {
+	err = tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path));
+	if (err && err != -ENOENT) {
+		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
+		t->probe_failures++;
+		pr_warn("tidemark daemon: pid %d: cannot open the libc.so.6 it maps (%s): its malloc/free are "
+			"not traced; run tidemark as root in the host's mount namespace\n", (int)pid, strerror(-err));
+		return;
+	}
+	if (err) {
 		if (!predict || !t->host_libc[0])
 			return;
+		/* a guess: a container without that path is probed when its own libc is mapped */
 		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, t->host_libc);
 	}
 	if (stat(path, &st))
