@@ -502,7 +502,8 @@ int tm_maps__entry_path(pid_t pid, const struct tm_map_entry *e, char *out, size
 		}
 		if (how == FILE_IS)
 			goto found;
-		if (how == FILE_UNKNOWN && unknown < 0)
+		/* only inside its root: the bare path may be our own file of that name */
+		if (how == FILE_UNKNOWN && unknown < 0 && pid > 0 && i == 0)
 			unknown = i;
 		if (how == FILE_OTHER)
 			err = -ESTALE;   /* replaced since it was mapped (an upgraded library) */

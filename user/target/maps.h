@@ -71,8 +71,9 @@ int tm_maps__merge(struct tm_maps *into, const struct tm_maps *from);
  * mount namespace and root: a container), <path> itself (the kernel names
  * files relative to the reader's root: a chrooted process), else
  * /proc/PID/map_files/<start>-<end> (the mapped file itself, while it
- * lives). A path on another device than the mapping's (overlayfs shows its
- * lower layer's before 6.6) is used only when nothing matches. -ENOENT or
+ * lives). /proc/PID/root/<path> on another device than the mapping's
+ * (overlayfs showed its lower layer's before 6.6) is used only when nothing
+ * matches. -ENOENT or
  * -ESTALE (the path now names another file) when none is that file.
  */
 int tm_maps__entry_path(pid_t pid, const struct tm_map_entry *e, char *out, size_t len);
