@@ -640,6 +640,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	tm_trace__print_verifier_stats(t);
 	tm_proc__cmdline(o->pid, cmdline, sizeof(cmdline));
 	pi.command = cmdline;
+	if (tm_pidns__of_pid(o->pid, &pi.ns_pid))
+		pi.ns_pid = 0;
 	if (!tm_cgroup__of_pid(o->pid, cgroup, sizeof(cgroup)))
 		pi.cgroup = cgroup;
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))

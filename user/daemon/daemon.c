@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "target/cgroup.h"
+#include "target/pidns.h"
 #include "daemon/daemon.h"
 #include "daemon/http.h"
 #include "util/clock.h"
@@ -61,6 +62,7 @@ struct dproc {
 	char comm[16];
 	char cgroup[CG_LEN];
 	char cmd[256]; /* its command line, read while it lives */
+	pid_t ns_pid;  /* its pid in its own PID namespace; 0 = the same as pid */
 	uint64_t start_ns;
 	int gone_ticks; /* sweeps since kill(pid, 0) said it is gone */
 };
@@ -73,6 +75,7 @@ struct cgstat {
 
 struct exited {
 	pid_t pid;
+	pid_t ns_pid;              /* 0 = the same */
 	char comm[16];
 	char cgroup[CG_LEN];
 	uint64_t peak, oom;
@@ -202,6 +205,8 @@ static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
 	p->start_ns = tm_now_ns();
 	tm_proc__comm(pid, p->comm, sizeof(p->comm));
 	tm_proc__cmdline(pid, p->cmd, sizeof(p->cmd));
+	if (tm_pidns__of_pid(pid, &p->ns_pid) || p->ns_pid == pid)
+		p->ns_pid = 0;
 	if (tm_cgroup__of_pid(pid, p->cgroup, sizeof(p->cgroup)))
 		snprintf(p->cgroup, sizeof(p->cgroup), "?");
 	return p;
@@ -228,6 +233,7 @@ static struct tm_profile *profile_of(struct daemon *d, const struct dproc *dp, c
 	struct tm_profile *prof = tm_profile__new();
 	struct tm_profile_process pi = {
 		.pid = dp->pid,
+		.ns_pid = dp->ns_pid,
 		.command = dp->cmd[0] ? dp->cmd : dp->comm,
 		.cgroup = dp->cgroup,
 		.start_ns = dp->start_ns,
@@ -275,6 +281,7 @@ static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final
 	}
 	e = &d->ring[d->nexited++ % EXITED_RING];
 	e->pid = pid;
+	e->ns_pid = copy.ns_pid;
 	snprintf(e->comm, sizeof(e->comm), "%s", copy.comm);
 	snprintf(e->cgroup, sizeof(e->cgroup), "%s", copy.cgroup);
 	e->peak = final->peak_bytes;
@@ -598,6 +605,25 @@ static void prom_label(FILE *out, const char *s)
 	}
 }
 
+/*
+ * cgroup="PATH", and the pod and container it names (Kubernetes, a container
+ * runtime) as labels of their own, only where it names them.
+ */
+static void prom_cgroup(FILE *out, const char *path)
+{
+	struct tm_container_ids ids;
+
+	fputs("cgroup=\"", out);
+	prom_label(out, path);
+	fputc('"', out);
+	if (tm_cgroup__container_ids(path, &ids))
+		return;
+	if (ids.pod_uid[0])
+		fprintf(out, ",pod_uid=\"%s\"", ids.pod_uid);        /* hex digits and dashes only */
+	if (ids.container_id[0])
+		fprintf(out, ",container_id=\"%s\"", ids.container_id);
+}
+
 static uint64_t self_rss(void)
 {
 	return tm_proc__rss(getpid());
@@ -808,9 +834,11 @@ static void write_metrics(struct daemon *d, FILE *out)
 				fputs("\",cmdline=\"", out);
 				prom_label(out, m[i].dp->cmd);
 			}
-			fputs("\",cgroup=\"", out);
-			prom_label(out, m[i].dp->cgroup);
-			fprintf(out, "\"} %lld\n", k == 0 ? (long long)m[i].p.live_bytes : (long long)v);
+			fputs("\",", out);
+			prom_cgroup(out, m[i].dp->cgroup);
+			if (m[i].dp->ns_pid) /* in a container: its own pid too */
+				fprintf(out, ",ns_pid=\"%d\"", m[i].dp->ns_pid);
+			fprintf(out, "} %lld\n", k == 0 ? (long long)m[i].p.live_bytes : (long long)v);
 		}
 		if (n > max) {
 			memset(&other, 0, sizeof(other));
@@ -842,27 +870,27 @@ static void write_metrics(struct daemon *d, FILE *out)
 	}
 	metric_head(out, "tidemark_cgroup_live_heap_bytes", "gauge", "Sum of live_heap_bytes of the cgroup's traced processes.");
 	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_live_heap_bytes{cgroup=\"", out);
-		prom_label(out, sums[i].path);
-		fprintf(out, "\"} %" PRId64 "\n", sums[i].live);
+		fputs("tidemark_cgroup_live_heap_bytes{", out);
+		prom_cgroup(out, sums[i].path);
+		fprintf(out, "} %" PRId64 "\n", sums[i].live);
 	}
 	metric_head(out, "tidemark_cgroup_rss_bytes", "gauge", "Sum of the RSS of the cgroup's traced processes.");
 	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_rss_bytes{cgroup=\"", out);
-		prom_label(out, sums[i].path);
-		fprintf(out, "\"} %" PRIu64 "\n", sums[i].rss);
+		fputs("tidemark_cgroup_rss_bytes{", out);
+		prom_cgroup(out, sums[i].path);
+		fprintf(out, "} %" PRIu64 "\n", sums[i].rss);
 	}
 	metric_head(out, "tidemark_cgroup_processes", "gauge", "Traced processes in the cgroup now.");
 	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_processes{cgroup=\"", out);
-		prom_label(out, sums[i].path);
-		fprintf(out, "\"} %" PRIu64 "\n", sums[i].n);
+		fputs("tidemark_cgroup_processes{", out);
+		prom_cgroup(out, sums[i].path);
+		fprintf(out, "} %" PRIu64 "\n", sums[i].n);
 	}
 	metric_head(out, "tidemark_cgroup_dropped_total", "counter", "Events not recorded for the cgroup's live processes.");
 	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_dropped_total{cgroup=\"", out);
-		prom_label(out, sums[i].path);
-		fprintf(out, "\"} %" PRIu64 "\n", sums[i].drops);
+		fputs("tidemark_cgroup_dropped_total{", out);
+		prom_cgroup(out, sums[i].path);
+		fprintf(out, "} %" PRIu64 "\n", sums[i].drops);
 	}
 	metric_head(out, "tidemark_cgroup_peak_heap_bytes", "gauge",
 		    "Highest sum of the cgroup's live heaps seen (sampled once a second and at scrapes).");
@@ -871,15 +899,15 @@ static void write_metrics(struct daemon *d, FILE *out)
 	for (i = 0; i < d->ncgs && i < max; i++) {
 		const struct cgstat *c = &d->cgs[i];
 
-		fputs("tidemark_cgroup_peak_heap_bytes{cgroup=\"", out);
-		prom_label(out, c->path);
-		fprintf(out, "\"} %" PRId64 "\n", c->peak_live);
-		fputs("tidemark_cgroup_oom_kills_total{cgroup=\"", out);
-		prom_label(out, c->path);
-		fprintf(out, "\"} %" PRIu64 "\n", c->oom_kills);
-		fputs("tidemark_cgroup_exited_total{cgroup=\"", out);
-		prom_label(out, c->path);
-		fprintf(out, "\"} %" PRIu64 "\n", c->exited);
+		fputs("tidemark_cgroup_peak_heap_bytes{", out);
+		prom_cgroup(out, c->path);
+		fprintf(out, "} %" PRId64 "\n", c->peak_live);
+		fputs("tidemark_cgroup_oom_kills_total{", out);
+		prom_cgroup(out, c->path);
+		fprintf(out, "} %" PRIu64 "\n", c->oom_kills);
+		fputs("tidemark_cgroup_exited_total{", out);
+		prom_cgroup(out, c->path);
+		fprintf(out, "} %" PRIu64 "\n", c->exited);
 	}
 
 	/* The daemon itself: what it costs and how full its tables are. */
@@ -969,7 +997,10 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		for (i = first; i < d->nexited; i++) {
 			const struct exited *e = &d->ring[i % EXITED_RING];
 
-			fprintf(body, "pid=%d comm=%s cgroup=%s peak=%" PRIu64 " status=%d%s%s\n", e->pid, e->comm,
+			fprintf(body, "pid=%d", e->pid);
+			if (e->ns_pid)
+				fprintf(body, " ns_pid=%d", e->ns_pid);
+			fprintf(body, " comm=%s cgroup=%s peak=%" PRIu64 " status=%d%s%s\n", e->comm,
 				e->cgroup, e->peak, e->status, e->oom ? " oom-killed" : "", e->replaced ? " exec" : "");
 		}
 		return 200;

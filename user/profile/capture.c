@@ -32,6 +32,10 @@
  *                      u64 rss_anon, u64 rss_file, u64 rss_shmem,
  *                      u32 oom_cgroup, u64 cgroup_limit, u64 cgroup_usage
  *   tag 5  sampling    u64 sample_bytes (1 .. TM_SAMPLE_MAX_N); absent = exact
+ *   tag 6  namespace   i32 ns_pid (its pid in its own PID namespace), u32 0;
+ *                      absent = the same as pid
+ *   tag 7  OOM cgroup  u32 cg_have, u32 0, u64 cg_max, u64 cg_current,
+ *                      u64 cg_peak, u64 cg_oom_kill; absent = none read
  *
  * Version 1 files (no sections) are still read: their sites have no
  * temporary counts and the profile no timeline.
@@ -78,6 +82,8 @@ enum section_tag {
 	SECTION_SIZES = 3,
 	SECTION_OOM = 4,
 	SECTION_SAMPLING = 5,
+	SECTION_NAMESPACE = 6,
+	SECTION_OOM_CGROUP = 7,
 };
 
 /* ------------------------------------------------------------------ */
@@ -351,6 +357,22 @@ static void put_sections(struct tm_buf *w, const struct strtab *t, const struct 
 		put_u32(w, SECTION_SAMPLING);
 		put_u64(w, 8);
 		put_u64(w, p->sample_bytes);
+	}
+	if (p->ns_pid && p->ns_pid != p->pid) {
+		put_u32(w, SECTION_NAMESPACE);
+		put_u64(w, 8);
+		put_u32(w, (uint32_t)p->ns_pid);
+		put_u32(w, 0);
+	}
+	if (p->oom.cg_have) {
+		put_u32(w, SECTION_OOM_CGROUP);
+		put_u64(w, 8 + 4 * 8);
+		put_u32(w, p->oom.cg_have);
+		put_u32(w, 0);
+		put_u64(w, p->oom.cg_max);
+		put_u64(w, p->oom.cg_current);
+		put_u64(w, p->oom.cg_peak);
+		put_u64(w, p->oom.cg_oom_kill);
 	}
 }
 
@@ -842,7 +864,7 @@ static int read_oom(struct reader *r, struct tm_profile *p, const struct strings
 /* Version 2's tagged sections, up to the end of the payload. */
 static int read_sections(struct reader *r, struct tm_profile *p, const struct strings *st)
 {
-	uint32_t tag;
+	uint32_t tag, pad;
 	uint64_t len;
 	size_t end;
 	int err = 0;
@@ -874,6 +896,20 @@ static int read_sections(struct reader *r, struct tm_profile *p, const struct st
 			if (!err && (!p->sample_bytes || p->sample_bytes > TM_SAMPLE_MAX_N))
 				err = fail(r, "corrupt payload: sampling every %llu bytes",
 					   (unsigned long long)p->sample_bytes);
+			break;
+		case SECTION_NAMESPACE:
+			err = get_i32(r, &p->ns_pid, "namespace");
+			err = err ?: get_u32(r, &pad, "namespace");
+			if (!err && p->ns_pid <= 0)
+				err = fail(r, "corrupt payload: namespace pid %d", p->ns_pid);
+			break;
+		case SECTION_OOM_CGROUP:
+			err = get_u32(r, &p->oom.cg_have, "oom cgroup");
+			err = err ?: get_u32(r, &pad, "oom cgroup");
+			err = err ?: get_u64(r, &p->oom.cg_max, "oom cgroup");
+			err = err ?: get_u64(r, &p->oom.cg_current, "oom cgroup");
+			err = err ?: get_u64(r, &p->oom.cg_peak, "oom cgroup");
+			err = err ?: get_u64(r, &p->oom.cg_oom_kill, "oom cgroup");
 			break;
 		default:        /* written by a newer tidemark: not ours to read */
 			r->off = end;
