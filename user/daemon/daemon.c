@@ -106,6 +106,7 @@ struct daemon {
 	uint64_t adopted;              /* live processes found in procs we had not been told of */
 	uint64_t lost_seen;            /* sum of the kernel's lost_* counters at the last reconcile */
 	uint64_t lat_count, lat_sum_ns, lat_max_ns, lat_bucket[LAT_BUCKETS];
+	enum tm_cg_hier cg_hier[TM_DAEMON_MAX_SEL]; /* each --cgroup's hierarchy */
 };
 
 /* A periodic file this daemon wrote: pruning removes only these, and only if still ours. */
@@ -529,23 +530,30 @@ static int exe_matches(const struct tm_daemon_opts *o, pid_t pid)
 	return 0;
 }
 
-static int cgroup_matches(const char *const *rels, unsigned int n, const char *cg)
+/* Is cg (a path in one hierarchy) rel or below it? */
+static int cgroup_under(const char *rel, const char *cg)
 {
+	size_t l = strlen(rel);
+
+	return !strcmp(rel, "/") || (!strncmp(cg, rel, l) && (cg[l] == 0 || cg[l] == '/'));
+}
+
+/* Is pid in one of the --cgroup groups, each looked up in its own hierarchy (v1 memory or v2)? */
+static int cgroup_matches(struct daemon *d, const char *const *rels, pid_t pid)
+{
+	char cg[CG_LEN];
 	unsigned int i;
 
-	for (i = 0; i < n; i++) {
-		size_t l = strlen(rels[i]);
-
-		if (!strcmp(rels[i], "/") || (!strncmp(cg, rels[i], l) && (cg[l] == 0 || cg[l] == '/')))
+	for (i = 0; i < d->o->ncgroups; i++)
+		if (!tm_cgroup__of_pid_in(pid, d->cg_hier[i], cg, sizeof(cg)) && cgroup_under(rels[i], cg))
 			return 1;
-	}
 	return 0;
 }
 
 static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
 {
 	const struct tm_daemon_opts *o = d->o;
-	char comm[16], cg[CG_LEN], exe[64];
+	char comm[16], exe[64];
 	unsigned int i;
 
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
@@ -562,7 +570,7 @@ static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
 			return 1;
 	if (o->nexes && exe_matches(o, pid))
 		return 1;
-	if (o->ncgroups && !tm_cgroup__of_pid(pid, cg, sizeof(cg)) && cgroup_matches(cg_rels, o->ncgroups, cg))
+	if (o->ncgroups && cgroup_matches(d, cg_rels, pid))
 		return 1;
 	return 0;
 }
@@ -1032,15 +1040,27 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		return 200;
 	}
 	if (!strncmp(path, "/pprof/cgroup/", 14)) {
-		/* Every live traced process whose cgroup is PATH (or below it), as one profile. */
-		const char *cg = path + 13; /* keeps the leading '/' */
+		/*
+		 * Every live traced process whose cgroup is PATH (or below it), as
+		 * one profile. PATH as a user writes it: under a cgroup mount
+		 * (/sys/fs/cgroup/..., v1 memory or v2: matched in that hierarchy)
+		 * or inside the memory hierarchy, as /proc/PID/cgroup shows it.
+		 */
+		const char *cg = path + 13;     /* keeps the leading '/' */
 		struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
 		struct tm_profile *all = tm_profile__new(), *prof;
-		size_t i, len = strlen(cg), n = 0;
+		char rel[CG_LEN], pcg[CG_LEN];
+		enum tm_cg_hier hier;
+		size_t i, n = 0;
 		struct tm_proc p;
+		uint64_t id;
+		int by_hier;
 
 		if (!all)
 			return 500;
+		by_hier = !tm_cgroup__resolve(cg, &hier, &id, rel, sizeof(rel));
+		if (by_hier)
+			cg = rel;
 		all->command = tm_profile__str(all, cg);
 		all->cgroup = tm_profile__str(all, cg);
 		all->start_time_ns = d->start_ns;
@@ -1048,8 +1068,8 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		for (i = 0; i < d->nprocs; i++) {
 			const struct dproc *dp = &d->procs[i];
 
-			if (strncmp(dp->cgroup, cg, len) || (dp->cgroup[len] && dp->cgroup[len] != '/' &&
-							     strcmp(cg, "/")))
+			if (by_hier ? tm_cgroup__of_pid_in(dp->pid, hier, pcg, sizeof(pcg)) || !cgroup_under(cg, pcg) :
+				      !cgroup_under(cg, dp->cgroup))
 				continue;
 			if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
 				continue;
@@ -1117,6 +1137,7 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" : strerror(-err));
 			return err;
 		}
+		d->cg_hier[i] = hier;
 		cg_rels[i] = strdup(rel);
 		if (!cg_rels[i])
 			return -ENOMEM;

@@ -637,7 +637,7 @@ int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 
 	err = libc_sites(t, libc);
 	if (err)
-		return err;
+		goto fail;   /* a libc reached through /proc/PID/ goes with its process */
 	for (i = 0; i < c->n; i++) {
 		const struct alloc_fn *f = &alloc_fns[c->fn[i]];
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
