@@ -570,6 +570,29 @@ static Dwarf_Line *cu_getsrc(struct module *mod, Dwarf_Addr dwaddr)
 	return NULL;
 }
 
+int tm_symbolizer__open_modules(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid)
+{
+	char path[4096];
+	struct module *mod;
+	size_t i;
+
+	if (!s || !m)
+		return -EINVAL;
+	for (i = 0; i < m->nr; i++) {
+		const struct tm_map_entry *e = &m->entries[i];
+
+		if (!(e->flags & TM_MAP_EXEC) || e->path[0] != '/')
+			continue;
+		mod = module_get(s, e);
+		if (!mod)
+			return -ENOMEM;
+		if (mod->opened || !tm_maps__entry_path(0, e, path, sizeof(path)))
+			continue;   /* open already, or reachable by its path later */
+		module_open(mod, e, pid);
+	}
+	return 0;
+}
+
 int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid,
 			   uint64_t addr, unsigned int flags, struct tm_sym *out)
 {

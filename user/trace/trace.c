@@ -118,6 +118,9 @@ int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
 		return err;   /* gone: keep what we had */
 	err = tm_maps__merge(&w->maps, &now);
 	w->maps.pid = pid;
+	/* a container's files are reached through /proc/PID/root: open them while it lives */
+	if (!err)
+		err = tm_symbolizer__open_modules(t->sym, &now, pid);
 	tm_maps__free(&now);
 	return err;
 }
