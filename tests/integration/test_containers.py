@@ -393,6 +393,40 @@ def test_python_in_container():
             c.kill()
 
 
+def test_daemon_python_container():
+    """Both daemon modes on the container's own CPython: the line of its 8 MiB bytearray."""
+    if not PYHOME:
+        skip(f"no pyenv CPython {PYVER} under /root/.pyenv/versions")
+    ctr, v2 = pod_cgroups()
+    L = marker_lines(PYSCRIPT)["L_BIG"]
+    py = os.path.join(PYHOME, "bin", f"python{PYVER}")
+    # lite sees the block as the mapping malloc makes for it: 8388609 bytes and malloc's 8-byte
+    # header rounded up to pages; full mode sees the malloc itself
+    for mode, want in (("lite", (8392704, 1)), ("full", (8388609, 1))):
+        d = Daemon(None, select=["--cgroup", v2], extra=["--mode", mode])
+        c = None
+        try:
+            c = Container([py, "-I", "/app/py_container.py"], "pivot_root", cgroups=(ctr, v2), stdin=subprocess.PIPE)
+            libc_mapping(c.pid)
+            ready = wait_for(lambda: (lambda m: m.get("tidemark_processes_tracked") == 1 and (
+                mode == "lite" or m.get("tidemark_uprobe_links", 0) >= 10))(d.metrics()))
+            check(ready, f"{mode}: the container's python is tracked (and probed in full mode)")
+            c.u.stdin.write("go\n")
+            c.u.stdin.flush()
+            eq(c.u.stdout.readline(), "done\n", f"{mode}: the allocation is made")
+            rep = json.loads(d.get(f"/report/pid/{c.pid}"))
+            eq(rep["process"]["ns_pid"], 1, f"{mode}: pid 1 inside")
+            eq(py_site(rep["views"]["leaks"], L), want, f"daemon {mode}: line {L} of /app/py_container.py")
+            c.u.stdin.write("end\n")
+            c.u.stdin.flush()
+            eq(c.wait(), 0, f"{mode}: python exits 0")
+        finally:
+            if c:
+                c.kill()
+            d.stop()
+    remove_cgroups(ctr)
+
+
 def one_line_error(r, words, what):
     lines = r.stderr.strip().splitlines()
     check(r.returncode != 0, f"{what}: non-zero exit (got {r.returncode})")
@@ -410,4 +444,4 @@ def test_inside_a_pid_namespace_refuses():
 
 if __name__ == "__main__":
     main([test_attach_chroot, test_attach_pivot_root, test_python_in_container, test_daemon_full_container,
-          test_daemon_lite_container, test_inside_a_pid_namespace_refuses])
+          test_daemon_lite_container, test_daemon_python_container, test_inside_a_pid_namespace_refuses])

@@ -1068,8 +1068,10 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		for (i = 0; i < d->nprocs; i++) {
 			const struct dproc *dp = &d->procs[i];
 
-			if (by_hier ? tm_cgroup__of_pid_in(dp->pid, hier, pcg, sizeof(pcg)) || !cgroup_under(cg, pcg) :
-				      !cgroup_under(cg, dp->cgroup))
+			if (by_hier && (tm_cgroup__of_pid_in(dp->pid, hier, pcg, sizeof(pcg)) ||
+					!cgroup_under(cg, pcg)))
+				continue;
+			if (!by_hier && !cgroup_under(cg, dp->cgroup))
 				continue;
 			if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
 				continue;

@@ -316,7 +316,8 @@ int tm_cgroup__container_ids(const char *path, struct tm_container_ids *ids)
 			for (i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++) {
 				size_t l = strlen(scopes[i]);
 
-				if (stem > l && !memcmp(c, scopes[i], l) && set_container(ids, c + l, stem - l))
+				if (stem > l && !memcmp(c, scopes[i], l) &&
+				    set_container(ids, c + l, stem - l))
 					break;
 			}
 			goto next;

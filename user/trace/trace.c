@@ -696,8 +696,9 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 	if (err && err != -ENOENT) {
 		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
 		t->probe_failures++;
-		pr_warn("tidemark daemon: pid %d: cannot open the libc.so.6 it maps (%s): its malloc/free are "
-			"not traced; run tidemark as root in the host's mount namespace\n", (int)pid, strerror(-err));
+		pr_warn("tidemark daemon: pid %d: cannot open the libc.so.6 it maps (%s): its malloc/free "
+			"are not traced; run tidemark as root in the host's mount namespace\n", (int)pid,
+			strerror(-err));
 		return;
 	}
 	if (err) {
