@@ -6,9 +6,10 @@ and `daemon --mode full`, to the byte.
 The container is built here as an image would hold it: copies (new inodes) of libc, the
 dynamic loader, gt_alloc and a pyenv CPython with its standard library, in a directory that
 `unshare --mount --pid --fork` enters two ways: chroot (its maps name files from the host's
-root) and pivot_root (from its own root, as Docker and containerd do). Kubernetes cgroup
-names (cgroupfs driver, v1 memory controller) give pod_uid and container_id labels; a v2
-group (the cgroup2 mount, without the memory controller on this host) selects it."""
+root) and pivot_root (from its own root, as Docker and containerd do). A cgroup named as the
+kubelet's cgroupfs driver names its own (in the memory hierarchy: v1 here) gives pod_uid and
+container_id labels; a group of the cgroup2 mount (without the memory controller on this
+host) selects it."""
 import glob
 import gzip
 import json
@@ -23,6 +24,7 @@ import urllib.request
 from test_core import KEPT, PEAK, assert_ground_truth, target_bytes
 from test_daemon import Daemon
 from test_formats import _fields
+from test_oom import memory_root
 from test_python import marker_lines
 from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, by_site, check, eq, main, report_json, skip, tidemark
 
@@ -33,9 +35,8 @@ PYHOME = PYHOME[0]
 PYSCRIPT = os.path.join(ROOT, "tests", "workloads", "py_container.py")
 POD_UID = "8d5f6f1e-3c2b-4a8e-9f10-2b7c1d4e5a6f"
 CID = "4f2b9c1d0e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
-V1_POD = "/sys/fs/cgroup/memory/kubepods/burstable/pod" + POD_UID
-V2_ROOT = "/sys/fs/cgroup/unified"
-V2_GROUP = os.path.join(V2_ROOT, "tidemark-test-ctr")
+# under a parent of the test's own: never next to a real kubelet's kubepods
+POD_REL = f"/tidemark-test-k8s/kubepods/burstable/pod{POD_UID}"
 
 
 def put(host_path):
@@ -232,24 +233,34 @@ def pprof_labels(data):
     return out
 
 
-def pod_cgroups():
-    """A v1 memory cgroup named as the kubelet's cgroupfs driver does, and a v2 group."""
-    if not os.path.isdir("/sys/fs/cgroup/memory"):
-        skip("no v1 memory controller at /sys/fs/cgroup/memory")
-    if not os.path.exists(os.path.join(V2_ROOT, "cgroup.procs")):
-        skip(f"no cgroup2 hierarchy at {V2_ROOT}")
-    ctr = os.path.join(V1_POD, CID)
-    for cg in (ctr, V2_GROUP):
-        os.makedirs(cg, exist_ok=True)
-    return ctr, V2_GROUP
+class PodCgroups:
+    """The container's cgroup, named as the kubelet's cgroupfs driver does, in the memory
+    hierarchy (v1 here; v2 on a v2-only host), and a group of the cgroup2 hierarchy that
+    selects it: on a host with both, a second group of its own (v2 selection on a hybrid
+    host); on a v2-only host, that same cgroup."""
 
+    def __init__(self):
+        mem, v1 = memory_root()
+        v2 = next((line.split(" - ")[0].split()[4] for line in open("/proc/self/mountinfo")
+                   if line.split(" - ")[1].split()[0] == "cgroup2"), None)
+        if not mem or not v2:
+            skip(f"needs a memory cgroup controller and a cgroup2 mount (memory at {mem}, cgroup2 at {v2})")
+        self.mem = mem
+        self.pod = mem + POD_REL                   # /pprof/cgroup by the mount's path
+        self.ctr = os.path.join(self.pod, CID)
+        self.v2 = os.path.join(v2, "tidemark-test-ctr") if v1 else self.ctr
+        self.made = [self.ctr] + ([self.v2] if v1 else [])
+        for cg in self.made:
+            os.makedirs(cg, exist_ok=True)
+        self.join = tuple(self.made)
 
-def remove_cgroups(ctr):
-    for cg in (ctr, V1_POD, os.path.dirname(V1_POD), os.path.dirname(os.path.dirname(V1_POD)), V2_GROUP):
-        try:
-            os.rmdir(cg)
-        except OSError:
-            pass
+    def remove(self):
+        for cg in self.made[1:] + [self.ctr, self.pod, os.path.dirname(self.pod),
+                                   os.path.dirname(os.path.dirname(self.pod)), self.mem + "/tidemark-test-k8s"]:
+            try:
+                os.rmdir(cg)
+            except OSError:
+                pass
 
 
 def wait_for(pred, timeout=30):
@@ -264,11 +275,11 @@ def wait_for(pred, timeout=30):
 
 def test_daemon_full_container():
     """daemon --mode full, selected by the v2 group: exact on gt_alloc; pod and container labelled."""
-    ctr, v2 = pod_cgroups()
-    d = Daemon(None, select=["--cgroup", v2], extra=["--mode", "full"])
+    cgs = PodCgroups()
+    d = Daemon(None, select=["--cgroup", cgs.v2], extra=["--mode", "full"])
     c = None
     try:
-        c = Container(["/bin/gt_alloc", "--wait", "--hold"], "pivot_root", cgroups=(ctr, v2))
+        c = Container(["/bin/gt_alloc", "--wait", "--hold"], "pivot_root", cgroups=cgs.join)
         m = wait_for(lambda: (lambda m: m if m.get("tidemark_uprobe_links", 0) >= 10 else None)(d.metrics()))
         eq(m and m.get("tidemark_processes_tracked"), 1.0, "the v2 group's one process is tracked")
         check(m and m.get("tidemark_uprobe_links", 0) >= 10, "the daemon placed its allocator probes in its own libc")
@@ -295,15 +306,15 @@ def test_daemon_full_container():
 
         metrics = d.get("/metrics")
         series = f'tidemark_process_peak_heap_bytes{{pid="{c.pid}",comm="gt_alloc",' \
-                 f'cgroup="/kubepods/burstable/pod{POD_UID}/{CID}",pod_uid="{POD_UID}",container_id="{CID}",ns_pid="1"}} {PEAK}'
+                 f'cgroup="{POD_REL}/{CID}",pod_uid="{POD_UID}",container_id="{CID}",ns_pid="1"}} {PEAK}'
         check(series in metrics.splitlines(), f"/metrics: {series}")
-        check(f'tidemark_cgroup_processes{{cgroup="/kubepods/burstable/pod{POD_UID}/{CID}",pod_uid="{POD_UID}",'
+        check(f'tidemark_cgroup_processes{{cgroup="{POD_REL}/{CID}",pod_uid="{POD_UID}",'
               f'container_id="{CID}"}} 1' in metrics.splitlines(), "/metrics: the container's cgroup series")
         labels = pprof_labels(raw_get(d, f"/pprof/pid/{c.pid}"))
         eq((labels.get("pod_uid"), labels.get("container_id")), ({POD_UID}, {CID}), "pprof: every sample labelled")
         # /pprof/cgroup/ as a user writes the path: the v2 mount's, and inside the memory hierarchy
-        for how, path in (("cgroup2 mount", v2), ("memory hierarchy", f"/kubepods/burstable/pod{POD_UID}"),
-                          ("v1 mount", V1_POD)):
+        for how, path in (("cgroup2 mount", cgs.v2), ("memory hierarchy", POD_REL),
+                          ("memory controller's mount", cgs.pod)):
             try:
                 labels = pprof_labels(raw_get(d, "/pprof/cgroup" + path))
                 eq(labels.get("allocator", set()) >= {"malloc", "calloc", "realloc"}, True, f"/pprof/cgroup by the {how}")
@@ -320,16 +331,16 @@ def test_daemon_full_container():
         rc, err = d.stop()
         eq(rc, 0, f"the daemon stops cleanly ({err.strip()[-300:]!r})")
         check("cannot open" not in err, f"no libc it could not open: {err.strip()[-300:]!r}")
-        remove_cgroups(os.path.join(V1_POD, CID))
+        cgs.remove()
 
 
 def test_daemon_lite_container():
     """The lite daemon (no uprobes): gt_alloc's own mappings, exact; the Python line of a large block."""
-    ctr, v2 = pod_cgroups()
-    d = Daemon(None, select=["--cgroup", V1_POD])
+    cgs = PodCgroups()
+    d = Daemon(None, select=["--cgroup", cgs.pod])
     c = None
     try:
-        c = Container(["/bin/gt_alloc", "--wait", "--hold"], "chroot", cgroups=(ctr, v2))
+        c = Container(["/bin/gt_alloc", "--wait", "--hold"], "chroot", cgroups=cgs.join)
         wait_for(lambda: d.metrics().get("tidemark_processes_tracked") == 1)
         c.signal(signal.SIGUSR1)
         rep = wait_for(lambda: (lambda r: r if r["totals"]["alloc_count"] >= 3 and any(
@@ -349,7 +360,7 @@ def test_daemon_lite_container():
         if c:
             c.kill()
         d.stop()
-        remove_cgroups(os.path.join(V1_POD, CID))
+        cgs.remove()
 
 
 def py_site(view, line):
@@ -397,16 +408,17 @@ def test_daemon_python_container():
     """Both daemon modes on the container's own CPython: the line of its 8 MiB bytearray."""
     if not PYHOME:
         skip(f"no pyenv CPython {PYVER} under /root/.pyenv/versions")
-    ctr, v2 = pod_cgroups()
+    cgs = PodCgroups()
     L = marker_lines(PYSCRIPT)["L_BIG"]
     py = os.path.join(PYHOME, "bin", f"python{PYVER}")
     # lite sees the block as the mapping malloc makes for it: 8388609 bytes and malloc's 8-byte
     # header rounded up to pages; full mode sees the malloc itself
     for mode, want in (("lite", (8392704, 1)), ("full", (8388609, 1))):
-        d = Daemon(None, select=["--cgroup", v2], extra=["--mode", mode])
+        d = Daemon(None, select=["--cgroup", cgs.v2], extra=["--mode", mode])
         c = None
         try:
-            c = Container([py, "-I", "/app/py_container.py"], "pivot_root", cgroups=(ctr, v2), stdin=subprocess.PIPE)
+            c = Container([py, "-I", "/app/py_container.py"], "pivot_root", cgroups=cgs.join,
+                          stdin=subprocess.PIPE)
             libc_mapping(c.pid)
             ready = wait_for(lambda: (lambda m: m.get("tidemark_processes_tracked") == 1 and (
                 mode == "lite" or m.get("tidemark_uprobe_links", 0) >= 10))(d.metrics()))
@@ -424,7 +436,7 @@ def test_daemon_python_container():
             if c:
                 c.kill()
             d.stop()
-    remove_cgroups(ctr)
+    cgs.remove()
 
 
 def one_line_error(r, words, what):
