@@ -620,12 +620,14 @@ int tm_session__attach(const struct tm_session_opts *o)
 	has_libc = !err;
 	if (err == -ENOENT) {
 		pr_warn("tidemark attach: pid %d does not map glibc's libc.so.6 (static or another libc): "
-			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n", o->pid);
+			"its malloc/free are not traced; its mmap/munmap/mremap/brk are\n",
+			o->pid);
 	} else if (err) {
 		/* probing the file of that name here would count nothing, silently */
 		pr_warn("tidemark attach: pid %d: the libc.so.6 it maps cannot be opened from here "
 			"(through /proc/%d/root or /proc/%d/map_files: %s): run tidemark as root in the "
-			"host's mount namespace\n", o->pid, o->pid, o->pid, strerror(-err));
+			"host's mount namespace\n",
+			o->pid, o->pid, o->pid, strerror(-err));
 		goto out;
 	}
 

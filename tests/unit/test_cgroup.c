@@ -12,9 +12,9 @@
 #include "target/pidns.h"
 #include "tm_test.h"
 
-#define UID "8d5f6f1e-3c2b-4a8e-9f10-2b7c1d4e5a6f"
+#define UID  "8d5f6f1e-3c2b-4a8e-9f10-2b7c1d4e5a6f"
 #define UID_ "8d5f6f1e_3c2b_4a8e_9f10_2b7c1d4e5a6f"
-#define CID "4f2b9c1d0e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+#define CID  "4f2b9c1d0e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
 
 static void ids(const char *path, int want_err, const char *pod, const char *cid)
 {
@@ -32,7 +32,8 @@ static void test_container_ids(void)
 {
 	/* systemd driver (cgroup v2 nodes), each runtime, each QoS class */
 	ids("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice/cri-containerd-" CID
-	    ".scope", 0, UID, CID);
+	    ".scope",
+	    0, UID, CID);
 	ids("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_ ".slice/docker-" CID ".scope",
 	    0, UID, CID);
 	ids("/kubepods.slice/kubepods-pod" UID_ ".slice/crio-" CID ".scope", 0, UID, CID);
@@ -49,7 +50,7 @@ static void test_container_ids(void)
 	ids("/", -ENOENT, "", "");
 	ids("/user.slice/user-0.slice/session-3.scope", -ENOENT, "", "");
 	ids("/system.slice/cron.service", -ENOENT, "", "");
-	ids("/tidemark-test/pod" UID, -ENOENT, "", "");           /* "pod" outside kubepods */
+	ids("/tidemark-test/pod" UID, -ENOENT, "", ""); /* "pod" outside kubepods */
 	ids("/kubepods/burstable/podnot-a-uid/" CID, -ENOENT, "", "");
 	ids("/kubepods.slice/kubepods-pod" UID_ ".slice/crio-conmon-" CID ".scope", 0, UID, "");
 	ids("/system.slice/docker-xyz.scope", -ENOENT, "", "");

@@ -814,8 +814,8 @@ static void test_oom(void)
 	/* A container's process: its pid in its namespace, its pod and container from the cgroup */
 	p->ns_pid = 7;
 	p->cgroup = tm_profile__str(p, "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
-				    "8d5f6f1e_3c2b_4a8e_9f10_2b7c1d4e5a6f.slice/cri-containerd-"
-				    "4f2b9c1d0e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c.scope");
+				       "8d5f6f1e_3c2b_4a8e_9f10_2b7c1d4e5a6f.slice/cri-containerd-"
+				       "4f2b9c1d0e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c.scope");
 	out = render(p, NULL, 0, &ret);
 	TM_CHECK(strstr(out, " (pid 4242; pid 7 in its PID namespace)\n") != NULL);
 	TM_CHECK(strstr(out, "  container:    pod 8d5f6f1e-3c2b-4a8e-9f10-2b7c1d4e5a6f container "

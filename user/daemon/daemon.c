@@ -75,7 +75,7 @@ struct cgstat {
 
 struct exited {
 	pid_t pid;
-	pid_t ns_pid;              /* 0 = the same */
+	pid_t ns_pid; /* 0 = the same */
 	char comm[16];
 	char cgroup[CG_LEN];
 	uint64_t peak, oom;
@@ -627,7 +627,7 @@ static void prom_cgroup(FILE *out, const char *path)
 	if (tm_cgroup__container_ids(path, &ids))
 		return;
 	if (ids.pod_uid[0])
-		fprintf(out, ",pod_uid=\"%s\"", ids.pod_uid);        /* hex digits and dashes only */
+		fprintf(out, ",pod_uid=\"%s\"", ids.pod_uid); /* hex digits and dashes only */
 	if (ids.container_id[0])
 		fprintf(out, ",container_id=\"%s\"", ids.container_id);
 }

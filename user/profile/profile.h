@@ -90,8 +90,8 @@ struct tm_oom {
 
 struct tm_profile {
 	/* process */
-	int32_t pid;                        /* in the initial PID namespace, as the kernel counts */
-	int32_t ns_pid;                     /* in its own PID namespace (a container); 0 = the same */
+	int32_t pid;    /* in the initial PID namespace, as the kernel counts */
+	int32_t ns_pid; /* in its own PID namespace (a container); 0 = the same */
 	const char *command;
 	int32_t has_exit_code, exit_code;   /* exited normally */
 	int32_t has_signal, signal;         /* killed by a signal */

@@ -68,8 +68,12 @@ static void text_oom(const struct tm_oom *o, FILE *out)
 		fputs(" (system-wide)\n", out);
 	}
 	if (o->cg_have) {
-		static const struct { uint32_t bit; const char *name; } f[] = {
-			{ TM_CG_HAVE_MAX, "memory.max" }, { TM_CG_HAVE_CURRENT, "memory.current" },
+		static const struct {
+			uint32_t bit;
+			const char *name;
+		} f[] = {
+			{ TM_CG_HAVE_MAX, "memory.max" },
+			{ TM_CG_HAVE_CURRENT, "memory.current" },
 			{ TM_CG_HAVE_PEAK, "memory.peak" },
 		};
 		const uint64_t v[] = { o->cg_max, o->cg_current, o->cg_peak };

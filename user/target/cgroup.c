@@ -323,13 +323,13 @@ int tm_cgroup__container_ids(const char *path, struct tm_container_ids *ids)
 			goto next;
 		}
 		if (in_pods && n > 3 && !memcmp(c, "pod", 3) && set_pod(ids, c + 3, n - 3)) {
-			after_pod = 1;   /* cgroupfs: kubepods/<qos>/pod<UID>/<ID> */
+			after_pod = 1; /* cgroupfs: kubepods/<qos>/pod<UID>/<ID> */
 			goto next;
 		}
 		if (after_pod || (prev && prevn == 6 && !memcmp(prev, "docker", 6)))
 			set_container(ids, c, n);
 		after_pod = 0;
-next:
+	next:
 		prev = c;
 		prevn = n;
 		if (!end)
@@ -382,11 +382,12 @@ int tm_cgroup__memory_files(const char *rel, struct tm_cg_mem *m)
 	m->hier = hier;
 	v1 = hier == TM_CG_V1_MEMORY;
 #define FILE_OF(v1name, v2name) (snprintf(path, sizeof(path), "%s%s/%s", root, strcmp(rel, "/") ? rel : "", \
-					  v1 ? v1name : v2name), path)
+					  v1 ? v1name : v2name), \
+				 path)
 	if (!read_u64_file(FILE_OF("memory.limit_in_bytes", "memory.max"), &m->max)) {
 		m->have |= TM_CG_HAVE_MAX;
 		if (m->max >= (0x7fffffffffffffffULL & ~4095ULL))
-			m->max = 0;   /* v1 says "no limit" with a huge number, not "max" */
+			m->max = 0; /* v1 says "no limit" with a huge number, not "max" */
 	}
 	if (!read_u64_file(FILE_OF("memory.usage_in_bytes", "memory.current"), &m->current))
 		m->have |= TM_CG_HAVE_CURRENT;

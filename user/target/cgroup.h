@@ -43,8 +43,8 @@ int tm_cgroup__of_pid_in(pid_t pid, enum tm_cg_hier hier, char *out, size_t len)
  * one of them, -ENOENT when neither. Pure.
  */
 struct tm_container_ids {
-	char pod_uid[40];       /* 8-4-4-4-12 hex digits */
-	char container_id[72];  /* the runtime's id: 64 hex digits */
+	char pod_uid[40];      /* 8-4-4-4-12 hex digits */
+	char container_id[72]; /* the runtime's id: 64 hex digits */
 };
 int tm_cgroup__container_ids(const char *path, struct tm_container_ids *ids);
 
@@ -62,9 +62,9 @@ enum tm_cg_mem_have {
 	TM_CG_HAVE_OOM_KILL = 1u << 3,
 };
 struct tm_cg_mem {
-	uint32_t have;          /* enum tm_cg_mem_have */
-	uint32_t hier;          /* enum tm_cg_hier */
-	uint64_t max;           /* bytes; 0 = no limit ("max") */
+	uint32_t have; /* enum tm_cg_mem_have */
+	uint32_t hier; /* enum tm_cg_hier */
+	uint64_t max;  /* bytes; 0 = no limit ("max") */
 	uint64_t current, peak, oom_kill;
 };
 int tm_cgroup__memory_files(const char *rel, struct tm_cg_mem *m);

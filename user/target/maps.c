@@ -441,7 +441,7 @@ int tm_maps__find_module(const struct tm_maps *m, const char *basename_prefix, c
 	if (m->pid > 0) {
 		int err = tm_maps__entry_path(m->pid, best, path, len);
 
-		return err == -ENOENT ? -ESTALE : err;   /* mapped, but not reachable from here */
+		return err == -ENOENT ? -ESTALE : err; /* mapped, but not reachable from here */
 	}
 	n = snprintf(path, len, "%s", best->path);
 	if (n < 0)
@@ -452,7 +452,9 @@ int tm_maps__find_module(const struct tm_maps *m, const char *basename_prefix, c
 }
 
 /* How the file at @path relates to mapping @e: its file, another one on the same device, unknown. */
-enum file_match { FILE_IS, FILE_OTHER, FILE_UNKNOWN };
+enum file_match { FILE_IS,
+		  FILE_OTHER,
+		  FILE_UNKNOWN };
 
 static int file_match(const char *path, const struct tm_map_entry *e, enum file_match *how)
 {
@@ -463,7 +465,7 @@ static int file_match(const char *path, const struct tm_map_entry *e, enum file_
 	if (!S_ISREG(st.st_mode))
 		return -ENOEXEC;
 	if (major(st.st_dev) != e->dev_major || minor(st.st_dev) != e->dev_minor)
-		*how = FILE_UNKNOWN;   /* overlayfs before 6.6 shows its lower layer's device in maps */
+		*how = FILE_UNKNOWN; /* overlayfs before 6.6 shows its lower layer's device in maps */
 	else
 		*how = st.st_ino == e->inode ? FILE_IS : FILE_OTHER;
 	return 0;
@@ -506,7 +508,7 @@ int tm_maps__entry_path(pid_t pid, const struct tm_map_entry *e, char *out, size
 		if (how == FILE_UNKNOWN && unknown < 0 && pid > 0 && i == 0)
 			unknown = i;
 		if (how == FILE_OTHER)
-			err = -ESTALE;   /* replaced since it was mapped (an upgraded library) */
+			err = -ESTALE; /* replaced since it was mapped (an upgraded library) */
 	}
 	if (pid > 0) {
 		struct stat st;

@@ -79,7 +79,7 @@ int tm_pidns__of_pid(pid_t pid, pid_t *inner)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf));   /* NSpid comes within the first 4 KiB */
+	n = read(fd, buf, sizeof(buf)); /* NSpid comes within the first 4 KiB */
 	err = n < 0 ? -errno : 0;
 	close(fd);
 	if (err)

@@ -317,7 +317,7 @@ struct py_found {
 	uint64_t code_gen_sym;          /* 3.12's _Py_next_func_version (in .symtab only), or 0 */
 	unsigned int minor;             /* from the file name; 0 = unknown */
 	char path[PATH_MAX];
-	char open_path[PATH_MAX + 64];  /* where it was opened (tm_maps__entry_path) */
+	char open_path[PATH_MAX + 64]; /* where it was opened (tm_maps__entry_path) */
 };
 
 static unsigned int py_minor_from_name(const char *base)

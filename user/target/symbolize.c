@@ -587,7 +587,7 @@ int tm_symbolizer__open_modules(struct tm_symbolizer *s, const struct tm_maps *m
 		if (!mod)
 			return -ENOMEM;
 		if (mod->opened || !tm_maps__entry_path(0, e, path, sizeof(path)))
-			continue;   /* open already, or reachable by its path later */
+			continue; /* open already, or reachable by its path later */
 		module_open(mod, e, pid);
 	}
 	return 0;

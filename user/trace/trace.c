@@ -640,7 +640,7 @@ int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 
 	err = libc_sites(t, libc);
 	if (err)
-		goto fail;   /* a libc reached through /proc/PID/ goes with its process */
+		goto fail; /* a libc reached through /proc/PID/ goes with its process */
 	for (i = 0; i < c->n; i++) {
 		const struct alloc_fn *f = &alloc_fns[c->fn[i]];
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
@@ -697,7 +697,8 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
 		t->probe_failures++;
 		pr_warn("tidemark daemon: pid %d: cannot open the libc.so.6 it maps (%s): its malloc/free "
-			"are not traced; run tidemark as root in the host's mount namespace\n", (int)pid,
+			"are not traced; run tidemark as root in the host's mount namespace\n",
+			(int)pid,
 			strerror(-err));
 		return;
 	}
