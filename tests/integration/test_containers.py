@@ -279,7 +279,7 @@ def test_daemon_full_container():
     d = Daemon(None, select=["--cgroup", cgs.v2], extra=["--mode", "full"])
     c = None
     try:
-        c = Container(["/bin/gt_alloc", "--wait", "--hold"], "pivot_root", cgroups=cgs.join)
+        c = Container(["/bin/gt_alloc", "--wait", "--wait-end"], "pivot_root", cgroups=cgs.join)
         m = wait_for(lambda: (lambda m: m if m.get("tidemark_uprobe_links", 0) >= 10 else None)(d.metrics()))
         eq(m and m.get("tidemark_processes_tracked"), 1.0, "the v2 group's one process is tracked")
         check(m and m.get("tidemark_uprobe_links", 0) >= 10, "the daemon placed its allocator probes in its own libc")
@@ -340,7 +340,7 @@ def test_daemon_lite_container():
     d = Daemon(None, select=["--cgroup", cgs.pod])
     c = None
     try:
-        c = Container(["/bin/gt_alloc", "--wait", "--hold"], "chroot", cgroups=cgs.join)
+        c = Container(["/bin/gt_alloc", "--wait", "--wait-end"], "chroot", cgroups=cgs.join)
         wait_for(lambda: d.metrics().get("tidemark_processes_tracked") == 1)
         c.signal(signal.SIGUSR1)
         rep = wait_for(lambda: (lambda r: r if r["totals"]["alloc_count"] >= 3 and any(
