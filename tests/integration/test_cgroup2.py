@@ -109,7 +109,9 @@ def test_daemon_selects_v2_group():
         rel = "/" + os.path.basename(cg)
         for path in (cg, rel):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{d.port}/pprof/cgroup{path}", timeout=30) as r:
+                req = urllib.request.Request(f"http://127.0.0.1:{d.port}/pprof/cgroup{path}",
+                                             headers={"Authorization": f"Bearer {d.token}"})
+                with urllib.request.urlopen(req, timeout=30) as r:
                     eq(r.status, 200, f"/pprof/cgroup{path}")
             except urllib.error.HTTPError as e:
                 check(False, f"/pprof/cgroup{path}: HTTP {e.code}")

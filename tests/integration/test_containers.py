@@ -214,7 +214,8 @@ def test_attach_pivot_root():
 
 
 def raw_get(d, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{d.port}{path}", timeout=30) as r:
+    req = urllib.request.Request(f"http://127.0.0.1:{d.port}{path}", headers={"Authorization": f"Bearer {d.token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
         return r.read()
 
 
