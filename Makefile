@@ -23,11 +23,12 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libiberty-dev pkg-config make gcc
-# qemu-system-x86 busybox-static cpio: tests/vm boots Debian's 6.1 kernel; libcap2-bin: capsh.
+# qemu-system-x86 busybox-static cpio: tests/vm boots Debian's 6.1 kernel; libcap2-bin: capsh;
+# util-linux mount: test_containers.py's unshare, mount --bind and pivot_root;
 # libjemalloc2 ... heaptrack: test_allocators.py (each test skips, saying so, without its package).
 DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format qemu-system-x86 \
-	busybox-static cpio libcap2-bin libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 musl-tools g++ \
-	redis-server heaptrack
+	busybox-static cpio libcap2-bin util-linux mount libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 \
+	musl-tools g++ redis-server heaptrack
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \

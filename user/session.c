@@ -34,6 +34,7 @@
 #include "target/cgroup.h"
 #include "target/elf.h"
 #include "target/maps.h"
+#include "target/pidns.h"
 #include "trace/kernel.h"
 #include "trace/trace.h"
 #include "trace/watchdog.h"
@@ -73,7 +74,22 @@ int tm_session_opts__check(const char *cmd, struct tm_session_opts *o)
 
 int tm_session__preflight(const char *cmd)
 {
-	return tm_kernel__preflight(cmd);
+	int err = tm_kernel__preflight(cmd);
+
+	if (err)
+		return err;
+	/*
+	 * BPF keys processes by their pids in the initial namespace; ours,
+	 * and those in /proc here, would be another namespace's: every
+	 * lookup would miss and a busy process would show nothing.
+	 */
+	if (tm_pidns__self_is_init() == -EXDEV) {
+		pr_warn("tidemark %s: runs inside a PID namespace, whose pids are not the ones BPF sees: "
+			"run it in the host's PID namespace (docker run --pid=host, or nsenter -t 1 -p)\n",
+			cmd);
+		return -ENOTSUP;
+	}
+	return 0;
 }
 
 /* Find CMD on PATH the way execvp will. */
@@ -617,6 +633,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	tm_trace__print_verifier_stats(t);
 	tm_proc__cmdline(o->pid, cmdline, sizeof(cmdline));
 	pi.command = cmdline;
+	if (tm_pidns__of_pid(o->pid, &pi.ns_pid))
+		pi.ns_pid = 0;
 	if (!tm_cgroup__of_pid(o->pid, cgroup, sizeof(cgroup)))
 		pi.cgroup = cgroup;
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
@@ -624,6 +642,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	pi.start_ns = tm_now_ns();
 	/* Counted from when every probe is in place: a free missed before would inflate the peak. */
 	err = tm_trace__watch(t, o->pid, TM_WATCH_UNARMED);
+	if (err)
+		pr_warn("tidemark attach: pid %d: cannot start counting it: %s\n", o->pid, strerror(-err));
 	if (!err)
 		err = tm_trace__attach_allocator(t, o->pid, &alloc);
 	if (err) {

@@ -60,6 +60,10 @@ def check_postmortem(d, path, cg, how):
     eq(oom["cgroup_limit_bytes"], LIMIT, f"{how}: its limit")
     usage = oom["cgroup_usage_bytes"]
     check(0.9 * LIMIT <= usage <= LIMIT, f"{how}: its usage at the kill ({usage}) is near the limit")
+    # the group's own files, read after the kill (v2 names; v1 limit/max_usage/oom_control)
+    eq((oom.get("memory_max_bytes"), oom.get("oom_kill")), (LIMIT, 1), f"{how}: the group's limit and its one OOM kill")
+    peak = oom.get("memory_peak_bytes")
+    check(peak is None or 0.9 * LIMIT <= peak <= LIMIT, f"{how}: the group's peak usage ({peak}) reached the limit")
     check(oom["rss_anon_bytes"] >= 0.8 * usage, f"{how}: anonymous RSS at the kill {oom['rss_anon_bytes']}")
     eq(d["process"]["signal"], 9, f"{how}: killed by SIGKILL")
     live = d["totals"]["live_bytes_end"]

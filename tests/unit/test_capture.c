@@ -81,6 +81,12 @@ static struct tm_profile *build_profile(void)
 	p->oom.cgroup_usage = 4095;
 	p->sample_bytes = 524288;
 	p->allocator_note = tm_profile__str(p, "malloc comes from /usr/bin/prog, an allocator tidemark does not know");
+	p->ns_pid = 1;
+	p->oom.cg_have = 15;
+	p->oom.cg_max = 4096;
+	p->oom.cg_current = 12;
+	p->oom.cg_peak = 4096;
+	p->oom.cg_oom_kill = 3;
 	p->size_hist[0].count = 1;
 	p->size_hist[6].count = 2;
 	p->size_hist[6].bytes = 128;
@@ -142,6 +148,12 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 	TM_CHECK_EQ_U64(a->oom.cgroup_limit, b->oom.cgroup_limit);
 	TM_CHECK_EQ_U64(a->oom.cgroup_usage, b->oom.cgroup_usage);
 	TM_CHECK_EQ_U64(a->sample_bytes, b->sample_bytes);
+	TM_CHECK_EQ_U64(a->ns_pid, b->ns_pid);
+	TM_CHECK_EQ_U64(a->oom.cg_have, b->oom.cg_have);
+	TM_CHECK_EQ_U64(a->oom.cg_max, b->oom.cg_max);
+	TM_CHECK_EQ_U64(a->oom.cg_current, b->oom.cg_current);
+	TM_CHECK_EQ_U64(a->oom.cg_peak, b->oom.cg_peak);
+	TM_CHECK_EQ_U64(a->oom.cg_oom_kill, b->oom.cg_oom_kill);
 	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
 		TM_CHECK_EQ_U64(a->size_hist[i].count, b->size_hist[i].count);
 		TM_CHECK_EQ_U64(a->size_hist[i].bytes, b->size_hist[i].bytes);
@@ -745,6 +757,27 @@ static void test_sections(void)
 	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
 	TM_CHECK(read_fails(file, len, err, sizeof(err)));
 	TM_CHECK(strstr(err, "sampling every 0 bytes") != NULL);
+
+	/* A container's pid: a positive one; 0 or less is refused (absent means the same as pid). */
+	w.n = base;
+	pl_u32(&w, 8);
+	pl_u64(&w, 8);
+	pl_u32(&w, 17);
+	pl_u32(&w, 0);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	q = NULL;
+	TM_CHECK_EQ_U64(tm_capture__read_mem(file, len, "c.tdm", &q, err, sizeof(err)), 0);
+	if (q)
+		TM_CHECK_EQ_U64(q->ns_pid, 17);
+	tm_profile__free(q);
+	w.n = base;
+	pl_u32(&w, 8);
+	pl_u64(&w, 8);
+	pl_u32(&w, (uint32_t)-5);
+	pl_u32(&w, 0);
+	len = wrap(file, sizeof(file), &w, w.n, NULL, 0);
+	TM_CHECK(read_fails(file, len, err, sizeof(err)));
+	TM_CHECK(strstr(err, "namespace pid -5") != NULL);
 
 	/* Temporary counts for a different number of sites. */
 	w.n = base;

@@ -7,7 +7,11 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "target/maps.h"
@@ -239,14 +243,72 @@ static void test_find_module(void)
 	TM_CHECK_EQ_U64(tm_maps__find_module(&m, "[vdso]", path, sizeof(path)), -ENOENT);
 	TM_CHECK_EQ_U64(tm_maps__find_module(&m, "libc.so.6", tiny, sizeof(tiny)), -ENAMETOOLONG);
 
-	m.pid = 4242;
-	TM_CHECK_EQ_U64(tm_maps__find_module(&m, "libc.so.6", path, sizeof(path)), 0);
-	TM_CHECK_STR(path, "/proc/4242/root/usr/lib/x86_64-linux-gnu/libc.so.6");
-	TM_CHECK_EQ_U64(tm_maps__find_module(&m, "my prog", path, sizeof(path)), 0);
-	TM_CHECK_STR(path, "/proc/4242/root/usr/bin/my prog");
-	TM_CHECK_EQ_U64(tm_maps__find_module(&m, "libgone", path, sizeof(path)), 0);
-	TM_CHECK_STR(path, "/proc/4242/map_files/7f1e4da00000-7f1e4da10000");
+	/* a process whose files cannot be reached: never another file of the same name */
+	m.pid = INT32_MAX;
+	TM_CHECK_EQ_U64(tm_maps__find_module(&m, "libc.so.6", path, sizeof(path)), -ESTALE);
+	TM_CHECK_EQ_U64(tm_maps__find_module(&m, "libgone", path, sizeof(path)), -ESTALE);
+	TM_CHECK_EQ_U64(tm_maps__find_module(&m, "libc-", path, sizeof(path)), -ENOENT);
 	tm_maps__free(&m);
+}
+
+/* tm_maps__entry_path on real files: the mapped file or nothing. */
+static void test_entry_path(void)
+{
+	char file[] = "/tmp/tm_maps_XXXXXX", want[PATH_MAX], path[PATH_MAX];
+	struct tm_map_entry e = { .start = 0x1000, .end = 0x2000 };
+	struct tm_maps m = {};
+	struct stat st;
+	void *p;
+	int fd;
+
+	fd = mkstemp(file);
+	TM_CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	TM_CHECK_EQ_U64(ftruncate(fd, 4096), 0);
+	TM_CHECK_EQ_U64(fstat(fd, &st), 0);
+	e.dev_major = major(st.st_dev);
+	e.dev_minor = minor(st.st_dev);
+	e.inode = st.st_ino;
+	e.path = file;
+
+	/* in its root first (a container's mount namespace), checked by device and inode */
+	snprintf(want, sizeof(want), "/proc/%d/root%s", (int)getpid(), file);
+	TM_CHECK_EQ_U64(tm_maps__entry_path(getpid(), &e, path, sizeof(path)), 0);
+	TM_CHECK_STR(path, want);
+	TM_CHECK_EQ_U64(tm_maps__entry_path(0, &e, path, sizeof(path)), 0);
+	TM_CHECK_STR(path, file);
+	TM_CHECK_EQ_U64(tm_maps__entry_path(0, &e, path, 8), -ENAMETOOLONG);
+
+	/* the name now holds another file (an upgrade): refused, not mistaken for it */
+	e.inode = st.st_ino + 1;
+	TM_CHECK_EQ_U64(tm_maps__entry_path(0, &e, path, sizeof(path)), -ESTALE);
+	TM_CHECK_EQ_U64(tm_maps__entry_path(getpid(), &e, path, sizeof(path)), -ESTALE);
+	/* another device: only in the process's root (overlayfs), never the bare path */
+	e.inode = st.st_ino;
+	e.dev_minor ^= 1;
+	TM_CHECK_EQ_U64(tm_maps__entry_path(0, &e, path, sizeof(path)), -ENOENT);
+	TM_CHECK_EQ_U64(tm_maps__entry_path(getpid(), &e, path, sizeof(path)), 0);
+	TM_CHECK_STR(path, want);
+
+	/* deleted while mapped: only the mapping itself leads to it (map_files needs root) */
+	p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	TM_CHECK(p != MAP_FAILED);
+	unlink(file);
+	TM_CHECK_EQ_U64(tm_maps__read(getpid(), &m), 0);
+	if (geteuid() == 0) {
+		snprintf(want, sizeof(want), "/proc/%d/map_files/%llx-%llx", (int)getpid(),
+			 (unsigned long long)(uintptr_t)p, (unsigned long long)(uintptr_t)p + 4096);
+		TM_CHECK_EQ_U64(tm_maps__find_module(&m, "tm_maps_", path, sizeof(path)), 0);
+		TM_CHECK_STR(path, want);
+	} else {
+		/* /proc/PID/map_files/ wants CAP_SYS_ADMIN: the reason is told */
+		TM_CHECK_EQ_U64(tm_maps__find_module(&m, "tm_maps_", path, sizeof(path)), -EPERM);
+	}
+	tm_maps__free(&m);
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
+	close(fd);
 }
 
 static __attribute__((noinline, used)) int maps_test_marker(int x)
@@ -298,6 +360,7 @@ int main(void)
 	test_parse();
 	test_parse_errors();
 	test_merge();
+	test_entry_path();
 	test_find_module();
 	test_read_self();
 	return tm_test_done("test_maps");

@@ -14,6 +14,7 @@
 #include "tidemark_common.h"
 #include "profile/profile.h"
 #include "report/report.h"
+#include "target/cgroup.h"
 #include "tm_test.h"
 
 static char *render(const struct tm_profile *p, const struct tm_report_opts *o, int json, int *ret)
@@ -485,7 +486,8 @@ static void test_json(void)
 	TM_CHECK(!strncmp(out, "{\n  \"version\": 1,\n", 18));
 	TM_CHECK(strstr(out, "\"process\": {\"pid\": 4242, \"command\": "
 			     "\"./prog --in \\\"a b\\\"\\\\x\\n\\u0001 \xc3\xa9\", "
-			     "\"exit_code\": 0, \"signal\": null, \"duration_ns\": 3100000000, \"cgroup\": null}") != NULL);
+			     "\"exit_code\": 0, \"signal\": null, \"duration_ns\": 3100000000, \"cgroup\": null, "
+			     "\"ns_pid\": null, \"pod_uid\": null, \"container_id\": null}") != NULL);
 	TM_CHECK(strstr(out, "\"totals\": {\"peak_bytes\": 12897345, \"peak_time_ns\": 1204000000, "
 			     "\"live_bytes_end\": 1024,\n             \"alloc_bytes\": 41943040, "
 			     "\"alloc_count\": 12345, \"free_count\": 12000}") != NULL);
@@ -551,7 +553,8 @@ static void test_json(void)
 	TM_CHECK_EQ_U64(ret, 0);
 	TM_CHECK(json_valid(out));
 	TM_CHECK(strstr(out, "\"process\": {\"pid\": 0, \"command\": null, \"exit_code\": null, "
-			     "\"signal\": null, \"duration_ns\": null, \"cgroup\": null}") != NULL);
+			     "\"signal\": null, \"duration_ns\": null, \"cgroup\": null, \"ns_pid\": null, "
+			     "\"pod_uid\": null, \"container_id\": null}") != NULL);
 	TM_CHECK(strstr(out, "\"views\": {\n    \"peak\": [],\n    \"leaks\": [],\n"
 			     "    \"allocs\": [],\n    \"temporary\": []\n  },\n"
 			     "  \"timeline\": {\"time_ns\": [],\n               \"heap_bytes\": [],\n"
@@ -780,12 +783,50 @@ static void test_oom(void)
 	out = render(p, NULL, 1, &ret);
 	TM_CHECK_EQ_U64(ret, 0);
 	TM_CHECK(json_valid(out));
-	TM_CHECK(strstr(out, "\"duration_ns\": 3100000000, \"cgroup\": \"/tm-test\"}") != NULL);
+	TM_CHECK(strstr(out, "\"duration_ns\": 3100000000, \"cgroup\": \"/tm-test\", \"ns_pid\": null, "
+			     "\"pod_uid\": null, \"container_id\": null}") != NULL);
 	TM_CHECK(strstr(out, "\"oom\": {\"time_ns\": 2500000000, \"rss_bytes\": 212860928, "
 			     "\"rss_anon_bytes\": 209715200, \"rss_file_bytes\": 3145728, \"rss_shmem_bytes\": 0,\n"
 			     "          \"cgroup\": \"/tm-test\", \"cgroup_limit_bytes\": 268435456, "
-			     "\"cgroup_usage_bytes\": 267386880},\n") != NULL);
+			     "\"cgroup_usage_bytes\": 267386880,\n          \"memory_max_bytes\": null, "
+			     "\"memory_current_bytes\": null, \"memory_peak_bytes\": null, \"oom_kill\": null},\n") != NULL);
 	free(out);
+
+	/* A v2 group's own files, read after the kill (no memory.peak before 5.19) */
+	p->oom.cg_have = TM_CG_HAVE_MAX | TM_CG_HAVE_CURRENT | TM_CG_HAVE_OOM_KILL;
+	p->oom.cg_max = 256ull << 20;
+	p->oom.cg_current = 1ull << 20;
+	p->oom.cg_oom_kill = 1;
+	out = render(p, NULL, 0, &ret);
+	TM_CHECK(strstr(out, "  cgroup now:   memory.max 256.0 MiB, memory.current 1.0 MiB, oom_kill 1\n") != NULL);
+	free(out);
+	out = render(p, NULL, 1, &ret);
+	TM_CHECK(json_valid(out));
+	TM_CHECK(strstr(out, "\"memory_max_bytes\": 268435456, \"memory_current_bytes\": 1048576, "
+			     "\"memory_peak_bytes\": null, \"oom_kill\": 1}") != NULL);
+	free(out);
+	p->oom.cg_have |= TM_CG_HAVE_PEAK;
+	p->oom.cg_peak = 256ull << 20;
+	out = render(p, NULL, 0, &ret);
+	TM_CHECK(strstr(out, "memory.current 1.0 MiB, memory.peak 256.0 MiB, oom_kill 1\n") != NULL);
+	free(out);
+
+	/* A container's process: its pid in its namespace, its pod and container from the cgroup */
+	p->ns_pid = 7;
+	p->cgroup = tm_profile__str(p, "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+				       "8d5f6f1e_3c2b_4a8e_9f10_2b7c1d4e5a6f.slice/cri-containerd-"
+				       "4f2b9c1d0e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c.scope");
+	out = render(p, NULL, 0, &ret);
+	TM_CHECK(strstr(out, " (pid 4242; pid 7 in its PID namespace)\n") != NULL);
+	TM_CHECK(strstr(out, "  container:    pod 8d5f6f1e-3c2b-4a8e-9f10-2b7c1d4e5a6f container "
+			     "4f2b9c1d0e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c\n") != NULL);
+	free(out);
+	out = render(p, NULL, 1, &ret);
+	TM_CHECK(json_valid(out));
+	TM_CHECK(strstr(out, "\"ns_pid\": 7, \"pod_uid\": \"8d5f6f1e-3c2b-4a8e-9f10-2b7c1d4e5a6f\", "
+			     "\"container_id\": \"4f2b9c1d0e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c\"}") != NULL);
+	free(out);
+	p->ns_pid = 0;
 	p->oom.cgroup_limit = 0;
 	out = render(p, NULL, 0, &ret);
 	TM_CHECK(strstr(out, "OOM-killed at 2.500 s (system-wide)\n") != NULL);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "target/cgroup.h"
+#include "target/pidns.h"
 #include "daemon/daemon.h"
 #include "daemon/http.h"
 #include "util/clock.h"
@@ -61,6 +62,7 @@ struct dproc {
 	char comm[16];
 	char cgroup[CG_LEN];
 	char cmd[256]; /* its command line, read while it lives */
+	pid_t ns_pid;  /* its pid in its own PID namespace; 0 = the same as pid */
 	uint64_t start_ns;
 	int gone_ticks; /* sweeps since kill(pid, 0) said it is gone */
 };
@@ -73,6 +75,7 @@ struct cgstat {
 
 struct exited {
 	pid_t pid;
+	pid_t ns_pid; /* 0 = the same */
 	char comm[16];
 	char cgroup[CG_LEN];
 	uint64_t peak, oom;
@@ -103,6 +106,7 @@ struct daemon {
 	uint64_t adopted;              /* live processes found in procs we had not been told of */
 	uint64_t lost_seen;            /* sum of the kernel's lost_* counters at the last reconcile */
 	uint64_t lat_count, lat_sum_ns, lat_max_ns, lat_bucket[LAT_BUCKETS];
+	enum tm_cg_hier cg_hier[TM_DAEMON_MAX_SEL]; /* each --cgroup's hierarchy */
 };
 
 /* A periodic file this daemon wrote: pruning removes only these, and only if still ours. */
@@ -202,6 +206,8 @@ static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
 	p->start_ns = tm_now_ns();
 	tm_proc__comm(pid, p->comm, sizeof(p->comm));
 	tm_proc__cmdline(pid, p->cmd, sizeof(p->cmd));
+	if (tm_pidns__of_pid(pid, &p->ns_pid) || p->ns_pid == pid)
+		p->ns_pid = 0;
 	if (tm_cgroup__of_pid(pid, p->cgroup, sizeof(p->cgroup)))
 		snprintf(p->cgroup, sizeof(p->cgroup), "?");
 	return p;
@@ -228,6 +234,7 @@ static struct tm_profile *profile_of(struct daemon *d, const struct dproc *dp, c
 	struct tm_profile *prof = tm_profile__new();
 	struct tm_profile_process pi = {
 		.pid = dp->pid,
+		.ns_pid = dp->ns_pid,
 		.command = dp->cmd[0] ? dp->cmd : dp->comm,
 		.cgroup = dp->cgroup,
 		.start_ns = dp->start_ns,
@@ -275,6 +282,7 @@ static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final
 	}
 	e = &d->ring[d->nexited++ % EXITED_RING];
 	e->pid = pid;
+	e->ns_pid = copy.ns_pid;
 	snprintf(e->comm, sizeof(e->comm), "%s", copy.comm);
 	snprintf(e->cgroup, sizeof(e->cgroup), "%s", copy.cgroup);
 	e->peak = final->peak_bytes;
@@ -522,23 +530,30 @@ static int exe_matches(const struct tm_daemon_opts *o, pid_t pid)
 	return 0;
 }
 
-static int cgroup_matches(const char *const *rels, unsigned int n, const char *cg)
+/* Is cg (a path in one hierarchy) rel or below it? */
+static int cgroup_under(const char *rel, const char *cg)
 {
+	size_t l = strlen(rel);
+
+	return !strcmp(rel, "/") || (!strncmp(cg, rel, l) && (cg[l] == 0 || cg[l] == '/'));
+}
+
+/* Is pid in one of the --cgroup groups, each looked up in its own hierarchy (v1 memory or v2)? */
+static int cgroup_matches(struct daemon *d, const char *const *rels, pid_t pid)
+{
+	char cg[CG_LEN];
 	unsigned int i;
 
-	for (i = 0; i < n; i++) {
-		size_t l = strlen(rels[i]);
-
-		if (!strcmp(rels[i], "/") || (!strncmp(cg, rels[i], l) && (cg[l] == 0 || cg[l] == '/')))
+	for (i = 0; i < d->o->ncgroups; i++)
+		if (!tm_cgroup__of_pid_in(pid, d->cg_hier[i], cg, sizeof(cg)) && cgroup_under(rels[i], cg))
 			return 1;
-	}
 	return 0;
 }
 
 static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
 {
 	const struct tm_daemon_opts *o = d->o;
-	char comm[16], cg[CG_LEN], exe[64];
+	char comm[16], exe[64];
 	unsigned int i;
 
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
@@ -555,7 +570,7 @@ static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
 			return 1;
 	if (o->nexes && exe_matches(o, pid))
 		return 1;
-	if (o->ncgroups && !tm_cgroup__of_pid(pid, cg, sizeof(cg)) && cgroup_matches(cg_rels, o->ncgroups, cg))
+	if (o->ncgroups && cgroup_matches(d, cg_rels, pid))
 		return 1;
 	return 0;
 }
@@ -596,6 +611,25 @@ static void prom_label(FILE *out, const char *s)
 		else
 			fputc(*s, out);
 	}
+}
+
+/*
+ * cgroup="PATH", and the pod and container it names (Kubernetes, a container
+ * runtime) as labels of their own, only where it names them.
+ */
+static void prom_cgroup(FILE *out, const char *path)
+{
+	struct tm_container_ids ids;
+
+	fputs("cgroup=\"", out);
+	prom_label(out, path);
+	fputc('"', out);
+	if (tm_cgroup__container_ids(path, &ids))
+		return;
+	if (ids.pod_uid[0])
+		fprintf(out, ",pod_uid=\"%s\"", ids.pod_uid); /* hex digits and dashes only */
+	if (ids.container_id[0])
+		fprintf(out, ",container_id=\"%s\"", ids.container_id);
 }
 
 static uint64_t self_rss(void)
@@ -808,9 +842,11 @@ static void write_metrics(struct daemon *d, FILE *out)
 				fputs("\",cmdline=\"", out);
 				prom_label(out, m[i].dp->cmd);
 			}
-			fputs("\",cgroup=\"", out);
-			prom_label(out, m[i].dp->cgroup);
-			fprintf(out, "\"} %lld\n", k == 0 ? (long long)m[i].p.live_bytes : (long long)v);
+			fputs("\",", out);
+			prom_cgroup(out, m[i].dp->cgroup);
+			if (m[i].dp->ns_pid) /* in a container: its own pid too */
+				fprintf(out, ",ns_pid=\"%d\"", m[i].dp->ns_pid);
+			fprintf(out, "} %lld\n", k == 0 ? (long long)m[i].p.live_bytes : (long long)v);
 		}
 		if (n > max) {
 			memset(&other, 0, sizeof(other));
@@ -842,27 +878,27 @@ static void write_metrics(struct daemon *d, FILE *out)
 	}
 	metric_head(out, "tidemark_cgroup_live_heap_bytes", "gauge", "Sum of live_heap_bytes of the cgroup's traced processes.");
 	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_live_heap_bytes{cgroup=\"", out);
-		prom_label(out, sums[i].path);
-		fprintf(out, "\"} %" PRId64 "\n", sums[i].live);
+		fputs("tidemark_cgroup_live_heap_bytes{", out);
+		prom_cgroup(out, sums[i].path);
+		fprintf(out, "} %" PRId64 "\n", sums[i].live);
 	}
 	metric_head(out, "tidemark_cgroup_rss_bytes", "gauge", "Sum of the RSS of the cgroup's traced processes.");
 	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_rss_bytes{cgroup=\"", out);
-		prom_label(out, sums[i].path);
-		fprintf(out, "\"} %" PRIu64 "\n", sums[i].rss);
+		fputs("tidemark_cgroup_rss_bytes{", out);
+		prom_cgroup(out, sums[i].path);
+		fprintf(out, "} %" PRIu64 "\n", sums[i].rss);
 	}
 	metric_head(out, "tidemark_cgroup_processes", "gauge", "Traced processes in the cgroup now.");
 	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_processes{cgroup=\"", out);
-		prom_label(out, sums[i].path);
-		fprintf(out, "\"} %" PRIu64 "\n", sums[i].n);
+		fputs("tidemark_cgroup_processes{", out);
+		prom_cgroup(out, sums[i].path);
+		fprintf(out, "} %" PRIu64 "\n", sums[i].n);
 	}
 	metric_head(out, "tidemark_cgroup_dropped_total", "counter", "Events not recorded for the cgroup's live processes.");
 	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_dropped_total{cgroup=\"", out);
-		prom_label(out, sums[i].path);
-		fprintf(out, "\"} %" PRIu64 "\n", sums[i].drops);
+		fputs("tidemark_cgroup_dropped_total{", out);
+		prom_cgroup(out, sums[i].path);
+		fprintf(out, "} %" PRIu64 "\n", sums[i].drops);
 	}
 	metric_head(out, "tidemark_cgroup_peak_heap_bytes", "gauge",
 		    "Highest sum of the cgroup's live heaps seen (sampled once a second and at scrapes).");
@@ -871,15 +907,15 @@ static void write_metrics(struct daemon *d, FILE *out)
 	for (i = 0; i < d->ncgs && i < max; i++) {
 		const struct cgstat *c = &d->cgs[i];
 
-		fputs("tidemark_cgroup_peak_heap_bytes{cgroup=\"", out);
-		prom_label(out, c->path);
-		fprintf(out, "\"} %" PRId64 "\n", c->peak_live);
-		fputs("tidemark_cgroup_oom_kills_total{cgroup=\"", out);
-		prom_label(out, c->path);
-		fprintf(out, "\"} %" PRIu64 "\n", c->oom_kills);
-		fputs("tidemark_cgroup_exited_total{cgroup=\"", out);
-		prom_label(out, c->path);
-		fprintf(out, "\"} %" PRIu64 "\n", c->exited);
+		fputs("tidemark_cgroup_peak_heap_bytes{", out);
+		prom_cgroup(out, c->path);
+		fprintf(out, "} %" PRId64 "\n", c->peak_live);
+		fputs("tidemark_cgroup_oom_kills_total{", out);
+		prom_cgroup(out, c->path);
+		fprintf(out, "} %" PRIu64 "\n", c->oom_kills);
+		fputs("tidemark_cgroup_exited_total{", out);
+		prom_cgroup(out, c->path);
+		fprintf(out, "} %" PRIu64 "\n", c->exited);
 	}
 
 	/* The daemon itself: what it costs and how full its tables are. */
@@ -969,7 +1005,10 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		for (i = first; i < d->nexited; i++) {
 			const struct exited *e = &d->ring[i % EXITED_RING];
 
-			fprintf(body, "pid=%d comm=%s cgroup=%s peak=%" PRIu64 " status=%d%s%s\n", e->pid, e->comm,
+			fprintf(body, "pid=%d", e->pid);
+			if (e->ns_pid)
+				fprintf(body, " ns_pid=%d", e->ns_pid);
+			fprintf(body, " comm=%s cgroup=%s peak=%" PRIu64 " status=%d%s%s\n", e->comm,
 				e->cgroup, e->peak, e->status, e->oom ? " oom-killed" : "", e->replaced ? " exec" : "");
 		}
 		return 200;
@@ -1001,15 +1040,27 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		return 200;
 	}
 	if (!strncmp(path, "/pprof/cgroup/", 14)) {
-		/* Every live traced process whose cgroup is PATH (or below it), as one profile. */
-		const char *cg = path + 13; /* keeps the leading '/' */
+		/*
+		 * Every live traced process whose cgroup is PATH (or below it), as
+		 * one profile. PATH as a user writes it: under a cgroup mount
+		 * (/sys/fs/cgroup/..., v1 memory or v2: matched in that hierarchy)
+		 * or inside the memory hierarchy, as /proc/PID/cgroup shows it.
+		 */
+		const char *cg = path + 13;     /* keeps the leading '/' */
 		struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = 0 };
 		struct tm_profile *all = tm_profile__new(), *prof;
-		size_t i, len = strlen(cg), n = 0;
+		char rel[CG_LEN], pcg[CG_LEN];
+		enum tm_cg_hier hier;
+		size_t i, n = 0;
 		struct tm_proc p;
+		uint64_t id;
+		int by_hier;
 
 		if (!all)
 			return 500;
+		by_hier = !tm_cgroup__resolve(cg, &hier, &id, rel, sizeof(rel));
+		if (by_hier)
+			cg = rel;
 		all->command = tm_profile__str(all, cg);
 		all->cgroup = tm_profile__str(all, cg);
 		all->start_time_ns = d->start_ns;
@@ -1017,8 +1068,10 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		for (i = 0; i < d->nprocs; i++) {
 			const struct dproc *dp = &d->procs[i];
 
-			if (strncmp(dp->cgroup, cg, len) || (dp->cgroup[len] && dp->cgroup[len] != '/' &&
-							     strcmp(cg, "/")))
+			if (by_hier && (tm_cgroup__of_pid_in(dp->pid, hier, pcg, sizeof(pcg)) ||
+					!cgroup_under(cg, pcg)))
+				continue;
+			if (!by_hier && !cgroup_under(cg, dp->cgroup))
 				continue;
 			if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
 				continue;
@@ -1086,6 +1139,7 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" : strerror(-err));
 			return err;
 		}
+		d->cg_hier[i] = hier;
 		cg_rels[i] = strdup(rel);
 		if (!cg_rels[i])
 			return -ENOMEM;

@@ -37,6 +37,10 @@
  *                      function field holds its demangled form); absent = none
  *   tag 7  allocator   u32 note: what was not understood about the
  *                      process's allocator; absent = nothing
+ *   tag 8  namespace   i32 ns_pid (its pid in its own PID namespace), u32 0;
+ *                      absent = the same as pid
+ *   tag 9  OOM cgroup  u32 cg_have, u32 0, u64 cg_max, u64 cg_current,
+ *                      u64 cg_peak, u64 cg_oom_kill; absent = none read
  *
  * Version 1 files (no sections) are still read: their sites have no
  * temporary counts and the profile no timeline.
@@ -85,6 +89,8 @@ enum section_tag {
 	SECTION_SAMPLING = 5,
 	SECTION_NAMES = 6,
 	SECTION_ALLOCATOR = 7,
+	SECTION_NAMESPACE = 8,
+	SECTION_OOM_CGROUP = 9,
 };
 
 /* ------------------------------------------------------------------ */
@@ -374,6 +380,22 @@ static void put_sections(struct tm_buf *w, const struct strtab *t, const struct 
 		put_u32(w, SECTION_ALLOCATOR);
 		put_u64(w, 4);
 		put_u32(w, strtab_ref(t, p->allocator_note));
+	}
+	if (p->ns_pid && p->ns_pid != p->pid) {
+		put_u32(w, SECTION_NAMESPACE);
+		put_u64(w, 8);
+		put_u32(w, (uint32_t)p->ns_pid);
+		put_u32(w, 0);
+	}
+	if (p->oom.cg_have) {
+		put_u32(w, SECTION_OOM_CGROUP);
+		put_u64(w, 8 + 4 * 8);
+		put_u32(w, p->oom.cg_have);
+		put_u32(w, 0);
+		put_u64(w, p->oom.cg_max);
+		put_u64(w, p->oom.cg_current);
+		put_u64(w, p->oom.cg_peak);
+		put_u64(w, p->oom.cg_oom_kill);
 	}
 }
 
@@ -885,7 +907,7 @@ static int read_names(struct reader *r, struct tm_profile *p, const struct strin
 static int read_sections(struct reader *r, struct tm_profile *p, const struct strings *st, const uint32_t *map,
 			 uint32_t nmap)
 {
-	uint32_t tag;
+	uint32_t tag, pad;
 	uint64_t len;
 	size_t end;
 	int err = 0;
@@ -923,6 +945,20 @@ static int read_sections(struct reader *r, struct tm_profile *p, const struct st
 			if (!err && (!p->sample_bytes || p->sample_bytes > TM_SAMPLE_MAX_N))
 				err = fail(r, "corrupt payload: sampling every %llu bytes",
 					   (unsigned long long)p->sample_bytes);
+			break;
+		case SECTION_NAMESPACE:
+			err = get_i32(r, &p->ns_pid, "namespace");
+			err = err ?: get_u32(r, &pad, "namespace");
+			if (!err && p->ns_pid <= 0)
+				err = fail(r, "corrupt payload: namespace pid %d", p->ns_pid);
+			break;
+		case SECTION_OOM_CGROUP:
+			err = get_u32(r, &p->oom.cg_have, "oom cgroup");
+			err = err ?: get_u32(r, &pad, "oom cgroup");
+			err = err ?: get_u64(r, &p->oom.cg_max, "oom cgroup");
+			err = err ?: get_u64(r, &p->oom.cg_current, "oom cgroup");
+			err = err ?: get_u64(r, &p->oom.cg_peak, "oom cgroup");
+			err = err ?: get_u64(r, &p->oom.cg_oom_kill, "oom cgroup");
 			break;
 		default:        /* written by a newer tidemark: not ours to read */
 			r->off = end;

@@ -354,6 +354,7 @@ const char *tm_profile__str(struct tm_profile *p, const char *s)
 int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_process *pp)
 {
 	p->pid = pp->pid;
+	p->ns_pid = pp->ns_pid == pp->pid ? 0 : pp->ns_pid;
 	p->command = tm_profile__str(p, pp->command);
 	p->cgroup = tm_profile__str(p, pp->cgroup);
 	p->start_time_ns = pp->start_ns;

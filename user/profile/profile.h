@@ -74,16 +74,25 @@ struct tm_counter {
 struct tm_oom {
 	int32_t killed; /* 0: the rest is meaningless */
 	int32_t pad;
-	uint64_t time_ns;                       /* since start_time_ns */
-	uint64_t rss_anon, rss_file, rss_shmem; /* bytes resident */
-	const char *cgroup;                     /* the memory cgroup that ran out; NULL = system-wide */
-	uint64_t cgroup_limit;                  /* bytes; 0 = no limit (a system-wide OOM) */
-	uint64_t cgroup_usage;                  /* bytes charged to it at the kill */
+	uint64_t time_ns;                   /* since start_time_ns */
+	uint64_t rss_anon, rss_file, rss_shmem;   /* bytes resident */
+	const char *cgroup;                 /* the memory cgroup that ran out; NULL = system-wide */
+	uint64_t cgroup_limit;              /* bytes; 0 = no limit (a system-wide OOM) */
+	uint64_t cgroup_usage;              /* bytes charged to it at the kill */
+	/*
+	 * The group's own files, read after the kill (enum tm_cg_mem_have in
+	 * cg_have says which): memory.max, memory.current, memory.peak and
+	 * memory.events' oom_kill (their v1 equivalents on v1).
+	 */
+	uint32_t cg_have;
+	uint32_t pad2;
+	uint64_t cg_max, cg_current, cg_peak, cg_oom_kill;
 };
 
 struct tm_profile {
 	/* process */
-	int32_t pid;
+	int32_t pid;    /* in the initial PID namespace, as the kernel counts */
+	int32_t ns_pid; /* in its own PID namespace (a container); 0 = the same */
 	const char *command;
 	int32_t has_exit_code, exit_code; /* exited normally */
 	int32_t has_signal, signal;       /* killed by a signal */
@@ -154,11 +163,12 @@ const char *tm_profile__str(struct tm_profile *p, const char *s); /* intern into
 /* Who the profile is of, from when to when, and how it ended. */
 struct tm_profile_process {
 	int32_t pid;
-	const char *command;       /* NULL = unknown */
-	const char *cgroup;        /* NULL = unknown */
-	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
-	int ended;                 /* wait_status is valid */
-	int wait_status;           /* a wait(2) status word, as waitpid() or the kernel's exit_code */
+	int32_t ns_pid;             /* in its own PID namespace; 0 = the same as pid, or unknown */
+	const char *command;        /* NULL = unknown */
+	const char *cgroup;         /* NULL = unknown */
+	uint64_t start_ns, end_ns;  /* CLOCK_MONOTONIC */
+	int ended;                  /* wait_status is valid */
+	int wait_status;            /* a wait(2) status word, as waitpid() or the kernel's exit_code */
 };
 /* The one place the process header is filled (strings interned): 0 or -ENOMEM. */
 int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_process *pp);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "report/json_writer.h"
+#include "target/cgroup.h"
 #include "report/view.h"
 
 /* The two-character escapes of RFC 8259; NULL for the rest. */
@@ -78,8 +79,19 @@ static void json_counters(FILE *out, int indent, const char *key, const struct t
 	fputs("},\n", out);
 }
 
+static void json_u64_if(FILE *out, const char *key, int have, uint64_t v)
+{
+	if (have)
+		fprintf(out, "%s: %" PRIu64, key, v);
+	else
+		fprintf(out, "%s: null", key);
+}
+
 void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 {
+	struct tm_container_ids ids;
+	int have_ids = p->cgroup && !tm_cgroup__container_ids(p->cgroup, &ids);
+
 	fprintf(out, "%*s\"process\": {\"pid\": %d, \"command\": ", indent, "", p->pid);
 	tm_json__str(out, p->command);
 	if (p->has_exit_code)
@@ -96,6 +108,14 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 		fputs(", \"duration_ns\": null", out);
 	fputs(", \"cgroup\": ", out);
 	tm_json__str(out, p->cgroup);
+	if (p->ns_pid)
+		fprintf(out, ", \"ns_pid\": %d", p->ns_pid);
+	else
+		fputs(", \"ns_pid\": null", out);
+	fputs(", \"pod_uid\": ", out);
+	tm_json__str(out, have_ids && ids.pod_uid[0] ? ids.pod_uid : NULL);
+	fputs(", \"container_id\": ", out);
+	tm_json__str(out, have_ids && ids.container_id[0] ? ids.container_id : NULL);
 	fputs("},\n", out);
 	if (p->oom.killed) {
 		const struct tm_oom *o = &p->oom;
@@ -110,7 +130,14 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 			fprintf(out, ", \"cgroup_limit_bytes\": %" PRIu64, o->cgroup_limit);
 		else
 			fputs(", \"cgroup_limit_bytes\": null", out);
-		fprintf(out, ", \"cgroup_usage_bytes\": %" PRIu64 "},\n", o->cgroup_usage);
+		fprintf(out, ", \"cgroup_usage_bytes\": %" PRIu64 ",\n%*s        ", o->cgroup_usage, indent, "");
+		/* the group's own files after the kill: null where it has none */
+		json_u64_if(out, "\"memory_max_bytes\"", (o->cg_have & TM_CG_HAVE_MAX) && o->cg_max, o->cg_max);
+		json_u64_if(out, ", \"memory_current_bytes\"", o->cg_have & TM_CG_HAVE_CURRENT,
+			    o->cg_current);
+		json_u64_if(out, ", \"memory_peak_bytes\"", o->cg_have & TM_CG_HAVE_PEAK, o->cg_peak);
+		json_u64_if(out, ", \"oom_kill\"", o->cg_have & TM_CG_HAVE_OOM_KILL, o->cg_oom_kill);
+		fputs("},\n", out);
 	} else {
 		fprintf(out, "%*s\"oom\": null,\n", indent, "");
 	}

@@ -36,6 +36,18 @@ void tm_postmortem__fill(struct tm_profile *prof, const struct tm_proc *p)
 		prof->oom.cgroup = tm_profile__str(prof, cg);
 	else if (prof->cgroup)
 		prof->oom.cgroup = prof->cgroup;
+	/* what the group says of itself now: its limit, usage, peak and how many it has killed */
+	if (prof->oom.cgroup && p->oom_memcg_limit) {
+		struct tm_cg_mem m;
+
+		if (!tm_cgroup__memory_files(prof->oom.cgroup, &m)) {
+			prof->oom.cg_have = m.have;
+			prof->oom.cg_max = m.max;
+			prof->oom.cg_current = m.current;
+			prof->oom.cg_peak = m.peak;
+			prof->oom.cg_oom_kill = m.oom_kill;
+		}
+	}
 }
 
 void tm_postmortem__name(char *out, size_t len, long long unix_time, int pid, const char *cgroup)

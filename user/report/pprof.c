@@ -60,6 +60,7 @@
 #include <zlib.h>
 
 #include "report/pprof.h"
+#include "target/cgroup.h"
 #include "util/buf.h"
 #include "util/hash.h"
 
@@ -547,6 +548,10 @@ static void add_comments(struct writer *w)
 	comment(w, "tidemark: exact counts, not sampled; one sample per allocation stack");
 	comment(w, "command: %s", p->command ? p->command : "(unknown)");
 	comment(w, "pid: %d", p->pid);
+	if (p->ns_pid)
+		comment(w, "pid in its PID namespace: %d", p->ns_pid);
+	if (p->cgroup)
+		comment(w, "cgroup: %s", p->cgroup);
 	if (p->has_signal)
 		comment(w, "status: killed by signal %d", p->signal);
 	else if (p->has_exit_code)
@@ -585,11 +590,24 @@ static void encode_samples(struct writer *w, struct tm_buf *body, struct tm_buf 
 			   uint64_t *ids)
 {
 	const struct tm_profile *p = w->p;
-	uint32_t key = str_idx(w, "allocator");
+	uint32_t key = str_idx(w, "allocator"), pod_key = 0, pod_val = 0, ctr_key = 0, ctr_val = 0;
+	struct tm_container_ids cids;
 	uint64_t v[V__COUNT];
 	const char *kind;
 	size_t i, n;
 	uint32_t j;
+
+	/* Every sample is the one process's (or cgroup's): its pod and container as labels, to group by */
+	if (p->cgroup && !tm_cgroup__container_ids(p->cgroup, &cids)) {
+		if (cids.pod_uid[0]) {
+			pod_key = str_idx(w, "pod_uid");
+			pod_val = str_idx(w, cids.pod_uid);
+		}
+		if (cids.container_id[0]) {
+			ctr_key = str_idx(w, "container_id");
+			ctr_val = str_idx(w, cids.container_id);
+		}
+	}
 
 	for (i = 0; i < p->nsites; i++) {
 		const struct tm_site *s = &p->sites[i];
@@ -613,6 +631,16 @@ static void encode_samples(struct writer *w, struct tm_buf *body, struct tm_buf 
 		if (kind) {
 			pb_uint(sub, LABEL_KEY, key);
 			pb_uint(sub, LABEL_STR, str_idx(w, kind));
+			pb_msg(msg, SAMPLE_LABEL, sub);
+		}
+		if (pod_key) {
+			pb_uint(sub, LABEL_KEY, pod_key);
+			pb_uint(sub, LABEL_STR, pod_val);
+			pb_msg(msg, SAMPLE_LABEL, sub);
+		}
+		if (ctr_key) {
+			pb_uint(sub, LABEL_KEY, ctr_key);
+			pb_uint(sub, LABEL_STR, ctr_val);
 			pb_msg(msg, SAMPLE_LABEL, sub);
 		}
 		pb_msg(body, PROFILE_SAMPLE, msg);

@@ -21,6 +21,7 @@
 #include "report/fmt.h"
 #include "report/report.h"
 #include "report/text.h"
+#include "target/cgroup.h"
 
 /* Caller frames printed under a site's innermost one in the text report. */
 #define TEXT_CALLERS 6
@@ -66,6 +67,34 @@ static void text_oom(const struct tm_oom *o, FILE *out)
 	} else {
 		fputs(" (system-wide)\n", out);
 	}
+	if (o->cg_have) {
+		static const struct {
+			uint32_t bit;
+			const char *name;
+		} f[] = {
+			{ TM_CG_HAVE_MAX, "memory.max" },
+			{ TM_CG_HAVE_CURRENT, "memory.current" },
+			{ TM_CG_HAVE_PEAK, "memory.peak" },
+		};
+		const uint64_t v[] = { o->cg_max, o->cg_current, o->cg_peak };
+		const char *sep = "";
+		size_t i;
+
+		fputs("  cgroup now:  ", out);
+		for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+			if (!(o->cg_have & f[i].bit))
+				continue;
+			if (f[i].bit == TM_CG_HAVE_MAX && !v[i])
+				snprintf(a, sizeof(a), "max");
+			else
+				tm_fmt__human(a, sizeof(a), v[i]);
+			fprintf(out, "%s %s %s", sep, f[i].name, a);
+			sep = ",";
+		}
+		if (o->cg_have & TM_CG_HAVE_OOM_KILL)
+			fprintf(out, "%s oom_kill %" PRIu64, sep, o->cg_oom_kill);
+		fputc('\n', out);
+	}
 	tm_fmt__human(a, sizeof(a), o->rss_anon + o->rss_file + o->rss_shmem);
 	tm_fmt__human(b, sizeof(b), o->rss_anon);
 	fprintf(out, "  RSS at kill:  %s (anonymous %s", a, b);
@@ -101,12 +130,25 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 
 	fputs("tidemark report: ", out);
 	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
-	fprintf(out, " (pid %d)\n", p->pid);
+	if (p->ns_pid)
+		fprintf(out, " (pid %d; pid %d in its PID namespace)\n", p->pid, p->ns_pid);
+	else
+		fprintf(out, " (pid %d)\n", p->pid);
 
 	if (p->cgroup) {
+		struct tm_container_ids ids;
+
 		fputs("  cgroup:       ", out);
 		tm_report__text_str(out, p->cgroup);
 		fputc('\n', out);
+		if (!tm_cgroup__container_ids(p->cgroup, &ids)) {
+			fputs("  container:   ", out);
+			if (ids.pod_uid[0])
+				fprintf(out, " pod %s", ids.pod_uid);
+			if (ids.container_id[0])
+				fprintf(out, " container %s", ids.container_id);
+			fputc('\n', out);
+		}
 	}
 	fputs("  status:       ", out);
 	if (p->oom.killed)

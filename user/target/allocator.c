@@ -231,6 +231,29 @@ static int locate(const char *from, const struct tm_elf_info *info, const char *
 	return (size_t)snprintf(out, len, "%s", found) < len ? 0 : -ENAMETOOLONG;
 }
 
+/*
+ * The object ld.so loaded for @name. In a live process (@maps with a pid):
+ * the file it maps under that name, opened as it maps it, so a container's
+ * own copy is found through /proc/PID/root and checked by device and inode;
+ * else searched as ld.so does and kept only if mapped.
+ */
+static int find_object(const char *from, const struct tm_elf_info *info, const char *interp, const char *name,
+		       const struct tm_maps *maps, const char *root, char *out, size_t len)
+{
+	size_t i;
+
+	if (maps && maps->pid)
+		for (i = 0; i < maps->nr; i++) {
+			const struct tm_map_entry *e = &maps->entries[i];
+
+			if (e->path[0] == '/' && !strcmp(tm_basename(e->path), tm_basename(name)))
+				return tm_maps__entry_path(maps->pid, e, out, len);
+		}
+	if (locate(from, info, interp, name, root, out, len))
+		return -ENOENT;
+	return is_mapped(maps, out) ? 0 : -ENOENT;
+}
+
 /* LD_PRELOAD's entries (space or colon separated), then /etc/ld.so.preload's. */
 static void add_preloads(struct tm_allocator *a, const char *exe, const struct tm_elf_info *xi, const char *preload,
 			 const struct tm_maps *maps, const char *root)
@@ -259,7 +282,7 @@ static void add_preloads(struct tm_allocator *a, const char *exe, const struct t
 			if (n && n < sizeof(name)) {
 				memcpy(name, p, n);
 				name[n] = 0;
-				if (!locate(exe, xi, "", name, root, path, sizeof(path)) && is_mapped(maps, path))
+				if (!find_object(exe, xi, "", name, maps, root, path, sizeof(path)))
 					scope_add(a, path);
 			}
 			p += n;
@@ -396,12 +419,11 @@ int tm_allocator__resolve(struct tm_allocator *a, const char *exe, const char *p
 		if (tm_elf__info(from, &oi))
 			continue;
 		for (i = 0; i < oi.nr_needed; i++) {
-			if (locate(from, &oi, interp, oi.needed[i], root, path, sizeof(path))) {
-				pr_debug("allocator: %s needs %s: not found\n", from, oi.needed[i]);
+			if (find_object(from, &oi, interp, oi.needed[i], maps, root, path, sizeof(path))) {
+				pr_debug("allocator: %s needs %s: not found or not mapped\n", from, oi.needed[i]);
 				continue;
 			}
-			if (is_mapped(maps, path))
-				scope_add(a, path);
+			scope_add(a, path);
 		}
 		tm_elf_info__free(&oi);
 	}

@@ -62,7 +62,8 @@ int tm_cgroup__memory_root(char *dir, size_t len, enum tm_cg_hier *hier)
 	return -ENOENT;
 }
 
-int tm_cgroup__parse_proc(const char *text, char *out, size_t len)
+/* want: -1 = the memory controller's v1 path, else the unified one; else only enum tm_cg_hier's */
+static int parse_proc(const char *text, int want, char *out, size_t len)
 {
 	const char *line = text;
 	int have = 0;
@@ -89,16 +90,36 @@ int tm_cgroup__parse_proc(const char *text, char *out, size_t len)
 				clen -= tl + 1;
 				ctl = comma + 1;
 			}
-			if (is_mem || (!have && c2 == c1 + 1 && line[0] == '0')) {
+			int is_v2 = c2 == c1 + 1 && line[0] == '0' && c1 == line + 1;
+
+			if ((is_mem && want != TM_CG_V2) || (is_v2 && !have && want != TM_CG_V1_MEMORY)) {
 				snprintf(out, len, "%.*s", (int)plen, path);
 				have = 1;
-				if (is_mem)
+				if (is_mem || want == TM_CG_V2)
 					return 0;
 			}
 		}
 		line = nl ? nl + 1 : NULL;
 	}
 	return have ? 0 : -ENOENT;
+}
+
+int tm_cgroup__parse_proc(const char *text, char *out, size_t len)
+{
+	return parse_proc(text, -1, out, len);
+}
+
+int tm_cgroup__parse_proc_in(const char *text, enum tm_cg_hier hier, char *out, size_t len)
+{
+	return parse_proc(text, (int)hier, out, len);
+}
+
+int tm_cgroup__of_pid_in(pid_t pid, enum tm_cg_hier hier, char *out, size_t len)
+{
+	char buf[8192];
+	ssize_t n = tm_proc__read(pid, "cgroup", buf, sizeof(buf));
+
+	return n < 0 ? (int)n : tm_cgroup__parse_proc_in(buf, hier, out, len);
 }
 
 int tm_cgroup__of_pid(pid_t pid, char *out, size_t len)
@@ -218,4 +239,163 @@ int tm_cgroup__memory(const char *rel, uint64_t *limit, uint64_t *usage)
 	snprintf(path, sizeof(path), "%s%s/%s", root, rel,
 		 hier == TM_CG_V1_MEMORY ? "memory.usage_in_bytes" : "memory.current");
 	return read_u64_file(path, usage);
+}
+
+/* [s, s+n) is made of hex digits and separators from @extra only. */
+static int all_of(const char *s, size_t n, const char *extra)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || strchr(extra, s[i])))
+			return 0;
+	return n > 0;
+}
+
+static int set_pod(struct tm_container_ids *ids, const char *s, size_t n)
+{
+	size_t i;
+
+	/* 8-4-4-4-12, with '_' for '-' under the systemd driver (a '-' there is a slice separator) */
+	if (n != 36 || !all_of(s, n, "-_"))
+		return 0;
+	for (i = 0; i < n; i++)
+		ids->pod_uid[i] = s[i] == '_' ? '-' : s[i];
+	ids->pod_uid[n] = 0;
+	return 1;
+}
+
+static int set_container(struct tm_container_ids *ids, const char *s, size_t n)
+{
+	if (n < 12 || n >= sizeof(ids->container_id) || !all_of(s, n, ""))
+		return 0;
+	memcpy(ids->container_id, s, n);
+	ids->container_id[n] = 0;
+	return 1;
+}
+
+static int ends_with(const char *s, size_t n, const char *suffix, size_t *stem)
+{
+	size_t l = strlen(suffix);
+
+	if (n < l || memcmp(s + n - l, suffix, l))
+		return 0;
+	*stem = n - l;
+	return 1;
+}
+
+int tm_cgroup__container_ids(const char *path, struct tm_container_ids *ids)
+{
+	static const char *const scopes[] = { "cri-containerd-", "docker-", "crio-", "libpod-" };
+	const char *c = path, *prev = NULL;
+	size_t prevn = 0, n, stem, i;
+	int in_pods = 0, after_pod = 0;
+
+	memset(ids, 0, sizeof(*ids));
+	if (!path)
+		return -EINVAL;
+	while (*c) {
+		const char *end = strchr(c, '/'), *pod;
+
+		n = end ? (size_t)(end - c) : strlen(c);
+		if (!n)
+			goto next;
+		if ((n == 8 && !memcmp(c, "kubepods", 8)) || (n > 8 && !memcmp(c, "kubepods-", 9)) ||
+		    (n > 8 && !memcmp(c, "kubepods.", 9)))
+			in_pods = 1;
+		if (ends_with(c, n, ".slice", &stem) && in_pods) {
+			/* kubepods-pod<UID>.slice, kubepods-<qos>-pod<UID>.slice */
+			pod = NULL;
+			for (i = 0; i + 4 <= stem; i++)
+				if (!memcmp(c + i, "-pod", 4))
+					pod = c + i + 4;
+			if (pod && set_pod(ids, pod, (size_t)(c + stem - pod)))
+				goto next;
+		}
+		if (ends_with(c, n, ".scope", &stem)) {
+			for (i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++) {
+				size_t l = strlen(scopes[i]);
+
+				if (stem > l && !memcmp(c, scopes[i], l) &&
+				    set_container(ids, c + l, stem - l))
+					break;
+			}
+			goto next;
+		}
+		if (in_pods && n > 3 && !memcmp(c, "pod", 3) && set_pod(ids, c + 3, n - 3)) {
+			after_pod = 1; /* cgroupfs: kubepods/<qos>/pod<UID>/<ID> */
+			goto next;
+		}
+		if (after_pod || (prev && prevn == 6 && !memcmp(prev, "docker", 6)))
+			set_container(ids, c, n);
+		after_pod = 0;
+	next:
+		prev = c;
+		prevn = n;
+		if (!end)
+			break;
+		c = end + 1;
+	}
+	return ids->pod_uid[0] || ids->container_id[0] ? 0 : -ENOENT;
+}
+
+int tm_cgroup__parse_oom_kill(const char *text, uint64_t *count)
+{
+	const char *line = text;
+
+	while (line && *line) {
+		if (!strncmp(line, "oom_kill ", 9)) {
+			char *end;
+
+			*count = strtoull(line + 9, &end, 10);
+			if (end != line + 9 && (*end == '\n' || !*end))
+				return 0;
+		}
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+static int read_text(const char *path, char *buf, size_t len)
+{
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return 0;
+}
+
+int tm_cgroup__memory_files(const char *rel, struct tm_cg_mem *m)
+{
+	enum tm_cg_hier hier;
+	char root[PATH_MAX], path[PATH_MAX + 64], text[4096];
+	int v1;
+
+	memset(m, 0, sizeof(*m));
+	if (tm_cgroup__memory_root(root, sizeof(root), &hier))
+		return -ENOENT;
+	m->hier = hier;
+	v1 = hier == TM_CG_V1_MEMORY;
+#define FILE_OF(v1name, v2name) (snprintf(path, sizeof(path), "%s%s/%s", root, strcmp(rel, "/") ? rel : "", \
+					  v1 ? v1name : v2name), \
+				 path)
+	if (!read_u64_file(FILE_OF("memory.limit_in_bytes", "memory.max"), &m->max)) {
+		m->have |= TM_CG_HAVE_MAX;
+		if (m->max >= (0x7fffffffffffffffULL & ~4095ULL))
+			m->max = 0; /* v1 says "no limit" with a huge number, not "max" */
+	}
+	if (!read_u64_file(FILE_OF("memory.usage_in_bytes", "memory.current"), &m->current))
+		m->have |= TM_CG_HAVE_CURRENT;
+	if (!read_u64_file(FILE_OF("memory.max_usage_in_bytes", "memory.peak"), &m->peak))
+		m->have |= TM_CG_HAVE_PEAK;
+	if (!read_text(FILE_OF("memory.oom_control", "memory.events"), text, sizeof(text)) &&
+	    !tm_cgroup__parse_oom_kill(text, &m->oom_kill))
+		m->have |= TM_CG_HAVE_OOM_KILL;
+#undef FILE_OF
+	return m->have ? 0 : -ENOENT;
 }

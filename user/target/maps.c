@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -436,16 +438,94 @@ int tm_maps__find_module(const struct tm_maps *m, const char *basename_prefix, c
 	if (!best)
 		return -ENOENT;
 
-	if (m->pid > 0 && (best->flags & TM_MAP_DELETED))
-		n = snprintf(path, len, "/proc/%d/map_files/%llx-%llx", (int)m->pid,
-			     (unsigned long long)best->start, (unsigned long long)best->end);
-	else if (m->pid > 0)
-		n = snprintf(path, len, "/proc/%d/root%s", (int)m->pid, best->path);
-	else
-		n = snprintf(path, len, "%s", best->path);
+	if (m->pid > 0) {
+		int err = tm_maps__entry_path(m->pid, best, path, len);
+
+		return err == -ENOENT ? -ESTALE : err; /* mapped, but not reachable from here */
+	}
+	n = snprintf(path, len, "%s", best->path);
 	if (n < 0)
 		return -EINVAL;
 	if ((size_t)n >= len)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* How the file at @path relates to mapping @e: its file, another one on the same device, unknown. */
+enum file_match { FILE_IS,
+		  FILE_OTHER,
+		  FILE_UNKNOWN };
+
+static int file_match(const char *path, const struct tm_map_entry *e, enum file_match *how)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENOEXEC;
+	if (major(st.st_dev) != e->dev_major || minor(st.st_dev) != e->dev_minor)
+		*how = FILE_UNKNOWN; /* overlayfs before 6.6 shows its lower layer's device in maps */
+	else
+		*how = st.st_ino == e->inode ? FILE_IS : FILE_OTHER;
+	return 0;
+}
+
+/*
+ * Candidates, best first. The kernel writes a maps path relative to the
+ * reader's root, resolved in the target's mount namespace: a process with
+ * its own mount namespace (a container) names its files as seen from its
+ * root, which /proc/PID/root reaches; a chrooted process in our mount
+ * namespace has them named from our root, so the path itself reaches them.
+ * /proc/PID/map_files/ is the mapped file itself, but only while the
+ * process lives, and needs CAP_SYS_ADMIN.
+ */
+int tm_maps__entry_path(pid_t pid, const struct tm_map_entry *e, char *out, size_t len)
+{
+	char cand[2][4096], files[64];
+	int ncand = 0, i, err = -ENOENT, unknown = -1, n;
+	enum file_match how = FILE_UNKNOWN;
+
+	if (!e || !out || !len || e->path[0] != '/')
+		return -EINVAL;
+	if (!(e->flags & TM_MAP_DELETED)) {
+		if (pid > 0 && snprintf(cand[ncand], sizeof(cand[0]), "/proc/%d/root%s", (int)pid, e->path) <
+				       (int)sizeof(cand[0]))
+			ncand++;
+		if (snprintf(cand[ncand], sizeof(cand[0]), "%s", e->path) < (int)sizeof(cand[0]))
+			ncand++;
+	}
+	for (i = 0; i < ncand; i++) {
+		int r = file_match(cand[i], e, &how);
+
+		if (r) {
+			err = r;
+			continue;
+		}
+		if (how == FILE_IS)
+			goto found;
+		/* only inside its root: the bare path may be our own file of that name */
+		if (how == FILE_UNKNOWN && unknown < 0 && pid > 0 && i == 0)
+			unknown = i;
+		if (how == FILE_OTHER)
+			err = -ESTALE; /* replaced since it was mapped (an upgraded library) */
+	}
+	if (pid > 0) {
+		struct stat st;
+
+		snprintf(files, sizeof(files), "/proc/%d/map_files/%llx-%llx", (int)pid,
+			 (unsigned long long)e->start, (unsigned long long)e->end);
+		if (!stat(files, &st) && S_ISREG(st.st_mode)) {
+			n = snprintf(out, len, "%s", files);
+			return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+		}
+		if (err == -ENOENT && errno != ENOENT)
+			err = -errno;
+	}
+	if (unknown < 0)
+		return err;
+	i = unknown;
+found:
+	n = snprintf(out, len, "%s", cand[i]);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }

@@ -66,12 +66,25 @@ const struct tm_map_entry *tm_maps__find(const struct tm_maps *m, uint64_t addr)
 int tm_maps__merge(struct tm_maps *into, const struct tm_maps *from);
 
 /*
+ * A path that opens @e's file as process @pid (0: none) maps it, checked
+ * against the mapping's device and inode: /proc/PID/root/<path> (its own
+ * mount namespace and root: a container), <path> itself (the kernel names
+ * files relative to the reader's root: a chrooted process), else
+ * /proc/PID/map_files/<start>-<end> (the mapped file itself, while it
+ * lives). /proc/PID/root/<path> on another device than the mapping's
+ * (overlayfs showed its lower layer's before 6.6) is used only when nothing
+ * matches. -ENOENT or
+ * -ESTALE (the path now names another file) when none is that file.
+ */
+int tm_maps__entry_path(pid_t pid, const struct tm_map_entry *e, char *out, size_t len);
+
+/*
  * Find a file mapping whose basename starts with @basename_prefix
  * ("libc.so.6", "libc-") and write into @path a name the tracer can open:
- * /proc/PID/root/<path> when @m has a pid (the process may live in another
- * mount namespace), /proc/PID/map_files/<start>-<end> when the file was
- * deleted, the path itself otherwise. Executable, non-deleted mappings win.
- * -ENOENT if none, -ENAMETOOLONG if @len is too small.
+ * tm_maps__entry_path()'s when @m has a pid, the path itself otherwise.
+ * Executable, non-deleted mappings win. -ENOENT if none; -ESTALE when one
+ * is mapped but its file cannot be reached from here (or is another file
+ * now); -ENAMETOOLONG if @len is too small.
  */
 int tm_maps__find_module(const struct tm_maps *m, const char *basename_prefix, char *path,
 			 size_t len);

@@ -228,23 +228,17 @@ static int py_each_file(pid_t pid, int (*fn)(pid_t, const struct tm_map_entry *,
 	return ret;
 }
 
-/* Open a mapped file as the process sees it (mount namespace, deleted files). */
-static int py_open_mapped(pid_t pid, const struct tm_map_entry *m, struct tm_elf *e)
+/* Open a mapped file as the process sees it (mount namespace, chroot, deleted files). */
+static int py_open_mapped(pid_t pid, const struct tm_map_entry *m, struct tm_elf *e, char *used,
+			  size_t usedlen)
 {
 	char path[PATH_MAX + 64];
-	int err = -ENOENT;
+	int err;
 
-	/* A deleted file's path may name its replacement now: only map_files has the mapped one. */
-	if (!(m->flags & TM_MAP_DELETED)) {
-		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, m->path);
-		err = py_elf_open(path, e);
-	}
-	if (err == -ENOENT || err == -EACCES) {
-		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
-			 (unsigned long long)m->start, (unsigned long long)m->end);
-		err = py_elf_open(path, e);
-	}
-	return err;
+	err = tm_maps__entry_path(pid, m, path, sizeof(path));
+	if (!err && used)
+		snprintf(used, usedlen, "%s", path);
+	return err ? err : py_elf_open(path, e);
 }
 
 /* ---- glibc TSD layout ------------------------------------------------------ */
@@ -285,7 +279,7 @@ static int py_tsd_from_libc(pid_t pid, const struct tm_map_entry *m, void *arg)
 
 	if (strncmp(base, "libc.so", 7) && strncmp(base, "libc-", 5))
 		return 0;
-	if (py_open_mapped(pid, m, &e))
+	if (py_open_mapped(pid, m, &e, NULL, 0))
 		return 0;
 	if (py_elf_sym(&e, "pthread_getspecific", &sym) || tm_elf__vaddr_to_off(&e, sym, &off)) {
 		tm_elf__close(&e);
@@ -323,6 +317,7 @@ struct py_found {
 	uint64_t code_gen_sym;          /* 3.12's _Py_next_func_version (in .symtab only), or 0 */
 	unsigned int minor;             /* from the file name; 0 = unknown */
 	char path[PATH_MAX];
+	char open_path[PATH_MAX + 64]; /* where it was opened (tm_maps__entry_path) */
 };
 
 static unsigned int py_minor_from_name(const char *base)
@@ -363,7 +358,7 @@ static int py_find_runtime(pid_t pid, const struct tm_map_entry *m, void *arg)
 	}
 	if (strncmp(base, "libpython3.", 11) && !is_exe)
 		return 0;
-	if (py_open_mapped(pid, m, &e))
+	if (py_open_mapped(pid, m, &e, fd->open_path, sizeof(fd->open_path)))
 		return 0;
 	if (py_elf_sym(&e, "_PyRuntime", &rt) || py_elf_sym(&e, "PyCode_Type", &ct) ||
 	    tm_elf__load_bias(&e, m->start, m->offset, &bias)) {
@@ -651,6 +646,7 @@ int tm_python__detect_ex(pid_t pid, struct tm_py_cfg *cfg, struct tm_py_where *w
 	}
 	if (where) {
 		snprintf(where->path, sizeof(where->path), "%s", found.path);
+		snprintf(where->open, sizeof(where->open), "%s", found.open_path);
 		where->minor = found.minor;
 	}
 

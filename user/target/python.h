@@ -41,6 +41,7 @@ int tm_python__detect(pid_t pid, struct tm_py_cfg *cfg, char *desc, size_t descl
 /* Where the interpreter lives, for probes on its allocator functions. */
 struct tm_py_where {
 	char path[4096];        /* the ELF holding _PyRuntime, as /proc/PID/maps names it */
+	char open[4160];        /* a path that opens that file from here (tm_maps__entry_path) */
 	unsigned int minor;     /* 3.minor */
 };
 

@@ -225,53 +225,32 @@ static struct module *module_get(struct tm_symbolizer *s, const struct tm_map_en
 	return s->last = mod;
 }
 
-/*
- * Open @e's file as seen by @pid. A path that now names another file (the
- * library was upgraded: same device, different inode) is not used.
- */
-static int module_open_fd(const struct module *mod, const struct tm_map_entry *e, pid_t pid,
-			  char **used)
+/* Open @e's file as @pid maps it (tm_maps__entry_path checks that it is that file). */
+static int module_open_fd(const struct tm_map_entry *e, pid_t pid, char **used)
 {
-	char cand[3][4096];
-	int nr = 0, i, err = -ENOENT;
+	char path[4096];
+	struct stat st;
+	int fd, err;
 
-	if (pid > 0 && (e->flags & TM_MAP_DELETED))
-		snprintf(cand[nr++], sizeof(cand[0]), "/proc/%d/map_files/%llx-%llx", (int)pid,
-			 (unsigned long long)e->start, (unsigned long long)e->end);
-	if (pid > 0 && snprintf(cand[nr], sizeof(cand[0]), "/proc/%d/root%s", (int)pid,
-				e->path) < (int)sizeof(cand[0]))
-		nr++;
-	snprintf(cand[nr++], sizeof(cand[0]), "%s", e->path);
-
-	for (i = 0; i < nr; i++) {
-		struct stat st;
-		int fd;
-
-		fd = open(cand[i], O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-			continue;
-		}
-		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-			err = -ENOEXEC;
-			close(fd);
-			continue;
-		}
-		if (mod->ino && (uint64_t)st.st_dev == mod->dev &&
-		    (uint64_t)st.st_ino != mod->ino) {
-			pr_debug("symbolize: %s is no longer the file that was mapped\n", cand[i]);
-			err = -ESTALE;
-			close(fd);
-			continue;
-		}
-		*used = strdup(cand[i]);
-		if (!*used) {
-			close(fd);
-			return -ENOMEM;
-		}
-		return fd;
+	err = tm_maps__entry_path(pid, e, path, sizeof(path));
+	if (err) {
+		if (err == -ESTALE)
+			pr_debug("symbolize: %s is no longer the file that was mapped\n", e->path);
+		return err;
 	}
-	return err;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOEXEC;
+	}
+	*used = strdup(path);
+	if (!*used) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return fd;
 }
 
 static int sym_cmp(const void *a, const void *b)
@@ -391,7 +370,7 @@ static int module_open(struct module *mod, const struct tm_map_entry *e, pid_t p
 	if (e->path[0] != '/')
 		return mod->err = -ENOENT;  /* [vdso], [heap], ...: nothing to open */
 
-	err = module_open_fd(mod, e, pid, &mod->open_path);
+	err = module_open_fd(e, pid, &mod->open_path);
 	if (err < 0)
 		goto fail;
 	err = tm_elf__open_fd(err, &mod->file);
@@ -589,6 +568,29 @@ static Dwarf_Line *cu_getsrc(struct module *mod, Dwarf_Addr dwaddr)
 			return dwarf_getsrc_die(&r->cu, a);
 	}
 	return NULL;
+}
+
+int tm_symbolizer__open_modules(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid)
+{
+	char path[4096];
+	struct module *mod;
+	size_t i;
+
+	if (!s || !m)
+		return -EINVAL;
+	for (i = 0; i < m->nr; i++) {
+		const struct tm_map_entry *e = &m->entries[i];
+
+		if (!(e->flags & TM_MAP_EXEC) || e->path[0] != '/')
+			continue;
+		mod = module_get(s, e);
+		if (!mod)
+			return -ENOMEM;
+		if (mod->opened || !tm_maps__entry_path(0, e, path, sizeof(path)))
+			continue; /* open already, or reachable by its path later */
+		module_open(mod, e, pid);
+	}
+	return 0;
 }
 
 int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid,

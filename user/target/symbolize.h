@@ -56,4 +56,12 @@ void tm_symbolizer__free(struct tm_symbolizer *s);  /* accepts NULL */
 int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid,
 			   uint64_t addr, unsigned int flags, struct tm_sym *out);
 
+/*
+ * Open now the files of @m's executable mappings that only process @pid's
+ * /proc entries reach (a container's root, a deleted file): they go with
+ * the process, and reports are often built after it exits. Files its path
+ * reaches from here are left to be opened when first needed. 0 or -errno.
+ */
+int tm_symbolizer__open_modules(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid);
+
 #endif /* TIDEMARK_SYMBOLIZE_H */

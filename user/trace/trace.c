@@ -120,6 +120,9 @@ int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
 		return err;   /* gone: keep what we had */
 	err = tm_maps__merge(&w->maps, &now);
 	w->maps.pid = pid;
+	/* a container's files are reached through /proc/PID/root: open them while it lives */
+	if (!err)
+		err = tm_symbolizer__open_modules(t->sym, &now, pid);
 	tm_maps__free(&now);
 	return err;
 }
@@ -171,15 +174,12 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	w->python = 1;
 	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
 	if (t->py_alloc) {
-		char path[PATH_MAX + 32];
-
 		/* `run` probed it before the exec when it could tell which file it would be */
-		snprintf(path, sizeof(path), "/proc/%d/root%s", w->pid, where.path);
-		if (!watch_has_py_alloc(w, path)) {
+		if (!watch_has_py_alloc(w, where.open)) {
 			if (w->at_exec)
 				pr_info("tidemark: pid %d: probing %s's allocators only now: objects made before are "
 					"not counted (see py_arena_untraced)\n", w->pid, where.path);
-			tm_trace__attach_python_allocators(t, w->pid, path);
+			tm_trace__attach_python_allocators(t, w->pid, where.open);
 		}
 	}
 }
@@ -702,6 +702,8 @@ static int libc_sites(struct tm_trace *t, const char *libc)
 int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 {
 	struct libc_cache *c = &t->libc_cache;
+	struct tm_alloc_site *mine;
+	size_t i;
 	int err;
 
 	err = libc_sites(t, libc);
@@ -709,7 +711,21 @@ int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 		pr_warn("attach: %s has none of malloc/free: is it glibc?\n", libc);
 	if (err)
 		return err;
-	return attach_sites(t, pid, c->sites, c->n);
+	/*
+	 * The sites were worked out on the first file with this device and
+	 * inode; probe them on this process's own path to it (a container's
+	 * libc through /proc/PID/root goes with the process that named it).
+	 */
+	mine = calloc(c->n, sizeof(*mine));
+	if (!mine)
+		return -ENOMEM;
+	for (i = 0; i < c->n; i++) {
+		mine[i] = c->sites[i];
+		mine[i].path = libc;
+	}
+	err = attach_sites(t, pid, mine, c->n);
+	free(mine);
+	return err;
 }
 
 /*
@@ -730,9 +746,20 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 	struct stat st;
 	int err;
 
-	if (tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path))) {
+	err = tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path));
+	if (err && err != -ENOENT) {
+		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
+		t->probe_failures++;
+		pr_warn("tidemark daemon: pid %d: cannot open the libc.so.6 it maps (%s): its malloc/free "
+			"are not traced; run tidemark as root in the host's mount namespace\n",
+			(int)pid,
+			strerror(-err));
+		return;
+	}
+	if (err) {
 		if (!predict || !t->host_libc[0])
 			return;
+		/* a guess: a container without that path is probed when its own libc is mapped */
 		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, t->host_libc);
 	}
 	if (stat(path, &st))
