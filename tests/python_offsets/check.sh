@@ -16,9 +16,12 @@ CC=${CC:-cc}
 mkdir -p "$OUT"
 CFLAGS="-g -O1 -Wall -Wextra -Werror -I$ROOT/include -I$ROOT/user"
 
-if ! $CC $CFLAGS -c "$ROOT/user/target/python.c" -o "$OUT/python.o" ||
-   ! $CC $CFLAGS -c "$ROOT/user/util/log.c" -o "$OUT/log.o"; then
-	echo "python_offsets: cannot build user/target/python.c"; echo "0 passed, 1 failed"; exit 1
+# python.c and what it reads with (maps, ELF, /proc) come from the library the Makefile builds.
+LIB=${LIBTIDEMARK:-$ROOT/.output/libtidemark.a}
+LIB_LDLIBS="-lelf -ldw -lz -liberty -lm"
+[ -f "$LIB" ] || make -C "$ROOT" --no-print-directory "${LIB#$ROOT/}" >/dev/null
+if [ ! -f "$LIB" ]; then
+	echo "python_offsets: cannot build $LIB"; echo "0 passed, 1 failed"; exit 1
 fi
 
 if [ -n "${TM_PYTHONS:-}" ]; then
@@ -46,7 +49,7 @@ print("%d %d.%d.%d %s %s" % (v[1], v[0], v[1], v[2], sysconfig.get_paths()["incl
 		extra="-I/usr/include/x86_64-linux-gnu/python3.$minor"
 	bin="$OUT/offsets_check-$ver-$(echo "$py" | tr '/' '_')"
 	if ! $CC -g -O0 -w -DPy_BUILD_CORE -I"$inc" -I"$inc/internal" $extra -I"$ROOT/include" -I"$ROOT/user" \
-		"$HERE/offsets_check.c" "$OUT/python.o" "$OUT/log.o" -lbpf -lelf -o "$bin"; then
+		"$HERE/offsets_check.c" "$LIB" $LIB_LDLIBS -o "$bin"; then
 		echo "python_offsets: $py ($ver): FAIL: does not compile against its headers"
 		fail=$((fail + 1)); continue
 	fi

@@ -21,7 +21,7 @@ $BPFTOOL gen skeleton "$OUT/walk.bpf.o" name walk_bpf > "$OUT/walk.skel.h"
 LIB=${LIBTIDEMARK:-$ROOT/.output/libtidemark.a}
 [ -f "$LIB" ] || make -C "$ROOT" --no-print-directory "${LIB#$ROOT/}"
 $CC -g -O2 -Wall -Wextra -Werror -I"$OUT" -I"$ROOT/include" -I"$ROOT/user" \
-	"$HERE/walk.c" "$LIB" -lbpf -lelf -lz -o "$OUT/walk"
+	"$HERE/walk.c" "$LIB" -lbpf -lelf -ldw -lz -liberty -lm -o "$OUT/walk"
 set +e
 # A non-ASCII file name for the target, to check co_filename too.
 TARGET="$OUT/wälk_目标.py"
