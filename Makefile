@@ -10,7 +10,7 @@
 #   make vm-test    only the kernel matrix (tests/vm/run.sh);  make vm-bench  its benchmark
 #   make fuzz       each fuzzer FUZZ_SECONDS (60), or FUZZ_RUNS executions
 #   make format     rewrite what strays from .clang-format;  make format-check  fail on it
-#   make install    put tidemark on the PATH (PREFIX=/usr/local)
+#   make install    put tidemark on the PATH and tidemark.1 in the manual (PREFIX=/usr/local)
 #   V=1             show commands;  SANITIZE=1  build with ASan+UBSan
 
 OUTPUT ?= .output
@@ -25,10 +25,11 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libiberty-dev pkg-config make gcc
 # qemu-system-x86 busybox-static cpio: tests/vm boots Debian's 6.1 kernel; libcap2-bin: capsh;
 # util-linux mount: test_containers.py's unshare, mount --bind and pivot_root;
+# groff-base: test_help renders tidemark.1;
 # libjemalloc2 ... heaptrack: test_allocators.py (each test skips, saying so, without its package).
 DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format qemu-system-x86 \
-	busybox-static cpio libcap2-bin util-linux mount libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 \
-	musl-tools g++ redis-server heaptrack
+	busybox-static cpio libcap2-bin util-linux mount groff-base libjemalloc2 libtcmalloc-minimal4 \
+	libmimalloc2.0 musl-tools g++ redis-server heaptrack
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -247,6 +248,7 @@ bench: deps
 
 install: tidemark
 	$(Q)install -D -m 0755 tidemark $(DESTDIR)$(PREFIX)/bin/tidemark
+	$(Q)install -D -m 0644 tidemark.1 $(DESTDIR)$(PREFIX)/share/man/man1/tidemark.1
 
 clean:
 	$(call msg,CLEAN,)

@@ -27,85 +27,170 @@
 #include "trace/trace.h"
 #include "util/log.h"
 #include "util/outfile.h"
+#include "version.h"
 
-static const char usage[] =
-"usage: tidemark run [-o FILE] [options] -- CMD [ARGS...]\n"
-"       tidemark attach -p PID [-d SECONDS] [-o FILE] [options]\n"
-"       tidemark report [--format FORMAT] [--view VIEW] [options] [-o FILE] FILE\n"
-"       tidemark diff [--format text|flamegraph] [--view VIEW] [options] [-o FILE] BEFORE AFTER\n"
-"       tidemark daemon [--pid PID] [--comm NAME] [--exe PATH] [--cgroup PATH] [options]\n"
-"\n"
-"run      start CMD traced from its first instruction, wait for it, write the capture,\n"
-"         print a summary on stderr, and exit with CMD's status\n"
-"attach   trace a running process until it exits, SECONDS pass, or Ctrl-C\n"
-"report   render a capture on stdout (or -o FILE) in one of the formats below\n"
-"diff     per-stack change of a view between two captures (stacks matched by\n"
-"         function/file/line, not address), as text or a coloured flame graph\n"
-"daemon   trace every process on the host, or the selected ones (each selector repeatable;\n"
-"         any match selects), including those started later; OOM post-mortems, metrics\n"
-"\n"
-"options for run and attach:\n"
-"  -o, --output FILE      capture file (default: tidemark-PID.tdm), mode 0600; a device or\n"
-"                         FIFO is written as a stream\n"
-"      --native-depth N   native frames per stack, 1-32 (default 32)\n"
-"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n"
-"                         --trace-python-allocators; above 1048576 allocated as needed)\n"
-"      --max-stacks N     distinct stacks (default 65536)\n"
-"      --no-python        native stacks only, even when the target is CPython\n"
-"      --trace-python-allocators\n"
-"                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n"
-"                         and Free: every object, not pymalloc's arenas (slower)\n"
-"      --native-all       keep the interpreter's own frames between Python frames\n"
-"      --sample-bytes N   record an allocation of s bytes with probability 1-exp(-s/N)\n"
-"                         and scale it up: unbiased estimates for a fraction of the\n"
-"                         work (try 524288); 0 = every allocation (the default)\n"
-"  -n N                   sites in the summary (default 5)\n"
-"  -v, --verbose          say where each probe sits and what the verifier counted\n"
-"      --in-cgroup DIR    run: start CMD inside this cgroup (e.g. a memory-limited one)\n"
-"      --output-dir DIR   run: where an OOM post-mortem goes (default: the capture's directory;\n"
-"                         made 0700 when missing)\n"
-"  -q, --quiet            no summary on stderr\n"
-"\n"
-"options for report:\n"
-"      --format F         text (default), json, stats (allocators, sizes, hot spots),\n"
-"                         pprof (gzipped profile.proto), collapsed (folded stacks),\n"
-"                         flamegraph (one self-contained HTML page)\n"
-"  -o, --output FILE      write there, not to stdout (pprof never goes to a terminal)\n"
-"      --view V           peak (default), leaks, allocs or temporary (freed before\n"
-"                         their thread allocated again)\n"
-"  -n N                   sites per view (default 10; 0 = all)\n"
-"      --tree             text: add the call tree, callers above callees\n"
-"      --inverted         text: the tree from the allocating frames outwards\n"
-"      --min-bytes N      leave out sites and tree nodes below N bytes\n"
-"      --max-depth N      frames shown per stack (tree depth)\n"
-"      --filter TEXT      only stacks with a frame whose function or file contains TEXT\n"
-"      --python-only      hide native frames\n"
-"\n"
-"options for daemon:\n"
-"      --mode lite        syscall tracepoints only, no uprobes (the default)\n"
-"      --mode full        also the allocator probes of run/attach, on the selected\n"
-"                         processes only (needs --pid, --comm, --exe or --cgroup)\n"
-"      --sample-bytes N   full: record allocations as run --sample-bytes does\n"
-"      --max-allocs-per-proc N, --max-stacks-per-proc N\n"
-"                         full: live blocks and stacks one process may hold in the\n"
-"                         kernel's tables (default: a quarter of each; 0 = no cap)\n"
-"      --pprof-every S    write a pprof profile of every traced process into\n"
-"                         --output-dir each S seconds, keeping the newest --pprof-keep\n"
-"                         (default 60)\n"
-"      --output-dir DIR   write OOM post-mortems here (made 0700 when missing; yours or\n"
-"                         root's, not writable by others unless sticky)\n"
-"      --listen [HOST:]PORT  serve /metrics (Prometheus), /report/pid/PID, /pprof/...;\n"
-"                         HOST 127.0.0.1. Per-process endpoints need --token-file\n"
-"      --listen unix:PATH the same on a Unix socket, mode 0600 (root only): the file\n"
-"                         mode is the access check; its directory must be root's\n"
-"      --listen-group G   unix: mode 0660 for group G\n"
-"      --token-file F     TCP: clients send 'Authorization: Bearer <F's content>' for\n"
-"                         per-process endpoints; F is made (0600, random) if missing\n"
-"      --metrics-cmdline  label /metrics series with command lines (then /metrics\n"
-"                         needs the same credentials)\n"
-"      --max-procs N      processes traced at once (default 1024)\n"
-"      --max-series N     processes and cgroups with their own metric labels (default 100)\n"
-"  -d, --duration SECONDS stop after this long (default: SIGINT/SIGTERM)\n";
+/*
+ * Help: `tidemark --help` names the commands, `tidemark COMMAND --help` gives
+ * that command's options. Every option in a command's getopt table appears in
+ * its help and in tidemark.1 (tests/integration/test_help.py checks both).
+ */
+static const char help_main[] =
+	"usage: tidemark run [options] -- CMD [ARGS...]\n"
+	"       tidemark attach -p PID [options]\n"
+	"       tidemark report [options] FILE\n"
+	"       tidemark diff [options] BEFORE AFTER\n"
+	"       tidemark daemon [options]\n"
+	"       tidemark COMMAND --help | tidemark --version\n"
+	"\n"
+	"run      start CMD traced from its first instruction, wait for it, write the capture,\n"
+	"         print a summary on stderr, and exit with CMD's status\n"
+	"attach   trace a running process until it exits, SECONDS pass, or Ctrl-C\n"
+	"report   render a capture on stdout (or -o FILE): text, json, stats, pprof,\n"
+	"         collapsed or flamegraph\n"
+	"diff     per-stack change of a view between two captures (stacks matched by\n"
+	"         function/file/line, not address), as text or a coloured flame graph\n"
+	"daemon   trace every process on the host, or the selected ones, including those\n"
+	"         started later; OOM post-mortems, metrics, periodic pprof profiles\n"
+	"\n"
+	"'tidemark COMMAND --help' lists a command's options; 'man tidemark' has them all.\n"
+	"Exit status: 0 done, 1 failed (said why on stderr), 2 bad command line;\n"
+	"run exits with CMD's status (128+N when a signal N killed it).\n";
+
+#define HELP_TRACE_COMMON \
+	"  -o, --output FILE      capture file (default: tidemark-PID.tdm), mode 0600; a device or\n" \
+	"                         FIFO is written as a stream\n" \
+	"      --native-depth N   native frames per stack, 1-32 (default 32)\n" \
+	"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n" \
+	"                         --trace-python-allocators; above 1048576 allocated as needed)\n" \
+	"      --max-stacks N     distinct stacks (default 65536)\n" \
+	"      --no-python        native stacks only, even when the target is CPython\n" \
+	"      --trace-python-allocators\n" \
+	"                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n" \
+	"                         and Free: every object, not pymalloc's arenas (slower)\n" \
+	"      --native-all       keep the interpreter's own frames between Python frames\n" \
+	"      --sample-bytes N   record an allocation of s bytes with probability 1-exp(-s/N)\n" \
+	"                         and scale it up: unbiased estimates for a fraction of the\n" \
+	"                         work (try 524288); 0 = every allocation (the default)\n" \
+	"  -n N                   sites in the summary (default 5)\n" \
+	"  -v, --verbose          say where each probe sits and what the verifier counted;\n" \
+	"                         twice (-vv) also libbpf's own log\n" \
+	"  -q, --quiet            no summary on stderr\n" \
+	"  -h, --help             this help\n"
+
+static const char help_run[] =
+	"usage: tidemark run [options] -- CMD [ARGS...]\n"
+	"Start CMD traced from its first instruction, wait for it, write the capture, print a\n"
+	"summary on stderr, and exit with CMD's status (128+N when signal N killed it).\n"
+	"\n"
+	"options:\n" HELP_TRACE_COMMON
+	"      --in-cgroup DIR    start CMD inside this cgroup (e.g. a memory-limited one)\n"
+	"      --output-dir DIR   where an OOM post-mortem goes (default: the capture's directory;\n"
+	"                         made 0700 when missing)\n";
+
+static const char help_attach[] =
+	"usage: tidemark attach -p PID [options]\n"
+	"Trace a running process until it exits, SECONDS pass, or Ctrl-C, then write the\n"
+	"capture and print a summary on stderr; the process runs on undisturbed.\n"
+	"\n"
+	"options:\n"
+	"  -p, --pid PID          the process to trace (required)\n"
+	"  -d, --duration SECONDS stop after this long (default: until it exits or Ctrl-C)\n" HELP_TRACE_COMMON;
+
+#define HELP_VIEW_COMMON \
+	"  -o, --output FILE      write there, not to stdout\n" \
+	"      --view V           peak (default), leaks, allocs or temporary (freed before\n" \
+	"                         their thread allocated again)\n" \
+	"  -n N                   sites per view (default 10; 0 = all)\n" \
+	"      --min-bytes N      leave out sites and tree nodes below N bytes\n" \
+	"      --max-depth N      frames shown per stack (tree depth)\n" \
+	"      --filter TEXT      only stacks with a frame whose function or file contains TEXT\n" \
+	"      --python-only      hide native frames\n" \
+	"  -h, --help             this help\n"
+
+static const char help_report[] =
+	"usage: tidemark report [options] FILE\n"
+	"Render the capture FILE on stdout (or -o FILE).\n"
+	"\n"
+	"options:\n"
+	"      --format F         text (default), json, stats (allocators, sizes, hot spots),\n"
+	"                         pprof (gzipped profile.proto; never to a terminal),\n"
+	"                         collapsed (folded stacks), flamegraph (one self-contained\n"
+	"                         HTML page)\n"
+	"      --tree             text: add the call tree, callers above callees\n"
+	"      --inverted         text: the tree from the allocating frames outwards\n" HELP_VIEW_COMMON;
+
+static const char help_diff[] =
+	"usage: tidemark diff [options] BEFORE AFTER\n"
+	"Per-stack change of a view between two captures, stacks matched by function, file\n"
+	"and line (not address).\n"
+	"\n"
+	"options:\n"
+	"      --format F         text (default) or flamegraph (coloured by growth)\n" HELP_VIEW_COMMON;
+
+static const char help_daemon[] =
+	"usage: tidemark daemon [options]\n"
+	"Trace every process on the host, or the selected ones (each selector repeatable; any\n"
+	"match selects), including those started later: OOM post-mortems, metrics, profiles.\n"
+	"\n"
+	"options:\n"
+	"      --pid PID          select this process\n"
+	"      --comm NAME        select processes with this command name (15 characters)\n"
+	"      --exe PATH         select processes running this executable\n"
+	"      --cgroup PATH      select processes in this cgroup (and below)\n"
+	"      --mode lite        syscall tracepoints only, no uprobes (the default)\n"
+	"      --mode full        also the allocator probes of run/attach, on the selected\n"
+	"                         processes only (needs --pid, --comm, --exe or --cgroup)\n"
+	"      --no-python        native stacks only, even when a target is CPython\n"
+	"      --sample-bytes N   full: record allocations as run --sample-bytes does\n"
+	"      --max-allocs-per-proc N, --max-stacks-per-proc N\n"
+	"                         full: live blocks and stacks one process may hold in the\n"
+	"                         kernel's tables (default: a quarter of each; 0 = no cap)\n"
+	"      --pprof-every S    write a pprof profile of every traced process into\n"
+	"                         --output-dir each S seconds, keeping the newest --pprof-keep\n"
+	"      --pprof-keep N     profiles kept per process (default 60)\n"
+	"      --output-dir DIR   write OOM post-mortems here (made 0700 when missing; yours or\n"
+	"                         root's, not writable by others unless sticky)\n"
+	"      --listen [HOST:]PORT  serve /metrics (Prometheus), /report/pid/PID, /pprof/...;\n"
+	"                         HOST 127.0.0.1. Per-process endpoints need --token-file\n"
+	"      --listen unix:PATH the same on a Unix socket, mode 0600 (root only): the file\n"
+	"                         mode is the access check; its directory must be root's\n"
+	"      --listen-group G   unix: mode 0660 for group G\n"
+	"      --token-file F     TCP: clients send 'Authorization: Bearer <F's content>' for\n"
+	"                         per-process endpoints; F is made (0600, random) if missing\n"
+	"      --metrics-cmdline  label /metrics series with command lines (then /metrics\n"
+	"                         needs the same credentials)\n"
+	"      --max-procs N      processes traced at once (default 1024)\n"
+	"      --max-series N     processes and cgroups with their own metric labels (default 100)\n"
+	"  -d, --duration SECONDS stop after this long (default: SIGINT/SIGTERM)\n"
+	"  -v, --verbose          tidemark's own facts; twice (-vv) also libbpf's log\n"
+	"  -q, --quiet            warnings only\n"
+	"  -h, --help             this help\n";
+
+static const struct command_help {
+	const char *name;
+	const char *text;
+} command_helps[] = {
+	{ "run", help_run },
+	{ "attach", help_attach },
+	{ "report", help_report },
+	{ "diff", help_diff },
+	{ "daemon", help_daemon },
+};
+
+/* `COMMAND --help`, `help COMMAND`: the command's own help on stdout. */
+static int print_help(const char *cmd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(command_helps) / sizeof(command_helps[0]); i++) {
+		if (!strcmp(cmd, command_helps[i].name)) {
+			fputs(command_helps[i].text, stdout);
+			return 0;
+		}
+	}
+	pr_warn("tidemark help: unknown command '%s': use run, attach, report, diff or daemon\n", cmd);
+	return 2;
+}
 
 /* --sample-bytes N: 0 (every allocation) or a mean of 1 .. 4 GiB between sample points. */
 static int parse_sample_bytes(const char *cmd, const char *s, uint64_t *out)
@@ -203,6 +288,12 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 			o->pid = (pid_t)v;
 			break;
 		case 'd':
+			if (strcmp(cmd, "attach")) {
+				pr_warn("tidemark %s: -d is for attach (run traces CMD until it exits); "
+					"see 'tidemark %s --help'\n",
+					cmd, cmd);
+				return -EINVAL;
+			}
 			if (parse_seconds(cmd, "-d", optarg, 0, &o->duration))
 				return -EINVAL;
 			break;
@@ -251,14 +342,13 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 				return -EINVAL;
 			break;
 		case 'v':
-			tm_log_level = TM_LOG_DEBUG;
+			tm_log_verbose();
 			break;
 		case 'q':
 			tm_log_level = TM_LOG_WARN;
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			exit(0);
+			exit(print_help(cmd));
 		default:
 			if (optopt && optopt < 256)
 				pr_warn("tidemark %s: unknown option '-%c'; see 'tidemark --help'\n", cmd, optopt);
@@ -429,8 +519,7 @@ static int cmd_report(int argc, char **argv)
 			fmt = &report_formats[i];
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			return 0;
+			return print_help("report");
 		default:
 			pr_warn("tidemark report: unknown option '%s'; see 'tidemark --help'\n", argv[optind - 1]);
 			return 2;
@@ -496,8 +585,7 @@ static int cmd_diff(int argc, char **argv)
 			flame = !strcmp(optarg, "flamegraph");
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			return 0;
+			return print_help("diff");
 		default:
 			pr_warn("tidemark diff: unknown option '%s'; see 'tidemark --help'\n", argv[optind - 1]);
 			return 2;
@@ -665,14 +753,13 @@ static int cmd_daemon(int argc, char **argv)
 			o.trace.python = 0;
 			break;
 		case 'v':
-			tm_log_level = TM_LOG_DEBUG;
+			tm_log_verbose();
 			break;
 		case 'q':
 			tm_log_level = TM_LOG_WARN;
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			return 0;
+			return print_help("daemon");
 		default:
 			pr_warn("tidemark daemon: unknown option '%s'; see 'tidemark --help'\n", argv[optind - 1]);
 			return 2;
@@ -692,11 +779,17 @@ static int cmd_daemon(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fputs(usage, stderr);
+		fputs(help_main, stderr);
 		return 2;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-		fputs(usage, stdout);
+		if (argc > 2)
+			return print_help(argv[2]);
+		fputs(help_main, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("tidemark %s\n", TM_VERSION);
 		return 0;
 	}
 	if (!strcmp(argv[1], "run"))

@@ -90,9 +90,8 @@ struct tm_trace {
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level == LIBBPF_DEBUG && tm_log_level < TM_LOG_DEBUG)
-		return 0;
-	if (level == LIBBPF_INFO && tm_log_level < TM_LOG_DEBUG)
+	/* libbpf's warnings always; its info and debug (thousands of lines) only with -vv. */
+	if (level != LIBBPF_WARN && tm_log_level < TM_LOG_LIBBPF)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
 }

@@ -17,3 +17,8 @@ void tm_log(enum tm_log_level level, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 }
+
+void tm_log_verbose(void)
+{
+	tm_log_level = tm_log_level < TM_LOG_DEBUG ? TM_LOG_DEBUG : TM_LOG_LIBBPF;
+}

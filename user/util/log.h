@@ -3,9 +3,13 @@
 #ifndef TIDEMARK_LOG_H
 #define TIDEMARK_LOG_H
 
-enum tm_log_level { TM_LOG_WARN, TM_LOG_INFO, TM_LOG_DEBUG };
+/* DEBUG is tidemark's own detail (-v); LIBBPF adds libbpf's log and the verifier's (-vv). */
+enum tm_log_level { TM_LOG_WARN, TM_LOG_INFO, TM_LOG_DEBUG, TM_LOG_LIBBPF };
 
 extern int tm_log_level;   /* TM_LOG_INFO by default; -v raises it, -q lowers it */
+
+/* One -v: from below DEBUG to DEBUG, from DEBUG to LIBBPF. */
+void tm_log_verbose(void);
 
 void tm_log(enum tm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
