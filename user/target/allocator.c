@@ -232,16 +232,18 @@ static int locate(const char *from, const struct tm_elf_info *info, const char *
 }
 
 /*
- * The object ld.so loaded for @name. In a live process (@maps with a pid):
- * the file it maps under that name, opened as it maps it, so a container's
- * own copy is found through /proc/PID/root and checked by device and inode;
- * else searched as ld.so does and kept only if mapped.
+ * The object ld.so loaded for @name: searched as ld.so does and kept if the
+ * process maps that file; else, in a live process (@maps with a pid), the
+ * file it maps under that name, opened as it maps it, so a container's own
+ * copy is found through /proc/PID/root and checked by device and inode.
  */
 static int find_object(const char *from, const struct tm_elf_info *info, const char *interp, const char *name,
 		       const struct tm_maps *maps, const char *root, char *out, size_t len)
 {
 	size_t i;
 
+	if (!locate(from, info, interp, name, root, out, len) && is_mapped(maps, out))
+		return 0;
 	if (maps && maps->pid)
 		for (i = 0; i < maps->nr; i++) {
 			const struct tm_map_entry *e = &maps->entries[i];
@@ -249,9 +251,7 @@ static int find_object(const char *from, const struct tm_elf_info *info, const c
 			if (e->path[0] == '/' && !strcmp(tm_basename(e->path), tm_basename(name)))
 				return tm_maps__entry_path(maps->pid, e, out, len);
 		}
-	if (locate(from, info, interp, name, root, out, len))
-		return -ENOENT;
-	return is_mapped(maps, out) ? 0 : -ENOENT;
+	return -ENOENT;
 }
 
 /* LD_PRELOAD's entries (space or colon separated), then /etc/ld.so.preload's. */
