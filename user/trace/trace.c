@@ -90,10 +90,16 @@ struct tm_trace {
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	char line[1024];
+
 	/* libbpf's warnings always; its info and debug (thousands of lines) only with -vv. */
 	if (level != LIBBPF_WARN && tm_log_level < TM_LOG_LIBBPF)
 		return 0;
-	return vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* A probe on a process that has exited: the caller says so in its own one line. */
+	if (tm_log_level < TM_LOG_LIBBPF && strstr(line, "No such process"))
+		return 0;
+	return fputs(line, stderr);
 }
 
 static struct tm_watch *watch_find(struct tm_trace *t, pid_t pid)
@@ -589,8 +595,8 @@ static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_sit
 		return 0;
 	if ((err == -ESRCH || err == -ENOENT) && t->alloc_probes)
 		pr_debug("tidemark daemon: pid %d exited before its probes were placed\n", pid);
-	else if (err == -ESRCH || err == -ENOENT)
-		pr_warn("attach: pid %d exited before its probes were placed\n", pid);
+	else if (err == -ESRCH || err == -ENOENT) /* attach says it, once, in its own words */
+		pr_debug("attach: pid %d exited before its probes were placed\n", pid);
 	else
 		pr_warn("attach: uprobe on %s in %s failed: %s\n", sites[i].fn->name, sites[i].path, strerror(-err));
 	return err;
