@@ -211,7 +211,7 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BENCHES) $(TEST_TOOLS) $(FUZZERS)
 	$(Q)$(MAKE) --no-print-directory format-check
 	$(Q)tests/run.sh $(UNIT_BINS)
-	$(Q)tests/fuzz/run.sh $(FUZZ_TEST_SECONDS) $(FUZZERS)
+	$(Q)FUZZ_SEED=1 tests/fuzz/run.sh $(FUZZ_TEST_SECONDS) $(FUZZERS)
 
 # The kernel matrix alone: Debian 12's 6.1 under QEMU (tests/vm/run.sh; SUITE=file to pick tests).
 vm-test: test-deps

@@ -11,6 +11,8 @@
 #   fuzz_NAME: N executions in S s, 0 crashes
 # A crash stops that target, leaves the input in .output/fuzz/artifacts/ and
 # makes the exit status non-zero. FUZZ_RUNS=N stops each at N executions instead.
+# FUZZ_SEED=N fixes libFuzzer's seed (make test uses 1), so the inputs a run
+# tries are the same on every machine, only how many of them the time allows.
 set -u
 SECONDS_EACH=$1
 shift
@@ -38,6 +40,7 @@ for f in "$@"; do
 	if [ -n "${FUZZ_RUNS:-}" ]; then limit="-runs=$FUZZ_RUNS"; else limit="-max_total_time=$SECONDS_EACH"; fi
 	log=$dir/$name.log
 	start=$(date +%s)
+	[ -n "${FUZZ_SEED:-}" ] && extra="$extra -seed=$FUZZ_SEED"
 	"$f" $limit $extra -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
 		-artifact_prefix="$dir/artifacts/$name-" "$corpus" >"$log" 2>&1
 	rc=$?

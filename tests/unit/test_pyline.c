@@ -65,6 +65,24 @@ static void test_handmade(void)
 	TM_CHECK(tm_pyline__addr2line(v311, lt311 + 1, sizeof(lt311) - 1, 30, 0) == -1);
 	TM_CHECK(tm_pyline__addr2line(TM_PY_VERSION(3, 7), lt311, sizeof(lt311), 30, 0) == -EINVAL);
 	TM_CHECK(tm_pyline__addr2line(v311, NULL, 0, 30, 0) == -1);
+	{
+		/*
+		 * A corrupt line number (the fuzzer's 436148223 + 1993958806) is
+		 * no line, never a signed overflow: svarint 2^30-1 twice, and
+		 * +127 pairs from a first line near INT_MAX.
+		 */
+		static const uint8_t big311[] = {
+			0x80 | (13 << 3) | 0, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x01,
+			0x80 | (13 << 3) | 0, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x01,
+		};
+		static const uint8_t big38[] = { 0x02, 0x7f, 0x02, 0x7f };
+
+		TM_CHECK(tm_pyline__addr2line(v311, big311, sizeof(big311), 436148223, 1) == -1);
+		TM_CHECK(tm_pyline__addr2line(v311, big311, sizeof(big311), 0x7fffff00, 0) == -1);
+		TM_CHECK(tm_pyline__addr2line(v38, big38, sizeof(big38), 0x7fffffc0, 9) == -1);
+		TM_CHECK(tm_pyline__addr2line(v310, big38, sizeof(big38), 0x7fffffc0, 1) == -1);
+		TM_CHECK_EQ_U64(tm_pyline__addr2line(v38, big38, sizeof(big38), 0x7fffffc0, 0), 0x7fffffc0);
+	}
 }
 
 static int hexval(int c)

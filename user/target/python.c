@@ -683,6 +683,20 @@ out:
  * @len, so a table cut at capture time is not trusted beyond its end.
  */
 
+/*
+ * Adds a delta read from the table to @line; a sum no source file has (the
+ * table or co_firstlineno is corrupt) fails rather than overflowing.
+ */
+static int py_line_add(int *line, int64_t d)
+{
+	int64_t sum = (int64_t)*line + d;
+
+	if (sum < -(1LL << 30) || sum > (1LL << 30))
+		return -1;
+	*line = (int)sum;
+	return 0;
+}
+
 /* 3.8/3.9 co_lnotab: (bytecode delta, signed line delta) byte pairs. */
 static int py_lnotab(const uint8_t *t, size_t len, int first, uint32_t off_bytes, int *exact)
 {
@@ -696,10 +710,11 @@ static int py_lnotab(const uint8_t *t, size_t len, int first, uint32_t off_bytes
 			*exact = 1;
 			return line;
 		}
-		line += (int8_t)t[i + 1];
+		if (py_line_add(&line, (int8_t)t[i + 1]))
+			break;
 	}
 	*exact = 0;
-	return line;
+	return i + 1 < len ? -1 : line;
 }
 
 /* 3.10 co_linetable: (byte delta, signed line delta; -128 = no line) pairs. */
@@ -714,7 +729,8 @@ static int py_linetable310(const uint8_t *t, size_t len, int first, uint32_t off
 		if (t[i + 1] == 0x80) {
 			cur = -1;
 		} else {
-			line += (int8_t)t[i + 1];
+			if (py_line_add(&line, (int8_t)t[i + 1]))
+				return -1;
 			cur = line;
 		}
 		if (end > off_bytes) {
@@ -781,17 +797,17 @@ static int py_loctable(const uint8_t *t, size_t len, int first, uint32_t idx, in
 			cur = -1;
 		} else if (code == 14) {
 			if (py_svarint(t, len, &i, &d) || py_varint(t, len, &i, &skip) ||
-			    py_varint(t, len, &i, &skip) || py_varint(t, len, &i, &skip))
+			    py_varint(t, len, &i, &skip) || py_varint(t, len, &i, &skip) ||
+			    py_line_add(&line, d))
 				return -1;
-			line += d;
 			cur = line;
 		} else if (code == 13) {
-			if (py_svarint(t, len, &i, &d))
+			if (py_svarint(t, len, &i, &d) || py_line_add(&line, d))
 				return -1;
-			line += d;
 			cur = line;
 		} else if (code >= 10) {
-			line += (int)code - 10;
+			if (py_line_add(&line, (int)code - 10))
+				return -1;
 			cur = line;
 			i += 2;
 		} else {
