@@ -335,6 +335,16 @@ print(json.dumps(st))
         check("16 to 256" in err, f"says what a token is: {err!r}")
         err = refused(["--cgroup", cg, "--listen", f"unix:{top}/x.sock", "--token-file", tokfile], "a token on a unix socket")
         check("--token-file is for a TCP --listen" in err, f"explains: {err!r}")
+        # A new token is never written through a directory link another user planted:
+        # nobody links /tmp/NAME to a root directory; the daemon must not create the token there.
+        planted = f"/tmp/tm-token-link-{os.getpid()}"
+        as_nobody(f"import os; os.symlink({top!r}, {planted!r}); print('{{}}')")
+        try:
+            err = refused(["--cgroup", cg, "--listen", "127.0.0.1:0", "--token-file", f"{planted}/new-token"],
+                          "a new token through a planted directory link")
+            check(not os.path.exists(os.path.join(top, "new-token")), "... and nothing is created behind the link")
+        finally:
+            os.unlink(planted)
     finally:
         if target:
             end_target(target)

@@ -20,6 +20,7 @@
 #include "daemon/http.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/outfile.h"
 
 #define LISTENER UINT32_MAX /* epoll tag of the listening socket; clients are tagged by slot */
 
@@ -184,6 +185,7 @@ static int load_token(struct tm_http *h, const char *path)
 {
 	char buf[TM_HTTP_MAX_TOKEN + 3];
 	unsigned char rnd[32];
+	struct tm_outfile of;
 	struct stat st;
 	ssize_t n;
 	size_t i;
@@ -199,22 +201,14 @@ static int load_token(struct tm_http *h, const char *path)
 		for (i = 0; i < sizeof(rnd); i++)
 			snprintf(h->token + 2 * i, 3, "%02x", rnd[i]);
 		h->token_len = 2 * sizeof(rnd);
-		/* O_EXCL|O_NOFOLLOW: a file or link planted there meanwhile is never written through */
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			err = -errno;
-			pr_warn("tidemark daemon: --token-file %s: cannot create it: %s\n", path, strerror(-err));
+		/* The one writer of files as root: directories walked without following planted links, 0600. */
+		err = tm_outfile__open(&of, "tidemark daemon: --token-file", path);
+		if (err)
 			return err;
-		}
-		n = write(fd, h->token, h->token_len);
-		err = n == (ssize_t)h->token_len && write(fd, "\n", 1) == 1 ? 0 : -(errno ?: EIO);
-		if (close(fd) && !err)
-			err = -errno;
-		if (err) {
-			unlink(path);
-			pr_warn("tidemark daemon: --token-file %s: writing it failed: %s\n", path, strerror(-err));
+		fprintf(of.f, "%.*s\n", (int)h->token_len, h->token);
+		err = tm_outfile__commit(&of, 0);
+		if (err)
 			return err;
-		}
 		pr_info("tidemark daemon: wrote a new token to %s (mode 0600): clients send "
 			"'Authorization: Bearer <its content>'\n",
 			path);
