@@ -71,14 +71,12 @@ static void test_handmade(void)
 		 * no line, never a signed overflow: svarint 2^30-1 twice, and
 		 * +127 pairs from a first line near INT_MAX.
 		 */
-		static const uint8_t big311[] = {
-			0x80 | (13 << 3) | 0, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x01,
-			0x80 | (13 << 3) | 0, 0x7e, 0x7f, 0x7f, 0x7f, 0x7f, 0x01,
-		};
+		static const uint8_t big311[] = "\xe8\x7e\x7f\x7f\x7f\x7f\x01" /* 0x80 | 13 << 3 */
+						"\xe8\x7e\x7f\x7f\x7f\x7f\x01";
 		static const uint8_t big38[] = { 0x02, 0x7f, 0x02, 0x7f };
 
-		TM_CHECK(tm_pyline__addr2line(v311, big311, sizeof(big311), 436148223, 1) == -1);
-		TM_CHECK(tm_pyline__addr2line(v311, big311, sizeof(big311), 0x7fffff00, 0) == -1);
+		TM_CHECK(tm_pyline__addr2line(v311, big311, sizeof(big311) - 1, 436148223, 1) == -1);
+		TM_CHECK(tm_pyline__addr2line(v311, big311, sizeof(big311) - 1, 0x7fffff00, 0) == -1);
 		TM_CHECK(tm_pyline__addr2line(v38, big38, sizeof(big38), 0x7fffffc0, 9) == -1);
 		TM_CHECK(tm_pyline__addr2line(v310, big38, sizeof(big38), 0x7fffffc0, 1) == -1);
 		TM_CHECK_EQ_U64(tm_pyline__addr2line(v38, big38, sizeof(big38), 0x7fffffc0, 0), 0x7fffffc0);
