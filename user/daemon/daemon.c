@@ -696,6 +696,39 @@ struct cgsum {
 	uint64_t rss, drops, n;
 };
 
+static int64_t cgsum_live(const struct cgsum *s)
+{
+	return s->live;
+}
+
+static int64_t cgsum_rss(const struct cgsum *s)
+{
+	return (int64_t)s->rss;
+}
+
+static int64_t cgsum_n(const struct cgsum *s)
+{
+	return (int64_t)s->n;
+}
+
+static int64_t cgsum_drops(const struct cgsum *s)
+{
+	return (int64_t)s->drops;
+}
+
+/* The per-cgroup sums, one series each, in the order /metrics has always listed them. */
+static const struct {
+	const char *name, *type, *help;
+	int64_t (*value)(const struct cgsum *s);
+} cg_series[] = {
+	{ "tidemark_cgroup_live_heap_bytes", "gauge", "Sum of live_heap_bytes of the cgroup's traced processes.",
+	  cgsum_live },
+	{ "tidemark_cgroup_rss_bytes", "gauge", "Sum of the RSS of the cgroup's traced processes.", cgsum_rss },
+	{ "tidemark_cgroup_processes", "gauge", "Traced processes in the cgroup now.", cgsum_n },
+	{ "tidemark_cgroup_dropped_total", "counter", "Events not recorded for the cgroup's live processes.",
+	  cgsum_drops },
+};
+
 static struct cgsum *cgsum_get(struct cgsum *s, size_t *n, size_t cap, const char *path)
 {
 	size_t i;
@@ -876,29 +909,13 @@ static void write_metrics(struct daemon *d, FILE *out)
 		s->drops += m[i].drops;
 		s->n++;
 	}
-	metric_head(out, "tidemark_cgroup_live_heap_bytes", "gauge", "Sum of live_heap_bytes of the cgroup's traced processes.");
-	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_live_heap_bytes{", out);
-		prom_cgroup(out, sums[i].path);
-		fprintf(out, "} %" PRId64 "\n", sums[i].live);
-	}
-	metric_head(out, "tidemark_cgroup_rss_bytes", "gauge", "Sum of the RSS of the cgroup's traced processes.");
-	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_rss_bytes{", out);
-		prom_cgroup(out, sums[i].path);
-		fprintf(out, "} %" PRIu64 "\n", sums[i].rss);
-	}
-	metric_head(out, "tidemark_cgroup_processes", "gauge", "Traced processes in the cgroup now.");
-	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_processes{", out);
-		prom_cgroup(out, sums[i].path);
-		fprintf(out, "} %" PRIu64 "\n", sums[i].n);
-	}
-	metric_head(out, "tidemark_cgroup_dropped_total", "counter", "Events not recorded for the cgroup's live processes.");
-	for (i = 0; i < ns; i++) {
-		fputs("tidemark_cgroup_dropped_total{", out);
-		prom_cgroup(out, sums[i].path);
-		fprintf(out, "} %" PRIu64 "\n", sums[i].drops);
+	for (k = 0; k < (int)(sizeof(cg_series) / sizeof(cg_series[0])); k++) {
+		metric_head(out, cg_series[k].name, cg_series[k].type, cg_series[k].help);
+		for (i = 0; i < ns; i++) {
+			fprintf(out, "%s{", cg_series[k].name);
+			prom_cgroup(out, sums[i].path);
+			fprintf(out, "} %" PRId64 "\n", cg_series[k].value(&sums[i]));
+		}
 	}
 	metric_head(out, "tidemark_cgroup_peak_heap_bytes", "gauge",
 		    "Highest sum of the cgroup's live heaps seen (sampled once a second and at scrapes).");
