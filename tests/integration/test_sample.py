@@ -87,6 +87,30 @@ def test_run_exact():
         eq(allocs.get(site), (size * n, n), f"exact: {site} to the byte")
 
 
+def test_run_small():
+    """The same machinery at 1/100 of the churn, for the 6.1 guest (tests/vm/suite): exact to the
+    byte unsampled; sampled, the always-recorded blocks exact and the peak within 1%."""
+    div = 100
+    cap = os.path.join(OUT, "sample_small_exact.tdm")
+    r = tidemark("run", "-q", "--sample-bytes", "0", "-o", cap, "--", GT, "--div", str(div), timeout=300)
+    eq(r.returncode, 0, f"run --sample-bytes 0 gt_sample --div {div} exits 0 ({r.stderr.strip()})")
+    allocs = sites_of(report_json(cap)["views"]["allocs"])
+    for site, (size, n) in SITES.items():
+        if site not in ("site_peak", "site_leak"):
+            n //= div
+        eq(allocs.get(site), (size * n, n), f"exact, 1/{div}: {site} to the byte")
+    cap = os.path.join(OUT, "sample_small.tdm")
+    r = tidemark("run", "-q", "--sample-bytes", str(N), "-o", cap, "--", GT, "--div", str(div), timeout=300)
+    eq(r.returncode, 0, f"run --sample-bytes {N} gt_sample --div {div} exits 0 ({r.stderr.strip()})")
+    rep = report_json(cap)
+    eq(rep["sample_bytes"], N, f"sampled, 1/{div}: the report says it sampled every {N} bytes")
+    eq(sites_of(rep["views"]["leaks"]).get("site_leak", (0, 0)), (LEAK, 8),
+       f"sampled, 1/{div}: 8 MiB blocks are always recorded: the leak is exact")
+    peak = sites_of(rep["views"]["peak"]).get("site_peak", (0, 0))[0]
+    check(abs(peak - PEAK) <= 0.01 * PEAK, f"sampled, 1/{div}: site_peak at the peak {peak:,} within 1% of {PEAK:,}")
+    eq(rep["dropped"].get("free_unmatched", 0), 0, f"sampled, 1/{div}: frees of unrecorded blocks are not losses")
+
+
 def test_bad_flag():
     for bad in ("abc", "-5", str((1 << 32) + 1), ""):
         r = tidemark("run", "--sample-bytes", bad, "--", "/bin/true")
@@ -214,6 +238,6 @@ def test_bad_daemon_flags():
 
 
 if __name__ == "__main__":
-    main([test_bad_flag, test_bad_daemon_flags, test_run_exact, test_run_sampled, test_daemon_full_sampled,
-          test_daemon_full_exact, test_daemon_per_process_caps, test_daemon_periodic_pprof,
+    main([test_bad_flag, test_bad_daemon_flags, test_run_exact, test_run_sampled, test_run_small,
+          test_daemon_full_sampled, test_daemon_full_exact, test_daemon_per_process_caps, test_daemon_periodic_pprof,
           test_daemon_follows_fork])
