@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Issue #16 item 1: `tidemark top`, driven in a real terminal through tmux (send-keys,
+capture-pane), and its plain-text mode.
+
+Workloads are copies of gt_live under names unique to this run (tests pick them with
+--comm): each holds MIB MiB at site_top plus 512 KiB at site_small from its first
+SIGUSR1, and 1 MiB more at site_grow at each later one. The probes are in place before
+they allocate, so their live heaps are known to the byte.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from tmtest import TIDEMARK, WORKLOADS, check, eq, main, skip, tidemark
+
+MIB = 1 << 20
+SMALL = 512 * 1024
+GT_LIVE = os.path.join(WORKLOADS, "gt_live")
+
+
+def need_tmux():
+    if not shutil.which("tmux"):
+        skip("tmux is not installed (make test-deps installs it)")
+
+
+def wait_for(what, fn, timeout=30):
+    """fn() until it returns something true; its value, or an AssertionError naming what."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Workload:
+    """A copy of gt_live named NAME (its comm), started, said "ready"."""
+
+    def __init__(self, tmp, name, mib):
+        self.path = os.path.join(tmp, name)
+        shutil.copy(GT_LIVE, self.path)
+        self.name, self.mib = name, mib
+        self.p = subprocess.Popen([self.path, str(mib)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        eq(self.p.stdout.readline(), b"ready\n", f"{name} started")
+        self.pid = self.p.pid
+
+    def signal_and_wait(self):
+        os.kill(self.pid, signal.SIGUSR1)
+        eq(self.p.stdout.readline(), b"held\n", f"{self.name} allocated")
+
+    def live(self):
+        return self.mib * MIB + SMALL
+
+    def running(self):
+        """Alive and not stopped (a probe left behind or a stop would show in its state)."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        return self.p.poll() is None and state in ("S", "R")
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+
+
+class Tmux:
+    """A private tmux server (its own socket) running one command in a WxH pane."""
+
+    def __init__(self, args, width=100, height=30):
+        self.sock = f"tm-top-{os.getpid()}-{time.monotonic_ns()}"
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), *args)
+        self.tmux("set-option", "-t", "t", "remain-on-exit", "on")
+
+    def tmux(self, *args):
+        return subprocess.run(["tmux", "-L", self.sock, *args], capture_output=True, text=True, timeout=30)
+
+    def screen(self):
+        return self.tmux("capture-pane", "-p", "-t", "t").stdout
+
+    def keys(self, *keys):
+        self.tmux("send-keys", "-t", "t", *keys)
+
+    def pane(self):
+        """(pid, dead, exit status) of the pane's command."""
+        out = self.tmux("display-message", "-p", "-t", "t", "#{pane_pid} #{pane_dead} #{pane_dead_status}")
+        f = out.stdout.split()
+        return int(f[0]), f[1] == "1", int(f[2]) if len(f) > 2 and f[2] else None
+
+    def kill(self):
+        self.tmux("kill-server")
+
+
+def host_rows(screen):
+    """{pid: (comm, live, peak)} of the host table's rows as drawn."""
+    rows = {}
+    for line in screen.splitlines():
+        m = re.match(r"\s*(\d+) (\S+)\s+\S+\s+(-?[\d.]+ (?:B|KiB|MiB|GiB))\s+(-?[\d.]+ (?:B|KiB|MiB|GiB))", line)
+        if m:
+            rows[int(m.group(1))] = (m.group(2), m.group(3), m.group(4))
+    return rows
+
+
+def row_order(screen, pids):
+    return [p for p in (int(m.group(1)) for m in re.finditer(r"^\s*(\d+) ", screen, re.M)) if p in pids]
+
+
+def human(n):
+    """n bytes as the terminal view shows them (report/fmt.c: tenths, rounded half up)."""
+    for i, unit in enumerate(("KiB", "MiB", "GiB")):
+        scale = 1024 ** (i + 1)
+        if n < scale * 1024:
+            tenths = n // scale * 10 + ((n % scale) * 10 + scale // 2) // scale
+            return f"{tenths // 10}.{tenths % 10} {unit}"
+    raise ValueError(n)
+
+
+def link_ids(pid):
+    """The BPF links process pid holds (from its fds' fdinfo)."""
+    ids = set()
+    fddir = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(fddir):
+        try:
+            with open(os.path.join(fddir, fd)) as f:
+                m = re.search(r"^link_id:\s*(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            ids.add(int(m.group(1)))
+    return ids
+
+
+def links_alive():
+    out = subprocess.run(["bpftool", "link", "show", "-j"], capture_output=True, text=True, timeout=60)
+    return {l["id"] for l in json.loads(out.stdout or "[]")}
+
+
+def test_host_view_keys_and_quit():
+    """Three workloads: the host view's live bytes, sorting, filtering, Enter on one, its
+    growth view, and q leaving them all running with none of top's links left."""
+    need_tmux()
+    tmp = tempfile.mkdtemp(prefix="tm-top-")
+    tag = os.getpid() % 100000
+    # started in this order: pids ascending A, B, C; live heaps B > C > A
+    names = [f"tmA{tag}", f"tmB{tag}", f"tmC{tag}"]
+    wls = [Workload(tmp, names[0], 3), Workload(tmp, names[1], 7), Workload(tmp, names[2], 5)]
+    a, b, c = wls
+    pids = {w.pid for w in wls}
+    args = [TIDEMARK, "top", "--interval", "0.3"]
+    for w in wls:
+        args += ["--comm", w.name]
+    t = Tmux(args)
+    try:
+        screen = wait_for("three rows", lambda: len(host_rows(t.screen()).keys() & pids) == 3 and t.screen())
+        check("live 0 B, full," in screen, f"selected processes get the allocator probes:\n{screen}")
+        top_pid = t.pane()[0]
+        ours = link_ids(top_pid)
+        check(len(ours) > 0, "top holds its probes' links while it runs")
+        for w in wls:
+            w.signal_and_wait()
+
+        def all_live():
+            s = t.screen()
+            rows = host_rows(s)
+            return all(rows.get(w.pid, (0, ""))[1] == human(w.live()) for w in wls) and s
+        screen = wait_for("the three live heaps", all_live)
+        rows = host_rows(screen)
+        for w in wls:
+            eq(rows[w.pid][1], human(w.live()), f"{w.name} live ({w.mib} MiB + 512 KiB)")
+            eq(rows[w.pid][2], human(w.live()), f"{w.name} peak")
+        eq(row_order(screen, pids), [b.pid, c.pid, a.pid], "sorted by live (the default)")
+        check(f"sort live" in screen, "the title names the sort")
+        check("sort l p r g n m" in screen and "q quit" in screen, f"the footer shows the keys:\n{screen}")
+
+        t.keys("n")
+        screen = wait_for("sort by pid", lambda: "sort pid" in t.screen() and t.screen())
+        eq(row_order(screen, pids), sorted(pids), "sorted by pid")
+        t.keys("l")
+        screen = wait_for("sort by live", lambda: "sort live" in t.screen() and t.screen())
+        eq(row_order(screen, pids), [b.pid, c.pid, a.pid], "sorted by live again")
+
+        t.keys("/", *c.name, "Enter")
+        screen = wait_for("the filter", lambda: f"filter {c.name}" in t.screen() and t.screen())
+        eq(row_order(screen, pids), [c.pid], "the filter leaves the one process it names")
+
+        t.keys("Enter")
+        top_line = re.compile(r"^\s*(\S+ \S+)\s+(\d+)\s+(\S+ \S+) ([ ^]) (site_\w+)", re.M)
+
+        def proc_view():
+            s = t.screen()
+            return f"pid {c.pid} {c.name}" in s and "site_top" in s and s
+        screen = wait_for("the process view", proc_view)
+        sites = {m.group(5): m.groups() for m in top_line.finditer(screen)}
+        check("site_top" in sites, f"site_top listed:\n{screen}")
+        if "site_top" in sites:
+            eq(sites["site_top"][0], human(c.mib * MIB), "site_top's live bytes")
+            eq(sites["site_top"][1], "1", "site_top's live blocks")
+            eq(sites["site_top"][3], "^", "site_top is marked as the most at the peak")
+        if "site_small" in sites:
+            eq(sites["site_small"][0], human(SMALL), "site_small's live bytes")
+        check("site_small" in sites, "site_small listed")
+        first = [m.group(5) for m in top_line.finditer(screen)][:1]
+        eq(first, ["site_top"], "the top line is site_top")
+
+        t.keys("v", "v")
+        wait_for("the growth view", lambda: "growth since opened" in t.screen())
+        c.signal_and_wait()
+        screen = wait_for("site_grow's growth", lambda: re.search(r"^\s*\+1\.0 MiB\s+1\.0 MiB\s+site_grow", t.screen(),
+                                                                  re.M) and t.screen())
+        check(not re.search(r"site_top", screen), f"site_top did not grow since the view opened:\n{screen}")
+
+        t.keys("Escape")
+        wait_for("back to the host view", lambda: "PID COMMAND" in t.screen())
+        t.keys("q")
+        _, dead, status = wait_for("top to exit", lambda: t.pane()[1] and t.pane())
+        eq(status, 0, "top exits 0 on q")
+        for w in wls:
+            check(w.running(), f"{w.name} still runs, not stopped")
+        left = ours & links_alive()
+        eq(sorted(left), [], "none of top's BPF links is left")
+        # and they run on as before: one more allocation each, answered
+        for w in wls:
+            w.signal_and_wait()
+    finally:
+        t.kill()
+        for w in wls:
+            w.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def plain_once(args, wls, interval="3"):
+    """tidemark top --once (stdout a pipe) on wls: they allocate during its one interval."""
+    p = subprocess.Popen([TIDEMARK, "top", "--once", "--interval", interval, *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()
+    check(re.search(r"tidemark top: tracing \d+ process", line), f"top says what it traces: {line!r}")
+    for w in wls:
+        w.signal_and_wait()
+    out, err = p.communicate(timeout=60)
+    eq(p.returncode, 0, f"top --once exits 0 ({err.strip()})")
+    return out
+
+
+def test_once_plain_text():
+    """Not a terminal: one plain table after one interval, exact bytes; -p opens the process."""
+    tmp = tempfile.mkdtemp(prefix="tm-top-")
+    tag = os.getpid() % 100000
+    wls = [Workload(tmp, f"tmP{tag}", 2), Workload(tmp, f"tmQ{tag}", 6)]
+    try:
+        out = plain_once(["--comm", wls[0].name, "--comm", wls[1].name], wls)
+        check("\x1b" not in out, "no escape codes in plain text")
+        rows = {int(m.group(1)): (m.group(2), int(m.group(3)), int(m.group(4)))
+                for m in re.finditer(r"^\s*(\d+) (\S+)\s+\S+\s+(-?\d+)\s+(\d+)\s", out, re.M)}
+        for w in wls:
+            eq(rows.get(w.pid), (w.name, w.live(), w.live()), f"{w.name}: comm, live and peak, to the byte")
+        eq(row_order(out, {w.pid for w in wls}), [wls[1].pid, wls[0].pid], "largest live heap first")
+        eq(out.count("PID COMMAND"), 1, "one table")
+
+        w = Workload(tmp, f"tmR{tag}", 4)
+        wls.append(w)
+        out = plain_once(["-p", str(w.pid)], [w])
+        sites = {m.group(4): (int(m.group(1)), int(m.group(2))) for m in
+                 re.finditer(r"^\s*(\d+)\s+(\d+)\s+(\d+) [ ^] (site_\w+)", out, re.M)}
+        eq(sites.get("site_top"), (4 * MIB, 1), "-p: site_top's live bytes and blocks")
+        eq(sites.get("site_small"), (SMALL, 1), "-p: site_small's live bytes and blocks")
+        check(f"pid {w.pid} {w.name}" in out, f"-p: the process's header:\n{out}")
+        for x in wls:
+            check(x.running(), f"{x.name} still runs after top --once")
+    finally:
+        for w in wls:
+            w.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_run_live():
+    """run --live: the process view of CMD while it runs; q closes the view, run goes on."""
+    need_tmux()
+    tmp = tempfile.mkdtemp(prefix="tm-top-")
+    name = f"tmL{os.getpid() % 100000}"
+    exe = os.path.join(tmp, name)
+    shutil.copy(GT_LIVE, exe)
+    cap = os.path.join(tmp, "live.tdm")
+    t = Tmux([TIDEMARK, "run", "--live", "--interval", "0.3", "-o", cap, "--", exe, "6"], width=80, height=24)
+    try:
+        screen = wait_for("the live view", lambda: re.search(rf"pid (\d+) {name}", t.screen()), timeout=120)
+        pid = int(screen.group(1))
+        os.kill(pid, signal.SIGUSR1)
+        screen = wait_for("site_top in the view", lambda: re.search(r"^\s*6\.0 MiB\s+1\s+6\.0 MiB \^ site_top",
+                                                                    t.screen(), re.M) and t.screen())
+        check(all(len(l) <= 80 for l in screen.splitlines()), "fits 80 columns")
+        t.keys("q")
+        wait_for("the view to close", lambda: "live view closed" in t.screen())
+        check(os.path.exists(f"/proc/{pid}"), "q leaves CMD running")
+        os.kill(pid, signal.SIGTERM)
+        _, dead, status = wait_for("run to exit", lambda: t.pane()[1] and t.pane())
+        eq(status, 128 + signal.SIGTERM, "run exits with CMD's status")
+        r = tidemark("report", "--format", "json", "--view", "leaks", "-n", "0", cap)
+        eq(r.returncode, 0, f"the capture reads ({r.stderr.strip()})")
+        if r.returncode == 0:
+            leaks = {s["stack"][0]["function"]: s["bytes"] for s in json.loads(r.stdout)["views"]["leaks"]}
+            eq(leaks.get("site_top"), 6 * MIB, "the capture has site_top's 6 MiB")
+    finally:
+        t.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_bad_input():
+    """One line on stderr naming the problem and the fix; exit 2 (1 for a pid not found)."""
+    for args, code, words in (
+        (["top", "--interval", "0"], 2, "--interval"),
+        (["top", "--comm", "a-name-longer-than-15"], 2, "15 characters"),
+        (["top", "--bogus"], 2, "unknown option"),
+        (["top", "extra"], 2, "unexpected argument"),
+        (["top", "-p", "2147483647"], 1, "not found"),
+        (["run", "--interval", "1", "--", "true"], 2, "add --live"),
+    ):
+        r = tidemark(*args)
+        eq(r.returncode, code, f"tidemark {' '.join(args)}: exit status")
+        eq(len(r.stderr.strip().splitlines()), 1, f"tidemark {' '.join(args)}: one line: {r.stderr!r}")
+        check(words in r.stderr, f"tidemark {' '.join(args)}: names {words!r}: {r.stderr!r}")
+        eq(r.stdout, "", f"tidemark {' '.join(args)}: nothing on stdout")
+
+
+if __name__ == "__main__":
+    main([test_host_view_keys_and_quit, test_once_plain_text, test_run_live, test_bad_input])
