@@ -1045,13 +1045,6 @@ static void top_free(struct tm_top *top)
 
 /* ---- tidemark top's own session ------------------------------------- */
 
-static int cgroup_under(const char *rel, const char *cg)
-{
-	size_t l = strlen(rel);
-
-	return !strcmp(rel, "/") || (!strncmp(cg, rel, l) && (cg[l] == 0 || cg[l] == '/'));
-}
-
 /*
  * The selectors in the kernel (processes that start later), and the
  * processes running now that they select.
@@ -1116,7 +1109,7 @@ static int select_running(struct tm_top *top)
 		for (i = 0; !match && i < o->ncomms; i++)
 			match = !strncmp(o->comms[i], comm, 15);
 		for (i = 0; !match && i < o->ncgroups; i++)
-			match = !tm_cgroup__of_pid_in((pid_t)pid, hiers[i], cg, sizeof(cg)) && cgroup_under(rels[i], cg);
+			match = !tm_cgroup__of_pid_in((pid_t)pid, hiers[i], cg, sizeof(cg)) && tm_cgroup__under(rels[i], cg);
 		if (!match || tm_trace__watch(top->t, (pid_t)pid, 0))
 			continue; /* gone, or no room */
 		if (tm_trace__watching(top->t, (pid_t)pid, &inc))
