@@ -91,10 +91,17 @@ class Tmux:
         self.tmux("send-keys", "-t", "t", *keys)
 
     def pane(self):
-        """(pid, dead, exit status) of the pane's command."""
-        out = self.tmux("display-message", "-p", "-t", "t", "#{pane_pid} #{pane_dead} #{pane_dead_status}")
-        f = out.stdout.split()
-        return int(f[0]), f[1] == "1", int(f[2]) if len(f) > 2 and f[2] else None
+        """(pid, dead, exit status or "signal N") of the pane's command."""
+        out = self.tmux("display-message", "-p", "-t", "t",
+                        "#{pane_pid} #{pane_dead} #{pane_dead_status}:#{pane_dead_signal}")
+        pid, dead, how = out.stdout.split()
+        status, sig = how.split(":")
+        return int(pid), dead == "1", int(status) if status else f"signal {sig}" if sig else None
+
+    def exited(self):
+        """The command's exit status (or "signal N") once it has exited and tmux has reaped it."""
+        p = self.pane()
+        return p[1] and p[2] is not None and p
 
     def kill(self):
         self.tmux("kill-server")
@@ -188,6 +195,15 @@ def test_host_view_keys_and_quit():
         screen = wait_for("sort by live", lambda: "sort live" in t.screen() and t.screen())
         eq(row_order(screen, pids), [b.pid, c.pid, a.pid], "sorted by live again")
 
+        t.keys("c")
+        screen = wait_for("the cgroup view", lambda: "PROCS" in t.screen() and t.screen())
+        cg = [l.split() for l in screen.splitlines()[screen.splitlines().index(
+            next(l for l in screen.splitlines() if "PROCS" in l)) + 1:] if re.match(r"\S+\s+\d+ ", l)]
+        eq([(r[1], r[2] + " " + r[3]) for r in cg], [("3", human(sum(w.live() for w in wls)))],
+           "one cgroup row (they share ours): three processes, their live heaps' sum")
+        t.keys("c")
+        wait_for("back to processes", lambda: "PID COMMAND" in t.screen())
+
         t.keys("/", *c.name, "Enter")
         screen = wait_for("the filter", lambda: f"filter {c.name}" in t.screen() and t.screen())
         eq(row_order(screen, pids), [c.pid], "the filter leaves the one process it names")
@@ -221,7 +237,7 @@ def test_host_view_keys_and_quit():
         t.keys("Escape")
         wait_for("back to the host view", lambda: "PID COMMAND" in t.screen())
         t.keys("q")
-        _, dead, status = wait_for("top to exit", lambda: t.pane()[1] and t.pane())
+        _, dead, status = wait_for("top to exit", t.exited)
         eq(status, 0, "top exits 0 on q")
         for w in wls:
             check(w.running(), f"{w.name} still runs, not stopped")
@@ -301,7 +317,7 @@ def test_run_live():
         wait_for("the view to close", lambda: "live view closed" in t.screen())
         check(os.path.exists(f"/proc/{pid}"), "q leaves CMD running")
         os.kill(pid, signal.SIGTERM)
-        _, dead, status = wait_for("run to exit", lambda: t.pane()[1] and t.pane())
+        _, dead, status = wait_for("run to exit", t.exited)
         eq(status, 128 + signal.SIGTERM, "run exits with CMD's status")
         r = tidemark("report", "--format", "json", "--view", "leaks", "-n", "0", cap)
         eq(r.returncode, 0, f"the capture reads ({r.stderr.strip()})")
@@ -310,6 +326,35 @@ def test_run_live():
             eq(leaks.get("site_top"), 6 * MIB, "the capture has site_top's 6 MiB")
     finally:
         t.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_attach_live():
+    """attach --live: the view of a running process; q stops as Ctrl-C would, it runs on."""
+    need_tmux()
+    tmp = tempfile.mkdtemp(prefix="tm-top-")
+    w = Workload(tmp, f"tmT{os.getpid() % 100000}", 3)
+    cap = os.path.join(tmp, "attach.tdm")
+    t = Tmux([TIDEMARK, "attach", "--live", "--interval", "0.3", "-p", str(w.pid), "-o", cap], width=80, height=24)
+    try:
+        wait_for("the live view", lambda: f"pid {w.pid} {w.name}" in t.screen(), timeout=120)
+        time.sleep(1)  # the view opens once every probe is in place
+        w.signal_and_wait()
+        wait_for("site_top in the view", lambda: re.search(r"^\s*3\.0 MiB\s+1\s+3\.0 MiB \^ site_top", t.screen(),
+                                                           re.M))
+        t.keys("q")
+        _, dead, status = wait_for("attach to exit", t.exited)
+        eq(status, 0, "attach exits 0 on q")
+        check(w.running(), "q leaves the process running")
+        r = tidemark("report", "--format", "json", "--view", "leaks", "-n", "0", cap)
+        eq(r.returncode, 0, f"the capture reads ({r.stderr.strip()})")
+        if r.returncode == 0:
+            leaks = {s["stack"][0]["function"]: s["bytes"] for s in json.loads(r.stdout)["views"]["leaks"]}
+            eq(leaks.get("site_top"), 3 * MIB, "the capture has site_top's 3 MiB")
+        w.signal_and_wait()  # and it runs on as before
+    finally:
+        t.kill()
+        w.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -331,4 +376,4 @@ def test_bad_input():
 
 
 if __name__ == "__main__":
-    main([test_host_view_keys_and_quit, test_once_plain_text, test_run_live, test_bad_input])
+    main([test_host_view_keys_and_quit, test_once_plain_text, test_run_live, test_attach_live, test_bad_input])
