@@ -1122,6 +1122,7 @@ static int select_running(struct tm_top *top)
 int tm_top__run(const struct tm_top_opts *o)
 {
 	struct tm_top *top = calloc(1, sizeof(*top));
+	const char *later = "";
 	int rc = 1;
 
 	if (!top)
@@ -1138,8 +1139,12 @@ int tm_top__run(const struct tm_top_opts *o)
 	tm_trace__set_event_cb(top->t, on_event, top);
 	if (select_running(top))
 		goto out;
-	pr_info("tidemark top: tracing %zu process%s%s (mode %s)\n", top->nprocs, top->nprocs == 1 ? "" : "es",
-		o->trace.sel_flags ? " and the selected ones that start" : "", top->full ? "full" : "lite");
+	if (o->trace.sel_flags & TM_SEL_ALL)
+		later = " and every one that starts";
+	else if (o->trace.sel_flags)
+		later = " and the selected ones that start";
+	pr_info("tidemark top: tracing %zu process%s%s (mode %s)\n", top->nprocs, top->nprocs == 1 ? "" : "es", later,
+		top->full ? "full" : "lite");
 	if (!o->plain && !o->once && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO) && start_curses(top))
 		goto out;
 	top->start_ns = tm_now_ns();
