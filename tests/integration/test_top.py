@@ -237,7 +237,7 @@ def test_host_view_keys_and_quit():
         t.keys("Escape")
         wait_for("back to the host view", lambda: "PID COMMAND" in t.screen())
         t.keys("q")
-        _, dead, status = wait_for("top to exit", t.exited)
+        _, dead, status = wait_for("top to exit", t.exited, timeout=120)
         eq(status, 0, "top exits 0 on q")
         for w in wls:
             check(w.running(), f"{w.name} still runs, not stopped")
@@ -317,7 +317,7 @@ def test_run_live():
         wait_for("the view to close", lambda: "live view closed" in t.screen())
         check(os.path.exists(f"/proc/{pid}"), "q leaves CMD running")
         os.kill(pid, signal.SIGTERM)
-        _, dead, status = wait_for("run to exit", t.exited)
+        _, dead, status = wait_for("run to exit", t.exited, timeout=120)
         eq(status, 128 + signal.SIGTERM, "run exits with CMD's status")
         r = tidemark("report", "--format", "json", "--view", "leaks", "-n", "0", cap)
         eq(r.returncode, 0, f"the capture reads ({r.stderr.strip()})")
@@ -343,7 +343,7 @@ def test_attach_live():
         wait_for("site_top in the view", lambda: re.search(r"^\s*3\.0 MiB\s+1\s+3\.0 MiB \^ site_top", t.screen(),
                                                            re.M))
         t.keys("q")
-        _, dead, status = wait_for("attach to exit", t.exited)
+        _, dead, status = wait_for("attach to exit", t.exited, timeout=120)
         eq(status, 0, "attach exits 0 on q")
         check(w.running(), "q leaves the process running")
         r = tidemark("report", "--format", "json", "--view", "leaks", "-n", "0", cap)

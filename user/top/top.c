@@ -18,10 +18,12 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,6 +97,7 @@ struct tm_top {
 	const struct tm_top_opts *o;
 	int curses; /* drawing with ncurses (else plain text) */
 	SCREEN *scr;
+	int saved_stderr; /* while ncurses draws, stderr goes to a memfd, shown at the end */
 	uint64_t interval_ns, next_ns, start_ns;
 	int paused, quit;
 
@@ -990,6 +993,49 @@ static void tick_refresh(struct tm_top *top)
 
 /* ---- the terminal ----------------------------------------------------- */
 
+/*
+ * What tidemark says on stderr while the screen is drawn would land in the
+ * middle of it: it is kept, and printed once the terminal is given back.
+ */
+static void hold_stderr(struct tm_top *top)
+{
+	int fd = memfd_create("tidemark-top-stderr", MFD_CLOEXEC);
+
+	top->saved_stderr = -1;
+	if (fd < 0)
+		return;
+	fflush(stderr);
+	top->saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+	if (top->saved_stderr < 0 || dup2(fd, STDERR_FILENO) < 0) {
+		if (top->saved_stderr >= 0)
+			close(top->saved_stderr);
+		top->saved_stderr = -1;
+	}
+	close(fd);
+}
+
+static void release_stderr(struct tm_top *top)
+{
+	char buf[4096];
+	ssize_t n;
+	int held;
+
+	if (top->saved_stderr < 0)
+		return;
+	fflush(stderr);
+	held = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+	dup2(top->saved_stderr, STDERR_FILENO);
+	close(top->saved_stderr);
+	top->saved_stderr = -1;
+	if (held < 0)
+		return;
+	lseek(held, 0, SEEK_SET);
+	while ((n = read(held, buf, sizeof(buf))) > 0)
+		if (write(STDERR_FILENO, buf, (size_t)n) != n)
+			break;
+	close(held);
+}
+
 static int start_curses(struct tm_top *top)
 {
 	top->scr = newterm(NULL, stdout, stdin);
@@ -1006,6 +1052,7 @@ static int start_curses(struct tm_top *top)
 	set_escdelay(25);
 	curs_set(0);
 	top->curses = 1;
+	hold_stderr(top);
 	return 0;
 }
 
@@ -1023,6 +1070,7 @@ static void stop_curses(struct tm_top *top)
 	endwin();
 	delscreen(top->scr);
 	top->curses = 0;
+	release_stderr(top);
 	if (top->nkeys) {
 		qsort(top->key_ns, top->nkeys, sizeof(top->key_ns[0]), cmp_u64);
 		pr_debug("tidemark top: %zu redraws after keys: median %.3f ms, max %.3f ms (key read to screen written)\n",
