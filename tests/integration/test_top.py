@@ -74,12 +74,16 @@ class Workload:
 
 
 class Tmux:
-    """A private tmux server (its own socket) running one command in a WxH pane."""
+    """A private tmux server (its own socket) running one command in a WxH pane. A shell
+    around the command writes its exit status to a file (tmux does not always say it)."""
 
     def __init__(self, args, width=100, height=30):
         self.sock = f"tm-top-{os.getpid()}-{time.monotonic_ns()}"
-        self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), *args)
-        self.tmux("set-option", "-t", "t", "remain-on-exit", "on")
+        fd, self.rcfile = tempfile.mkstemp(prefix="tm-top-rc-")
+        os.close(fd)
+        os.unlink(self.rcfile)
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), "sh", "-c",
+                  f'"$@"; echo $? > {self.rcfile}; sleep 600', "sh", *args)
 
     def tmux(self, *args):
         return subprocess.run(["tmux", "-L", self.sock, *args], capture_output=True, text=True, timeout=30)
@@ -90,21 +94,25 @@ class Tmux:
     def keys(self, *keys):
         self.tmux("send-keys", "-t", "t", *keys)
 
-    def pane(self):
-        """(pid, dead, exit status or "signal N") of the pane's command."""
-        out = self.tmux("display-message", "-p", "-t", "t",
-                        "#{pane_pid} #{pane_dead} #{pane_dead_status}:#{pane_dead_signal}")
-        pid, dead, how = out.stdout.split()
-        status, sig = how.split(":")
-        return int(pid), dead == "1", int(status) if status else f"signal {sig}" if sig else None
+    def pid(self):
+        """The command's pid (the shell's child)."""
+        sh = int(self.tmux("display-message", "-p", "-t", "t", "#{pane_pid}").stdout)
+        with open(f"/proc/{sh}/task/{sh}/children") as f:
+            return int(f.read().split()[0])
 
     def exited(self):
-        """The command's exit status (or "signal N") once it has exited and tmux has reaped it."""
-        p = self.pane()
-        return p[1] and p[2] is not None and p
+        """The command's exit status once it has exited, else None."""
+        try:
+            with open(self.rcfile) as f:
+                rc = f.read()
+        except FileNotFoundError:
+            return None
+        return rc.endswith("\n") and (int(rc),)
 
     def kill(self):
         self.tmux("kill-server")
+        if os.path.exists(self.rcfile):
+            os.unlink(self.rcfile)
 
 
 def host_rows(screen):
@@ -165,11 +173,12 @@ def test_host_view_keys_and_quit():
     args = [TIDEMARK, "top", "--interval", "0.3"]
     for w in wls:
         args += ["--comm", w.name]
-    t = Tmux(args)
+    t = Tmux(args, width=80, height=24)  # the smallest terminal it supports
     try:
         screen = wait_for("three rows", lambda: len(host_rows(t.screen()).keys() & pids) == 3 and t.screen())
+        check("GROWTH/1m" in screen, f"80 columns hold every number column:\n{screen}")
         check("live 0 B, full," in screen, f"selected processes get the allocator probes:\n{screen}")
-        top_pid = t.pane()[0]
+        top_pid = wait_for("top's pid", t.pid)
         ours = link_ids(top_pid)
         check(len(ours) > 0, "top holds its probes' links while it runs")
         for w in wls:
@@ -186,7 +195,7 @@ def test_host_view_keys_and_quit():
             eq(rows[w.pid][2], human(w.live()), f"{w.name} peak")
         eq(row_order(screen, pids), [b.pid, c.pid, a.pid], "sorted by live (the default)")
         check(f"sort live" in screen, "the title names the sort")
-        check("sort l p r g n m" in screen and "q quit" in screen, f"the footer shows the keys:\n{screen}")
+        check("l p r g n m sort" in screen and "q quit" in screen, f"the footer shows the keys:\n{screen}")
 
         t.keys("n")
         screen = wait_for("sort by pid", lambda: "sort pid" in t.screen() and t.screen())
@@ -213,7 +222,7 @@ def test_host_view_keys_and_quit():
 
         def proc_view():
             s = t.screen()
-            return f"pid {c.pid} {c.name}" in s and "site_top" in s and s
+            return f"pid {c.pid} {c.name}: live" in s and "site_top" in s and s
         screen = wait_for("the process view", proc_view)
         sites = {m.group(5): m.groups() for m in top_line.finditer(screen)}
         check("site_top" in sites, f"site_top listed:\n{screen}")
@@ -237,7 +246,7 @@ def test_host_view_keys_and_quit():
         t.keys("Escape")
         wait_for("back to the host view", lambda: "PID COMMAND" in t.screen())
         t.keys("q")
-        _, dead, status = wait_for("top to exit", t.exited, timeout=120)
+        (status,) = wait_for("top to exit", t.exited, timeout=120)
         eq(status, 0, "top exits 0 on q")
         for w in wls:
             check(w.running(), f"{w.name} still runs, not stopped")
@@ -288,12 +297,38 @@ def test_once_plain_text():
                  re.finditer(r"^\s*(\d+)\s+(\d+)\s+(\d+) [ ^] (site_\w+)", out, re.M)}
         eq(sites.get("site_top"), (4 * MIB, 1), "-p: site_top's live bytes and blocks")
         eq(sites.get("site_small"), (SMALL, 1), "-p: site_small's live bytes and blocks")
-        check(f"pid {w.pid} {w.name}" in out, f"-p: the process's header:\n{out}")
+        check(f"pid {w.pid} {w.name}: live {w.live()}, peak {w.live()}" in out, f"-p: the process's header:\n{out}")
         for x in wls:
             check(x.running(), f"{x.name} still runs after top --once")
     finally:
         for w in wls:
             w.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_periodic_plain_and_ctrl_c():
+    """Piped without --once: a table every interval until SIGINT (Ctrl-C), then exit 0."""
+    tmp = tempfile.mkdtemp(prefix="tm-top-")
+    w = Workload(tmp, f"tmS{os.getpid() % 100000}", 1)
+    try:
+        p = subprocess.Popen([TIDEMARK, "top", "--interval", "0.2", "--comm", w.name], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        p.stderr.readline()
+        w.signal_and_wait()
+        lines = []
+        while sum(1 for l in lines if l.startswith("#")) < 6:
+            lines.append(p.stdout.readline())
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        eq(p.returncode, 0, f"SIGINT: exit 0 ({err.strip()})")
+        tables = "".join(lines).split("\n# ")
+        check(len(tables) >= 6, "a table every interval")
+        last = re.search(rf"^\s*{w.pid} {w.name}\s+\S+\s+(\d+)", tables[-2], re.M)
+        eq(last and int(last.group(1)), w.live(), "the latest table has the live heap to the byte")
+        check(w.running(), "Ctrl-C leaves the process running")
+        w.signal_and_wait()
+    finally:
+        w.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -312,12 +347,13 @@ def test_run_live():
         os.kill(pid, signal.SIGUSR1)
         screen = wait_for("site_top in the view", lambda: re.search(r"^\s*6\.0 MiB\s+1\s+6\.0 MiB \^ site_top",
                                                                     t.screen(), re.M) and t.screen())
-        check(all(len(l) <= 80 for l in screen.splitlines()), "fits 80 columns")
+        check(re.search(rf"pid {pid} {name}: live 6\.5 MiB, peak 6\.5 MiB \d+ s ago, rss", screen),
+              f"the header: live and peak, in 80 columns:\n{screen}")
         t.keys("q")
         wait_for("the view to close", lambda: "live view closed" in t.screen())
         check(os.path.exists(f"/proc/{pid}"), "q leaves CMD running")
         os.kill(pid, signal.SIGTERM)
-        _, dead, status = wait_for("run to exit", t.exited, timeout=120)
+        (status,) = wait_for("run to exit", t.exited, timeout=120)
         eq(status, 128 + signal.SIGTERM, "run exits with CMD's status")
         r = tidemark("report", "--format", "json", "--view", "leaks", "-n", "0", cap)
         eq(r.returncode, 0, f"the capture reads ({r.stderr.strip()})")
@@ -343,7 +379,9 @@ def test_attach_live():
         wait_for("site_top in the view", lambda: re.search(r"^\s*3\.0 MiB\s+1\s+3\.0 MiB \^ site_top", t.screen(),
                                                            re.M))
         t.keys("q")
-        _, dead, status = wait_for("attach to exit", t.exited, timeout=120)
+        t0 = time.monotonic()
+        (status,) = wait_for("attach to exit", t.exited, timeout=120)
+        print(f"    attach exited {time.monotonic() - t0:.1f} s after q")
         eq(status, 0, "attach exits 0 on q")
         check(w.running(), "q leaves the process running")
         r = tidemark("report", "--format", "json", "--view", "leaks", "-n", "0", cap)
@@ -376,4 +414,4 @@ def test_bad_input():
 
 
 if __name__ == "__main__":
-    main([test_host_view_keys_and_quit, test_once_plain_text, test_run_live, test_attach_live, test_bad_input])
+    main([test_host_view_keys_and_quit, test_once_plain_text, test_periodic_plain_and_ctrl_c, test_run_live, test_attach_live, test_bad_input])

@@ -523,8 +523,9 @@ static void host_lines(struct tm_top *top)
 		ndrops += top->procs[i].drops != 0;
 	}
 	fmt_bytes(top, live, sizeof(live), total);
-	add_line(top, L_TITLE, "tidemark top: %zu proc%s, live %s, %s, every %.1f s, sort %s%s%s%s", top->nprocs,
-		 top->nprocs == 1 ? "" : "s", live, top->full ? "full" : "lite: mmap/brk",
+	/* 80 columns: the mode in a word (the man page says what lite counts) */
+	add_line(top, L_TITLE, "tidemark top: %zu proc%s, live %s, %s, %.1f s, sort %s%s%s%s", top->nprocs,
+		 top->nprocs == 1 ? "" : "s", live, top->full ? "full" : "lite",
 		 top->interval_ns / 1e9, sort_names[top->sort], top->paused ? ", PAUSED" : "",
 		 top->filter[0] ? ", filter " : "", top->filter);
 	if (ndrops)
@@ -613,6 +614,7 @@ static void proc_lines(struct tm_top *top)
 	char live[32], peak[32], rss[32], b1[32], b2[32], label[LINE_LEN];
 	const struct tm_profile *cur = top->cur;
 	size_t i, n = 0;
+	uint64_t now;
 
 	if (!p) {
 		add_line(top, L_TITLE, "tidemark top: pid %d has exited", (int)top->open_pid);
@@ -623,9 +625,10 @@ static void proc_lines(struct tm_top *top)
 	fmt_bytes(top, live, sizeof(live), p->live);
 	fmt_bytes(top, peak, sizeof(peak), (int64_t)p->peak);
 	fmt_bytes(top, rss, sizeof(rss), (int64_t)p->rss);
-	add_line(top, L_TITLE, "pid %d %s%s  live %s  peak %s at %.1f s  rss %s", (int)p->pid, p->comm,
+	now = tm_now_ns();
+	add_line(top, L_TITLE, "pid %d %s%s: live %s, peak %s %.0f s ago, rss %s", (int)p->pid, p->comm,
 		 top->open_gone ? " (exited)" : "", live, peak,
-		 p->peak_time_ns > p->start_ns ? (p->peak_time_ns - p->start_ns) / 1e9 : 0.0, rss);
+		 p->peak_time_ns && now > p->peak_time_ns ? (now - p->peak_time_ns) / 1e9 : 0.0, rss);
 	add_line(top, L_TITLE, "by %s (%.0f s), frames %s%s%s%s%s", pview_names[top->pview],
 		 (tm_now_ns() - top->opened_ns) / 1e9,
 		 top->flags & TM_REPORT_PYTHON_ONLY ? "python-only" : "hybrid", top->paused ? ", PAUSED" : "",
@@ -714,7 +717,7 @@ static const char *footer(const struct tm_top *top)
 		return "filter: type text, Enter apply, Esc cancel";
 	if (top->open_pid)
 		return top->live_only ? "v view  y python/hybrid  / filter  space pause  +/- rate  q leave" : "v view  y python/hybrid  / filter  space pause  +/- rate  Esc back  q quit";
-	return "sort l p r g n m  Enter open  c cgroups  / filter  space pause  +/- rate  q quit";
+	return "l p r g n m sort  Enter open  c cgroup  / filter  spc pause  +/- rate  q quit";
 }
 
 /* ---- drawing ---------------------------------------------------------- */
