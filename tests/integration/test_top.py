@@ -332,6 +332,57 @@ def test_periodic_plain_and_ctrl_c():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+HOLD_PY = """import signal
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+print("ready", flush=True)
+signal.sigwait({signal.SIGUSR1})
+held = bytearray(8 << 20)  # line 5
+print("held", flush=True)
+signal.sigwait({signal.SIGUSR1})
+"""
+
+
+def test_python_only_key():
+    """top -p PYTHON_PID: y switches the rows between hybrid frames and the Python line."""
+    need_tmux()
+    from test_python import interpreters
+    pys = interpreters()
+    if not pys:
+        skip("no CPython interpreter found")
+    tmp = tempfile.mkdtemp(prefix="tm-top-")
+    script = os.path.join(tmp, "hold.py")
+    with open(script, "w") as f:
+        f.write(HOLD_PY)
+    py = subprocess.Popen([pys[-1][1], script], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    eq(py.stdout.readline(), b"ready\n", "the Python workload started")
+    t = Tmux([TIDEMARK, "top", "-p", str(py.pid), "--interval", "0.3"], width=100, height=24)
+    row = re.compile(r"^\s*8\.0 MiB\s+1\s+8\.0 MiB \^ (.*)$", re.M)
+    try:
+        wait_for("the process view", lambda: f"pid {py.pid} " in t.screen(), timeout=120)
+        time.sleep(1)  # the view opens once every probe is in place
+        os.kill(py.pid, signal.SIGUSR1)
+        eq(py.stdout.readline(), b"held\n", "bytearray(8 MiB) made")
+        hybrid = wait_for("the 8 MiB row", lambda: row.search(t.screen())).group(1).strip()
+        check("frames hybrid" in t.screen(), "hybrid frames by default")
+        check(not hybrid.startswith(script), f"hybrid: the innermost frame is native: {hybrid!r}")
+        t.keys("y")
+        wait_for("python-only frames", lambda: "frames python-only" in t.screen())
+        m = wait_for("the Python line", lambda: (m := row.search(t.screen())) and script in m.group(1) and m)
+        eq(m.group(1).strip(), f"{script}:5 <module>", "python-only: the row names the Python line")
+        t.keys("y")
+        m = wait_for("hybrid again", lambda: (m := row.search(t.screen())) and script not in m.group(1) and m)
+        eq(m.group(1).strip(), hybrid, "y again: the native frame again")
+        t.keys("q")
+        (status,) = wait_for("top to exit", t.exited, timeout=120)
+        eq(status, 0, "top exits 0 on q")
+        check(py.poll() is None, "the Python process runs on")
+    finally:
+        t.kill()
+        py.kill()
+        py.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_run_live():
     """run --live: the process view of CMD while it runs; q closes the view, run goes on."""
     need_tmux()
@@ -414,4 +465,5 @@ def test_bad_input():
 
 
 if __name__ == "__main__":
-    main([test_host_view_keys_and_quit, test_once_plain_text, test_periodic_plain_and_ctrl_c, test_run_live, test_attach_live, test_bad_input])
+    main([test_host_view_keys_and_quit, test_once_plain_text, test_periodic_plain_and_ctrl_c,
+          test_python_only_key, test_run_live, test_attach_live, test_bad_input])
