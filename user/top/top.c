@@ -118,7 +118,6 @@ struct tm_top {
 
 	/* the process view: pid, or 0 for the host view */
 	pid_t open_pid;
-	__u32 open_inc;
 	int live_only; /* run/attach --live: there is no host view */
 	enum proc_view pview;
 	unsigned int flags; /* enum tm_report_flags: TM_REPORT_PYTHON_ONLY */
@@ -461,11 +460,10 @@ static int64_t sort_value(const struct tm_top *top, int64_t live, int64_t peak, 
 	}
 }
 
-static const struct tm_top *sort_top; /* qsort has no context argument */
-
-static int cmp_proc(const void *a, const void *b)
+static int cmp_proc(const void *a, const void *b, void *arg)
 {
 	const struct tproc *x = *(const struct tproc *const *)a, *y = *(const struct tproc *const *)b;
+	const struct tm_top *sort_top = arg;
 	int64_t vx, vy;
 	int c;
 
@@ -482,9 +480,10 @@ static int cmp_proc(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-static int cmp_cg(const void *a, const void *b)
+static int cmp_cg(const void *a, const void *b, void *arg)
 {
 	const struct tcg *x = *(const struct tcg *const *)a, *y = *(const struct tcg *const *)b;
+	const struct tm_top *sort_top = arg;
 	int64_t vx, vy;
 
 	if (sort_top->sort == SORT_PID || sort_top->sort == SORT_NAME)
@@ -531,7 +530,6 @@ static void host_lines(struct tm_top *top)
 	if (ndrops)
 		add_line(top, L_NOTE, "%zu process%s lost events (full tables): their numbers are lower bounds", ndrops,
 			 ndrops == 1 ? "" : "es");
-	sort_top = top;
 	if (top->by_cgroup) {
 		cgs = calloc(top->ncgs + 1, sizeof(*cgs));
 		if (!cgs)
@@ -539,7 +537,7 @@ static void host_lines(struct tm_top *top)
 		for (i = 0; i < top->ncgs; i++)
 			if (!top->filter[0] || strstr(top->cgs[i].path, top->filter))
 				cgs[n++] = &top->cgs[i];
-		qsort(cgs, n, sizeof(*cgs), cmp_cg);
+		qsort_r(cgs, n, sizeof(*cgs), cmp_cg, top);
 		add_line(top, L_HEAD, "%-22s %5s %10s %10s %10s %10s  %s", "CONTAINER", "PROCS", "LIVE", "PEAK", "RSS",
 			 "GROWTH/1m", "CGROUP");
 		top->first_row = top->nlines;
@@ -561,7 +559,7 @@ static void host_lines(struct tm_top *top)
 	for (i = 0; i < top->nprocs; i++)
 		if (proc_passes(top, &top->procs[i]))
 			rows[n++] = &top->procs[i];
-	qsort(rows, n, sizeof(*rows), cmp_proc);
+	qsort_r(rows, n, sizeof(*rows), cmp_proc, top);
 	add_line(top, L_HEAD, "%7s %-15s %-11s %10s %10s %10s %10s  %s", "PID", "COMMAND", "CONTAINER", "LIVE", "PEAK",
 		 "RSS", "GROWTH/1m", "CMDLINE");
 	top->first_row = top->nlines;
@@ -804,7 +802,6 @@ static void open_proc(struct tm_top *top, pid_t pid)
 	snprintf(top->host_filter, sizeof(top->host_filter), "%s", top->filter);
 	top->filter[0] = 0;
 	top->open_pid = pid;
-	top->open_inc = p->inc;
 	top->open_gone = 0;
 	top->pview = PV_LIVE;
 	top->cursor = top->scroll = 0;
@@ -833,6 +830,11 @@ static void set_interval(struct tm_top *top, double s)
 		s = 60;
 	top->interval_ns = (uint64_t)(s * 1e9);
 	top->next_ns = tm_now_ns() + top->interval_ns;
+}
+
+static int is_move_key(int ch)
+{
+	return ch == KEY_UP || ch == KEY_DOWN || ch == 'j' || ch == 'k' || ch == KEY_PPAGE || ch == KEY_NPAGE;
 }
 
 /* One key; 1 when the screen changes. */
@@ -895,7 +897,7 @@ static int handle_key(struct tm_top *top, int ch)
 	default:
 		break;
 	}
-	if (top->cursor_pid && !top->open_pid && (ch == KEY_UP || ch == 'k' || ch == KEY_DOWN || ch == 'j' || ch == KEY_PPAGE || ch == KEY_NPAGE))
+	if (top->cursor_pid && !top->open_pid && is_move_key(ch))
 		top->cursor_pid = 0; /* host_lines follows the index and names the new pid */
 	if (top->open_pid) {
 		switch (ch) {
@@ -920,8 +922,7 @@ static int handle_key(struct tm_top *top, int ch)
 				close_proc(top);
 			return 1;
 		default:
-			return ch == KEY_UP || ch == KEY_DOWN || ch == 'j' || ch == 'k' || ch == KEY_PPAGE ||
-			       ch == KEY_NPAGE;
+			return is_move_key(ch);
 		}
 	}
 	switch (ch) {
@@ -953,7 +954,7 @@ static int handle_key(struct tm_top *top, int ch)
 		}
 		return 1;
 	default:
-		return ch == KEY_UP || ch == KEY_DOWN || ch == 'j' || ch == 'k' || ch == KEY_PPAGE || ch == KEY_NPAGE;
+		return is_move_key(ch);
 	}
 }
 
