@@ -266,8 +266,10 @@ def plain_once(args, wls, interval="3"):
     """tidemark top --once (stdout a pipe) on wls: they allocate during its one interval."""
     p = subprocess.Popen([TIDEMARK, "top", "--once", "--interval", interval, *args], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    line = p.stderr.readline()
-    check(re.search(r"tidemark top: tracing \d+ process", line), f"top says what it traces: {line!r}")
+    said = []
+    while not said or not said[-1].startswith("tidemark top: tracing") and said[-1]:
+        said.append(p.stderr.readline())  # after what tidemark says first (a tracefs mount)
+    check(re.match(r"tidemark top: tracing \d+ process", said[-1]), f"top says what it traces: {said!r}")
     for w in wls:
         w.signal_and_wait()
     out, err = p.communicate(timeout=60)
@@ -306,6 +308,22 @@ def test_once_plain_text():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_names_escaped():
+    """A process named with an escape sequence is shown escaped, never sent to the terminal."""
+    tmp = tempfile.mkdtemp(prefix="tm-top-")
+    name = f"tmE\x1b[7m{os.getpid() % 100000}"
+    w = Workload(tmp, name, 1)
+    try:
+        out = plain_once(["--comm", name], [w])
+        check("\x1b" not in out, f"no escape byte on stdout: {out!r}")
+        shown = name.replace("\x1b", "\\x1b")
+        m = re.search(rf"^\s*{w.pid} (\S+)\s+\S+\s+(\d+)", out, re.M)
+        eq(m and (m.group(1), int(m.group(2))), (shown, w.live()), "the name escaped as reports escape it, live exact")
+    finally:
+        w.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_periodic_plain_and_ctrl_c():
     """Piped without --once: a table every interval until SIGINT (Ctrl-C), then exit 0."""
     tmp = tempfile.mkdtemp(prefix="tm-top-")
@@ -313,7 +331,9 @@ def test_periodic_plain_and_ctrl_c():
     try:
         p = subprocess.Popen([TIDEMARK, "top", "--interval", "0.2", "--comm", w.name], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-        p.stderr.readline()
+        for line in iter(p.stderr.readline, ""):
+            if line.startswith("tidemark top: tracing"):
+                break
         w.signal_and_wait()
         lines = []
         while sum(1 for l in lines if l.startswith("#")) < 6:
@@ -465,5 +485,5 @@ def test_bad_input():
 
 
 if __name__ == "__main__":
-    main([test_host_view_keys_and_quit, test_once_plain_text, test_periodic_plain_and_ctrl_c,
-          test_python_only_key, test_run_live, test_attach_live, test_bad_input])
+    main([test_host_view_keys_and_quit, test_once_plain_text, test_names_escaped,
+          test_periodic_plain_and_ctrl_c, test_python_only_key, test_run_live, test_attach_live, test_bad_input])

@@ -47,7 +47,7 @@
 struct tproc {
 	pid_t pid;
 	__u32 inc;
-	char comm[16];
+	char comm[64]; /* escaped: another process's name is not a terminal command */
 	char cmd[LINE_LEN];
 	char cgroup[CG_LEN];
 	char container[CG_LEN];
@@ -181,6 +181,35 @@ static struct tproc *proc_find(struct tm_top *top, pid_t pid)
 	return NULL;
 }
 
+/*
+ * In place: s as the text report prints a string (control bytes and invalid
+ * UTF-8 escaped). Names and command lines are other processes' choice;
+ * written raw they could drive the terminal.
+ */
+static void escape(char *s, size_t len)
+{
+	char raw[LINE_LEN];
+	FILE *f;
+
+	snprintf(raw, sizeof(raw), "%s", s);
+	f = fmemopen(s, len, "w");
+	if (!f) {
+		s[0] = 0;
+		return;
+	}
+	tm_report__text_str(f, raw);
+	fclose(f);
+	s[len - 1] = 0;
+}
+
+static void read_names(struct tproc *p)
+{
+	tm_proc__comm(p->pid, p->comm, sizeof(p->comm));
+	escape(p->comm, sizeof(p->comm));
+	tm_proc__cmdline(p->pid, p->cmd, sizeof(p->cmd));
+	escape(p->cmd, sizeof(p->cmd));
+}
+
 /* The pod's container, else the cgroup's last component, as a short name. */
 static void container_name(const char *cgroup, char *out, size_t len)
 {
@@ -199,7 +228,11 @@ static struct tproc *proc_add(struct tm_top *top, pid_t pid, __u32 inc)
 {
 	struct tproc *p = proc_find(top, pid);
 
-	if (p && p->inc != inc && top->own_trace)
+	if (p && p->inc == inc) {
+		read_names(p); /* an exec: the same process under a new name; its history stays */
+		return p;
+	}
+	if (p && top->own_trace)
 		tm_trace__forget(top->t, pid, p->inc); /* an older incarnation we were not told had ended */
 	if (!p) {
 		if (top->nprocs == top->capprocs) {
@@ -217,11 +250,12 @@ static struct tproc *proc_add(struct tm_top *top, pid_t pid, __u32 inc)
 	p->pid = pid;
 	p->inc = inc;
 	p->start_ns = tm_now_ns();
-	tm_proc__comm(pid, p->comm, sizeof(p->comm));
-	tm_proc__cmdline(pid, p->cmd, sizeof(p->cmd));
+	read_names(p);
 	if (tm_cgroup__of_pid(pid, p->cgroup, sizeof(p->cgroup)))
 		snprintf(p->cgroup, sizeof(p->cgroup), "?");
 	container_name(p->cgroup, p->container, sizeof(p->container));
+	escape(p->cgroup, sizeof(p->cgroup));
+	escape(p->container, sizeof(p->container));
 	return p;
 }
 
@@ -340,7 +374,7 @@ static void collect(struct tm_top *top)
 				continue;
 			}
 			if (!kp.exit_time_ns)
-				tm_proc__comm(p->pid, p->comm, sizeof(p->comm)); /* run's child: its exec's name */
+				read_names(p); /* run's child: its exec's name */
 			p->inc = kp.inc;
 			top->open_gone = kp.exit_time_ns != 0;
 		} else if (p->gone || tm_trace__proc(top->t, p->pid, &kp) || kp.inc != p->inc) {
@@ -1264,8 +1298,10 @@ int tm_top__live_open(struct tm_top **out, struct tm_trace *t, pid_t pid, const 
 		free(top);
 		return -ENOMEM;
 	}
-	if (command)
+	if (command) {
 		snprintf(p->cmd, sizeof(p->cmd), "%s", command);
+		escape(p->cmd, sizeof(p->cmd));
+	}
 	err = start_curses(top);
 	if (err) {
 		top_free(top);
