@@ -41,6 +41,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "target/proc.h"
+#include "top/top.h"
 #include "util/outfile.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -65,6 +66,12 @@ int tm_session_opts__check(const char *cmd, struct tm_session_opts *o)
 {
 	if (!o->trace.max_allocs)
 		o->trace.max_allocs = o->trace.py_alloc ? TM_DEFAULT_MAX_ALLOCS_PY : TM_DEFAULT_MAX_ALLOCS;
+	if (o->live_interval && !o->live) {
+		pr_warn("tidemark %s: --interval is the refresh of --live: add --live, or drop --interval\n", cmd);
+		return -EINVAL;
+	}
+	if (o->live && !o->live_interval)
+		o->live_interval = 1.0;
 	if (o->trace.py_alloc && !o->trace.python) {
 		pr_warn("tidemark %s: --trace-python-allocators needs Python stacks: drop --no-python\n", cmd);
 		return -EINVAL;
@@ -408,7 +415,7 @@ static int start_watchdog(pid_t child, const char *exe, int *keep)
  * Fork the child that will exec @exe, held until one byte 'g' arrives on
  * *go_fd (EOF: the tracer gave up, it exits 127). Its pid, or -1.
  */
-static pid_t spawn_held(const char *exe, char **argv, int *go_fd)
+static pid_t spawn_held(const char *exe, char **argv, int *go_fd, int live)
 {
 	int pipefd[2];
 	pid_t child;
@@ -430,6 +437,15 @@ static pid_t spawn_held(const char *exe, char **argv, int *go_fd)
 		close(pipefd[1]);
 		if (read(pipefd[0], &go, 1) != 1 || go != 'g')
 			_exit(127);
+		if (live) {
+			/* the live view reads the keys: CMD's stdin is /dev/null */
+			int null = open("/dev/null", O_RDONLY);
+
+			if (null >= 0 && null != STDIN_FILENO) {
+				dup2(null, STDIN_FILENO);
+				close(null);
+			}
+		}
 		execvp(exe, argv);
 		fprintf(stderr, "tidemark run: cannot execute %s: %s\n", exe, strerror(errno));
 		_exit(127);
@@ -471,6 +487,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_profile_process pi = { 0 };
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
+	struct tm_top *live = NULL;
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	pid_t child = -1;
@@ -491,7 +508,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	}
 	target_allocator(exe, &alloc);
 
-	child = spawn_held(exe, argv, &go_fd);
+	child = spawn_held(exe, argv, &go_fd, o->live);
 	if (child < 0)
 		goto out;
 	if (start_watchdog(child, exe, &watchdog))
@@ -526,6 +543,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
 		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	pi.start_ns = tm_now_ns();
+	if (o->live)
+		tm_top__live_open(&live, t, child, cmdline, o->live_interval);
 	if (write(go_fd, "g", 1) != 1) {
 		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
 		goto out;
@@ -544,7 +563,14 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		}
 		tm_trace__poll(t, 20);
 		sample(t, &tl, child, pi.start_ns, 0);
+		if (live && tm_top__live_tick(live)) {
+			tm_top__live_close(live); /* q: the view goes, the trace goes on */
+			live = NULL;
+			pr_info("tidemark run: live view closed; tracing %s until it exits\n", exe);
+		}
 	}
+	tm_top__live_close(live);
+	live = NULL;
 	tm_trace__poll(t, 0);
 	sample(t, &tl, child, pi.start_ns, 1);
 	child = -1;
@@ -562,6 +588,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	tm_trace__destroy_detached(t);
 	t = NULL;
 out:
+	tm_top__live_close(live);
 	if (go_fd >= 0)
 		close(go_fd); /* the child sees EOF and exits 127 */
 	if (watchdog >= 0)
@@ -589,6 +616,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_profile_process pi = { .pid = o->pid };
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
+	struct tm_top *live = NULL;
 	char cgroup[PATH_MAX], cmdline[4096], state;
 	uint64_t deadline = 0;
 	int pidfd = -1, err, rc = 1;
@@ -667,7 +695,9 @@ int tm_session__attach(const struct tm_session_opts *o)
 	}
 	if (o->duration > 0)
 		deadline = pi.start_ns + (uint64_t)(o->duration * 1e9);
-	pr_info("tidemark: attached to pid %d; Ctrl-C to stop\n", o->pid);
+	pr_info("tidemark: attached to pid %d; %s to stop\n", o->pid, o->live ? "q or Ctrl-C" : "Ctrl-C");
+	if (o->live)
+		tm_top__live_open(&live, t, o->pid, cmdline, o->live_interval);
 
 	while (!stop_requested) {
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
@@ -678,7 +708,11 @@ int tm_session__attach(const struct tm_session_opts *o)
 			break;
 		tm_trace__poll(t, 20);
 		sample(t, &tl, o->pid, pi.start_ns, 0);
+		if (live && tm_top__live_tick(live))
+			break; /* q: as Ctrl-C */
 	}
+	tm_top__live_close(live);
+	live = NULL;
 	tm_trace__poll(t, 0);
 	sample(t, &tl, o->pid, pi.start_ns, 1);
 	pi.end_ns = tm_now_ns();
@@ -690,6 +724,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 		goto out;
 	rc = 0;
 out:
+	tm_top__live_close(live);
 	if (pidfd >= 0)
 		close(pidfd);
 	tm_outfile__abort(&out);

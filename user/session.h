@@ -20,6 +20,8 @@ struct tm_session_opts {
 	unsigned int top;       /* sites in the summary on stderr */
 	pid_t pid;              /* attach: the target */
 	double duration;        /* attach: seconds; 0 = until it exits or SIGINT/SIGTERM */
+	int live;               /* --live: tidemark top's view of the target while tracing */
+	double live_interval;   /* --interval: its refresh in seconds; 0 = not given */
 };
 
 /* The defaults of run and attach with no options. */
