@@ -733,6 +733,17 @@ int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 	return err;
 }
 
+/* Exited (a zombie has no executable any more) or reaped. */
+static int process_gone(pid_t pid)
+{
+	char exe[32], buf[8];
+
+	if (kill(pid, 0) && errno == ESRCH)
+		return 1;
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	return readlink(exe, buf, sizeof(buf)) < 0 && errno == ENOENT;
+}
+
 /*
  * The daemon's full mode: the allocator probes, for this process only, on
  * the libc it maps. At its exec (predict) the libc is not mapped yet: the
@@ -755,6 +766,11 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 	if (err && err != -ENOENT) {
 		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
 		t->probe_failures++;
+		if (process_gone(pid)) {
+			/* not a libc we cannot open: a process gone before its notice was read */
+			pr_debug("tidemark daemon: pid %d exited before its allocator probes were placed\n", (int)pid);
+			return;
+		}
 		pr_warn("tidemark daemon: pid %d: cannot open the libc.so.6 it maps (%s): its malloc/free "
 			"are not traced; run tidemark as root in the host's mount namespace\n",
 			(int)pid,
