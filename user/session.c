@@ -238,6 +238,27 @@ static int python_elf(const char *exe, char *out, size_t len)
 	return tm_elf__find_needed(elf, "libpython3.", out, len);
 }
 
+/*
+ * More readers of PyObject_Malloc's allocator pointer than this: its body was
+ * inlined into its callers (tm_elf__slot_refs: 4-6 in pyenv's builds, 162 in
+ * Debian's LTO python3.11), which make objects without passing its probe.
+ */
+#define PY_INLINED_REFS 32
+
+/* --trace-python-allocators on an interpreter that inlines PyObject_Malloc: say so before it runs. */
+static void warn_py_inlined(const char *cmd, const char *py)
+{
+	unsigned long refs;
+
+	if (tm_elf__slot_refs(py, "PyObject_Malloc", 48, &refs) || refs <= PY_INLINED_REFS)
+		return;
+	pr_warn("tidemark %s: %s inlines PyObject_Malloc into its callers (a link-time-optimised build, "
+		"such as Debian's python3.11): most objects are made where --trace-python-allocators cannot "
+		"see them, and they are undercounted; drop the option (pymalloc's arenas are then counted) "
+		"or use an interpreter built without LTO\n",
+		cmd, py);
+}
+
 /* argv joined by spaces, as /proc/PID/cmdline would show it once CMD runs. */
 static void join_argv(char **argv, char *buf, size_t len)
 {
@@ -548,10 +569,12 @@ static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_
 		char py[PATH_MAX];
 
 		/* Before the exec, so that every object is seen; else when the interpreter shows up. */
-		if (!python_elf(exe, py, sizeof(py)))
+		if (!python_elf(exe, py, sizeof(py))) {
+			warn_py_inlined("run", py);
 			tm_trace__attach_python_allocators(t, child, py);
-		else
+		} else {
 			pr_debug("tidemark run: %s: cannot tell its libpython before it runs\n", exe);
+		}
 	}
 	return 0;
 }
@@ -727,6 +750,13 @@ int tm_session__attach(const struct tm_session_opts *o)
 	}
 	if (tm_allocator__of_pid(&alloc, o->pid, &maps))
 		pr_debug("tidemark attach: pid %d: cannot read its executable\n", o->pid);
+	if (o->trace.py_alloc) {
+		char py[PATH_MAX];
+
+		if (tm_maps__find_module(&maps, "libpython3.", py, sizeof(py)))
+			snprintf(py, sizeof(py), "/proc/%d/exe", (int)o->pid);
+		warn_py_inlined("attach", py);
+	}
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);

@@ -195,6 +195,26 @@ def test_lite_numpy_within_2pct():
               f"numpy: line {n} ({name}) at the peak: lite {li:,} within 2% of exact {e:,}")
 
 
+def test_py_inlined_warning():
+    """--trace-python-allocators warns before the run on an interpreter that inlines PyObject_Malloc."""
+    import glob
+    clean = sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3.[0-9]*"))
+    clean = [p for p in clean if re.search(r"python3\.\d+$", p)]
+    if not os.path.exists(PY) and not clean:
+        skip(f"neither {PY} (Debian's LTO build) nor a pyenv interpreter (no LTO) is installed")
+    probe = "import sys; sys.stderr.write('child ran\\n')"
+    if os.path.exists(PY):
+        r = tidemark("run", "--trace-python-allocators", "-q", "-o", cap("inl"), "--", PY, "-c", probe)
+        eq(r.returncode, 0, f"{PY}: exit status")
+        err = r.stderr
+        w = err.find("inlines PyObject_Malloc")
+        check(w >= 0 and w < err.find("child ran"), f"{PY}: warned before the program ran: {err[:400]!r}")
+    for py in clean:
+        r = tidemark("run", "--trace-python-allocators", "-q", "-o", cap("noinl"), "--", py, "-c", probe)
+        check("inlines PyObject_Malloc" not in r.stderr, f"{py}: no warning (not LTO): {r.stderr[:300]!r}")
+
+
 if __name__ == "__main__":
     main([test_mode_report_fields, test_mode_bad_combinations, test_cost_hits_exact, test_cost_cached,
-          test_lite_sees_the_programs_mappings, test_attach_lite, test_lite_numpy_within_2pct])
+          test_lite_sees_the_programs_mappings, test_attach_lite, test_lite_numpy_within_2pct,
+          test_py_inlined_warning])
