@@ -10,10 +10,10 @@
 # Each row (workload x tracer) is ROUNDS interleaved pairs: the bare workload, then the same under
 # the tracer. Two ratios per pair, tracer over bare: wall (the command as a user waits for it,
 # start-up and tear-down included) and inner (the workload's own timing of its loop); the row shows
-# the median of each. Sizes fit a time budget: one calibration run at 1/100 of the nominal size
+# the median of each. Sizes fit a time budget: one calibration run at 1/1000 of the nominal size
 # sets the size that keeps a run under BUDGET/(2*ROUNDS) seconds (capped at the nominal size), so
 # a row takes about BUDGET seconds whatever the host's trap cost; a row whose calibration run alone
-# is over twice that is skipped, saying so. Each row is printed as soon as it is measured. The trap
+# takes over BUDGET/ROUNDS (its fixed cost: start-up) is skipped, saying so. Each row is printed as soon as it is measured. The trap
 # floor (empty BPF programs at tidemark's probe sites, bench/empty_probe) is measured in the same
 # run, first, and tidemark's C loop rows are also given per malloc/free pair against it.
 #
@@ -73,19 +73,20 @@ if command -v memleak > /dev/null; then tr_add memleak "memleak -c %CMD%"
 else echo "skip libbpf-tools memleak: no memleak on PATH (Debian 12's libbpf-tools 0.26 has none)"; fi
 
 # run1 PREFIX CMD: one run; sets WALL (s) and INNER (s, the workload's own figure; nan if none).
+# (sh has no locals: its variables are _-prefixed so as not to clobber the caller's)
 run1() {
-	prefix=$1 cmd=$2 n=$3
-	case $prefix in
-	*%CMD%*) full=$(echo "$prefix" | sed "s|%CMD%|'$cmd'|") ;;
-	*) full="$prefix $cmd" ;;
+	_p=$1 _c=$2 _n=$3
+	case $_p in
+	*%CMD%*) _full=$(echo "$_p" | sed "s|%CMD%|'$_c'|") ;;
+	*) _full="$_p $_c" ;;
 	esac
-	in=/dev/null
-	[ -f "$TMP/sql.$n" ] && case $cmd in sqlite3*) in="$TMP/sql.$n" ;; esac
-	t0=$(date +%s%N)
-	sh -c "$full" < "$in" > "$TMP/out" 2>&1
-	t1=$(date +%s%N)
-	WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
-	INNER=$(awk -v n="$n" '
+	_in=/dev/null
+	[ -f "$TMP/sql.$_n" ] && case $_c in sqlite3*) _in="$TMP/sql.$_n" ;; esac
+	_t0=$(date +%s%N)
+	sh -c "$_full" < "$_in" > "$TMP/out" 2>&1
+	_t1=$(date +%s%N)
+	WALL=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
+	INNER=$(awk -v n="$_n" '
 		/^ns_per_pair / { v = $2 * n / 1e9; got = 1 }
 		/^seconds / { v = $2; got = 1 }
 		/^Run Time: real / { v += $4; got = 1 }
@@ -117,15 +118,15 @@ for w in $ONLY; do
 		{ echo "skip $(wl_name $w): no sqlite3 (apt-get install sqlite3)"; continue; }
 	nom=$(wl_nominal $w)
 	while IFS='|' read -r tname prefix; do
-		# calibration: 1/100 of the nominal size under the tracer
-		n0=$((nom / 100))
+		# calibration: 1/1000 of the nominal size under the tracer (mostly its fixed cost)
+		n0=$((nom / 1000))
 		[ $n0 -lt 1 ] && n0=1
 		run1 "$prefix" "$(wl_cmd $w $n0)" $n0
 		n=$(awk -v n0=$n0 -v t="$WALL" -v per="$PER_RUN" -v nom=$nom 'BEGIN {
 			n = int(n0 * per / t); if (n > nom) n = nom; if (n < n0) n = n0; print n }')
 		if awk -v t="$WALL" -v per="$PER_RUN" 'BEGIN { exit !(t > 2 * per) }'; then
-			printf '%-18s %-10s skipped: one run at size %s took %.1f s, over twice the %.1f s a run may take\n' \
-				"$(wl_name $w)" "$tname" $n0 "$WALL" "$PER_RUN"
+			printf '%-18s %-10s skipped: one run at size %s took %.1f s: %s traced runs would not fit %s s\n' \
+				"$(wl_name $w)" "$tname" $n0 "$WALL" "$ROUNDS" "$BUDGET"
 			continue
 		fi
 		cmd=$(wl_cmd $w $n)

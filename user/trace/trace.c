@@ -450,10 +450,11 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	 * The kernel's run counters (per program: runs and time), on while we
 	 * hold this: the probe hits and what they cost, said at the end. The
 	 * counting costs two clock reads a run; without it (a kernel that
-	 * refuses) nothing but that summary is lost.
+	 * refuses) nothing but that summary is lost. Not for the daemon: it
+	 * would hold them on for every BPF program on the host, for good.
 	 */
-	t->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-	if (t->stats_fd < 0)
+	t->stats_fd = o->daemon ? -ENOTSUP : bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (t->stats_fd < 0 && !o->daemon)
 		pr_debug("tidemark: the kernel's BPF run counters cannot be turned on (%s): probe hits will not be "
 			 "counted\n",
 			 strerror(errno));
