@@ -10,8 +10,9 @@
 # Each row (workload x tracer) is ROUNDS interleaved pairs: the bare workload, then the same under
 # the tracer. Two ratios per pair, tracer over bare: wall (the command as a user waits for it,
 # start-up and tear-down included) and inner (the workload's own timing of its loop); the row shows
-# the median of each. Sizes fit a time budget: one calibration run at 1/1000 of the nominal size
-# sets the size that keeps a run under BUDGET/(2*ROUNDS) seconds (capped at the nominal size), so
+# the median of each. Sizes fit a time budget: two calibration runs (1/1000 and 1/100 of the
+# nominal size) give the tracer's fixed cost and its cost per unit, and so the size that keeps a
+# run near BUDGET/(2*ROUNDS) seconds (capped at the nominal size, never below the first), so
 # a row takes about BUDGET seconds whatever the host's trap cost; a row whose calibration run alone
 # takes over BUDGET/ROUNDS (its fixed cost: start-up) is skipped, saying so. Each row is printed as soon as it is measured. The trap
 # floor (empty BPF programs at tidemark's probe sites, bench/empty_probe) is measured in the same
@@ -118,13 +119,22 @@ for w in $ONLY; do
 		{ echo "skip $(wl_name $w): no sqlite3 (apt-get install sqlite3)"; continue; }
 	nom=$(wl_nominal $w)
 	while IFS='|' read -r tname prefix; do
-		# calibration: 1/1000 of the nominal size under the tracer (mostly its fixed cost)
+		# calibration under the tracer at 1/1000 and 1/100 of the nominal size: its fixed cost
+		# (start-up, tear-down) and its cost per unit, so the size is what fits a run's budget
 		n0=$((nom / 1000))
 		[ $n0 -lt 1 ] && n0=1
 		run1 "$prefix" "$(wl_cmd $w $n0)" $n0
-		n=$(awk -v n0=$n0 -v t="$WALL" -v per="$PER_RUN" -v nom=$nom 'BEGIN {
-			n = int(n0 * per / t); if (n > nom) n = nom; if (n < n0) n = n0; print n }')
-		if awk -v t="$WALL" -v per="$PER_RUN" 'BEGIN { exit !(t > 2 * per) }'; then
+		t0=$WALL
+		if awk -v t="$t0" -v per="$PER_RUN" 'BEGIN { exit !(t > 2 * per) }'; then
+			WALL=$t0
+		else
+			run1 "$prefix" "$(wl_cmd $w $((n0 * 10)))" $((n0 * 10))
+		fi
+		n=$(awk -v n0=$n0 -v t0="$t0" -v t1="$WALL" -v per="$PER_RUN" -v nom=$nom 'BEGIN {
+			u = (t1 - t0) / (9 * n0); f = t0 - u * n0; if (f < 0) f = 0;
+			n = u > 0 ? int((per - f) / u) : nom; if (n > nom) n = nom; if (n < n0) n = n0; print n }')
+		if awk -v t="$t0" -v per="$PER_RUN" 'BEGIN { exit !(t > 2 * per) }'; then
+			WALL=$t0
 			printf '%-18s %-10s skipped: one run at size %s took %.1f s: %s traced runs would not fit %s s\n' \
 				"$(wl_name $w)" "$tname" $n0 "$WALL" "$ROUNDS" "$BUDGET"
 			continue
