@@ -110,8 +110,8 @@ $(OUTPUT)/flamegraph_html.h: user/report/flamegraph.html | $(OUTPUT)
 	  echo 'static const size_t tm_flamegraph_html_len = sizeof(tm_flamegraph_html);'; } > $@
 
 $(OUTPUT)/user/report/flamegraph.o: $(OUTPUT)/flamegraph_html.h
-# Only the loader includes the skeleton.
-$(OUTPUT)/user/trace/trace.o: $(SKELS)
+# Only the loader includes the skeletons (and calib.c, the empty programs').
+$(OUTPUT)/user/trace/trace.o $(OUTPUT)/user/trace/calib.o: $(SKELS)
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)

@@ -61,6 +61,11 @@ static const char help_main[] =
 	"run exits with CMD's status (128+N when a signal N killed it).\n";
 
 #define HELP_TRACE_COMMON \
+	"      --mode M           exact (the default): every allocator call, a probe hit each;\n" \
+	"                         sampled: the same probes, a byte-weighted sample recorded\n" \
+	"                         (--sample-bytes, default 524288); lite: no uprobes, only what\n" \
+	"                         comes from the kernel (mmap, mremap, brk: heap growth, pymalloc\n" \
+	"                         arenas, large blocks) with its stacks, at a tracepoint's cost\n" \
 	"  -o, --output FILE      capture file (default: tidemark-PID.tdm), mode 0600; a device or\n" \
 	"                         FIFO is written as a stream\n" \
 	"      --native-depth N   native frames per stack, 1-32 (default 32)\n" \
@@ -277,7 +282,7 @@ static int parse_uint(const char *cmd, const char *flag, const char *s, unsigned
 
 enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
        OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
-       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES, OPT_LIVE, OPT_INTERVAL };
+       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES, OPT_LIVE, OPT_INTERVAL, OPT_MODE };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -294,6 +299,7 @@ static const struct option trace_longopts[] = {
 	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
 	{ "live", no_argument, NULL, OPT_LIVE },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "mode", required_argument, NULL, OPT_MODE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -383,6 +389,16 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 			if (parse_seconds(cmd, "--interval", optarg, 0.1, &o->live_interval))
 				return -EINVAL;
 			break;
+		case OPT_MODE: {
+			unsigned int m;
+
+			if (tm_profile_mode__parse(optarg, &m)) {
+				pr_warn("tidemark %s: --mode is exact, sampled or lite, not '%s'\n", cmd, optarg);
+				return -EINVAL;
+			}
+			o->mode = (int)m;
+			break;
+		}
 		case 'v':
 			tm_log_verbose();
 			break;

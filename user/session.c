@@ -35,6 +35,8 @@
 #include "target/elf.h"
 #include "target/maps.h"
 #include "target/pidns.h"
+#include "report/fmt.h"
+#include "trace/calib.h"
 #include "trace/kernel.h"
 #include "trace/trace.h"
 #include "trace/watchdog.h"
@@ -60,10 +62,32 @@ void tm_session_opts__init(struct tm_session_opts *o)
 	o->trace.max_stacks = 65536;
 	o->trace.python = 1;
 	o->top = 5;
+	o->mode = -1;
 }
 
 int tm_session_opts__check(const char *cmd, struct tm_session_opts *o)
 {
+	if (o->mode < 0)
+		o->mode = o->trace.sample_bytes ? TM_PROFILE_SAMPLED : TM_PROFILE_EXACT;
+	if (o->mode == TM_PROFILE_EXACT && o->trace.sample_bytes) {
+		pr_warn("tidemark %s: --sample-bytes records samples, --mode exact every allocation: "
+			"drop one (--sample-bytes alone means --mode sampled)\n",
+			cmd);
+		return -EINVAL;
+	}
+	if (o->mode == TM_PROFILE_SAMPLED && !o->trace.sample_bytes)
+		o->trace.sample_bytes = TM_SESSION_SAMPLE_BYTES;
+	if (o->mode == TM_PROFILE_LITE) {
+		if (o->trace.sample_bytes || o->trace.py_alloc) {
+			pr_warn("tidemark %s: --mode lite places no allocator probes: --sample-bytes and "
+				"--trace-python-allocators go with --mode exact or sampled\n",
+				cmd);
+			return -EINVAL;
+		}
+		o->trace.lite = 1;
+		if (!o->trace.max_allocs)
+			o->trace.max_allocs = 1024; /* no allocator probes: nothing goes in allocs */
+	}
 	if (!o->trace.max_allocs)
 		o->trace.max_allocs = o->trace.py_alloc ? TM_DEFAULT_MAX_ALLOCS_PY : TM_DEFAULT_MAX_ALLOCS;
 	if (o->live_interval && !o->live) {
@@ -214,6 +238,27 @@ static int python_elf(const char *exe, char *out, size_t len)
 	return tm_elf__find_needed(elf, "libpython3.", out, len);
 }
 
+/*
+ * More readers of PyObject_Malloc's allocator pointer than this: its body was
+ * inlined into its callers (tm_elf__slot_refs: 4-6 in pyenv's builds, 162 in
+ * Debian's LTO python3.11), which make objects without passing its probe.
+ */
+#define PY_INLINED_REFS 32
+
+/* --trace-python-allocators on an interpreter that inlines PyObject_Malloc: say so before it runs. */
+static void warn_py_inlined(const char *cmd, const char *py)
+{
+	unsigned long refs;
+
+	if (tm_elf__slot_refs(py, "PyObject_Malloc", 48, &refs) || refs <= PY_INLINED_REFS)
+		return;
+	pr_warn("tidemark %s: %s inlines PyObject_Malloc into its callers (a link-time-optimised build, "
+		"such as Debian's python3.11): most objects are made where --trace-python-allocators cannot "
+		"see them, and they are undercounted; drop the option (pymalloc's arenas are then counted) "
+		"or use an interpreter built without LTO\n",
+		cmd, py);
+}
+
 /* argv joined by spaces, as /proc/PID/cmdline would show it once CMD runs. */
 static void join_argv(char **argv, char *buf, size_t len)
 {
@@ -336,6 +381,58 @@ static void warn_py_arena_untraced(const struct tm_profile *prof)
 				(unsigned long long)prof->drops[i].value);
 }
 
+/* A cost of a run's wall time at or above which the cheaper modes are suggested. */
+#define COST_SUGGEST_SHARE 0.2
+
+/*
+ * What tracing cost the target, on stderr: the probe hits the kernel
+ * counted and the time they added, hits x what a hit costs on this host
+ * (trace/calib.h: trap and empty program) plus the time in tidemark's
+ * programs beyond that, as a share of the traced time; when large, the
+ * cheaper mode. An estimate: a trap's cost varies with the cache.
+ */
+static void say_cost(struct tm_trace *t, const struct tm_session_opts *o, uint64_t wall_ns)
+{
+	struct tm_probe_hits h;
+	char hits[32], add[32], bpf[32], wall[32];
+	double hit_ns, est;
+	int measured;
+
+	if (tm_log_level < TM_LOG_INFO)
+		return;
+	if (tm_trace__probe_hits(t, &h)) {
+		pr_info("tidemark: probe hits not counted (the kernel's BPF run counters could not be turned on)\n");
+		return;
+	}
+	tm_fmt__u64(hits, sizeof(hits), h.hits);
+	if (!h.hits) {
+		pr_info("tidemark: 0 probe hits%s\n",
+			o->mode == TM_PROFILE_LITE ? " (lite: syscall tracepoints only, no trap per call)" : "");
+		return;
+	}
+	if (tm_calib__hit_ns(&hit_ns, &measured)) {
+		pr_info("tidemark: %s probe hits (what a hit costs here could not be measured: -v says why)\n", hits);
+		return;
+	}
+	est = (double)h.hits * hit_ns + (double)h.bpf_ns;
+	tm_fmt__secs(add, sizeof(add), (uint64_t)est);
+	tm_fmt__secs(bpf, sizeof(bpf), h.bpf_ns);
+	tm_fmt__secs(wall, sizeof(wall), wall_ns);
+	pr_info("tidemark: %s probe hits added about %s to the traced program (%.2f us a hit on this host%s, "
+		"%s of it in tidemark's programs): %.0f%% of its %s\n",
+		hits, add, hit_ns / 1e3, measured ? ", measured now" : "", bpf, wall_ns ? 100.0 * est / wall_ns : 0.0,
+		wall);
+	if (!wall_ns || est < COST_SUGGEST_SHARE * wall_ns)
+		return;
+	if (o->mode == TM_PROFILE_EXACT && h.bpf_ns > (double)h.hits * hit_ns)
+		pr_info("tidemark: --mode sampled records a sample of the calls (their stacks are most of "
+			"this time); --mode lite places no probe per call (mappings, heap growth, arenas, "
+			"large blocks)\n");
+	else
+		pr_info("tidemark: --mode lite places no probe per call: it sees mappings, heap growth, "
+			"pymalloc arenas and large blocks, at the cost of a syscall tracepoint\n");
+}
+
 /* Build, write (to @out, opened before tracing) and summarise the capture of the process @pi describes. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
 		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out)
@@ -353,6 +450,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 		pr_warn("tidemark: pid %d was never counted: %s\n", pi->pid, strerror(-err));
 		return err;
 	}
+	prof->mode = (uint32_t)o->mode;
 	tm_postmortem__fill(prof, &p);
 	warn_py_arena_untraced(prof);
 	/* The peak itself, which 10 ms sampling may step over (RSS unknown there: 0). */
@@ -463,7 +561,7 @@ static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_
 
 	tm_trace__print_verifier_stats(t);
 	err = tm_trace__watch(t, child, TM_WATCH_AT_EXEC);
-	if (!err)
+	if (!err && o->mode != TM_PROFILE_LITE)
 		err = tm_trace__attach_allocator(t, child, alloc);
 	if (err)
 		return err;
@@ -471,10 +569,12 @@ static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_
 		char py[PATH_MAX];
 
 		/* Before the exec, so that every object is seen; else when the interpreter shows up. */
-		if (!python_elf(exe, py, sizeof(py)))
+		if (!python_elf(exe, py, sizeof(py))) {
+			warn_py_inlined("run", py);
 			tm_trace__attach_python_allocators(t, child, py);
-		else
+		} else {
 			pr_debug("tidemark run: %s: cannot tell its libpython before it runs\n", exe);
+		}
 	}
 	return 0;
 }
@@ -528,7 +628,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	prof = tm_profile__new();
 	if (!prof)
 		goto out;
-	say_allocator("run", &alloc, prof);
+	if (o->mode != TM_PROFILE_LITE)
+		say_allocator("run", &alloc, prof);
 	err = tm_trace__open(&t, &o->trace);
 	if (!err)
 		err = probe_child(t, o, child, exe, &alloc);
@@ -583,6 +684,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		goto out;
 	if (prof->oom.killed)
 		write_postmortem(prof, pm_dirfd, pm_dir);
+	say_cost(t, o, pi.end_ns - pi.start_ns);
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The child is gone: its probes can come off after we have returned. */
 	tm_trace__destroy_detached(t);
@@ -648,13 +750,21 @@ int tm_session__attach(const struct tm_session_opts *o)
 	}
 	if (tm_allocator__of_pid(&alloc, o->pid, &maps))
 		pr_debug("tidemark attach: pid %d: cannot read its executable\n", o->pid);
+	if (o->trace.py_alloc) {
+		char py[PATH_MAX];
+
+		if (tm_maps__find_module(&maps, "libpython3.", py, sizeof(py)))
+			snprintf(py, sizeof(py), "/proc/%d/exe", (int)o->pid);
+		warn_py_inlined("attach", py);
+	}
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	prof = tm_profile__new();
 	if (!prof)
 		goto out;
-	say_allocator("attach", &alloc, prof);
+	if (o->mode != TM_PROFILE_LITE)
+		say_allocator("attach", &alloc, prof);
 	err = tm_trace__open(&t, &o->trace);
 	if (err)
 		goto out;
@@ -672,7 +782,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	err = tm_trace__watch(t, o->pid, TM_WATCH_UNARMED);
 	if (err)
 		pr_warn("tidemark attach: pid %d: cannot start counting it: %s\n", o->pid, strerror(-err));
-	if (!err)
+	if (!err && o->mode != TM_PROFILE_LITE)
 		err = tm_trace__attach_allocator(t, o->pid, &alloc);
 	if (err) {
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
@@ -722,6 +832,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	}
 	if (finish(t, prof, &pi, o, &tl, &out))
 		goto out;
+	say_cost(t, o, pi.end_ns - pi.start_ns);
 	rc = 0;
 out:
 	tm_top__live_close(live);

@@ -148,6 +148,14 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 		p->peak_bytes, p->peak_time_ns, p->live_bytes_end, indent, "", p->alloc_bytes,
 		p->alloc_count, p->free_count);
 	fprintf(out, "%*s\"sample_bytes\": %" PRIu64 ",\n", indent, "", p->sample_bytes);
+	/* which mode made it, what that mode records and what it cannot see (null: nothing named) */
+	fprintf(out, "%*s\"mode\": {\"name\": ", indent, "");
+	tm_json__str(out, tm_profile_mode__name(p->mode));
+	fputs(", \"sees\": ", out);
+	tm_json__str(out, tm_profile_mode__sees(p->mode));
+	fputs(", \"cannot_see\": ", out);
+	tm_json__str(out, tm_profile_mode__misses(p->mode));
+	fputs("},\n", out);
 	/* null: the allocator was understood and its blocks counted; else what the numbers are instead */
 	fprintf(out, "%*s\"allocator_note\": ", indent, "");
 	tm_json__str(out, p->allocator_note);

@@ -180,6 +180,12 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 
 	tm_fmt__u64(a, sizeof(a), p->free_count);
 	fprintf(out, "  frees:        %s\n", a);
+	/* exact, the default, goes unsaid (the JSON always names the mode) */
+	if (p->mode != TM_PROFILE_EXACT && tm_profile_mode__name(p->mode)) {
+		fprintf(out, "  mode:         %s: %s\n", tm_profile_mode__name(p->mode), tm_profile_mode__sees(p->mode));
+		if (tm_profile_mode__misses(p->mode))
+			fprintf(out, "  not seen:     %s\n", tm_profile_mode__misses(p->mode));
+	}
 	if (p->sample_bytes) {
 		tm_fmt__human(a, sizeof(a), p->sample_bytes);
 		tm_fmt__u64(b, sizeof(b), p->sample_bytes);

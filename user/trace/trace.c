@@ -86,6 +86,7 @@ struct tm_trace {
 	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
 	struct libc_cache libc_cache;
 	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
+	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -354,6 +355,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->stats_fd = -1;
 	libbpf_set_print(libbpf_print);
 
 	t->skel = tidemark_bpf__open();
@@ -385,6 +387,15 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	if (!o->daemon) {
 		bpf_program__set_autoload(t->skel->progs.reap, false);
 		bpf_program__set_autoload(t->skel->progs.tp_fork, false);
+	}
+	if (o->lite) {
+		struct bpf_program *prog;
+
+		/* --mode lite: syscall tracepoints only; no allocator probe will be placed */
+		for (prog = bpf_object__next_program(t->skel->obj, NULL); prog;
+		     prog = bpf_object__next_program(t->skel->obj, prog))
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+				bpf_program__set_autoload(prog, false);
 	}
 	if (!has_mark_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
@@ -435,6 +446,18 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 			goto fail;
 		}
 	}
+	/*
+	 * The kernel's run counters (per program: runs and time), on while we
+	 * hold this: the probe hits and what they cost, said at the end. The
+	 * counting costs two clock reads a run; without it (a kernel that
+	 * refuses) nothing but that summary is lost. Not for the daemon: it
+	 * would hold them on for every BPF program on the host, for good.
+	 */
+	t->stats_fd = o->daemon ? -ENOTSUP : bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (t->stats_fd < 0 && !o->daemon)
+		pr_debug("tidemark: the kernel's BPF run counters cannot be turned on (%s): probe hits will not be "
+			 "counted\n",
+			 strerror(errno));
 	/* Tracepoints: the programs filter by tgid through the procs map. */
 	err = tm_kernel__tracefs();
 	if (err)
@@ -1421,6 +1444,29 @@ int tm_trace__stats(struct tm_trace *t, struct tm_stats *sum)
 	return 0;
 }
 
+int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h)
+{
+	struct bpf_program *prog;
+
+	memset(h, 0, sizeof(*h));
+	if (t->stats_fd < 0)
+		return -ENOTSUP;
+	for (prog = bpf_object__next_program(t->skel->obj, NULL); prog;
+	     prog = bpf_object__next_program(t->skel->obj, prog)) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		/* uprobes and uretprobes only: a tracepoint runs for every process on the host, and does not trap */
+		if (fd < 0 || bpf_program__type(prog) != BPF_PROG_TYPE_KPROBE ||
+		    bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		h->hits += info.run_cnt;
+		h->bpf_ns += info.run_time_ns;
+	}
+	return 0;
+}
+
 void tm_trace__print_verifier_stats(struct tm_trace *t)
 {
 	struct bpf_program *prog;
@@ -1496,6 +1542,8 @@ void tm_trace__destroy(struct tm_trace *t)
 		watch_drop_links(&t->watch[i]);
 	}
 	tidemark_bpf__destroy(t->skel);
+	if (t->stats_fd >= 0)
+		close(t->stats_fd);
 	tm_allocator__free(&t->libc_cache.a);
 	free(t->libc_cache.sites);
 	free(t->watch);

@@ -32,6 +32,7 @@ struct tm_trace_opts {
 	int native_all;                   /* keep the interpreter's frames between two Python frames */
 	uint64_t sample_bytes;            /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
 	int alloc_probes;                 /* daemon --mode full: libc probes on each process it tracks */
+	int lite;                         /* no allocator uprobes at all: their programs are not loaded */
 	unsigned int max_allocs_per_proc; /* caps per process (0 = none); beyond: counted proc_cap */
 	unsigned int max_stacks_per_proc;
 };
@@ -123,6 +124,13 @@ int tm_trace__stats(struct tm_trace *t, struct tm_stats *sum);
 int tm_trace__select_comm(struct tm_trace *t, const char *comm);
 int tm_trace__select_exe(struct tm_trace *t, uint64_t kdev, uint64_t ino);
 int tm_trace__select_cgroup(struct tm_trace *t, enum tm_cg_hier hier, uint64_t id);
+/* What the allocator probes did so far, as the kernel counted. */
+struct tm_probe_hits {
+	uint64_t hits;   /* uprobe and uretprobe program runs: one trap each */
+	uint64_t bpf_ns; /* time spent in those programs */
+};
+/* 0, or -ENOTSUP when the kernel's BPF run counters could not be turned on. */
+int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h);
 /* Print per-program verified instruction counts (for -v). */
 void tm_trace__print_verifier_stats(struct tm_trace *t);
 void tm_trace__destroy(struct tm_trace *t); /* accepts NULL */
