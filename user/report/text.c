@@ -222,12 +222,10 @@ static const char *const view_titles[] = {
 /* The allocator, after the innermost frame: "  [calloc]". */
 static void text_kind(FILE *out, const struct tm_site *s)
 {
-	const char *kind = tm_kind_name(s->kind);
+	char kinds[256];
 
-	if (kind)
-		fprintf(out, "  [%s]", kind);
-	else
-		fprintf(out, "  [allocator %u]", s->kind);
+	tm_report__row_kinds(s, kinds, sizeof(kinds));
+	fprintf(out, "  [%s]", kinds);
 }
 
 void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site *s,
@@ -637,16 +635,19 @@ out:
 int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
 	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
+	struct tm_profile *rows = NULL;
 	int err;
 
 	err = tm_report__begin(p, out, o, &def, &o);
+	err = err ?: tm_report__rows(p, o->flags, &rows);
 	if (err)
 		return err;
 	tm_text__header(p, out);
 	text_timeline(p, out);
-	err = text_view(p, out, o->view, o);
+	err = text_view(rows, out, o->view, o);
 	if (!err && (o->flags & TM_REPORT_TREE))
-		err = text_tree(p, out, o->view, o);
+		err = text_tree(rows, out, o->view, o);
+	tm_report__rows_free(rows);
 	if (err)
 		return err;
 	if (fflush(out) || ferror(out))

@@ -14,6 +14,7 @@
 
 #include "tidemark_common.h"
 #include "report/view.h"
+#include "util/buf.h"
 #include "util/path.h"
 
 #define TEXT_CALLERS 6
@@ -216,6 +217,247 @@ int tm_report__rank(const struct tm_profile *p, enum tm_report_view view,
 	qsort(rk->r, rk->n, sizeof(*rk->r), order == TM_RANK_COUNT ? cmp_by_count : cmp_ranked);
 	rk->shown = top_n && top_n < rk->n ? top_n : rk->n;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* printed identity and rows                                          */
+
+static void put_str(struct tm_buf *b, const char *s)
+{
+	uint32_t n = s ? (uint32_t)strlen(s) + 1 : 0; /* 0 = unknown, 1 = "" */
+
+	tm_buf__put(b, &n, sizeof(n));
+	if (s)
+		tm_buf__put(b, s, n - 1);
+}
+
+static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigned int flags,
+		    struct tm_buf *b)
+{
+	uint32_t i, v;
+
+	b->len = 0;
+	v = (uint32_t)tm_report__site_truncated(s);
+	tm_buf__put(b, &v, sizeof(v));
+	for (i = 0; i < s->nframes; i++) {
+		const struct tm_frame *f = &p->frames[s->frames[i]];
+
+		if (tm_report__frame_hidden(f, flags))
+			continue;
+		v = f->kind;
+		tm_buf__put(b, &v, sizeof(v));
+		v = f->line;
+		tm_buf__put(b, &v, sizeof(v));
+		put_str(b, f->function);
+		put_str(b, f->file);
+		put_str(b, tm_basename(f->module));
+	}
+	return b->err;
+}
+
+int tm_report__key_cmp(const struct tm_site_key *a, const struct tm_site_key *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = n ? memcmp(a->key, b->key, n) : 0;
+
+	if (c)
+		return c;
+	return (a->len > b->len) - (a->len < b->len);
+}
+
+static int cmp_site_key(const void *pa, const void *pb)
+{
+	const struct tm_site_key *a = pa, *b = pb;
+	int c = tm_report__key_cmp(a, b);
+
+	if (c)
+		return c;
+	return (a->index > b->index) - (a->index < b->index);
+}
+
+void tm_report__site_keys_free(struct tm_site_key *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; k && i < n; i++)
+		free(k[i].key);
+	free(k);
+}
+
+int tm_report__site_keys(const struct tm_profile *p, unsigned int flags, tm_report_keep_fn keep,
+			 void *arg, struct tm_site_key **out, size_t *nout)
+{
+	struct tm_buf b = { 0 };
+	struct tm_site_key *k;
+	size_t i, n = 0;
+	int err = 0;
+
+	k = calloc(p->nsites ? p->nsites : 1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	for (i = 0; i < p->nsites; i++) {
+		const struct tm_site *s = &p->sites[i];
+
+		if (keep && !keep(p, s, arg))
+			continue;
+		err = site_key(p, s, flags, &b);
+		if (err)
+			goto fail;
+		k[n].key = malloc(b.len);
+		if (!k[n].key) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		memcpy(k[n].key, b.data, b.len);
+		k[n].len = b.len;
+		k[n].site = s;
+		k[n].index = i;
+		n++;
+	}
+	qsort(k, n, sizeof(*k), cmp_site_key);
+	free(b.data);
+	*out = k;
+	*nout = n;
+	return 0;
+fail:
+	free(b.data);
+	tm_report__site_keys_free(k, n);
+	return err;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static int64_t pos(int64_t v)
+{
+	return v > 0 ? v : 0;
+}
+
+static uint32_t site_kind_bit(const struct tm_site *s)
+{
+	return s->kind < 32 ? 1u << s->kind : 0;
+}
+
+/* A site that scores in no view adds nothing to a row, not even its allocator's name. */
+static int site_scores(const struct tm_site *s)
+{
+	return s->alloc_bytes || s->live_bytes > 0 || s->peak_bytes > 0 || s->temp_bytes;
+}
+
+/*
+ * Add src's counters to dst's: one row of several sites. Live values add as
+ * every view counts them, below 0 as 0, so a view's total is the same with
+ * rows as with sites.
+ */
+static void site_add(struct tm_site *dst, const struct tm_site *src)
+{
+	dst->alloc_bytes = sat_add(dst->alloc_bytes, src->alloc_bytes);
+	dst->alloc_count = sat_add(dst->alloc_count, src->alloc_count);
+	dst->free_bytes = sat_add(dst->free_bytes, src->free_bytes);
+	dst->free_count = sat_add(dst->free_count, src->free_count);
+	dst->live_bytes = pos(dst->live_bytes) + pos(src->live_bytes);
+	dst->live_count = pos(dst->live_count) + pos(src->live_count);
+	dst->peak_bytes = pos(dst->peak_bytes) + pos(src->peak_bytes);
+	dst->peak_count = pos(dst->peak_count) + pos(src->peak_count);
+	dst->temp_bytes = sat_add(dst->temp_bytes, src->temp_bytes);
+	dst->temp_count = sat_add(dst->temp_count, src->temp_count);
+	if (site_scores(src))
+		dst->kinds |= site_kind_bit(src);
+}
+
+struct row {
+	size_t index; /* of the first site in p */
+	struct tm_site site;
+};
+
+static int cmp_row_index(const void *pa, const void *pb)
+{
+	const struct row *a = pa, *b = pb;
+
+	return CMP(a->index, b->index);
+}
+
+_Static_assert(TM_KIND__COUNT <= 32, "a row's kinds are a 32-bit mask");
+
+int tm_report__rows(const struct tm_profile *p, unsigned int flags, struct tm_profile **rows)
+{
+	struct tm_site_key *k = NULL;
+	struct row *rw = NULL;
+	struct tm_profile *q;
+	struct tm_site *s;
+	size_t n = 0, i, j, r = 0;
+	int err;
+
+	*rows = NULL;
+	err = tm_profile__check(p);
+	if (err)
+		return err;
+	q = malloc(sizeof(*q));
+	s = calloc(p->nsites ? p->nsites : 1, sizeof(*s));
+	rw = calloc(p->nsites ? p->nsites : 1, sizeof(*rw));
+	err = q && s && rw ? tm_report__site_keys(p, flags, NULL, NULL, &k, &n) : -ENOMEM;
+	if (err) {
+		free(q);
+		free(s);
+		free(rw);
+		return err;
+	}
+	for (i = 0; i < n; i = j) {
+		rw[r].index = k[i].index;
+		rw[r].site = *k[i].site;
+		rw[r].site.kinds = site_kind_bit(k[i].site);
+		for (j = i + 1; j < n && !tm_report__key_cmp(&k[i], &k[j]); j++)
+			site_add(&rw[r].site, k[j].site);
+		r++;
+	}
+	tm_report__site_keys_free(k, n);
+	/* In the order of the sites that stand for them: p's order when nothing merged. */
+	qsort(rw, r, sizeof(*rw), cmp_row_index);
+	for (i = 0; i < r; i++)
+		s[i] = rw[i].site;
+	free(rw);
+	*q = *p;
+	q->sites = s;
+	q->nsites = r;
+	q->pool = NULL; /* borrowed: p owns the strings and frames */
+	*rows = q;
+	return 0;
+}
+
+void tm_report__rows_free(struct tm_profile *rows)
+{
+	if (!rows)
+		return;
+	free(rows->sites);
+	free(rows);
+}
+
+void tm_report__row_kinds(const struct tm_site *s, char *buf, size_t len)
+{
+	unsigned int k, kinds = s->kinds ? s->kinds : (s->kind < 32 ? 1u << s->kind : 0);
+	const char *name;
+	size_t at = 0;
+	int w;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (!kinds) {
+		snprintf(buf, len, "allocator %u", s->kind);
+		return;
+	}
+	for (k = 0; k < 32; k++) {
+		if (!(kinds & (1u << k)))
+			continue;
+		name = tm_kind_name(k);
+		w = name ? snprintf(buf + at, len - at, "%s%s", at ? ", " : "", name) :
+			   snprintf(buf + at, len - at, "%sallocator %u", at ? ", " : "", k);
+		if (w < 0 || (size_t)w >= len - at)
+			return;
+		at += (size_t)w;
+	}
 }
 
 /* ------------------------------------------------------------------ */
