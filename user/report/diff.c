@@ -18,6 +18,16 @@
 #include "report/diff.h"
 #include "report/fmt.h"
 
+/* How many keys from k[i] on are equal to it. */
+static size_t equal_run(const struct tm_site_key *k, size_t i, size_t n)
+{
+	size_t r = 1;
+
+	while (i + r < n && !tm_report__key_cmp(&k[i], &k[i + r]))
+		r++;
+	return r;
+}
+
 void tm_diff_match__free(struct tm_diff_match *m)
 {
 	if (!m)
@@ -60,18 +70,17 @@ int tm_diff__match(const struct tm_profile *before, const struct tm_profile *aft
 	i = j = 0;
 	while (i < nb || j < na) {
 		st = &m->stacks[r++];
-		c = i == nb ? 1 : j == na ? -1 : tm_report__key_cmp(&kb[i], &ka[j]);
+		if (i == nb || j == na)
+			c = i == nb ? 1 : -1;
+		else
+			c = tm_report__key_cmp(&kb[i], &ka[j]);
 		if (c <= 0) {
 			st->before = &sb[i];
-			for (st->nbefore = 1; i + st->nbefore < nb &&
-			     !tm_report__key_cmp(&kb[i], &kb[i + st->nbefore]); st->nbefore++)
-				;
+			st->nbefore = equal_run(kb, i, nb);
 		}
 		if (c >= 0) {
 			st->after = &sa[j];
-			for (st->nafter = 1; j + st->nafter < na &&
-			     !tm_report__key_cmp(&ka[j], &ka[j + st->nafter]); st->nafter++)
-				;
+			st->nafter = equal_run(ka, j, na);
 		}
 		i += st->nbefore;
 		j += st->nafter;

@@ -452,8 +452,10 @@ void tm_report__row_kinds(const struct tm_site *s, char *buf, size_t len)
 		if (!(kinds & (1u << k)))
 			continue;
 		name = tm_kind_name(k);
-		w = name ? snprintf(buf + at, len - at, "%s%s", at ? ", " : "", name) :
-			   snprintf(buf + at, len - at, "%sallocator %u", at ? ", " : "", k);
+		if (name)
+			w = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", name);
+		else
+			w = snprintf(buf + at, len - at, "%sallocator %u", at ? ", " : "", k);
 		if (w < 0 || (size_t)w >= len - at)
 			return;
 		at += (size_t)w;
