@@ -59,7 +59,7 @@ void tm_session_opts__init(struct tm_session_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->trace.native_depth = TM_MAX_NATIVE;
 	o->trace.max_allocs = 0; /* set by tm_session_opts__check() unless --max-allocs */
-	o->trace.max_stacks = 65536;
+	o->trace.max_stacks = TM_DEFAULT_MAX_STACKS;
 	o->trace.python = 1;
 	o->top = 5;
 	o->mode = -1;

@@ -97,6 +97,9 @@ static struct tm_profile *build(void)
 
 static const char expected_header[] =
 	"tidemark report: ./prog --in \"a b\"\\\\x\\x0a\\x01 \xc3\xa9 (pid 4242)\n"
+	"  lower bound:  each row at the peak (the totals and the peak are exact), by an amount not "
+	"counted: 12 allocations counted in one row of their own (the stack table was full); "
+	"raise --max-stacks\n"
 	"  status:       exited with code 0\n"
 	"  duration:     3.100 s\n"
 	"  peak:         12.3 MiB (12,897,345 bytes) at 1.204 s\n"
@@ -410,7 +413,9 @@ static const char py_check[] =
 	"assert d['totals'] == {'peak_bytes': 12897345, 'peak_time_ns': 1204000000,\n"
 	"    'live_bytes_end': 1024, 'alloc_bytes': 41943040, 'alloc_count': 12345,\n"
 	"    'free_count': 12000}\n"
-	"assert len(d['dropped']) == 12 and d['dropped']['stack_map_full'] == 12\n"
+	"assert len(d['dropped']) == 14 and d['dropped']['stack_map_full'] == 12\n"
+	"assert d['exact'] is False and d['lower_bounds'][0]['flag'] == '--max-stacks'\n"
+	"assert d['lower_bounds'][0]['events'] == 12 and d['lower_bounds'][0]['by_at_most_bytes'] is None\n"
 	"assert d['sample_bytes'] == 0\n"
 	"assert list(d['views']) == ['peak', 'leaks', 'allocs', 'temporary']\n"
 	"assert d['timeline'] == {'time_ns': [], 'heap_bytes': [], 'rss_bytes': []}\n"
@@ -500,7 +505,8 @@ static void test_json(void)
 	TM_CHECK(strstr(out, "\"dropped\": {\"alloc_map_full\": 0, \"stack_map_full\": 12, "
 			     "\"agg_map_full\": 0, \"region_map_full\": 0, \"free_unmatched\": 3, "
 			     "\"addr_reused\": 0, \"stack_unreadable\": 0, \"unmap_split\": 0, "
-			     "\"inflight\": 0, \"py_unreadable\": 0, \"py_arena_untraced\": 0, \"proc_cap\": 0}") != NULL);
+			     "\"inflight\": 0, \"py_unreadable\": 0, \"py_arena_untraced\": 0, \"proc_cap\": 0, "
+			     "\"untracked_bytes\": 0, \"free_untracked\": 0}") != NULL);
 	TM_CHECK(strstr(out, "\"stats\": {\"nested\": 0, \"mmap_in_alloc\": 0, \"stacks_new\": 6, "
 			     "\"stacks_truncated\": 0, \"procs_full\": 0, \"lost_exec_map\": 0, \"lost_oom\": 0, "
 			     "\"lost_exit\": 0, \"lost_exec\": 0, \"lost_fork\": 0}") != NULL);

@@ -122,6 +122,33 @@ static void text_exit(const struct tm_profile *p, FILE *out)
 	}
 }
 
+/*
+ * First after the title: which printed numbers are lower bounds, by at most
+ * how much, why, and the flag that fixes it. Nothing when all are exact.
+ */
+static void text_lower_bounds(const struct tm_profile *p, FILE *out)
+{
+	struct tm_lower_bound lb[TM_LOWER_BOUNDS_MAX];
+	size_t i, n = tm_report__lower_bounds(p, lb);
+	char a[64], b[64], c[64];
+
+	for (i = 0; i < n; i++) {
+		tm_fmt__u64(c, sizeof(c), lb[i].events);
+		fprintf(out, "  lower bound:  %s", lb[i].numbers);
+		if (lb[i].by_known) {
+			tm_fmt__human(a, sizeof(a), lb[i].by_at_most);
+			tm_fmt__u64(b, sizeof(b), lb[i].by_at_most);
+			fprintf(out, ", by at most %s (%s bytes)", a, b);
+		} else {
+			fputs(", by an amount not counted", out);
+		}
+		fprintf(out, ": %s %s", c, lb[i].reason);
+		if (lb[i].flag)
+			fprintf(out, "; raise %s", lb[i].flag);
+		fputc('\n', out);
+	}
+}
+
 void tm_text__header(const struct tm_profile *p, FILE *out)
 {
 	char a[64], b[64];
@@ -134,6 +161,7 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 		fprintf(out, " (pid %d; pid %d in its PID namespace)\n", p->pid, p->ns_pid);
 	else
 		fprintf(out, " (pid %d)\n", p->pid);
+	text_lower_bounds(p, out);
 
 	if (p->cgroup) {
 		struct tm_container_ids ids;
@@ -201,7 +229,7 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 
 	fputs("Dropped / not recorded: ", out);
 	for (i = 0; i < p->ndrops; i++) {
-		if (!p->drops[i].value)
+		if (!p->drops[i].value || tm_report__drop_shown_apart(p->drops[i].name))
 			continue;
 		tm_fmt__u64(a, sizeof(a), p->drops[i].value);
 		fputs(any ? ", " : "", out);
@@ -210,6 +238,14 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 		any = 1;
 	}
 	fputs(any ? "\n" : "nothing dropped\n", out);
+	for (i = 0; i < p->ndrops; i++) {
+		const char *meaning = tm_report__not_a_loss(p->drops[i].name);
+
+		if (!p->drops[i].value || !meaning)
+			continue;
+		tm_fmt__u64(a, sizeof(a), p->drops[i].value);
+		fprintf(out, "Not a loss: %s %s: %s\n", p->drops[i].name, a, meaning);
+	}
 }
 
 static const char *const view_titles[] = {

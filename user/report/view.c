@@ -463,6 +463,110 @@ void tm_report__row_kinds(const struct tm_site *s, char *buf, size_t len)
 }
 
 /* ------------------------------------------------------------------ */
+/* exactness                                                          */
+
+uint64_t tm_report__drop(const struct tm_profile *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->ndrops; i++)
+		if (p->drops[i].name && !strcmp(p->drops[i].name, name))
+			return p->drops[i].value;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	const char *meaning; /* NULL: shown with the lower bounds */
+} apart[] = {
+	{ "free_untracked", "frees of blocks that a full table could not track (their allocations "
+			    "are counted, and said under lower bounds)" },
+	{ "untracked_bytes", NULL },
+};
+
+int tm_report__drop_shown_apart(const char *drop_name)
+{
+	size_t i;
+
+	for (i = 0; drop_name && i < sizeof(apart) / sizeof(apart[0]); i++)
+		if (!strcmp(apart[i].name, drop_name))
+			return 1;
+	return 0;
+}
+
+const char *tm_report__not_a_loss(const char *drop_name)
+{
+	size_t i;
+
+	for (i = 0; drop_name && i < sizeof(apart) / sizeof(apart[0]); i++)
+		if (!strcmp(apart[i].name, drop_name))
+			return apart[i].meaning;
+	return NULL;
+}
+
+/* The row of allocations counted after the stack table filled (trace.c names it). */
+static uint64_t table_full_row(const struct tm_profile *p, enum tm_report_view view)
+{
+	uint64_t bytes = 0, b, c;
+	size_t i;
+
+	for (i = 0; i < p->nsites; i++) {
+		const struct tm_site *s = &p->sites[i];
+		const char *fn;
+
+		if (s->nframes != 1)
+			continue;
+		fn = p->frames[s->frames[0]].function;
+		if (!fn || strncmp(fn, "[stacks after the stack table filled", 36))
+			continue;
+		tm_report__site_metric(s, view, &b, &c);
+		bytes = sat_add(bytes, b);
+	}
+	return bytes;
+}
+
+size_t tm_report__lower_bounds(const struct tm_profile *p, struct tm_lower_bound *lb)
+{
+	static const char all_rows[] = "peak, live at end, allocated and every row";
+	uint64_t allocs_full = tm_report__drop(p, "alloc_map_full");
+	uint64_t aggs_full = tm_report__drop(p, "agg_map_full");
+	uint64_t stacks_full = tm_report__drop(p, "stack_map_full");
+	uint64_t regions_full = tm_report__drop(p, "region_map_full");
+	uint64_t b;
+	size_t n = 0;
+
+	if (allocs_full || aggs_full) {
+		lb[n++] = (struct tm_lower_bound){
+			.numbers = aggs_full ? all_rows : "peak, live at end and the rows' live and peak bytes",
+			.by_at_most = tm_report__drop(p, "untracked_bytes"),
+			.by_known = 1,
+			.events = allocs_full + aggs_full,
+			.reason = "allocations not tracked live (the live-block table was full)",
+			.flag = "--max-allocs",
+		};
+	}
+	if (stacks_full) {
+		b = table_full_row(p, TM_VIEW_PEAK);
+		lb[n++] = (struct tm_lower_bound){
+			.numbers = "each row at the peak (the totals and the peak are exact)",
+			.by_at_most = b,
+			.by_known = b != 0,
+			.events = stacks_full,
+			.reason = "allocations counted in one row of their own (the stack table was full)",
+			.flag = "--max-stacks",
+		};
+	}
+	if (regions_full) {
+		lb[n++] = (struct tm_lower_bound){
+			.numbers = all_rows,
+			.events = regions_full,
+			.reason = "mappings not tracked (the region table was full)",
+		};
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
 /* labels                                                             */
 
 size_t tm_report__utf8_decode(const unsigned char *s, uint32_t *cpp)

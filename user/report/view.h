@@ -144,6 +144,35 @@ void tm_report__rows_free(struct tm_profile *rows); /* accepts NULL */
 /* The allocators of a row, "malloc" or "malloc, calloc", into buf. */
 void tm_report__row_kinds(const struct tm_site *s, char *buf, size_t len);
 
+/*
+ * What a full table or a lost event did to the printed numbers: each entry
+ * names the numbers that are lower bounds, by at most how many bytes
+ * (by_known 0: by an amount nobody counted), why, and the flag that fixes
+ * it. Every report states them first (text) or as "exact": false (JSON).
+ */
+struct tm_lower_bound {
+	const char *numbers;
+	uint64_t by_at_most;
+	int by_known;
+	uint64_t events; /* how many allocations or mappings it was */
+	const char *reason;
+	const char *flag; /* NULL: none */
+};
+
+#define TM_LOWER_BOUNDS_MAX 4
+
+/* Fill lb (TM_LOWER_BOUNDS_MAX entries); returns how many: 0 = every number is exact. */
+size_t tm_report__lower_bounds(const struct tm_profile *p, struct tm_lower_bound *lb);
+
+/*
+ * Counters among the drops that are not losses, and what each means in one
+ * line; NULL for a loss. "untracked_bytes" has its own line (the lower bounds).
+ */
+const char *tm_report__not_a_loss(const char *drop_name);
+int tm_report__drop_shown_apart(const char *drop_name);
+/* A drop counter by name; 0 when the capture has none of that name. */
+uint64_t tm_report__drop(const struct tm_profile *p, const char *name);
+
 /* Frames a reader cannot tell apart (the tree merges them): all but the address, unless unnamed. */
 int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b);
 
