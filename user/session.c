@@ -437,7 +437,7 @@ static void say_cost(struct tm_trace *t, const struct tm_session_opts *o, uint64
 static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
 		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out)
 {
-	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top, .flags = o->summary_flags };
 	struct tm_proc p;
 	int err;
 

@@ -18,6 +18,7 @@ struct tm_session_opts {
 	const char *in_cgroup;  /* run: start CMD in this cgroup directory */
 	const char *output_dir; /* run: where an OOM post-mortem goes; NULL = next to the capture */
 	unsigned int top;       /* sites in the summary on stderr */
+	unsigned int summary_flags; /* enum tm_report_flags of that summary (--python-only) */
 	pid_t pid;              /* attach: the target */
 	double duration;        /* attach: seconds; 0 = until it exits or SIGINT/SIGTERM */
 	int live;               /* --live: tidemark top's view of the target while tracing */

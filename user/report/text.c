@@ -264,15 +264,38 @@ static void text_kind(FILE *out, const struct tm_site *s)
 	fprintf(out, "  [%s]", kinds);
 }
 
+/*
+ * The order a row's frames are printed in: innermost first, except that a
+ * stack with a Python frame leads with the innermost one, the native frames
+ * it called shown under it (marked by *under), then its callers.
+ */
+static uint32_t row_frame(const struct tm_profile *p, const struct tm_site *s, uint32_t k,
+			  int *under)
+{
+	uint32_t lead;
+
+	*under = 0;
+	for (lead = 0; lead < s->nframes; lead++)
+		if (p->frames[s->frames[lead]].kind == TM_FRAME_PYTHON)
+			break;
+	if (lead == 0 || lead == s->nframes || k > lead)
+		return k;
+	if (k == 0)
+		return lead;
+	*under = 1;
+	return k - 1;
+}
+
 void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site *s,
 		    const struct tm_report_opts *o, int indent)
 {
 	unsigned int shown = 0, hidden = 0, flags = o->flags;
 	unsigned int depth = o->max_depth ? o->max_depth : 1 + TEXT_CALLERS;
-	uint32_t i;
+	uint32_t k;
+	int under;
 
-	for (i = 0; i < s->nframes; i++) {
-		const struct tm_frame *f = &p->frames[s->frames[i]];
+	for (k = 0; k < s->nframes; k++) {
+		const struct tm_frame *f = &p->frames[s->frames[row_frame(p, s, k, &under)]];
 
 		if (tm_report__frame_hidden(f, flags))
 			continue;
@@ -283,7 +306,7 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 		if (shown == 1)
 			text_kind(out, s);
 		if (shown)
-			fprintf(out, "\n%*s  ", indent, "");
+			fprintf(out, "\n%*s  %s", indent, "", under ? "  " : "");
 		tm_report__text_frame(out, f);
 		shown++;
 	}

@@ -651,9 +651,20 @@ int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b)
 	return a->function || a->address == b->address;
 }
 
+/* A frame with no symbol, named "module+0xOFFSET" (trace.c): its module is said already. */
+static int named_by_module(const struct tm_frame *f)
+{
+	const char *base = tm_basename(f->module);
+	size_t n = strlen(base);
+
+	return f->function && !f->file && !strncmp(f->function, base, n) &&
+	       !strncmp(f->function + n, "+0x", 3);
+}
+
 /*
- * native: "function file:line (module)", "function (module)" or
- *         "0xaddress (module)" when the symbol is unknown
+ * native: "function file:line (module)", "function (module)",
+ *         "module+0xOFFSET" when the symbol is unknown (trace.c names it so),
+ *         or "0xaddress" for anonymous code (a JIT's)
  * python: "file:line function"
  */
 void tm_report__text_frame(FILE *out, const struct tm_frame *f)
@@ -677,7 +688,7 @@ void tm_report__text_frame(FILE *out, const struct tm_frame *f)
 		if (f->line)
 			fprintf(out, ":%u", f->line);
 	}
-	if (f->module) {
+	if (f->module && !named_by_module(f)) {
 		fputs(" (", out);
 		tm_report__text_str(out, tm_basename(f->module));
 		fputc(')', out);

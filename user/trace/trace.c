@@ -1070,6 +1070,19 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 			}
 			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, name, sym.offset);
 			f.function = tm_profile__str(prof, sym.file ? name : fn);
+		} else if (sym.module) {
+			/*
+			 * No symbol: named module+0xOFFSET, the link-time address
+			 * addr2line and gdb take (the file offset when the module
+			 * could not be read), never a runtime address that moves.
+			 */
+			const struct tm_map_entry *e = tm_maps__find(&w->maps, addr);
+			uint64_t off = sym.vaddr;
+
+			if (!off && e)
+				off = addr - e->start + e->offset;
+			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, tm_basename(sym.module), off);
+			f.function = tm_profile__str(prof, fn);
 		}
 		f.file = tm_profile__str(prof, sym.file);
 		f.line = sym.line;
