@@ -18,12 +18,13 @@ struct tm_session_opts {
 	const char *in_cgroup;  /* run: start CMD in this cgroup directory */
 	const char *output_dir; /* run: where an OOM post-mortem goes; NULL = next to the capture */
 	unsigned int top;       /* sites in the summary on stderr */
-	unsigned int summary_flags; /* enum tm_report_flags of that summary (--python-only) */
 	pid_t pid;              /* attach: the target */
 	double duration;        /* attach: seconds; 0 = until it exits or SIGINT/SIGTERM */
 	int live;               /* --live: tidemark top's view of the target while tracing */
 	double live_interval;   /* --interval: its refresh in seconds; 0 = not given */
 	int mode;               /* --mode: enum tm_profile_mode; -1 until given (then implied by the rest) */
+	/* enum tm_report_flags of that summary (--python-only) */
+	unsigned int summary_flags;
 };
 
 /* --mode sampled without --sample-bytes: one sample point per this many bytes on average. */
