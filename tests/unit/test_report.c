@@ -846,8 +846,73 @@ static void test_oom(void)
 	tm_profile__free(p);
 }
 
+/*
+ * One row per printed stack: sites that differ only in what is not printed
+ * (the code object's or the return address's value) are one row, summed;
+ * a Python row leads with its line, the native frame it called under it.
+ */
+static void test_rows(void)
+{
+	struct tm_profile *p = tm_profile__new(), *rows = NULL;
+	struct tm_report_opts o = { .view = TM_VIEW_PEAK };
+	struct tm_frame f[] = {
+		{ TM_FRAME_PYTHON, 7, "work", "job.py", NULL, 0x1000 },
+		{ TM_FRAME_PYTHON, 7, "work", "job.py", NULL, 0x2000 },
+		{ TM_FRAME_NATIVE, 0, "PyByteArray_Resize+0x2c3", NULL, "/usr/bin/python3.11", 0x4a0000 },
+		{ TM_FRAME_NATIVE, 0, "_multiarray_umath.so+0x1a2b3", NULL, "/x/_multiarray_umath.so", 0x7f0000 },
+		{ TM_FRAME_NATIVE, 0, "_multiarray_umath.so+0x1a2b3", NULL, "/x/_multiarray_umath.so", 0x7f8000 },
+	};
+	uint32_t a[] = { 2, 0 }, b[] = { 2, 1 }, c[] = { 3, 0 }, d[] = { 4, 1 };
+	uint32_t *fr[] = { a, b, c, d };
+	const uint32_t kind[] = { TM_KIND_MALLOC, TM_KIND_REALLOC, TM_KIND_CALLOC, TM_KIND_CALLOC };
+	const int64_t peak[] = { 100, 50, 7, 3 };
+	const uint64_t alloc[] = { 100, 70, 7, 3 }, nalloc[] = { 1, 2, 1, 1 };
+	char *out;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		TM_CHECK(tm_profile__add_frame(p, &f[i]) == (int)i);
+	for (i = 0; i < 4; i++) {
+		struct tm_site s = { .nframes = 2, .frames = fr[i], .kind = kind[i] };
+
+		s.peak_bytes = peak[i];
+		s.peak_count = 1;
+		s.alloc_bytes = alloc[i];
+		s.alloc_count = nalloc[i];
+		TM_CHECK(tm_profile__add_site(p, &s) == (int)i);
+	}
+
+	TM_CHECK_EQ_U64(tm_report__rows(p, 0, &rows), 0);
+	TM_CHECK_EQ_U64(rows ? rows->nsites : 0, 2);
+	if (rows && rows->nsites == 2) {
+		TM_CHECK_EQ_U64(rows->sites[0].peak_bytes, 150);
+		TM_CHECK_EQ_U64(rows->sites[0].alloc_count, 3);
+		TM_CHECK_EQ_U64(rows->sites[0].kinds, (1u << TM_KIND_MALLOC) | (1u << TM_KIND_REALLOC));
+		TM_CHECK_EQ_U64(rows->sites[1].peak_bytes, 10);
+	}
+	tm_report__rows_free(rows);
+	TM_CHECK_EQ_U64(tm_report__rows(p, TM_REPORT_PYTHON_ONLY, &rows), 0);
+	TM_CHECK_EQ_U64(rows ? rows->nsites : 0, 1);
+	if (rows && rows->nsites == 1)
+		TM_CHECK_EQ_U64(rows->sites[0].alloc_bytes, 180);
+	tm_report__rows_free(rows);
+
+	out = render(p, &o, 0, &ret);
+	TM_CHECK_EQ_U64(ret, 0);
+	TM_CHECK(strstr(out, "2 allocation sites by bytes live at the peak (160 B in all):\n") != NULL);
+	TM_CHECK(strstr(out, "   1    150  150 B   93.8%      2  job.py:7 work  [malloc, realloc]\n"
+			     "                                       PyByteArray_Resize+0x2c3 (python3.11)\n") != NULL);
+	/* No symbol: module+0xOFFSET, the module not said twice. */
+	TM_CHECK(strstr(out, "   2     10   10 B    6.3%      2  job.py:7 work  [calloc]\n"
+			     "                                       _multiarray_umath.so+0x1a2b3\n") != NULL);
+	free(out);
+	tm_profile__free(p);
+}
+
 int main(void)
 {
+	test_rows();
 	test_text_extras();
 	test_oom();
 	test_text_views();
