@@ -71,7 +71,8 @@ static const char help_main[] =
 	"      --native-depth N   native frames per stack, 1-32 (default 32)\n" \
 	"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n" \
 	"                         --trace-python-allocators; above 1048576 allocated as needed)\n" \
-	"      --max-stacks N     distinct stacks (default 65536)\n" \
+	"      --max-stacks N     distinct stacks (default 262144; the table grows as stacks\n" \
+	"                         are seen, about 1 KiB each)\n" \
 	"      --no-python        native stacks only, even when the target is CPython\n" \
 	"      --trace-python-allocators\n" \
 	"                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n" \
@@ -84,6 +85,7 @@ static const char help_main[] =
 	"      --live             show the target's stacks live while tracing (tidemark top's\n" \
 	"                         process view; needs a terminal); q closes the view\n" \
 	"      --interval S       --live: seconds between refreshes (default 1)\n" \
+	"      --python-only      the summary hides native frames (the capture keeps them)\n" \
 	"  -v, --verbose          say where each probe sits and what the verifier counted;\n" \
 	"                         twice (-vv) also libbpf's own log\n" \
 	"  -q, --quiet            no summary on stderr\n" \
@@ -282,7 +284,8 @@ static int parse_uint(const char *cmd, const char *flag, const char *s, unsigned
 
 enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
        OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
-       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES, OPT_LIVE, OPT_INTERVAL, OPT_MODE };
+       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES, OPT_LIVE, OPT_INTERVAL, OPT_MODE,
+       OPT_SUMMARY_PY_ONLY };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -300,6 +303,7 @@ static const struct option trace_longopts[] = {
 	{ "live", no_argument, NULL, OPT_LIVE },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "python-only", no_argument, NULL, OPT_SUMMARY_PY_ONLY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -377,6 +381,9 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 			break;
 		case OPT_NATIVE_ALL:
 			o->trace.native_all = 1;
+			break;
+		case OPT_SUMMARY_PY_ONLY:
+			o->summary_flags |= TM_REPORT_PYTHON_ONLY;
 			break;
 		case OPT_SAMPLE_BYTES:
 			if (parse_sample_bytes(cmd, optarg, &o->trace.sample_bytes))

@@ -59,7 +59,7 @@ void tm_session_opts__init(struct tm_session_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->trace.native_depth = TM_MAX_NATIVE;
 	o->trace.max_allocs = 0; /* set by tm_session_opts__check() unless --max-allocs */
-	o->trace.max_stacks = 65536;
+	o->trace.max_stacks = TM_DEFAULT_MAX_STACKS;
 	o->trace.python = 1;
 	o->top = 5;
 	o->mode = -1;
@@ -437,7 +437,7 @@ static void say_cost(struct tm_trace *t, const struct tm_session_opts *o, uint64
 static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
 		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out)
 {
-	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top, .flags = o->summary_flags };
 	struct tm_proc p;
 	int err;
 

@@ -133,7 +133,7 @@ void tm_daemon_opts__init(struct tm_daemon_opts *o)
 	o->cap_allocs = o->cap_stacks = -1;
 	o->trace.native_depth = TM_MAX_NATIVE;
 	o->trace.max_allocs = 1024; /* lite: no allocator probes, nothing goes in allocs */
-	o->trace.max_stacks = 65536;
+	o->trace.max_stacks = TM_DEFAULT_MAX_STACKS;
 	o->trace.max_procs = 1024;
 	o->trace.python = 1;
 	o->trace.daemon = 1;

@@ -37,6 +37,8 @@ static const char *const drop_names[] = {
 	[TM_DROP_PY_UNREADABLE] = "py_unreadable",
 	[TM_DROP_PY_ARENA_UNTRACED] = "py_arena_untraced",
 	[TM_DROP_PROC_CAP] = "proc_cap",
+	[TM_DROP_UNTRACKED_BYTES] = "untracked_bytes",
+	[TM_DROP_FREE_UNTRACKED] = "free_untracked",
 };
 
 static const char *const stat_names[] = {

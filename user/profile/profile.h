@@ -32,7 +32,11 @@ struct tm_site {
 	uint32_t flags;   /* enum tm_stack_flags (tidemark_common.h) */
 	uint32_t *frames; /* indices into profile.frames, innermost first */
 	uint32_t kind;    /* enum tm_kind of the allocator that made it */
-	uint32_t pad;
+	/*
+	 * A report row that merges sites (tm_report__rows): bit k for each
+	 * enum tm_kind k among them; 0 = kind alone. Not stored in captures.
+	 */
+	uint32_t kinds;
 	uint64_t alloc_bytes;
 	uint64_t alloc_count;
 	uint64_t free_bytes;

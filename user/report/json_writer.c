@@ -87,6 +87,31 @@ static void json_u64_if(FILE *out, const char *key, int have, uint64_t v)
 		fprintf(out, "%s: null", key);
 }
 
+/*
+ * "exact": whether every number is; "lower_bounds": for each reason it is
+ * not, which numbers, by at most how many bytes (null: not counted), the
+ * reason and the flag that fixes it (null: none).
+ */
+static void json_lower_bounds(FILE *out, const struct tm_profile *p, int indent)
+{
+	struct tm_lower_bound lb[TM_LOWER_BOUNDS_MAX];
+	size_t i, n = tm_report__lower_bounds(p, lb);
+
+	fprintf(out, "%*s\"exact\": %s,\n%*s\"lower_bounds\": [", indent, "", n ? "false" : "true",
+		indent, "");
+	for (i = 0; i < n; i++) {
+		fprintf(out, "%s\n%*s  {\"numbers\": ", i ? "," : "", indent, "");
+		tm_json__str(out, lb[i].numbers);
+		json_u64_if(out, ", \"by_at_most_bytes\"", lb[i].by_known, lb[i].by_at_most);
+		fprintf(out, ", \"events\": %" PRIu64 ", \"reason\": ", lb[i].events);
+		tm_json__str(out, lb[i].reason);
+		fputs(", \"flag\": ", out);
+		tm_json__str(out, lb[i].flag);
+		fputc('}', out);
+	}
+	fprintf(out, n ? "\n%*s],\n" : "],\n", indent, "");
+}
+
 void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 {
 	struct tm_container_ids ids;
@@ -161,6 +186,7 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 	tm_json__str(out, p->allocator_note);
 	fputs(",\n", out);
 
+	json_lower_bounds(out, p, indent);
 	json_counters(out, indent, "dropped", p->drops, p->ndrops);
 	json_counters(out, indent, "stats", p->stats, p->nstats);
 }

@@ -422,8 +422,15 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	 */
 	if (o->max_allocs > TM_DEFAULT_MAX_ALLOCS)
 		bpf_map__set_map_flags(t->skel->maps.allocs, BPF_F_NO_PREALLOC);
+	/*
+	 * Both grow as stacks are seen (BPF_F_NO_PREALLOC), so the default can
+	 * hold `import numpy` (75k stacks) and costs only what is used. An aggs
+	 * entry is one (process, stack): at most one per stack, and the two
+	 * rows each process may have for stacks that found no room.
+	 */
 	bpf_map__set_max_entries(t->skel->maps.stacks, o->max_stacks);
-	bpf_map__set_max_entries(t->skel->maps.aggs, o->max_stacks);
+	bpf_map__set_max_entries(t->skel->maps.aggs,
+				 o->max_stacks + 2 * bpf_map__max_entries(t->skel->maps.procs));
 
 	err = tidemark_bpf__load(t->skel);
 	if (err) {
@@ -1063,6 +1070,19 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 			}
 			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, name, sym.offset);
 			f.function = tm_profile__str(prof, sym.file ? name : fn);
+		} else if (sym.module) {
+			/*
+			 * No symbol: named module+0xOFFSET, the link-time address
+			 * addr2line and gdb take (the file offset when the module
+			 * could not be read), never a runtime address that moves.
+			 */
+			const struct tm_map_entry *e = tm_maps__find(&w->maps, addr);
+			uint64_t off = sym.vaddr;
+
+			if (!off && e)
+				off = addr - e->start + e->offset;
+			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, tm_basename(sym.module), off);
+			f.function = tm_profile__str(prof, fn);
 		}
 		f.file = tm_profile__str(prof, sym.file);
 		f.line = sym.line;
@@ -1177,9 +1197,13 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 			s.peak_bytes = a.live_bytes;
 			s.peak_count = a.live_count;
 		}
-		if (key.stack_id == TM_STACK_OVER_CAP) {
-			struct tm_frame f = { .kind = TM_FRAME_NATIVE,
-					      .function = tm_profile__str(prof, "[stacks over the per-process cap]") };
+		if (key.stack_id == TM_STACK_OVER_CAP || key.stack_id == TM_STACK_TABLE_FULL) {
+			const char *what = "[stacks after the stack table filled: raise --max-stacks]";
+			struct tm_frame f = { .kind = TM_FRAME_NATIVE };
+
+			if (key.stack_id == TM_STACK_OVER_CAP)
+				what = "[stacks over the per-process cap]";
+			f.function = tm_profile__str(prof, what);
 			int idx = tm_profile__add_frame(prof, &f);
 
 			if (idx >= 0)
@@ -1232,7 +1256,7 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 				}
 			}
 		}
-		if (!n && key.stack_id != TM_STACK_OVER_CAP) {
+		if (!n && key.stack_id != TM_STACK_OVER_CAP && key.stack_id != TM_STACK_TABLE_FULL) {
 			struct tm_frame f = { .kind = TM_FRAME_NATIVE,
 					      .function = tm_profile__str(prof, "[no frame in the process's code]") };
 			int idx = tm_profile__add_frame(prof, &f);
