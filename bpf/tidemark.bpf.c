@@ -7,6 +7,7 @@
  *     probe each, and a plain uprobe on free placed after its NULL test;
  *   - with --trace-python-allocators, uprobes on CPython's PyObject_ and
  *     PyMem_ Malloc/Calloc/Realloc (entry + return) and their Free;
+ *   - in a CPython, one uprobe where Py_FinalizeEx starts: the program's end;
  *   - syscalls:{sys_enter,sys_exit}_{mmap,munmap,mremap,brk} for anonymous
  *     private memory that the program maps itself;
  *   - sched:sched_process_exec to start counting a `tidemark run` child at
@@ -16,12 +17,14 @@
  * What it keeps
  *   allocs   (tgid, address) -> size, stack           one per live block
  *   regions  (tgid, address) -> length, stack         one per live mapping
- *   aggs     (tgid, stack)   -> totals, live, live-at-peak
+ *   aggs     (tgid, stack)   -> totals, live, live-at-peak, live-at-end
  *   procs    tgid            -> live heap, peak, peak generation, drops
  *   stacks   stack id        -> frames                interned once
  * The value-at-peak of every stack is kept without copying maps on a new
  * peak: each peak bumps the process's peak_gen, and the first change to a
  * stack entry after a newer peak saves its live value first (tm_agg_touch).
+ * The end of a CPython program (its finalization, which frees module
+ * globals before the exit) is kept the same way, by end_gen.
  *
  * Cost per event (the trap itself is ~0.5 us and not ours to save)
  *   malloc entry: task storage, one user read ([rsp]), the frame-pointer walk
@@ -474,12 +477,18 @@ static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct
  */
 static __always_inline void tm_agg_touch(struct tm_agg *a, struct tm_proc *p)
 {
-	__u64 gen = p->peak_gen;
+	__u64 gen = p->peak_gen, end = p->end_gen;
 
 	if (a->gen != gen) {
 		a->peak_bytes = a->live_bytes;
 		a->peak_count = a->live_count;
 		a->gen = gen;
+	}
+	/* The same for the end of the program (py_finalize_enter): one compare until it comes. */
+	if (a->end_gen != end) {
+		a->end_bytes = a->live_bytes;
+		a->end_count = a->live_count;
+		a->end_gen = end;
 	}
 }
 
@@ -493,8 +502,9 @@ static __always_inline struct tm_agg *agg_get(__u32 tgid, __u64 stack_id, struct
 	{
 		struct tm_agg zero = {};
 
-		/* A new entry was zero at every earlier peak: mark it current. */
+		/* A new entry was zero at every earlier peak and at the end: mark it current. */
 		zero.gen = p->peak_gen;
+		zero.end_gen = p->end_gen;
 		bpf_map_update_elem(&aggs, &k, &zero, BPF_NOEXIST);
 	}
 	a = bpf_map_lookup_elem(&aggs, &k);
@@ -1078,6 +1088,30 @@ int BPF_KPROBE(pymalloc_free_enter, __u64 allocator_ctx, __u64 ptr)
 {
 	(void)allocator_ctx;
 	return free_common(ctx, ptr, 0);
+}
+
+/* ---- the end of a CPython program -------------------------------------- */
+
+/*
+ * Py_FinalizeEx's entry (3.8-3.13, shared and static builds alike: Py_RunMain,
+ * Py_Exit and embedders call it): the program has finished, and what is live
+ * now is what it kept; finalization goes on to free module globals before the
+ * exit. The bump makes tm_agg_touch() save each stack's live value at its
+ * first change from here on: nothing is copied now, O(1) per later event.
+ * Threads still running (finalization waits for them) keep changing their
+ * stacks after this moment, as a racing allocation can at a peak.
+ */
+SEC("uprobe")
+int BPF_KPROBE(py_finalize_enter)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!p || !armed(p))
+		return 0;
+	p->end_time_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&p->end_gen, 1);
+	return 0;
 }
 
 /* ---- anonymous mappings ------------------------------------------------ */

@@ -184,7 +184,9 @@ struct tm_agg_key {
  * Per-(process, stack) aggregates. `peak_*` hold the stack's live value at the
  * process's latest peak when `gen` equals that process's `peak_gen`; otherwise
  * the stack has not changed since the peak and its live value *is* its value at
- * the peak. See tm_agg_touch() in bpf/tidemark.bpf.c.
+ * the peak. `end_*` and `end_gen` do the same for the end of the program
+ * (tm_proc.end_gen: CPython's finalization). See tm_agg_touch() in
+ * bpf/tidemark.bpf.c.
  */
 struct tm_agg {
 	__u64 alloc_bytes;      /* freed = allocated - live: not kept, one atomic less a free */
@@ -196,6 +198,10 @@ struct tm_agg {
 	__u64 gen;
 	__u64 temp_bytes;       /* freed before their thread allocated again */
 	__u64 temp_count;
+	/* Live at the end of the program, when end_gen is the process's. */
+	__s64 end_bytes;
+	__s64 end_count;
+	__u64 end_gen;
 };
 
 struct tm_alloc_key {
@@ -302,6 +308,13 @@ struct tm_proc {
 	__u32 pad;
 	__s64 n_allocs;         /* its entries in allocs, kept only under a per-process cap */
 	__u64 n_stacks;         /* ... and in stacks */
+	/*
+	 * The end of the program, when it is not the exit: bumped where CPython's
+	 * finalization starts (py_finalize_enter); 0 = not seen, the end is the exit.
+	 */
+	__u64 end_gen;
+	/* CLOCK_MONOTONIC of the latest bump. */
+	__u64 end_time_ns;
 	__u64 drops[TM_DROP__COUNT];
 	/* Allocations by size: bucket i holds sizes in [2^i, 2^(i+1)), bucket 0 also 0. */
 	__u64 size_count[TM_SIZE_BUCKETS];
@@ -372,10 +385,10 @@ struct tm_reap_key {
 _Static_assert(sizeof(struct tm_py_frame) == 16, "tm_py_frame layout");
 _Static_assert(sizeof(struct tm_stack) == 16 + 8 * TM_MAX_NATIVE + 16 * TM_MAX_PY, "tm_stack layout");
 _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
-_Static_assert(sizeof(struct tm_agg) == 72, "tm_agg layout");
+_Static_assert(sizeof(struct tm_agg) == 96, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
 _Static_assert(sizeof(struct tm_alloc) == 24, "tm_alloc layout");
-_Static_assert(sizeof(struct tm_proc) == 176 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
+_Static_assert(sizeof(struct tm_proc) == 192 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
 	       "tm_proc layout");
 _Static_assert(sizeof(struct tm_exit_event) == 16 + sizeof(struct tm_proc), "tm_exit_event layout");
 _Static_assert(sizeof(struct tm_sel_exe) == 16, "tm_sel_exe layout");

@@ -38,6 +38,7 @@ BUDGET = {
     "pyfree_enter": (400, 160),               # 250, 137
     "pymalloc_free_enter": (400, 160),        # 250, 137
     "alloc_exit": (4000, 660),                # 3198, 596: a full allocs table still counts the allocation
+    "py_finalize_enter": (25, 24),            # 20, 21: the end of a CPython program
     "tp_enter_mmap": (51600, 1540),           # 41203, 1398
     "tp_exit_mmap": (23300, 1940),            # 18629, 1763
     "tp_enter_munmap": (200, 80),             # 89, 70

@@ -47,6 +47,9 @@ struct tm_watch {
 	/* The interpreter ELF whose allocator functions are probed for this pid (dev/ino); 0 = none. */
 	dev_t py_alloc_dev;
 	ino_t py_alloc_ino;
+	/* The interpreter ELF whose Py_FinalizeEx is probed for this pid (the program's end); 0 = none. */
+	dev_t py_end_dev;
+	ino_t py_end_ino;
 	/* The libc whose allocator functions are probed for this pid; 0 = none yet. */
 	dev_t libc_dev;
 	ino_t libc_ino;
@@ -83,6 +86,8 @@ struct tm_trace {
 	int no_oom;                /* the kernel's oom:mark_victim cannot be used (before 6.8) */
 	uint64_t sample_bytes;     /* --sample-bytes: the profiles say their counts are estimates */
 	int alloc_probes;          /* the daemon's full mode: libc probes on every tracked process */
+	/* Probe where CPython's finalization starts: not in the lite daemon, which places no uprobes. */
+	int end_probe;
 	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
 	struct libc_cache libc_cache;
 	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
@@ -179,6 +184,9 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	__atomic_add_fetch(&t->skel->data->py_cfg_gen, 1, __ATOMIC_SEQ_CST);
 	w->python = 1;
 	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
+	/* `run` probed it before the exec when it could tell which file it would be */
+	if (t->end_probe)
+		tm_trace__attach_python_end(t, w->pid, where.open);
 	if (t->py_alloc) {
 		/* `run` probed it before the exec when it could tell which file it would be */
 		if (!watch_has_py_alloc(w, where.open)) {
@@ -377,6 +385,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->py_alloc = o->python && o->py_alloc;
 	t->max_watch = o->max_procs;
 	t->alloc_probes = o->alloc_probes;
+	t->end_probe = !o->daemon || o->alloc_probes; /* the lite daemon places no uprobes */
 	t->skel->rodata->arm_by_loader = o->daemon && o->alloc_probes;
 	t->skel->rodata->max_allocs_per_proc = o->max_allocs_per_proc;
 	t->skel->rodata->max_stacks_per_proc = o->max_stacks_per_proc;
@@ -599,6 +608,8 @@ static void watch_drop_links(struct tm_watch *w)
 	w->libc_ino = 0;
 	w->py_alloc_dev = 0;
 	w->py_alloc_ino = 0;
+	w->py_end_dev = 0;
+	w->py_end_ino = 0;
 }
 
 
@@ -991,6 +1002,46 @@ fail:
 	return err;
 }
 
+int tm_trace__attach_python_end(struct tm_trace *t, pid_t pid, const char *path)
+{
+	struct tm_watch *w = watch_find(t, pid);
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct stat st;
+	uint64_t off;
+	int err;
+
+	if (!w)
+		return -ENOENT;
+	if (stat(path, &st))
+		return -errno;
+	if (w->py_end_ino && st.st_dev == w->py_end_dev && st.st_ino == w->py_end_ino)
+		return 0;
+	err = tm_elf__find_symbol(path, "Py_FinalizeEx", &off, NULL, NULL);
+	if (err) {
+		pr_warn("tidemark: %s has no Py_FinalizeEx: pid %d's leaks are what is live at its exit\n", path,
+			pid);
+		return err;
+	}
+	err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.py_finalize_enter, pid, path, off, &uo));
+	if (err) {
+		if (err != -ESRCH && err != -ENOENT)
+			pr_warn("tidemark: probing Py_FinalizeEx in %s failed: %s: pid %d's leaks are at its exit\n",
+				path, strerror(-err), pid);
+		return err;
+	}
+	pr_debug("attach: Py_FinalizeEx     at %s+0x%" PRIx64 ": the program's end\n", path, off);
+	w->py_end_dev = st.st_dev;
+	w->py_end_ino = st.st_ino;
+	return 0;
+}
+
+int tm_trace__disarm(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w = watch_find(t, pid);
+
+	return w ? watch_arm(t, w, 0) : -ENOENT;
+}
+
 int tm_trace__poll(struct tm_trace *t, int timeout_ms)
 {
 	int n = ring_buffer__poll(t->rb, timeout_ms);
@@ -1151,10 +1202,18 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 	prof->peak_bytes = p.peak_bytes;
 	prof->peak_time_ns = p.peak_time_ns && p.peak_time_ns > prof->start_time_ns ?
 			     p.peak_time_ns - prof->start_time_ns : 0;
-	prof->live_bytes_end = p.live_bytes;
 	prof->sample_bytes = t->sample_bytes;
-	/* The process's totals are the sums of its stacks' (added below). */
+	/* The end of the program: CPython's finalization when it was seen (py_finalize_enter), else the exit. */
+	prof->end_moment = p.end_gen ? TM_END_FINALIZE : TM_END_EXIT;
+	prof->end_moment_ns = p.end_gen && p.end_time_ns > prof->start_time_ns ? p.end_time_ns - prof->start_time_ns
+									       : 0;
+	/*
+	 * The process's totals are the sums of its stacks' (added below): what
+	 * was live too, so the header and every view agree even when the
+	 * counters moved while the table was read (a live `attach` target).
+	 */
 	prof->alloc_bytes = prof->alloc_count = prof->free_count = 0;
+	prof->live_bytes_end = prof->live_bytes_exit = 0;
 	for (k = 0; k < TM_DROP__COUNT; k++)
 		tm_profile__set_counter(prof, 1, tm_drop_name(k), p.drops[k]);
 	/* Not recorded for want of a kernel feature: the report says so among the drops. */
@@ -1186,6 +1245,15 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 		s.free_count = a.alloc_count - (uint64_t)a.live_count;
 		s.temp_bytes = a.temp_bytes;
 		s.temp_count = a.temp_count;
+		s.exit_bytes = a.live_bytes;
+		s.exit_count = a.live_count;
+		/* As the peak: saved only if it changed after the end (tm_agg_touch) */
+		if (p.end_gen && a.end_gen == p.end_gen) {
+			s.live_bytes = a.end_bytes;
+			s.live_count = a.end_count;
+		}
+		prof->live_bytes_end += s.live_bytes;
+		prof->live_bytes_exit += s.exit_bytes;
 		prof->alloc_bytes += s.alloc_bytes;
 		prof->alloc_count += s.alloc_count;
 		prof->free_count += s.free_count;

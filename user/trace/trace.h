@@ -91,6 +91,16 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
  * interpreter is detected.
  */
 int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path);
+/*
+ * A probe where CPython's finalization starts (Py_FinalizeEx) in @path
+ * (libpython3.X.so or a python executable), for pid only: the end of the
+ * program, where its leaks are taken. Once per file; `run` calls it before
+ * the exec when it can tell the file, otherwise it happens when the
+ * interpreter is detected. 0 or -errno (said in one line).
+ */
+int tm_trace__attach_python_end(struct tm_trace *t, pid_t pid, const char *path);
+/* Stop counting pid (its counters hold still while they are read); 0, -ESRCH when it is gone. */
+int tm_trace__disarm(struct tm_trace *t, pid_t pid);
 /* Wait up to timeout_ms for kernel notices (new executable mappings). */
 int tm_trace__poll(struct tm_trace *t, int timeout_ms);
 /* Snapshot /proc/PID/maps now (merged with the earlier ones). */
