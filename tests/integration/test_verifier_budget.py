@@ -19,45 +19,35 @@ from tmtest import OUT, WORKLOADS, check, eq, main, skip, tidemark
 
 # program: (verified budget, xlated budget)   # measured on 6.18: verified, xlated
 BUDGET = {
-    "malloc_enter": (48900, 1450),            # 39077, 1313
-    "calloc_enter": (49100, 1490),            # 39228, 1353
-    "realloc_enter": (49200, 1540),           # 39332, 1395
-    "reallocarray_enter": (98200, 1580),      # 78524, 1433
-    "posix_memalign_enter": (48900, 1460),    # 39090, 1323
-    "aligned_alloc_enter": (48900, 1450),     # 39079, 1315
-    "memalign_enter": (48900, 1450),          # 39079, 1315
-    "valloc_enter": (48900, 1450),            # 39079, 1315
-    "pvalloc_enter": (48900, 1450),           # 39083, 1317
-    "free_enter": (400, 160),                 # 260, 140
-    "pyobject_malloc_enter": (48900, 1450),   # 39079, 1315
-    "pyobject_calloc_enter": (49100, 1490),   # 39228, 1353
-    "pyobject_realloc_enter": (49100, 1530),  # 39233, 1387
-    "pymem_malloc_enter": (48900, 1450),      # 39079, 1315
-    "pymem_calloc_enter": (49100, 1490),      # 39228, 1353
-    "pymem_realloc_enter": (49100, 1530),     # 39233, 1387
-    "pyfree_enter": (400, 160),               # 250, 137
-    "pymalloc_free_enter": (400, 160),        # 250, 137
+    # every allocator entry, libc's and CPython's (the probe's cookie says which)
+    "alloc_enter": (49900, 1660),             # 39894, 1509
     "alloc_exit": (4000, 660),                # 3198, 596: a full allocs table still counts the allocation
-    "tp_enter_mmap": (51600, 1540),           # 41203, 1398
-    "tp_exit_mmap": (23300, 1940),            # 18629, 1763
-    "tp_enter_munmap": (200, 80),             # 89, 70
-    "tp_exit_munmap": (23300, 1940),          # 18629, 1763
-    "tp_enter_mremap": (51400, 1500),         # 41041, 1362
-    "tp_exit_mremap": (23300, 1940),          # 18629, 1763
-    "tp_enter_brk": (51300, 1500),            # 41037, 1358
-    "tp_exit_brk": (23300, 1940),             # 18629, 1763
+    "free_enter": (450, 180),                 # 355, 163 (every free, wrapper and CPython free)
+    "syscall_wrapper_enter": (45, 42),        # 36, 38 (musl and tcmalloc mmap/sbrk wrappers)
+    "tp_sys_enter": (52800, 1690),            # 42218, 1535 (mmap, munmap, mremap, brk)
+    "tp_sys_exit": (25500, 2020),             # 20381, 1836
     "tp_exec": (2000, 275),                   # 1593, 248 (daemon: arming, lost-notice counts)
     "tp_exit": (145, 124),                    # 116, 112 (daemon)
-    "tp_oom_victim": (2100, 240),             # 1638, 210
+    "tp_oom_victim": (2100, 260),             # 1654, 232
     "tp_fork": (212, 196),                    # 169, 178 (a dead entry reported before reuse)
     "reap": (200, 170),                       # 130, 153
     "arm": (37, 28),                          # 29, 25 (probe sets go live at once)
     "hello": (8, 8),                          # 6, 7 (the loader's tgid, for the hold)
-    "free_wrapper_enter": (400, 160),         # 254, 140 (allocators whose free is a wrapper)
-    "syscall_wrapper_enter": (45, 42),        # 36, 38 (musl and tcmalloc mmap/sbrk wrappers)
 }
 
+# What one `tidemark run` verifies in all. Before the programs were shared
+# (one per allocator function and syscall, 34 of them), a run verified 855,728
+# instructions on 6.18; now 108,166 (7.9x fewer), and 33,140 with --no-python,
+# which leaves the CPython walk (~37,000 of alloc_enter's and tp_sys_enter's)
+# out of both. The budgets are 1.25x of those.
+RUN_TOTAL_BUDGET = 135200
+RUN_NO_PYTHON_TOTAL_BUDGET = 41400
+# The programs a run loads: the allocator probes, CPython's included, share theirs.
+RUN_PROGRAMS = {"alloc_enter", "alloc_exit", "free_enter", "syscall_wrapper_enter", "tp_sys_enter",
+                "tp_sys_exit", "tp_exec", "tp_exit", "tp_oom_victim", "hello", "arm"}
+
 LINE = re.compile(r"^bpf: (\S+)\s+(\d+) instructions verified,\s+(\d+) xlated$", re.M)
+TOTAL = re.compile(r"^bpf: (\d+) programs loaded, (\d+) instructions verified in all, (\d+) xlated$", re.M)
 
 
 def measured(stderr):
@@ -88,5 +78,48 @@ def test_every_program_within_budget():
         check(x <= xb, f"{name}: {x} instructions xlated, budget {xb}")
 
 
+def run_v(*args):
+    r = tidemark("run", "-v", *args, "-o", os.path.join(OUT, "verifier-total.tdm"), "--",
+                 os.path.join(WORKLOADS, "gt_alloc"))
+    eq(r.returncode, 7, f"run -v: gt_alloc's own exit status: {r.stderr[-300:]!r}")
+    m = TOTAL.search(r.stderr)
+    check(m is not None, f"run -v states the verifier's total: {r.stderr[-300:]!r}")
+    return measured(r.stderr), m
+
+
+def test_run_total_within_budget():
+    if os.geteuid() != 0:
+        skip("loading BPF programs needs root")
+    progs, m = run_v()
+    if not m:
+        return
+    # the total is the sum of the lines above it, and each program is loaded (verified) once
+    eq(int(m.group(1)), len(progs), "programs counted in the total")
+    eq(int(m.group(2)), sum(v for v, _ in progs.values()), "verified total = the programs' sum")
+    eq(int(m.group(3)), sum(x for _, x in progs.values()), "xlated total = the programs' sum")
+    expect = set(RUN_PROGRAMS)
+    if "tp_oom_victim" not in progs:
+        expect.discard("tp_oom_victim")   # before 6.8 its tracepoint does not pass the task
+    eq(set(progs), expect, "the programs a run loads")
+    print(f"    measured: run total {m.group(2)} verified (budget {RUN_TOTAL_BUDGET}; 855728 before sharing)")
+    check(int(m.group(2)) <= RUN_TOTAL_BUDGET, f"run: {m.group(2)} instructions verified, budget {RUN_TOTAL_BUDGET}")
+    check(int(m.group(2)) * 5 <= 855728, f"run: {m.group(2)} verified is 5x fewer than 855728")
+
+
+def test_no_python_leaves_the_walk_out():
+    if os.geteuid() != 0:
+        skip("loading BPF programs needs root")
+    with_py, m_py = run_v()
+    without, m = run_v("--no-python")
+    if not m or not m_py:
+        return
+    eq(set(without), set(with_py), "--no-python loads the same programs, only shorter")
+    print(f"    measured: run --no-python total {m.group(2)} verified (budget {RUN_NO_PYTHON_TOTAL_BUDGET})")
+    check(int(m.group(2)) <= RUN_NO_PYTHON_TOTAL_BUDGET,
+          f"run --no-python: {m.group(2)} instructions verified, budget {RUN_NO_PYTHON_TOTAL_BUDGET}")
+    check(without["alloc_enter"][0] * 10 < with_py["alloc_enter"][0],
+          f"the CPython walk is out of alloc_enter: {without['alloc_enter']} vs {with_py['alloc_enter']}")
+
+
 if __name__ == "__main__":
-    main([test_every_program_within_budget])
+    main([test_every_program_within_budget, test_run_total_within_budget, test_no_python_leaves_the_walk_out])

@@ -67,6 +67,18 @@ struct libc_cache {
 	size_t n;
 };
 
+/* The syscalls whose anonymous memory is counted: their sys_enter_ and sys_exit_ tracepoints. */
+#define TM_SYSCALLS 4
+static const struct {
+	const char *name;
+	unsigned int kind;
+} syscalls[TM_SYSCALLS] = {
+	{ "mmap", TM_KIND_MMAP },
+	{ "munmap", TM_KIND_MUNMAP },
+	{ "mremap", TM_KIND_MREMAP },
+	{ "brk", TM_KIND_BRK },
+};
+
 struct tm_trace {
 	struct tidemark_bpf *skel;
 	struct ring_buffer *rb;
@@ -87,6 +99,7 @@ struct tm_trace {
 	struct libc_cache libc_cache;
 	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
+	struct bpf_link *sys_links[2 * TM_SYSCALLS]; /* tp_sys_enter and tp_sys_exit on each syscall */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -344,6 +357,50 @@ static int has_mark_victim_task(void)
 	return ok;
 }
 
+void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opts *o, int oom_task)
+{
+	/*
+	 * The allocator probes: a `run` or `attach` target's, the daemon's full
+	 * mode, CPython's allocators; none in --mode lite (syscall tracepoints only).
+	 */
+	int uprobes = !o->lite && (!o->daemon || o->alloc_probes || o->py_alloc);
+
+	bpf_program__set_autoload(s->progs.alloc_enter, uprobes);
+	bpf_program__set_autoload(s->progs.alloc_exit, uprobes);
+	bpf_program__set_autoload(s->progs.free_enter, uprobes);
+	bpf_program__set_autoload(s->progs.syscall_wrapper_enter, uprobes);
+	/* the daemon's: following forks of what it selected, and deleting what it forgot */
+	bpf_program__set_autoload(s->progs.reap, o->daemon);
+	bpf_program__set_autoload(s->progs.tp_fork, o->daemon);
+	bpf_program__set_autoload(s->progs.tp_oom_victim, oom_task);
+}
+
+/* The syscall tracepoints: two programs, each placed on four tracepoints with a cookie. */
+static int attach_syscalls(struct tm_trace *t)
+{
+	char tp[32];
+	size_t i;
+
+	for (i = 0; i < TM_SYSCALLS; i++) {
+		LIBBPF_OPTS(bpf_tracepoint_opts, eo, .bpf_cookie = tm_sys_cookie(syscalls[i].kind));
+		struct bpf_link *l;
+
+		snprintf(tp, sizeof(tp), "sys_enter_%s", syscalls[i].name);
+		l = bpf_program__attach_tracepoint_opts(t->skel->progs.tp_sys_enter, "syscalls", tp, &eo);
+		if (!l)
+			goto fail;
+		t->sys_links[2 * i] = l;
+		snprintf(tp, sizeof(tp), "sys_exit_%s", syscalls[i].name);
+		l = bpf_program__attach_tracepoint(t->skel->progs.tp_sys_exit, "syscalls", tp);
+		if (!l)
+			goto fail;
+		t->sys_links[2 * i + 1] = l;
+	}
+	return 0;
+fail:
+	return -errno;
+}
+
 int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 {
 	struct tm_maps self = { 0 };
@@ -384,25 +441,12 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
 		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
-	if (!o->daemon) {
-		bpf_program__set_autoload(t->skel->progs.reap, false);
-		bpf_program__set_autoload(t->skel->progs.tp_fork, false);
-	}
-	if (o->lite) {
-		struct bpf_program *prog;
-
-		/* --mode lite: syscall tracepoints only; no allocator probe will be placed */
-		for (prog = bpf_object__next_program(t->skel->obj, NULL); prog;
-		     prog = bpf_object__next_program(t->skel->obj, prog))
-			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
-				bpf_program__set_autoload(prog, false);
-	}
 	if (!has_mark_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
 			 "no OOM post-mortems (the report counts oom_no_tracepoint)\n");
-		bpf_program__set_autoload(t->skel->progs.tp_oom_victim, false);
 		t->no_oom = 1;
 	}
+	tm_trace__select_programs(t->skel, o, !t->no_oom);
 	t->native_all = o->native_all;
 	if (!tm_maps__read(getpid(), &self)) {
 		/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
@@ -470,6 +514,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	if (err)
 		goto fail;
 	err = tidemark_bpf__attach(t->skel);
+	err = err ?: attach_syscalls(t);
 	if (err) {
 		pr_warn("tidemark: attaching tracepoints failed: %s\n", strerror(-err));
 		goto fail;
@@ -538,28 +583,25 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags)
 	return watch_arm(t, w, 1);
 }
 
-static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f)
+/* The program for an allocator function's entry, and the cookie that tells it which one it is on. */
+static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f, __u64 *cookie)
 {
+	*cookie = 0;
 	switch (f->kind) {
-	case TM_KIND_MALLOC: return s->progs.malloc_enter;
-	case TM_KIND_CALLOC: return s->progs.calloc_enter;
-	case TM_KIND_REALLOC: return s->progs.realloc_enter;
-	case TM_KIND_REALLOCARRAY: return s->progs.reallocarray_enter;
-	case TM_KIND_POSIX_MEMALIGN: return s->progs.posix_memalign_enter;
-	case TM_KIND_ALIGNED_ALLOC: return s->progs.aligned_alloc_enter;
-	case TM_KIND_MEMALIGN: return s->progs.memalign_enter;
-	case TM_KIND_VALLOC: return s->progs.valloc_enter;
-	case TM_KIND_PVALLOC: return s->progs.pvalloc_enter;
 	case TM_KIND_FREE:
-		return f->flags & TM_AFN_WRAPS_FREE ? s->progs.free_wrapper_enter : s->progs.free_enter;
+		*cookie = f->flags & TM_AFN_WRAPS_FREE ? TM_FREE_WRAPPER : 0;
+		return s->progs.free_enter;
 	case TM_KIND_MMAP:
 	case TM_KIND_MREMAP:
 	case TM_KIND_BRK:
 		return s->progs.syscall_wrapper_enter;
-	default: return NULL;
+	default:
+		if (f->kind >= TM_KIND__COUNT || tm_kind_is_syscall(f->kind))
+			return NULL;
+		*cookie = tm_alloc_cookie(f->kind);
+		return s->progs.alloc_enter;
 	}
 }
-
 
 /* Keep a uprobe link with the process it is for (its watch): it goes when the process does. */
 static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
@@ -610,8 +652,9 @@ static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_sit
 	for (i = 0; i < n; i++) {
 		const struct tm_alloc_site *s = &sites[i];
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		struct bpf_program *prog = entry_prog(t->skel, s->fn, &uo.bpf_cookie);
 
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, s->fn), pid, s->path, s->off, &uo));
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, s->path, s->off, &uo));
 		if (!err && tm_probe_site__has_return(s->fn)) {
 			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 
@@ -865,19 +908,6 @@ static const struct py_alloc_fn py_alloc_fns[] = {
 #undef RDI
 #undef RSI
 
-static struct bpf_program *py_entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
-{
-	switch (kind) {
-	case TM_KIND_PYOBJECT_MALLOC: return s->progs.pyobject_malloc_enter;
-	case TM_KIND_PYOBJECT_CALLOC: return s->progs.pyobject_calloc_enter;
-	case TM_KIND_PYOBJECT_REALLOC: return s->progs.pyobject_realloc_enter;
-	case TM_KIND_PYMEM_MALLOC: return s->progs.pymem_malloc_enter;
-	case TM_KIND_PYMEM_CALLOC: return s->progs.pymem_calloc_enter;
-	case TM_KIND_PYMEM_REALLOC: return s->progs.pymem_realloc_enter;
-	default: return s->progs.pyfree_enter;
-	}
-}
-
 /* Where to probe one function: its file offset and the site inside it. */
 static int py_site(const char *path, const char *name, unsigned int keep, uint64_t *off, uint64_t *vaddr,
 		   struct tm_probe_site *site)
@@ -905,8 +935,7 @@ static int py_site(const char *path, const char *name, unsigned int keep, uint64
 static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const struct py_alloc_fn *f,
 			  uint64_t *done, size_t *ndone)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo);
-	struct bpf_program *prog = t->skel->progs.pyfree_enter;
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = TM_FREE_WRAPPER);
 	struct tm_probe_site site, impl_site;
 	uint64_t off, vaddr, ioff, ivaddr;
 	const char *name = f->name;
@@ -923,7 +952,7 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 		off = ioff;
 		vaddr = ivaddr;
 		site = impl_site;
-		prog = t->skel->progs.pymalloc_free_enter;
+		uo.bpf_cookie |= TM_FREE_PTR_ARG2;
 	}
 	for (j = 0; j < *ndone; j++)
 		if (done[j] == vaddr)
@@ -933,7 +962,7 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 	if (!site.emulated)
 		pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost of a "
 			"probe)\n", f->name, path);
-	return add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, path, off + site.offset, &uo));
+	return add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.free_enter, pid, path, off + site.offset, &uo));
 }
 
 int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path)
@@ -950,7 +979,7 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		return -errno;
 	for (i = 0; i < sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0]); i++) {
 		const struct py_alloc_fn *f = &py_alloc_fns[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = tm_alloc_cookie(f->kind));
 		LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 		struct tm_probe_site site;
 		uint64_t off, vaddr;
@@ -972,8 +1001,7 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		 * The return probe goes where the entry one does: the kernel takes the
 		 * return address at [rsp], which the site keeps as it was at the entry.
 		 */
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(py_entry_prog(t->skel, f->kind), pid, path,
-								  off + site.offset, &uo));
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_enter, pid, path, off + site.offset, &uo));
 		err = err ?: add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
 									 off + site.offset, &ro));
 		if (err)
@@ -1494,6 +1522,7 @@ int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h)
 void tm_trace__print_verifier_stats(struct tm_trace *t)
 {
 	struct bpf_program *prog;
+	unsigned long verified = 0, xlated = 0, n = 0;
 
 	bpf_object__for_each_program(prog, t->skel->obj) {
 		struct bpf_prog_info info = { 0 };
@@ -1504,7 +1533,11 @@ void tm_trace__print_verifier_stats(struct tm_trace *t)
 			continue;
 		pr_debug("bpf: %-22s %6u instructions verified, %6u xlated\n", bpf_program__name(prog),
 			 info.verified_insns, info.xlated_prog_len / 8);
+		verified += info.verified_insns;
+		xlated += info.xlated_prog_len / 8;
+		n++;
 	}
+	pr_debug("bpf: %lu programs loaded, %lu instructions verified in all, %lu xlated\n", n, verified, xlated);
 }
 
 /*
@@ -1561,6 +1594,8 @@ void tm_trace__destroy(struct tm_trace *t)
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
+	for (i = 0; i < 2 * TM_SYSCALLS; i++)
+		bpf_link__destroy(t->sys_links[i]);
 	for (i = 0; i < t->nwatch; i++) {
 		tm_maps__free(&t->watch[i].maps);
 		watch_drop_links(&t->watch[i]);

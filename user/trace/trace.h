@@ -40,6 +40,14 @@ struct tm_trace_opts {
 };
 
 struct tm_trace;
+struct tidemark_bpf;
+
+/*
+ * Which of the object's programs a session loads (before __load): one that is
+ * not loaded is not verified. oom_task: the kernel's oom:mark_victim passes the
+ * task (6.8+).
+ */
+void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opts *o, int oom_task);
 
 /*
  * Called from tm_trace__poll for every kernel notice (after the loader's own
