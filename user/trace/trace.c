@@ -87,6 +87,7 @@ struct tm_trace {
 	size_t max_watch;          /* 0 = unbounded */
 	struct tm_symbolizer *sym;
 	int python;                /* capture CPython stacks */
+	int python_unloaded;       /* tm_trace_opts.python_unloaded */
 	tm_trace_event_fn on_event;
 	void *on_event_ctx;
 	size_t nreap;              /* keys in reap_set */
@@ -166,11 +167,21 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	__u32 key = (__u32)w->pid;
 	int err;
 
-	if (!t->python || w->python)
+	if ((!t->python && !t->python_unloaded) || w->python)
 		return;
 	err = tm_python__detect_ex(w->pid, &w->py_cfg, &where, desc, sizeof(desc));
 	if (err == -ENOENT)
 		return;   /* not (yet) a CPython */
+	if (!t->python) {
+		if (err == -EAGAIN)
+			return;
+		w->python = -1;
+		pr_warn("tidemark: pid %d is CPython (%s), but the command run is not, so no Python stack walker "
+			"was loaded: its stacks are native only (run the interpreter as the command, or attach "
+			"to it)\n",
+			w->pid, where.path);
+		return;
+	}
 	if (err == -EAGAIN) {
 		w->py_pending = 1;
 		snprintf(w->py_why, sizeof(w->py_why), "%s", desc);
@@ -337,26 +348,6 @@ static int module_span(const struct tm_maps *m, const char *prefix, uint64_t *lo
 	return *lo ? 0 : -ENOENT;
 }
 
-/* oom:mark_victim passes the victim's task_struct since Linux 6.8 (before: only its pid). */
-static int has_mark_victim_task(void)
-{
-	struct btf *btf = btf__load_vmlinux_btf();
-	const struct btf_type *tp;
-	int id, ok = 0;
-
-	if (!btf)
-		return 0;
-	id = btf__find_by_name_kind(btf, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
-	if (id > 0) {
-		tp = btf__type_by_id(btf, id);
-		tp = tp ? btf__type_by_id(btf, tp->type) : NULL;       /* pointer */
-		tp = tp && btf_is_ptr(tp) ? btf__type_by_id(btf, tp->type) : NULL;
-		ok = tp && btf_is_func_proto(tp) && btf_vlen(tp) == 3;
-	}
-	btf__free(btf);
-	return ok;
-}
-
 void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opts *o, int oom_task)
 {
 	/*
@@ -426,6 +417,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->skel->rodata->daemon_mode = o->daemon;
 	t->skel->rodata->sel_flags = o->sel_flags;
 	t->python = o->python;
+	t->python_unloaded = o->python_unloaded;
 	t->skel->rodata->sample_bytes = o->sample_bytes;
 	if (o->sample_bytes)
 		tm_sample__fill_tables((__u32 *)t->skel->rodata->sample_q, (__u32 *)t->skel->rodata->sample_g);
@@ -441,7 +433,11 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
 		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
-	if (!has_mark_victim_task()) {
+	/* Tracepoints: the programs filter by tgid through the procs map. */
+	err = tm_kernel__tracefs();
+	if (err)
+		goto fail;
+	if (!tm_kernel__oom_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
 			 "no OOM post-mortems (the report counts oom_no_tracepoint)\n");
 		t->no_oom = 1;
@@ -509,10 +505,6 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		pr_debug("tidemark: the kernel's BPF run counters cannot be turned on (%s): probe hits will not be "
 			 "counted\n",
 			 strerror(errno));
-	/* Tracepoints: the programs filter by tgid through the procs map. */
-	err = tm_kernel__tracefs();
-	if (err)
-		goto fail;
 	err = tidemark_bpf__attach(t->skel);
 	err = err ?: attach_syscalls(t);
 	if (err) {

@@ -28,6 +28,7 @@ struct tm_trace_opts {
 	unsigned int max_procs;           /* processes tracked at once; 0 = the default (1024) */
 	unsigned int max_regions;         /* live mappings; 0 = the default (16384) */
 	int python;                       /* capture CPython stacks when the target is CPython */
+	int python_unloaded;              /* python asked for, no walker loaded (run: not CPython): say so */
 	int daemon;                       /* track selected processes from their exec; release them at exit */
 	unsigned int sel_flags;           /* enum tm_sel_flags: which selectors the daemon fills in */
 	int py_alloc;                     /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
