@@ -37,14 +37,17 @@ BUDGET = {
 
 # What one `tidemark run` verifies in all. Before the programs were shared
 # (one per allocator function and syscall, 34 of them), a run verified 855,728
-# instructions on 6.18; now 108,166 (7.9x fewer), and 33,140 with --no-python,
-# which leaves the CPython walk (~37,000 of alloc_enter's and tp_sys_enter's)
-# out of both. The budgets are 1.25x of those.
-RUN_TOTAL_BUDGET = 135200
-RUN_NO_PYTHON_TOTAL_BUDGET = 41400
+# instructions on 6.18, whatever the command. Now a run of CPython verifies
+# 108,166 (7.9x fewer); a run of anything else 33,140 (25.8x fewer): the
+# CPython walk (~37,000 of alloc_enter's and tp_sys_enter's) is then not
+# loaded, as with --no-python. The budgets are 1.25x of those.
+RUN_PYTHON_TOTAL_BUDGET = 135200
+RUN_NATIVE_TOTAL_BUDGET = 41400
+BEFORE = 855728
 # The programs a run loads: the allocator probes, CPython's included, share theirs.
 RUN_PROGRAMS = {"alloc_enter", "alloc_exit", "free_enter", "syscall_wrapper_enter", "tp_sys_enter",
                 "tp_sys_exit", "tp_exec", "tp_exit", "tp_oom_victim", "hello", "arm"}
+PYTHON = "/usr/bin/python3.11"
 
 LINE = re.compile(r"^bpf: (\S+)\s+(\d+) instructions verified,\s+(\d+) xlated$", re.M)
 TOTAL = re.compile(r"^bpf: (\d+) programs loaded, (\d+) instructions verified in all, (\d+) xlated$", re.M)
@@ -78,48 +81,69 @@ def test_every_program_within_budget():
         check(x <= xb, f"{name}: {x} instructions xlated, budget {xb}")
 
 
-def run_v(*args):
-    r = tidemark("run", "-v", *args, "-o", os.path.join(OUT, "verifier-total.tdm"), "--",
-                 os.path.join(WORKLOADS, "gt_alloc"))
-    eq(r.returncode, 7, f"run -v: gt_alloc's own exit status: {r.stderr[-300:]!r}")
+def run_v(*cmd, status=0):
+    r = tidemark("run", "-v", "-o", os.path.join(OUT, "verifier-total.tdm"), "--", *cmd)
+    eq(r.returncode, status, f"run -v {cmd}: the command's own exit status: {r.stderr[-300:]!r}")
     m = TOTAL.search(r.stderr)
     check(m is not None, f"run -v states the verifier's total: {r.stderr[-300:]!r}")
-    return measured(r.stderr), m
+    progs = measured(r.stderr)
+    if m:
+        # the total is the sum of the lines above it, and each program is loaded (verified) once
+        eq(int(m.group(1)), len(progs), "programs counted in the total")
+        eq(int(m.group(2)), sum(v for v, _ in progs.values()), "verified total = the programs' sum")
+        eq(int(m.group(3)), sum(x for _, x in progs.values()), "xlated total = the programs' sum")
+        expect = set(RUN_PROGRAMS)
+        if "tp_oom_victim" not in progs:
+            expect.discard("tp_oom_victim")   # before 6.8 its tracepoint does not pass the task
+        eq(set(progs), expect, "the programs a run loads")
+    return progs, int(m.group(2)) if m else None
 
 
 def test_run_total_within_budget():
     if os.geteuid() != 0:
         skip("loading BPF programs needs root")
-    progs, m = run_v()
-    if not m:
+    if not os.path.exists(PYTHON):
+        skip(f"no {PYTHON} to run")
+    native, total = run_v(os.path.join(WORKLOADS, "gt_alloc"), status=7)
+    py, py_total = run_v(PYTHON, "-c", "pass")
+    if total is None or py_total is None:
         return
-    # the total is the sum of the lines above it, and each program is loaded (verified) once
-    eq(int(m.group(1)), len(progs), "programs counted in the total")
-    eq(int(m.group(2)), sum(v for v, _ in progs.values()), "verified total = the programs' sum")
-    eq(int(m.group(3)), sum(x for _, x in progs.values()), "xlated total = the programs' sum")
-    expect = set(RUN_PROGRAMS)
-    if "tp_oom_victim" not in progs:
-        expect.discard("tp_oom_victim")   # before 6.8 its tracepoint does not pass the task
-    eq(set(progs), expect, "the programs a run loads")
-    print(f"    measured: run total {m.group(2)} verified (budget {RUN_TOTAL_BUDGET}; 855728 before sharing)")
-    check(int(m.group(2)) <= RUN_TOTAL_BUDGET, f"run: {m.group(2)} instructions verified, budget {RUN_TOTAL_BUDGET}")
-    check(int(m.group(2)) * 5 <= 855728, f"run: {m.group(2)} verified is 5x fewer than 855728")
+    print(f"    measured: run of a C program: {total} verified (budget {RUN_NATIVE_TOTAL_BUDGET}); "
+          f"of CPython: {py_total} (budget {RUN_PYTHON_TOTAL_BUDGET}); {BEFORE} before sharing")
+    check(total <= RUN_NATIVE_TOTAL_BUDGET, f"run gt_alloc: {total} instructions verified")
+    check(py_total <= RUN_PYTHON_TOTAL_BUDGET, f"run python: {py_total} instructions verified")
+    check(py_total * 5 <= BEFORE, f"run python: {py_total} verified is 5x fewer than {BEFORE}")
+    # the CPython walk is in a CPython's run only
+    check(native["alloc_enter"][0] * 10 < py["alloc_enter"][0],
+          f"no CPython walk in a C program's alloc_enter: {native['alloc_enter']} vs {py['alloc_enter']}")
+    check(native["tp_sys_enter"][0] * 5 < py["tp_sys_enter"][0],
+          f"no CPython walk in a C program's tp_sys_enter: {native['tp_sys_enter']} vs {py['tp_sys_enter']}")
 
 
 def test_no_python_leaves_the_walk_out():
     if os.geteuid() != 0:
         skip("loading BPF programs needs root")
-    with_py, m_py = run_v()
-    without, m = run_v("--no-python")
-    if not m or not m_py:
-        return
-    eq(set(without), set(with_py), "--no-python loads the same programs, only shorter")
-    print(f"    measured: run --no-python total {m.group(2)} verified (budget {RUN_NO_PYTHON_TOTAL_BUDGET})")
-    check(int(m.group(2)) <= RUN_NO_PYTHON_TOTAL_BUDGET,
-          f"run --no-python: {m.group(2)} instructions verified, budget {RUN_NO_PYTHON_TOTAL_BUDGET}")
-    check(without["alloc_enter"][0] * 10 < with_py["alloc_enter"][0],
-          f"the CPython walk is out of alloc_enter: {without['alloc_enter']} vs {with_py['alloc_enter']}")
+    if not os.path.exists(PYTHON):
+        skip(f"no {PYTHON} to run")
+    r = tidemark("run", "-v", "--no-python", "-o", os.path.join(OUT, "verifier-total.tdm"), "--", PYTHON, "-c", "pass")
+    eq(r.returncode, 0, f"run --no-python: {r.stderr[-300:]!r}")
+    m = TOTAL.search(r.stderr)
+    check(m is not None and int(m.group(2)) <= RUN_NATIVE_TOTAL_BUDGET,
+          f"run --no-python of CPython verifies what a C program's run does: {m and m.group(2)}")
+
+
+def test_python_under_a_wrapper_is_named():
+    """A CPython that a non-CPython command starts has no walker loaded: said, not silent."""
+    if os.geteuid() != 0:
+        skip("loading BPF programs needs root")
+    if not os.path.exists(PYTHON):
+        skip(f"no {PYTHON} to run")
+    r = tidemark("run", "-o", os.path.join(OUT, "verifier-wrapper.tdm"), "--", "/bin/sh", "-c", f"exec {PYTHON} -c pass")
+    eq(r.returncode, 0, f"run sh -c python: {r.stderr[-300:]!r}")
+    check("but the command run is not, so no Python stack walker was loaded" in r.stderr,
+          f"the CPython is named: {r.stderr[-400:]!r}")
 
 
 if __name__ == "__main__":
-    main([test_every_program_within_budget, test_run_total_within_budget, test_no_python_leaves_the_walk_out])
+    main([test_every_program_within_budget, test_run_total_within_budget, test_no_python_leaves_the_walk_out,
+          test_python_under_a_wrapper_is_named])
