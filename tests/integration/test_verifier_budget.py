@@ -40,7 +40,8 @@ BUDGET = {
 # instructions on 6.18, whatever the command. Now a run of CPython verifies
 # 108,166 (7.9x fewer); a run of anything else 33,140 (25.8x fewer): the
 # CPython walk (~37,000 of alloc_enter's and tp_sys_enter's) is then not
-# loaded, as with --no-python. The budgets are 1.25x of those.
+# loaded, as with --no-python. The budgets are 1.25x of those. (Debian's 6.1
+# verifier walks fewer: 27,843 for CPython, 20,009 for a C program.)
 RUN_PYTHON_TOTAL_BUDGET = 135200
 RUN_NATIVE_TOTAL_BUDGET = 41400
 BEFORE = 855728
@@ -113,11 +114,12 @@ def test_run_total_within_budget():
     check(total <= RUN_NATIVE_TOTAL_BUDGET, f"run gt_alloc: {total} instructions verified")
     check(py_total <= RUN_PYTHON_TOTAL_BUDGET, f"run python: {py_total} instructions verified")
     check(py_total * 5 <= BEFORE, f"run python: {py_total} verified is 5x fewer than {BEFORE}")
-    # the CPython walk is in a CPython's run only
-    check(native["alloc_enter"][0] * 10 < py["alloc_enter"][0],
-          f"no CPython walk in a C program's alloc_enter: {native['alloc_enter']} vs {py['alloc_enter']}")
-    check(native["tp_sys_enter"][0] * 5 < py["tp_sys_enter"][0],
-          f"no CPython walk in a C program's tp_sys_enter: {native['tp_sys_enter']} vs {py['tp_sys_enter']}")
+    # The CPython walk is in a CPython's run only: its code is ~1,100 of the ~1,500 instructions
+    # either program translates to (6.18 and 6.1 alike; what the verifier walks differs more:
+    # 39894 vs 2399 on 6.18, 6278 vs 2258 on 6.1).
+    for prog in ("alloc_enter", "tp_sys_enter"):
+        check(native[prog][1] * 3 < py[prog][1],
+              f"no CPython walk in a C program's {prog}: {native[prog]} vs {py[prog]} (verified, xlated)")
 
 
 def test_no_python_leaves_the_walk_out():
