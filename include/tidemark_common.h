@@ -74,6 +74,76 @@ static inline int tm_kind_is_realloc(unsigned int kind)
 }
 
 /*
+ * One BPF program serves every allocator entry, one every free and one each
+ * syscall entry and exit: the probe's BPF cookie says which function it is
+ * on, so the verifier walks each program once instead of once per function.
+ * An allocator entry's cookie is its kind in the low byte and, in the next,
+ * where its size is (enum tm_args).
+ */
+enum tm_args {
+	TM_ARGS_SIZE,           /* malloc(size), valloc(size) */
+	TM_ARGS_ALIGN_SIZE,     /* aligned_alloc(align, size), memalign(align, size) */
+	TM_ARGS_N_SIZE,         /* calloc(n, size): n * size */
+	TM_ARGS_PTR_SIZE,       /* realloc(ptr, size) */
+	TM_ARGS_PTR_N_SIZE,     /* reallocarray(ptr, n, size) */
+	TM_ARGS_OUT_ALIGN_SIZE, /* posix_memalign(&out, align, size) */
+	TM_ARGS_PAGES,          /* pvalloc(size): whole pages */
+};
+
+static inline unsigned int tm_kind_args(unsigned int kind)
+{
+	switch (kind) {
+	case TM_KIND_CALLOC:
+	case TM_KIND_PYOBJECT_CALLOC:
+	case TM_KIND_PYMEM_CALLOC:
+		return TM_ARGS_N_SIZE;
+	case TM_KIND_REALLOC:
+	case TM_KIND_PYOBJECT_REALLOC:
+	case TM_KIND_PYMEM_REALLOC:
+		return TM_ARGS_PTR_SIZE;
+	case TM_KIND_REALLOCARRAY:
+		return TM_ARGS_PTR_N_SIZE;
+	case TM_KIND_POSIX_MEMALIGN:
+		return TM_ARGS_OUT_ALIGN_SIZE;
+	case TM_KIND_ALIGNED_ALLOC:
+	case TM_KIND_MEMALIGN:
+		return TM_ARGS_ALIGN_SIZE;
+	case TM_KIND_PVALLOC:
+		return TM_ARGS_PAGES;
+	default:
+		return TM_ARGS_SIZE;
+	}
+}
+
+static inline __u64 tm_alloc_cookie(unsigned int kind)
+{
+	return kind | (tm_kind_args(kind) << 8);
+}
+
+/* A free probe's cookie. */
+enum tm_free_flags {
+	TM_FREE_PTR_ARG2 = 1 << 0, /* the block is the second argument: _PyObject_Free(ctx, p) */
+	/*
+	 * Any block it frees may go on to a probed free() (a wrapper, CPython's
+	 * frees): the pointer is always remembered. Without it, only blocks of
+	 * 64 KiB and more, which free() may hand to munmap.
+	 */
+	TM_FREE_WRAPPER = 1 << 1,
+};
+
+/* A syscall entry's cookie: its kind, and in the next byte how many arguments it reads. */
+static inline __u64 tm_sys_cookie(unsigned int kind)
+{
+	__u64 nargs = 4; /* mmap's addr, len, prot, flags; mremap's addr, old_len, new_len, flags */
+
+	if (kind == TM_KIND_BRK)
+		nargs = 1;
+	else if (kind == TM_KIND_MUNMAP)
+		nargs = 2;
+	return kind | (nargs << 8);
+}
+
+/*
  * Everything the tracer could not record, counted. Every report prints the
  * non-zero ones. Append only: the capture stores them by name.
  */

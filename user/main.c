@@ -70,7 +70,7 @@ static const char help_main[] =
 	"                         FIFO is written as a stream\n" \
 	"      --native-depth N   native frames per stack, 1-32 (default 32)\n" \
 	"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n" \
-	"                         --trace-python-allocators; above 1048576 allocated as needed)\n" \
+	"                         --trace-python-allocators; the table is allocated as needed)\n" \
 	"      --max-stacks N     distinct stacks (default 262144; the table grows as stacks\n" \
 	"                         are seen, about 1 KiB each)\n" \
 	"      --no-python        native stacks only, even when the target is CPython\n" \

@@ -42,6 +42,7 @@
 #include "trace/watchdog.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/path.h"
 #include "target/proc.h"
 #include "top/top.h"
 #include "util/outfile.h"
@@ -257,6 +258,27 @@ static void warn_py_inlined(const char *cmd, const char *py)
 		"see them, and they are undercounted; drop the option (pymalloc's arenas are then counted) "
 		"or use an interpreter built without LTO\n",
 		cmd, py);
+}
+
+/*
+ * Whether CMD will be a CPython: its ELF (or its #! interpreter's) is one, or
+ * it goes by a python name, or its #! line names one (a pyenv or virtualenv
+ * shim is a shell script that execs the interpreter).
+ */
+static int runs_python(const char *cmd, const char *exe)
+{
+	char py[PATH_MAX], line[256] = "";
+	FILE *f;
+
+	if (!python_elf(exe, py, sizeof(py)) || !strncmp(tm_basename(cmd), "python", 6))
+		return 1;
+	f = fopen(exe, "r");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	fclose(f);
+	return line[0] == '#' && line[1] == '!' && strstr(line, "python");
 }
 
 /* argv joined by spaces, as /proc/PID/cmdline would show it once CMD runs. */
@@ -617,6 +639,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_top *live = NULL;
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
+	struct tm_trace_opts topts;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
@@ -657,7 +680,18 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		goto out;
 	if (o->mode != TM_PROFILE_LITE)
 		say_allocator("run", &alloc, prof);
-	err = tm_trace__open(&t, &o->trace);
+	/*
+	 * The CPython walker is most of what the verifier checks (~37,000
+	 * instructions in each of two programs): loaded only for a command
+	 * that will be a CPython (runs_python).
+	 */
+	topts = o->trace;
+	if (topts.python && !runs_python(argv[0], exe)) {
+		pr_debug("tidemark run: %s is not CPython: no Python stack walker loaded\n", exe);
+		topts.python = 0;
+		topts.python_unloaded = 1;
+	}
+	err = tm_trace__open(&t, &topts);
 	if (!err)
 		err = probe_child(t, o, child, exe, &alloc);
 	if (err)

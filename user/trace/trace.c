@@ -7,7 +7,9 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,18 @@ struct libc_cache {
 	size_t n;
 };
 
+/* The syscalls whose anonymous memory is counted: their sys_enter_ and sys_exit_ tracepoints. */
+#define TM_SYSCALLS 4
+static const struct {
+	const char *name;
+	unsigned int kind;
+} syscalls[TM_SYSCALLS] = {
+	{ "mmap", TM_KIND_MMAP },
+	{ "munmap", TM_KIND_MUNMAP },
+	{ "mremap", TM_KIND_MREMAP },
+	{ "brk", TM_KIND_BRK },
+};
+
 struct tm_trace {
 	struct tidemark_bpf *skel;
 	struct ring_buffer *rb;
@@ -78,6 +92,7 @@ struct tm_trace {
 	size_t max_watch;          /* 0 = unbounded */
 	struct tm_symbolizer *sym;
 	int python;                /* capture CPython stacks */
+	int python_unloaded;       /* tm_trace_opts.python_unloaded */
 	tm_trace_event_fn on_event;
 	void *on_event_ctx;
 	size_t nreap;              /* keys in reap_set */
@@ -92,6 +107,7 @@ struct tm_trace {
 	struct libc_cache libc_cache;
 	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
+	struct bpf_link *sys_links[2 * TM_SYSCALLS]; /* tp_sys_enter and tp_sys_exit on each syscall */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -158,11 +174,21 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	__u32 key = (__u32)w->pid;
 	int err;
 
-	if (!t->python || w->python)
+	if ((!t->python && !t->python_unloaded) || w->python)
 		return;
 	err = tm_python__detect_ex(w->pid, &w->py_cfg, &where, desc, sizeof(desc));
 	if (err == -ENOENT)
 		return;   /* not (yet) a CPython */
+	if (!t->python) {
+		if (err == -EAGAIN)
+			return;
+		w->python = -1;
+		pr_warn("tidemark: pid %d is CPython (%s), but the command run is not, so no Python stack walker "
+			"was loaded: its stacks are native only (run the interpreter as the command, or attach "
+			"to it)\n",
+			w->pid, where.path);
+		return;
+	}
 	if (err == -EAGAIN) {
 		w->py_pending = 1;
 		snprintf(w->py_why, sizeof(w->py_why), "%s", desc);
@@ -332,24 +358,48 @@ static int module_span(const struct tm_maps *m, const char *prefix, uint64_t *lo
 	return *lo ? 0 : -ENOENT;
 }
 
-/* oom:mark_victim passes the victim's task_struct since Linux 6.8 (before: only its pid). */
-static int has_mark_victim_task(void)
+void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opts *o, int oom_task)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
-	const struct btf_type *tp;
-	int id, ok = 0;
+	/*
+	 * The allocator probes: a `run` or `attach` target's, the daemon's full
+	 * mode, CPython's allocators; none in --mode lite (syscall tracepoints only).
+	 */
+	int uprobes = !o->lite && (!o->daemon || o->alloc_probes || o->py_alloc);
 
-	if (!btf)
-		return 0;
-	id = btf__find_by_name_kind(btf, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
-	if (id > 0) {
-		tp = btf__type_by_id(btf, id);
-		tp = tp ? btf__type_by_id(btf, tp->type) : NULL;       /* pointer */
-		tp = tp && btf_is_ptr(tp) ? btf__type_by_id(btf, tp->type) : NULL;
-		ok = tp && btf_is_func_proto(tp) && btf_vlen(tp) == 3;
+	bpf_program__set_autoload(s->progs.alloc_enter, uprobes);
+	bpf_program__set_autoload(s->progs.alloc_exit, uprobes);
+	bpf_program__set_autoload(s->progs.free_enter, uprobes);
+	bpf_program__set_autoload(s->progs.syscall_wrapper_enter, uprobes);
+	/* the daemon's: following forks of what it selected, and deleting what it forgot */
+	bpf_program__set_autoload(s->progs.reap, o->daemon);
+	bpf_program__set_autoload(s->progs.tp_fork, o->daemon);
+	bpf_program__set_autoload(s->progs.tp_oom_victim, oom_task);
+}
+
+/* The syscall tracepoints: two programs, each placed on four tracepoints with a cookie. */
+static int attach_syscalls(struct tm_trace *t)
+{
+	char tp[32];
+	size_t i;
+
+	for (i = 0; i < TM_SYSCALLS; i++) {
+		LIBBPF_OPTS(bpf_tracepoint_opts, eo, .bpf_cookie = tm_sys_cookie(syscalls[i].kind));
+		struct bpf_link *l;
+
+		snprintf(tp, sizeof(tp), "sys_enter_%s", syscalls[i].name);
+		l = bpf_program__attach_tracepoint_opts(t->skel->progs.tp_sys_enter, "syscalls", tp, &eo);
+		if (!l)
+			goto fail;
+		t->sys_links[2 * i] = l;
+		snprintf(tp, sizeof(tp), "sys_exit_%s", syscalls[i].name);
+		l = bpf_program__attach_tracepoint(t->skel->progs.tp_sys_exit, "syscalls", tp);
+		if (!l)
+			goto fail;
+		t->sys_links[2 * i + 1] = l;
 	}
-	btf__free(btf);
-	return ok;
+	return 0;
+fail:
+	return -errno;
 }
 
 int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
@@ -377,6 +427,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->skel->rodata->daemon_mode = o->daemon;
 	t->skel->rodata->sel_flags = o->sel_flags;
 	t->python = o->python;
+	t->python_unloaded = o->python_unloaded;
 	t->skel->rodata->sample_bytes = o->sample_bytes;
 	if (o->sample_bytes)
 		tm_sample__fill_tables((__u32 *)t->skel->rodata->sample_q, (__u32 *)t->skel->rodata->sample_g);
@@ -393,25 +444,16 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
 		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
-	if (!o->daemon) {
-		bpf_program__set_autoload(t->skel->progs.reap, false);
-		bpf_program__set_autoload(t->skel->progs.tp_fork, false);
-	}
-	if (o->lite) {
-		struct bpf_program *prog;
-
-		/* --mode lite: syscall tracepoints only; no allocator probe will be placed */
-		for (prog = bpf_object__next_program(t->skel->obj, NULL); prog;
-		     prog = bpf_object__next_program(t->skel->obj, prog))
-			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
-				bpf_program__set_autoload(prog, false);
-	}
-	if (!has_mark_victim_task()) {
+	/* Tracepoints: the programs filter by tgid through the procs map. */
+	err = tm_kernel__tracefs();
+	if (err)
+		goto fail;
+	if (!tm_kernel__oom_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
 			 "no OOM post-mortems (the report counts oom_no_tracepoint)\n");
-		bpf_program__set_autoload(t->skel->progs.tp_oom_victim, false);
 		t->no_oom = 1;
 	}
+	tm_trace__select_programs(t->skel, o, !t->no_oom);
 	t->native_all = o->native_all;
 	if (!tm_maps__read(getpid(), &self)) {
 		/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
@@ -425,12 +467,13 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	tm_maps__free(&self);
 	bpf_map__set_max_entries(t->skel->maps.allocs, o->max_allocs);
 	/*
-	 * Preallocated, a table costs ~96 bytes an entry up front (805 MB for
-	 * 8 M): above the default size, entries are allocated as blocks go
-	 * live instead (measured ~8% slower on py_churn.py, within noise here).
+	 * Preallocated, a table costs ~96 bytes an entry up front, and filling
+	 * them is on the user's clock: 0.25-0.6 s of every run's start for the
+	 * default 1 M live blocks, and the 65536 stacks' table another 0.05-0.16
+	 * s, on this 2-CPU machine under load. So entries are allocated as blocks
+	 * go live (measured ~8% slower on py_churn.py, within noise here).
 	 */
-	if (o->max_allocs > TM_DEFAULT_MAX_ALLOCS)
-		bpf_map__set_map_flags(t->skel->maps.allocs, BPF_F_NO_PREALLOC);
+	bpf_map__set_map_flags(t->skel->maps.allocs, BPF_F_NO_PREALLOC);
 	/*
 	 * Both grow as stacks are seen (BPF_F_NO_PREALLOC), so the default can
 	 * hold `import numpy` (75k stacks) and costs only what is used. An aggs
@@ -474,11 +517,8 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		pr_debug("tidemark: the kernel's BPF run counters cannot be turned on (%s): probe hits will not be "
 			 "counted\n",
 			 strerror(errno));
-	/* Tracepoints: the programs filter by tgid through the procs map. */
-	err = tm_kernel__tracefs();
-	if (err)
-		goto fail;
 	err = tidemark_bpf__attach(t->skel);
+	err = err ?: attach_syscalls(t);
 	if (err) {
 		pr_warn("tidemark: attaching tracepoints failed: %s\n", strerror(-err));
 		goto fail;
@@ -547,28 +587,25 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags)
 	return watch_arm(t, w, 1);
 }
 
-static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f)
+/* The program for an allocator function's entry, and the cookie that tells it which one it is on. */
+static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f, __u64 *cookie)
 {
+	*cookie = 0;
 	switch (f->kind) {
-	case TM_KIND_MALLOC: return s->progs.malloc_enter;
-	case TM_KIND_CALLOC: return s->progs.calloc_enter;
-	case TM_KIND_REALLOC: return s->progs.realloc_enter;
-	case TM_KIND_REALLOCARRAY: return s->progs.reallocarray_enter;
-	case TM_KIND_POSIX_MEMALIGN: return s->progs.posix_memalign_enter;
-	case TM_KIND_ALIGNED_ALLOC: return s->progs.aligned_alloc_enter;
-	case TM_KIND_MEMALIGN: return s->progs.memalign_enter;
-	case TM_KIND_VALLOC: return s->progs.valloc_enter;
-	case TM_KIND_PVALLOC: return s->progs.pvalloc_enter;
 	case TM_KIND_FREE:
-		return f->flags & TM_AFN_WRAPS_FREE ? s->progs.free_wrapper_enter : s->progs.free_enter;
+		*cookie = f->flags & TM_AFN_WRAPS_FREE ? TM_FREE_WRAPPER : 0;
+		return s->progs.free_enter;
 	case TM_KIND_MMAP:
 	case TM_KIND_MREMAP:
 	case TM_KIND_BRK:
 		return s->progs.syscall_wrapper_enter;
-	default: return NULL;
+	default:
+		if (f->kind >= TM_KIND__COUNT || tm_kind_is_syscall(f->kind))
+			return NULL;
+		*cookie = tm_alloc_cookie(f->kind);
+		return s->progs.alloc_enter;
 	}
 }
-
 
 /* Keep a uprobe link with the process it is for (its watch): it goes when the process does. */
 static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
@@ -621,8 +658,9 @@ static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_sit
 	for (i = 0; i < n; i++) {
 		const struct tm_alloc_site *s = &sites[i];
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		struct bpf_program *prog = entry_prog(t->skel, s->fn, &uo.bpf_cookie);
 
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, s->fn), pid, s->path, s->off, &uo));
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, s->path, s->off, &uo));
 		if (!err && tm_probe_site__has_return(s->fn)) {
 			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 
@@ -876,19 +914,6 @@ static const struct py_alloc_fn py_alloc_fns[] = {
 #undef RDI
 #undef RSI
 
-static struct bpf_program *py_entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
-{
-	switch (kind) {
-	case TM_KIND_PYOBJECT_MALLOC: return s->progs.pyobject_malloc_enter;
-	case TM_KIND_PYOBJECT_CALLOC: return s->progs.pyobject_calloc_enter;
-	case TM_KIND_PYOBJECT_REALLOC: return s->progs.pyobject_realloc_enter;
-	case TM_KIND_PYMEM_MALLOC: return s->progs.pymem_malloc_enter;
-	case TM_KIND_PYMEM_CALLOC: return s->progs.pymem_calloc_enter;
-	case TM_KIND_PYMEM_REALLOC: return s->progs.pymem_realloc_enter;
-	default: return s->progs.pyfree_enter;
-	}
-}
-
 /* Where to probe one function: its file offset and the site inside it. */
 static int py_site(const char *path, const char *name, unsigned int keep, uint64_t *off, uint64_t *vaddr,
 		   struct tm_probe_site *site)
@@ -916,8 +941,7 @@ static int py_site(const char *path, const char *name, unsigned int keep, uint64
 static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const struct py_alloc_fn *f,
 			  uint64_t *done, size_t *ndone)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo);
-	struct bpf_program *prog = t->skel->progs.pyfree_enter;
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = TM_FREE_WRAPPER);
 	struct tm_probe_site site, impl_site;
 	uint64_t off, vaddr, ioff, ivaddr;
 	const char *name = f->name;
@@ -934,7 +958,7 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 		off = ioff;
 		vaddr = ivaddr;
 		site = impl_site;
-		prog = t->skel->progs.pymalloc_free_enter;
+		uo.bpf_cookie |= TM_FREE_PTR_ARG2;
 	}
 	for (j = 0; j < *ndone; j++)
 		if (done[j] == vaddr)
@@ -944,7 +968,7 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 	if (!site.emulated)
 		pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost of a "
 			"probe)\n", f->name, path);
-	return add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, path, off + site.offset, &uo));
+	return add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.free_enter, pid, path, off + site.offset, &uo));
 }
 
 int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path)
@@ -961,7 +985,7 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		return -errno;
 	for (i = 0; i < sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0]); i++) {
 		const struct py_alloc_fn *f = &py_alloc_fns[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = tm_alloc_cookie(f->kind));
 		LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 		struct tm_probe_site site;
 		uint64_t off, vaddr;
@@ -983,8 +1007,7 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		 * The return probe goes where the entry one does: the kernel takes the
 		 * return address at [rsp], which the site keeps as it was at the entry.
 		 */
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(py_entry_prog(t->skel, f->kind), pid, path,
-								  off + site.offset, &uo));
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_enter, pid, path, off + site.offset, &uo));
 		err = err ?: add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
 									 off + site.offset, &ro));
 		if (err)
@@ -1562,6 +1585,7 @@ int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h)
 void tm_trace__print_verifier_stats(struct tm_trace *t)
 {
 	struct bpf_program *prog;
+	unsigned long verified = 0, xlated = 0, n = 0;
 
 	bpf_object__for_each_program(prog, t->skel->obj) {
 		struct bpf_prog_info info = { 0 };
@@ -1572,7 +1596,11 @@ void tm_trace__print_verifier_stats(struct tm_trace *t)
 			continue;
 		pr_debug("bpf: %-22s %6u instructions verified, %6u xlated\n", bpf_program__name(prog),
 			 info.verified_insns, info.xlated_prog_len / 8);
+		verified += info.verified_insns;
+		xlated += info.xlated_prog_len / 8;
+		n++;
 	}
+	pr_debug("bpf: %lu programs loaded, %lu instructions verified in all, %lu xlated\n", n, verified, xlated);
 }
 
 /*
@@ -1588,7 +1616,8 @@ static struct tm_trace *volatile handed_over;
 
 int tm_trace__destroy_detached(struct tm_trace *t)
 {
-	pid_t pid;
+	pid_t parent = getpid(), pid;
+	struct pollfd gone;
 	int fd;
 
 	if (!t)
@@ -1618,6 +1647,18 @@ int tm_trace__destroy_detached(struct tm_trace *t)
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
+	/*
+	 * The caller's exit closes its copies of the same descriptors: one that
+	 * is the last copy of a probe removes it there, on the user's clock
+	 * (measured: 2.3 s of exit for a python3.11 -c pass). So the removal
+	 * starts once the caller is gone; 10 s at most, should its pid be reused.
+	 */
+	gone.fd = (int)syscall(SYS_pidfd_open, parent, 0);
+	gone.events = POLLIN;
+	if (gone.fd >= 0) {
+		poll(&gone, 1, 10000);
+		close(gone.fd);
+	}
 	tm_trace__destroy(t);
 	_exit(0);
 }
@@ -1629,6 +1670,8 @@ void tm_trace__destroy(struct tm_trace *t)
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
+	for (i = 0; i < 2 * TM_SYSCALLS; i++)
+		bpf_link__destroy(t->sys_links[i]);
 	for (i = 0; i < t->nwatch; i++) {
 		tm_maps__free(&t->watch[i].maps);
 		watch_drop_links(&t->watch[i]);

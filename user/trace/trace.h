@@ -28,6 +28,7 @@ struct tm_trace_opts {
 	unsigned int max_procs;           /* processes tracked at once; 0 = the default (1024) */
 	unsigned int max_regions;         /* live mappings; 0 = the default (16384) */
 	int python;                       /* capture CPython stacks when the target is CPython */
+	int python_unloaded;              /* python asked for, no walker loaded (run: not CPython): say so */
 	int daemon;                       /* track selected processes from their exec; release them at exit */
 	unsigned int sel_flags;           /* enum tm_sel_flags: which selectors the daemon fills in */
 	int py_alloc;                     /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
@@ -40,6 +41,14 @@ struct tm_trace_opts {
 };
 
 struct tm_trace;
+struct tidemark_bpf;
+
+/*
+ * Which of the object's programs a session loads (before __load): one that is
+ * not loaded is not verified. oom_task: the kernel's oom:mark_victim passes the
+ * task (6.8+).
+ */
+void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opts *o, int oom_task);
 
 /*
  * Called from tm_trace__poll for every kernel notice (after the loader's own
