@@ -345,8 +345,7 @@ static void write_postmortem(const struct tm_profile *prof, int dirfd, const cha
 	char base[PATH_MAX + 300];
 
 	if (dirfd >= 0 && !tm_postmortem__write(dirfd, dir, prof, base, sizeof(base)))
-		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt, .json and .pb.gz\n", prof->pid,
-			base);
+		tm_postmortem__say("tidemark run", prof, base);
 }
 
 /*
