@@ -25,8 +25,9 @@ void tm_postmortem__fill(struct tm_profile *prof, const struct tm_proc *p)
 	if (!p->oom_time_ns)
 		return;
 	prof->oom.killed = 1;
-	prof->oom.time_ns = p->oom_time_ns > prof->start_time_ns && prof->start_time_ns ?
-			    p->oom_time_ns - prof->start_time_ns : 0;
+	prof->oom.time_ns = 0;
+	if (prof->start_time_ns && p->oom_time_ns > prof->start_time_ns)
+		prof->oom.time_ns = p->oom_time_ns - prof->start_time_ns;
 	prof->oom.rss_anon = p->oom_rss_anon;
 	prof->oom.rss_file = p->oom_rss_file;
 	prof->oom.rss_shmem = p->oom_rss_shmem;
@@ -65,15 +66,23 @@ void tm_postmortem__name(char *out, size_t len, long long unix_time, int pid, co
 
 		if (c == '/' && (n == 0 || !cgroup[i + 1]))
 			continue;
-		cg[n++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '-' || c == '.' ? c : '_';
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '.'))
+			c = '_';
+		cg[n++] = c;
 	}
 	cg[n] = 0;
 	snprintf(out, len, "oom-%04d%02d%02dT%02d%02d%02dZ-%d-%s", tm.tm_year + 1900, tm.tm_mon + 1,
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, pid, n ? cg : "root");
 }
 
-enum pm_format { PM_CAPTURE, PM_TEXT, PM_JSON, PM_PPROF, PM_NFORMATS };
+enum pm_format {
+	PM_CAPTURE,
+	PM_TEXT,
+	PM_JSON,
+	PM_PPROF,
+	PM_NFORMATS,
+};
 
 static const char *const pm_ext[PM_NFORMATS] = { ".tdm", ".txt", ".json", ".pb.gz" };
 
