@@ -265,6 +265,53 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 	fputc('\n', out);
 }
 
+/*
+ * When --filter or --min-bytes leave sites out, 100% is what they keep: say
+ * so, with what the whole view holds, under the line that gives the total.
+ */
+static int text_base_note(const struct tm_profile *p, FILE *out, enum tm_report_view view,
+			  const struct tm_report_opts *o)
+{
+	struct tm_report_opts sel = *o, all = *o;
+	struct tm_ranking kept, whole;
+	int filter = o->filter && *o->filter, err;
+	char a[32], b[32], c[32], d[32];
+
+	if (!o->min_bytes && !filter)
+		return 0;
+	sel.top_n = 0;
+	all.top_n = 0;
+	all.filter = NULL;
+	all.min_bytes = 0;
+	err = tm_report__rank(p, view, &sel, TM_RANK_BYTES, &kept);
+	if (err)
+		return err;
+	free(kept.r);
+	err = tm_report__rank(p, view, &all, TM_RANK_BYTES, &whole);
+	if (err)
+		return err;
+	free(whole.r);
+	if (kept.n == whole.n)
+		return 0; /* nothing left out: the base is the view's */
+	fputc('(', out);
+	if (filter) {
+		fputs("--filter '", out);
+		tm_report__text_str_except(out, o->filter, "'");
+		fputc('\'', out);
+	}
+	if (o->min_bytes) {
+		tm_fmt__u64(a, sizeof(a), o->min_bytes);
+		fprintf(out, "%s--min-bytes %s", filter ? " and " : "", a);
+	}
+	tm_fmt__u64(a, sizeof(a), kept.n);
+	tm_fmt__u64(b, sizeof(b), whole.n);
+	tm_fmt__u64(c, sizeof(c), kept.total);
+	tm_fmt__u64(d, sizeof(d), whole.total);
+	fprintf(out, " keep%s %s of the view's %s sites, %s of its %s bytes%s)\n", filter && o->min_bytes ? "" : "s", a,
+		b, c, d, kept.n ? ": the percentages are of those" : "");
+	return 0;
+}
+
 static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view view,
 		     const struct tm_report_opts *o)
 {
@@ -282,15 +329,20 @@ static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 	fputc('\n', out);
 	if (!rk.n) {
 		fprintf(out, "No allocation sites with %s.\n", view_titles[view]);
+		err = text_base_note(p, out, view, o);
 		goto out;
 	}
 	tm_fmt__human(total, sizeof(total), rk.total);
 	if (rk.shown < rk.n)
-		fprintf(out, "Top %zu of %zu allocation sites by %s (%s in all):\n\n",
+		fprintf(out, "Top %zu of %zu allocation sites by %s (%s in all):\n",
 			rk.shown, rk.n, view_titles[view], total);
 	else
-		fprintf(out, "%zu allocation %s by %s (%s in all):\n\n",
+		fprintf(out, "%zu allocation %s by %s (%s in all):\n",
 			rk.n, rk.n == 1 ? "site" : "sites", view_titles[view], total);
+	err = text_base_note(p, out, view, o);
+	if (err)
+		goto out;
+	fputc('\n', out);
 
 	/* Columns as wide as their widest entry, so the stacks line up. */
 	for (i = 0; i < rk.shown; i++) {
@@ -321,7 +373,7 @@ static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 	}
 out:
 	free(rk.r);
-	return 0;
+	return err;
 }
 
 /* ------------------------------------------------------------------ */
@@ -366,7 +418,7 @@ static void text_timeline(const struct tm_profile *p, FILE *out)
 					      "\u2585", "\u2586", "\u2587", "\u2588" };
 	int64_t col[CHART_COLS];
 	uint64_t span, top, rss = 0;
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[48];
 	size_t i;
 	int k, peak_col = -1;
 
@@ -414,12 +466,16 @@ static void text_timeline(const struct tm_profile *p, FILE *out)
 		fputs(blocks[level > 8 ? 8 : level], out);
 	}
 	fputs("|\n", out);
-	if (peak_col >= 0)
-		fprintf(out, "  %10s  %*s^\n", "", peak_col, "");
-	tm_fmt__secs(a, sizeof(a), p->peak_time_ns);
 	fprintf(out, "  %10s  0 s%*s%s\n", "", CHART_COLS - 3 - (int)strlen(b), "", b);
-	if (peak_col >= 0)
-		fprintf(out, "  %10s  ^ peak at %s\n", "", a);
+	if (peak_col < 0)
+		return;
+	/* The caret under the peak's column, its label on whichever side has room. */
+	tm_fmt__secs(a, sizeof(a), p->peak_time_ns);
+	snprintf(c, sizeof(c), "peak at %s", a);
+	if (peak_col + 2 + (int)strlen(c) <= CHART_COLS + 1 || peak_col < (int)strlen(c) + 1)
+		fprintf(out, "  %10s  %*s^ %s\n", "", peak_col, "", c);
+	else
+		fprintf(out, "  %10s  %*s%s ^\n", "", peak_col - (int)strlen(c) - 1, "", c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -623,6 +679,9 @@ static int text_tree(const struct tm_profile *p, FILE *out, enum tm_report_view 
 		view_titles[view], o->flags & TM_REPORT_INVERTED ?
 		"allocating frames first (inverted)" : "callers above callees", a,
 		o->min_bytes ? "--min-bytes" : "1%");
+	err = text_base_note(p, out, view, o);
+	if (err)
+		goto out;
 	if (!tp.total) {
 		fputs("  (empty)\n", out);
 		goto out;
