@@ -138,7 +138,7 @@ static int stats_hot_spots(const struct tm_profile *p, FILE *out, const struct t
 		tm_fmt__u64(a, sizeof(a), rk.r[j].count);
 		tm_fmt__u64(b, sizeof(b), rk.r[j].bytes);
 		fprintf(out, "%14s %14s  ", a, b);
-		tm_text__stack(out, p, rk.r[j].site, &one, 30);
+		tm_text__stack(out, p, rk.r[j].site, &one, 31);
 	}
 	free(rk.r);
 	return 0;

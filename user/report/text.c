@@ -21,7 +21,11 @@
 #include "report/fmt.h"
 #include "report/report.h"
 #include "report/text.h"
+#include "report/width.h"
 #include "target/cgroup.h"
+
+/* "  status:       ": where a header field's value begins */
+#define HEADER_VALUE_COL 16
 
 /* Caller frames printed under a site's innermost one in the text report. */
 #define TEXT_CALLERS 6
@@ -122,7 +126,7 @@ static void text_exit(const struct tm_profile *p, FILE *out)
 	}
 }
 
-void tm_text__header(const struct tm_profile *p, FILE *out)
+static void header_lines(const struct tm_profile *p, FILE *out)
 {
 	char a[64], b[64];
 	size_t i;
@@ -212,6 +216,37 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 	fputs(any ? "\n" : "nothing dropped\n", out);
 }
 
+/*
+ * The header within TM_TEXT_WIDTH: a field ("  cgroup:       /a/b") goes on
+ * under its value, any other line two columns in.
+ */
+void tm_text__header(const struct tm_profile *p, FILE *out)
+{
+	char *buf = NULL, *line, *nl;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (!m) {
+		header_lines(p, out);
+		return;
+	}
+	header_lines(p, m);
+	if (fclose(m)) {
+		free(buf);
+		header_lines(p, out);
+		return;
+	}
+	for (line = buf; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		tm_width__put(out, line, 0, tm_width__spaces(strncmp(line, "  ", 2) ? 4 : HEADER_VALUE_COL));
+		fputc('\n', out);
+	}
+	free(buf);
+}
+
 static const char *const view_titles[] = {
 	[TM_VIEW_PEAK] = "bytes live at the peak",
 	[TM_VIEW_LEAKS] = "bytes still live at the end",
@@ -220,14 +255,14 @@ static const char *const view_titles[] = {
 };
 
 /* The allocator, after the innermost frame: "  [calloc]". */
-static void text_kind(FILE *out, const struct tm_site *s)
+static void text_kind(char *buf, size_t len, const struct tm_site *s)
 {
 	const char *kind = tm_kind_name(s->kind);
 
 	if (kind)
-		fprintf(out, "  [%s]", kind);
+		snprintf(buf, len, "  [%s]", kind);
 	else
-		fprintf(out, "  [allocator %u]", s->kind);
+		snprintf(buf, len, "  [allocator %u]", s->kind);
 }
 
 void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site *s,
@@ -235,8 +270,14 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 {
 	unsigned int shown = 0, hidden = 0, flags = o->flags;
 	unsigned int depth = o->max_depth ? o->max_depth : 1 + TEXT_CALLERS;
+	/* a frame's wrapped lines go on two columns in, under the frame */
+	const char *cont = tm_width__spaces(indent + 4);
+	char kind[48];
+	int col = indent, reserve;
 	uint32_t i;
 
+	text_kind(kind, sizeof(kind), s);
+	reserve = (int)strlen(kind);
 	for (i = 0; i < s->nframes; i++) {
 		const struct tm_frame *f = &p->frames[s->frames[i]];
 
@@ -247,16 +288,18 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 			continue;
 		}
 		if (shown == 1)
-			text_kind(out, s);
-		if (shown)
+			tm_width__put(out, kind, col, cont);
+		if (shown) {
 			fprintf(out, "\n%*s  ", indent, "");
-		tm_report__text_frame(out, f);
+			col = indent + 2;
+		}
+		col = tm_width__frame(out, f, col, shown ? 0 : reserve, cont);
 		shown++;
 	}
 	if (!shown)
-		fputs(flags & TM_REPORT_PYTHON_ONLY ? "(no Python frames)" : "(no stack)", out);
+		col += fprintf(out, "%s", flags & TM_REPORT_PYTHON_ONLY ? "(no Python frames)" : "(no stack)");
 	if (shown <= 1)
-		text_kind(out, s);
+		tm_width__put(out, kind, col, cont);
 	if (hidden)
 		fprintf(out, "\n%*s  ... %u more %s", indent, "", hidden,
 			hidden == 1 ? "frame" : "frames");
@@ -482,6 +525,8 @@ static void text_timeline(const struct tm_profile *p, FILE *out)
 /* text: the call tree                                                */
 
 #define TREE_DEPTH_DEFAULT 16
+/* "%5u.%u%%  %10s  %9s  ": where a node's rules begin */
+#define TREE_LABEL_COL 33
 
 struct tnode {
 	uint32_t frame;         /* index into the profile's frames */
@@ -599,7 +644,7 @@ static int tree_print(struct tree_print *tp, uint32_t node, unsigned int level)
 {
 	uint32_t c, *kids, nk = 0, i, small = 0, nsmall = 0;
 	uint64_t small_bytes = 0;
-	char a[32], b[32];
+	char a[32], b[32], cont[TREE_LABEL_COL + sizeof(tp->prefix) + 8];
 	unsigned int pm;
 	size_t save;
 	int err = 0;
@@ -632,7 +677,10 @@ static int tree_print(struct tree_print *tp, uint32_t node, unsigned int level)
 		tm_fmt__u64(b, sizeof(b), k->count);
 		fprintf(tp->out, "%5u.%u%%  %10s  %9s  %s%s", pm / 10, pm % 10, a, b, tp->prefix,
 			last ? "\u2514\u2500 " : "\u251c\u2500 ");
-		tm_report__text_frame(tp->out, &tp->p->frames[k->frame]);
+		/* a wrapped label goes on under its own rules */
+		snprintf(cont, sizeof(cont), "%*s%s%s", TREE_LABEL_COL, "", tp->prefix, last ? "     " : "\u2502    ");
+		tm_width__frame(tp->out, &tp->p->frames[k->frame], TREE_LABEL_COL + tm_width__cols(tp->prefix) + 3,
+				0, cont);
 		fputc('\n', tp->out);
 		save = tp->plen;
 		if (tp->plen + 6 < sizeof(tp->prefix) && level < 64) {
