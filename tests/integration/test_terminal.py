@@ -19,7 +19,7 @@ import subprocess
 import time
 import unicodedata
 
-from tmtest import OUT, ROOT, TIDEMARK, check, eq, main, need_gen_profile, skip, tidemark
+from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, check, eq, main, need_gen_profile, skip, tidemark
 
 WIDTH = 120
 WORK = os.path.join(OUT, f"terminal-{os.getpid()}")
@@ -162,6 +162,130 @@ def test_filtered_percentages_say_their_base():
     check(pct and abs(sum(pct) - 100) < 0.1 * len(pct), f"--filter: the percentages add up to 100 ({sum(pct)})")
 
 
+STATUS = re.compile(r"\rtidemark: (\d+\.\d) s \| ([\d,]+) allocs/s \| live (-?[\d.]+ \S+) \| peak ([\d.]+ \S+) "
+                    r"\| not recorded ([\d,]+)\x1b\[K")
+GT = os.path.join(WORKLOADS, "gt_alloc")
+GT_PEAK = "1.1 MiB"  # test_core.PEAK, 1,160,144 bytes
+
+
+def descendants(pid):
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def exe_of(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def on_a_terminal(cmd, until, then=None, timeout=90):
+    """Run cmd under script(1) (a pty as its stdin, stdout and stderr); read until until(output) holds,
+    call then(script's pid), read to the end. The output, as bytes."""
+    if not shutil.which("script"):
+        skip("script(1) is not installed (Debian package bsdutils)")
+    p = subprocess.Popen(["script", "-qfec", " ".join(cmd), "/dev/null"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        os.set_blocking(p.stdout.fileno(), False)
+        while time.monotonic() < deadline and p.poll() is None and not until(out):
+            time.sleep(0.05)
+            out += p.stdout.read() or b""
+        if then:
+            then(p.pid)
+        os.set_blocking(p.stdout.fileno(), True)
+        out += p.communicate(timeout=timeout)[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return out.decode(errors="replace")
+
+
+def header_value(cap, field):
+    text = tidemark("report", cap).stdout
+    m = re.search(r"^  %s: +(-?[\d.]+ \S+) " % field, text, re.M)
+    return m.group(1) if m else None
+
+
+def dropped(cap):
+    line = next((x for x in tidemark("report", cap).stdout.split("\n") if x.startswith("Dropped / not recorded:")), "")
+    return sum(int(n.replace(",", "")) for n in re.findall(r" ([\d,]+)(?:,|$)", line))
+
+
+def test_progress_line_run():
+    cap = os.path.join(WORK, "progress-run.tdm")
+    os.makedirs(WORK, exist_ok=True)
+
+    def release(script_pid):
+        for k in descendants(script_pid):
+            if exe_of(k) == os.path.realpath(GT):
+                os.kill(k, signal.SIGUSR1)
+
+    # gt_alloc says "end" with its final heap, then waits: a status line drawn after that has it.
+    out = on_a_terminal([TIDEMARK, "run", "-o", cap, "--", GT, "--wait-end"],
+                        lambda o: b"end" in o and STATUS.search(o.split(b"end", 1)[1].decode(errors="replace")),
+                        release)
+    lines = STATUS.findall(out)
+    check(lines, f"run on a terminal draws a status line: {out[:300]!r}")
+    after = STATUS.findall(out.split("end", 1)[1]) if "end" in out else []
+    check(after, "a status line drawn after the workload's last allocation")
+    if after:
+        eq(after[-1][3], GT_PEAK, "its peak is gt_alloc's peak")
+        eq((after[-1][2], after[-1][3]), (header_value(cap, "live at end"), header_value(cap, "peak")),
+           "its live heap and peak are the capture's")
+        eq(int(after[-1][4].replace(",", "")), dropped(cap), "what went unrecorded is the capture's")
+    eq([float(e) for e, *_ in lines], sorted(float(e) for e, *_ in lines), "the elapsed time only grows")
+    eq(out.count("allocs/s"), len(lines),
+       "each status line is redrawn in place (carriage return, the line, erase to its end)")
+    check(re.search(r"\r\x1b\[K(tidemark: wrote|tidemark report:)", out),
+          "the line is wiped before the summary")
+    check("\n" not in "".join(re.findall(r"\rtidemark: [^\r]*?allocs/s[^\r]*?\x1b\[K", out)),
+          "one line: no status line holds a newline")
+    # Not a terminal: nothing.
+    r = subprocess.run([TIDEMARK, "run", "-o", cap, "--", os.path.join(WORKLOADS, "gt_alloc")],
+                       capture_output=True, timeout=120)
+    eq(r.returncode, 7, "gt_alloc exits 7")
+    check(b"allocs/s" not in r.stderr and b"\r" not in r.stderr and b"\x1b" not in r.stderr,
+          "stderr into a pipe gets no status line")
+    r = on_a_terminal([TIDEMARK, "run", "-q", "-o", cap, "--", GT], lambda o: False)
+    check("allocs/s" not in r, "-q: no status line either")
+
+
+def test_progress_line_attach():
+    spin = subprocess.Popen([os.path.join(WORKLOADS, "gt_spin")])
+    cap = os.path.join(WORK, "progress-attach.tdm")
+    os.makedirs(WORK, exist_ok=True)
+    try:
+        out = on_a_terminal([TIDEMARK, "attach", "-p", str(spin.pid), "-d", "3", "-o", cap], lambda o: False)
+        lines = STATUS.findall(out)
+        check(len(lines) >= 2, f"attach on a terminal draws a status line and updates it: {out[:300]!r}")
+        check(any(int(r.replace(",", "")) > 0 for _, r, *_ in lines), "gt_spin's malloc/free pairs are counted per second")
+        if lines:
+            eq(lines[-1][3], header_value(cap, "peak"), "the last line's peak is the capture's")
+        r = subprocess.run([TIDEMARK, "attach", "-p", str(spin.pid), "-d", "1", "-o", cap], capture_output=True,
+                           timeout=120)
+        eq(r.returncode, 0, "attach into a pipe exits 0")
+        check(b"allocs/s" not in r.stderr and b"\r" not in r.stderr, "stderr into a pipe gets no status line")
+    finally:
+        spin.kill()
+        spin.wait()
+
+
 if __name__ == "__main__":
     main([test_wide_stack_fits_120_columns, test_caret_under_the_peak, test_stats_bars_by_bytes,
-          test_filtered_percentages_say_their_base])
+          test_filtered_percentages_say_their_base, test_progress_line_run, test_progress_line_attach])

@@ -149,8 +149,10 @@ static void header_lines(const struct tm_profile *p, FILE *out)
 			fputs("  container:   ", out);
 			if (ids.pod_uid[0])
 				fprintf(out, " pod %s", ids.pod_uid);
+			/* a pod's uid and a 64-digit container id do not fit one 120-column line */
 			if (ids.container_id[0])
-				fprintf(out, " container %s", ids.container_id);
+				fprintf(out, "%s%*scontainer %s", ids.pod_uid[0] ? "\n" : "",
+					ids.pod_uid[0] ? HEADER_VALUE_COL : 1, "", ids.container_id);
 			fputc('\n', out);
 		}
 	}
