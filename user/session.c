@@ -371,10 +371,11 @@ static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64
 /* The status line, when one is due: what the kernel counts for pid now. */
 static void progress(struct tm_trace *t, struct tm_progress *pg, pid_t pid)
 {
+	uint64_t now = tm_now_ns();
 	struct tm_proc p;
 
-	if (pg->out && !tm_trace__proc(t, pid, &p))
-		tm_progress__update(pg, tm_now_ns(), &p);
+	if (tm_progress__due(pg, now) && !tm_trace__proc(t, pid, &p))
+		tm_progress__update(pg, now, &p);
 }
 
 /* Warn when CPython made objects where the probes could not see them. */

@@ -54,12 +54,17 @@ uint64_t tm_progress__dropped(const struct tm_proc *p)
 	return n;
 }
 
+int tm_progress__due(const struct tm_progress *pg, uint64_t now_ns)
+{
+	return pg->out && now_ns >= pg->last_ns + TM_PROGRESS_INTERVAL_NS;
+}
+
 void tm_progress__update(struct tm_progress *pg, uint64_t now_ns, const struct tm_proc *p)
 {
 	uint64_t allocs, dt;
 	char line[256];
 
-	if (!pg->out || now_ns < pg->last_ns + TM_PROGRESS_INTERVAL_NS)
+	if (!tm_progress__due(pg, now_ns))
 		return;
 	allocs = tm_progress__allocs(p);
 	dt = now_ns - pg->last_ns;

@@ -40,6 +40,9 @@ void tm_progress__format(char *buf, size_t len, uint64_t elapsed_ns, uint64_t al
 uint64_t tm_progress__allocs(const struct tm_proc *p);
 uint64_t tm_progress__dropped(const struct tm_proc *p);
 
+/* Is a line due at @now_ns (and the line on)? Cheap: ask before reading the kernel's counters. */
+int tm_progress__due(const struct tm_progress *pg, uint64_t now_ns);
+
 /* Redraw from @p when one is due at @now_ns. */
 void tm_progress__update(struct tm_progress *pg, uint64_t now_ns, const struct tm_proc *p);
 
