@@ -71,8 +71,9 @@ static const char help_main[] =
 	"                         FIFO is written as a stream\n" \
 	"      --native-depth N   native frames per stack, 1-32 (default 32)\n" \
 	"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n" \
-	"                         --trace-python-allocators; above 1048576 allocated as needed)\n" \
-	"      --max-stacks N     distinct stacks (default 65536)\n" \
+	"                         --trace-python-allocators; the table is allocated as needed)\n" \
+	"      --max-stacks N     distinct stacks (default 262144; the table grows as stacks\n" \
+	"                         are seen, about 1 KiB each)\n" \
 	"      --no-python        native stacks only, even when the target is CPython\n" \
 	"      --trace-python-allocators\n" \
 	"                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n" \
@@ -85,6 +86,7 @@ static const char help_main[] =
 	"      --live             show the target's stacks live while tracing (tidemark top's\n" \
 	"                         process view; needs a terminal); q closes the view\n" \
 	"      --interval S       --live: seconds between refreshes (default 1)\n" \
+	"      --python-only      the summary hides native frames (the capture keeps them)\n" \
 	"  -v, --verbose          say where each probe sits and what the verifier counted;\n" \
 	"                         twice (-vv) also libbpf's own log\n" \
 	"  -q, --quiet            no summary on stderr\n" \
@@ -111,13 +113,15 @@ static const char help_attach[] =
 
 #define HELP_VIEW_COMMON \
 	"  -o, --output FILE      write there, not to stdout\n" \
-	"      --view V           peak (default), leaks, allocs or temporary (freed before\n" \
-	"                         their thread allocated again)\n" \
+	"      --view V           peak (default), leaks (live when the program finished),\n" \
+	"                         allocs or temporary (freed before their thread allocated again)\n" \
 	"  -n N                   sites per view (default 10; 0 = all)\n" \
 	"      --min-bytes N      leave out sites and tree nodes below N bytes\n" \
 	"      --max-depth N      frames shown per stack (tree depth)\n" \
 	"      --filter TEXT      only stacks with a frame whose function or file contains TEXT\n" \
 	"      --python-only      hide native frames\n" \
+	"      --at-exit          leaks: what was live at the process's exit, not when the\n" \
+	"                         program finished (CPython: where its finalization began)\n" \
 	"  -h, --help             this help\n"
 
 static const char help_report[] =
@@ -285,7 +289,9 @@ static int parse_uint(const char *cmd, const char *flag, const char *s, unsigned
 
 enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
        OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
-       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES, OPT_LIVE, OPT_INTERVAL, OPT_MODE };
+       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES, OPT_LIVE, OPT_INTERVAL, OPT_MODE,
+       OPT_SUMMARY_PY_ONLY };
+enum { OPT_AT_EXIT = OPT_SUMMARY_PY_ONLY + 1 };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -303,6 +309,7 @@ static const struct option trace_longopts[] = {
 	{ "live", no_argument, NULL, OPT_LIVE },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "python-only", no_argument, NULL, OPT_SUMMARY_PY_ONLY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -380,6 +387,9 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 			break;
 		case OPT_NATIVE_ALL:
 			o->trace.native_all = 1;
+			break;
+		case OPT_SUMMARY_PY_ONLY:
+			o->summary_flags |= TM_REPORT_PYTHON_ONLY;
 			break;
 		case OPT_SAMPLE_BYTES:
 			if (parse_sample_bytes(cmd, optarg, &o->trace.sample_bytes))
@@ -543,6 +553,9 @@ static int view_opt(const char *cmd, int c, struct tm_report_opts *ro, const cha
 	case OPT_FILTER:
 		ro->filter = optarg;
 		return 0;
+	case OPT_AT_EXIT:
+		ro->flags |= TM_REPORT_AT_EXIT;
+		return 0;
 	case 'n':
 		if (parse_uint(cmd, "-n", optarg, 0, 100000000, &v))
 			return -1;
@@ -577,6 +590,7 @@ static int cmd_report(int argc, char **argv)
 		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "at-exit", no_argument, NULL, OPT_AT_EXIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -627,6 +641,8 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
 	}
+	if (ro.flags & TM_REPORT_AT_EXIT)
+		tm_profile__at_exit(prof);
 	/* Opened only now: a capture that cannot be read leaves FILE as it was. */
 	if (open_output(&out, "tidemark report", output)) {
 		tm_profile__free(prof);
@@ -652,6 +668,7 @@ static int cmd_diff(int argc, char **argv)
 		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "at-exit", no_argument, NULL, OPT_AT_EXIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -697,6 +714,10 @@ static int cmd_diff(int argc, char **argv)
 	}
 	if (flame && !output && isatty(STDOUT_FILENO))
 		output = said = named_output(named, sizeof(named), argv[optind], argv[optind + 1], &ro, ".html");
+	if (ro.flags & TM_REPORT_AT_EXIT) {
+		tm_profile__at_exit(before);
+		tm_profile__at_exit(after);
+	}
 	if (open_output(&out, "tidemark diff", output))
 		goto out;
 	rc = flame ? tm_flamegraph__write_diff(before, after, out.f, &ro) :

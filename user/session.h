@@ -23,6 +23,8 @@ struct tm_session_opts {
 	int live;               /* --live: tidemark top's view of the target while tracing */
 	double live_interval;   /* --interval: its refresh in seconds; 0 = not given */
 	int mode;               /* --mode: enum tm_profile_mode; -1 until given (then implied by the rest) */
+	/* enum tm_report_flags of that summary (--python-only) */
+	unsigned int summary_flags;
 };
 
 /* --mode sampled without --sample-bytes: one sample point per this many bytes on average. */

@@ -133,7 +133,7 @@ void tm_daemon_opts__init(struct tm_daemon_opts *o)
 	o->cap_allocs = o->cap_stacks = -1;
 	o->trace.native_depth = TM_MAX_NATIVE;
 	o->trace.max_allocs = 1024; /* lite: no allocator probes, nothing goes in allocs */
-	o->trace.max_stacks = 65536;
+	o->trace.max_stacks = TM_DEFAULT_MAX_STACKS;
 	o->trace.max_procs = 1024;
 	o->trace.python = 1;
 	o->trace.daemon = 1;
@@ -1090,6 +1090,9 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 			if (!tm_profile__merge_sites(all, prof)) {
 				all->peak_bytes += prof->peak_bytes;
 				all->live_bytes_end += prof->live_bytes_end;
+				all->live_bytes_exit += prof->live_bytes_exit;
+				if (prof->end_moment != TM_END_EXIT) /* a CPython past its finalization */
+					all->end_moment = prof->end_moment;
 				all->alloc_bytes += prof->alloc_bytes;
 				all->alloc_count += prof->alloc_count;
 				all->free_count += prof->free_count;

@@ -87,6 +87,31 @@ static void json_u64_if(FILE *out, const char *key, int have, uint64_t v)
 		fprintf(out, "%s: null", key);
 }
 
+/*
+ * "exact": whether every number is; "lower_bounds": for each reason it is
+ * not, which numbers, by at most how many bytes (null: not counted), the
+ * reason and the flag that fixes it (null: none).
+ */
+static void json_lower_bounds(FILE *out, const struct tm_profile *p, int indent)
+{
+	struct tm_lower_bound lb[TM_LOWER_BOUNDS_MAX];
+	size_t i, n = tm_report__lower_bounds(p, lb);
+
+	fprintf(out, "%*s\"exact\": %s,\n%*s\"lower_bounds\": [", indent, "", n ? "false" : "true",
+		indent, "");
+	for (i = 0; i < n; i++) {
+		fprintf(out, "%s\n%*s  {\"numbers\": ", i ? "," : "", indent, "");
+		tm_json__str(out, lb[i].numbers);
+		json_u64_if(out, ", \"by_at_most_bytes\"", lb[i].by_known, lb[i].by_at_most);
+		fprintf(out, ", \"events\": %" PRIu64 ", \"reason\": ", lb[i].events);
+		tm_json__str(out, lb[i].reason);
+		fputs(", \"flag\": ", out);
+		tm_json__str(out, lb[i].flag);
+		fputc('}', out);
+	}
+	fprintf(out, n ? "\n%*s],\n" : "],\n", indent, "");
+}
+
 void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 {
 	struct tm_container_ids ids;
@@ -147,6 +172,20 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 		", \"alloc_count\": %" PRIu64 ", \"free_count\": %" PRIu64 "},\n", indent, "",
 		p->peak_bytes, p->peak_time_ns, p->live_bytes_end, indent, "", p->alloc_bytes,
 		p->alloc_count, p->free_count);
+	/* Which moment the leaks view and live_bytes_end are of, and what was live at the exit. */
+	fprintf(out, "%*s\"end\": {\"moment\": \"%s\", \"time_ns\": ", indent, "",
+		tm_end_moment_name(p->end_moment) ? tm_end_moment_name(p->end_moment) : "exit");
+	if (p->end_moment == TM_END_EXIT)
+		fputs("null", out);
+	else
+		fprintf(out, "%" PRIu64, p->end_moment_ns);
+	fprintf(out, ", \"live_bytes_exit\": %" PRId64 "},\n", p->live_bytes_exit);
+	if (p->attached) {
+		fprintf(out, "%*s\"attach\": {\"live_before_bytes\": %" PRIu64, indent, "", p->attach_rss_anon);
+		fprintf(out, ", \"freed_before_attach\": %" PRIu64 "},\n",
+			tm_profile__counter(p, 0, "freed_before_attach"));
+	} else
+		fprintf(out, "%*s\"attach\": null,\n", indent, "");
 	fprintf(out, "%*s\"sample_bytes\": %" PRIu64 ",\n", indent, "", p->sample_bytes);
 	/* which mode made it, what that mode records and what it cannot see (null: nothing named) */
 	fprintf(out, "%*s\"mode\": {\"name\": ", indent, "");
@@ -161,6 +200,7 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 	tm_json__str(out, p->allocator_note);
 	fputs(",\n", out);
 
+	json_lower_bounds(out, p, indent);
 	json_counters(out, indent, "dropped", p->drops, p->ndrops);
 	json_counters(out, indent, "stats", p->stats, p->nstats);
 }

@@ -126,6 +126,33 @@ static void text_exit(const struct tm_profile *p, FILE *out)
 	}
 }
 
+/*
+ * First after the title: which printed numbers are lower bounds, by at most
+ * how much, why, and the flag that fixes it. Nothing when all are exact.
+ */
+static void text_lower_bounds(const struct tm_profile *p, FILE *out)
+{
+	struct tm_lower_bound lb[TM_LOWER_BOUNDS_MAX];
+	size_t i, n = tm_report__lower_bounds(p, lb);
+	char a[64], b[64], c[64];
+
+	for (i = 0; i < n; i++) {
+		tm_fmt__u64(c, sizeof(c), lb[i].events);
+		fprintf(out, "  lower bound:  %s", lb[i].numbers);
+		if (lb[i].by_known) {
+			tm_fmt__human(a, sizeof(a), lb[i].by_at_most);
+			tm_fmt__u64(b, sizeof(b), lb[i].by_at_most);
+			fprintf(out, ", by at most %s (%s bytes)", a, b);
+		} else {
+			fputs(", by an amount not counted", out);
+		}
+		fprintf(out, ": %s %s", c, lb[i].reason);
+		if (lb[i].flag)
+			fprintf(out, "; raise %s", lb[i].flag);
+		fputc('\n', out);
+	}
+}
+
 static void header_lines(const struct tm_profile *p, FILE *out)
 {
 	char a[64], b[64];
@@ -138,6 +165,7 @@ static void header_lines(const struct tm_profile *p, FILE *out)
 		fprintf(out, " (pid %d; pid %d in its PID namespace)\n", p->pid, p->ns_pid);
 	else
 		fprintf(out, " (pid %d)\n", p->pid);
+	text_lower_bounds(p, out);
 
 	if (p->cgroup) {
 		struct tm_container_ids ids;
@@ -176,7 +204,29 @@ static void header_lines(const struct tm_profile *p, FILE *out)
 
 	tm_fmt__human_s64(a, sizeof(a), p->live_bytes_end);
 	tm_fmt__s64(b, sizeof(b), p->live_bytes_end);
-	fprintf(out, "  live at end:  %s (%s bytes)\n", a, b);
+	fprintf(out, "  live at end:  %s (%s bytes)", a, b);
+	if (p->end_moment == TM_END_FINALIZE) {
+		/* Which moment the end was: the leaks view is taken there. */
+		tm_fmt__secs(a, sizeof(a), p->end_moment_ns);
+		fprintf(out, " at %s, when CPython's finalization began\n", a);
+		tm_fmt__human_s64(a, sizeof(a), p->live_bytes_exit);
+		tm_fmt__s64(b, sizeof(b), p->live_bytes_exit);
+		fprintf(out, "  live at exit: %s (%s bytes), after finalization freed module globals", a, b);
+		fputs(" (report --at-exit)\n", out);
+	} else {
+		fputc('\n', out);
+	}
+	if (p->attached) {
+		uint64_t before = tm_profile__counter(p, 0, "freed_before_attach");
+
+		tm_fmt__human(a, sizeof(a), p->attach_rss_anon);
+		tm_fmt__u64(b, sizeof(b), p->attach_rss_anon);
+		fputs("  attached:     only what was allocated since the attach is counted; ", out);
+		fprintf(out, "about %s (%s bytes) was live before it (resident anonymous memory at the attach)", a, b);
+		tm_fmt__u64(a, sizeof(a), before);
+		fprintf(out, "; %s %s allocated before it %s freed since (not losses)\n", a,
+			before == 1 ? "block" : "blocks", before == 1 ? "was" : "were");
+	}
 
 	tm_fmt__human(a, sizeof(a), p->alloc_bytes);
 	tm_fmt__u64(b, sizeof(b), p->alloc_bytes);
@@ -207,7 +257,7 @@ static void header_lines(const struct tm_profile *p, FILE *out)
 
 	fputs("Dropped / not recorded: ", out);
 	for (i = 0; i < p->ndrops; i++) {
-		if (!p->drops[i].value)
+		if (!p->drops[i].value || tm_report__drop_shown_apart(p->drops[i].name))
 			continue;
 		tm_fmt__u64(a, sizeof(a), p->drops[i].value);
 		fputs(any ? ", " : "", out);
@@ -216,6 +266,14 @@ static void header_lines(const struct tm_profile *p, FILE *out)
 		any = 1;
 	}
 	fputs(any ? "\n" : "nothing dropped\n", out);
+	for (i = 0; i < p->ndrops; i++) {
+		const char *meaning = tm_report__not_a_loss(p->drops[i].name);
+
+		if (!p->drops[i].value || !meaning)
+			continue;
+		tm_fmt__u64(a, sizeof(a), p->drops[i].value);
+		fprintf(out, "Not a loss: %s %s: %s\n", p->drops[i].name, a, meaning);
+	}
 }
 
 /*
@@ -259,12 +317,32 @@ static const char *const view_titles[] = {
 /* The allocator, after the innermost frame: "  [calloc]". */
 static void text_kind(char *buf, size_t len, const struct tm_site *s)
 {
-	const char *kind = tm_kind_name(s->kind);
+	char kinds[256];
 
-	if (kind)
-		snprintf(buf, len, "  [%s]", kind);
-	else
-		snprintf(buf, len, "  [allocator %u]", s->kind);
+	tm_report__row_kinds(s, kinds, sizeof(kinds));
+	snprintf(buf, len, "  [%s]", kinds);
+}
+
+/*
+ * The order a row's frames are printed in: innermost first, except that a
+ * stack with a Python frame leads with the innermost one, the native frames
+ * it called shown under it (marked by *under), then its callers.
+ */
+static uint32_t row_frame(const struct tm_profile *p, const struct tm_site *s, uint32_t k,
+			  int *under)
+{
+	uint32_t lead;
+
+	*under = 0;
+	for (lead = 0; lead < s->nframes; lead++)
+		if (p->frames[s->frames[lead]].kind == TM_FRAME_PYTHON)
+			break;
+	if (lead == 0 || lead == s->nframes || k > lead)
+		return k;
+	if (k == 0)
+		return lead;
+	*under = 1;
+	return k - 1;
 }
 
 void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site *s,
@@ -274,14 +352,15 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 	unsigned int depth = o->max_depth ? o->max_depth : 1 + TEXT_CALLERS;
 	/* a frame's wrapped lines go on two columns in, under the frame */
 	const char *cont = tm_width__spaces(indent + 4);
-	char kind[48];
-	int col = indent, reserve;
-	uint32_t i;
+	const char *under_cont = tm_width__spaces(indent + 6);
+	char kind[272];
+	int col = indent, reserve, under;
+	uint32_t k;
 
 	text_kind(kind, sizeof(kind), s);
 	reserve = (int)strlen(kind);
-	for (i = 0; i < s->nframes; i++) {
-		const struct tm_frame *f = &p->frames[s->frames[i]];
+	for (k = 0; k < s->nframes; k++) {
+		const struct tm_frame *f = &p->frames[s->frames[row_frame(p, s, k, &under)]];
 
 		if (tm_report__frame_hidden(f, flags))
 			continue;
@@ -292,10 +371,10 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 		if (shown == 1)
 			tm_width__put(out, kind, col, cont);
 		if (shown) {
-			fprintf(out, "\n%*s  ", indent, "");
-			col = indent + 2;
+			fprintf(out, "\n%*s  %s", indent, "", under ? "  " : "");
+			col = indent + (under ? 4 : 2);
 		}
-		col = tm_width__frame(out, f, col, shown ? 0 : reserve, cont);
+		col = tm_width__frame(out, f, col, shown ? 0 : reserve, under ? under_cont : cont);
 		shown++;
 	}
 	if (!shown)
@@ -746,16 +825,19 @@ out:
 int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
 	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
+	struct tm_profile *rows = NULL;
 	int err;
 
 	err = tm_report__begin(p, out, o, &def, &o);
+	err = err ?: tm_report__rows(p, o->flags, &rows);
 	if (err)
 		return err;
 	tm_text__header(p, out);
 	text_timeline(p, out);
-	err = text_view(p, out, o->view, o);
+	err = text_view(rows, out, o->view, o);
 	if (!err && (o->flags & TM_REPORT_TREE))
-		err = text_tree(p, out, o->view, o);
+		err = text_tree(rows, out, o->view, o);
+	tm_report__rows_free(rows);
 	if (err)
 		return err;
 	if (fflush(out) || ferror(out))
