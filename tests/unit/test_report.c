@@ -98,8 +98,8 @@ static struct tm_profile *build(void)
 static const char expected_header[] =
 	"tidemark report: ./prog --in \"a b\"\\\\x\\x0a\\x01 \xc3\xa9 (pid 4242)\n"
 	"  lower bound:  each row at the peak (the totals and the peak are exact), by an amount not "
-	"counted: 12 allocations counted in one row of their own (the stack table was full); "
-	"raise --max-stacks\n"
+	"counted: 12 allocations\n"
+	"                counted in one row of their own (the stack table was full); raise --max-stacks\n"
 	"  status:       exited with code 0\n"
 	"  duration:     3.100 s\n"
 	"  peak:         12.3 MiB (12,897,345 bytes) at 1.204 s\n"

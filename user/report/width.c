@@ -151,7 +151,7 @@ int tm_width__frame(FILE *out, const struct tm_frame *f, int col, int reserve, c
 	char *fn = NULL, *file = NULL, *mod = NULL, *label = NULL, line[16] = "", addr[24];
 	const char *show;
 	size_t len = 0;
-	int other, room;
+	int other, room, said;
 	FILE *m;
 
 	if (f->line)
@@ -159,9 +159,11 @@ int tm_width__frame(FILE *out, const struct tm_frame *f, int col, int reserve, c
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, f->address);
 	fn = f->function ? escaped(f->function) : NULL;
 	file = f->file ? escaped(f->file) : NULL;
-	mod = f->module && f->kind != TM_FRAME_PYTHON ? escaped(tm_basename(f->module)) : NULL;
+	/* the module said once: not again after a "module+0xOFFSET" name */
+	said = f->module && f->kind != TM_FRAME_PYTHON && !tm_report__named_by_module(f);
+	mod = said ? escaped(tm_basename(f->module)) : NULL;
 	m = open_memstream(&label, &len);
-	if ((f->function && !fn) || (f->file && !file) || (f->module && f->kind != TM_FRAME_PYTHON && !mod) || !m) {
+	if ((f->function && !fn) || (f->file && !file) || (said && !mod) || !m) {
 		/* no memory to fit it: as it is */
 		if (m)
 			fclose(m);
