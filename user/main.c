@@ -28,6 +28,7 @@
 #include "trace/trace.h"
 #include "util/log.h"
 #include "util/outfile.h"
+#include "util/path.h"
 #include "version.h"
 
 /*
@@ -125,13 +126,14 @@ static const char help_attach[] =
 
 static const char help_report[] =
 	"usage: tidemark report [options] FILE\n"
-	"Render the capture FILE on stdout (or -o FILE).\n"
+	"Render the capture FILE on stdout (or -o FILE). pprof and flamegraph are never\n"
+	"written to a terminal: without -o they go to FILE's name with .pb.gz or .html\n"
+	"(-VIEW before it for another view than peak) in the current directory.\n"
 	"\n"
 	"options:\n"
 	"      --format F         text (default), json, stats (allocators, sizes, hot spots),\n"
-	"                         pprof (gzipped profile.proto; never to a terminal),\n"
-	"                         collapsed (folded stacks), flamegraph (one self-contained\n"
-	"                         HTML page)\n"
+	"                         pprof (gzipped profile.proto), collapsed (folded stacks),\n"
+	"                         flamegraph (one self-contained HTML page)\n"
 	"      --tree             text: add the call tree, callers above callees\n"
 	"      --inverted         text: the tree from the allocating frames outwards\n" HELP_VIEW_COMMON;
 
@@ -141,7 +143,8 @@ static const char help_diff[] =
 	"and line (not address).\n"
 	"\n"
 	"options:\n"
-	"      --format F         text (default) or flamegraph (coloured by growth)\n" HELP_VIEW_COMMON;
+	"      --format F         text (default) or flamegraph (coloured by growth; without -o\n"
+	"                         and with a terminal on stdout: to BEFORE-vs-AFTER.html)\n" HELP_VIEW_COMMON;
 
 static const char help_daemon[] =
 	"usage: tidemark daemon [options]\n"
@@ -475,15 +478,45 @@ static int cmd_attach(int argc, char **argv)
 static const struct report_format {
 	const char *name;
 	int (*render)(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
-	int binary;             /* never to a terminal */
+	const char *ext; /* binary or a page: never to a terminal, to a file named after the capture */
 } report_formats[] = {
-	{ "text", tm_report__text, 0 },
-	{ "json", tm_report__json, 0 },
-	{ "pprof", tm_pprof__write, 1 },
-	{ "collapsed", tm_collapsed__write, 0 },
-	{ "stats", tm_report__stats, 0 },
-	{ "flamegraph", tm_flamegraph__write, 0 },
+	{ "text", tm_report__text, NULL },
+	{ "json", tm_report__json, NULL },
+	{ "pprof", tm_pprof__write, ".pb.gz" },
+	{ "collapsed", tm_collapsed__write, NULL },
+	{ "stats", tm_report__stats, NULL },
+	{ "flamegraph", tm_flamegraph__write, ".html" },
 };
+
+/* A capture's name without its directory and ".tdm": "/tmp/app.tdm" -> "app". */
+static void capture_stem(char *out, size_t len, const char *capture)
+{
+	const char *base = tm_basename(capture);
+	size_t n = strlen(base);
+
+	if (n > 4 && !strcmp(base + n - 4, ".tdm"))
+		n -= 4;
+	snprintf(out, len, "%.*s", (int)n, base);
+}
+
+/*
+ * Without -o, a binary format or a page is not for a terminal: it goes to a
+ * file in the current directory named after the capture(s), the view when not
+ * the peak, and the format: app.html, app-leaks.pb.gz, before-vs-after.html.
+ */
+static const char *named_output(char *out, size_t len, const char *before, const char *capture,
+				const struct tm_report_opts *ro, const char *ext)
+{
+	char a[NAME_MAX + 1], b[NAME_MAX + 1] = "", v[32] = "";
+
+	capture_stem(a, sizeof(a), capture);
+	if (before)
+		capture_stem(b, sizeof(b), before);
+	if (ro->view != TM_VIEW_PEAK)
+		snprintf(v, sizeof(v), "-%s", tm_report__view_name(ro->view));
+	snprintf(out, len, "%s%s%s%s%s", b, before ? "-vs-" : "", a, v, ext);
+	return out;
+}
 
 /*
  * The options report and diff share. Returns 0 when c was one of them, 1 when
@@ -563,7 +596,8 @@ static int cmd_report(int argc, char **argv)
 	};
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
 	const struct report_format *fmt = &report_formats[0];
-	const char *output = NULL;
+	const char *output = NULL, *said = NULL;
+	char named[PATH_MAX];
 	struct tm_profile *prof = NULL;
 	struct tm_outfile out;
 	char err[512];
@@ -601,10 +635,8 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: give exactly one capture file: tidemark report [options] FILE\n");
 		return 2;
 	}
-	if (fmt->binary && !output && isatty(STDOUT_FILENO)) {
-		pr_warn("tidemark report: %s is binary: give -o FILE or redirect stdout\n", fmt->name);
-		return 2;
-	}
+	if (fmt->ext && !output && isatty(STDOUT_FILENO))
+		output = said = named_output(named, sizeof(named), NULL, argv[optind], &ro, fmt->ext);
 	if (tm_capture__read(argv[optind], &prof, err, sizeof(err))) {
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
@@ -618,7 +650,11 @@ static int cmd_report(int argc, char **argv)
 	}
 	rc = fmt->render(prof, out.f, &ro);
 	tm_profile__free(prof);
-	return tm_outfile__commit(&out, rc) ? 1 : 0;
+	if (tm_outfile__commit(&out, rc))
+		return 1;
+	if (said)
+		pr_info("tidemark report: wrote %s\n", said);
+	return 0;
 }
 
 /* tidemark diff BEFORE AFTER: what changed, stack by stack. */
@@ -638,7 +674,8 @@ static int cmd_diff(int argc, char **argv)
 	};
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
 	struct tm_profile *before = NULL, *after = NULL;
-	const char *output = NULL;
+	const char *output = NULL, *said = NULL;
+	char named[PATH_MAX];
 	int c, r, rc = 1, flame = 0;
 	struct tm_outfile out;
 	char err[512];
@@ -675,6 +712,8 @@ static int cmd_diff(int argc, char **argv)
 		pr_warn("tidemark diff: %s\n", err);
 		goto out;
 	}
+	if (flame && !output && isatty(STDOUT_FILENO))
+		output = said = named_output(named, sizeof(named), argv[optind], argv[optind + 1], &ro, ".html");
 	if (ro.flags & TM_REPORT_AT_EXIT) {
 		tm_profile__at_exit(before);
 		tm_profile__at_exit(after);
@@ -684,6 +723,8 @@ static int cmd_diff(int argc, char **argv)
 	rc = flame ? tm_flamegraph__write_diff(before, after, out.f, &ro) :
 		     tm_diff__text(before, after, out.f, &ro);
 	rc = tm_outfile__commit(&out, rc) ? 1 : 0;
+	if (!rc && said)
+		pr_info("tidemark diff: wrote %s\n", said);
 out:
 	tm_profile__free(before);
 	tm_profile__free(after);

@@ -28,6 +28,7 @@
 #include "profile/profile.h"
 #include "profile/timeline.h"
 #include "report/postmortem.h"
+#include "report/progress.h"
 #include "report/report.h"
 #include "session.h"
 #include "target/allocator.h"
@@ -367,8 +368,7 @@ static void write_postmortem(const struct tm_profile *prof, int dirfd, const cha
 	char base[PATH_MAX + 300];
 
 	if (dirfd >= 0 && !tm_postmortem__write(dirfd, dir, prof, base, sizeof(base)))
-		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt, .json and .pb.gz\n", prof->pid,
-			base);
+		tm_postmortem__say("tidemark run", prof, base);
 }
 
 /*
@@ -388,6 +388,16 @@ static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64
 	s.heap_bytes = p.live_bytes;
 	s.rss_bytes = tm_proc__rss(pid);
 	tm_timeline__add(tl, &s);
+}
+
+/* The status line, when one is due: what the kernel counts for pid now. */
+static void progress(struct tm_trace *t, struct tm_progress *pg, pid_t pid)
+{
+	uint64_t now = tm_now_ns();
+	struct tm_proc p;
+
+	if (tm_progress__due(pg, now) && !tm_trace__proc(t, pid, &p))
+		tm_progress__update(pg, now, &p);
 }
 
 /* Warn when CPython made objects where the probes could not see them. */
@@ -637,6 +647,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
 	struct tm_top *live = NULL;
+	struct tm_progress pg = { 0 };
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	struct tm_trace_opts topts;
@@ -713,6 +724,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	}
 	close(go_fd);
 	go_fd = -1;
+	/* the live view owns the terminal: no status line under it */
+	tm_progress__init(&pg, stderr, tm_log_level >= TM_LOG_INFO && !live, pi.start_ns);
 
 	for (;;) {
 		pid_t r = waitpid(child, &status, WNOHANG);
@@ -725,12 +738,14 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		}
 		tm_trace__poll(t, 20);
 		sample(t, &tl, child, pi.start_ns, 0);
+		progress(t, &pg, child);
 		if (live && tm_top__live_tick(live)) {
 			tm_top__live_close(live); /* q: the view goes, the trace goes on */
 			live = NULL;
 			pr_info("tidemark run: live view closed; tracing %s until it exits\n", exe);
 		}
 	}
+	tm_progress__clear(&pg);
 	tm_top__live_close(live);
 	live = NULL;
 	tm_trace__poll(t, 0);
@@ -780,6 +795,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
 	struct tm_top *live = NULL;
+	struct tm_progress pg = { 0 };
 	char cgroup[PATH_MAX], cmdline[4096], state;
 	uint64_t deadline = 0;
 	int pidfd = -1, err, rc = 1;
@@ -872,6 +888,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	pr_info("tidemark: attached to pid %d; %s to stop\n", o->pid, o->live ? "q or Ctrl-C" : "Ctrl-C");
 	if (o->live)
 		tm_top__live_open(&live, t, o->pid, cmdline, o->live_interval);
+	/* the live view owns the terminal: no status line under it */
+	tm_progress__init(&pg, stderr, tm_log_level >= TM_LOG_INFO && !live, pi.start_ns);
 
 	while (!stop_requested) {
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
@@ -882,9 +900,11 @@ int tm_session__attach(const struct tm_session_opts *o)
 			break;
 		tm_trace__poll(t, 20);
 		sample(t, &tl, o->pid, pi.start_ns, 0);
+		progress(t, &pg, o->pid);
 		if (live && tm_top__live_tick(live))
 			break; /* q: as Ctrl-C */
 	}
+	tm_progress__clear(&pg);
 	tm_top__live_close(live);
 	live = NULL;
 	tm_trace__poll(t, 0);
