@@ -10,7 +10,7 @@
  *
  * The data, one JSON object (version 1):
  *
- *   mode          "profile" or "diff"
+ *   page          "profile" or "diff" (mode, as in the JSON report, is how it was traced)
  *   view          the view the page opens on: "peak", "leaks", "allocs", "temporary"
  *   python_only   native frames were left out of every stack
  *   process, oom, totals, sample_bytes, dropped, stats: as in the JSON
@@ -291,7 +291,7 @@ static void json_common(FILE *out, const char *mode, const struct tm_report_opts
 	const char *view = tm_report__view_name(o->view);
 	int v;
 
-	fprintf(out, "{\"version\":1,\"mode\":\"%s\",\"view\":", mode);
+	fprintf(out, "{\"version\":1,\"page\":\"%s\",\"view\":", mode);
 	tm_json__str(out, view ? view : "peak");
 	fprintf(out, ",\"python_only\":%s,\n\"views\":[",
 		o->flags & TM_REPORT_PYTHON_ONLY ? "true" : "false");
