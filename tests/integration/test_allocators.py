@@ -291,6 +291,8 @@ def test_unknown_allocator_is_said():
 # ---------------------------------------------------------------- redis against heaptrack
 
 REDIS_KEYS, REDIS_DELS = 200000, 50000
+# at most 82 and 31 bytes a command: a batch stays under 16 KiB
+REDIS_SET_BATCH, REDIS_DEL_BATCH = 160, 400
 
 
 def resp(*args):
@@ -302,7 +304,10 @@ def redis_session(prefix, sock):
     if os.path.exists(sock):
         os.unlink(sock)
     srv = subprocess.Popen([*prefix, "redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
-                            "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+                            "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+                            # a command slower than 10 ms (a tracer's cost, a busy machine) is copied into the
+                            # slowlog: 6-8 allocations each, as many as the load makes slow
+                            "--slowlog-log-slower-than", "-1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cli = ["redis-cli", "-s", sock]
     for _ in range(600):
@@ -312,18 +317,21 @@ def redis_session(prefix, sock):
     else:
         srv.kill()
         raise AssertionError("redis-server did not come up")
-    # In batches of 500, each answered before the next is sent, so the server reads the same bytes
-    # at the same times under either tool (a --pipe stream is read in chunks that depend on timing).
+    # Each batch fits one read of redis's 16 KiB query buffer (PROTO_IOBUF_LEN) and is sent with one
+    # write, answered before the next: redis reads it whole and flushes one reply (one pending-write
+    # list node). A batch larger than one read is split wherever the reader wakes, and every extra
+    # read allocates: with 500 commands a batch, heaptrack saw 1,103 reply flushes in one run, not 500.
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(sock)
-    for cmds in ([resp(b"SET", b"key:%d" % i, b"value-%d-" % i + b"x" * 32) for i in range(REDIS_KEYS)],
-                 [resp(b"DEL", b"key:%d" % i) for i in range(REDIS_DELS)]):
+    for cmds, per in (([resp(b"SET", b"key:%d" % i, b"value-%d-" % i + b"x" * 32) for i in range(REDIS_KEYS)],
+                       REDIS_SET_BATCH),
+                      ([resp(b"DEL", b"key:%d" % i) for i in range(REDIS_DELS)], REDIS_DEL_BATCH)):
         replies = 0
-        for k in range(0, len(cmds), 500):
-            batch = cmds[k:k + 500]
-            conn.sendall(b"".join(batch))
+        eq(max(len(c) for c in cmds) * per <= 16384, True, "a batch fits one read")
+        for k in range(0, len(cmds), per):
+            conn.sendall(b"".join(cmds[k:k + per]))
             buf = b""
-            while buf.count(b"\r\n") < len(batch):
+            while buf.count(b"\r\n") < len(cmds[k:k + per]):
                 buf += conn.recv(65536)
             replies += buf.count(b"\r\n")
         eq(replies, len(cmds), "every command answered")
@@ -366,16 +374,15 @@ def test_redis_against_heaptrack():
     calls, peak, out = heaptrack_numbers(os.path.join(OUT, files[0]))
     check(calls and peak, f"heaptrack_print's summary: {out[-300:]!r}")
     t = d["totals"]
-    # Counted the same way: calls that allocate (realloc included), bytes requested. Measured on
-    # Debian 12's redis 7.0: tidemark counts 0.39% more calls and a 0.15% higher peak than
-    # heaptrack, run after run (1,481,175 vs 1,475,343; 23,405,053 vs 23.37M), and up to 0.58% more
-    # calls on a loaded machine (1,483,837 vs 1,475,354): the issue's 0.1% is not met yet and the gap
-    # is not explained (README, "Not yet"). Asserted: what was measured, with that spread.
-    check(abs(t["alloc_count"] - calls) <= calls * 0.01,
-          f"allocations: tidemark {t['alloc_count']}, heaptrack {calls} (within 1%)")
-    # heaptrack prints its peak to 4 digits
-    check(abs(t["peak_bytes"] - peak) <= peak * 0.003,
-          f"peak: tidemark {t['peak_bytes']}, heaptrack {peak:.0f} (within 0.3%)")
+    # Counted the same way: calls that allocate (realloc included), bytes requested. With the run
+    # made deterministic (one read per batch, no slowlog) the two agree to tens of calls on Debian
+    # 12's redis 7.0 (1,475,617 vs 1,475,598; peak 23,369,257 vs 23.37M); what still moves is
+    # serverCron's resizing of reply buffers, which depends on when it runs.
+    check(abs(t["alloc_count"] - calls) <= calls * 0.001,
+          f"allocations: tidemark {t['alloc_count']}, heaptrack {calls} (within 0.1%)")
+    # heaptrack prints its peak to 4 digits (+-0.05% at 23.37M)
+    check(abs(t["peak_bytes"] - peak) <= peak * 0.001,
+          f"peak: tidemark {t['peak_bytes']}, heaptrack {peak:.0f} (within 0.1%)")
     top = [site_key(s) for s in d["views"]["peak"][:5]]
     frames = [f.get("function") or "" for s in d["views"]["peak"][:3] for f in s["stack"][:3]]
     check(any(f.startswith("zmalloc") or f.startswith("ztrymalloc") or f.startswith("zcalloc")
