@@ -239,7 +239,8 @@ struct tm_thread {
 	__u32 sys_kind;         /* TM_KIND_MMAP/MUNMAP/MREMAP/BRK, 0 = none */
 	__u32 sys_skip;         /* made by the allocator: not counted */
 	__u32 sys_notify;       /* a new executable mapping: tell the loader */
-	__u32 pad;
+	/* the call in flight is an xallocx: it returns a size, the block stays at arg */
+	__u32 in_place;
 	/* entry of a syscall wrapper that keeps a frame (musl's mmap): its caller, as it was there */
 	__u64 wrap_sp;
 	__u64 wrap_ra;
@@ -718,7 +719,7 @@ static __always_inline int sample_take(struct tm_thread *t, __u64 size)
 	return 1;
 }
 
-static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg)
+static __always_inline int alloc_enter_as(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg, __u32 in_place)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
@@ -746,6 +747,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	t->size = size;
 	t->arg = arg;
 	t->has_old = 0;
+	t->in_place = in_place;
 	/* Sampled out: still in flight (its inner calls and mmaps are not counted), but no stack. */
 	if (sample_bytes)
 		t->unsampled = !sample_take(t, size);
@@ -777,6 +779,11 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 	return 0;
 }
 
+static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg)
+{
+	return alloc_enter_as(ctx, kind, size, arg, 0);
+}
+
 static __always_inline int alloc_return(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -793,6 +800,15 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 		return 0;
 	t->call_sp = 0;
 
+	/* xallocx returns the block's new real size: below what was asked, it did not reach it. */
+	if (t->in_place) {
+		if (ret < t->size) {
+			if (t->has_old)
+				record_block(tgid, p, t->arg, t->old.size, t->old.count, 0, t->old.stack_id, 0);
+			return 0;
+		}
+		ret = addr = t->arg;
+	}
 	if (tm_kind_is_realloc(t->kind) && !ret) {
 		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0: p is freed.) */
 		if (t->has_old && t->size)
@@ -909,6 +925,52 @@ int BPF_KPROBE(pvalloc_enter, __u64 size)
 {
 	/* pvalloc rounds up to whole pages: that is what it allocates. */
 	return alloc_enter(ctx, TM_KIND_PVALLOC, (size + 4095) & ~4095ULL, 0);
+}
+
+/*
+ * jemalloc's xallocx(ptr, size, extra, flags): resizes in place or not at all.
+ * A block that reaches size is counted as size bytes (extra is a wish, not a
+ * request), a new allocation at the same address, as rallocx would be.
+ */
+SEC("uprobe")
+int BPF_KPROBE(xallocx_enter, __u64 ptr, __u64 size)
+{
+	if (!ptr || !size)
+		return 0; /* undefined behaviour in jemalloc's contract: nothing to count */
+	return alloc_enter_as(ctx, TM_KIND_REALLOC, size, ptr, 1);
+}
+
+/*
+ * mimalloc's mi_heap_* functions: a heap first, then the arguments of the
+ * function without it. The block is the same as any other; mi_heap_destroy's
+ * wholesale free is not seen (README, "Allocators").
+ */
+SEC("uprobe")
+int BPF_KPROBE(heap_malloc_enter, __u64 heap, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_MALLOC, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(heap_calloc_enter, __u64 heap, __u64 n, __u64 size)
+{
+	return calloc_enter_common(ctx, TM_KIND_CALLOC, n, size);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(heap_realloc_enter, __u64 heap, __u64 ptr, __u64 size)
+{
+	return alloc_enter(ctx, TM_KIND_REALLOC, size, ptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(heap_reallocarray_enter, __u64 heap, __u64 ptr, __u64 n, __u64 size)
+{
+	__u64 total = mul_or_zero(n, size);
+
+	if (!total && n && size)
+		return 0;
+	return alloc_enter(ctx, TM_KIND_REALLOCARRAY, total, ptr);
 }
 
 SEC("uretprobe")

@@ -254,6 +254,62 @@ def test_cxx_under_jemalloc():
     check_cxx(report_json(cap), "jemalloc's operator new")
 
 
+API = os.path.join(WORKLOADS, "gt_alloc_api")
+
+
+def api_run(lib, name, mode):
+    path = os.path.join(LIBDIR, lib)
+    if not os.path.exists(path):
+        skip(f"{path} is not installed (Debian package {name}; make test-deps installs it)")
+    cap = os.path.join(OUT, f"gt_api_{mode}.tdm")
+    r = tidemark("run", "-q", "-o", cap, "--", API, mode, env=dict(os.environ, LD_PRELOAD=path))
+    eq(r.returncode, 0, f"gt_alloc_api {mode}: exit status (2: no {mode} API, 3-5: it behaved unlike its docs)")
+    d = report_json(cap)
+    eq({k: v for k, v in d["dropped"].items() if v}, {}, f"{mode}: nothing dropped")
+    return d
+
+
+def test_jemalloc_xallocx():
+    d = api_run("libjemalloc.so.2", "libjemalloc2", "jemalloc")
+    # An xallocx that reaches its size is a new allocation in place, of that size (as rallocx would
+    # be); one that does not (1,500 from the 1,024 class) changes nothing and is not counted.
+    eq(gt_only(view(d, "allocs")), {"site_mallocx": (10000, 10), "site_xallocx_grow": (10240, 10),
+                                    "site_xallocx_shrink": (9000, 10)}, "jemalloc API: allocations")
+    eq(gt_only(view(d, "leaks")), {"site_xallocx_shrink": (9000, 10)}, "jemalloc API: kept, as shrunk")
+    eq(gt_only(view(d, "peak")), {"site_xallocx_grow": (10240, 10)}, "jemalloc API: the peak, all ten grown")
+    eq(d["totals"]["peak_bytes"], 10240 + STDCXX_POOL, "jemalloc API: peak_bytes")
+    eq((d["totals"]["alloc_count"], d["totals"]["free_count"]), (31, 20),
+       "jemalloc API: 30 calls that allocate and libstdc++'s pool; 20 blocks replaced in place")
+    eq({s["allocator"] for s in d["views"]["allocs"] if site_key(s).startswith("site_xallocx")}, {"realloc"},
+       "an xallocx is counted as the realloc it is")
+
+
+# mi_heap_new's own heap object (sizeof(mi_heap_t) in mimalloc 2.0.9), from mi_heap_malloc on the
+# backing heap; mi_heap_delete frees it.
+MI_HEAP_T = 3064
+
+
+def test_mimalloc_heap_api():
+    d = api_run("libmimalloc.so.2", "libmimalloc2.0", "mimalloc")
+    eq(gt_only(view(d, "allocs")),
+       {"site_heap_malloc": (10000, 10), "site_heap_calloc": (5000, 5), "site_heap_aligned": (1280, 2),
+        "site_heap_first": (100, 1), "site_heap_realloc": (3000, 1), "site_heap_reallocn": (1000, 1),
+        "site_heap_free": (7777, 1), "site_mi_malloc": (1000, 1), "site_expand": (1020, 1),
+        "site_reallocf": (2000, 1), "site_recalloc": (3000, 1), "site_aligned_at": (500, 1),
+        "site_realloc_aligned_at": (900, 1)}, "mimalloc API: allocations (a failed mi_expand is none)")
+    eq(view(d, "leaks"), {"site_heap_malloc": (10000, 10), "site_heap_calloc": (5000, 5),
+                          "site_heap_aligned": (1280, 2), "site_heap_reallocn": (1000, 1),
+                          "site_recalloc": (3000, 1), "site_realloc_aligned_at": (900, 1)},
+       "mimalloc API: kept (mi_heap_delete moves blocks, frees only the heap object)")
+    eq(view(d, "peak"), {"site_heap_malloc": (10000, 10), "site_heap_calloc": (5000, 5),
+                         "site_heap_aligned": (1280, 2), "site_heap_reallocn": (1000, 1),
+                         "site_heap_free": (7777, 1), "mi_heap_new_in_arena": (MI_HEAP_T, 1)},
+       "mimalloc API: the peak, with the 7,777-byte block and the heap object")
+    eq(d["totals"]["peak_bytes"], 25057 + MI_HEAP_T, "mimalloc API: peak_bytes")
+    eq((d["totals"]["alloc_count"], d["totals"]["free_count"], d["totals"]["live_bytes_end"]), (28, 8, 21180),
+       "mimalloc API: calls, frees, live at the end")
+
+
 CUSTOM = r"""
 #include <stddef.h>
 #include <sys/mman.h>
@@ -393,5 +449,5 @@ def test_redis_against_heaptrack():
 
 if __name__ == "__main__":
     main([test_jemalloc, test_tcmalloc, test_mimalloc, test_musl_dynamic, test_musl_static, test_glibc_static,
-          test_attach_jemalloc, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
+          test_attach_jemalloc, test_jemalloc_xallocx, test_mimalloc_heap_api, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
           test_unknown_allocator_is_said, test_redis_against_heaptrack])

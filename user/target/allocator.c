@@ -16,6 +16,7 @@
 #include "util/path.h"
 
 #define W TM_AFN_WRAPS_FREE
+#define H TM_AFN_HEAP
 /*
  * Every function that makes or frees a heap block, whoever provides it.
  * Functions at one address are probed once, under the first name here:
@@ -37,6 +38,8 @@ static const struct tm_alloc_fn fns[] = {
 	/* C23 */
 	{ "free_sized", TM_KIND_FREE, W },
 	{ "free_aligned_sized", TM_KIND_FREE, W },
+	/* BSD: realloc that frees the block when it fails (mimalloc exports it) */
+	{ "reallocf", TM_KIND_REALLOC, 0 },
 	/* C++ operator new (size first in every form) and delete (pointer first) */
 	{ "_Znwm", TM_KIND_MALLOC, 0 },
 	{ "_Znam", TM_KIND_MALLOC, 0 },
@@ -61,6 +64,7 @@ static const struct tm_alloc_fn fns[] = {
 	/* jemalloc's own API (sallocx and nallocx only answer questions), plain and je_-prefixed */
 	{ "mallocx", TM_KIND_MALLOC, 0 },
 	{ "rallocx", TM_KIND_REALLOC, 0 },
+	{ "xallocx", TM_KIND_REALLOC, TM_AFN_IN_PLACE },
 	{ "dallocx", TM_KIND_FREE, W },
 	{ "sdallocx", TM_KIND_FREE, W },
 	{ "je_malloc", TM_KIND_MALLOC, 0 },
@@ -73,6 +77,7 @@ static const struct tm_alloc_fn fns[] = {
 	{ "je_free", TM_KIND_FREE, W },
 	{ "je_mallocx", TM_KIND_MALLOC, 0 },
 	{ "je_rallocx", TM_KIND_REALLOC, 0 },
+	{ "je_xallocx", TM_KIND_REALLOC, TM_AFN_IN_PLACE },
 	{ "je_dallocx", TM_KIND_FREE, W },
 	{ "je_sdallocx", TM_KIND_FREE, W },
 	/* tcmalloc's tc_ names (most alias the standard ones) */
@@ -129,9 +134,21 @@ static const struct tm_alloc_fn fns[] = {
 	{ "mi_realloc_aligned", TM_KIND_REALLOC, 0 },
 	{ "mi_realloc_aligned_at", TM_KIND_REALLOC, 0 },
 	{ "mi_new_realloc", TM_KIND_REALLOC, 0 },
+	{ "mi_reallocf", TM_KIND_REALLOC, 0 },
+	{ "mi_rezalloc", TM_KIND_REALLOC, 0 },
+	{ "mi_rezalloc_aligned", TM_KIND_REALLOC, 0 },
+	{ "mi_rezalloc_aligned_at", TM_KIND_REALLOC, 0 },
+	/* in place or not at all: NULL leaves the block as it was, as a failed realloc does */
+	{ "mi_expand", TM_KIND_REALLOC, 0 },
+	{ "mi__expand", TM_KIND_REALLOC, 0 },
 	{ "mi_reallocn", TM_KIND_REALLOCARRAY, 0 },
 	{ "mi_reallocarray", TM_KIND_REALLOCARRAY, 0 },
 	{ "mi_new_reallocn", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_recalloc", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_recalloc_aligned", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_recalloc_aligned_at", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_aligned_recalloc", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_aligned_offset_recalloc", TM_KIND_REALLOCARRAY, 0 },
 	{ "mi_posix_memalign", TM_KIND_POSIX_MEMALIGN, 0 },
 	{ "mi_memalign", TM_KIND_MEMALIGN, 0 },
 	{ "mi_aligned_alloc", TM_KIND_ALIGNED_ALLOC, 0 },
@@ -142,6 +159,31 @@ static const struct tm_alloc_fn fns[] = {
 	{ "mi_free_size", TM_KIND_FREE, W },
 	{ "mi_free_aligned", TM_KIND_FREE, W },
 	{ "mi_free_size_aligned", TM_KIND_FREE, W },
+	/* ... and the same on a heap of the caller's: mi_heap_new, then these */
+	{ "mi_heap_malloc", TM_KIND_MALLOC, H },
+	{ "mi_heap_zalloc", TM_KIND_MALLOC, H },
+	{ "mi_heap_malloc_small", TM_KIND_MALLOC, H },
+	{ "mi_heap_malloc_aligned", TM_KIND_MALLOC, H },
+	{ "mi_heap_zalloc_aligned", TM_KIND_MALLOC, H },
+	{ "mi_heap_malloc_aligned_at", TM_KIND_MALLOC, H },
+	{ "mi_heap_zalloc_aligned_at", TM_KIND_MALLOC, H },
+	{ "mi_heap_alloc_new", TM_KIND_MALLOC, H },
+	{ "mi_heap_calloc", TM_KIND_CALLOC, H },
+	{ "mi_heap_mallocn", TM_KIND_CALLOC, H },
+	{ "mi_heap_calloc_aligned", TM_KIND_CALLOC, H },
+	{ "mi_heap_calloc_aligned_at", TM_KIND_CALLOC, H },
+	{ "mi_heap_alloc_new_n", TM_KIND_CALLOC, H },
+	{ "mi_heap_realloc", TM_KIND_REALLOC, H },
+	{ "mi_heap_reallocf", TM_KIND_REALLOC, H },
+	{ "mi_heap_rezalloc", TM_KIND_REALLOC, H },
+	{ "mi_heap_realloc_aligned", TM_KIND_REALLOC, H },
+	{ "mi_heap_realloc_aligned_at", TM_KIND_REALLOC, H },
+	{ "mi_heap_rezalloc_aligned", TM_KIND_REALLOC, H },
+	{ "mi_heap_rezalloc_aligned_at", TM_KIND_REALLOC, H },
+	{ "mi_heap_reallocn", TM_KIND_REALLOCARRAY, H },
+	{ "mi_heap_recalloc", TM_KIND_REALLOCARRAY, H },
+	{ "mi_heap_recalloc_aligned", TM_KIND_REALLOCARRAY, H },
+	{ "mi_heap_recalloc_aligned_at", TM_KIND_REALLOCARRAY, H },
 	/* syscall wrappers that keep a frame (musl's; tcmalloc's hooked ones): the entry sees the caller */
 	{ "mmap", TM_KIND_MMAP, TM_AFN_SYSCALL },
 	{ "mmap64", TM_KIND_MMAP, TM_AFN_SYSCALL },
@@ -149,6 +191,7 @@ static const struct tm_alloc_fn fns[] = {
 	{ "sbrk", TM_KIND_BRK, TM_AFN_SYSCALL },
 };
 #undef W
+#undef H
 #define NFNS (sizeof(fns) / sizeof(fns[0]))
 
 const char *tm_alloc_family__name(enum tm_alloc_family f)

@@ -41,6 +41,10 @@ enum tm_alloc_fn_flags {
 	TM_AFN_WRAPS_FREE = 1u << 0,
 	/* a syscall wrapper that is not a leaf (musl's mmap): its entry names the caller */
 	TM_AFN_SYSCALL = 1u << 1,
+	/* mimalloc's mi_heap_*: a heap comes first, the arguments of the plain form follow it */
+	TM_AFN_HEAP = 1u << 2,
+	/* jemalloc's xallocx: resizes its first argument in place and returns a size */
+	TM_AFN_IN_PLACE = 1u << 3,
 };
 
 /* One function to probe: where it is. */

@@ -540,6 +540,17 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags)
 
 static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f)
 {
+	if (f->flags & TM_AFN_IN_PLACE)
+		return s->progs.xallocx_enter;
+	if (f->flags & TM_AFN_HEAP) {
+		switch (f->kind) {
+		case TM_KIND_MALLOC: return s->progs.heap_malloc_enter;
+		case TM_KIND_CALLOC: return s->progs.heap_calloc_enter;
+		case TM_KIND_REALLOC: return s->progs.heap_realloc_enter;
+		case TM_KIND_REALLOCARRAY: return s->progs.heap_reallocarray_enter;
+		default: return NULL;
+		}
+	}
 	switch (f->kind) {
 	case TM_KIND_MALLOC: return s->progs.malloc_enter;
 	case TM_KIND_CALLOC: return s->progs.calloc_enter;
