@@ -801,14 +801,8 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	t->call_sp = 0;
 
 	/* xallocx returns the block's new real size: below what was asked, it did not reach it. */
-	if (t->in_place) {
-		if (ret < t->size) {
-			if (t->has_old)
-				record_block(tgid, p, t->arg, t->old.size, t->old.count, 0, t->old.stack_id, 0);
-			return 0;
-		}
-		ret = addr = t->arg;
-	}
+	if (t->in_place)
+		ret = addr = ret >= t->size ? t->arg : 0; /* not reached: as a realloc that failed */
 	if (tm_kind_is_realloc(t->kind) && !ret) {
 		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0: p is freed.) */
 		if (t->has_old && t->size)

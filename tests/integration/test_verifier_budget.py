@@ -28,6 +28,11 @@ BUDGET = {
     "memalign_enter": (48900, 1450),          # 39079, 1315
     "valloc_enter": (48900, 1450),            # 39079, 1315
     "pvalloc_enter": (48900, 1450),           # 39083, 1317
+    "xallocx_enter": (49200, 1540),           # 39459, 1402
+    "heap_malloc_enter": (48900, 1450),       # 39257, 1321
+    "heap_calloc_enter": (49100, 1490),       # 39415, 1362
+    "heap_realloc_enter": (49200, 1540),      # 42233, 1434
+    "heap_reallocarray_enter": (98200, 1580), # 84262, 1464
     "free_enter": (400, 160),                 # 260, 140
     "pyobject_malloc_enter": (48900, 1450),   # 39079, 1315
     "pyobject_calloc_enter": (49100, 1490),   # 39228, 1353
