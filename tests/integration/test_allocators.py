@@ -310,6 +310,25 @@ def test_mimalloc_heap_api():
        "mimalloc API: calls, frees, live at the end")
 
 
+def test_dlopen_allocator_is_said():
+    lib = os.path.join(LIBDIR, "libjemalloc.so.2")
+    if not os.path.exists(lib):
+        skip(f"{lib} is not installed (Debian package libjemalloc2; make test-deps installs it)")
+    cap = os.path.join(OUT, "gt_api_dlopen.tdm")
+    # jemalloc's TLS is initial-exec: dlopen finds room for it only when glibc is told to keep some
+    r = tidemark("run", "-q", "-o", cap, "--", API, "dlopen",
+                 env=dict(os.environ, GLIBC_TUNABLES="glibc.rtld.optional_static_tls=65536"))
+    eq(r.returncode, 0, "gt_alloc_api dlopen: exit status")
+    lines = r.stderr.splitlines()
+    eq(len(lines), 1, f"one line: {lines}")
+    check(lines and "libjemalloc.so.2 (jemalloc) was loaded after the process started (dlopen)" in lines[0]
+          and "not traced" in lines[0], f"it names the library and what is not traced: {lines}")
+    d = report_json(cap)
+    check(d["allocator_note"] and "dlopen" in d["allocator_note"], f"the report says it too: {d['allocator_note']}")
+    # glibc's malloc, bound at the start, is exact; the two mallocx blocks are not seen
+    eq(gt_only(view(d, "leaks")), {"site_dl_malloc": (3000, 3)}, "glibc's blocks, exact; mallocx's not counted")
+
+
 CUSTOM = r"""
 #include <stddef.h>
 #include <sys/mman.h>
@@ -449,5 +468,6 @@ def test_redis_against_heaptrack():
 
 if __name__ == "__main__":
     main([test_jemalloc, test_tcmalloc, test_mimalloc, test_musl_dynamic, test_musl_static, test_glibc_static,
-          test_attach_jemalloc, test_jemalloc_xallocx, test_mimalloc_heap_api, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
+          test_attach_jemalloc, test_jemalloc_xallocx, test_mimalloc_heap_api,
+          test_dlopen_allocator_is_said, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
           test_unknown_allocator_is_said, test_redis_against_heaptrack])

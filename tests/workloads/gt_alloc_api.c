@@ -30,9 +30,17 @@
  *   site_heap_free        mi_heap_malloc(h, 7777), mi_free'd
  *   then mi_heap_delete(h): its blocks move to the default heap, still live.
  *   kept: 21,180 bytes in 20 blocks; peak 25,057 (with site_heap_free's block)
+ *
+ * gt_alloc_api dlopen (no preload): glibc's malloc, then libjemalloc.so.2
+ * loaded with dlopen and its mallocx called through dlsym (jemalloc's TLS is
+ * initial-exec: GLIBC_TUNABLES=glibc.rtld.optional_static_tls=65536 makes room):
+ *   site_dl_malloc        malloc(1000) x 3, kept
+ *   site_dl_mallocx       mallocx(5000) x 2, kept (not traced: tidemark says so)
  */
+#include <dlfcn.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NOINLINE __attribute__((noinline))
@@ -218,12 +226,47 @@ static int run_mimalloc(void)
 	return 0;
 }
 
+NOINLINE static void *site_dl_malloc(void)
+{
+	return malloc(1000);
+}
+
+NOINLINE static void *site_dl_mallocx(void *(*fn)(size_t, int))
+{
+	return fn(5000, 0);
+}
+
+static int run_dlopen(void)
+{
+	static void *kept[5];
+	void *(*fn)(size_t, int);
+	void *lib;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		kept[i] = site_dl_malloc();
+	lib = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		fprintf(stderr, "gt_alloc_api: %s\n", dlerror());
+		return 2;
+	}
+	*(void **)&fn = dlsym(lib, "mallocx");
+	if (!fn)
+		return 3;
+	for (i = 0; i < 2; i++)
+		kept[3 + i] = site_dl_mallocx(fn);
+	sink = kept;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "dlopen"))
+		return run_dlopen();
 	if (argc == 2 && !strcmp(argv[1], "jemalloc"))
 		return run_jemalloc();
 	if (argc == 2 && !strcmp(argv[1], "mimalloc"))
 		return run_mimalloc();
-	fprintf(stderr, "usage: gt_alloc_api jemalloc|mimalloc (under LD_PRELOAD of that allocator)\n");
+	fprintf(stderr, "usage: gt_alloc_api jemalloc|mimalloc (under LD_PRELOAD of that allocator) | dlopen\n");
 	return 2;
 }

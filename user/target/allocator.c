@@ -529,6 +529,29 @@ void tm_allocator__free(struct tm_allocator *a)
 	a->provider = -1;
 }
 
+enum tm_alloc_family tm_allocator__object_family(const char *path)
+{
+	static const char *const api[] = { "mallocx", "je_mallocx", "tc_malloc", "mi_malloc" };
+	static const enum tm_alloc_family fam[] = { TM_ALLOC_JEMALLOC, TM_ALLOC_JEMALLOC, TM_ALLOC_TCMALLOC,
+						    TM_ALLOC_MIMALLOC };
+	struct tm_elf_sym sym[4];
+	size_t i;
+
+	if (tm_elf__find_many(path, 1, api, 4, sym))
+		return TM_ALLOC_NONE;
+	for (i = 0; i < 4; i++)
+		if (sym[i].vaddr)
+			return fam[i];
+	return TM_ALLOC_NONE;
+}
+
+void tm_allocator__describe_late(enum tm_alloc_family f, const char *path, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s (%s) was loaded after the process started (dlopen): calls into it are not traced; "
+			   "what it maps for its blocks is counted as mappings",
+		 path, tm_alloc_family__name(f));
+}
+
 void tm_allocator__describe(const struct tm_allocator *a, char *buf, size_t len)
 {
 	const char *obj = a->provider >= 0 ? a->objs[a->provider] : "";

@@ -82,6 +82,15 @@ int tm_allocator__of_pid(struct tm_allocator *a, pid_t pid, const struct tm_maps
 int tm_allocator__resolve_one(struct tm_allocator *a, const char *path);
 void tm_allocator__free(struct tm_allocator *a); /* accepts NULL; leaves @a zeroed */
 
+/*
+ * The family of an object that brings an allocator API of its own (mallocx,
+ * tc_malloc, mi_malloc): jemalloc, tcmalloc or mimalloc; TM_ALLOC_NONE for
+ * anything else. For a library a process maps after it started (dlopen).
+ */
+enum tm_alloc_family tm_allocator__object_family(const char *path);
+/* One line for such a library, loaded by @pid after its allocator was probed. */
+void tm_allocator__describe_late(enum tm_alloc_family f, const char *path, char *buf, size_t len);
+
 const char *tm_alloc_family__name(enum tm_alloc_family f);
 /* One line: which object provides malloc and what is traced, e.g. "jemalloc (libjemalloc.so.2)". */
 void tm_allocator__describe(const struct tm_allocator *a, char *buf, size_t len);

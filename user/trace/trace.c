@@ -53,6 +53,11 @@ struct tm_watch {
 	/* Its allocator library, when not glibc: its own mappings are not the heap (alloc_code). */
 	ino_t own_ino;
 	int own_set;
+	/* Its allocator is probed (late_seen starts with its scope); objects checked since (dlopen). */
+	int alloc_known;
+	ino_t *late_seen;
+	size_t nlate_seen;
+	char *late_note; /* the first allocator library it loaded later: said once, kept for the report */
 	/* Its uprobes: they go when the process does (the daemon's churn). */
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
@@ -192,6 +197,7 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 
 static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict);
 static void own_code_refresh(struct tm_trace *t, struct tm_watch *w);
+static void check_late_allocator(struct tm_watch *w);
 
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 {
@@ -281,6 +287,8 @@ static int handle_event(void *ctx, void *data, size_t len)
 			try_python(t, w);
 		if (w)
 			own_code_refresh(t, w);
+		if (w && ev->type == TM_EV_EXEC_MAP)
+			check_late_allocator(w);
 		if (w && t->alloc_probes) {
 			probe_libc(t, w, ev->type == TM_EV_EXEC);
 			/* Whether or not its libc could be probed: what can be counted is, from now on. */
@@ -610,6 +618,59 @@ static void watch_drop_links(struct tm_watch *w)
 	w->libc_ino = 0;
 	w->py_alloc_dev = 0;
 	w->py_alloc_ino = 0;
+	free(w->late_seen);
+	free(w->late_note);
+	w->late_seen = NULL;
+	w->late_note = NULL;
+	w->nlate_seen = 0;
+	w->alloc_known = 0;
+}
+
+static int late_seen_add(struct tm_watch *w, ino_t ino)
+{
+	ino_t *v = realloc(w->late_seen, (w->nlate_seen + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	w->late_seen = v;
+	w->late_seen[w->nlate_seen++] = ino;
+	return 0;
+}
+
+/*
+ * An allocator library the process mapped after its allocator was probed
+ * (dlopen of libjemalloc to call its mallocx, a plugin bringing its own):
+ * its calls are not traced. Said once, on stderr and in the report. Each
+ * newly mapped object is read once.
+ */
+static void check_late_allocator(struct tm_watch *w)
+{
+	char path[PATH_MAX + 64], line[PATH_MAX + 320];
+	enum tm_alloc_family f;
+	size_t i, k;
+
+	if (!w->alloc_known || w->late_note)
+		return;
+	for (i = 0; i < w->maps.nr; i++) {
+		const struct tm_map_entry *e = &w->maps.entries[i];
+		int seen = 0;
+
+		if (e->perms[2] != 'x' || e->path[0] != '/' || !e->inode)
+			continue;
+		for (k = 0; k < w->nlate_seen && !seen; k++)
+			seen = w->late_seen[k] == (ino_t)e->inode;
+		if (seen || late_seen_add(w, (ino_t)e->inode))
+			continue;
+		if (tm_maps__entry_path(w->pid, e, path, sizeof(path)))
+			continue;
+		f = tm_allocator__object_family(path);
+		if (f == TM_ALLOC_NONE)
+			continue;
+		tm_allocator__describe_late(f, e->path, line, sizeof(line));
+		pr_warn("tidemark: pid %d: %s\n", (int)w->pid, line);
+		w->late_note = strdup(line);
+		return;
+	}
 }
 
 
@@ -690,6 +751,14 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
 	free(sites);
 	if (err)
 		return err;
+	/* The objects of its scope are its allocator's: only what it loads later is news. */
+	for (n = 0; n < a->nobjs; n++) {
+		struct stat st;
+
+		if (!stat(a->objs[n], &st))
+			late_seen_add(w, st.st_ino);
+	}
+	w->alloc_known = 1;
 	/* A library of its own (not glibc, not inside the executable): its mappings outside calls are its own. */
 	if (a->family != TM_ALLOC_GLIBC && a->provider > 0) {
 		struct stat st;
@@ -1152,6 +1221,8 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 		return -ENOENT;
 	if (w->py_pending && !w->python)
 		pr_warn("tidemark: pid %d: %s: Python frames were not captured\n", pid, w->py_why);
+	if (w->late_note && !prof->allocator_note)
+		prof->allocator_note = tm_profile__str(prof, w->late_note);
 	st = malloc(sizeof(*st));
 	frames = calloc(TM_MAX_NATIVE + TM_MAX_PY, sizeof(*frames));
 	if (!st || !frames) {
