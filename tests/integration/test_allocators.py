@@ -2,7 +2,9 @@
 """Every allocator a service uses: gt_alloc's known numbers, to the byte, under Debian's jemalloc,
 tcmalloc and mimalloc (LD_PRELOAD), musl (musl-gcc, dynamic and static) and a static glibc; a C++
 program's operator new/delete, demangled; an allocator tidemark does not know, said so."""
+import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -185,6 +187,62 @@ def test_attach_jemalloc():
     tm.wait(timeout=120)
     # libstdc++'s pool was made before the attach: not seen, so not in the numbers.
     assert_gt(report_json(cap), "attach jemalloc")
+
+
+def wait_sigwait(pid):
+    """Until pid waits for SIGUSR1 (gt_alloc --wait, in its sigwait)."""
+    for _ in range(2000):
+        with open(f"/proc/{pid}/wchan") as f:
+            if "sigtimedwait" in f.read():
+                return
+        time.sleep(0.005)
+    raise AssertionError(f"pid {pid} never reached its sigwait")
+
+
+def test_daemon_full_jemalloc():
+    """daemon --mode full resolves each process's allocator as attach does: gt_alloc under a
+    preloaded jemalloc, exact."""
+    from test_atomic import daemon_report
+    from test_daemon import Daemon
+    lib = os.path.join(LIBDIR, "libjemalloc.so.2")
+    if not os.path.exists(lib):
+        skip(f"{lib} is not installed (Debian package libjemalloc2; make test-deps installs it)")
+    # a name of its own: --comm gt_alloc would take a colleague's concurrent runs too
+    exe = os.path.join(OUT, f"gtje{os.getpid()}")
+    shutil.copy(GT, exe)
+    d = Daemon(None, select=["--comm", os.path.basename(exe)[:15]], extra=["--mode", "full"])
+    try:
+        p = subprocess.Popen([exe, "--wait", "--wait-end"], stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, LD_PRELOAD=lib))
+        try:
+            # its jemalloc probes are in place once the daemon says so (after libc maps)
+            said, t0 = "", time.time()
+            while f"pid {p.pid}: allocator: jemalloc" not in said and time.time() - t0 < 60:
+                if select.select([d.p.stderr], [], [], 1)[0]:
+                    said += d.p.stderr.readline()
+            check(f"pid {p.pid}: allocator: jemalloc" in said, f"the daemon says which allocator it probes: {said!r}")
+            rep = None
+            for _ in range(2000):
+                rep = daemon_report(d, p.pid)
+                if rep:
+                    break
+                time.sleep(0.005)
+            check(rep is not None, f"the daemon counts pid {p.pid}")
+            wait_sigwait(p.pid)
+            p.send_signal(signal.SIGUSR1)
+            eq(p.stdout.readline().strip(), "end", "the workload reached its end")
+            rep = json.loads(d.get(f"/report/pid/{p.pid}"))
+            p.send_signal(signal.SIGUSR1)
+            eq(p.wait(timeout=60), 7, "target exit status")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    finally:
+        d.stop()
+        os.unlink(exe)
+    # libstdc++'s pool was made before jemalloc's probes replaced those predicted on libc: not seen
+    assert_gt(rep, "daemon full jemalloc")
 
 
 def cxx_build():
@@ -469,5 +527,5 @@ def test_redis_against_heaptrack():
 if __name__ == "__main__":
     main([test_jemalloc, test_tcmalloc, test_mimalloc, test_musl_dynamic, test_musl_static, test_glibc_static,
           test_attach_jemalloc, test_jemalloc_xallocx, test_mimalloc_heap_api,
-          test_dlopen_allocator_is_said, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
+          test_dlopen_allocator_is_said, test_daemon_full_jemalloc, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
           test_unknown_allocator_is_said, test_redis_against_heaptrack])

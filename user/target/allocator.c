@@ -12,6 +12,7 @@
 #include "target/allocator.h"
 #include "target/elf.h"
 #include "target/proc.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/path.h"
 
@@ -486,23 +487,51 @@ out:
 	return err;
 }
 
+/* pid's LD_PRELOAD (*preload points into *env, to free); none for a kernel thread or a zombie. */
+static void pid_preload(pid_t pid, char **env, const char **preload)
+{
+	size_t n = 0, i;
+
+	*env = NULL;
+	*preload = NULL;
+	if (tm_proc__read_all(pid, "environ", env, &n))
+		return;
+	for (i = 0; i < n; i += strlen(*env + i) + 1)
+		if (!strncmp(*env + i, "LD_PRELOAD=", 11))
+			*preload = *env + i + 11;
+}
+
 int tm_allocator__of_pid(struct tm_allocator *a, pid_t pid, const struct tm_maps *maps)
 {
-	char path[64], *env = NULL, *preload = NULL;
-	size_t n = 0, i;
+	const char *preload;
+	char path[64], *env;
 	int err;
 
 	memset(a, 0, sizeof(*a));
 	a->provider = -1;
-	/* no environment (a kernel thread, a zombie): no preload */
-	if (!tm_proc__read_all(pid, "environ", &env, &n))
-		for (i = 0; i < n; i += strlen(env + i) + 1)
-			if (!strncmp(env + i, "LD_PRELOAD=", 11))
-				preload = env + i + 11;
+	pid_preload(pid, &env, &preload);
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	err = tm_allocator__resolve(a, path, preload, maps, "");
 	free(env);
 	return err;
+}
+
+int tm_allocator__pid_key(pid_t pid, uint64_t *key)
+{
+	const char *preload;
+	char path[64], *env;
+	struct stat st;
+	uint64_t h;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(path, &st))
+		return -errno;
+	pid_preload(pid, &env, &preload);
+	h = tm_hash(TM_HASH_INIT, &st.st_dev, sizeof(st.st_dev));
+	h = tm_hash(h, &st.st_ino, sizeof(st.st_ino));
+	*key = tm_hash_str(h, preload ? preload : "");
+	free(env);
+	return 0;
 }
 
 int tm_allocator__resolve_one(struct tm_allocator *a, const char *path)

@@ -78,6 +78,12 @@ int tm_allocator__resolve(struct tm_allocator *a, const char *exe, const char *p
 			  const struct tm_maps *maps, const char *root);
 /* The same for a live process: its executable, its LD_PRELOAD, what it maps. */
 int tm_allocator__of_pid(struct tm_allocator *a, pid_t pid, const struct tm_maps *maps);
+/*
+ * What tm_allocator__of_pid's answer depends on, hashed: the executable
+ * (device and inode) and the LD_PRELOAD it was started with. The daemon
+ * resolves each new pair once.
+ */
+int tm_allocator__pid_key(pid_t pid, uint64_t *key);
 /* The same for one object only (the daemon's libc). */
 int tm_allocator__resolve_one(struct tm_allocator *a, const char *path);
 void tm_allocator__free(struct tm_allocator *a); /* accepts NULL; leaves @a zeroed */

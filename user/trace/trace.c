@@ -58,6 +58,8 @@ struct tm_watch {
 	ino_t *late_seen;
 	size_t nlate_seen;
 	char *late_note; /* the first allocator library it loaded later: said once, kept for the report */
+	/* The daemon's full mode: its allocator was resolved (1), and is not glibc's (2). */
+	int own_alloc;
 	/* Its uprobes: they go when the process does (the daemon's churn). */
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
@@ -89,6 +91,9 @@ struct tm_trace {
 	uint64_t sample_bytes;     /* --sample-bytes: the profiles say their counts are estimates */
 	int alloc_probes;          /* the daemon's full mode: libc probes on every tracked process */
 	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
+	/* tm_allocator__pid_key()s found to call glibc's malloc: not resolved again */
+	uint64_t glibc_keys[64];
+	size_t nglibc_keys;
 	struct libc_cache libc_cache;
 	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
@@ -255,6 +260,7 @@ static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
 		memset(&w->py_cfg, 0, sizeof(w->py_cfg));
 		w->python = 0;
 		w->py_pending = 0;
+		w->own_alloc = 0;
 	} else {
 		w = watch_add(t, pid);
 	}
@@ -864,6 +870,54 @@ static int process_gone(pid_t pid)
  * the process allocates before its probes are in place is not seen: its
  * frees count as free_unmatched (not under --sample-bytes).
  */
+/*
+ * The daemon's full mode for a process whose malloc is not glibc's (a
+ * preloaded or linked jemalloc, tcmalloc, mimalloc): once its loader has
+ * mapped libc, the executable's needs are mapped too (preloads first), and
+ * its allocator is resolved as `attach` does; its own probes then replace
+ * those predicted on libc. Each executable and LD_PRELOAD found to use
+ * glibc is remembered, so a churn of one program is resolved once.
+ * Returns 1 when its own allocator is probed.
+ */
+static int probe_own_allocator(struct tm_trace *t, struct tm_watch *w)
+{
+	char line[PATH_MAX + 256];
+	struct tm_allocator a;
+	uint64_t key = 0;
+	size_t i;
+	int err;
+
+	if (w->own_alloc)
+		return w->own_alloc == 2;
+	w->own_alloc = 1;
+	if (!tm_allocator__pid_key(w->pid, &key))
+		for (i = 0; i < t->nglibc_keys && i < 64; i++)
+			if (t->glibc_keys[i] == key)
+				return 0;
+	if (tm_allocator__of_pid(&a, w->pid, &w->maps))
+		return 0;
+	if (a.family == TM_ALLOC_GLIBC && key)
+		t->glibc_keys[t->nglibc_keys++ % 64] = key;
+	if (a.family == TM_ALLOC_GLIBC || a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER) {
+		tm_allocator__free(&a); /* glibc's probes, or mappings only, as before */
+		return 0;
+	}
+	if (w->armed)
+		watch_arm(t, w, 0);
+	watch_drop_links(w);
+	err = tm_trace__attach_allocator(t, w->pid, &a);
+	if (err) {
+		t->probe_failures++;
+		watch_drop_links(w);
+	} else {
+		tm_allocator__describe(&a, line, sizeof(line));
+		pr_info("tidemark daemon: pid %d: %s\n", (int)w->pid, line);
+		w->own_alloc = 2;
+	}
+	tm_allocator__free(&a);
+	return w->own_alloc == 2;
+}
+
 static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 {
 	char path[PATH_MAX + 64];
@@ -872,7 +926,11 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 	struct stat st;
 	int err;
 
+	if (w->own_alloc == 2)
+		return; /* its own allocator is probed */
 	err = tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path));
+	if (!err && !predict && probe_own_allocator(t, w))
+		return;
 	if (err && err != -ENOENT) {
 		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
 		t->probe_failures++;
