@@ -30,9 +30,10 @@ def site_key(s):
     """A site's innermost function (without the +0x offset of a frame that has no line), or for a
     frame without a name, '[module basename]'."""
     f = s["stack"][0] if s["stack"] else {}
-    if f.get("function"):
-        return f["function"].split("+0x")[0]
-    return "[" + os.path.basename(f.get("module") or "?") + "]"
+    mod = os.path.basename(f.get("module") or "?")
+    fn = (f.get("function") or "").split("+0x")[0]
+    # the report names a frame without a symbol module+0xOFFSET (rows merge): the module's
+    return fn if fn and fn != mod else "[" + mod + "]"
 
 
 def view(d, name):
