@@ -30,10 +30,10 @@ def site_key(s):
     """A site's innermost function (without the +0x offset of a frame that has no line), or for a
     frame without a name, '[module basename]'."""
     f = s["stack"][0] if s["stack"] else {}
-    mod = os.path.basename(f.get("module") or "?")
-    fn = (f.get("function") or "").split("+0x")[0]
-    # the report names a frame without a symbol module+0xOFFSET (rows merge): the module's
-    return fn if fn and fn != mod else "[" + mod + "]"
+    module = os.path.basename(f.get("module") or "?")
+    name = (f.get("function") or "").split("+0x")[0]
+    # a frame without a symbol is printed module+0xOFFSET
+    return name if name and name != module else "[" + module + "]"
 
 
 def view(d, name):
