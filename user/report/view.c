@@ -335,6 +335,14 @@ static int64_t pos(int64_t v)
 	return v > 0 ? v : 0;
 }
 
+/* Both below 0 count as 0; a sum past INT64_MAX (a corrupt capture) stays there. */
+static int64_t pos_add(int64_t a, int64_t b)
+{
+	a = pos(a);
+	b = pos(b);
+	return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 static uint32_t site_kind_bit(const struct tm_site *s)
 {
 	return s->kind < 32 ? 1u << s->kind : 0;
@@ -357,10 +365,10 @@ static void site_add(struct tm_site *dst, const struct tm_site *src)
 	dst->alloc_count = sat_add(dst->alloc_count, src->alloc_count);
 	dst->free_bytes = sat_add(dst->free_bytes, src->free_bytes);
 	dst->free_count = sat_add(dst->free_count, src->free_count);
-	dst->live_bytes = pos(dst->live_bytes) + pos(src->live_bytes);
-	dst->live_count = pos(dst->live_count) + pos(src->live_count);
-	dst->peak_bytes = pos(dst->peak_bytes) + pos(src->peak_bytes);
-	dst->peak_count = pos(dst->peak_count) + pos(src->peak_count);
+	dst->live_bytes = pos_add(dst->live_bytes, src->live_bytes);
+	dst->live_count = pos_add(dst->live_count, src->live_count);
+	dst->peak_bytes = pos_add(dst->peak_bytes, src->peak_bytes);
+	dst->peak_count = pos_add(dst->peak_count, src->peak_count);
 	dst->temp_bytes = sat_add(dst->temp_bytes, src->temp_bytes);
 	dst->temp_count = sat_add(dst->temp_count, src->temp_count);
 	if (site_scores(src))
