@@ -785,6 +785,18 @@ out:
 	return rc;
 }
 
+/* Whether the attach's target has exited; if it has, says so in one line. */
+static bool attach_target_gone(int pidfd, pid_t pid)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return false;
+	pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: nothing was traced\n",
+		(int)pid);
+	return true;
+}
+
 int tm_session__attach(const struct tm_session_opts *o)
 {
 	struct tm_trace *t = NULL;
@@ -827,6 +839,17 @@ int tm_session__attach(const struct tm_session_opts *o)
 	}
 	if (tm_allocator__of_pid(&alloc, o->pid, &maps))
 		pr_debug("tidemark attach: pid %d: cannot read its executable\n", o->pid);
+	/*
+	 * No malloc found may mean the target died while its objects were read (its memory is torn
+	 * down before its exit is signalled): wait a moment for that before saying "no malloc".
+	 */
+	if (alloc.family == TM_ALLOC_NONE || alloc.family == TM_ALLOC_OTHER) {
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+		poll(&pfd, 1, 200);
+	}
+	if (attach_target_gone(pidfd, o->pid))
+		goto out;
 	if (o->trace.py_alloc) {
 		char py[PATH_MAX];
 
@@ -855,32 +878,35 @@ int tm_session__attach(const struct tm_session_opts *o)
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
 		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	pi.start_ns = tm_now_ns();
+	if (attach_target_gone(pidfd, o->pid))
+		goto out;
 	/* Counted from when every probe is in place: a free missed before would inflate the peak. */
 	err = tm_trace__watch(t, o->pid, TM_WATCH_UNARMED);
-	if (err)
+	if (err && !attach_target_gone(pidfd, o->pid))
 		pr_warn("tidemark attach: pid %d: cannot start counting it: %s\n", o->pid, strerror(-err));
-	if (!err && o->mode != TM_PROFILE_LITE)
+	if (err)
+		goto out;
+	if (o->mode != TM_PROFILE_LITE)
 		err = tm_trace__attach_allocator(t, o->pid, &alloc);
 	if (err) {
-		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-
-		if (poll(&pfd, 1, 0) > 0)
-			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
-				"nothing was traced\n",
-				o->pid);
+		attach_target_gone(pidfd, o->pid);
 		goto out;
 	}
 	/* What was live before the attach, as the kernel counts it: the report states it. */
 	prof->attached = 1;
 	prof->attach_rss_anon = tm_proc__rss_anon(o->pid);
 	err = tm_trace__arm(t, o->pid);
-	if (err) {
-		if (err == -ESRCH)
+	/* Arming a pid that is already gone succeeds: it would leave a capture of nothing. */
+	if (err == -ESRCH || (!err && attach_target_gone(pidfd, o->pid))) {
+		if (err)
 			pr_warn("tidemark attach: pid %d exited while tidemark was loading its probes: "
 				"nothing was traced\n",
 				o->pid);
-		else
-			pr_warn("tidemark attach: pid %d: cannot start counting: %s\n", o->pid, strerror(-err));
+		err = -ESRCH;
+		goto out;
+	}
+	if (err) {
+		pr_warn("tidemark attach: pid %d: cannot start counting: %s\n", o->pid, strerror(-err));
 		goto out;
 	}
 	if (o->duration > 0)

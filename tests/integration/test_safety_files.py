@@ -447,10 +447,14 @@ def test_small_inputs():
     one_line(tidemark("attach", "-p", str(z.pid), "-d", "1"), ["zombie", str(z.pid)], "attach to a zombie", rc=1)
     z.wait()
     one_line(tidemark("attach", "-p", "2", "-d", "1"), ["kernel thread"], "attach to a kernel thread (kthreadd)", rc=1)
-    # A target that is gone before the probes are in (loading takes seconds): said in one line.
-    short = subprocess.Popen(["sleep", "0.3"])
+    # A target that is gone before the probes are in: said in one line. gt_exit_on_open exits when
+    # attach opens its executable, which it does before loading the probes (a sleep of a guessed
+    # length raced a fast load on a quiet machine).
+    short = subprocess.Popen([os.path.join(WORKLOADS, "gt_exit_on_open")], stdout=subprocess.PIPE, text=True)
+    eq(short.stdout.readline().strip(), "ready", "gt_exit_on_open watches its executable")
     r = tidemark("attach", "-p", str(short.pid), "-o", os.path.join(SAFE, "short.tdm"), timeout=120)
     short.wait()
+    eq(short.returncode, 0, "the target exited because attach opened its executable")
     one_line(r, [f"pid {short.pid} exited while tidemark was loading"], "a target that exits during the load", rc=1)
     eq(os.path.exists(os.path.join(SAFE, "short.tdm")), False, "no capture of nothing is left")
 
