@@ -22,6 +22,7 @@
 #include "report/diff.h"
 #include "report/flamegraph.h"
 #include "report/pprof.h"
+#include "report/procs.h"
 #include "report/report.h"
 #include "session.h"
 #include "trace/trace.h"
@@ -82,7 +83,11 @@ static const char help_run[] =
 	"Start CMD traced from its first instruction, wait for it, write the capture, print a\n"
 	"summary on stderr, and exit with CMD's status (128+N when signal N killed it).\n"
 	"\n"
+	"CMD's children (fork, exec, subprocess, multiprocessing workers) are traced too, each\n"
+	"as a process of its own in the capture, with the tree's total.\n"
+	"\n"
 	"options:\n" HELP_TRACE_COMMON
+	"      --no-children      trace CMD's own process only, not the processes it starts\n"
 	"      --in-cgroup DIR    start CMD inside this cgroup (e.g. a memory-limited one)\n"
 	"      --output-dir DIR   where an OOM post-mortem goes (default: the capture's directory;\n"
 	"                         made 0700 when missing)\n";
@@ -117,7 +122,11 @@ static const char help_report[] =
 	"                         collapsed (folded stacks), flamegraph (one self-contained\n"
 	"                         HTML page)\n"
 	"      --tree             text: add the call tree, callers above callees\n"
-	"      --inverted         text: the tree from the allocating frames outwards\n" HELP_VIEW_COMMON;
+	"      --inverted         text: the tree from the allocating frames outwards\n"
+	"      --pid PID          one process of a traced tree (run follows children): its views;\n"
+	"                         the default is the command's own process, then the process table\n"
+	"      --tree-total       text: the whole tree's peak (the sum of its processes' live heaps)\n"
+	"                         and what each process held then\n" HELP_VIEW_COMMON;
 
 static const char help_diff[] =
 	"usage: tidemark diff [options] BEFORE AFTER\n"
@@ -242,9 +251,25 @@ static int parse_uint(const char *cmd, const char *flag, const char *s, unsigned
 	return 0;
 }
 
-enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
-       OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
-       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES };
+enum { OPT_NATIVE_DEPTH = 256,
+       OPT_MAX_ALLOCS,
+       OPT_MAX_STACKS,
+       OPT_FORMAT,
+       OPT_VIEW,
+       OPT_NO_PYTHON,
+       OPT_TREE,
+       OPT_INVERTED,
+       OPT_MIN_BYTES,
+       OPT_MAX_DEPTH,
+       OPT_FILTER,
+       OPT_IN_CGROUP,
+       OPT_OUTPUT_DIR,
+       OPT_PY_ALLOC,
+       OPT_NATIVE_ALL,
+       OPT_SAMPLE_BYTES,
+       OPT_NO_CHILDREN,
+       OPT_PID,
+       OPT_TREE_TOTAL };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -259,6 +284,7 @@ static const struct option trace_longopts[] = {
 	{ "trace-python-allocators", no_argument, NULL, OPT_PY_ALLOC },
 	{ "native-all", no_argument, NULL, OPT_NATIVE_ALL },
 	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
+	{ "no-children", no_argument, NULL, OPT_NO_CHILDREN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -271,6 +297,7 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 	int c;
 
 	tm_session_opts__init(o);
+	o->trace.children = !strcmp(cmd, "run"); /* run follows CMD's children unless told not to */
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+o:p:d:n:vqh", trace_longopts, NULL)) != -1) {
@@ -319,14 +346,17 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 			break;
 		case OPT_IN_CGROUP:
 		case OPT_OUTPUT_DIR:
+		case OPT_NO_CHILDREN:
 			if (strcmp(cmd, "run")) {
 				pr_warn("tidemark %s: %s is for run; see 'tidemark --help'\n", cmd, argv[optind - 1]);
 				return -EINVAL;
 			}
 			if (c == OPT_IN_CGROUP)
 				o->in_cgroup = optarg;
-			else
+			else if (c == OPT_OUTPUT_DIR)
 				o->output_dir = optarg;
+			else
+				o->trace.children = 0;
 			break;
 		case OPT_NO_PYTHON:
 			o->trace.python = 0;
@@ -486,6 +516,8 @@ static int cmd_report(int argc, char **argv)
 		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "pid", required_argument, NULL, OPT_PID },
+		{ "tree-total", no_argument, NULL, OPT_TREE_TOTAL },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -493,10 +525,12 @@ static int cmd_report(int argc, char **argv)
 	const struct report_format *fmt = &report_formats[0];
 	const char *output = NULL;
 	struct tm_profile *prof = NULL;
+	const struct tm_profile *shown;
 	struct tm_outfile out;
+	unsigned long pid = 0;
+	int c, r, rc, tree_total = 0;
 	char err[512];
 	size_t i;
-	int c, r, rc;
 
 	opterr = 0;
 	optind = 1;
@@ -518,6 +552,13 @@ static int cmd_report(int argc, char **argv)
 			}
 			fmt = &report_formats[i];
 			break;
+		case OPT_PID:
+			if (parse_uint("report", "--pid", optarg, 1, INT32_MAX, &pid))
+				return 2;
+			break;
+		case OPT_TREE_TOTAL:
+			tree_total = 1;
+			break;
 		case 'h':
 			return print_help("report");
 		default:
@@ -533,8 +574,27 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: %s is binary: give -o FILE or redirect stdout\n", fmt->name);
 		return 2;
 	}
+	if (tree_total && (pid || strcmp(fmt->name, "text"))) {
+		pr_warn("tidemark report: --tree-total is the text report of the whole tree: drop --pid and "
+			"--format (JSON always has \"tree\")\n");
+		return 2;
+	}
 	if (tm_capture__read(argv[optind], &prof, err, sizeof(err))) {
 		pr_warn("tidemark report: %s\n", err);
+		return 1;
+	}
+	shown = pid ? tm_profile__find_pid(prof, (int32_t)pid) : prof;
+	if (!shown) {
+		pr_warn("tidemark report: %s has no process %lu: 'tidemark report %s' lists its processes\n",
+			argv[optind], pid, argv[optind]);
+		tm_profile__free(prof);
+		return 1;
+	}
+	if (tree_total && !tm_procs__is_tree(prof)) {
+		pr_warn("tidemark report: %s holds one process, no tree (traced with --no-children, by attach, "
+			"or before tidemark followed children): drop --tree-total\n",
+			argv[optind]);
+		tm_profile__free(prof);
 		return 1;
 	}
 	/* Opened only now: a capture that cannot be read leaves FILE as it was. */
@@ -542,7 +602,7 @@ static int cmd_report(int argc, char **argv)
 		tm_profile__free(prof);
 		return 1;
 	}
-	rc = fmt->render(prof, out.f, &ro);
+	rc = tree_total ? tm_procs__text_total(prof, out.f) : fmt->render(shown, out.f, &ro);
 	tm_profile__free(prof);
 	return tm_outfile__commit(&out, rc) ? 1 : 0;
 }

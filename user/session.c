@@ -28,6 +28,7 @@
 #include "profile/profile.h"
 #include "profile/timeline.h"
 #include "report/postmortem.h"
+#include "report/fmt.h"
 #include "report/report.h"
 #include "session.h"
 #include "target/allocator.h"
@@ -329,9 +330,291 @@ static void warn_py_arena_untraced(const struct tm_profile *prof)
 				(unsigned long long)prof->drops[i].value);
 }
 
+/*
+ * `run` following children: every process of the tree but the root's final
+ * image, from its fork or exec to its exit or next exec. Each gets its own
+ * profile, built from its last counters when its image ends (the loader's
+ * maps snapshot of it is still the right one then).
+ */
+struct tree_proc {
+	pid_t pid, ppid;
+	__u32 inc;
+	uint64_t start_ns;
+	int live; /* counted in the tree's sum */
+	char command[512];
+};
+
+struct tree {
+	struct tm_trace *t;
+	struct tm_profile *root; /* the root's profile: takes each finished process */
+	pid_t root_pid;
+	__u32 root_inc; /* the root's current image */
+	uint64_t start_ns;
+	struct tree_proc *p;
+	size_t n, cap;
+	/* the sampled sum */
+	struct tm_sample *samples;
+	size_t nsamples, capsamples;
+	uint64_t last_ns, peak_bytes, peak_time_ns;
+	struct tm_tree_share *at_peak;
+	size_t nat_peak;
+	uint64_t nimages; /* images traced, the root's included */
+	uint64_t unheld;  /* children the kernel could not hold: lost fork/exec notices */
+	char note[512];   /* what was not followed, said once at the end */
+	size_t nnotes;
+};
+
+#define TREE_INTERVAL_NS (20 * 1000 * 1000ULL)
+
+static struct tree_proc *tree_find(struct tree *tr, pid_t pid, __u32 inc)
+{
+	size_t i;
+
+	for (i = 0; i < tr->n; i++)
+		if (tr->p[i].pid == pid && tr->p[i].inc == inc)
+			return &tr->p[i];
+	return NULL;
+}
+
+static void tree_note(struct tree *tr, pid_t pid, const char *command, const char *why)
+{
+	size_t len = strlen(tr->note);
+
+	tr->nnotes++;
+	if (len < sizeof(tr->note) - 1)
+		snprintf(tr->note + len, sizeof(tr->note) - len, "%spid %d (%.40s): %s", len ? "; " : "", pid,
+			 command, why);
+}
+
+/* A followed image has ended (exit, or exec: final->exit_time_ns == 0): its profile, into the root's. */
+static void tree_end(struct tree *tr, struct tree_proc *tp, const struct tm_proc *final)
+{
+	struct tm_profile_process pi = { .pid = tp->pid, .command = tp->command };
+	const char *note = tm_trace__follow_note(tr->t, tp->pid);
+	struct tm_profile *prof = tm_profile__new();
+	int err;
+
+	tp->live = 0;
+	if (!prof)
+		return;
+	pi.start_ns = tp->start_ns;
+	pi.end_ns = tm_now_ns();
+	pi.ended = final->exit_time_ns != 0;
+	pi.wait_status = final->exit_code;
+	err = tm_profile__set_process(prof, &pi);
+	err = err ?: tm_trace__build_profile_from(tr->t, tp->pid, final, prof);
+	if (err) {
+		pr_warn("tidemark run: pid %d (%s): cannot build its profile: %s\n", tp->pid, tp->command,
+			strerror(-err));
+		tm_profile__free(prof);
+		return;
+	}
+	prof->ppid = tp->ppid;
+	prof->execed = !final->exit_time_ns;
+	if (note[0]) {
+		prof->allocator_note = tm_profile__str(prof, note);
+		tree_note(tr, tp->pid, tp->command, note);
+	}
+	/* A copy that only exec'd (a shell's or subprocess's fork): nothing of its own to show. */
+	if (prof->execed && !prof->alloc_count && !prof->peak_bytes) {
+		tm_profile__free(prof);
+		return;
+	}
+	if (tm_profile__add_proc(tr->root, prof))
+		tm_profile__free(prof);
+}
+
+static void tree_event(void *ctx, const struct tm_event *ev, const struct tm_proc *final)
+{
+	struct tree *tr = ctx;
+	pid_t pid = (pid_t)ev->tgid;
+	struct tree_proc *tp, *n;
+
+	switch (ev->type) {
+	case TM_EV_CHILD:
+	case TM_EV_CHILD_EXEC:
+		tr->nimages++;
+		if (pid == tr->root_pid) {
+			tr->root_inc = (__u32)ev->arg; /* the root exec'd again: its last image is the root */
+			break;
+		}
+		if (tr->n == tr->cap) {
+			size_t cap = tr->cap ? 2 * tr->cap : 16;
+
+			n = realloc(tr->p, cap * sizeof(*n));
+			if (!n)
+				break;
+			tr->p = n;
+			tr->cap = cap;
+		}
+		tp = &tr->p[tr->n++];
+		memset(tp, 0, sizeof(*tp));
+		tp->pid = pid;
+		tp->ppid = (pid_t)(ev->arg >> 32);
+		tp->inc = (__u32)ev->arg;
+		tp->start_ns = tm_now_ns();
+		tp->live = 1;
+		tm_proc__cmdline(pid, tp->command, sizeof(tp->command));
+		break;
+	case TM_EV_EXIT:
+		if (!final)
+			break;
+		if (pid == tr->root_pid && (__u32)ev->arg == tr->root_inc) {
+			if (final->exit_time_ns)
+				break; /* the root's end: finish() builds it */
+			/* the root's image before an exec: a process of its own in the tree */
+			if (tr->n == tr->cap) {
+				size_t cap = tr->cap ? 2 * tr->cap : 16;
+
+				n = realloc(tr->p, cap * sizeof(*n));
+				if (!n)
+					break;
+				tr->p = n;
+				tr->cap = cap;
+			}
+			tp = &tr->p[tr->n++];
+			memset(tp, 0, sizeof(*tp));
+			tp->pid = pid;
+			tp->inc = (__u32)ev->arg;
+			tp->start_ns = tr->start_ns;
+			snprintf(tp->command, sizeof(tp->command), "%s", tr->root->command ? tr->root->command : "?");
+		}
+		tp = tree_find(tr, pid, (__u32)ev->arg);
+		if (tp && tp->live)
+			tree_end(tr, tp, final);
+		else if (tp && pid == tr->root_pid)
+			tree_end(tr, tp, final);
+		break;
+	default:
+		break;
+	}
+}
+
+static int by_bytes_desc(const void *a, const void *b)
+{
+	const struct tm_tree_share *x = a, *y = b;
+
+	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1
+							     : x->pid - y->pid;
+}
+
+/* The tree's live heap now: the sum over every live image, and a new peak with its shares. */
+static void tree_sample(struct tree *tr, int final)
+{
+	uint64_t now = tm_now_ns() - tr->start_ns, sum = 0;
+	struct tm_tree_share *sh;
+	struct tm_sample *ns;
+	struct tm_proc p;
+	size_t i, n = 0;
+
+	if (!final && tr->nsamples && now - tr->last_ns < TREE_INTERVAL_NS)
+		return;
+	sh = calloc(tr->n + 1, sizeof(*sh));
+	if (!sh)
+		return;
+	if (!tm_trace__proc(tr->t, tr->root_pid, &p) && p.inc == tr->root_inc && p.live_bytes > 0) {
+		sh[n++] = (struct tm_tree_share){ .pid = tr->root_pid, .bytes = p.live_bytes };
+		sum += (uint64_t)p.live_bytes;
+	}
+	for (i = 0; i < tr->n; i++) {
+		if (!tr->p[i].live || tm_trace__proc(tr->t, tr->p[i].pid, &p) || p.inc != tr->p[i].inc ||
+		    p.live_bytes <= 0)
+			continue;
+		sh[n++] = (struct tm_tree_share){ .pid = tr->p[i].pid, .bytes = p.live_bytes };
+		sum += (uint64_t)p.live_bytes;
+	}
+	tr->last_ns = now;
+	if (tr->nsamples == tr->capsamples && tr->nsamples < TM_TIMELINE_MAX) {
+		size_t cap = tr->capsamples ? 2 * tr->capsamples : 256;
+
+		ns = realloc(tr->samples, cap * sizeof(*ns));
+		if (ns) {
+			tr->samples = ns;
+			tr->capsamples = cap;
+		}
+	}
+	if (tr->nsamples < tr->capsamples)
+		tr->samples[tr->nsamples++] = (struct tm_sample){ .time_ns = now, .heap_bytes = (int64_t)sum };
+	if (sum > tr->peak_bytes || !tr->at_peak) {
+		qsort(sh, n, sizeof(*sh), by_bytes_desc);
+		free(tr->at_peak);
+		tr->at_peak = sh;
+		tr->nat_peak = n;
+		tr->peak_bytes = sum;
+		tr->peak_time_ns = now;
+		return;
+	}
+	free(sh);
+}
+
+/* The tree into the root's profile (which takes its arrays), and the one line on what was not followed. */
+static void tree_finish(struct tree *tr, struct tm_profile *prof)
+{
+	struct tm_stats st;
+	char line[160];
+	size_t i;
+
+	/* images still running when the root ended (daemons it left behind): their counters as they are */
+	for (i = 0; i < tr->n; i++) {
+		struct tm_proc p;
+
+		if (tr->p[i].live && !tm_trace__proc(tr->t, tr->p[i].pid, &p) && p.inc == tr->p[i].inc)
+			tree_end(tr, &tr->p[i], &p);
+	}
+	if (!tm_trace__stats(tr->t, &st)) {
+		tr->unheld = st.stats[TM_STAT_LOST_FORK] + st.stats[TM_STAT_LOST_EXEC];
+		if (tr->unheld) {
+			snprintf(line, sizeof(line), "%llu processes could not be held for their probes (the ring buffer "
+						     "was full): their numbers are missing or low",
+				 (unsigned long long)tr->unheld);
+			tree_note(tr, 0, "?", line);
+		}
+		if (st.stats[TM_STAT_PROCS_FULL]) {
+			snprintf(line, sizeof(line), "%llu processes not followed: the process table is full (--max-procs)",
+				 (unsigned long long)st.stats[TM_STAT_PROCS_FULL]);
+			tree_note(tr, 0, "?", line);
+		}
+	}
+	if (!prof->nprocs && !tr->nnotes)
+		return; /* one process: the capture is as it always was */
+	prof->tree.peak_bytes = tr->peak_bytes;
+	prof->tree.peak_time_ns = tr->peak_time_ns;
+	prof->tree.interval_ns = TREE_INTERVAL_NS;
+	prof->tree.at_peak = tr->at_peak;
+	prof->tree.nat_peak = tr->nat_peak;
+	prof->tree.samples = tr->samples;
+	prof->tree.nsamples = tr->nsamples;
+	prof->tree.nprocs = 1 + prof->nprocs;
+	if (tr->note[0])
+		prof->tree.note = tm_profile__str(prof, tr->note);
+	tr->at_peak = NULL;
+	tr->samples = NULL;
+}
+
+static void tree_free(struct tree *tr)
+{
+	free(tr->p);
+	free(tr->samples);
+	free(tr->at_peak);
+}
+
+/* run's summary of a tree: how many processes, the tree's peak, what was not followed. */
+static void say_tree(const struct tm_profile *prof)
+{
+	char peak[32];
+
+	tm_fmt__human(peak, sizeof(peak), prof->tree.peak_bytes);
+	pr_info("tidemark: traced %llu processes (the command and %zu more; tidemark report --tree-total); "
+		"the tree's live heap peaked at %s (sampled every %llu ms)\n",
+		(unsigned long long)prof->tree.nprocs, prof->nprocs, peak,
+		(unsigned long long)(prof->tree.interval_ns / 1000000));
+	if (prof->tree.note)
+		pr_warn("tidemark: not fully followed: %s\n", prof->tree.note);
+}
+
 /* Build, write (to @out, opened before tracing) and summarise the capture of the process @pi describes. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
-		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out)
+		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out, struct tree *tr)
 {
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
 	struct tm_proc p;
@@ -359,11 +642,15 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 		pr_warn("tidemark: timeline: %s\n", strerror(-err));
 		return err;
 	}
+	if (tr)
+		tree_finish(tr, prof);
 	err = tm_outfile__commit(out, tm_capture__write_file(prof, out->f));
 	if (err)
 		return err; /* said why */
 	if (tm_log_level >= TM_LOG_INFO) {
 		tm_report__text(prof, stderr, &ro);
+		if (prof->nprocs || prof->tree.note)
+			say_tree(prof);
 		if (out->stream)
 			pr_info("tidemark: wrote the capture to %s\n", out->path);
 		else
@@ -471,6 +758,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_profile_process pi = { 0 };
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
+	struct tree tr = { 0 };
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	pid_t child = -1;
@@ -526,6 +814,16 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
 		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	pi.start_ns = tm_now_ns();
+	if (o->trace.children) {
+		tr.t = t;
+		tr.root = prof;
+		tr.root_pid = child;
+		tr.start_ns = pi.start_ns;
+		tm_trace__watching(t, child, &tr.root_inc);
+		tm_trace__set_event_cb(t, tree_event, &tr);
+		if (tm_profile__set_process(prof, &pi))
+			goto out;
+	}
 	if (write(go_fd, "g", 1) != 1) {
 		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
 		goto out;
@@ -544,16 +842,20 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		}
 		tm_trace__poll(t, 20);
 		sample(t, &tl, child, pi.start_ns, 0);
+		if (o->trace.children)
+			tree_sample(&tr, 0);
 	}
 	tm_trace__poll(t, 0);
 	sample(t, &tl, child, pi.start_ns, 1);
+	if (o->trace.children)
+		tree_sample(&tr, 1);
 	child = -1;
 	close(watchdog); /* nothing left to hold: it goes now */
 	watchdog = -1;
 	pi.end_ns = tm_now_ns();
 	pi.ended = 1;
 	pi.wait_status = status;
-	if (finish(t, prof, &pi, o, &tl, &out))
+	if (finish(t, prof, &pi, o, &tl, &out, o->trace.children ? &tr : NULL))
 		goto out;
 	if (prof->oom.killed)
 		write_postmortem(prof, pm_dirfd, pm_dir);
@@ -577,6 +879,7 @@ out:
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	tm_allocator__free(&alloc);
+	tree_free(&tr);
 	return rc;
 }
 
@@ -686,7 +989,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 		pi.ended = 1;
 		pi.wait_status = p.exit_code;
 	}
-	if (finish(t, prof, &pi, o, &tl, &out))
+	if (finish(t, prof, &pi, o, &tl, &out, NULL))
 		goto out;
 	rc = 0;
 out:

@@ -317,8 +317,36 @@ void tm_profile__free(struct tm_profile *p)
 	free(p->drops);
 	free(p->stats);
 	free(pp->frame_index);
+	for (i = 0; i < p->nprocs; i++)
+		tm_profile__free(p->procs[i]);
+	free(p->procs);
+	free(p->tree.at_peak);
+	free(p->tree.samples);
 	tm_strpool__free(p->pool);
 	free(pp);
+}
+
+int tm_profile__add_proc(struct tm_profile *p, struct tm_profile *child)
+{
+	struct tm_profile **n = realloc(p->procs, (p->nprocs + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	p->procs = n;
+	p->procs[p->nprocs++] = child;
+	return 0;
+}
+
+const struct tm_profile *tm_profile__find_pid(const struct tm_profile *p, int32_t pid)
+{
+	size_t i = p->nprocs;
+
+	if (p->pid == pid)
+		return p;
+	while (i--)
+		if (p->procs[i]->pid == pid)
+			return p->procs[i];
+	return NULL;
 }
 
 /*

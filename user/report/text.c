@@ -19,6 +19,7 @@
 
 #include "tidemark_common.h"
 #include "report/fmt.h"
+#include "report/procs.h"
 #include "report/report.h"
 #include "report/text.h"
 #include "target/cgroup.h"
@@ -643,6 +644,8 @@ int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_repor
 		err = text_tree(p, out, o->view, o);
 	if (err)
 		return err;
+	if (tm_procs__is_tree(p))
+		tm_procs__table(p, out);
 	if (fflush(out) || ferror(out))
 		return -EIO;
 	return 0;

@@ -53,6 +53,8 @@ struct tm_watch {
 	/* Its allocator library, when not glibc: its own mappings are not the heap (alloc_code). */
 	ino_t own_ino;
 	int own_set;
+	/* `run` following children: why this image is not fully traced; "" = it is. */
+	char note[200];
 	/* Its uprobes: they go when the process does (the daemon's churn). */
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
@@ -86,6 +88,7 @@ struct tm_trace {
 	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
 	struct libc_cache libc_cache;
 	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
+	int children;              /* `run` follows the command's children (TM_EV_CHILD*) */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -191,6 +194,7 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 
 static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict);
 static void own_code_refresh(struct tm_trace *t, struct tm_watch *w);
+static void watch_drop_links(struct tm_watch *w);
 
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 {
@@ -258,6 +262,71 @@ static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
 	return w;
 }
 
+/*
+ * `run` following children: a traced process forked pid (TM_EV_CHILD), or a
+ * followed process exec'd (TM_EV_CHILD_EXEC). It is held before its first
+ * instruction: probe its allocator (a fork child's is its parent's, mapped
+ * already; a new image's is resolved as its dynamic loader will find it),
+ * configure the Python walker, count it, and continue it.
+ */
+static void follow_child(struct tm_trace *t, const struct tm_event *ev)
+{
+	pid_t pid = (pid_t)ev->tgid;
+	int exec = ev->type == TM_EV_CHILD_EXEC, err;
+	struct tm_allocator a = { .provider = -1 };
+	struct tm_watch *w = watch_find(t, pid);
+	char desc[160];
+
+	if (w) {
+		watch_drop_links(w);
+		tm_maps__free(&w->maps);
+		memset(&w->py_cfg, 0, sizeof(w->py_cfg));
+		w->python = 0;
+		w->py_pending = 0;
+		w->own_ino = 0;
+		w->own_set = 0;
+	} else {
+		w = watch_add(t, pid);
+	}
+	if (!w) {
+		kill(pid, SIGCONT);
+		return;
+	}
+	w->inc = (__u32)ev->arg;
+	w->hold = 1;
+	w->at_exec = exec;
+	w->armed = !exec; /* a fork child is counted at once: it has not run yet */
+	w->note[0] = 0;
+	tm_trace__refresh_maps(t, pid);
+	/* at the exec only the executable and the dynamic loader are mapped: resolve as ld.so will */
+	err = tm_allocator__of_pid(&a, pid, exec ? NULL : &w->maps);
+	if (err) {
+		snprintf(w->note, sizeof(w->note), "its executable cannot be read (%s): only its mappings are counted",
+			 strerror(-err));
+	} else if (a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER || !a.nprobes) {
+		tm_allocator__describe(&a, desc, sizeof(desc));
+		snprintf(w->note, sizeof(w->note), "%s", desc);
+	} else {
+		err = tm_trace__attach_allocator(t, pid, &a);
+		if (err)
+			snprintf(w->note, sizeof(w->note), "its allocator could not be probed (%s)", strerror(-err));
+	}
+	tm_allocator__free(&a);
+	if (w->note[0])
+		pr_debug("tidemark run: pid %d: %s\n", pid, w->note);
+	try_python(t, w);
+	if (!w->armed)
+		watch_arm(t, w, 1);
+	kill(pid, SIGCONT);
+}
+
+const char *tm_trace__follow_note(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w = watch_find(t, pid);
+
+	return w ? w->note : "";
+}
+
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct tm_trace *t = ctx;
@@ -290,6 +359,10 @@ static int handle_event(void *ctx, void *data, size_t len)
 		if (w && w->hold)
 			kill((pid_t)ev->tgid, SIGCONT);
 		break;
+	case TM_EV_CHILD:
+	case TM_EV_CHILD_EXEC:
+		follow_child(t, ev);
+		break;
 	case TM_EV_EXIT:
 		if (len < sizeof(struct tm_exit_event))
 			return 0;
@@ -300,6 +373,10 @@ static int handle_event(void *ctx, void *data, size_t len)
 	}
 	if (t->on_event)
 		t->on_event(t->on_event_ctx, ev, final);
+	/* `run`: a followed process's image has ended (exit or exec): its probes go now, not at the end. */
+	w = ev->type == TM_EV_EXIT && t->children ? watch_find(t, (pid_t)ev->tgid) : NULL;
+	if (w && w->inc == (__u32)ev->arg)
+		watch_drop_links(w);
 	return 0;
 }
 
@@ -382,9 +459,20 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
 		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
+	t->skel->rodata->follow_children = !o->daemon && o->children;
+	t->children = !o->daemon && o->children;
 	if (!o->daemon) {
 		bpf_program__set_autoload(t->skel->progs.reap, false);
-		bpf_program__set_autoload(t->skel->progs.tp_fork, false);
+		bpf_program__set_autoload(t->skel->progs.tp_fork, t->children);
+	}
+	if (!t->children) {
+		bpf_program__set_autoload(t->skel->progs.tp_child_clone, false);
+		bpf_program__set_autoload(t->skel->progs.tp_child_clone3, false);
+		bpf_program__set_autoload(t->skel->progs.tp_child_fork, false);
+		bpf_program__set_autoload(t->skel->progs.tp_child_vfork, false);
+	} else {
+		/* Each process's end travels in the ring (~1 KiB): room for a tree's worth between two polls. */
+		bpf_map__set_max_entries(t->skel->maps.events, 1u << 20);
 	}
 	if (!has_mark_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * procs.c: the processes of a traced tree (procs.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+
+#include "report/fmt.h"
+#include "report/json_writer.h"
+#include "report/procs.h"
+
+int tm_procs__is_tree(const struct tm_profile *p)
+{
+	return p->nprocs || p->tree.note || p->tree.nsamples;
+}
+
+static const char *ended(const struct tm_profile *p, char *buf, size_t len)
+{
+	if (p->execed)
+		return "exec'd";
+	if (p->has_signal)
+		snprintf(buf, len, "signal %d", p->signal);
+	else if (p->has_exit_code)
+		snprintf(buf, len, "exit %d", p->exit_code);
+	else
+		snprintf(buf, len, "running");
+	return buf;
+}
+
+static void table_row(const struct tm_profile *p, FILE *out)
+{
+	char peak[32], live[32], how[32];
+
+	tm_fmt__human(peak, sizeof(peak), p->peak_bytes);
+	tm_fmt__human_s64(live, sizeof(live), p->live_bytes_end);
+	if (p->ppid)
+		fprintf(out, "%8d %8d ", p->pid, p->ppid);
+	else
+		fprintf(out, "%8d %8s ", p->pid, "-");
+	fprintf(out, "%10s %10s  %-9s ", peak, live, ended(p, how, sizeof(how)));
+	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
+	fputc('\n', out);
+}
+
+void tm_procs__table(const struct tm_profile *p, FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "\nProcesses (%zu traced; tidemark report --pid PID shows one, --tree-total the tree):\n\n",
+		1 + p->nprocs);
+	fprintf(out, "%8s %8s %10s %10s  %-9s %s\n", "pid", "ppid", "peak", "leaks", "ended", "command");
+	table_row(p, out);
+	for (i = 0; i < p->nprocs; i++)
+		table_row(p->procs[i], out);
+	if (p->tree.note) {
+		fputs("Not fully followed: ", out);
+		tm_report__text_str(out, p->tree.note);
+		fputc('\n', out);
+	}
+}
+
+int tm_procs__text_total(const struct tm_profile *p, FILE *out)
+{
+	const struct tm_tree *t = &p->tree;
+	const struct tm_profile *q;
+	char a[32], b[32];
+	size_t i;
+
+	fputs("tidemark report: the tree of ", out);
+	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
+	fprintf(out, " (pid %d, %zu processes)\n", p->pid, 1 + p->nprocs);
+	tm_fmt__human(a, sizeof(a), t->peak_bytes);
+	tm_fmt__u64(b, sizeof(b), t->peak_bytes);
+	fprintf(out, "  tree peak:    %s (%s bytes) at %" PRIu64 ".%03" PRIu64 " s, the largest sum of every "
+		     "process's live heap sampled every %" PRIu64 " ms\n",
+		a, b, t->peak_time_ns / 1000000000, t->peak_time_ns / 1000000 % 1000, t->interval_ns / 1000000);
+	fprintf(out, "\nHeld at the tree's peak (%zu processes holding anything):\n\n", t->nat_peak);
+	fprintf(out, "%8s %14s  %s\n", "pid", "bytes", "command");
+	for (i = 0; i < t->nat_peak; i++) {
+		q = tm_profile__find_pid(p, t->at_peak[i].pid);
+		tm_fmt__s64(a, sizeof(a), t->at_peak[i].bytes);
+		fprintf(out, "%8d %14s  ", t->at_peak[i].pid, a);
+		tm_report__text_str(out, q && q->command ? q->command : "?");
+		fputc('\n', out);
+	}
+	tm_procs__table(p, out);
+	if (fflush(out) || ferror(out))
+		return -EIO;
+	return 0;
+}
+
+static void json_tree(const struct tm_profile *p, FILE *out)
+{
+	const struct tm_tree *t = &p->tree;
+	size_t i;
+
+	fprintf(out, "  \"tree\": {\"processes\": %zu, \"peak_bytes\": %" PRIu64 ", \"peak_time_ns\": %" PRIu64 ", \"interval_ns\": %" PRIu64 ", \"note\": ",
+		1 + p->nprocs, t->peak_bytes, t->peak_time_ns, t->interval_ns);
+	tm_json__str(out, t->note);
+	fputs(",\n           \"at_peak\": [", out);
+	for (i = 0; i < t->nat_peak; i++)
+		fprintf(out, "%s{\"pid\": %d, \"bytes\": %" PRId64 "}", i ? ", " : "", t->at_peak[i].pid,
+			t->at_peak[i].bytes);
+	fputs("],\n           \"time_ns\": [", out);
+	for (i = 0; i < t->nsamples; i++)
+		fprintf(out, "%s%" PRIu64, i ? ", " : "", t->samples[i].time_ns);
+	fputs("],\n           \"heap_bytes\": [", out);
+	for (i = 0; i < t->nsamples; i++)
+		fprintf(out, "%s%" PRId64, i ? ", " : "", t->samples[i].heap_bytes);
+	fputs("]},\n", out);
+}
+
+int tm_procs__json(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o,
+		   int (*views)(const struct tm_profile *, FILE *, const struct tm_report_opts *))
+{
+	size_t i;
+	int err;
+
+	json_tree(p, out);
+	fputs("  \"processes\": [", out);
+	for (i = 0; i < p->nprocs; i++) {
+		const struct tm_profile *q = p->procs[i];
+
+		fputs(i ? ",\n    {\n" : "\n    {\n", out);
+		fprintf(out, "      \"ppid\": %d, \"execed\": %s,\n", q->ppid, q->execed ? "true" : "false");
+		tm_json__profile_header(out, q, 6);
+		err = views(q, out, o);
+		if (err)
+			return err;
+		fputs("\n    }", out);
+	}
+	fputs(p->nprocs ? "\n  ]" : "]", out);
+	return 0;
+}
