@@ -547,6 +547,15 @@ static void tree_sample(struct tree *tr, int final)
 	free(sh);
 }
 
+static int by_start(const void *a, const void *b)
+{
+	const struct tm_profile *x = *(const struct tm_profile *const *)a, *y = *(const struct tm_profile *const *)b;
+
+	if (x->start_time_ns != y->start_time_ns)
+		return x->start_time_ns < y->start_time_ns ? -1 : 1;
+	return x->pid - y->pid;
+}
+
 /* The tree into the root's profile (which takes its arrays), and the one line on what was not followed. */
 static void tree_finish(struct tree *tr, struct tm_profile *prof)
 {
@@ -577,6 +586,8 @@ static void tree_finish(struct tree *tr, struct tm_profile *prof)
 	}
 	if (!prof->nprocs && !tr->nnotes)
 		return; /* one process: the capture is as it always was */
+	/* in order of start (they ended in any order) */
+	qsort(prof->procs, prof->nprocs, sizeof(*prof->procs), by_start);
 	prof->tree.peak_bytes = tr->peak_bytes;
 	prof->tree.peak_time_ns = tr->peak_time_ns;
 	prof->tree.interval_ns = TREE_INTERVAL_NS;

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "util/demangle.h"
 #include "trace/trace.h"
 #include "tidemark.skel.h"
+#include "util/hash.h"
 #include "util/path.h"
 
 /* One watched process: what it maps, as seen over its life. */
@@ -55,6 +57,8 @@ struct tm_watch {
 	int own_set;
 	/* `run` following children: why this image is not fully traced; "" = it is. */
 	char note[200];
+	uint64_t sites_sig;        /* the allocator sites its links are on (sites_sig()); 0 = none */
+	int gone;                  /* its process exited: its links are a dead task's */
 	/* Its uprobes: they go when the process does (the daemon's churn). */
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
@@ -269,6 +273,36 @@ static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
  * already; a new image's is resolved as its dynamic loader will find it),
  * configure the Python walker, count it, and continue it.
  */
+/*
+ * Which probe sites @a puts where: (device, inode, offset) of each. Two images
+ * with the same signature need the same probes, and a task's probes outlive
+ * its exec (the kernel filters them by task), so an exec into a program with
+ * the same allocator keeps them: unregistering a uprobe waits for an RCU grace
+ * period, the most expensive step of following an exec.
+ */
+static uint64_t sites_sig(const struct tm_allocator *a)
+{
+	struct tm_alloc_site *sites;
+	uint64_t h = 1469598103934665603ULL;
+	struct stat st;
+	size_t n, i;
+
+	if (tm_probe_site__alloc_sites(a, &sites, &n))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (stat(sites[i].path, &st)) {
+			h = 0;
+			break;
+		}
+		h = tm_hash(h, &st.st_dev, sizeof(st.st_dev));
+		h = tm_hash(h, &st.st_ino, sizeof(st.st_ino));
+		h = tm_hash(h, &sites[i].off, sizeof(sites[i].off));
+		h = tm_hash(h, &sites[i].fn->kind, sizeof(sites[i].fn->kind));
+	}
+	free(sites);
+	return n ? h : 0;
+}
+
 static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 {
 	pid_t pid = (pid_t)ev->tgid;
@@ -277,8 +311,10 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 	struct tm_watch *w = watch_find(t, pid);
 	char desc[160];
 
+	int gone = w && w->gone;
+	uint64_t sig;
+
 	if (w) {
-		watch_drop_links(w);
 		tm_maps__free(&w->maps);
 		memset(&w->py_cfg, 0, sizeof(w->py_cfg));
 		w->python = 0;
@@ -293,6 +329,7 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 		return;
 	}
 	w->inc = (__u32)ev->arg;
+	w->gone = 0;
 	w->hold = 1;
 	w->at_exec = exec;
 	w->armed = !exec; /* a fork child is counted at once: it has not run yet */
@@ -306,7 +343,9 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 	} else if (a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER || !a.nprobes) {
 		tm_allocator__describe(&a, desc, sizeof(desc));
 		snprintf(w->note, sizeof(w->note), "%s", desc);
-	} else {
+	} else if (!exec || gone || !w->nlinks || !(sig = sites_sig(&a)) || sig != w->sites_sig) {
+		/* a fork child is a new task (and a reused pid another): earlier probes are not its own */
+		watch_drop_links(w);
 		err = tm_trace__attach_allocator(t, pid, &a);
 		if (err)
 			snprintf(w->note, sizeof(w->note), "its allocator could not be probed (%s)", strerror(-err));
@@ -367,16 +406,15 @@ static int handle_event(void *ctx, void *data, size_t len)
 		if (len < sizeof(struct tm_exit_event))
 			return 0;
 		final = &((const struct tm_exit_event *)data)->proc;
+		w = watch_find(t, (pid_t)ev->tgid);
+		if (w && w->inc == (__u32)ev->arg && final->exit_time_ns)
+			w->gone = 1;
 		break;
 	default:
 		break;
 	}
 	if (t->on_event)
 		t->on_event(t->on_event_ctx, ev, final);
-	/* `run`: a followed process's image has ended (exit or exec): its probes go now, not at the end. */
-	w = ev->type == TM_EV_EXIT && t->children ? watch_find(t, (pid_t)ev->tgid) : NULL;
-	if (w && w->inc == (__u32)ev->arg)
-		watch_drop_links(w);
 	return 0;
 }
 
@@ -471,8 +509,15 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_program__set_autoload(t->skel->progs.tp_child_fork, false);
 		bpf_program__set_autoload(t->skel->progs.tp_child_vfork, false);
 	} else {
+		struct rlimit rl;
+
 		/* Each process's end travels in the ring (~1 KiB): room for a tree's worth between two polls. */
 		bpf_map__set_max_entries(t->skel->maps.events, 1u << 20);
+		/* ~20 uprobe links a process, kept until the end (closing one waits for RCU) */
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 	if (!has_mark_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
@@ -737,6 +782,7 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
 	free(sites);
 	if (err)
 		return err;
+	w->sites_sig = sites_sig(a);
 	/* A library of its own (not glibc, not inside the executable): its mappings outside calls are its own. */
 	if (a->family != TM_ALLOC_GLIBC && a->provider > 0) {
 		struct stat st;
