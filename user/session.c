@@ -356,6 +356,7 @@ struct tree {
 	struct tm_sample *samples;
 	size_t nsamples, capsamples;
 	uint64_t last_ns, peak_bytes, peak_time_ns;
+	uint64_t interval_ns; /* between two samples: doubles each time the samples fill up */
 	struct tm_tree_share *at_peak;
 	size_t nat_peak;
 	uint64_t nimages; /* images traced, the root's included */
@@ -507,7 +508,7 @@ static void tree_sample(struct tree *tr, int final)
 	struct tm_proc p;
 	size_t i, n = 0;
 
-	if (!final && tr->nsamples && now - tr->last_ns < TREE_INTERVAL_NS)
+	if (!final && tr->nsamples && now - tr->last_ns < tr->interval_ns)
 		return;
 	sh = calloc(tr->n + 1, sizeof(*sh));
 	if (!sh)
@@ -524,6 +525,16 @@ static void tree_sample(struct tree *tr, int final)
 		sum += (uint64_t)p.live_bytes;
 	}
 	tr->last_ns = now;
+	if (tr->nsamples == TM_TIMELINE_MAX) {
+		/* full: each pair becomes its larger sample (the peak stays one), and the interval doubles */
+		for (i = 0; i < tr->nsamples / 2; i++) {
+			const struct tm_sample *a = &tr->samples[2 * i], *b = &tr->samples[2 * i + 1];
+
+			tr->samples[i] = a->heap_bytes > b->heap_bytes ? *a : *b;
+		}
+		tr->nsamples /= 2;
+		tr->interval_ns *= 2;
+	}
 	if (tr->nsamples == tr->capsamples && tr->nsamples < TM_TIMELINE_MAX) {
 		size_t cap = tr->capsamples ? 2 * tr->capsamples : 256;
 
@@ -590,7 +601,7 @@ static void tree_finish(struct tree *tr, struct tm_profile *prof)
 	qsort(prof->procs, prof->nprocs, sizeof(*prof->procs), by_start);
 	prof->tree.peak_bytes = tr->peak_bytes;
 	prof->tree.peak_time_ns = tr->peak_time_ns;
-	prof->tree.interval_ns = TREE_INTERVAL_NS;
+	prof->tree.interval_ns = tr->interval_ns;
 	prof->tree.at_peak = tr->at_peak;
 	prof->tree.nat_peak = tr->nat_peak;
 	prof->tree.samples = tr->samples;
@@ -830,6 +841,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		tr.root = prof;
 		tr.root_pid = child;
 		tr.start_ns = pi.start_ns;
+		tr.interval_ns = TREE_INTERVAL_NS;
 		tm_trace__watching(t, child, &tr.root_inc);
 		tm_trace__set_event_cb(t, tree_event, &tr);
 		if (tm_profile__set_process(prof, &pi))

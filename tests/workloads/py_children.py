@@ -5,7 +5,7 @@
 #                                      multiprocessing.Pool(4) (start method METHOD) of
 #                                      4 tasks; task i holds (i + 1) * BYTES (L_WORKER)
 #                                      until all 4 hold theirs, 0.3 s more, then returns
-#   py_children.py subprocess BYTES    the parent keeps BYTES (L_PARENT) and runs this
+#   py_children.py subprocess BYTES    the parent keeps BYTES (L_KEEP) and runs this
 #                                      file again through subprocess as "child"
 #   py_children.py child BYTES         holds 3 * BYTES (L_CHILD) for 0.3 s and exits
 import multiprocessing
@@ -49,7 +49,7 @@ if __name__ == "__main__":
     if what == "pool":
         pool(sys.argv[2], n)
     elif what == "subprocess":
-        keep = bytearray(n)                             # L_PARENT
+        keep = bytearray(n)                             # L_KEEP
         subprocess.run([sys.executable, __file__, "child", str(n)], check=True)
     else:
         child(n)

@@ -400,8 +400,11 @@ static int handle_event(void *ctx, void *data, size_t len)
 		break;
 	case TM_EV_CHILD:
 	case TM_EV_CHILD_EXEC:
+		/* the caller first, while it is held: what it reads of the process (its command) is there */
+		if (t->on_event)
+			t->on_event(t->on_event_ctx, ev, NULL);
 		follow_child(t, ev);
-		break;
+		return 0;
 	case TM_EV_EXIT:
 		if (len < sizeof(struct tm_exit_event))
 			return 0;
