@@ -438,13 +438,14 @@ static const struct report_format {
 	const char *name;
 	int (*render)(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
 	int binary;             /* never to a terminal */
+	int one_picture;        /* a tree's processes at once, each under a root frame of its own */
 } report_formats[] = {
-	{ "text", tm_report__text, 0 },
-	{ "json", tm_report__json, 0 },
-	{ "pprof", tm_pprof__write, 1 },
-	{ "collapsed", tm_collapsed__write, 0 },
-	{ "stats", tm_report__stats, 0 },
-	{ "flamegraph", tm_flamegraph__write, 0 },
+	{ "text", tm_report__text, 0, 0 },
+	{ "json", tm_report__json, 0, 0 },
+	{ "pprof", tm_pprof__write, 1, 1 },
+	{ "collapsed", tm_collapsed__write, 0, 1 },
+	{ "stats", tm_report__stats, 0, 0 },
+	{ "flamegraph", tm_flamegraph__write, 0, 1 },
 };
 
 /*
@@ -526,6 +527,7 @@ static int cmd_report(int argc, char **argv)
 	const char *output = NULL;
 	struct tm_profile *prof = NULL;
 	const struct tm_profile *shown;
+	struct tm_profile *merged;
 	struct tm_outfile out;
 	unsigned long pid = 0;
 	int c, r, rc, tree_total = 0;
@@ -602,7 +604,16 @@ static int cmd_report(int argc, char **argv)
 		tm_profile__free(prof);
 		return 1;
 	}
-	rc = tree_total ? tm_procs__text_total(prof, out.f) : fmt->render(shown, out.f, &ro);
+	/* one picture of a tree: every process under a root frame of its own, unless --pid picks one */
+	merged = NULL;
+	if (!pid && !tree_total && fmt->one_picture && prof->nprocs && tm_procs__merged(prof, &merged)) {
+		pr_warn("tidemark report: no memory to draw every process at once: give --pid PID\n");
+		tm_outfile__abort(&out);
+		tm_profile__free(prof);
+		return 1;
+	}
+	rc = tree_total ? tm_procs__text_total(prof, out.f) : fmt->render(merged ? merged : shown, out.f, &ro);
+	tm_profile__free(merged);
 	tm_profile__free(prof);
 	return tm_outfile__commit(&out, rc) ? 1 : 0;
 }

@@ -2,10 +2,11 @@
 """`run` follows the command's children (issue #12.2): fork and exec, C and Python (multiprocessing
 fork and spawn, subprocess), gcc -> cc1. Every process has its own exact numbers, the tree its
 total; --no-children keeps the single-process capture of before."""
+import gzip
 import os
 import shutil
-import subprocess
 
+from test_formats import _fields, pprof_decode
 from test_python import interpreters, marker_lines, py_lines, site_bytes
 from tmtest import OUT, ROOT, WORKLOADS, by_site, check, eq, main, report_json, skip, tidemark
 
@@ -78,6 +79,42 @@ def test_fork_c():
     check(f"({1000 + 10 * MiB:,} bytes)" in t.stdout, f"report --tree-total: the tree's peak: {t.stdout[:300]}")
     t = tidemark("report", "--pid", "1", c)
     check(t.returncode == 1 and "has no process 1" in t.stderr, f"report --pid of no process: {t.stderr.strip()}")
+    # one picture of the tree: each process its own root frame (collapsed, flame graph), pprof a pid label
+    pids = sorted([root] + [k["process"]["pid"] for k in kids])
+    t = tidemark("report", "--format", "collapsed", c)
+    by_root = {}
+    for line in t.stdout.splitlines():
+        stack, n = line.rsplit(" ", 1)
+        by_root[stack.split(";")[0]] = by_root.get(stack.split(";")[0], 0) + int(n)
+    eq(sorted(by_root.values()), [1000, MiB, 2 * MiB, 3 * MiB, 4 * MiB], "collapsed: each process's peak under its root")
+    eq(sorted(int(r.split(":")[0].split()[1]) for r in by_root), pids, "collapsed: the root frames name the pids")
+    t = tidemark("report", "--format", "collapsed", "--pid", str(kid["process"]["pid"]), c)
+    eq(t.stdout.split(";")[0], "__libc_start_call_main", "collapsed --pid: that process alone, no root frame")
+    fg = os.path.join(OUT, f"{TAG}-tree.html")
+    t = tidemark("report", "--format", "flamegraph", "-o", fg, c)
+    html = open(fg, encoding="utf-8").read() if t.returncode == 0 else ""
+    check(all(f"pid {p}: " in html for p in pids), "flame graph: a root frame per process")
+    pb = os.path.join(OUT, f"{TAG}-tree.pb.gz")
+    t = tidemark("report", "--format", "pprof", "-o", pb, c)
+    data = open(pb, "rb").read()
+    raw, strings, per_pid = gzip.decompress(data), [], {}
+    for f, v in _fields(raw):
+        if f == 6:
+            strings.append(v.decode())
+    dec = pprof_decode(data)
+    k = dec["types"].index("peak_space") if "peak_space" in dec["types"] else None
+    i = 0
+    for f, v in _fields(raw):
+        if f != 2:
+            continue
+        labels = [dict(_fields(w)) for g, w in _fields(v) if g == 3]
+        pid = next((lab.get(3) for lab in labels if strings[lab[1]] == "pid"), None)
+        if k is not None:
+            per_pid[pid] = per_pid.get(pid, 0) + dec["samples"][i][1][k]
+        i += 1
+    check(k is not None, f"pprof: a peak_space sample type: {dec['types']}")
+    eq(sorted(per_pid), pids, "pprof: every sample has its process's pid label")
+    eq(sorted(per_pid.values()), [1000, MiB, 2 * MiB, 3 * MiB, 4 * MiB], "pprof: each pid's peak")
 
 
 def test_fork_exec_c():

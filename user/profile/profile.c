@@ -508,13 +508,30 @@ int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s)
 
 int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src)
 {
-	uint32_t *map = NULL, *frames = NULL;
+	return tm_profile__merge_sites_under(dst, src, NULL);
+}
+
+int tm_profile__merge_sites_under(struct tm_profile *dst, const struct tm_profile *src, const struct tm_frame *root)
+{
+	uint32_t *map = NULL, *frames = NULL, root_idx = 0;
 	size_t i;
 	uint32_t j;
 	int err = 0, idx;
 
 	if (!dst || !src)
 		return -EINVAL;
+	if (root) {
+		struct tm_frame f = *root;
+
+		f.function = tm_profile__str(dst, f.function);
+		f.file = tm_profile__str(dst, f.file);
+		f.module = tm_profile__str(dst, f.module);
+		f.system_name = tm_profile__str(dst, f.system_name);
+		idx = tm_profile__add_frame(dst, &f);
+		if (idx < 0)
+			return idx;
+		root_idx = (uint32_t)idx;
+	}
 	map = calloc(src->nframes ? src->nframes : 1, sizeof(*map));
 	frames = calloc(TM_MAX_FRAMES_MERGE, sizeof(*frames));
 	if (!map || !frames) {
@@ -528,6 +545,7 @@ int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src
 		f.function = tm_profile__str(dst, f.function);
 		f.file = tm_profile__str(dst, f.file);
 		f.module = tm_profile__str(dst, f.module);
+		f.system_name = tm_profile__str(dst, f.system_name);
 		idx = tm_profile__add_frame(dst, &f);
 		if (idx < 0) {
 			err = idx;
@@ -538,7 +556,7 @@ int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src
 	for (i = 0; i < src->nsites; i++) {
 		struct tm_site s = src->sites[i];
 
-		if (s.nframes > TM_MAX_FRAMES_MERGE || (s.nframes && !s.frames)) {
+		if (s.nframes + !!root > TM_MAX_FRAMES_MERGE || (s.nframes && !s.frames)) {
 			err = -EINVAL;
 			goto out;
 		}
@@ -549,6 +567,8 @@ int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src
 			}
 			frames[j] = map[s.frames[j]];
 		}
+		if (root)
+			frames[s.nframes++] = root_idx;
 		s.frames = frames;
 		idx = tm_profile__add_site(dst, &s);
 		if (idx < 0) {

@@ -13,6 +13,12 @@
 enum tm_frame_kind {
 	TM_FRAME_NATIVE = 0,
 	TM_FRAME_PYTHON = 1,
+	/*
+	 * One process of a tree, as the outermost frame of a view of every
+	 * process at once (tm_procs__merged): function "pid N: COMMAND", line N.
+	 * In memory only: never in a capture.
+	 */
+	TM_FRAME_PROCESS = 2,
 };
 
 /* A symbolized frame. Strings point into the profile's string pool; NULL = unknown. */
@@ -185,6 +191,8 @@ int tm_profile__add_site(struct tm_profile *p, const struct tm_site *s);
  */
 #define TM_MAX_FRAMES_MERGE 4096
 int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src);
+/* The same, with @root (when not NULL) added as each site's outermost frame. */
+int tm_profile__merge_sites_under(struct tm_profile *dst, const struct tm_profile *src, const struct tm_frame *root);
 /* Add @child (taken over, freed with p) as one more process of p's tree. 0 or -ENOMEM. */
 int tm_profile__add_proc(struct tm_profile *p, struct tm_profile *child);
 /* The profile of pid in p's tree (p itself, or its latest image of that pid among procs); NULL = none. */

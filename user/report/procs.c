@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "report/fmt.h"
 #include "report/json_writer.h"
@@ -131,5 +132,76 @@ int tm_procs__json(const struct tm_profile *p, FILE *out, const struct tm_report
 		fputs("\n    }", out);
 	}
 	fputs(p->nprocs ? "\n  ]" : "]", out);
+	return 0;
+}
+
+/* Add src's counters to dst's of the same name (every profile has every known one). */
+static int add_counters(struct tm_profile *dst, const struct tm_profile *src, int is_drop)
+{
+	const struct tm_counter *c = is_drop ? src->drops : src->stats, *d;
+	size_t n = is_drop ? src->ndrops : src->nstats, nd, i, j;
+	int err = 0;
+
+	for (i = 0; !err && i < n; i++) {
+		uint64_t v = c[i].value;
+
+		d = is_drop ? dst->drops : dst->stats;
+		nd = is_drop ? dst->ndrops : dst->nstats;
+		for (j = 0; j < nd; j++)
+			if (d[j].name && c[i].name && !strcmp(d[j].name, c[i].name))
+				v += d[j].value;
+		err = tm_profile__set_counter(dst, is_drop, c[i].name, v);
+	}
+	return err;
+}
+
+int tm_procs__merged(const struct tm_profile *p, struct tm_profile **out)
+{
+	struct tm_profile *m = tm_profile__new();
+	const struct tm_profile *q;
+	char name[300];
+	size_t i;
+	int err = 0;
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	m->pid = p->pid;
+	m->command = tm_profile__str(m, p->command);
+	m->has_exit_code = p->has_exit_code;
+	m->exit_code = p->exit_code;
+	m->has_signal = p->has_signal;
+	m->signal = p->signal;
+	m->start_time_ns = p->start_time_ns;
+	m->end_time_ns = p->end_time_ns;
+	m->cgroup = tm_profile__str(m, p->cgroup);
+	m->sample_bytes = p->sample_bytes;
+	/* the tree's peak: the sites each show their own process's */
+	m->peak_bytes = p->tree.peak_bytes;
+	m->peak_time_ns = p->tree.peak_time_ns;
+	for (i = 0; !err && i <= p->nprocs; i++) {
+		struct tm_frame root = { .kind = TM_FRAME_PROCESS };
+
+		q = i ? p->procs[i - 1] : p;
+		snprintf(name, sizeof(name), "pid %d: %.256s", q->pid, q->command ? q->command : "?");
+		root.function = name;
+		root.line = (uint32_t)q->pid;
+		m->live_bytes_end += q->live_bytes_end;
+		m->alloc_bytes += q->alloc_bytes;
+		m->alloc_count += q->alloc_count;
+		m->free_count += q->free_count;
+		for (size_t b = 0; b < TM_PROFILE_SIZE_BUCKETS; b++) {
+			m->size_hist[b].count += q->size_hist[b].count;
+			m->size_hist[b].bytes += q->size_hist[b].bytes;
+		}
+		err = tm_profile__merge_sites_under(m, q, &root);
+		err = err ?: add_counters(m, q, 1);
+		err = err ?: add_counters(m, q, 0);
+	}
+	if (err) {
+		tm_profile__free(m);
+		return err;
+	}
+	*out = m;
 	return 0;
 }

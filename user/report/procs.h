@@ -23,4 +23,12 @@ int tm_procs__text_total(const struct tm_profile *p, FILE *out);
 int tm_procs__json(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o,
 		   int (*views)(const struct tm_profile *, FILE *, const struct tm_report_opts *));
 
+/*
+ * Every process of p's tree in one profile, for the formats that draw one
+ * picture (flame graph, pprof, collapsed): each site under a root frame
+ * naming its process (TM_FRAME_PROCESS), each process's sites at its own
+ * peak; totals and drops summed, the header the root's. 0 or -ENOMEM.
+ */
+int tm_procs__merged(const struct tm_profile *p, struct tm_profile **out);
+
 #endif
