@@ -99,7 +99,9 @@ static const char help_attach[] =
 	"\n"
 	"options:\n"
 	"  -p, --pid PID          the process to trace (required)\n"
-	"  -d, --duration SECONDS stop after this long (default: until it exits or Ctrl-C)\n" HELP_TRACE_COMMON;
+	"  -d, --duration SECONDS stop after this long (default: until it exits or Ctrl-C)\n"
+	"      --children         also trace the processes PID starts from now on, each as a\n"
+	"                         process of its own in the capture (as run does)\n" HELP_TRACE_COMMON;
 
 #define HELP_VIEW_COMMON \
 	"  -o, --output FILE      write there, not to stdout\n" \
@@ -269,7 +271,8 @@ enum { OPT_NATIVE_DEPTH = 256,
        OPT_SAMPLE_BYTES,
        OPT_NO_CHILDREN,
        OPT_PID,
-       OPT_TREE_TOTAL };
+       OPT_TREE_TOTAL,
+       OPT_CHILDREN };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -285,6 +288,7 @@ static const struct option trace_longopts[] = {
 	{ "native-all", no_argument, NULL, OPT_NATIVE_ALL },
 	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
 	{ "no-children", no_argument, NULL, OPT_NO_CHILDREN },
+	{ "children", no_argument, NULL, OPT_CHILDREN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -357,6 +361,15 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 				o->output_dir = optarg;
 			else
 				o->trace.children = 0;
+			break;
+		case OPT_CHILDREN:
+			if (strcmp(cmd, "attach")) {
+				pr_warn("tidemark %s: --children is for attach (run follows children unless "
+					"--no-children)\n",
+					cmd);
+				return -EINVAL;
+			}
+			o->trace.children = 1;
 			break;
 		case OPT_NO_PYTHON:
 			o->trace.python = 0;

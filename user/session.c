@@ -915,6 +915,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_profile_process pi = { .pid = o->pid };
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
+	struct tree tr = { 0 };
 	char cgroup[PATH_MAX], cmdline[4096], state;
 	uint64_t deadline = 0;
 	int pidfd = -1, err, rc = 1;
@@ -991,6 +992,18 @@ int tm_session__attach(const struct tm_session_opts *o)
 			pr_warn("tidemark attach: pid %d: cannot start counting: %s\n", o->pid, strerror(-err));
 		goto out;
 	}
+	if (o->trace.children) {
+		/* the processes it starts from now on (those running already are not its own: not followed) */
+		tr.t = t;
+		tr.root = prof;
+		tr.root_pid = o->pid;
+		tr.start_ns = pi.start_ns;
+		tr.interval_ns = TREE_INTERVAL_NS;
+		tm_trace__watching(t, o->pid, &tr.root_inc);
+		tm_trace__set_event_cb(t, tree_event, &tr);
+		if (tm_profile__set_process(prof, &pi))
+			goto out;
+	}
 	if (o->duration > 0)
 		deadline = pi.start_ns + (uint64_t)(o->duration * 1e9);
 	pr_info("tidemark: attached to pid %d; Ctrl-C to stop\n", o->pid);
@@ -1004,15 +1017,19 @@ int tm_session__attach(const struct tm_session_opts *o)
 			break;
 		tm_trace__poll(t, 20);
 		sample(t, &tl, o->pid, pi.start_ns, 0);
+		if (o->trace.children)
+			tree_sample(&tr, 0);
 	}
 	tm_trace__poll(t, 0);
 	sample(t, &tl, o->pid, pi.start_ns, 1);
+	if (o->trace.children)
+		tree_sample(&tr, 1);
 	pi.end_ns = tm_now_ns();
 	if (!tm_trace__proc(t, o->pid, &p) && p.exit_time_ns) {
 		pi.ended = 1;
 		pi.wait_status = p.exit_code;
 	}
-	if (finish(t, prof, &pi, o, &tl, &out, NULL))
+	if (finish(t, prof, &pi, o, &tl, &out, o->trace.children ? &tr : NULL))
 		goto out;
 	rc = 0;
 out:
@@ -1024,5 +1041,6 @@ out:
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	tm_allocator__free(&alloc);
+	tree_free(&tr);
 	return rc;
 }

@@ -5,10 +5,11 @@ total; --no-children keeps the single-process capture of before."""
 import gzip
 import os
 import shutil
+import subprocess
 
 from test_formats import _fields, pprof_decode
 from test_python import interpreters, marker_lines, py_lines, site_bytes
-from tmtest import OUT, ROOT, WORKLOADS, by_site, check, eq, main, report_json, skip, tidemark
+from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, by_site, check, eq, main, report_json, skip, tidemark
 
 WL = os.path.join(ROOT, "tests", "workloads")
 GT_FORK = os.path.join(WORKLOADS, "gt_fork")
@@ -152,6 +153,34 @@ def test_no_children():
     eq(t.returncode, 0, "--pid of the one process")
 
 
+def test_attach_children():
+    """attach --children: the children the target starts after the attach, each exact; without it, none."""
+    for follow in (True, False):
+        c = cap(f"attach-{follow}")
+        env = dict(os.environ, GT_FORK_WAIT="1")
+        target = subprocess.Popen([GT_FORK, "4", str(MiB)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        eq(target.stdout.readline().strip(), b"ready", "the target waits to fork")
+        tm = subprocess.Popen([TIDEMARK, "attach", "-p", str(target.pid), "-o", c] + (["--children"] if follow else []),
+                              stderr=subprocess.PIPE, text=True)
+        line = tm.stderr.readline()
+        check("attached" in line, f"attach announces itself: {line!r}")
+        target.stdin.write(b"go\n")
+        target.stdin.close()
+        eq(target.wait(timeout=300), 0, "the target's exit status")
+        err = tm.communicate(timeout=300)[1]
+        eq(tm.returncode, 0, f"attach's exit status ({err.strip()[-300:]})")
+        d = report_json(c)
+        what = "attach --children" if follow else "attach"
+        eq(d["totals"]["peak_bytes"], 0, f"{what}: the target's own peak (its block is from before the attach)")
+        if not follow:
+            check("processes" not in d, f"{what}: its children are not followed")
+            continue
+        eq(sorted(k["totals"]["peak_bytes"] for k in d["processes"]), [MiB, 2 * MiB, 3 * MiB, 4 * MiB],
+           f"{what}: each child's exact peak")
+        eq(d["tree"]["peak_bytes"], 10 * MiB, f"{what}: the tree's peak")
+        check_tree(d, what)
+
+
 def py_pool(method):
     pys = interpreters()
     if not pys:
@@ -242,5 +271,5 @@ def test_gcc():
 
 
 if __name__ == "__main__":
-    main([test_fork_c, test_fork_exec_c, test_no_children, test_pool_fork, test_pool_spawn, test_subprocess,
+    main([test_fork_c, test_fork_exec_c, test_no_children, test_attach_children, test_pool_fork, test_pool_spawn, test_subprocess,
           test_gcc])

@@ -12,6 +12,8 @@
  *     second image of the same pid, a process of its own in the capture).
  *     So child i peaks at exactly (i + 1) * BYTES, the parent at 1000, and
  *     the tree at 1000 + BYTES * N * (N + 1) / 2.
+ *     With GT_FORK_WAIT in the environment it says "ready" and waits for a
+ *     line on stdin before it forks (for `tidemark attach --children`).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,12 @@ int main(int argc, char **argv)
 
 	if (!keep || pipe(ready) || pipe(go))
 		return 1;
+	if (getenv("GT_FORK_WAIT")) {
+		char line[16];
+
+		if (write(1, "ready\n", 6) != 6 || read(0, line, sizeof(line)) <= 0)
+			return 1;
+	}
 	for (i = 0; i < n; i++) {
 		pid_t pid = fork();
 
