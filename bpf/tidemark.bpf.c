@@ -1685,9 +1685,14 @@ int tp_exit(struct trace_event_raw_sched_process_template *ctx)
 	 */
 	if (daemon_mode && !send_exit(tgid, p))
 		bpf_map_delete_elem(&procs, &tgid);
-	/* `run` keeps the entry (the loader reads the root's at the end); its followed children's go now. */
-	if (follow_children)
-		send_exit(tgid, p);
+	/*
+	 * `run` keeps the root's entry (the loader reads it at the end); a
+	 * followed child's counters travel in the event and its entry goes, so a
+	 * long build's thousands of processes never fill procs. Without room in
+	 * the ring it stays, and the loader reads it at the end.
+	 */
+	if (follow_children && !send_exit(tgid, p) && p->ppid)
+		bpf_map_delete_elem(&procs, &tgid);
 	return 0;
 }
 

@@ -361,7 +361,7 @@ struct tree {
 	size_t nat_peak;
 	uint64_t nimages; /* images traced, the root's included */
 	uint64_t unheld;  /* children the kernel could not hold: lost fork/exec notices */
-	char note[512];   /* what was not followed, said once at the end */
+	char note[1024];  /* what was not followed, said once at the end */
 	size_t nnotes;
 };
 
@@ -383,7 +383,7 @@ static void tree_note(struct tree *tr, pid_t pid, const char *command, const cha
 
 	tr->nnotes++;
 	if (len < sizeof(tr->note) - 1)
-		snprintf(tr->note + len, sizeof(tr->note) - len, "%spid %d (%.40s): %s", len ? "; " : "", pid,
+		snprintf(tr->note + len, sizeof(tr->note) - len, "%spid %d (%.80s): %s", len ? "; " : "", pid,
 			 command, why);
 }
 
@@ -630,8 +630,6 @@ static void say_tree(const struct tm_profile *prof)
 		"the tree's live heap peaked at %s (sampled every %llu ms)\n",
 		(unsigned long long)prof->tree.nprocs, prof->nprocs, peak,
 		(unsigned long long)(prof->tree.interval_ns / 1000000));
-	if (prof->tree.note)
-		pr_warn("tidemark: not fully followed: %s\n", prof->tree.note);
 }
 
 /* Build, write (to @out, opened before tracing) and summarise the capture of the process @pi describes. */
@@ -669,6 +667,9 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 	err = tm_outfile__commit(out, tm_capture__write_file(prof, out->f));
 	if (err)
 		return err; /* said why */
+	/* the summary's process table says it; without a summary, a warning does */
+	if (prof->tree.note && tm_log_level < TM_LOG_INFO)
+		pr_warn("tidemark: not fully followed: %s\n", prof->tree.note);
 	if (tm_log_level >= TM_LOG_INFO) {
 		tm_report__text(prof, stderr, &ro);
 		if (prof->nprocs || prof->tree.note)

@@ -136,6 +136,29 @@ def test_fork_exec_c():
     check_tree(d, "gt_fork exec")
 
 
+def test_unprobed_child():
+    """A child that execs a static, stripped binary: its malloc cannot be probed, and that is said."""
+    src, exe = os.path.join(OUT, f"{TAG}-static.c"), os.path.join(OUT, f"{TAG}-static")
+    with open(src, "w") as f:
+        f.write("#include <stdlib.h>\nint main(void) { void *volatile p = malloc(100000); free(p); return 0; }\n")
+    if subprocess.run(["gcc", "-static", "-s", "-O2", src, "-o", exe], capture_output=True).returncode:
+        skip("cannot link a static binary here (libc6-dev's libc.a)")
+    c = cap("static")
+    r = run(c, GT_FORK, "1", "4096", exe, opts=("-q",))
+    lines = [l for l in r.stderr.splitlines() if "not fully followed" in l]
+    eq(len(lines), 1, f"one line on stderr says what was not followed: {r.stderr.strip()[-300:]}")
+    check(lines and "statically linked and stripped" in lines[0] and exe in lines[0], f"it names the process and why: {lines}")
+    d = report_json(c)
+    check(d["tree"]["note"] and "statically linked and stripped" in d["tree"]["note"], "the capture keeps it (JSON tree.note)")
+    img = [k for k in d["processes"] if k["process"]["command"].startswith(exe)]
+    eq(len(img), 1, "the static image is still a process of the tree")
+    if img:
+        check(img[0]["allocator_note"] and "mappings" in img[0]["allocator_note"], "its own note: mappings only")
+        eq(by_site(img[0]["views"]["allocs"]).get("malloc"), None, "its malloc is not seen (said, not guessed)")
+    t = tidemark("report", c)
+    check("Not fully followed: " in t.stdout, "the text report says it under the process table")
+
+
 def test_no_children():
     """--no-children: the capture of before, exactly (no processes, no tree)."""
     c = cap("nochildren")
@@ -271,5 +294,5 @@ def test_gcc():
 
 
 if __name__ == "__main__":
-    main([test_fork_c, test_fork_exec_c, test_no_children, test_attach_children, test_pool_fork, test_pool_spawn, test_subprocess,
+    main([test_fork_c, test_fork_exec_c, test_unprobed_child, test_no_children, test_attach_children, test_pool_fork, test_pool_spawn, test_subprocess,
           test_gcc])

@@ -56,7 +56,7 @@ struct tm_watch {
 	ino_t own_ino;
 	int own_set;
 	/* `run` following children: why this image is not fully traced; "" = it is. */
-	char note[200];
+	char note[400];
 	uint64_t sites_sig;        /* the allocator sites its links are on (sites_sig()); 0 = none */
 	int gone;                  /* its process exited: its links are a dead task's */
 	/* Its uprobes: they go when the process does (the daemon's churn). */
@@ -309,7 +309,7 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 	int exec = ev->type == TM_EV_CHILD_EXEC, err;
 	struct tm_allocator a = { .provider = -1 };
 	struct tm_watch *w = watch_find(t, pid);
-	char desc[160];
+	char desc[300];
 
 	int gone = w && w->gone;
 	uint64_t sig;
@@ -341,8 +341,21 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 		snprintf(w->note, sizeof(w->note), "its executable cannot be read (%s): only its mappings are counted",
 			 strerror(-err));
 	} else if (a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER || !a.nprobes) {
+		char proc_exe[64], exe[PATH_MAX];
+		ssize_t n;
+		size_t plen;
+
 		tm_allocator__describe(&a, desc, sizeof(desc));
-		snprintf(w->note, sizeof(w->note), "%s", desc);
+		/* said with the executable's own name, not the /proc path it was read through */
+		snprintf(proc_exe, sizeof(proc_exe), "/proc/%d/exe", (int)pid);
+		plen = strlen(proc_exe);
+		n = readlink(proc_exe, exe, sizeof(exe) - 1);
+		if (n > 0 && !strncmp(desc, proc_exe, plen)) {
+			exe[n] = 0;
+			snprintf(w->note, sizeof(w->note), "%.200s%s", exe, desc + plen);
+		} else {
+			snprintf(w->note, sizeof(w->note), "%s", desc);
+		}
 	} else if (!exec || gone || !w->nlinks || !(sig = sites_sig(&a)) || sig != w->sites_sig) {
 		/* a fork child is a new task (and a reused pid another): earlier probes are not its own */
 		watch_drop_links(w);
