@@ -127,8 +127,9 @@ static const char help_report[] =
 	"      --inverted         text: the tree from the allocating frames outwards\n"
 	"      --pid PID          one process of a traced tree (run follows children): its views;\n"
 	"                         the default is the command's own process, then the process table\n"
-	"      --tree-total       text: the whole tree's peak (the sum of its processes' live heaps)\n"
-	"                         and what each process held then\n" HELP_VIEW_COMMON;
+	"      --tree-total       the whole tree: text, its peak (the sum of its processes' live\n"
+	"                         heaps) and what each process held then; flamegraph, pprof,\n"
+	"                         collapsed, every process under a root frame of its own\n" HELP_VIEW_COMMON;
 
 static const char help_diff[] =
 	"usage: tidemark diff [options] BEFORE AFTER\n"
@@ -451,7 +452,7 @@ static const struct report_format {
 	const char *name;
 	int (*render)(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
 	int binary;             /* never to a terminal */
-	int one_picture;        /* a tree's processes at once, each under a root frame of its own */
+	int one_picture;        /* --tree-total: every process at once, each under a root frame of its own */
 } report_formats[] = {
 	{ "text", tm_report__text, 0, 0 },
 	{ "json", tm_report__json, 0, 0 },
@@ -589,9 +590,10 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: %s is binary: give -o FILE or redirect stdout\n", fmt->name);
 		return 2;
 	}
-	if (tree_total && (pid || strcmp(fmt->name, "text"))) {
-		pr_warn("tidemark report: --tree-total is the text report of the whole tree: drop --pid and "
-			"--format (JSON always has \"tree\")\n");
+	if (tree_total && (pid || (strcmp(fmt->name, "text") && !fmt->one_picture))) {
+		pr_warn("tidemark report: --tree-total is the whole tree, as text, flamegraph, pprof or collapsed: "
+			"drop --pid, or --format %s (JSON always has \"tree\" and \"processes\")\n",
+			fmt->name);
 		return 2;
 	}
 	if (tm_capture__read(argv[optind], &prof, err, sizeof(err))) {
@@ -617,15 +619,18 @@ static int cmd_report(int argc, char **argv)
 		tm_profile__free(prof);
 		return 1;
 	}
-	/* one picture of a tree: every process under a root frame of its own, unless --pid picks one */
+	/* --tree-total as one picture: every process under a root frame of its own */
 	merged = NULL;
-	if (!pid && !tree_total && fmt->one_picture && prof->nprocs && tm_procs__merged(prof, &merged)) {
+	if (tree_total && fmt->one_picture && tm_procs__merged(prof, &merged)) {
 		pr_warn("tidemark report: no memory to draw every process at once: give --pid PID\n");
 		tm_outfile__abort(&out);
 		tm_profile__free(prof);
 		return 1;
 	}
-	rc = tree_total ? tm_procs__text_total(prof, out.f) : fmt->render(merged ? merged : shown, out.f, &ro);
+	if (merged)
+		rc = fmt->render(merged, out.f, &ro);
+	else
+		rc = tree_total ? tm_procs__text_total(prof, out.f) : fmt->render(shown, out.f, &ro);
 	tm_profile__free(merged);
 	tm_profile__free(prof);
 	return tm_outfile__commit(&out, rc) ? 1 : 0;

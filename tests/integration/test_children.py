@@ -80,9 +80,13 @@ def test_fork_c():
     check(f"({1000 + 10 * MiB:,} bytes)" in t.stdout, f"report --tree-total: the tree's peak: {t.stdout[:300]}")
     t = tidemark("report", "--pid", "1", c)
     check(t.returncode == 1 and "has no process 1" in t.stderr, f"report --pid of no process: {t.stderr.strip()}")
+    t = tidemark("report", "--format", "json", "--tree-total", c)
+    check(t.returncode == 2 and "--tree-total" in t.stderr, f"--tree-total with JSON is refused: {t.stderr.strip()}")
     # one picture of the tree: each process its own root frame (collapsed, flame graph), pprof a pid label
     pids = sorted([root] + [k["process"]["pid"] for k in kids])
     t = tidemark("report", "--format", "collapsed", c)
+    eq(sum(int(l.rsplit(" ", 1)[1]) for l in t.stdout.splitlines()), 1000, "collapsed: the root's own process by default")
+    t = tidemark("report", "--format", "collapsed", "--tree-total", c)
     by_root = {}
     for line in t.stdout.splitlines():
         stack, n = line.rsplit(" ", 1)
@@ -92,11 +96,11 @@ def test_fork_c():
     t = tidemark("report", "--format", "collapsed", "--pid", str(kid["process"]["pid"]), c)
     eq(t.stdout.split(";")[0], "__libc_start_call_main", "collapsed --pid: that process alone, no root frame")
     fg = os.path.join(OUT, f"{TAG}-tree.html")
-    t = tidemark("report", "--format", "flamegraph", "-o", fg, c)
+    t = tidemark("report", "--format", "flamegraph", "--tree-total", "-o", fg, c)
     html = open(fg, encoding="utf-8").read() if t.returncode == 0 else ""
     check(all(f"pid {p}: " in html for p in pids), "flame graph: a root frame per process")
     pb = os.path.join(OUT, f"{TAG}-tree.pb.gz")
-    t = tidemark("report", "--format", "pprof", "-o", pb, c)
+    t = tidemark("report", "--format", "pprof", "--tree-total", "-o", pb, c)
     data = open(pb, "rb").read()
     raw, strings, per_pid = gzip.decompress(data), [], {}
     for f, v in _fields(raw):

@@ -29,6 +29,7 @@ static const char *ended(const struct tm_profile *p, char *buf, size_t len)
 	return buf;
 }
 
+/* Indented 4: never read as a ranked site row (those start within 3 columns). */
 static void table_row(const struct tm_profile *p, FILE *out)
 {
 	char peak[32], live[32], how[32];
@@ -36,9 +37,9 @@ static void table_row(const struct tm_profile *p, FILE *out)
 	tm_fmt__human(peak, sizeof(peak), p->peak_bytes);
 	tm_fmt__human_s64(live, sizeof(live), p->live_bytes_end);
 	if (p->ppid)
-		fprintf(out, "%8d %8d ", p->pid, p->ppid);
+		fprintf(out, "    %7d %7d ", p->pid, p->ppid);
 	else
-		fprintf(out, "%8d %8s ", p->pid, "-");
+		fprintf(out, "    %7d %7s ", p->pid, "-");
 	fprintf(out, "%10s %10s  %-9s ", peak, live, ended(p, how, sizeof(how)));
 	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
 	fputc('\n', out);
@@ -50,7 +51,7 @@ void tm_procs__table(const struct tm_profile *p, FILE *out)
 
 	fprintf(out, "\nProcesses (%zu traced; tidemark report --pid PID shows one, --tree-total the tree):\n\n",
 		1 + p->nprocs);
-	fprintf(out, "%8s %8s %10s %10s  %-9s %s\n", "pid", "ppid", "peak", "leaks", "ended", "command");
+	fprintf(out, "    %7s %7s %10s %10s  %-9s %s\n", "pid", "ppid", "peak", "leaks", "ended", "command");
 	table_row(p, out);
 	for (i = 0; i < p->nprocs; i++)
 		table_row(p->procs[i], out);
@@ -77,11 +78,11 @@ int tm_procs__text_total(const struct tm_profile *p, FILE *out)
 		     "process's live heap sampled every %" PRIu64 " ms\n",
 		a, b, t->peak_time_ns / 1000000000, t->peak_time_ns / 1000000 % 1000, t->interval_ns / 1000000);
 	fprintf(out, "\nHeld at the tree's peak (%zu processes holding anything):\n\n", t->nat_peak);
-	fprintf(out, "%8s %14s  %s\n", "pid", "bytes", "command");
+	fprintf(out, "    %7s %14s  %s\n", "pid", "bytes", "command");
 	for (i = 0; i < t->nat_peak; i++) {
 		q = tm_profile__find_pid(p, t->at_peak[i].pid);
 		tm_fmt__s64(a, sizeof(a), t->at_peak[i].bytes);
-		fprintf(out, "%8d %14s  ", t->at_peak[i].pid, a);
+		fprintf(out, "    %7d %14s  ", t->at_peak[i].pid, a);
 		tm_report__text_str(out, q && q->command ? q->command : "?");
 		fputc('\n', out);
 	}
