@@ -18,7 +18,7 @@ trap 'rm -rf "$TMP"' EXIT
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (it loads BPF)" >&2; exit 1; }
 make -s all .output/bench/forker .output/workloads/gt_fork >/dev/null || exit 1
 F=.output/bench/forker
-TRUE=$(command -v true)
+TRUE=$(which true)
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 cat > "$TMP/configs" <<EOC
 fork bare|$F $N
