@@ -199,6 +199,7 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict);
 static void own_code_refresh(struct tm_trace *t, struct tm_watch *w);
 static void watch_drop_links(struct tm_watch *w);
+static void retry_python(struct tm_trace *t);
 
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 {
@@ -417,6 +418,11 @@ static int handle_event(void *ctx, void *data, size_t len)
 		if (t->on_event)
 			t->on_event(t->on_event_ctx, ev, NULL);
 		follow_child(t, ev);
+		/*
+		 * Placing a child's probes takes milliseconds, a tree's many: an
+		 * interpreter started meanwhile is not kept waiting for the poll's end.
+		 */
+		retry_python(t);
 		return 0;
 	case TM_EV_EXIT:
 		if (len < sizeof(struct tm_exit_event))
@@ -1095,14 +1101,21 @@ fail:
 	return err;
 }
 
-int tm_trace__poll(struct tm_trace *t, int timeout_ms)
+/* CPythons not ready to be read when last tried: again now (their first Python frames are at stake). */
+static void retry_python(struct tm_trace *t)
 {
-	int n = ring_buffer__poll(t->rb, timeout_ms);
 	size_t i;
 
 	for (i = 0; i < t->nwatch; i++)
 		if (t->watch[i].py_pending && !t->watch[i].python)
 			try_python(t, &t->watch[i]);
+}
+
+int tm_trace__poll(struct tm_trace *t, int timeout_ms)
+{
+	int n = ring_buffer__poll(t->rb, timeout_ms);
+
+	retry_python(t);
 	return n == -EINTR ? 0 : n;
 }
 
