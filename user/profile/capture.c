@@ -41,13 +41,13 @@
  *                      absent = the same as pid
  *   tag 9  OOM cgroup  u32 cg_have, u32 0, u64 cg_max, u64 cg_current,
  *                      u64 cg_peak, u64 cg_oom_kill; absent = none read
- *   tag 10 parent      i32 ppid, u32 execed (0 or 1); absent = 0, 0
- *   tag 11 tree        u32 note, u32 0, u64 nprocs, u64 peak_bytes,
+ *   tag 11 parent      i32 ppid, u32 execed (0 or 1); absent = 0, 0
+ *   tag 12 tree        u32 note, u32 0, u64 nprocs, u64 peak_bytes,
  *                      u64 peak_time_ns, u64 interval_ns, u32 n, then n
  *                      times: i32 pid, u32 0, i64 bytes (what each held at
  *                      the peak); u32 m, then m times: u64 time_ns,
  *                      i64 heap_bytes (the tree's sum); absent = one process
- *   tag 12 process     one more process of the tree: a whole payload as
+ *   tag 13 process     one more process of the tree: a whole payload as
  *                      above (strings onwards), nested once at most; one
  *                      section per process, in order of start
  *
@@ -100,9 +100,10 @@ enum section_tag {
 	SECTION_ALLOCATOR = 7,
 	SECTION_NAMESPACE = 8,
 	SECTION_OOM_CGROUP = 9,
-	SECTION_PARENT = 10,
-	SECTION_TREE = 11,
-	SECTION_PROCESS = 12,
+	/* 10 is main's SECTION_MODE (branch modes): these follow it */
+	SECTION_PARENT = 11,
+	SECTION_TREE = 12,
+	SECTION_PROCESS = 13,
 };
 
 /* ------------------------------------------------------------------ */
