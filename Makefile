@@ -22,19 +22,20 @@ PREFIX ?= /usr/local
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libiberty-dev pkg-config make gcc
+DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libiberty-dev libncurses-dev pkg-config make gcc
 # qemu-system-x86 busybox-static cpio: tests/vm boots Debian's 6.1 kernel; libcap2-bin: capsh;
 # util-linux mount: test_containers.py's unshare, mount --bind and pivot_root;
 # groff-base: test_help renders tidemark.1;
-# libjemalloc2 ... heaptrack: test_allocators.py (each test skips, saying so, without its package).
+# libjemalloc2 ... heaptrack: test_allocators.py (each test skips, saying so, without its package);
+# tmux: test_top.py drives `tidemark top` in a real terminal.
 DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format qemu-system-x86 \
 	busybox-static cpio libcap2-bin util-linux mount groff-base libjemalloc2 libtcmalloc-minimal4 \
-	libmimalloc2.0 musl-tools g++ redis-server heaptrack
+	libmimalloc2.0 musl-tools g++ redis-server heaptrack tmux
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
-LDLIBS := -lbpf -lelf -ldw -lz -liberty -lpthread -lm
+LDLIBS := -lbpf -lelf -ldw -lz -liberty -lncursesw -lpthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -109,8 +110,8 @@ $(OUTPUT)/flamegraph_html.h: user/report/flamegraph.html | $(OUTPUT)
 	  echo 'static const size_t tm_flamegraph_html_len = sizeof(tm_flamegraph_html);'; } > $@
 
 $(OUTPUT)/user/report/flamegraph.o: $(OUTPUT)/flamegraph_html.h
-# Only the loader includes the skeleton.
-$(OUTPUT)/user/trace/trace.o: $(SKELS)
+# Only the loader includes the skeletons (and calib.c, the empty programs').
+$(OUTPUT)/user/trace/trace.o $(OUTPUT)/user/trace/calib.o: $(SKELS)
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)

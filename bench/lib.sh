@@ -18,3 +18,8 @@ median() {
 	grep -F "$1|" "$TMP/results" | cut -d'|' -f2 | grep . | sort -n |
 		awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'
 }
+
+# The median of the numbers in a file, one a line, or nan.
+median_of() {
+	grep . "$1" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'
+}

@@ -160,6 +160,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct tm_agg_key);
 	__type(value, struct tm_agg);
 } aggs SEC(".maps");
@@ -464,7 +465,9 @@ static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct
 			if (st->flags)
 				count_stat(TM_STAT_STACKS_TRUNCATED);
 		} else if (!bpf_map_lookup_elem(&stacks, &h)) {
+			/* Still counted, under one row per process: totals and peak stay exact. */
 			count_drop(p, TM_DROP_STACK_MAP_FULL);
+			return TM_STACK_TABLE_FULL;
 		}
 	}
 	return h;
@@ -567,6 +570,35 @@ static __always_inline int account_alloc(__u32 tgid, struct tm_proc *p, __u64 st
 	return 0;
 }
 
+/* An allocation whose block the full allocs table cannot hold: allocated, never live. */
+static __always_inline void account_untracked(__u32 tgid, struct tm_proc *p, __u64 stack_id, __u64 size,
+					      __u64 count, __u64 real)
+{
+	struct tm_agg *a = agg_get(tgid, stack_id, p);
+	__u32 b = size_bucket(real);
+
+	if (!a)
+		return;
+	__sync_fetch_and_add(&a->alloc_bytes, size);
+	__sync_fetch_and_add(&a->alloc_count, count);
+	__sync_fetch_and_add(&p->size_count[b], count);
+	__sync_fetch_and_add(&p->size_bytes[b], size);
+}
+
+/*
+ * A free that finds no block: when a full table left blocks untracked,
+ * the first that many are theirs (free_untracked, not a loss); 1 if so.
+ */
+static __always_inline int free_of_untracked(struct tm_proc *p)
+{
+	__u64 untracked = p->drops[TM_DROP_ALLOC_MAP_FULL] + p->drops[TM_DROP_AGG_MAP_FULL];
+
+	if (p->drops[TM_DROP_FREE_UNTRACKED] >= untracked)
+		return 0;
+	count_drop(p, TM_DROP_FREE_UNTRACKED);
+	return 1;
+}
+
 /*
  * `blocks` is 0 when a mapping only shrinks (partial munmap): it still counts
  * as one; more than 1 for a sampled block. `temp`: the block dies before its
@@ -621,13 +653,23 @@ static __always_inline void record_block(__u32 tgid, struct tm_proc *p, __u64 ad
 		err = bpf_map_update_elem(&allocs, &k, &v, BPF_ANY);
 	}
 	if (err) {
+		/*
+		 * Not tracked live, but allocated all the same: the totals and the
+		 * site's allocations do not need the table. Live and peak are lower
+		 * bounds by at most untracked_bytes.
+		 */
 		count_drop(p, TM_DROP_ALLOC_MAP_FULL);
+		__sync_fetch_and_add(&p->drops[TM_DROP_UNTRACKED_BYTES], size);
+		if (is_new)
+			account_untracked(tgid, p, stack_id, size, count, real);
 		return;
 	}
 	/* Uncounted blocks must not be found by free(): it would uncount them. */
-	if (account_alloc(tgid, p, stack_id, size, count, real, is_new) &&
-	    !bpf_map_delete_elem(&allocs, &k) && max_allocs_per_proc)
-		__sync_fetch_and_add(&p->n_allocs, -1);
+	if (account_alloc(tgid, p, stack_id, size, count, real, is_new)) {
+		__sync_fetch_and_add(&p->drops[TM_DROP_UNTRACKED_BYTES], size);
+		if (!bpf_map_delete_elem(&allocs, &k) && max_allocs_per_proc)
+			__sync_fetch_and_add(&p->n_allocs, -1);
+	}
 }
 
 /* Remove the live block found at k (its value v, copied to *out) and uncount it; 1 if it was ours to remove. */
@@ -732,7 +774,7 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 		/* realloc(p, 0) right after p's malloc: temporary, as a free() would be */
 		if (v && take_block(tgid, p, &k, v, &t->old, !size && t->last_alloc == arg))
 			t->has_old = 1;
-		else if (!sample_bytes)   /* sampled: most blocks are unknown by design */
+		else if (!sample_bytes && !free_of_untracked(p)) /* sampled: most blocks are unknown by design */
 			count_drop(p, TM_DROP_FREE_UNMATCHED);
 		if (!size && t->last_alloc == arg)
 			t->last_alloc = 0;
@@ -915,7 +957,8 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 			count_stat(TM_STAT_NESTED);
 			return 0;
 		}
-		count_drop(p, TM_DROP_FREE_UNMATCHED);
+		if (!free_of_untracked(p))
+			count_drop(p, TM_DROP_FREE_UNMATCHED);
 		return 0;
 	}
 	/* Temporary, as memray counts it: the thread's latest allocation, freed before another. */

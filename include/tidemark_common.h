@@ -100,6 +100,18 @@ enum tm_drop {
 	 * a block not tracked, or an allocation counted under TM_STACK_OVER_CAP.
 	 */
 	TM_DROP_PROC_CAP,
+	/*
+	 * Bytes of the allocations counted by alloc_map_full and agg_map_full:
+	 * blocks not tracked live, so the live heap, the peak and every site's
+	 * live and peak bytes are lower bounds by at most this much.
+	 */
+	TM_DROP_UNTRACKED_BYTES,
+	/*
+	 * Not a loss: frees of blocks that a full table could not track (their
+	 * allocation is counted above), told apart from free_unmatched up to the
+	 * number of such blocks.
+	 */
+	TM_DROP_FREE_UNTRACKED,
 	TM_DROP__COUNT,
 };
 
@@ -129,6 +141,11 @@ enum tm_stat {
 
 /* The stack id a process's allocations get once it has as many stacks as its cap allows. */
 #define TM_STACK_OVER_CAP 2ULL
+/*
+ * ... and once the stacks table is full (stack_map_full): still counted, in
+ * every total and the peak, under one row that says which flag to raise.
+ */
+#define TM_STACK_TABLE_FULL 3ULL
 
 enum tm_stack_flags {
 	TM_STACK_NATIVE_TRUNCATED = 1u << 0,

@@ -2,7 +2,7 @@
 /*
  * main.c: the tidemark command line: commands and their options, checked
  * and handed to the module that does the work: run and attach to
- * session.c, report and diff to report/, daemon to daemon/.
+ * session.c, report and diff to report/, daemon to daemon/, top to top/.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +25,7 @@
 #include "report/procs.h"
 #include "report/report.h"
 #include "session.h"
+#include "top/top.h"
 #include "trace/trace.h"
 #include "util/log.h"
 #include "util/outfile.h"
@@ -41,6 +42,7 @@ static const char help_main[] =
 	"       tidemark report [options] FILE\n"
 	"       tidemark diff [options] BEFORE AFTER\n"
 	"       tidemark daemon [options]\n"
+	"       tidemark top [options]\n"
 	"       tidemark COMMAND --help | tidemark --version\n"
 	"\n"
 	"run      start CMD traced from its first instruction, wait for it, write the capture,\n"
@@ -52,18 +54,26 @@ static const char help_main[] =
 	"         function/file/line, not address), as text or a coloured flame graph\n"
 	"daemon   trace every process on the host, or the selected ones, including those\n"
 	"         started later; OOM post-mortems, metrics, periodic pprof profiles\n"
+	"top      live view of the traced processes (and cgroups) by live heap, and of one\n"
+	"         process's stacks; plain text every interval when stdout is not a terminal\n"
 	"\n"
 	"'tidemark COMMAND --help' lists a command's options; 'man tidemark' has them all.\n"
 	"Exit status: 0 done, 1 failed (said why on stderr), 2 bad command line;\n"
 	"run exits with CMD's status (128+N when a signal N killed it).\n";
 
 #define HELP_TRACE_COMMON \
+	"      --mode M           exact (the default): every allocator call, a probe hit each;\n" \
+	"                         sampled: the same probes, a byte-weighted sample recorded\n" \
+	"                         (--sample-bytes, default 524288); lite: no uprobes, only what\n" \
+	"                         comes from the kernel (mmap, mremap, brk: heap growth, pymalloc\n" \
+	"                         arenas, large blocks) with its stacks, at a tracepoint's cost\n" \
 	"  -o, --output FILE      capture file (default: tidemark-PID.tdm), mode 0600; a device or\n" \
 	"                         FIFO is written as a stream\n" \
 	"      --native-depth N   native frames per stack, 1-32 (default 32)\n" \
 	"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n" \
 	"                         --trace-python-allocators; above 1048576 allocated as needed)\n" \
-	"      --max-stacks N     distinct stacks (default 65536)\n" \
+	"      --max-stacks N     distinct stacks (default 262144; the table grows as stacks\n" \
+	"                         are seen, about 1 KiB each)\n" \
 	"      --no-python        native stacks only, even when the target is CPython\n" \
 	"      --trace-python-allocators\n" \
 	"                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n" \
@@ -73,6 +83,10 @@ static const char help_main[] =
 	"                         and scale it up: unbiased estimates for a fraction of the\n" \
 	"                         work (try 524288); 0 = every allocation (the default)\n" \
 	"  -n N                   sites in the summary (default 5)\n" \
+	"      --live             show the target's stacks live while tracing (tidemark top's\n" \
+	"                         process view; needs a terminal); q closes the view\n" \
+	"      --interval S       --live: seconds between refreshes (default 1)\n" \
+	"      --python-only      the summary hides native frames (the capture keeps them)\n" \
 	"  -v, --verbose          say where each probe sits and what the verifier counted;\n" \
 	"                         twice (-vv) also libbpf's own log\n" \
 	"  -q, --quiet            no summary on stderr\n" \
@@ -178,6 +192,31 @@ static const char help_daemon[] =
 	"  -q, --quiet            warnings only\n"
 	"  -h, --help             this help\n";
 
+static const char help_top[] =
+	"usage: tidemark top [options]\n"
+	"Live view of traced processes by live heap, peak, RSS and growth over the last minute,\n"
+	"with command and container (c: by cgroup); Enter opens a process's stacks by live\n"
+	"bytes now, by bytes allocated, or by growth since it was opened (v switches).\n"
+	"With no selector every process on the host is traced in lite mode (mmap/brk, no\n"
+	"allocator probes, as the daemon); --pid, --comm or --cgroup trace the selected\n"
+	"processes (and those that start later) with the allocator probes of run/attach.\n"
+	"Keys: l p r g n m sort, / filter, space pause, +/- interval, y Python-only/hybrid\n"
+	"frames, Esc back, q quit (every probe comes off; the processes run on).\n"
+	"When stdout is not a terminal the table is printed as plain text (exact bytes)\n"
+	"every interval.\n"
+	"\n"
+	"options:\n"
+	"  -p, --pid PID          trace this process and open its view (repeatable)\n"
+	"      --comm NAME        trace processes with this command name (repeatable)\n"
+	"      --cgroup PATH      trace processes in this cgroup and below (repeatable)\n"
+	"      --interval S       seconds between refreshes (default 1)\n"
+	"      --once             print one table after one interval and exit\n"
+	"      --no-python        native stacks only, even when a target is CPython\n"
+	"      --max-procs N      processes traced at once (default 1024)\n"
+	"  -v, --verbose          tidemark's own facts; twice (-vv) also libbpf's log\n"
+	"  -q, --quiet            warnings only\n"
+	"  -h, --help             this help\n";
+
 static const struct command_help {
 	const char *name;
 	const char *text;
@@ -187,6 +226,7 @@ static const struct command_help {
 	{ "report", help_report },
 	{ "diff", help_diff },
 	{ "daemon", help_daemon },
+	{ "top", help_top },
 };
 
 /* `COMMAND --help`, `help COMMAND`: the command's own help on stdout. */
@@ -200,7 +240,7 @@ static int print_help(const char *cmd)
 			return 0;
 		}
 	}
-	pr_warn("tidemark help: unknown command '%s': use run, attach, report, diff or daemon\n", cmd);
+	pr_warn("tidemark help: unknown command '%s': use run, attach, report, diff, daemon or top\n", cmd);
 	return 2;
 }
 
@@ -270,6 +310,10 @@ enum { OPT_NATIVE_DEPTH = 256,
        OPT_PY_ALLOC,
        OPT_NATIVE_ALL,
        OPT_SAMPLE_BYTES,
+       OPT_LIVE,
+       OPT_INTERVAL,
+       OPT_MODE,
+       OPT_SUMMARY_PY_ONLY,
        OPT_NO_CHILDREN,
        OPT_PID,
        OPT_TREE_TOTAL,
@@ -290,6 +334,10 @@ static const struct option trace_longopts[] = {
 	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
 	{ "no-children", no_argument, NULL, OPT_NO_CHILDREN },
 	{ "children", no_argument, NULL, OPT_CHILDREN },
+	{ "live", no_argument, NULL, OPT_LIVE },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "python-only", no_argument, NULL, OPT_SUMMARY_PY_ONLY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -381,10 +429,30 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 		case OPT_NATIVE_ALL:
 			o->trace.native_all = 1;
 			break;
+		case OPT_SUMMARY_PY_ONLY:
+			o->summary_flags |= TM_REPORT_PYTHON_ONLY;
+			break;
 		case OPT_SAMPLE_BYTES:
 			if (parse_sample_bytes(cmd, optarg, &o->trace.sample_bytes))
 				return -EINVAL;
 			break;
+		case OPT_LIVE:
+			o->live = 1;
+			break;
+		case OPT_INTERVAL:
+			if (parse_seconds(cmd, "--interval", optarg, 0.1, &o->live_interval))
+				return -EINVAL;
+			break;
+		case OPT_MODE: {
+			unsigned int m;
+
+			if (tm_profile_mode__parse(optarg, &m)) {
+				pr_warn("tidemark %s: --mode is exact, sampled or lite, not '%s'\n", cmd, optarg);
+				return -EINVAL;
+			}
+			o->mode = (int)m;
+			break;
+		}
 		case 'v':
 			tm_log_verbose();
 			break;
@@ -865,6 +933,105 @@ static int cmd_daemon(int argc, char **argv)
 	return tm_daemon__run(&o);
 }
 
+enum { OPT_T_COMM = 400,
+       OPT_T_CGROUP,
+       OPT_T_INTERVAL,
+       OPT_T_ONCE,
+       OPT_T_MAXPROCS };
+
+static int cmd_top(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "comm", required_argument, NULL, OPT_T_COMM },
+		{ "cgroup", required_argument, NULL, OPT_T_CGROUP },
+		{ "interval", required_argument, NULL, OPT_T_INTERVAL },
+		{ "once", no_argument, NULL, OPT_T_ONCE },
+		{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
+		{ "max-procs", required_argument, NULL, OPT_T_MAXPROCS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct tm_top_opts o;
+	unsigned long v;
+	int c;
+
+	tm_top_opts__init(&o);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:vqh", longopts, NULL)) != -1) {
+		unsigned int *n = &o.ncgroups;
+
+		if (c == 'p' || c == OPT_T_COMM)
+			n = c == 'p' ? &o.npids : &o.ncomms;
+
+		if ((c == 'p' || c == OPT_T_COMM || c == OPT_T_CGROUP) && *n >= TM_TOP_MAX_SEL) {
+			pr_warn("tidemark top: at most %d of %s\n", TM_TOP_MAX_SEL, argv[optind - 2]);
+			return 2;
+		}
+		switch (c) {
+		case 'p':
+			if (parse_uint("top", "--pid", optarg, 1, INT32_MAX, &v))
+				return 2;
+			if (kill((pid_t)v, 0) && errno == ESRCH) {
+				pr_warn("tidemark top: pid %lu not found\n", v);
+				return 1;
+			}
+			o.pids[o.npids++] = (pid_t)v;
+			break;
+		case OPT_T_COMM:
+			if (strlen(optarg) > 15) {
+				pr_warn("tidemark top: --comm '%s': the kernel keeps 15 characters of a name\n", optarg);
+				return 2;
+			}
+			o.comms[o.ncomms++] = optarg;
+			o.trace.sel_flags |= TM_SEL_COMM;
+			break;
+		case OPT_T_CGROUP:
+			o.cgroups[o.ncgroups++] = optarg;
+			o.trace.sel_flags |= TM_SEL_CGROUP;
+			break;
+		case OPT_T_INTERVAL:
+			if (parse_seconds("top", "--interval", optarg, 0.1, &o.interval))
+				return 2;
+			break;
+		case OPT_T_ONCE:
+			o.once = 1;
+			break;
+		case OPT_NO_PYTHON:
+			o.trace.python = 0;
+			break;
+		case OPT_T_MAXPROCS:
+			if (parse_uint("top", "--max-procs", optarg, 16, 1u << 20, &v))
+				return 2;
+			o.trace.max_procs = v;
+			break;
+		case 'v':
+			tm_log_verbose();
+			break;
+		case 'q':
+			tm_log_level = TM_LOG_WARN;
+			break;
+		case 'h':
+			return print_help("top");
+		default:
+			pr_warn("tidemark top: unknown option '%s'; see 'tidemark top --help'\n", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		pr_warn("tidemark top: unexpected argument '%s'; see 'tidemark top --help'\n", argv[optind]);
+		return 2;
+	}
+	if (tm_top_opts__check(&o))
+		return 2;
+	if (tm_session__preflight("top"))
+		return 1;
+	return tm_top__run(&o);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -891,7 +1058,9 @@ int main(int argc, char **argv)
 		return cmd_diff(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "daemon"))
 		return cmd_daemon(argc - 1, argv + 1);
-	pr_warn("tidemark: unknown command '%s': use run, attach, report, diff or daemon (tidemark --help)\n",
+	if (!strcmp(argv[1], "top"))
+		return cmd_top(argc - 1, argv + 1);
+	pr_warn("tidemark: unknown command '%s': use run, attach, report, diff, daemon or top (tidemark --help)\n",
 		argv[1]);
 	return 2;
 }

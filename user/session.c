@@ -36,12 +36,15 @@
 #include "target/elf.h"
 #include "target/maps.h"
 #include "target/pidns.h"
+#include "report/fmt.h"
+#include "trace/calib.h"
 #include "trace/kernel.h"
 #include "trace/trace.h"
 #include "trace/watchdog.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "target/proc.h"
+#include "top/top.h"
 #include "util/outfile.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -57,15 +60,43 @@ void tm_session_opts__init(struct tm_session_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->trace.native_depth = TM_MAX_NATIVE;
 	o->trace.max_allocs = 0; /* set by tm_session_opts__check() unless --max-allocs */
-	o->trace.max_stacks = 65536;
+	o->trace.max_stacks = TM_DEFAULT_MAX_STACKS;
 	o->trace.python = 1;
 	o->top = 5;
+	o->mode = -1;
 }
 
 int tm_session_opts__check(const char *cmd, struct tm_session_opts *o)
 {
+	if (o->mode < 0)
+		o->mode = o->trace.sample_bytes ? TM_PROFILE_SAMPLED : TM_PROFILE_EXACT;
+	if (o->mode == TM_PROFILE_EXACT && o->trace.sample_bytes) {
+		pr_warn("tidemark %s: --sample-bytes records samples, --mode exact every allocation: "
+			"drop one (--sample-bytes alone means --mode sampled)\n",
+			cmd);
+		return -EINVAL;
+	}
+	if (o->mode == TM_PROFILE_SAMPLED && !o->trace.sample_bytes)
+		o->trace.sample_bytes = TM_SESSION_SAMPLE_BYTES;
+	if (o->mode == TM_PROFILE_LITE) {
+		if (o->trace.sample_bytes || o->trace.py_alloc) {
+			pr_warn("tidemark %s: --mode lite places no allocator probes: --sample-bytes and "
+				"--trace-python-allocators go with --mode exact or sampled\n",
+				cmd);
+			return -EINVAL;
+		}
+		o->trace.lite = 1;
+		if (!o->trace.max_allocs)
+			o->trace.max_allocs = 1024; /* no allocator probes: nothing goes in allocs */
+	}
 	if (!o->trace.max_allocs)
 		o->trace.max_allocs = o->trace.py_alloc ? TM_DEFAULT_MAX_ALLOCS_PY : TM_DEFAULT_MAX_ALLOCS;
+	if (o->live_interval && !o->live) {
+		pr_warn("tidemark %s: --interval is the refresh of --live: add --live, or drop --interval\n", cmd);
+		return -EINVAL;
+	}
+	if (o->live && !o->live_interval)
+		o->live_interval = 1.0;
 	if (o->trace.py_alloc && !o->trace.python) {
 		pr_warn("tidemark %s: --trace-python-allocators needs Python stacks: drop --no-python\n", cmd);
 		return -EINVAL;
@@ -206,6 +237,27 @@ static int python_elf(const char *exe, char *out, size_t len)
 		return 0;
 	}
 	return tm_elf__find_needed(elf, "libpython3.", out, len);
+}
+
+/*
+ * More readers of PyObject_Malloc's allocator pointer than this: its body was
+ * inlined into its callers (tm_elf__slot_refs: 4-6 in pyenv's builds, 162 in
+ * Debian's LTO python3.11), which make objects without passing its probe.
+ */
+#define PY_INLINED_REFS 32
+
+/* --trace-python-allocators on an interpreter that inlines PyObject_Malloc: say so before it runs. */
+static void warn_py_inlined(const char *cmd, const char *py)
+{
+	unsigned long refs;
+
+	if (tm_elf__slot_refs(py, "PyObject_Malloc", 48, &refs) || refs <= PY_INLINED_REFS)
+		return;
+	pr_warn("tidemark %s: %s inlines PyObject_Malloc into its callers (a link-time-optimised build, "
+		"such as Debian's python3.11): most objects are made where --trace-python-allocators cannot "
+		"see them, and they are undercounted; drop the option (pymalloc's arenas are then counted) "
+		"or use an interpreter built without LTO\n",
+		cmd, py);
 }
 
 /* argv joined by spaces, as /proc/PID/cmdline would show it once CMD runs. */
@@ -359,6 +411,7 @@ struct tree {
 	uint64_t interval_ns; /* between two samples: doubles each time the samples fill up */
 	struct tm_tree_share *at_peak;
 	size_t nat_peak;
+	uint32_t mode;    /* --mode: each process's profile says it too */
 	uint64_t nimages; /* images traced, the root's included */
 	uint64_t unheld;  /* children the kernel could not hold: lost fork/exec notices */
 	char note[1024];  /* what was not followed, said once at the end */
@@ -410,6 +463,7 @@ static void tree_end(struct tree *tr, struct tree_proc *tp, const struct tm_proc
 		tm_profile__free(prof);
 		return;
 	}
+	prof->mode = tr->mode;
 	prof->ppid = tp->ppid;
 	prof->execed = !final->exit_time_ns;
 	if (note[0]) {
@@ -632,11 +686,63 @@ static void say_tree(const struct tm_profile *prof)
 		(unsigned long long)(prof->tree.interval_ns / 1000000));
 }
 
+/* A cost of a run's wall time at or above which the cheaper modes are suggested. */
+#define COST_SUGGEST_SHARE 0.2
+
+/*
+ * What tracing cost the target, on stderr: the probe hits the kernel
+ * counted and the time they added, hits x what a hit costs on this host
+ * (trace/calib.h: trap and empty program) plus the time in tidemark's
+ * programs beyond that, as a share of the traced time; when large, the
+ * cheaper mode. An estimate: a trap's cost varies with the cache.
+ */
+static void say_cost(struct tm_trace *t, const struct tm_session_opts *o, uint64_t wall_ns)
+{
+	struct tm_probe_hits h;
+	char hits[32], add[32], bpf[32], wall[32];
+	double hit_ns, est;
+	int measured;
+
+	if (tm_log_level < TM_LOG_INFO)
+		return;
+	if (tm_trace__probe_hits(t, &h)) {
+		pr_info("tidemark: probe hits not counted (the kernel's BPF run counters could not be turned on)\n");
+		return;
+	}
+	tm_fmt__u64(hits, sizeof(hits), h.hits);
+	if (!h.hits) {
+		pr_info("tidemark: 0 probe hits%s\n",
+			o->mode == TM_PROFILE_LITE ? " (lite: syscall tracepoints only, no trap per call)" : "");
+		return;
+	}
+	if (tm_calib__hit_ns(&hit_ns, &measured)) {
+		pr_info("tidemark: %s probe hits (what a hit costs here could not be measured: -v says why)\n", hits);
+		return;
+	}
+	est = (double)h.hits * hit_ns + (double)h.bpf_ns;
+	tm_fmt__secs(add, sizeof(add), (uint64_t)est);
+	tm_fmt__secs(bpf, sizeof(bpf), h.bpf_ns);
+	tm_fmt__secs(wall, sizeof(wall), wall_ns);
+	pr_info("tidemark: %s probe hits added about %s to the traced program (%.2f us a hit on this host%s, "
+		"%s of it in tidemark's programs): %.0f%% of its %s\n",
+		hits, add, hit_ns / 1e3, measured ? ", measured now" : "", bpf, wall_ns ? 100.0 * est / wall_ns : 0.0,
+		wall);
+	if (!wall_ns || est < COST_SUGGEST_SHARE * wall_ns)
+		return;
+	if (o->mode == TM_PROFILE_EXACT && h.bpf_ns > (double)h.hits * hit_ns)
+		pr_info("tidemark: --mode sampled records a sample of the calls (their stacks are most of "
+			"this time); --mode lite places no probe per call (mappings, heap growth, arenas, "
+			"large blocks)\n");
+	else
+		pr_info("tidemark: --mode lite places no probe per call: it sees mappings, heap growth, "
+			"pymalloc arenas and large blocks, at the cost of a syscall tracepoint\n");
+}
+
 /* Build, write (to @out, opened before tracing) and summarise the capture of the process @pi describes. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
 		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out, struct tree *tr)
 {
-	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top };
+	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top, .flags = o->summary_flags };
 	struct tm_proc p;
 	int err;
 
@@ -649,6 +755,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 		pr_warn("tidemark: pid %d was never counted: %s\n", pi->pid, strerror(-err));
 		return err;
 	}
+	prof->mode = (uint32_t)o->mode;
 	tm_postmortem__fill(prof, &p);
 	warn_py_arena_untraced(prof);
 	/* The peak itself, which 10 ms sampling may step over (RSS unknown there: 0). */
@@ -718,7 +825,7 @@ static int start_watchdog(pid_t child, const char *exe, int *keep)
  * Fork the child that will exec @exe, held until one byte 'g' arrives on
  * *go_fd (EOF: the tracer gave up, it exits 127). Its pid, or -1.
  */
-static pid_t spawn_held(const char *exe, char **argv, int *go_fd)
+static pid_t spawn_held(const char *exe, char **argv, int *go_fd, int live)
 {
 	int pipefd[2];
 	pid_t child;
@@ -740,6 +847,15 @@ static pid_t spawn_held(const char *exe, char **argv, int *go_fd)
 		close(pipefd[1]);
 		if (read(pipefd[0], &go, 1) != 1 || go != 'g')
 			_exit(127);
+		if (live) {
+			/* the live view reads the keys: CMD's stdin is /dev/null */
+			int null = open("/dev/null", O_RDONLY);
+
+			if (null >= 0 && null != STDIN_FILENO) {
+				dup2(null, STDIN_FILENO);
+				close(null);
+			}
+		}
 		execvp(exe, argv);
 		fprintf(stderr, "tidemark run: cannot execute %s: %s\n", exe, strerror(errno));
 		_exit(127);
@@ -757,7 +873,7 @@ static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_
 
 	tm_trace__print_verifier_stats(t);
 	err = tm_trace__watch(t, child, TM_WATCH_AT_EXEC);
-	if (!err)
+	if (!err && o->mode != TM_PROFILE_LITE)
 		err = tm_trace__attach_allocator(t, child, alloc);
 	if (err)
 		return err;
@@ -765,10 +881,12 @@ static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_
 		char py[PATH_MAX];
 
 		/* Before the exec, so that every object is seen; else when the interpreter shows up. */
-		if (!python_elf(exe, py, sizeof(py)))
+		if (!python_elf(exe, py, sizeof(py))) {
+			warn_py_inlined("run", py);
 			tm_trace__attach_python_allocators(t, child, py);
-		else
+		} else {
 			pr_debug("tidemark run: %s: cannot tell its libpython before it runs\n", exe);
+		}
 	}
 	return 0;
 }
@@ -782,6 +900,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
 	struct tree tr = { 0 };
+	struct tm_top *live = NULL;
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	pid_t child = -1;
@@ -802,7 +921,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	}
 	target_allocator(exe, &alloc);
 
-	child = spawn_held(exe, argv, &go_fd);
+	child = spawn_held(exe, argv, &go_fd, o->live);
 	if (child < 0)
 		goto out;
 	if (start_watchdog(child, exe, &watchdog))
@@ -822,7 +941,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	prof = tm_profile__new();
 	if (!prof)
 		goto out;
-	say_allocator("run", &alloc, prof);
+	if (o->mode != TM_PROFILE_LITE)
+		say_allocator("run", &alloc, prof);
 	err = tm_trace__open(&t, &o->trace);
 	if (!err)
 		err = probe_child(t, o, child, exe, &alloc);
@@ -843,11 +963,14 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		tr.root_pid = child;
 		tr.start_ns = pi.start_ns;
 		tr.interval_ns = TREE_INTERVAL_NS;
+		tr.mode = (uint32_t)o->mode;
 		tm_trace__watching(t, child, &tr.root_inc);
 		tm_trace__set_event_cb(t, tree_event, &tr);
 		if (tm_profile__set_process(prof, &pi))
 			goto out;
 	}
+	if (o->live)
+		tm_top__live_open(&live, t, child, cmdline, o->live_interval);
 	if (write(go_fd, "g", 1) != 1) {
 		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
 		goto out;
@@ -868,7 +991,14 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		sample(t, &tl, child, pi.start_ns, 0);
 		if (o->trace.children)
 			tree_sample(&tr, 0);
+		if (live && tm_top__live_tick(live)) {
+			tm_top__live_close(live); /* q: the view goes, the trace goes on */
+			live = NULL;
+			pr_info("tidemark run: live view closed; tracing %s until it exits\n", exe);
+		}
 	}
+	tm_top__live_close(live);
+	live = NULL;
 	tm_trace__poll(t, 0);
 	sample(t, &tl, child, pi.start_ns, 1);
 	if (o->trace.children)
@@ -883,11 +1013,13 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		goto out;
 	if (prof->oom.killed)
 		write_postmortem(prof, pm_dirfd, pm_dir);
+	say_cost(t, o, pi.end_ns - pi.start_ns);
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The child is gone: its probes can come off after we have returned. */
 	tm_trace__destroy_detached(t);
 	t = NULL;
 out:
+	tm_top__live_close(live);
 	if (go_fd >= 0)
 		close(go_fd); /* the child sees EOF and exits 127 */
 	if (watchdog >= 0)
@@ -917,6 +1049,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
 	struct tree tr = { 0 };
+	struct tm_top *live = NULL;
 	char cgroup[PATH_MAX], cmdline[4096], state;
 	uint64_t deadline = 0;
 	int pidfd = -1, err, rc = 1;
@@ -948,13 +1081,21 @@ int tm_session__attach(const struct tm_session_opts *o)
 	}
 	if (tm_allocator__of_pid(&alloc, o->pid, &maps))
 		pr_debug("tidemark attach: pid %d: cannot read its executable\n", o->pid);
+	if (o->trace.py_alloc) {
+		char py[PATH_MAX];
+
+		if (tm_maps__find_module(&maps, "libpython3.", py, sizeof(py)))
+			snprintf(py, sizeof(py), "/proc/%d/exe", (int)o->pid);
+		warn_py_inlined("attach", py);
+	}
 
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
 	prof = tm_profile__new();
 	if (!prof)
 		goto out;
-	say_allocator("attach", &alloc, prof);
+	if (o->mode != TM_PROFILE_LITE)
+		say_allocator("attach", &alloc, prof);
 	err = tm_trace__open(&t, &o->trace);
 	if (err)
 		goto out;
@@ -972,7 +1113,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	err = tm_trace__watch(t, o->pid, TM_WATCH_UNARMED);
 	if (err)
 		pr_warn("tidemark attach: pid %d: cannot start counting it: %s\n", o->pid, strerror(-err));
-	if (!err)
+	if (!err && o->mode != TM_PROFILE_LITE)
 		err = tm_trace__attach_allocator(t, o->pid, &alloc);
 	if (err) {
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
@@ -1000,6 +1141,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 		tr.root_pid = o->pid;
 		tr.start_ns = pi.start_ns;
 		tr.interval_ns = TREE_INTERVAL_NS;
+		tr.mode = (uint32_t)o->mode;
 		tm_trace__watching(t, o->pid, &tr.root_inc);
 		tm_trace__set_event_cb(t, tree_event, &tr);
 		if (tm_profile__set_process(prof, &pi))
@@ -1007,7 +1149,9 @@ int tm_session__attach(const struct tm_session_opts *o)
 	}
 	if (o->duration > 0)
 		deadline = pi.start_ns + (uint64_t)(o->duration * 1e9);
-	pr_info("tidemark: attached to pid %d; Ctrl-C to stop\n", o->pid);
+	pr_info("tidemark: attached to pid %d; %s to stop\n", o->pid, o->live ? "q or Ctrl-C" : "Ctrl-C");
+	if (o->live)
+		tm_top__live_open(&live, t, o->pid, cmdline, o->live_interval);
 
 	while (!stop_requested) {
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
@@ -1020,7 +1164,11 @@ int tm_session__attach(const struct tm_session_opts *o)
 		sample(t, &tl, o->pid, pi.start_ns, 0);
 		if (o->trace.children)
 			tree_sample(&tr, 0);
+		if (live && tm_top__live_tick(live))
+			break; /* q: as Ctrl-C */
 	}
+	tm_top__live_close(live);
+	live = NULL;
 	tm_trace__poll(t, 0);
 	sample(t, &tl, o->pid, pi.start_ns, 1);
 	if (o->trace.children)
@@ -1032,8 +1180,10 @@ int tm_session__attach(const struct tm_session_opts *o)
 	}
 	if (finish(t, prof, &pi, o, &tl, &out, o->trace.children ? &tr : NULL))
 		goto out;
+	say_cost(t, o, pi.end_ns - pi.start_ns);
 	rc = 0;
 out:
+	tm_top__live_close(live);
 	if (pidfd >= 0)
 		close(pidfd);
 	tm_outfile__abort(&out);

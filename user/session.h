@@ -20,7 +20,15 @@ struct tm_session_opts {
 	unsigned int top;       /* sites in the summary on stderr */
 	pid_t pid;              /* attach: the target */
 	double duration;        /* attach: seconds; 0 = until it exits or SIGINT/SIGTERM */
+	int live;               /* --live: tidemark top's view of the target while tracing */
+	double live_interval;   /* --interval: its refresh in seconds; 0 = not given */
+	int mode;               /* --mode: enum tm_profile_mode; -1 until given (then implied by the rest) */
+	/* enum tm_report_flags of that summary (--python-only) */
+	unsigned int summary_flags;
 };
+
+/* --mode sampled without --sample-bytes: one sample point per this many bytes on average. */
+#define TM_SESSION_SAMPLE_BYTES 524288
 
 /* The defaults of run and attach with no options. */
 void tm_session_opts__init(struct tm_session_opts *o);

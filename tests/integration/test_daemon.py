@@ -39,11 +39,13 @@ class Daemon:
             args += ["--output-dir", outdir]
         self.p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
         self.port = None
-        for _ in range(2):
+        # Until the port is said (a host without tracefs hears "mounted tracefs" first; -v says more).
+        for _ in range(200):
             line = self.p.stderr.readline()
             m = re.search(r"\(port (\d+)\)", line)
-            if m:
-                self.port = int(m.group(1))
+            if m or not line:
+                self.port = int(m.group(1)) if m else None
+                break
         if not self.port:
             self.p.kill()
             raise AssertionError(f"daemon did not start: {line!r}")

@@ -102,7 +102,7 @@ def man_text():
 def test_every_command_has_help():
     src = source()
     acc = accepted(src)
-    eq(sorted(acc), ["attach", "daemon", "diff", "report", "run"], "the commands main() dispatches")
+    eq(sorted(acc), ["attach", "daemon", "diff", "report", "run", "top"], "the commands main() dispatches")
     for cmd, opts in acc.items():
         r = tidemark(cmd, "--help")
         eq(r.returncode, 0, f"{cmd} --help exit status")

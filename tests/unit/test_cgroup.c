@@ -114,11 +114,21 @@ static void test_nspid(void)
 	TM_CHECK_EQ_U64(inner, 3);
 }
 
+static void test_under(void)
+{
+	TM_CHECK_EQ_U64(tm_cgroup__under("/", "/a/b"), 1);
+	TM_CHECK_EQ_U64(tm_cgroup__under("/a", "/a"), 1);
+	TM_CHECK_EQ_U64(tm_cgroup__under("/a", "/a/b"), 1);
+	TM_CHECK_EQ_U64(tm_cgroup__under("/a", "/ab"), 0); /* a prefix of a name is not a parent */
+	TM_CHECK_EQ_U64(tm_cgroup__under("/a/b", "/a"), 0);
+}
+
 int main(void)
 {
 	test_container_ids();
 	test_parse_proc();
 	test_oom_kill();
 	test_nspid();
+	test_under();
 	return tm_test_done("test_cgroup");
 }

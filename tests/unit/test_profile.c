@@ -230,6 +230,7 @@ static void test_names(void)
 		"alloc_map_full", "stack_map_full", "agg_map_full", "region_map_full",
 		"free_unmatched", "addr_reused", "stack_unreadable", "unmap_split",
 		"inflight", "py_unreadable", "py_arena_untraced", "proc_cap",
+		"untracked_bytes", "free_untracked",
 	};
 	static const char *const kinds[] = {
 		"malloc", "calloc", "realloc", "reallocarray", "posix_memalign",

@@ -97,6 +97,9 @@ static struct tm_profile *build(void)
 
 static const char expected_header[] =
 	"tidemark report: ./prog --in \"a b\"\\\\x\\x0a\\x01 \xc3\xa9 (pid 4242)\n"
+	"  lower bound:  each row at the peak (the totals and the peak are exact), by an amount not "
+	"counted: 12 allocations counted in one row of their own (the stack table was full); "
+	"raise --max-stacks\n"
 	"  status:       exited with code 0\n"
 	"  duration:     3.100 s\n"
 	"  peak:         12.3 MiB (12,897,345 bytes) at 1.204 s\n"
@@ -173,12 +176,17 @@ static void test_text_views(void)
 	TM_CHECK(strstr(out, "\n   2  ") == NULL);
 	free(out);
 
-	/* Python only: native frames are hidden, and said to be. */
+	/*
+	 * Python only: native frames are hidden, and said to be; the sites
+	 * that now print the same are one row, their bytes and allocators summed.
+	 */
 	o.top_n = 2;
 	o.flags = TM_REPORT_PYTHON_ONLY;
 	out = render(p, &o, 0, &ret);
 	TM_CHECK_EQ_U64(ret, 0);
-	TM_CHECK(strstr(out, "   1  3,000  2.9 KiB   60.0%      2  (no Python frames)  [malloc]\n") != NULL);
+	TM_CHECK(strstr(out, "2 allocation sites by bytes live at the peak (4.9 KiB in all):\n") != NULL);
+	TM_CHECK(strstr(out, "   1  4,000  3.9 KiB   80.0%      3  (no Python frames)  "
+			     "[malloc, realloc, mmap]\n") != NULL);
 	TM_CHECK(strstr(out, "0xdeadbeef") == NULL);
 	TM_CHECK(strstr(out, "app.py:12 load_data  [calloc]\n") != NULL);
 	free(out);
@@ -405,7 +413,9 @@ static const char py_check[] =
 	"assert d['totals'] == {'peak_bytes': 12897345, 'peak_time_ns': 1204000000,\n"
 	"    'live_bytes_end': 1024, 'alloc_bytes': 41943040, 'alloc_count': 12345,\n"
 	"    'free_count': 12000}\n"
-	"assert len(d['dropped']) == 12 and d['dropped']['stack_map_full'] == 12\n"
+	"assert len(d['dropped']) == 14 and d['dropped']['stack_map_full'] == 12\n"
+	"assert d['exact'] is False and d['lower_bounds'][0]['flag'] == '--max-stacks'\n"
+	"assert d['lower_bounds'][0]['events'] == 12 and d['lower_bounds'][0]['by_at_most_bytes'] is None\n"
 	"assert d['sample_bytes'] == 0\n"
 	"assert list(d['views']) == ['peak', 'leaks', 'allocs', 'temporary']\n"
 	"assert d['timeline'] == {'time_ns': [], 'heap_bytes': [], 'rss_bytes': []}\n"
@@ -495,21 +505,22 @@ static void test_json(void)
 	TM_CHECK(strstr(out, "\"dropped\": {\"alloc_map_full\": 0, \"stack_map_full\": 12, "
 			     "\"agg_map_full\": 0, \"region_map_full\": 0, \"free_unmatched\": 3, "
 			     "\"addr_reused\": 0, \"stack_unreadable\": 0, \"unmap_split\": 0, "
-			     "\"inflight\": 0, \"py_unreadable\": 0, \"py_arena_untraced\": 0, \"proc_cap\": 0}") != NULL);
+			     "\"inflight\": 0, \"py_unreadable\": 0, \"py_arena_untraced\": 0, \"proc_cap\": 0, "
+			     "\"untracked_bytes\": 0, \"free_untracked\": 0}") != NULL);
 	TM_CHECK(strstr(out, "\"stats\": {\"nested\": 0, \"mmap_in_alloc\": 0, \"stacks_new\": 6, "
 			     "\"stacks_truncated\": 0, \"procs_full\": 0, \"lost_exec_map\": 0, \"lost_oom\": 0, "
 			     "\"lost_exit\": 0, \"lost_exec\": 0, \"lost_fork\": 0}") != NULL);
 
 	/* All three views whatever o.view says, each in its own order. */
 	a = strstr(out, "\"peak\": [\n      {\"bytes\": 3000, \"count\": 2, \"allocator\": \"malloc\", "
-			"\"truncated\": false, \"stack\": [\n        {\"kind\": \"native\", "
+			"\"allocators\": [\"malloc\"], \"truncated\": false, \"stack\": [\n        {\"kind\": \"native\", "
 			"\"function\": \"make_buffer\", \"file\": \"main.c\", \"line\": 42, "
 			"\"module\": \"/usr/bin/prog\", \"address\": \"0x401234\"},");
 	b = strstr(out, "\"leaks\": [\n      {\"bytes\": 4194304, \"count\": 1, ");
 	c = strstr(out, "\"allocs\": [\n      {\"bytes\": 8388608, \"count\": 2, ");
 	TM_CHECK(a && b && c && a < b && b < c);
 	TM_CHECK(strstr(out, "{\"bytes\": 1000, \"count\": 1, \"allocator\": \"calloc\", "
-			     "\"truncated\": true, \"stack\": [\n        {\"kind\": \"python\", "
+			     "\"allocators\": [\"calloc\"], \"truncated\": true, \"stack\": [\n        {\"kind\": \"python\", "
 			     "\"function\": \"load_data\", \"file\": \"app.py\", \"line\": 12, "
 			     "\"module\": null, \"address\": \"0x7f00aa000000\"},\n        "
 			     "{\"kind\": \"python\", \"function\": "
@@ -542,7 +553,8 @@ static void test_json(void)
 	TM_CHECK_EQ_U64(ret, 0);
 	TM_CHECK(json_valid(out));
 	TM_CHECK(strstr(out, "\"kind\": \"native\"") == NULL);
-	TM_CHECK(strstr(out, "{\"bytes\": 3000, \"count\": 2, \"allocator\": \"malloc\", "
+	TM_CHECK(strstr(out, "{\"bytes\": 4000, \"count\": 3, \"allocator\": \"malloc\", "
+			     "\"allocators\": [\"malloc\", \"realloc\", \"mmap\"], "
 			     "\"truncated\": false, \"stack\": []}") != NULL);
 	free(out);
 	tm_profile__free(p);
@@ -628,9 +640,9 @@ static void test_big_numbers(void)
 	tm_profile__add_site(p, &s);
 	out = render(p, &o, 0, &ret);
 	TM_CHECK_EQ_U64(ret, 0);
-	TM_CHECK(strstr(out, "3 allocation sites by bytes allocated (16.0 EiB in all):\n") != NULL);
-	TM_CHECK(strstr(out, "   1  13,835,058,055,282,163,709  12.0 EiB   75.0%      1  (no stack)  [mmap]\n") != NULL);
-	TM_CHECK(strstr(out, "   2   4,611,686,018,427,387,903   4.0 EiB   25.0%      1  (no stack)  [mmap]\n") != NULL);
+	/* Three sites that print the same: one row, its sum saturated. */
+	TM_CHECK(strstr(out, "1 allocation site by bytes allocated (16.0 EiB in all):\n") != NULL);
+	TM_CHECK(strstr(out, "   1  18,446,744,073,709,551,615  16.0 EiB  100.0%      3  (no stack)  [mmap]\n") != NULL);
 	free(out);
 	tm_profile__free(p);
 }
@@ -834,8 +846,73 @@ static void test_oom(void)
 	tm_profile__free(p);
 }
 
+/*
+ * One row per printed stack: sites that differ only in what is not printed
+ * (the code object's or the return address's value) are one row, summed;
+ * a Python row leads with its line, the native frame it called under it.
+ */
+static void test_rows(void)
+{
+	struct tm_profile *p = tm_profile__new(), *rows = NULL;
+	struct tm_report_opts o = { .view = TM_VIEW_PEAK };
+	struct tm_frame f[] = {
+		{ TM_FRAME_PYTHON, 7, "work", "job.py", NULL, 0x1000 },
+		{ TM_FRAME_PYTHON, 7, "work", "job.py", NULL, 0x2000 },
+		{ TM_FRAME_NATIVE, 0, "PyByteArray_Resize+0x2c3", NULL, "/usr/bin/python3.11", 0x4a0000 },
+		{ TM_FRAME_NATIVE, 0, "_multiarray_umath.so+0x1a2b3", NULL, "/x/_multiarray_umath.so", 0x7f0000 },
+		{ TM_FRAME_NATIVE, 0, "_multiarray_umath.so+0x1a2b3", NULL, "/x/_multiarray_umath.so", 0x7f8000 },
+	};
+	uint32_t a[] = { 2, 0 }, b[] = { 2, 1 }, c[] = { 3, 0 }, d[] = { 4, 1 };
+	uint32_t *fr[] = { a, b, c, d };
+	const uint32_t kind[] = { TM_KIND_MALLOC, TM_KIND_REALLOC, TM_KIND_CALLOC, TM_KIND_CALLOC };
+	const int64_t peak[] = { 100, 50, 7, 3 };
+	const uint64_t alloc[] = { 100, 70, 7, 3 }, nalloc[] = { 1, 2, 1, 1 };
+	char *out;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		TM_CHECK(tm_profile__add_frame(p, &f[i]) == (int)i);
+	for (i = 0; i < 4; i++) {
+		struct tm_site s = { .nframes = 2, .frames = fr[i], .kind = kind[i] };
+
+		s.peak_bytes = peak[i];
+		s.peak_count = 1;
+		s.alloc_bytes = alloc[i];
+		s.alloc_count = nalloc[i];
+		TM_CHECK(tm_profile__add_site(p, &s) == (int)i);
+	}
+
+	TM_CHECK_EQ_U64(tm_report__rows(p, 0, &rows), 0);
+	TM_CHECK_EQ_U64(rows ? rows->nsites : 0, 2);
+	if (rows && rows->nsites == 2) {
+		TM_CHECK_EQ_U64(rows->sites[0].peak_bytes, 150);
+		TM_CHECK_EQ_U64(rows->sites[0].alloc_count, 3);
+		TM_CHECK_EQ_U64(rows->sites[0].kinds, (1u << TM_KIND_MALLOC) | (1u << TM_KIND_REALLOC));
+		TM_CHECK_EQ_U64(rows->sites[1].peak_bytes, 10);
+	}
+	tm_report__rows_free(rows);
+	TM_CHECK_EQ_U64(tm_report__rows(p, TM_REPORT_PYTHON_ONLY, &rows), 0);
+	TM_CHECK_EQ_U64(rows ? rows->nsites : 0, 1);
+	if (rows && rows->nsites == 1)
+		TM_CHECK_EQ_U64(rows->sites[0].alloc_bytes, 180);
+	tm_report__rows_free(rows);
+
+	out = render(p, &o, 0, &ret);
+	TM_CHECK_EQ_U64(ret, 0);
+	TM_CHECK(strstr(out, "2 allocation sites by bytes live at the peak (160 B in all):\n") != NULL);
+	TM_CHECK(strstr(out, "   1    150  150 B   93.8%      2  job.py:7 work  [malloc, realloc]\n"
+			     "                                       PyByteArray_Resize+0x2c3 (python3.11)\n") != NULL);
+	/* No symbol: module+0xOFFSET, the module not said twice. */
+	TM_CHECK(strstr(out, "   2     10   10 B    6.3%      2  job.py:7 work  [calloc]\n"
+			     "                                       _multiarray_umath.so+0x1a2b3\n") != NULL);
+	free(out);
+	tm_profile__free(p);
+}
+
 int main(void)
 {
+	test_rows();
 	test_text_extras();
 	test_oom();
 	test_text_views();

@@ -133,7 +133,7 @@ void tm_daemon_opts__init(struct tm_daemon_opts *o)
 	o->cap_allocs = o->cap_stacks = -1;
 	o->trace.native_depth = TM_MAX_NATIVE;
 	o->trace.max_allocs = 1024; /* lite: no allocator probes, nothing goes in allocs */
-	o->trace.max_stacks = 65536;
+	o->trace.max_stacks = TM_DEFAULT_MAX_STACKS;
 	o->trace.max_procs = 1024;
 	o->trace.python = 1;
 	o->trace.daemon = 1;
@@ -530,14 +530,6 @@ static int exe_matches(const struct tm_daemon_opts *o, pid_t pid)
 	return 0;
 }
 
-/* Is cg (a path in one hierarchy) rel or below it? */
-static int cgroup_under(const char *rel, const char *cg)
-{
-	size_t l = strlen(rel);
-
-	return !strcmp(rel, "/") || (!strncmp(cg, rel, l) && (cg[l] == 0 || cg[l] == '/'));
-}
-
 /* Is pid in one of the --cgroup groups, each looked up in its own hierarchy (v1 memory or v2)? */
 static int cgroup_matches(struct daemon *d, const char *const *rels, pid_t pid)
 {
@@ -545,7 +537,7 @@ static int cgroup_matches(struct daemon *d, const char *const *rels, pid_t pid)
 	unsigned int i;
 
 	for (i = 0; i < d->o->ncgroups; i++)
-		if (!tm_cgroup__of_pid_in(pid, d->cg_hier[i], cg, sizeof(cg)) && cgroup_under(rels[i], cg))
+		if (!tm_cgroup__of_pid_in(pid, d->cg_hier[i], cg, sizeof(cg)) && tm_cgroup__under(rels[i], cg))
 			return 1;
 	return 0;
 }
@@ -1086,9 +1078,9 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 			const struct dproc *dp = &d->procs[i];
 
 			if (by_hier && (tm_cgroup__of_pid_in(dp->pid, hier, pcg, sizeof(pcg)) ||
-					!cgroup_under(cg, pcg)))
+					!tm_cgroup__under(cg, pcg)))
 				continue;
-			if (!by_hier && !cgroup_under(cg, dp->cgroup))
+			if (!by_hier && !tm_cgroup__under(cg, dp->cgroup))
 				continue;
 			if (tm_trace__proc(d->t, dp->pid, &p) || p.inc != dp->inc)
 				continue;

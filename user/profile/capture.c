@@ -41,6 +41,8 @@
  *                      absent = the same as pid
  *   tag 9  OOM cgroup  u32 cg_have, u32 0, u64 cg_max, u64 cg_current,
  *                      u64 cg_peak, u64 cg_oom_kill; absent = none read
+ *   tag 10 mode        u32 mode (enum tm_profile_mode), u32 0; absent =
+ *                      sampled with a sampling section, else exact
  *   tag 11 parent      i32 ppid, u32 execed (0 or 1); absent = 0, 0
  *   tag 12 tree        u32 note, u32 0, u64 nprocs, u64 peak_bytes,
  *                      u64 peak_time_ns, u64 interval_ns, u32 n, then n
@@ -100,7 +102,7 @@ enum section_tag {
 	SECTION_ALLOCATOR = 7,
 	SECTION_NAMESPACE = 8,
 	SECTION_OOM_CGROUP = 9,
-	/* 10 is main's SECTION_MODE (branch modes): these follow it */
+	SECTION_MODE = 10,
 	SECTION_PARENT = 11,
 	SECTION_TREE = 12,
 	SECTION_PROCESS = 13,
@@ -399,6 +401,13 @@ static void put_sections(struct tm_buf *w, const struct strtab *t, const struct 
 		put_u32(w, SECTION_NAMESPACE);
 		put_u64(w, 8);
 		put_u32(w, (uint32_t)p->ns_pid);
+		put_u32(w, 0);
+	}
+	/* absent = what a reader infers: exact, or sampled from the sampling section */
+	if (p->mode != TM_PROFILE_EXACT && !(p->mode == TM_PROFILE_SAMPLED && p->sample_bytes)) {
+		put_u32(w, SECTION_MODE);
+		put_u64(w, 8);
+		put_u32(w, p->mode);
 		put_u32(w, 0);
 	}
 	if (p->oom.cg_have) {
@@ -1101,6 +1110,12 @@ static int read_sections(struct reader *r, struct tm_profile *p, const struct st
 			err = err ?: get_u64(r, &p->oom.cg_peak, "oom cgroup");
 			err = err ?: get_u64(r, &p->oom.cg_oom_kill, "oom cgroup");
 			break;
+		case SECTION_MODE:
+			err = get_u32(r, &p->mode, "mode");
+			err = err ?: get_u32(r, &pad, "mode");
+			if (!err && p->mode >= TM_PROFILE_MODE__COUNT)
+				err = fail(r, "corrupt payload: mode %u", p->mode);
+			break;
 		case SECTION_PARENT:
 			err = get_i32(r, &p->ppid, "parent");
 			err = err ?: get_i32(r, &p->execed, "parent");
@@ -1156,6 +1171,9 @@ static int decode_payload(struct reader *r, struct tm_profile *p)
 		err = read_sections(r, p, &st, map, nmap);
 	if (!err && remaining(r))
 		err = fail(r, "corrupt payload: %zu unexpected bytes at the end", remaining(r));
+	/* Before modes, a sampling section was the only other way a capture was made. */
+	if (!err && p->mode == TM_PROFILE_EXACT && p->sample_bytes)
+		p->mode = TM_PROFILE_SAMPLED;
 out:
 	free(map);
 	free(st.s);

@@ -37,6 +37,8 @@ static const char *const drop_names[] = {
 	[TM_DROP_PY_UNREADABLE] = "py_unreadable",
 	[TM_DROP_PY_ARENA_UNTRACED] = "py_arena_untraced",
 	[TM_DROP_PROC_CAP] = "proc_cap",
+	[TM_DROP_UNTRACKED_BYTES] = "untracked_bytes",
+	[TM_DROP_FREE_UNTRACKED] = "free_untracked",
 };
 
 static const char *const stat_names[] = {
@@ -94,6 +96,55 @@ const char *tm_drop_name(unsigned int drop)
 const char *tm_stat_name(unsigned int stat)
 {
 	return stat < ARRAY_SIZE(stat_names) ? stat_names[stat] : NULL;
+}
+
+static const struct {
+	const char *name, *sees, *misses;
+} modes[] = {
+	[TM_PROFILE_EXACT] = { "exact",
+			       "every allocator call (malloc ... free) and every anonymous mapping the program "
+			       "makes itself, each with its stack",
+			       NULL },
+	[TM_PROFILE_SAMPLED] = { "sampled",
+				 "allocations sampled by bytes (one sample point per sample_bytes allocated on "
+				 "average) and scaled up: bytes and counts are unbiased estimates",
+				 "exact counts: a site that allocated much less than sample_bytes in all may not "
+				 "show at all; every allocator call still traps" },
+	[TM_PROFILE_LITE] = { "lite",
+			      "memory the allocator or the program takes from the kernel (mmap, mremap, brk): "
+			      "heap growth, pymalloc arenas and large blocks, with their stacks; no uprobes",
+			      "the blocks the allocator hands out of memory it already holds, and their frees: "
+			      "a freed block counts until its memory goes back to the kernel; native stacks "
+			      "may stop inside libc" },
+};
+_Static_assert(ARRAY_SIZE(modes) == TM_PROFILE_MODE__COUNT, "a tm_profile_mode has no name");
+
+const char *tm_profile_mode__name(unsigned int mode)
+{
+	return mode < ARRAY_SIZE(modes) ? modes[mode].name : NULL;
+}
+
+const char *tm_profile_mode__sees(unsigned int mode)
+{
+	return mode < ARRAY_SIZE(modes) ? modes[mode].sees : NULL;
+}
+
+const char *tm_profile_mode__misses(unsigned int mode)
+{
+	return mode < ARRAY_SIZE(modes) ? modes[mode].misses : NULL;
+}
+
+int tm_profile_mode__parse(const char *s, unsigned int *mode)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (!strcmp(s, modes[i].name)) {
+			*mode = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 const char *tm_kind_name(unsigned int kind)

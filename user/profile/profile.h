@@ -38,7 +38,11 @@ struct tm_site {
 	uint32_t flags;   /* enum tm_stack_flags (tidemark_common.h) */
 	uint32_t *frames; /* indices into profile.frames, innermost first */
 	uint32_t kind;    /* enum tm_kind of the allocator that made it */
-	uint32_t pad;
+	/*
+	 * A report row that merges sites (tm_report__rows): bit k for each
+	 * enum tm_kind k among them; 0 = kind alone. Not stored in captures.
+	 */
+	uint32_t kinds;
 	uint64_t alloc_bytes;
 	uint64_t alloc_count;
 	uint64_t free_bytes;
@@ -68,6 +72,18 @@ struct tm_sample {
 struct tm_size_bucket {
 	uint64_t count;
 	uint64_t bytes;
+};
+
+/*
+ * How the trace was made (run/attach --mode): what its numbers can show.
+ * Stored in the capture (absent: exact, or sampled when it has a sampling
+ * section, as every file before modes was).
+ */
+enum tm_profile_mode {
+	TM_PROFILE_EXACT = 0,   /* every allocator call, through uprobes */
+	TM_PROFILE_SAMPLED = 1, /* every call traps; byte-weighted samples are recorded (--sample-bytes) */
+	TM_PROFILE_LITE = 2,    /* syscall tracepoints only: no uprobes */
+	TM_PROFILE_MODE__COUNT,
 };
 
 /* A named counter (drops, stats): stored by name so new ones never break old files. */
@@ -152,6 +168,8 @@ struct tm_profile {
 	 * the sites is an unbiased estimate. 0 = exact.
 	 */
 	uint64_t sample_bytes;
+	uint32_t mode; /* enum tm_profile_mode */
+	uint32_t pad;
 
 	struct tm_counter *drops; /* every known reason, zero or not */
 	size_t ndrops;
@@ -225,5 +243,11 @@ int tm_profile__check(const struct tm_profile *p);
 const char *tm_drop_name(unsigned int drop);
 const char *tm_stat_name(unsigned int stat);
 const char *tm_kind_name(unsigned int kind);
+/* A mode's name ("exact", "sampled", "lite"), what it records and what it cannot see; NULL when unknown. */
+const char *tm_profile_mode__name(unsigned int mode);
+const char *tm_profile_mode__sees(unsigned int mode);
+const char *tm_profile_mode__misses(unsigned int mode);
+/* "exact", "sampled" or "lite": 0 and *mode, or -EINVAL. */
+int tm_profile_mode__parse(const char *s, unsigned int *mode);
 
 #endif /* TIDEMARK_PROFILE_H */

@@ -2,11 +2,11 @@
 /*
  * diff.c: per-stack change between two captures (see diff.h).
  *
- * The matcher: each side's kept sites get a key that spells the truncation
- * flag and the shown frames' labels, every string length-prefixed so that
- * no name can forge a separator; each side is sorted by key (then by site
- * index, so a stack's first site is its representative on every run), and
- * the two sorted lists are merged into one entry per distinct stack.
+ * The matcher: each side's kept sites get their printed identity
+ * (tm_report__site_keys in view.c, the key every report's rows merge by),
+ * sorted by key (then by site index, so a stack's first site is its
+ * representative on every run), and the two sorted lists are merged into
+ * one entry per distinct stack.
  * O(n log n) in the number of sites. tm_diff__rows and the flame graph's
  * diff page both use it, so the two always pair the same stacks.
  */
@@ -17,118 +17,15 @@
 
 #include "report/diff.h"
 #include "report/fmt.h"
-#include "util/buf.h"
-#include "util/path.h"
 
-struct keyed {
-	char *key;
-	size_t len;
-	const struct tm_site *site;
-	size_t index;
-};
-
-static void put_str(struct tm_buf *b, const char *s)
+/* How many keys from k[i] on are equal to it. */
+static size_t equal_run(const struct tm_site_key *k, size_t i, size_t n)
 {
-	uint32_t n = s ? (uint32_t)strlen(s) + 1 : 0;   /* 0 = unknown, 1 = "" */
+	size_t r = 1;
 
-	tm_buf__put(b, &n, sizeof(n));
-	if (s)
-		tm_buf__put(b, s, n - 1);
-}
-
-static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigned int flags,
-		    struct tm_buf *b)
-{
-	uint32_t i, v;
-
-	b->len = 0;
-	v = (uint32_t)tm_report__site_truncated(s);
-	tm_buf__put(b, &v, sizeof(v));
-	for (i = 0; i < s->nframes; i++) {
-		const struct tm_frame *f = &p->frames[s->frames[i]];
-
-		if (tm_report__frame_hidden(f, flags))
-			continue;
-		v = f->kind;
-		tm_buf__put(b, &v, sizeof(v));
-		v = f->line;
-		tm_buf__put(b, &v, sizeof(v));
-		put_str(b, f->function);
-		put_str(b, f->file);
-		put_str(b, tm_basename(f->module));
-	}
-	return b->err;
-}
-
-static int cmp_key(const struct keyed *a, const struct keyed *b)
-{
-	size_t n = a->len < b->len ? a->len : b->len;
-	int c = n ? memcmp(a->key, b->key, n) : 0;
-
-	if (c)
-		return c;
-	return (a->len > b->len) - (a->len < b->len);
-}
-
-static int cmp_keyed(const void *pa, const void *pb)
-{
-	const struct keyed *a = pa, *b = pb;
-	int c = cmp_key(a, b);
-
-	if (c)
-		return c;
-	return (a->index > b->index) - (a->index < b->index);
-}
-
-static void free_keyed(struct keyed *k, size_t n)
-{
-	size_t i;
-
-	for (i = 0; k && i < n; i++)
-		free(k[i].key);
-	free(k);
-}
-
-/* One side's kept sites, keyed and sorted. */
-static int keyed_side(const struct tm_profile *p, unsigned int flags, tm_diff_keep_fn keep,
-		      void *arg, struct keyed **out, size_t *nout)
-{
-	struct tm_buf b = { 0 };
-	struct keyed *k;
-	size_t i, n = 0;
-	int err = 0;
-
-	k = calloc(p->nsites ? p->nsites : 1, sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	for (i = 0; i < p->nsites; i++) {
-		const struct tm_site *s = &p->sites[i];
-
-		if (!keep(p, s, arg))
-			continue;
-		err = site_key(p, s, flags, &b);
-		if (err)
-			goto fail;
-		k[n].key = malloc(b.len);
-		if (!k[n].key) {
-			err = -ENOMEM;
-			goto fail;
-		}
-		memcpy(k[n].key, b.data, b.len);
-		k[n].len = b.len;
-		k[n].site = s;
-		k[n].index = i;
-		n++;
-	}
-	qsort(k, n, sizeof(*k), cmp_keyed);
-	free(b.data);
-	*out = k;
-	*nout = n;
-	return 0;
-fail:
-	free(b.data);
-	free_keyed(k, n);
-	return err;
+	while (i + r < n && !tm_report__key_cmp(&k[i], &k[i + r]))
+		r++;
+	return r;
 }
 
 void tm_diff_match__free(struct tm_diff_match *m)
@@ -143,7 +40,7 @@ void tm_diff_match__free(struct tm_diff_match *m)
 int tm_diff__match(const struct tm_profile *before, const struct tm_profile *after,
 		   unsigned int flags, tm_diff_keep_fn keep, void *arg, struct tm_diff_match *m)
 {
-	struct keyed *kb = NULL, *ka = NULL;
+	struct tm_site_key *kb = NULL, *ka = NULL;
 	size_t nb = 0, na = 0, i = 0, j = 0, r = 0;
 	const struct tm_site **sb, **sa;
 	struct tm_diff_stack *st;
@@ -154,8 +51,8 @@ int tm_diff__match(const struct tm_profile *before, const struct tm_profile *aft
 	memset(m, 0, sizeof(*m));
 	if (!keep || tm_profile__check(before) || tm_profile__check(after))
 		return -EINVAL;
-	err = keyed_side(before, flags, keep, arg, &kb, &nb);
-	err = err ?: keyed_side(after, flags, keep, arg, &ka, &na);
+	err = tm_report__site_keys(before, flags, keep, arg, &kb, &nb);
+	err = err ?: tm_report__site_keys(after, flags, keep, arg, &ka, &na);
 	if (err)
 		goto out;
 	m->stacks = calloc(nb + na + 1, sizeof(*m->stacks));
@@ -173,18 +70,17 @@ int tm_diff__match(const struct tm_profile *before, const struct tm_profile *aft
 	i = j = 0;
 	while (i < nb || j < na) {
 		st = &m->stacks[r++];
-		c = i == nb ? 1 : j == na ? -1 : cmp_key(&kb[i], &ka[j]);
+		if (i == nb || j == na)
+			c = i == nb ? 1 : -1;
+		else
+			c = tm_report__key_cmp(&kb[i], &ka[j]);
 		if (c <= 0) {
 			st->before = &sb[i];
-			for (st->nbefore = 1; i + st->nbefore < nb &&
-			     !cmp_key(&kb[i], &kb[i + st->nbefore]); st->nbefore++)
-				;
+			st->nbefore = equal_run(kb, i, nb);
 		}
 		if (c >= 0) {
 			st->after = &sa[j];
-			for (st->nafter = 1; j + st->nafter < na &&
-			     !cmp_key(&ka[j], &ka[j + st->nafter]); st->nafter++)
-				;
+			st->nafter = equal_run(ka, j, na);
 		}
 		i += st->nbefore;
 		j += st->nafter;
@@ -193,8 +89,8 @@ int tm_diff__match(const struct tm_profile *before, const struct tm_profile *aft
 out:
 	if (err)
 		tm_diff_match__free(m);
-	free_keyed(kb, nb);
-	free_keyed(ka, na);
+	tm_report__site_keys_free(kb, nb);
+	tm_report__site_keys_free(ka, na);
 	return err;
 }
 

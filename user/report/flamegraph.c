@@ -422,11 +422,18 @@ static int write_page(FILE *out, const struct fill *f)
 int tm_flamegraph__write(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
 	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
+	struct tm_profile *rows = NULL;
 	struct fill f = { NULL, p, NULL };
 	int err;
 
 	err = tm_report__begin(p, out, o, &def, &f.o);
-	return err ?: write_page(out, &f);
+	err = err ?: tm_report__rows(p, f.o->flags, &rows);
+	if (err)
+		return err;
+	f.after = rows;
+	err = write_page(out, &f);
+	tm_report__rows_free(rows);
+	return err;
 }
 
 int tm_flamegraph__write_diff(const struct tm_profile *before, const struct tm_profile *after,

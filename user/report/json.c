@@ -33,6 +33,23 @@ static void json_frame(FILE *out, const struct tm_frame *f)
 		fputs(", \"address\": null}", out);
 }
 
+/* Every allocator a row merges: "allocators": ["malloc", "calloc"]. */
+static void json_kinds(FILE *out, const struct tm_site *s)
+{
+	unsigned int k, kinds = s->kinds ? s->kinds : (s->kind < 32 ? 1u << s->kind : 0);
+	int first = 1;
+
+	fputs(", \"allocators\": [", out);
+	for (k = 0; k < 32; k++) {
+		if (!(kinds & (1u << k)))
+			continue;
+		fputs(first ? "" : ", ", out);
+		tm_json__str(out, tm_kind_name(k));
+		first = 0;
+	}
+	fputc(']', out);
+}
+
 static int json_view(const struct tm_profile *p, FILE *out, enum tm_report_view view,
 		     const struct tm_report_opts *o)
 {
@@ -54,6 +71,7 @@ static int json_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 		fprintf(out, "%s\n      {\"bytes\": %" PRIu64 ", \"count\": %" PRIu64
 			", \"allocator\": ", i ? "," : "", rk.r[i].bytes, rk.r[i].count);
 		tm_json__str(out, kind);
+		json_kinds(out, s);
 		fprintf(out, ", \"truncated\": %s, \"stack\": [",
 			tm_report__site_truncated(s) ? "true" : "false");
 		first = 1;
@@ -114,16 +132,24 @@ static void json_sizes(const struct tm_profile *p, FILE *out)
 /* "views": every view's ranked sites (the root's, and each process's of a tree). */
 static int json_views(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
+	struct tm_profile *rows = NULL;
 	unsigned int v;
 	int err;
 
+	/* one row per printed stack (tm_report__rows), per process of a tree too */
+	err = tm_report__rows(p, o->flags, &rows);
+	if (err)
+		return err;
 	fputs("  \"views\": {\n", out);
 	for (v = 0; v < TM_VIEW__COUNT; v++) {
-		err = json_view(p, out, (enum tm_report_view)v, o);
+		err = json_view(rows, out, (enum tm_report_view)v, o);
 		if (err)
-			return err;
+			break;
 		fputs(v + 1 < TM_VIEW__COUNT ? ",\n" : "\n", out);
 	}
+	tm_report__rows_free(rows);
+	if (err)
+		return err;
 	fputs("  }", out);
 	return 0;
 }

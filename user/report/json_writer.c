@@ -87,6 +87,31 @@ static void json_u64_if(FILE *out, const char *key, int have, uint64_t v)
 		fprintf(out, "%s: null", key);
 }
 
+/*
+ * "exact": whether every number is; "lower_bounds": for each reason it is
+ * not, which numbers, by at most how many bytes (null: not counted), the
+ * reason and the flag that fixes it (null: none).
+ */
+static void json_lower_bounds(FILE *out, const struct tm_profile *p, int indent)
+{
+	struct tm_lower_bound lb[TM_LOWER_BOUNDS_MAX];
+	size_t i, n = tm_report__lower_bounds(p, lb);
+
+	fprintf(out, "%*s\"exact\": %s,\n%*s\"lower_bounds\": [", indent, "", n ? "false" : "true",
+		indent, "");
+	for (i = 0; i < n; i++) {
+		fprintf(out, "%s\n%*s  {\"numbers\": ", i ? "," : "", indent, "");
+		tm_json__str(out, lb[i].numbers);
+		json_u64_if(out, ", \"by_at_most_bytes\"", lb[i].by_known, lb[i].by_at_most);
+		fprintf(out, ", \"events\": %" PRIu64 ", \"reason\": ", lb[i].events);
+		tm_json__str(out, lb[i].reason);
+		fputs(", \"flag\": ", out);
+		tm_json__str(out, lb[i].flag);
+		fputc('}', out);
+	}
+	fprintf(out, n ? "\n%*s],\n" : "],\n", indent, "");
+}
+
 void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 {
 	struct tm_container_ids ids;
@@ -148,11 +173,20 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 		p->peak_bytes, p->peak_time_ns, p->live_bytes_end, indent, "", p->alloc_bytes,
 		p->alloc_count, p->free_count);
 	fprintf(out, "%*s\"sample_bytes\": %" PRIu64 ",\n", indent, "", p->sample_bytes);
+	/* which mode made it, what that mode records and what it cannot see (null: nothing named) */
+	fprintf(out, "%*s\"mode\": {\"name\": ", indent, "");
+	tm_json__str(out, tm_profile_mode__name(p->mode));
+	fputs(", \"sees\": ", out);
+	tm_json__str(out, tm_profile_mode__sees(p->mode));
+	fputs(", \"cannot_see\": ", out);
+	tm_json__str(out, tm_profile_mode__misses(p->mode));
+	fputs("},\n", out);
 	/* null: the allocator was understood and its blocks counted; else what the numbers are instead */
 	fprintf(out, "%*s\"allocator_note\": ", indent, "");
 	tm_json__str(out, p->allocator_note);
 	fputs(",\n", out);
 
+	json_lower_bounds(out, p, indent);
 	json_counters(out, indent, "dropped", p->drops, p->ndrops);
 	json_counters(out, indent, "stats", p->stats, p->nstats);
 }

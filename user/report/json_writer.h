@@ -34,6 +34,7 @@ void tm_json__str(FILE *out, const char *s);
  *   "totals"        peak_bytes, peak_time_ns, live_bytes_end, alloc_bytes,
  *                   alloc_count, free_count
  *   "sample_bytes"  0 = every allocation recorded; N = --sample-bytes N, estimates
+ *   "mode"          {"name": exact|sampled|lite, "sees": ..., "cannot_see": ... or null}
  *   "dropped", "stats"  every counter by name
  */
 void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent);

@@ -564,6 +564,8 @@ static void add_comments(struct writer *w)
 	comment(w, "live at end: %" PRId64 " bytes", p->live_bytes_end);
 	comment(w, "allocated: %" PRIu64 " bytes in %" PRIu64 " allocations, %" PRIu64 " frees",
 		p->alloc_bytes, p->alloc_count, p->free_count);
+	if (p->mode != TM_PROFILE_EXACT && tm_profile_mode__name(p->mode))
+		comment(w, "mode: %s: %s", tm_profile_mode__name(p->mode), tm_profile_mode__sees(p->mode));
 	if (p->sample_bytes)
 		comment(w, "sampled: one point per %" PRIu64 " bytes allocated; values are unbiased estimates",
 			p->sample_bytes);

@@ -149,6 +149,7 @@ static int stats_hot_spots(const struct tm_profile *p, FILE *out, const struct t
 int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
 	struct tm_report_opts def = { .view = TM_VIEW_ALLOCS, .top_n = 10 };
+	struct tm_profile *rows = NULL;
 	int err;
 
 	err = tm_report__begin(p, out, o, &def, &o);
@@ -157,7 +158,11 @@ int tm_report__stats(const struct tm_profile *p, FILE *out, const struct tm_repo
 	tm_text__header(p, out);
 	stats_allocators(p, out);
 	stats_sizes(p, out);
-	err = stats_hot_spots(p, out, o);
+	err = tm_report__rows(p, o->flags, &rows);
+	if (err)
+		return err;
+	err = stats_hot_spots(rows, out, o);
+	tm_report__rows_free(rows);
 	if (err)
 		return err;
 	if (fflush(out) || ferror(out))

@@ -123,6 +123,33 @@ static void text_exit(const struct tm_profile *p, FILE *out)
 	}
 }
 
+/*
+ * First after the title: which printed numbers are lower bounds, by at most
+ * how much, why, and the flag that fixes it. Nothing when all are exact.
+ */
+static void text_lower_bounds(const struct tm_profile *p, FILE *out)
+{
+	struct tm_lower_bound lb[TM_LOWER_BOUNDS_MAX];
+	size_t i, n = tm_report__lower_bounds(p, lb);
+	char a[64], b[64], c[64];
+
+	for (i = 0; i < n; i++) {
+		tm_fmt__u64(c, sizeof(c), lb[i].events);
+		fprintf(out, "  lower bound:  %s", lb[i].numbers);
+		if (lb[i].by_known) {
+			tm_fmt__human(a, sizeof(a), lb[i].by_at_most);
+			tm_fmt__u64(b, sizeof(b), lb[i].by_at_most);
+			fprintf(out, ", by at most %s (%s bytes)", a, b);
+		} else {
+			fputs(", by an amount not counted", out);
+		}
+		fprintf(out, ": %s %s", c, lb[i].reason);
+		if (lb[i].flag)
+			fprintf(out, "; raise %s", lb[i].flag);
+		fputc('\n', out);
+	}
+}
+
 void tm_text__header(const struct tm_profile *p, FILE *out)
 {
 	char a[64], b[64];
@@ -135,6 +162,7 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 		fprintf(out, " (pid %d; pid %d in its PID namespace)\n", p->pid, p->ns_pid);
 	else
 		fprintf(out, " (pid %d)\n", p->pid);
+	text_lower_bounds(p, out);
 
 	if (p->cgroup) {
 		struct tm_container_ids ids;
@@ -181,6 +209,12 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 
 	tm_fmt__u64(a, sizeof(a), p->free_count);
 	fprintf(out, "  frees:        %s\n", a);
+	/* exact, the default, goes unsaid (the JSON always names the mode) */
+	if (p->mode != TM_PROFILE_EXACT && tm_profile_mode__name(p->mode)) {
+		fprintf(out, "  mode:         %s: %s\n", tm_profile_mode__name(p->mode), tm_profile_mode__sees(p->mode));
+		if (tm_profile_mode__misses(p->mode))
+			fprintf(out, "  not seen:     %s\n", tm_profile_mode__misses(p->mode));
+	}
 	if (p->sample_bytes) {
 		tm_fmt__human(a, sizeof(a), p->sample_bytes);
 		tm_fmt__u64(b, sizeof(b), p->sample_bytes);
@@ -196,7 +230,7 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 
 	fputs("Dropped / not recorded: ", out);
 	for (i = 0; i < p->ndrops; i++) {
-		if (!p->drops[i].value)
+		if (!p->drops[i].value || tm_report__drop_shown_apart(p->drops[i].name))
 			continue;
 		tm_fmt__u64(a, sizeof(a), p->drops[i].value);
 		fputs(any ? ", " : "", out);
@@ -205,6 +239,14 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 		any = 1;
 	}
 	fputs(any ? "\n" : "nothing dropped\n", out);
+	for (i = 0; i < p->ndrops; i++) {
+		const char *meaning = tm_report__not_a_loss(p->drops[i].name);
+
+		if (!p->drops[i].value || !meaning)
+			continue;
+		tm_fmt__u64(a, sizeof(a), p->drops[i].value);
+		fprintf(out, "Not a loss: %s %s: %s\n", p->drops[i].name, a, meaning);
+	}
 }
 
 static const char *const view_titles[] = {
@@ -217,12 +259,32 @@ static const char *const view_titles[] = {
 /* The allocator, after the innermost frame: "  [calloc]". */
 static void text_kind(FILE *out, const struct tm_site *s)
 {
-	const char *kind = tm_kind_name(s->kind);
+	char kinds[256];
 
-	if (kind)
-		fprintf(out, "  [%s]", kind);
-	else
-		fprintf(out, "  [allocator %u]", s->kind);
+	tm_report__row_kinds(s, kinds, sizeof(kinds));
+	fprintf(out, "  [%s]", kinds);
+}
+
+/*
+ * The order a row's frames are printed in: innermost first, except that a
+ * stack with a Python frame leads with the innermost one, the native frames
+ * it called shown under it (marked by *under), then its callers.
+ */
+static uint32_t row_frame(const struct tm_profile *p, const struct tm_site *s, uint32_t k,
+			  int *under)
+{
+	uint32_t lead;
+
+	*under = 0;
+	for (lead = 0; lead < s->nframes; lead++)
+		if (p->frames[s->frames[lead]].kind == TM_FRAME_PYTHON)
+			break;
+	if (lead == 0 || lead == s->nframes || k > lead)
+		return k;
+	if (k == 0)
+		return lead;
+	*under = 1;
+	return k - 1;
 }
 
 void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site *s,
@@ -230,10 +292,11 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 {
 	unsigned int shown = 0, hidden = 0, flags = o->flags;
 	unsigned int depth = o->max_depth ? o->max_depth : 1 + TEXT_CALLERS;
-	uint32_t i;
+	uint32_t k;
+	int under;
 
-	for (i = 0; i < s->nframes; i++) {
-		const struct tm_frame *f = &p->frames[s->frames[i]];
+	for (k = 0; k < s->nframes; k++) {
+		const struct tm_frame *f = &p->frames[s->frames[row_frame(p, s, k, &under)]];
 
 		if (tm_report__frame_hidden(f, flags))
 			continue;
@@ -244,7 +307,7 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 		if (shown == 1)
 			text_kind(out, s);
 		if (shown)
-			fprintf(out, "\n%*s  ", indent, "");
+			fprintf(out, "\n%*s  %s", indent, "", under ? "  " : "");
 		tm_report__text_frame(out, f);
 		shown++;
 	}
@@ -632,16 +695,19 @@ out:
 int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
 	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
+	struct tm_profile *rows = NULL;
 	int err;
 
 	err = tm_report__begin(p, out, o, &def, &o);
+	err = err ?: tm_report__rows(p, o->flags, &rows);
 	if (err)
 		return err;
 	tm_text__header(p, out);
 	text_timeline(p, out);
-	err = text_view(p, out, o->view, o);
+	err = text_view(rows, out, o->view, o);
 	if (!err && (o->flags & TM_REPORT_TREE))
-		err = text_tree(p, out, o->view, o);
+		err = text_tree(rows, out, o->view, o);
+	tm_report__rows_free(rows);
 	if (err)
 		return err;
 	if (tm_procs__is_tree(p))

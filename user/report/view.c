@@ -14,6 +14,7 @@
 
 #include "tidemark_common.h"
 #include "report/view.h"
+#include "util/buf.h"
 #include "util/path.h"
 
 #define TEXT_CALLERS 6
@@ -219,6 +220,353 @@ int tm_report__rank(const struct tm_profile *p, enum tm_report_view view,
 }
 
 /* ------------------------------------------------------------------ */
+/* printed identity and rows                                          */
+
+static void put_str(struct tm_buf *b, const char *s)
+{
+	uint32_t n = s ? (uint32_t)strlen(s) + 1 : 0; /* 0 = unknown, 1 = "" */
+
+	tm_buf__put(b, &n, sizeof(n));
+	if (s)
+		tm_buf__put(b, s, n - 1);
+}
+
+static int site_key(const struct tm_profile *p, const struct tm_site *s, unsigned int flags,
+		    struct tm_buf *b)
+{
+	uint32_t i, v;
+
+	b->len = 0;
+	v = (uint32_t)tm_report__site_truncated(s);
+	tm_buf__put(b, &v, sizeof(v));
+	for (i = 0; i < s->nframes; i++) {
+		const struct tm_frame *f = &p->frames[s->frames[i]];
+
+		if (tm_report__frame_hidden(f, flags))
+			continue;
+		v = f->kind;
+		tm_buf__put(b, &v, sizeof(v));
+		v = f->line;
+		tm_buf__put(b, &v, sizeof(v));
+		put_str(b, f->function);
+		put_str(b, f->file);
+		put_str(b, tm_basename(f->module));
+	}
+	return b->err;
+}
+
+int tm_report__key_cmp(const struct tm_site_key *a, const struct tm_site_key *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = n ? memcmp(a->key, b->key, n) : 0;
+
+	if (c)
+		return c;
+	return (a->len > b->len) - (a->len < b->len);
+}
+
+static int cmp_site_key(const void *pa, const void *pb)
+{
+	const struct tm_site_key *a = pa, *b = pb;
+	int c = tm_report__key_cmp(a, b);
+
+	if (c)
+		return c;
+	return (a->index > b->index) - (a->index < b->index);
+}
+
+void tm_report__site_keys_free(struct tm_site_key *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; k && i < n; i++)
+		free(k[i].key);
+	free(k);
+}
+
+int tm_report__site_keys(const struct tm_profile *p, unsigned int flags, tm_report_keep_fn keep,
+			 void *arg, struct tm_site_key **out, size_t *nout)
+{
+	struct tm_buf b = { 0 };
+	struct tm_site_key *k;
+	size_t i, n = 0;
+	int err = 0;
+
+	k = calloc(p->nsites ? p->nsites : 1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	for (i = 0; i < p->nsites; i++) {
+		const struct tm_site *s = &p->sites[i];
+
+		if (keep && !keep(p, s, arg))
+			continue;
+		err = site_key(p, s, flags, &b);
+		if (err)
+			goto fail;
+		k[n].key = malloc(b.len);
+		if (!k[n].key) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		memcpy(k[n].key, b.data, b.len);
+		k[n].len = b.len;
+		k[n].site = s;
+		k[n].index = i;
+		n++;
+	}
+	qsort(k, n, sizeof(*k), cmp_site_key);
+	free(b.data);
+	*out = k;
+	*nout = n;
+	return 0;
+fail:
+	free(b.data);
+	tm_report__site_keys_free(k, n);
+	return err;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static int64_t pos(int64_t v)
+{
+	return v > 0 ? v : 0;
+}
+
+static uint32_t site_kind_bit(const struct tm_site *s)
+{
+	return s->kind < 32 ? 1u << s->kind : 0;
+}
+
+/* A site that scores in no view adds nothing to a row, not even its allocator's name. */
+static int site_scores(const struct tm_site *s)
+{
+	return s->alloc_bytes || s->live_bytes > 0 || s->peak_bytes > 0 || s->temp_bytes;
+}
+
+/*
+ * Add src's counters to dst's: one row of several sites. Live values add as
+ * every view counts them, below 0 as 0, so a view's total is the same with
+ * rows as with sites.
+ */
+static void site_add(struct tm_site *dst, const struct tm_site *src)
+{
+	dst->alloc_bytes = sat_add(dst->alloc_bytes, src->alloc_bytes);
+	dst->alloc_count = sat_add(dst->alloc_count, src->alloc_count);
+	dst->free_bytes = sat_add(dst->free_bytes, src->free_bytes);
+	dst->free_count = sat_add(dst->free_count, src->free_count);
+	dst->live_bytes = pos(dst->live_bytes) + pos(src->live_bytes);
+	dst->live_count = pos(dst->live_count) + pos(src->live_count);
+	dst->peak_bytes = pos(dst->peak_bytes) + pos(src->peak_bytes);
+	dst->peak_count = pos(dst->peak_count) + pos(src->peak_count);
+	dst->temp_bytes = sat_add(dst->temp_bytes, src->temp_bytes);
+	dst->temp_count = sat_add(dst->temp_count, src->temp_count);
+	if (site_scores(src))
+		dst->kinds |= site_kind_bit(src);
+}
+
+struct row {
+	size_t index; /* of the first site in p */
+	struct tm_site site;
+};
+
+static int cmp_row_index(const void *pa, const void *pb)
+{
+	const struct row *a = pa, *b = pb;
+
+	return CMP(a->index, b->index);
+}
+
+_Static_assert(TM_KIND__COUNT <= 32, "a row's kinds are a 32-bit mask");
+
+int tm_report__rows(const struct tm_profile *p, unsigned int flags, struct tm_profile **rows)
+{
+	struct tm_site_key *k = NULL;
+	struct row *rw = NULL;
+	struct tm_profile *q;
+	struct tm_site *s;
+	size_t n = 0, i, j, r = 0;
+	int err;
+
+	*rows = NULL;
+	err = tm_profile__check(p);
+	if (err)
+		return err;
+	q = malloc(sizeof(*q));
+	s = calloc(p->nsites ? p->nsites : 1, sizeof(*s));
+	rw = calloc(p->nsites ? p->nsites : 1, sizeof(*rw));
+	err = q && s && rw ? tm_report__site_keys(p, flags, NULL, NULL, &k, &n) : -ENOMEM;
+	if (err) {
+		free(q);
+		free(s);
+		free(rw);
+		return err;
+	}
+	for (i = 0; i < n; i = j) {
+		rw[r].index = k[i].index;
+		rw[r].site = *k[i].site;
+		rw[r].site.kinds = site_kind_bit(k[i].site);
+		for (j = i + 1; j < n && !tm_report__key_cmp(&k[i], &k[j]); j++)
+			site_add(&rw[r].site, k[j].site);
+		r++;
+	}
+	tm_report__site_keys_free(k, n);
+	/* In the order of the sites that stand for them: p's order when nothing merged. */
+	qsort(rw, r, sizeof(*rw), cmp_row_index);
+	for (i = 0; i < r; i++)
+		s[i] = rw[i].site;
+	free(rw);
+	*q = *p;
+	q->sites = s;
+	q->nsites = r;
+	q->pool = NULL; /* borrowed: p owns the strings and frames */
+	*rows = q;
+	return 0;
+}
+
+void tm_report__rows_free(struct tm_profile *rows)
+{
+	if (!rows)
+		return;
+	free(rows->sites);
+	free(rows);
+}
+
+void tm_report__row_kinds(const struct tm_site *s, char *buf, size_t len)
+{
+	unsigned int k, kinds = s->kinds ? s->kinds : (s->kind < 32 ? 1u << s->kind : 0);
+	const char *name;
+	size_t at = 0;
+	int w;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (!kinds) {
+		snprintf(buf, len, "allocator %u", s->kind);
+		return;
+	}
+	for (k = 0; k < 32; k++) {
+		if (!(kinds & (1u << k)))
+			continue;
+		name = tm_kind_name(k);
+		if (name)
+			w = snprintf(buf + at, len - at, "%s%s", at ? ", " : "", name);
+		else
+			w = snprintf(buf + at, len - at, "%sallocator %u", at ? ", " : "", k);
+		if (w < 0 || (size_t)w >= len - at)
+			return;
+		at += (size_t)w;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* exactness                                                          */
+
+uint64_t tm_report__drop(const struct tm_profile *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->ndrops; i++)
+		if (p->drops[i].name && !strcmp(p->drops[i].name, name))
+			return p->drops[i].value;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	const char *meaning; /* NULL: shown with the lower bounds */
+} apart[] = {
+	{ "free_untracked", "frees of blocks that a full table could not track (their allocations "
+			    "are counted, and said under lower bounds)" },
+	{ "untracked_bytes", NULL },
+};
+
+int tm_report__drop_shown_apart(const char *drop_name)
+{
+	size_t i;
+
+	for (i = 0; drop_name && i < sizeof(apart) / sizeof(apart[0]); i++)
+		if (!strcmp(apart[i].name, drop_name))
+			return 1;
+	return 0;
+}
+
+const char *tm_report__not_a_loss(const char *drop_name)
+{
+	size_t i;
+
+	for (i = 0; drop_name && i < sizeof(apart) / sizeof(apart[0]); i++)
+		if (!strcmp(apart[i].name, drop_name))
+			return apart[i].meaning;
+	return NULL;
+}
+
+/* The row of allocations counted after the stack table filled (trace.c names it). */
+static uint64_t table_full_row(const struct tm_profile *p, enum tm_report_view view)
+{
+	uint64_t bytes = 0, b, c;
+	size_t i;
+
+	for (i = 0; i < p->nsites; i++) {
+		const struct tm_site *s = &p->sites[i];
+		const char *fn;
+
+		if (s->nframes != 1)
+			continue;
+		fn = p->frames[s->frames[0]].function;
+		if (!fn || strncmp(fn, "[stacks after the stack table filled", 36))
+			continue;
+		tm_report__site_metric(s, view, &b, &c);
+		bytes = sat_add(bytes, b);
+	}
+	return bytes;
+}
+
+size_t tm_report__lower_bounds(const struct tm_profile *p, struct tm_lower_bound *lb)
+{
+	static const char all_rows[] = "peak, live at end, allocated and every row";
+	uint64_t allocs_full = tm_report__drop(p, "alloc_map_full");
+	uint64_t aggs_full = tm_report__drop(p, "agg_map_full");
+	uint64_t stacks_full = tm_report__drop(p, "stack_map_full");
+	uint64_t regions_full = tm_report__drop(p, "region_map_full");
+	uint64_t b;
+	size_t n = 0;
+
+	if (allocs_full || aggs_full) {
+		lb[n++] = (struct tm_lower_bound){
+			.numbers = aggs_full ? all_rows : "peak, live at end and the rows' live and peak bytes",
+			.by_at_most = tm_report__drop(p, "untracked_bytes"),
+			.by_known = 1,
+			.events = allocs_full + aggs_full,
+			.reason = "allocations not tracked live (the live-block table was full)",
+			.flag = "--max-allocs",
+		};
+	}
+	if (stacks_full) {
+		b = table_full_row(p, TM_VIEW_PEAK);
+		lb[n++] = (struct tm_lower_bound){
+			.numbers = "each row at the peak (the totals and the peak are exact)",
+			.by_at_most = b,
+			.by_known = b != 0,
+			.events = stacks_full,
+			.reason = "allocations counted in one row of their own (the stack table was full)",
+			.flag = "--max-stacks",
+		};
+	}
+	if (regions_full) {
+		lb[n++] = (struct tm_lower_bound){
+			.numbers = all_rows,
+			.events = regions_full,
+			.reason = "mappings not tracked (the region table was full)",
+		};
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
 /* labels                                                             */
 
 size_t tm_report__utf8_decode(const unsigned char *s, uint32_t *cpp)
@@ -303,9 +651,20 @@ int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b)
 	return a->function || a->address == b->address;
 }
 
+/* A frame with no symbol, named "module+0xOFFSET" (trace.c): its module is said already. */
+static int named_by_module(const struct tm_frame *f)
+{
+	const char *base = tm_basename(f->module);
+	size_t n = strlen(base);
+
+	return f->function && !f->file && !strncmp(f->function, base, n) &&
+	       !strncmp(f->function + n, "+0x", 3);
+}
+
 /*
- * native: "function file:line (module)", "function (module)" or
- *         "0xaddress (module)" when the symbol is unknown
+ * native: "function file:line (module)", "function (module)",
+ *         "module+0xOFFSET" when the symbol is unknown (trace.c names it so),
+ *         or "0xaddress" for anonymous code (a JIT's)
  * python: "file:line function"
  */
 void tm_report__text_frame(FILE *out, const struct tm_frame *f)
@@ -329,7 +688,7 @@ void tm_report__text_frame(FILE *out, const struct tm_frame *f)
 		if (f->line)
 			fprintf(out, ":%u", f->line);
 	}
-	if (f->module) {
+	if (f->module && !named_by_module(f)) {
 		fputs(" (", out);
 		tm_report__text_str(out, tm_basename(f->module));
 		fputc(')', out);

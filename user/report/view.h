@@ -103,6 +103,76 @@ int tm_report__rank(const struct tm_profile *p, enum tm_report_view view,
 		    const struct tm_report_opts *o, enum tm_rank_order order,
 		    struct tm_ranking *rk);
 
+/*
+ * A site's printed identity: whether the capture cut its stack short, and
+ * the kind, line, function, file and module base name of each frame that
+ * flags (enum tm_report_flags) leave shown, every string length-prefixed
+ * so that no name can forge a separator. Never addresses or bytecode
+ * offsets: two sites with equal keys print the same, so every report shows
+ * them as one row (tm_report__rows) and a diff pairs them across captures.
+ */
+struct tm_site_key {
+	char *key;
+	size_t len;
+	const struct tm_site *site;
+	size_t index; /* in the profile's sites */
+};
+
+/* Whether a site takes part (it scores, the filter passes, ...). */
+typedef int (*tm_report_keep_fn)(const struct tm_profile *p, const struct tm_site *s, void *arg);
+
+/*
+ * The kept sites of p with their keys, sorted by key and then by index (so
+ * the first site of equal keys is the same on every run); *out is freed with
+ * tm_report__site_keys_free. 0 or -ENOMEM.
+ */
+int tm_report__site_keys(const struct tm_profile *p, unsigned int flags, tm_report_keep_fn keep,
+			 void *arg, struct tm_site_key **out, size_t *n);
+int tm_report__key_cmp(const struct tm_site_key *a, const struct tm_site_key *b);
+void tm_report__site_keys_free(struct tm_site_key *k, size_t n); /* accepts NULL */
+
+/*
+ * One row per printed stack: *rows is p with every group of sites that
+ * print the same under flags summed into one site (the first of the group
+ * by index stands for it; its frames are shared with p, its `kinds` has a
+ * bit for each allocator merged in). Header, frames and counters are p's.
+ * Every renderer draws from it, so text, JSON, stats, the flame graph and
+ * pprof have the same rows. Free with tm_report__rows_free; 0 or -errno.
+ */
+int tm_report__rows(const struct tm_profile *p, unsigned int flags, struct tm_profile **rows);
+void tm_report__rows_free(struct tm_profile *rows); /* accepts NULL */
+/* The allocators of a row, "malloc" or "malloc, calloc", into buf. */
+void tm_report__row_kinds(const struct tm_site *s, char *buf, size_t len);
+
+/*
+ * What a full table or a lost event did to the printed numbers: each entry
+ * names the numbers that are lower bounds, by at most how many bytes
+ * (by_known 0: by an amount nobody counted), why, and the flag that fixes
+ * it. Every report states them first (text) or as "exact": false (JSON).
+ */
+struct tm_lower_bound {
+	const char *numbers;
+	uint64_t by_at_most;
+	int by_known;
+	uint64_t events; /* how many allocations or mappings it was */
+	const char *reason;
+	const char *flag; /* NULL: none */
+};
+
+#define TM_LOWER_BOUNDS_MAX 4
+
+/* Fill lb (TM_LOWER_BOUNDS_MAX entries); returns how many: 0 = every number is exact. */
+size_t tm_report__lower_bounds(const struct tm_profile *p, struct tm_lower_bound *lb);
+
+/*
+ * Counters among the drops that are not losses, and what each means in one
+ * line; NULL for a loss. "untracked_bytes" has its own line (the lower bounds).
+ */
+const char *tm_report__not_a_loss(const char *drop_name);
+int tm_report__drop_shown_apart(const char *drop_name);
+/* A drop counter by name; 0 when the capture has none of that name. */
+uint64_t tm_report__drop(const struct tm_profile *p, const char *name);
+
 /* Frames a reader cannot tell apart (the tree merges them): all but the address, unless unnamed. */
 int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b);
 

@@ -291,9 +291,19 @@ static void add_preloads(struct tm_allocator *a, const char *exe, const struct t
 	}
 }
 
+/*
+ * glibc's libc: by its name, or, for a path that has none of it (a
+ * container's file on overlayfs reached as /proc/PID/map_files/START-END),
+ * by the function only glibc exports.
+ */
 static int is_glibc(const char *path)
 {
-	return !strcmp(tm_basename(path), "libc.so.6");
+	static const char *const only_glibc = "gnu_get_libc_version";
+	struct tm_elf_sym s;
+
+	if (!strcmp(tm_basename(path), "libc.so.6"))
+		return 1;
+	return !tm_elf__find_many(path, 1, &only_glibc, 1, &s) && s.vaddr;
 }
 
 static int static_has(const char *path, const char *name)

@@ -140,6 +140,13 @@ static int under(const char *path, const char *root, const char **rest)
 	return 1;
 }
 
+int tm_cgroup__under(const char *rel, const char *cg)
+{
+	size_t l = strlen(rel);
+
+	return !strcmp(rel, "/") || (!strncmp(cg, rel, l) && (cg[l] == 0 || cg[l] == '/'));
+}
+
 int tm_cgroup__resolve(const char *path, enum tm_cg_hier *hier, uint64_t *id, char *rel, size_t len)
 {
 	char v1[PATH_MAX], v2[PATH_MAX], full[2 * PATH_MAX], real[PATH_MAX];

@@ -79,6 +79,9 @@ int tm_cgroup__parse_oom_kill(const char *text, uint64_t *count);
  */
 int tm_cgroup__resolve(const char *path, enum tm_cg_hier *hier, uint64_t *id, char *rel, size_t len);
 
+/* Is cg (a path inside one hierarchy) the cgroup rel or below it? "/" holds every one. Pure. */
+int tm_cgroup__under(const char *rel, const char *cg);
+
 /* The path inside the memory hierarchy ("/a/b") of the cgroup whose id is id. 0 or -ENOENT. */
 int tm_cgroup__path_by_id(uint64_t id, char *out, size_t len);
 

@@ -778,3 +778,104 @@ int tm_elf__find_needed(const char *path, const char *prefix, char *out, size_t 
 	tm_elf_info__free(&info);
 	return err;
 }
+
+/* The [addr, addr + size) of section @name; -ENOENT without one. */
+static int section_span(const struct tm_elf *e, const char *name, GElf_Shdr *out)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (elf_getshdrstrndx(e->elf, &shstrndx))
+		return -ENOEXEC;
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		const char *n;
+
+		if (!gelf_getshdr(scn, out))
+			continue;
+		n = elf_strptr(e->elf, shstrndx, out->sh_name);
+		if (n && !strcmp(n, name))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * x86-64 RIP-relative loads and indirect jumps/calls at code[i]: `mov
+ * disp32(%rip),%r64` (48/4c 8b, ModRM mod 00 rm 101) and `jmp/call
+ * *disp32(%rip)` (ff 25 / ff 15). The address it reads, or 0. A byte scan,
+ * not a decoder: a match inside another instruction's bytes is possible,
+ * and rare enough for a count of hundreds against a handful.
+ */
+static uint64_t rip_ref(const uint8_t *code, size_t len, size_t i, uint64_t vaddr)
+{
+	int32_t d;
+
+	if (i + 7 <= len && (code[i] == 0x48 || code[i] == 0x4c) && code[i + 1] == 0x8b &&
+	    (code[i + 2] & 0xc7) == 0x05) {
+		memcpy(&d, code + i + 3, 4);
+		return vaddr + i + 7 + (int64_t)d;
+	}
+	if (i + 6 <= len && code[i] == 0xff && (code[i + 1] == 0x25 || code[i + 1] == 0x15)) {
+		memcpy(&d, code + i + 2, 4);
+		return vaddr + i + 6 + (int64_t)d;
+	}
+	return 0;
+}
+
+int tm_elf__slot_refs(const char *path, const char *fn, size_t head, unsigned long *refs)
+{
+	uint64_t value, slots[8], off;
+	unsigned long n[8] = { 0 };
+	size_t nslots = 0, i, j;
+	GElf_Shdr text, got;
+	struct tm_elf e;
+	uint8_t *code = NULL;
+	int err, have_got;
+
+	*refs = 0;
+	err = tm_elf__open(path, &e);
+	if (err)
+		return err;
+	if (e.ehdr.e_machine != EM_X86_64) {
+		err = -ENOTSUP;
+		goto out;
+	}
+	err = tm_elf__lookup(&e, fn, TM_ELF_SYM_FUNC, &value, NULL, NULL);
+	err = err ?: section_span(&e, ".text", &text);
+	if (err)
+		goto out;
+	have_got = !section_span(&e, ".got", &got);
+	if (value < text.sh_addr || value >= text.sh_addr + text.sh_size || text.sh_size > (1u << 30)) {
+		err = -ENOENT;
+		goto out;
+	}
+	code = malloc(text.sh_size);
+	if (!code) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = tm_elf__read_code(path, text.sh_offset, code, text.sh_size);
+	if (err)
+		goto out;
+	off = value - text.sh_addr;
+	for (i = off; i < off + head && i < text.sh_size && nslots < 8; i++) {
+		uint64_t s = rip_ref(code, text.sh_size, i, text.sh_addr);
+
+		/* a GOT entry (3.12+'s &_PyRuntime) is read by half the library: not the function's own */
+		if (s && !(have_got && s >= got.sh_addr && s < got.sh_addr + got.sh_size))
+			slots[nslots++] = s;
+	}
+	for (i = 0; i < text.sh_size; i++) {
+		uint64_t s = rip_ref(code, text.sh_size, i, text.sh_addr);
+
+		for (j = 0; s && j < nslots; j++)
+			n[j] += s == slots[j];
+	}
+	for (j = 0; j < nslots; j++)
+		if (n[j] > *refs)
+			*refs = n[j];
+out:
+	free(code);
+	tm_elf__close(&e);
+	return err;
+}

@@ -150,4 +150,14 @@ int tm_elf__locate(const char *path, const struct tm_elf_info *info, const char 
  */
 int tm_elf__search_dirs(const char *dirs, const char *origin, const char *name, char *out, size_t len);
 
+/*
+ * x86-64: the data slots function @fn reads RIP-relative in its first @head
+ * bytes (GOT entries aside), and how often the whole .text reads the most
+ * read of them, in *@refs. CPython's PyObject_Malloc reads its allocator's
+ * function pointer: a handful of readers (4-6 in pyenv's 3.6-3.11), or one
+ * per copy a link-time-optimised build inlined into its callers (162 in
+ * Debian's python3.11). -ENOTSUP on another architecture.
+ */
+int tm_elf__slot_refs(const char *path, const char *fn, size_t head, unsigned long *refs);
+
 #endif /* TIDEMARK_ELF_H */

@@ -83,16 +83,18 @@ struct tm_trace {
 	int python;                /* capture CPython stacks */
 	tm_trace_event_fn on_event;
 	void *on_event_ctx;
-	size_t nreap;              /* keys in reap_set */
-	int py_alloc;              /* probe CPython's PyObject_ and PyMem_ allocators */
-	int native_all;            /* keep the interpreter's frames between Python frames */
-	int no_oom;                /* the kernel's oom:mark_victim cannot be used (before 6.8) */
-	uint64_t sample_bytes;     /* --sample-bytes: the profiles say their counts are estimates */
-	int alloc_probes;          /* the daemon's full mode: libc probes on every tracked process */
-	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
+	size_t nreap;             /* keys in reap_set */
+	int py_alloc;             /* probe CPython's PyObject_ and PyMem_ allocators */
+	int native_all;           /* keep the interpreter's frames between Python frames */
+	int no_oom;               /* the kernel's oom:mark_victim cannot be used (before 6.8) */
+	uint64_t sample_bytes;    /* --sample-bytes: the profiles say their counts are estimates */
+	int alloc_probes;         /* the daemon's full mode: libc probes on every tracked process */
+	char host_libc[PATH_MAX]; /* our own libc: what a process exec'd in our root will map */
 	struct libc_cache libc_cache;
-	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
-	int children;              /* `run` follows the command's children (TM_EV_CHILD*) */
+	uint64_t probe_failures; /* processes whose libc could not be probed (gone too soon) */
+	int children;            /* `run` follows the command's children (TM_EV_CHILD*) */
+	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
+	int lite;                /* --mode lite: no allocator probes, on children neither */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -337,8 +339,10 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 	w->note[0] = 0;
 	tm_trace__refresh_maps(t, pid);
 	/* at the exec only the executable and the dynamic loader are mapped: resolve as ld.so will */
-	err = tm_allocator__of_pid(&a, pid, exec ? NULL : &w->maps);
-	if (err) {
+	err = t->lite ? 0 : tm_allocator__of_pid(&a, pid, exec ? NULL : &w->maps);
+	if (t->lite) {
+		/* --mode lite: its mappings only, as for the command itself */
+	} else if (err) {
 		snprintf(w->note, sizeof(w->note), "its executable cannot be read (%s): only its mappings are counted",
 			 strerror(-err));
 	} else if (a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER || !a.nprobes) {
@@ -491,6 +495,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->stats_fd = -1;
 	libbpf_set_print(libbpf_print);
 
 	t->skel = tidemark_bpf__open();
@@ -541,6 +546,16 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
+	t->lite = o->lite;
+	if (o->lite) {
+		struct bpf_program *prog;
+
+		/* --mode lite: syscall tracepoints only; no allocator probe will be placed */
+		for (prog = bpf_object__next_program(t->skel->obj, NULL); prog;
+		     prog = bpf_object__next_program(t->skel->obj, prog))
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+				bpf_program__set_autoload(prog, false);
+	}
 	if (!has_mark_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
 			 "no OOM post-mortems (the report counts oom_no_tracepoint)\n");
@@ -566,8 +581,15 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	 */
 	if (o->max_allocs > TM_DEFAULT_MAX_ALLOCS)
 		bpf_map__set_map_flags(t->skel->maps.allocs, BPF_F_NO_PREALLOC);
+	/*
+	 * Both grow as stacks are seen (BPF_F_NO_PREALLOC), so the default can
+	 * hold `import numpy` (75k stacks) and costs only what is used. An aggs
+	 * entry is one (process, stack): at most one per stack, and the two
+	 * rows each process may have for stacks that found no room.
+	 */
 	bpf_map__set_max_entries(t->skel->maps.stacks, o->max_stacks);
-	bpf_map__set_max_entries(t->skel->maps.aggs, o->max_stacks);
+	bpf_map__set_max_entries(t->skel->maps.aggs,
+				 o->max_stacks + 2 * bpf_map__max_entries(t->skel->maps.procs));
 
 	err = tidemark_bpf__load(t->skel);
 	if (err) {
@@ -590,6 +612,18 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 			goto fail;
 		}
 	}
+	/*
+	 * The kernel's run counters (per program: runs and time), on while we
+	 * hold this: the probe hits and what they cost, said at the end. The
+	 * counting costs two clock reads a run; without it (a kernel that
+	 * refuses) nothing but that summary is lost. Not for the daemon: it
+	 * would hold them on for every BPF program on the host, for good.
+	 */
+	t->stats_fd = o->daemon ? -ENOTSUP : bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (t->stats_fd < 0 && !o->daemon)
+		pr_debug("tidemark: the kernel's BPF run counters cannot be turned on (%s): probe hits will not be "
+			 "counted\n",
+			 strerror(errno));
 	/* Tracepoints: the programs filter by tgid through the procs map. */
 	err = tm_kernel__tracefs();
 	if (err)
@@ -889,6 +923,17 @@ int tm_trace__attach_libc(struct tm_trace *t, pid_t pid, const char *libc)
 	return err;
 }
 
+/* Exited (a zombie has no executable any more) or reaped. */
+static int process_gone(pid_t pid)
+{
+	char exe[32], buf[8];
+
+	if (kill(pid, 0) && errno == ESRCH)
+		return 1;
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	return readlink(exe, buf, sizeof(buf)) < 0 && errno == ENOENT;
+}
+
 /*
  * The daemon's full mode: the allocator probes, for this process only, on
  * the libc it maps. At its exec (predict) the libc is not mapped yet: the
@@ -911,6 +956,11 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 	if (err && err != -ENOENT) {
 		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
 		t->probe_failures++;
+		if (process_gone(pid)) {
+			/* not a libc we cannot open: a process gone before its notice was read */
+			pr_debug("tidemark daemon: pid %d exited before its allocator probes were placed\n", (int)pid);
+			return;
+		}
 		pr_warn("tidemark daemon: pid %d: cannot open the libc.so.6 it maps (%s): its malloc/free "
 			"are not traced; run tidemark as root in the host's mount namespace\n",
 			(int)pid,
@@ -1187,6 +1237,19 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 			}
 			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, name, sym.offset);
 			f.function = tm_profile__str(prof, sym.file ? name : fn);
+		} else if (sym.module) {
+			/*
+			 * No symbol: named module+0xOFFSET, the link-time address
+			 * addr2line and gdb take (the file offset when the module
+			 * could not be read), never a runtime address that moves.
+			 */
+			const struct tm_map_entry *e = tm_maps__find(&w->maps, addr);
+			uint64_t off = sym.vaddr;
+
+			if (!off && e)
+				off = addr - e->start + e->offset;
+			snprintf(fn, sizeof(fn), "%s+0x%" PRIx64, tm_basename(sym.module), off);
+			f.function = tm_profile__str(prof, fn);
 		}
 		f.file = tm_profile__str(prof, sym.file);
 		f.line = sym.line;
@@ -1301,9 +1364,13 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 			s.peak_bytes = a.live_bytes;
 			s.peak_count = a.live_count;
 		}
-		if (key.stack_id == TM_STACK_OVER_CAP) {
-			struct tm_frame f = { .kind = TM_FRAME_NATIVE,
-					      .function = tm_profile__str(prof, "[stacks over the per-process cap]") };
+		if (key.stack_id == TM_STACK_OVER_CAP || key.stack_id == TM_STACK_TABLE_FULL) {
+			const char *what = "[stacks after the stack table filled: raise --max-stacks]";
+			struct tm_frame f = { .kind = TM_FRAME_NATIVE };
+
+			if (key.stack_id == TM_STACK_OVER_CAP)
+				what = "[stacks over the per-process cap]";
+			f.function = tm_profile__str(prof, what);
 			int idx = tm_profile__add_frame(prof, &f);
 
 			if (idx >= 0)
@@ -1356,7 +1423,7 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 				}
 			}
 		}
-		if (!n && key.stack_id != TM_STACK_OVER_CAP) {
+		if (!n && key.stack_id != TM_STACK_OVER_CAP && key.stack_id != TM_STACK_TABLE_FULL) {
 			struct tm_frame f = { .kind = TM_FRAME_NATIVE,
 					      .function = tm_profile__str(prof, "[no frame in the process's code]") };
 			int idx = tm_profile__add_frame(prof, &f);
@@ -1568,6 +1635,29 @@ int tm_trace__stats(struct tm_trace *t, struct tm_stats *sum)
 	return 0;
 }
 
+int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h)
+{
+	struct bpf_program *prog;
+
+	memset(h, 0, sizeof(*h));
+	if (t->stats_fd < 0)
+		return -ENOTSUP;
+	for (prog = bpf_object__next_program(t->skel->obj, NULL); prog;
+	     prog = bpf_object__next_program(t->skel->obj, prog)) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		/* uprobes and uretprobes only: a tracepoint runs for every process on the host, and does not trap */
+		if (fd < 0 || bpf_program__type(prog) != BPF_PROG_TYPE_KPROBE ||
+		    bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		h->hits += info.run_cnt;
+		h->bpf_ns += info.run_time_ns;
+	}
+	return 0;
+}
+
 void tm_trace__print_verifier_stats(struct tm_trace *t)
 {
 	struct bpf_program *prog;
@@ -1643,6 +1733,8 @@ void tm_trace__destroy(struct tm_trace *t)
 		watch_drop_links(&t->watch[i]);
 	}
 	tidemark_bpf__destroy(t->skel);
+	if (t->stats_fd >= 0)
+		close(t->stats_fd);
 	tm_allocator__free(&t->libc_cache.a);
 	free(t->libc_cache.sites);
 	free(t->watch);

@@ -18,6 +18,8 @@
 /* Live blocks tracked at once: the default, and with --trace-python-allocators (one per object). */
 #define TM_DEFAULT_MAX_ALLOCS    (1u << 20)
 #define TM_DEFAULT_MAX_ALLOCS_PY (8u << 20)
+/* Distinct stacks: `import numpy` under PYTHONMALLOC=malloc needs 74,494 (3.11). */
+#define TM_DEFAULT_MAX_STACKS (1u << 18)
 
 struct tm_trace_opts {
 	unsigned int native_depth;        /* frames per native stack, 1..TM_MAX_NATIVE */
@@ -32,6 +34,7 @@ struct tm_trace_opts {
 	int native_all;                   /* keep the interpreter's frames between two Python frames */
 	uint64_t sample_bytes;            /* --sample-bytes N (tidemark_sample.h); 0 = every allocation */
 	int alloc_probes;                 /* daemon --mode full: libc probes on each process it tracks */
+	int lite;                         /* no allocator uprobes at all: their programs are not loaded */
 	unsigned int max_allocs_per_proc; /* caps per process (0 = none); beyond: counted proc_cap */
 	unsigned int max_stacks_per_proc;
 	int children; /* `run`: follow the command's children through fork and exec */
@@ -129,6 +132,13 @@ int tm_trace__select_cgroup(struct tm_trace *t, enum tm_cg_hier hier, uint64_t i
  * ("" when it is), e.g. a static binary whose allocator cannot be probed.
  */
 const char *tm_trace__follow_note(struct tm_trace *t, pid_t pid);
+/* What the allocator probes did so far, as the kernel counted. */
+struct tm_probe_hits {
+	uint64_t hits;   /* uprobe and uretprobe program runs: one trap each */
+	uint64_t bpf_ns; /* time spent in those programs */
+};
+/* 0, or -ENOTSUP when the kernel's BPF run counters could not be turned on. */
+int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h);
 /* Print per-program verified instruction counts (for -v). */
 void tm_trace__print_verifier_stats(struct tm_trace *t);
 void tm_trace__destroy(struct tm_trace *t); /* accepts NULL */
