@@ -7,6 +7,7 @@
  *     probe each, and a plain uprobe on free placed after its NULL test;
  *   - with --trace-python-allocators, uprobes on CPython's PyObject_ and
  *     PyMem_ Malloc/Calloc/Realloc (entry + return) and their Free;
+ *   - in a CPython, one uprobe where Py_FinalizeEx starts: the program's end;
  *   - syscalls:{sys_enter,sys_exit}_{mmap,munmap,mremap,brk} for anonymous
  *     private memory that the program maps itself;
  *   - sched:sched_process_exec to start counting a `tidemark run` child at
@@ -16,15 +17,25 @@
  *     child, which holds it before its first instruction until its probes
  *     are placed (once per process created: nothing on the hot path).
  *
+ * Programs are few, and each is verified once: every allocator entry is
+ * alloc_enter, every free free_enter, the four syscall entries tp_sys_enter
+ * and their exits tp_sys_exit, told apart by the BPF cookie the loader puts on
+ * each probe (tm_alloc_cookie, tm_sys_cookie: uprobe and tracepoint cookies
+ * exist since Linux 5.15). The stack capture with the CPython walk is ~37,000
+ * verifier instructions, so it is in two programs only (alloc_enter and
+ * tp_sys_enter), and in none when CPython stacks are off.
+ *
  * What it keeps
  *   allocs   (tgid, address) -> size, stack           one per live block
  *   regions  (tgid, address) -> length, stack         one per live mapping
- *   aggs     (tgid, stack)   -> totals, live, live-at-peak
+ *   aggs     (tgid, stack)   -> totals, live, live-at-peak, live-at-end
  *   procs    tgid            -> live heap, peak, peak generation, drops
  *   stacks   stack id        -> frames                interned once
  * The value-at-peak of every stack is kept without copying maps on a new
  * peak: each peak bumps the process's peak_gen, and the first change to a
  * stack entry after a newer peak saves its live value first (tm_agg_touch).
+ * The end of a CPython program (its finalization, which frees module
+ * globals before the exit) is kept the same way, by end_gen.
  *
  * Cost per event (the trap itself is ~0.5 us and not ours to save)
  *   malloc entry: task storage, one user read ([rsp]), the frame-pointer walk
@@ -479,12 +490,18 @@ static __always_inline __u64 intern_stack(void *ctx, struct tm_thread *t, struct
  */
 static __always_inline void tm_agg_touch(struct tm_agg *a, struct tm_proc *p)
 {
-	__u64 gen = p->peak_gen;
+	__u64 gen = p->peak_gen, end = p->end_gen;
 
 	if (a->gen != gen) {
 		a->peak_bytes = a->live_bytes;
 		a->peak_count = a->live_count;
 		a->gen = gen;
+	}
+	/* The same for the end of the program (py_finalize_enter): one compare until it comes. */
+	if (a->end_gen != end) {
+		a->end_bytes = a->live_bytes;
+		a->end_count = a->live_count;
+		a->end_gen = end;
 	}
 }
 
@@ -498,8 +515,9 @@ static __always_inline struct tm_agg *agg_get(__u32 tgid, __u64 stack_id, struct
 	{
 		struct tm_agg zero = {};
 
-		/* A new entry was zero at every earlier peak: mark it current. */
+		/* A new entry was zero at every earlier peak and at the end: mark it current. */
 		zero.gen = p->peak_gen;
+		zero.end_gen = p->end_gen;
 		bpf_map_update_elem(&aggs, &k, &zero, BPF_NOEXIST);
 	}
 	a = bpf_map_lookup_elem(&aggs, &k);
@@ -723,7 +741,7 @@ static __always_inline int sample_take(struct tm_thread *t, __u64 size)
 	return 1;
 }
 
-static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg)
+static __always_inline int alloc_begin(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
@@ -759,6 +777,14 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 kind, __u64 si
 			count_drop(p, TM_DROP_STACK_UNREADABLE);
 		t->stack_id = intern_stack(ctx, t, p, tgid, ra, 0, PT_REGS_FP(ctx), sp, kind);
 	}
+	/*
+	 * Read back from the thread, not kept in registers: values the verifier
+	 * knows (arg is 0 for malloc) would make it walk the stack capture once
+	 * per allocator function again.
+	 */
+	kind = *(volatile __u32 *)&t->kind;
+	size = *(volatile __u64 *)&t->size;
+	arg = *(volatile __u64 *)&t->arg;
 
 	/*
 	 * realloc/reallocarray: the old block is gone from here on, unless it
@@ -847,73 +873,54 @@ static __always_inline __u64 mul_or_zero(__u64 n, __u64 size)
 	return total;
 }
 
+/*
+ * The entry of every allocator function, libc's and CPython's: the probe's
+ * cookie (tm_alloc_cookie) names the function and where its size is.
+ */
 SEC("uprobe")
-int BPF_KPROBE(malloc_enter, __u64 size)
+int BPF_KPROBE(alloc_enter)
 {
-	return alloc_enter(ctx, TM_KIND_MALLOC, size, 0);
-}
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	/* all read first: a load from ctx at a chosen offset is one the verifier refuses */
+	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx), a2 = PT_REGS_PARM3(ctx);
+	__u64 size = a0, n = 1, arg = 0;
 
-/* calloc(n, size) and its CPython twins: an n * size that overflows fails and allocates nothing. */
-static __always_inline int calloc_enter_common(struct pt_regs *ctx, __u32 kind, __u64 n, __u64 size)
-{
-	__u64 total = mul_or_zero(n, size);
+	barrier_var(a1);
+	barrier_var(a2);
 
-	if (!total && n && size)
-		return 0;
-	return alloc_enter(ctx, kind, total, 0);
-}
+	switch ((cookie >> 8) & 0xff) {
+	case TM_ARGS_ALIGN_SIZE:
+		size = a1;
+		break;
+	case TM_ARGS_N_SIZE:
+		n = a0;
+		size = a1;
+		break;
+	case TM_ARGS_PTR_SIZE:
+		arg = a0;
+		size = a1;
+		break;
+	case TM_ARGS_PTR_N_SIZE:
+		arg = a0;
+		n = a1;
+		size = a2;
+		break;
+	case TM_ARGS_OUT_ALIGN_SIZE:
+		arg = a0; /* where the block's address goes */
+		size = a2;
+		break;
+	case TM_ARGS_PAGES:
+		size = (a0 + 4095) & ~4095ULL; /* pvalloc rounds up to whole pages */
+		break;
+	}
+	if (n != 1) {
+		__u64 total = mul_or_zero(n, size);
 
-SEC("uprobe")
-int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
-{
-	return calloc_enter_common(ctx, TM_KIND_CALLOC, n, size);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
-{
-	return alloc_enter(ctx, TM_KIND_REALLOC, size, ptr);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 size)
-{
-	__u64 total = mul_or_zero(n, size);
-
-	if (!total && n && size)
-		return 0;   /* fails with ENOMEM, ptr untouched */
-	return alloc_enter(ctx, TM_KIND_REALLOCARRAY, total, ptr);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
-{
-	return alloc_enter(ctx, TM_KIND_POSIX_MEMALIGN, size, memptr);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
-{
-	return alloc_enter(ctx, TM_KIND_ALIGNED_ALLOC, size, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
-{
-	return alloc_enter(ctx, TM_KIND_MEMALIGN, size, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(valloc_enter, __u64 size)
-{
-	return alloc_enter(ctx, TM_KIND_VALLOC, size, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pvalloc_enter, __u64 size)
-{
-	/* pvalloc rounds up to whole pages: that is what it allocates. */
-	return alloc_enter(ctx, TM_KIND_PVALLOC, (size + 4095) & ~4095ULL, 0);
+		if (!total && n && size)
+			return 0; /* fails with ENOMEM, allocates nothing, ptr untouched */
+		size = total;
+	}
+	return alloc_begin(ctx, cookie & 0xff, size, arg);
 }
 
 SEC("uretprobe")
@@ -974,24 +981,23 @@ static __always_inline int free_common(struct pt_regs *ctx, __u64 ptr, __u64 big
 }
 
 /*
- * free() is probed after its NULL test (see user/trace/probe_site.c), so rdi is
- * never NULL here. Large blocks go back to the kernel with munmap.
+ * free() and every other function that frees a block (operator delete,
+ * free_sized, sdallocx, mi_free, PyObject_Free, _PyObject_Free(ctx, p), ...),
+ * told apart by the cookie (enum tm_free_flags). free() is probed after its
+ * NULL test (see user/trace/probe_site.c); large blocks go back to the kernel
+ * with munmap. A wrapper may hand the pointer on to a probed free(), so it is
+ * always remembered.
  */
 SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 ptr)
+int BPF_KPROBE(free_enter)
 {
-	return free_common(ctx, ptr, 64 * 1024);
-}
+	__u64 how = bpf_get_attach_cookie(ctx);
+	/* both read first: a load from ctx at a chosen offset is one the verifier refuses */
+	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx);
 
-/*
- * Every other function that frees its first argument (operator delete,
- * free_sized, sdallocx, mi_free, tc_delete_sized, ...): any of them may
- * hand the pointer on to a probed free(), so it is always remembered.
- */
-SEC("uprobe")
-int BPF_KPROBE(free_wrapper_enter, __u64 ptr)
-{
-	return free_common(ctx, ptr, 0);
+	barrier_var(a0);
+	barrier_var(a1);
+	return free_common(ctx, how & TM_FREE_PTR_ARG2 ? a1 : a0, how & TM_FREE_WRAPPER ? 0 : 64 * 1024);
 }
 
 /*
@@ -1017,72 +1023,40 @@ int BPF_KPROBE(syscall_wrapper_enter)
 	return 0;
 }
 
-/* ---- CPython's allocators (--trace-python-allocators) ------------------ */
+/*
+ * CPython's allocators (--trace-python-allocators) are probed with alloc_enter
+ * and free_enter, where user/trace/probe_site.c finds an emulated instruction
+ * that still has the arguments in place (PyObject_Malloc+6 in pyenv builds).
+ * pymalloc serves requests up to 512 bytes itself and passes larger ones (and
+ * 0) to malloc, which is then an inner call and not counted twice. Any block
+ * PyObject_Free or PyMem_Free frees may go on to free(): those pymalloc passed
+ * to malloc, and those CPython made with PyMem_RawMalloc and frees through
+ * these; pymalloc's own _PyObject_Free(ctx, p), which both jump to, is probed
+ * where those wrappers have no emulated instruction before they overwrite rdi.
+ */
+
+/* ---- the end of a CPython program -------------------------------------- */
 
 /*
- * Probed where user/trace/probe_site.c finds an emulated instruction that still
- * has the arguments in place (PyObject_Malloc+6 in pyenv builds). pymalloc
- * serves requests up to 512 bytes itself and passes larger ones (and 0) to
- * malloc, which is then an inner call and not counted twice.
+ * Py_FinalizeEx's entry (3.8-3.13, shared and static builds alike: Py_RunMain,
+ * Py_Exit and embedders call it): the program has finished, and what is live
+ * now is what it kept; finalization goes on to free module globals before the
+ * exit. The bump makes tm_agg_touch() save each stack's live value at its
+ * first change from here on: nothing is copied now, O(1) per later event.
+ * Threads still running (finalization waits for them) keep changing their
+ * stacks after this moment, as a racing allocation can at a peak.
  */
 SEC("uprobe")
-int BPF_KPROBE(pyobject_malloc_enter, __u64 size)
+int BPF_KPROBE(py_finalize_enter)
 {
-	return alloc_enter(ctx, TM_KIND_PYOBJECT_MALLOC, size, 0);
-}
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 
-SEC("uprobe")
-int BPF_KPROBE(pyobject_calloc_enter, __u64 n, __u64 size)
-{
-	return calloc_enter_common(ctx, TM_KIND_PYOBJECT_CALLOC, n, size);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pyobject_realloc_enter, __u64 ptr, __u64 size)
-{
-	return alloc_enter(ctx, TM_KIND_PYOBJECT_REALLOC, size, ptr);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pymem_malloc_enter, __u64 size)
-{
-	return alloc_enter(ctx, TM_KIND_PYMEM_MALLOC, size, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pymem_calloc_enter, __u64 n, __u64 size)
-{
-	return calloc_enter_common(ctx, TM_KIND_PYMEM_CALLOC, n, size);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pymem_realloc_enter, __u64 ptr, __u64 size)
-{
-	return alloc_enter(ctx, TM_KIND_PYMEM_REALLOC, size, ptr);
-}
-
-/*
- * PyObject_Free(p) and PyMem_Free(p). Any block may go on to free(): those
- * pymalloc passed to malloc (over 512 bytes, or 0), and those CPython made
- * with PyMem_RawMalloc and frees through these. So the pointer is always
- * remembered, for one task storage lookup.
- */
-SEC("uprobe")
-int BPF_KPROBE(pyfree_enter, __u64 ptr)
-{
-	return free_common(ctx, ptr, 0);
-}
-
-/*
- * pymalloc's own free, _PyObject_Free(ctx, p), which both PyObject_Free
- * and PyMem_Free jump to: used where those wrappers have no emulated
- * instruction before they overwrite rdi (pyenv builds).
- */
-SEC("uprobe")
-int BPF_KPROBE(pymalloc_free_enter, __u64 allocator_ctx, __u64 ptr)
-{
-	(void)allocator_ctx;
-	return free_common(ctx, ptr, 0);
+	if (!p || !armed(p))
+		return 0;
+	p->end_time_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&p->end_gen, 1);
+	return 0;
 }
 
 /* ---- anonymous mappings ------------------------------------------------ */
@@ -1289,7 +1263,8 @@ static __always_inline int sys_enter(void *ctx, __u32 kind, __u64 addr, __u64 le
 			count_drop(p, TM_DROP_PY_ARENA_UNTRACED);
 			return 0;
 		}
-		t->sys_stack = intern_stack(ctx, t, p, tgid, ip, ra, fp, sp, kind);
+		/* the kind read back, not the register the checks above narrowed (see alloc_begin) */
+		t->sys_stack = intern_stack(ctx, t, p, tgid, ip, ra, fp, sp, *(volatile __u32 *)&t->sys_kind);
 	}
 	return 0;
 }
@@ -1346,51 +1321,35 @@ static __always_inline int sys_exit(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_mmap")
-int tp_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+/*
+ * One program on sys_enter_{mmap,munmap,mremap,brk}, one on their sys_exit:
+ * the records share a layout, and the entry's cookie (tm_sys_cookie) names
+ * the syscall and how many arguments it reads. A record holds only its
+ * syscall's arguments, and the kernel refuses a program that reads past the
+ * shortest record (brk's one) there: the others come from the syscall's
+ * registers (x86-64: rdi, rsi, rdx, r10), as the record does.
+ */
+SEC("tracepoint")
+int tp_sys_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	/* new_len carries prot here: 0 (PROT_NONE) marks a reservation */
-	return sys_enter(ctx, TM_KIND_MMAP, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 nargs = (cookie >> 8) & 0xff;
+	__u64 len = 0, arg2 = 0, arg3 = 0;
+	struct pt_regs *regs;
+
+	if (nargs >= 2) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		len = BPF_CORE_READ(regs, si);
+		if (nargs >= 4) {
+			arg2 = BPF_CORE_READ(regs, dx);  /* mmap: prot, 0 (PROT_NONE) a reservation; mremap: new_len */
+			arg3 = BPF_CORE_READ(regs, r10); /* flags */
+		}
+	}
+	return sys_enter(ctx, cookie & 0xff, ctx->args[0], len, arg2, arg3);
 }
 
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int tp_exit_mmap(struct trace_event_raw_sys_exit *ctx)
-{
-	return sys_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_munmap")
-int tp_enter_munmap(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_enter(ctx, TM_KIND_MUNMAP, ctx->args[0], ctx->args[1], 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_munmap")
-int tp_exit_munmap(struct trace_event_raw_sys_exit *ctx)
-{
-	return sys_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_mremap")
-int tp_enter_mremap(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_enter(ctx, TM_KIND_MREMAP, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_mremap")
-int tp_exit_mremap(struct trace_event_raw_sys_exit *ctx)
-{
-	return sys_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_brk")
-int tp_enter_brk(struct trace_event_raw_sys_enter *ctx)
-{
-	return sys_enter(ctx, TM_KIND_BRK, ctx->args[0], 0, 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_brk")
-int tp_exit_brk(struct trace_event_raw_sys_exit *ctx)
+SEC("tracepoint")
+int tp_sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return sys_exit(ctx->ret);
 }

@@ -74,6 +74,76 @@ static inline int tm_kind_is_realloc(unsigned int kind)
 }
 
 /*
+ * One BPF program serves every allocator entry, one every free and one each
+ * syscall entry and exit: the probe's BPF cookie says which function it is
+ * on, so the verifier walks each program once instead of once per function.
+ * An allocator entry's cookie is its kind in the low byte and, in the next,
+ * where its size is (enum tm_args).
+ */
+enum tm_args {
+	TM_ARGS_SIZE,           /* malloc(size), valloc(size) */
+	TM_ARGS_ALIGN_SIZE,     /* aligned_alloc(align, size), memalign(align, size) */
+	TM_ARGS_N_SIZE,         /* calloc(n, size): n * size */
+	TM_ARGS_PTR_SIZE,       /* realloc(ptr, size) */
+	TM_ARGS_PTR_N_SIZE,     /* reallocarray(ptr, n, size) */
+	TM_ARGS_OUT_ALIGN_SIZE, /* posix_memalign(&out, align, size) */
+	TM_ARGS_PAGES,          /* pvalloc(size): whole pages */
+};
+
+static inline unsigned int tm_kind_args(unsigned int kind)
+{
+	switch (kind) {
+	case TM_KIND_CALLOC:
+	case TM_KIND_PYOBJECT_CALLOC:
+	case TM_KIND_PYMEM_CALLOC:
+		return TM_ARGS_N_SIZE;
+	case TM_KIND_REALLOC:
+	case TM_KIND_PYOBJECT_REALLOC:
+	case TM_KIND_PYMEM_REALLOC:
+		return TM_ARGS_PTR_SIZE;
+	case TM_KIND_REALLOCARRAY:
+		return TM_ARGS_PTR_N_SIZE;
+	case TM_KIND_POSIX_MEMALIGN:
+		return TM_ARGS_OUT_ALIGN_SIZE;
+	case TM_KIND_ALIGNED_ALLOC:
+	case TM_KIND_MEMALIGN:
+		return TM_ARGS_ALIGN_SIZE;
+	case TM_KIND_PVALLOC:
+		return TM_ARGS_PAGES;
+	default:
+		return TM_ARGS_SIZE;
+	}
+}
+
+static inline __u64 tm_alloc_cookie(unsigned int kind)
+{
+	return kind | (tm_kind_args(kind) << 8);
+}
+
+/* A free probe's cookie. */
+enum tm_free_flags {
+	TM_FREE_PTR_ARG2 = 1 << 0, /* the block is the second argument: _PyObject_Free(ctx, p) */
+	/*
+	 * Any block it frees may go on to a probed free() (a wrapper, CPython's
+	 * frees): the pointer is always remembered. Without it, only blocks of
+	 * 64 KiB and more, which free() may hand to munmap.
+	 */
+	TM_FREE_WRAPPER = 1 << 1,
+};
+
+/* A syscall entry's cookie: its kind, and in the next byte how many arguments it reads. */
+static inline __u64 tm_sys_cookie(unsigned int kind)
+{
+	__u64 nargs = 4; /* mmap's addr, len, prot, flags; mremap's addr, old_len, new_len, flags */
+
+	if (kind == TM_KIND_BRK)
+		nargs = 1;
+	else if (kind == TM_KIND_MUNMAP)
+		nargs = 2;
+	return kind | (nargs << 8);
+}
+
+/*
  * Everything the tracer could not record, counted. Every report prints the
  * non-zero ones. Append only: the capture stores them by name.
  */
@@ -184,7 +254,9 @@ struct tm_agg_key {
  * Per-(process, stack) aggregates. `peak_*` hold the stack's live value at the
  * process's latest peak when `gen` equals that process's `peak_gen`; otherwise
  * the stack has not changed since the peak and its live value *is* its value at
- * the peak. See tm_agg_touch() in bpf/tidemark.bpf.c.
+ * the peak. `end_*` and `end_gen` do the same for the end of the program
+ * (tm_proc.end_gen: CPython's finalization). See tm_agg_touch() in
+ * bpf/tidemark.bpf.c.
  */
 struct tm_agg {
 	__u64 alloc_bytes;      /* freed = allocated - live: not kept, one atomic less a free */
@@ -196,6 +268,10 @@ struct tm_agg {
 	__u64 gen;
 	__u64 temp_bytes;       /* freed before their thread allocated again */
 	__u64 temp_count;
+	/* Live at the end of the program, when end_gen is the process's. */
+	__s64 end_bytes;
+	__s64 end_count;
+	__u64 end_gen;
 };
 
 struct tm_alloc_key {
@@ -310,6 +386,13 @@ struct tm_proc {
 	__u32 ppid;             /* followed children: the traced process that forked it; 0 = none */
 	__s64 n_allocs;         /* its entries in allocs, kept only under a per-process cap */
 	__u64 n_stacks;         /* ... and in stacks */
+	/*
+	 * The end of the program, when it is not the exit: bumped where CPython's
+	 * finalization starts (py_finalize_enter); 0 = not seen, the end is the exit.
+	 */
+	__u64 end_gen;
+	/* CLOCK_MONOTONIC of the latest bump. */
+	__u64 end_time_ns;
 	__u64 drops[TM_DROP__COUNT];
 	/* Allocations by size: bucket i holds sizes in [2^i, 2^(i+1)), bucket 0 also 0. */
 	__u64 size_count[TM_SIZE_BUCKETS];
@@ -393,10 +476,10 @@ struct tm_reap_key {
 _Static_assert(sizeof(struct tm_py_frame) == 16, "tm_py_frame layout");
 _Static_assert(sizeof(struct tm_stack) == 16 + 8 * TM_MAX_NATIVE + 16 * TM_MAX_PY, "tm_stack layout");
 _Static_assert(sizeof(struct tm_agg_key) == 16, "tm_agg_key layout");
-_Static_assert(sizeof(struct tm_agg) == 72, "tm_agg layout");
+_Static_assert(sizeof(struct tm_agg) == 96, "tm_agg layout");
 _Static_assert(sizeof(struct tm_alloc_key) == 16, "tm_alloc_key layout");
 _Static_assert(sizeof(struct tm_alloc) == 24, "tm_alloc layout");
-_Static_assert(sizeof(struct tm_proc) == 176 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
+_Static_assert(sizeof(struct tm_proc) == 192 + 8 * TM_DROP__COUNT + 16 * TM_SIZE_BUCKETS,
 	       "tm_proc layout");
 _Static_assert(sizeof(struct tm_exit_event) == 16 + sizeof(struct tm_proc), "tm_exit_event layout");
 _Static_assert(sizeof(struct tm_sel_exe) == 16, "tm_sel_exe layout");

@@ -71,7 +71,7 @@ static const char help_main[] =
 	"                         FIFO is written as a stream\n" \
 	"      --native-depth N   native frames per stack, 1-32 (default 32)\n" \
 	"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n" \
-	"                         --trace-python-allocators; above 1048576 allocated as needed)\n" \
+	"                         --trace-python-allocators; the table is allocated as needed)\n" \
 	"      --max-stacks N     distinct stacks (default 262144; the table grows as stacks\n" \
 	"                         are seen, about 1 KiB each)\n" \
 	"      --no-python        native stacks only, even when the target is CPython\n" \
@@ -119,13 +119,15 @@ static const char help_attach[] =
 
 #define HELP_VIEW_COMMON \
 	"  -o, --output FILE      write there, not to stdout\n" \
-	"      --view V           peak (default), leaks, allocs or temporary (freed before\n" \
-	"                         their thread allocated again)\n" \
+	"      --view V           peak (default), leaks (live when the program finished),\n" \
+	"                         allocs or temporary (freed before their thread allocated again)\n" \
 	"  -n N                   sites per view (default 10; 0 = all)\n" \
 	"      --min-bytes N      leave out sites and tree nodes below N bytes\n" \
 	"      --max-depth N      frames shown per stack (tree depth)\n" \
 	"      --filter TEXT      only stacks with a frame whose function or file contains TEXT\n" \
 	"      --python-only      hide native frames\n" \
+	"      --at-exit          leaks: what was live at the process's exit, not when the\n" \
+	"                         program finished (CPython: where its finalization began)\n" \
 	"  -h, --help             this help\n"
 
 static const char help_report[] =
@@ -317,7 +319,8 @@ enum { OPT_NATIVE_DEPTH = 256,
        OPT_NO_CHILDREN,
        OPT_PID,
        OPT_TREE_TOTAL,
-       OPT_CHILDREN };
+       OPT_CHILDREN,
+       OPT_AT_EXIT };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -565,6 +568,9 @@ static int view_opt(const char *cmd, int c, struct tm_report_opts *ro, const cha
 	case OPT_FILTER:
 		ro->filter = optarg;
 		return 0;
+	case OPT_AT_EXIT:
+		ro->flags |= TM_REPORT_AT_EXIT;
+		return 0;
 	case 'n':
 		if (parse_uint(cmd, "-n", optarg, 0, 100000000, &v))
 			return -1;
@@ -601,6 +607,7 @@ static int cmd_report(int argc, char **argv)
 		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ "pid", required_argument, NULL, OPT_PID },
 		{ "tree-total", no_argument, NULL, OPT_TREE_TOTAL },
+		{ "at-exit", no_argument, NULL, OPT_AT_EXIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -668,6 +675,9 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
 	}
+	/* every process of a tree: --pid and --tree-total show the exit's leaks too */
+	if (ro.flags & TM_REPORT_AT_EXIT)
+		tm_profile__at_exit(prof);
 	shown = pid ? tm_profile__find_pid(prof, (int32_t)pid) : prof;
 	if (!shown) {
 		pr_warn("tidemark report: %s has no process %lu: 'tidemark report %s' lists its processes\n",
@@ -715,6 +725,7 @@ static int cmd_diff(int argc, char **argv)
 		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "at-exit", no_argument, NULL, OPT_AT_EXIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -756,6 +767,10 @@ static int cmd_diff(int argc, char **argv)
 	    tm_capture__read(argv[optind + 1], &after, err, sizeof(err))) {
 		pr_warn("tidemark diff: %s\n", err);
 		goto out;
+	}
+	if (ro.flags & TM_REPORT_AT_EXIT) {
+		tm_profile__at_exit(before);
+		tm_profile__at_exit(after);
 	}
 	if (open_output(&out, "tidemark diff", output))
 		goto out;

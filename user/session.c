@@ -43,6 +43,7 @@
 #include "trace/watchdog.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/path.h"
 #include "target/proc.h"
 #include "top/top.h"
 #include "util/outfile.h"
@@ -258,6 +259,27 @@ static void warn_py_inlined(const char *cmd, const char *py)
 		"see them, and they are undercounted; drop the option (pymalloc's arenas are then counted) "
 		"or use an interpreter built without LTO\n",
 		cmd, py);
+}
+
+/*
+ * Whether CMD will be a CPython: its ELF (or its #! interpreter's) is one, or
+ * it goes by a python name, or its #! line names one (a pyenv or virtualenv
+ * shim is a shell script that execs the interpreter).
+ */
+static int runs_python(const char *cmd, const char *exe)
+{
+	char py[PATH_MAX], line[256] = "";
+	FILE *f;
+
+	if (!python_elf(exe, py, sizeof(py)) || !strncmp(tm_basename(cmd), "python", 6))
+		return 1;
+	f = fopen(exe, "r");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	fclose(f);
+	return line[0] == '#' && line[1] == '!' && strstr(line, "python");
 }
 
 /* argv joined by spaces, as /proc/PID/cmdline would show it once CMD runs. */
@@ -738,6 +760,25 @@ static void say_cost(struct tm_trace *t, const struct tm_session_opts *o, uint64
 			"pymalloc arenas and large blocks, at the cost of a syscall tracepoint\n");
 }
 
+/*
+ * `attach` counts what is allocated since: a free of a block from before is
+ * not a loss. Such frees are told apart from the drops (free_unmatched
+ * counts them in a run) as freed_before_attach.
+ */
+static void attach_frees_apart(struct tm_profile *prof)
+{
+	const char *unmatched = tm_drop_name(TM_DROP_FREE_UNMATCHED);
+	size_t i;
+
+	for (i = 0; i < prof->ndrops; i++) {
+		if (!strcmp(prof->drops[i].name, unmatched)) {
+			tm_profile__set_counter(prof, 0, "freed_before_attach", prof->drops[i].value);
+			prof->drops[i].value = 0;
+			return;
+		}
+	}
+}
+
 /* Build, write (to @out, opened before tracing) and summarise the capture of the process @pi describes. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
 		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out, struct tree *tr)
@@ -757,6 +798,8 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 	}
 	prof->mode = (uint32_t)o->mode;
 	tm_postmortem__fill(prof, &p);
+	if (prof->attached)
+		attach_frees_apart(prof);
 	warn_py_arena_untraced(prof);
 	/* The peak itself, which 10 ms sampling may step over (RSS unknown there: 0). */
 	if (prof->peak_bytes && tl->s) {
@@ -877,14 +920,20 @@ static int probe_child(struct tm_trace *t, const struct tm_session_opts *o, pid_
 		err = tm_trace__attach_allocator(t, child, alloc);
 	if (err)
 		return err;
-	if (o->trace.py_alloc) {
+	if (o->trace.python) {
 		char py[PATH_MAX];
 
-		/* Before the exec, so that every object is seen; else when the interpreter shows up. */
+		/*
+		 * Before the exec, so that every object is seen and a short program's
+		 * end is not missed; else when the interpreter shows up.
+		 */
 		if (!python_elf(exe, py, sizeof(py))) {
-			warn_py_inlined("run", py);
-			tm_trace__attach_python_allocators(t, child, py);
-		} else {
+			tm_trace__attach_python_end(t, child, py);
+			if (o->trace.py_alloc) {
+				warn_py_inlined("run", py);
+				tm_trace__attach_python_allocators(t, child, py);
+			}
+		} else if (o->trace.py_alloc) {
 			pr_debug("tidemark run: %s: cannot tell its libpython before it runs\n", exe);
 		}
 	}
@@ -903,6 +952,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_top *live = NULL;
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
+	struct tm_trace_opts topts;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
@@ -943,7 +993,18 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		goto out;
 	if (o->mode != TM_PROFILE_LITE)
 		say_allocator("run", &alloc, prof);
-	err = tm_trace__open(&t, &o->trace);
+	/*
+	 * The CPython walker is most of what the verifier checks (~37,000
+	 * instructions in each of two programs): loaded only for a command
+	 * that will be a CPython (runs_python).
+	 */
+	topts = o->trace;
+	if (topts.python && !runs_python(argv[0], exe)) {
+		pr_debug("tidemark run: %s is not CPython: no Python stack walker loaded\n", exe);
+		topts.python = 0;
+		topts.python_unloaded = 1;
+	}
+	err = tm_trace__open(&t, &topts);
 	if (!err)
 		err = probe_child(t, o, child, exe, &alloc);
 	if (err)
@@ -1124,6 +1185,9 @@ int tm_session__attach(const struct tm_session_opts *o)
 				o->pid);
 		goto out;
 	}
+	/* What was live before the attach, as the kernel counts it: the report states it. */
+	prof->attached = 1;
+	prof->attach_rss_anon = tm_proc__rss_anon(o->pid);
 	err = tm_trace__arm(t, o->pid);
 	if (err) {
 		if (err == -ESRCH)
@@ -1174,6 +1238,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	if (o->trace.children)
 		tree_sample(&tr, 1);
 	pi.end_ns = tm_now_ns();
+	/* A target that lives on: its counters hold still while they are read, so the header and views agree. */
+	tm_trace__disarm(t, o->pid);
 	if (!tm_trace__proc(t, o->pid, &p) && p.exit_time_ns) {
 		pi.ended = 1;
 		pi.wait_status = p.exit_code;

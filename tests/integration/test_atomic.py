@@ -54,9 +54,14 @@ def without_busy(d, how):
     d["sizes"] = [c for c in d["sizes"] if c["count"]]
     d["totals"]["alloc_count"] -= n
     d["totals"]["alloc_bytes"] -= b
-    un = d["dropped"].get("free_unmatched", 0)
-    check(un in (4, 5), f"{how}: free_unmatched {un}: the threads' 4 tcaches and at most the pair in flight")
-    d["dropped"]["free_unmatched"] = 4
+    if d.get("attach"):   # frees of blocks attach never saw allocated are counted apart
+        un = d["attach"]["freed_before_attach"]
+        check(un in (4, 5), f"{how}: freed_before_attach {un}: the threads' 4 tcaches and at most the pair in flight")
+        d["attach"]["freed_before_attach"] = 4
+    else:
+        un = d["dropped"].get("free_unmatched", 0)
+        check(un in (4, 5), f"{how}: free_unmatched {un}: the threads' 4 tcaches and at most the pair in flight")
+        d["dropped"]["free_unmatched"] = 4
     return d
 
 

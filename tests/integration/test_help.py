@@ -186,21 +186,21 @@ def verbose_run(*flags):
     os.unlink(cap)
     lines = r.stderr.splitlines()
     libbpf = [l for l in lines if l.startswith("libbpf:")]
-    facts = [l for l in lines if re.match(r"bpf: malloc_enter +\d+ instructions verified, +\d+ xlated$", l)]
+    facts = [l for l in lines if re.match(r"bpf: alloc_enter +\d+ instructions verified, +\d+ xlated$", l)]
     return libbpf, facts
 
 
 def test_verbose_is_tidemark_only():
     libbpf, facts = verbose_run("-v")
     eq(len(libbpf), 0, "-v: lines of libbpf's log")
-    eq(len(facts), 1, "-v: tidemark's verifier count for malloc_enter")
+    eq(len(facts), 1, "-v: tidemark's verifier count for alloc_enter")
 
 
 def test_vv_adds_libbpf():
     for flags in (("-vv",), ("-v", "--verbose")):
         libbpf, facts = verbose_run(*flags)
         check(len(libbpf) > 100, f"{' '.join(flags)}: libbpf's log is there ({len(libbpf)} lines)")
-        eq(len(facts), 1, f"{' '.join(flags)}: tidemark's verifier count for malloc_enter")
+        eq(len(facts), 1, f"{' '.join(flags)}: tidemark's verifier count for alloc_enter")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,16 @@ static struct tm_profile *build_profile(void)
 	p->oom.cg_current = 12;
 	p->oom.cg_peak = 4096;
 	p->oom.cg_oom_kill = 3;
+	p->end_moment = TM_END_FINALIZE;
+	p->end_moment_ns = 1100000000;
+	p->live_bytes_exit = 4096;
+	p->sites[0].exit_bytes = 0; /* freed by finalization */
+	p->sites[1].exit_bytes = -5;
+	p->sites[1].exit_count = INT64_MIN;
+	p->sites[3].exit_bytes = 4096;
+	p->sites[3].exit_count = 1;
+	p->attached = 1;
+	p->attach_rss_anon = 123456789;
 	p->size_hist[0].count = 1;
 	p->size_hist[6].count = 2;
 	p->size_hist[6].bytes = 128;
@@ -125,6 +135,11 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 	TM_CHECK_EQ_U64(a->alloc_bytes, b->alloc_bytes);
 	TM_CHECK_EQ_U64(a->alloc_count, b->alloc_count);
 	TM_CHECK_EQ_U64(a->free_count, b->free_count);
+	TM_CHECK_EQ_U64(a->live_bytes_exit, b->live_bytes_exit);
+	TM_CHECK_EQ_U64(a->end_moment, b->end_moment);
+	TM_CHECK_EQ_U64(a->end_moment_ns, b->end_moment_ns);
+	TM_CHECK_EQ_U64(a->attached, b->attached);
+	TM_CHECK_EQ_U64(a->attach_rss_anon, b->attach_rss_anon);
 
 	TM_CHECK_EQ_U64(a->ndrops, b->ndrops);
 	for (i = 0; i < a->ndrops && i < b->ndrops; i++) {
@@ -189,6 +204,8 @@ static void check_equal(const struct tm_profile *a, const struct tm_profile *b)
 		TM_CHECK_EQ_U64(x->peak_count, y->peak_count);
 		TM_CHECK_EQ_U64(x->temp_bytes, y->temp_bytes);
 		TM_CHECK_EQ_U64(x->temp_count, y->temp_count);
+		TM_CHECK_EQ_U64(x->exit_bytes, y->exit_bytes);
+		TM_CHECK_EQ_U64(x->exit_count, y->exit_count);
 		ok = 1;
 		for (j = 0; j < x->nframes && j < y->nframes; j++)
 			if (x->frames[j] != y->frames[j])
@@ -264,6 +281,59 @@ static void test_roundtrip(void)
 	tm_profile__free(e);
 	tm_profile__free(q);
 	tm_profile__free(p);
+}
+
+/*
+ * The end of the program: a file without the end section (every one written
+ * before it existed, and native programs' now) ends at the exit, where its
+ * live values were taken; --at-exit turns a finalization's profile into that.
+ */
+static void test_end_moment(void)
+{
+	struct tm_profile *p = build_profile(), *q = NULL, *r = NULL;
+	char err[256];
+	void *b1 = NULL, *b2 = NULL;
+	size_t l1 = 0, l2 = 0, i;
+
+	/* as a native program, or a file from before: exit values are the live ones */
+	p->end_moment = TM_END_EXIT;
+	p->end_moment_ns = 0;
+	p->live_bytes_exit = p->live_bytes_end;
+	p->attached = 0;
+	p->attach_rss_anon = 0;
+	for (i = 0; i < p->nsites; i++) {
+		p->sites[i].exit_bytes = p->sites[i].live_bytes;
+		p->sites[i].exit_count = p->sites[i].live_count;
+	}
+	TM_CHECK_EQ_U64(tm_capture__write_mem(p, &b1, &l1), 0);
+	TM_CHECK_EQ_U64(tm_capture__read_mem(b1, l1, "c.tdm", &q, err, sizeof(err)), 0);
+	if (q)
+		check_equal(p, q);
+
+	/* the same at finalization: 104 bytes more before compression, read back as written */
+	p->end_moment = TM_END_FINALIZE;
+	p->end_moment_ns = 5;
+	p->sites[0].exit_bytes = 0;
+	p->sites[0].exit_count = 0;
+	p->live_bytes_exit = p->live_bytes_end - p->sites[0].live_bytes;
+	TM_CHECK_EQ_U64(tm_capture__write_mem(p, &b2, &l2), 0);
+	TM_CHECK_EQ_U64(tm_capture__read_mem(b2, l2, "c.tdm", &r, err, sizeof(err)), 0);
+	if (r) {
+		check_equal(p, r);
+		TM_CHECK_STR(tm_end_moment_name(r->end_moment), "finalization");
+		tm_profile__at_exit(r);
+		TM_CHECK_EQ_U64(r->end_moment, TM_END_EXIT);
+		TM_CHECK_EQ_U64(r->live_bytes_end, p->live_bytes_exit);
+		TM_CHECK_EQ_U64(r->sites[0].live_bytes, 0);
+		TM_CHECK_EQ_U64(r->sites[0].live_count, 0);
+		TM_CHECK_EQ_U64(r->sites[3].live_bytes, 4096);
+	}
+	TM_CHECK(tm_end_moment_name(2) == NULL);
+	free(b1);
+	free(b2);
+	tm_profile__free(p);
+	tm_profile__free(q);
+	tm_profile__free(r);
 }
 
 static void test_file_errors(void)
@@ -930,6 +1000,7 @@ int main(void)
 		return 1;
 	}
 	test_roundtrip();
+	test_end_moment();
 	test_file_errors();
 	test_damage();
 	test_forged();

@@ -1090,6 +1090,9 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 			if (!tm_profile__merge_sites(all, prof)) {
 				all->peak_bytes += prof->peak_bytes;
 				all->live_bytes_end += prof->live_bytes_end;
+				all->live_bytes_exit += prof->live_bytes_exit;
+				if (prof->end_moment != TM_END_EXIT) /* a CPython past its finalization */
+					all->end_moment = prof->end_moment;
 				all->alloc_bytes += prof->alloc_bytes;
 				all->alloc_count += prof->alloc_count;
 				all->free_count += prof->free_count;

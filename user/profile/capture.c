@@ -43,13 +43,23 @@
  *                      u64 cg_peak, u64 cg_oom_kill; absent = none read
  *   tag 10 mode        u32 mode (enum tm_profile_mode), u32 0; absent =
  *                      sampled with a sampling section, else exact
- *   tag 11 parent      i32 ppid, u32 execed (0 or 1); absent = 0, 0
- *   tag 12 tree        u32 note, u32 0, u64 nprocs, u64 peak_bytes,
+ *   tag 11 end         u32 end_moment, u32 0, u64 end_moment_ns,
+ *                      i64 live_bytes_end, u32 n (= the number of sites),
+ *                      then n times: i64 live_bytes, i64 live_count: what
+ *                      was live at the end of the program (CPython's
+ *                      finalization). The totals' live_bytes_end and the
+ *                      sites' live fields before hold what was live at the
+ *                      exit, as they always have. Absent = the end was the
+ *                      exit (every older file)
+ *   tag 12 attach      u64 attach_rss_anon: the capture is of `attach`, which
+ *                      counts only what was allocated since; absent = `run`
+ *   tag 13 parent      i32 ppid, u32 execed (0 or 1); absent = 0, 0
+ *   tag 14 tree        u32 note, u32 0, u64 nprocs, u64 peak_bytes,
  *                      u64 peak_time_ns, u64 interval_ns, u32 n, then n
  *                      times: i32 pid, u32 0, i64 bytes (what each held at
  *                      the peak); u32 m, then m times: u64 time_ns,
  *                      i64 heap_bytes (the tree's sum); absent = one process
- *   tag 13 process     one more process of the tree: a whole payload as
+ *   tag 15 process     one more process of the tree: a whole payload as
  *                      above (strings onwards), nested once at most; one
  *                      section per process, in order of start
  *
@@ -103,9 +113,11 @@ enum section_tag {
 	SECTION_NAMESPACE = 8,
 	SECTION_OOM_CGROUP = 9,
 	SECTION_MODE = 10,
-	SECTION_PARENT = 11,
-	SECTION_TREE = 12,
-	SECTION_PROCESS = 13,
+	SECTION_END = 11,
+	SECTION_ATTACH = 12,
+	SECTION_PARENT = 13,
+	SECTION_TREE = 14,
+	SECTION_PROCESS = 15,
 };
 
 /* ------------------------------------------------------------------ */
@@ -288,7 +300,8 @@ static int put_head(struct tm_buf *w, const struct strtab *t, const struct tm_pr
 
 	put_u64(w, p->peak_bytes);
 	put_u64(w, p->peak_time_ns);
-	put_u64(w, (uint64_t)p->live_bytes_end);
+	/* the exit's, as ever: the end of the program, when earlier, is in its own section */
+	put_u64(w, (uint64_t)(p->end_moment == TM_END_EXIT ? p->live_bytes_end : p->live_bytes_exit));
 	put_u64(w, p->alloc_bytes);
 	put_u64(w, p->alloc_count);
 	put_u64(w, p->free_count);
@@ -327,8 +340,8 @@ static void put_stacks(struct tm_buf *w, const struct strtab *t, const struct tm
 		put_u64(w, s->alloc_count);
 		put_u64(w, s->free_bytes);
 		put_u64(w, s->free_count);
-		put_u64(w, (uint64_t)s->live_bytes);
-		put_u64(w, (uint64_t)s->live_count);
+		put_u64(w, (uint64_t)(p->end_moment == TM_END_EXIT ? s->live_bytes : s->exit_bytes));
+		put_u64(w, (uint64_t)(p->end_moment == TM_END_EXIT ? s->live_count : s->exit_count));
 		put_u64(w, (uint64_t)s->peak_bytes);
 		put_u64(w, (uint64_t)s->peak_count);
 		for (j = 0; j < s->nframes; j++)
@@ -419,6 +432,24 @@ static void put_sections(struct tm_buf *w, const struct strtab *t, const struct 
 		put_u64(w, p->oom.cg_current);
 		put_u64(w, p->oom.cg_peak);
 		put_u64(w, p->oom.cg_oom_kill);
+	}
+	if (p->end_moment != TM_END_EXIT) { /* absent = the end was the exit, as in every older file */
+		put_u32(w, SECTION_END);
+		put_u64(w, 4 + 4 + 8 + 8 + 4 + (uint64_t)p->nsites * 16);
+		put_u32(w, p->end_moment);
+		put_u32(w, 0);
+		put_u64(w, p->end_moment_ns);
+		put_u64(w, (uint64_t)p->live_bytes_end);
+		put_u32(w, (uint32_t)p->nsites);
+		for (i = 0; i < p->nsites; i++) {
+			put_u64(w, (uint64_t)p->sites[i].live_bytes);
+			put_u64(w, (uint64_t)p->sites[i].live_count);
+		}
+	}
+	if (p->attached) {
+		put_u32(w, SECTION_ATTACH);
+		put_u64(w, 8);
+		put_u64(w, p->attach_rss_anon);
 	}
 }
 
@@ -907,6 +938,28 @@ static int read_temporary(struct reader *r, struct tm_profile *p)
 	return err;
 }
 
+/* Tag 10: the end of the program, when it came before the exit, and what was live then. */
+static int read_end(struct reader *r, struct tm_profile *p)
+{
+	uint32_t n, i, pad;
+	int err;
+
+	err = get_u32(r, &p->end_moment, "end");
+	err = err ?: get_u32(r, &pad, "end");
+	err = err ?: get_u64(r, &p->end_moment_ns, "end");
+	err = err ?: get_i64(r, &p->live_bytes_end, "end");
+	err = err ?: get_u32(r, &n, "end");
+	if (!err && (p->end_moment == TM_END_EXIT || !tm_end_moment_name(p->end_moment)))
+		return fail(r, "corrupt payload: end moment %u", p->end_moment);
+	if (!err && n != p->nsites)
+		return fail(r, "corrupt payload: end values for %u sites, the capture has %zu", n, p->nsites);
+	for (i = 0; !err && i < n; i++) {
+		err = get_i64(r, &p->sites[i].live_bytes, "end");
+		err = err ?: get_i64(r, &p->sites[i].live_count, "end");
+	}
+	return err;
+}
+
 static int read_timeline(struct reader *r, struct tm_profile *p)
 {
 	struct tm_sample s;
@@ -1116,6 +1169,13 @@ static int read_sections(struct reader *r, struct tm_profile *p, const struct st
 			if (!err && p->mode >= TM_PROFILE_MODE__COUNT)
 				err = fail(r, "corrupt payload: mode %u", p->mode);
 			break;
+		case SECTION_END:
+			err = read_end(r, p);
+			break;
+		case SECTION_ATTACH:
+			err = get_u64(r, &p->attach_rss_anon, "attach");
+			p->attached = 1;
+			break;
 		case SECTION_PARENT:
 			err = get_i32(r, &p->ppid, "parent");
 			err = err ?: get_i32(r, &p->execed, "parent");
@@ -1167,6 +1227,16 @@ static int decode_payload(struct reader *r, struct tm_profile *p)
 	err = err ?: read_counters(r, p, &st, 0);
 	err = err ?: read_frames(r, p, &st, &map, &nmap);
 	err = err ?: read_sites(r, p, map, nmap);
+	if (!err) {
+		size_t i;
+
+		/* The exit's; the end section, if any, puts the end of the program's in the live fields. */
+		for (i = 0; i < p->nsites; i++) {
+			p->sites[i].exit_bytes = p->sites[i].live_bytes;
+			p->sites[i].exit_count = p->sites[i].live_count;
+		}
+		p->live_bytes_exit = p->live_bytes_end;
+	}
 	if (!err && r->version >= 2)
 		err = read_sections(r, p, &st, map, nmap);
 	if (!err && remaining(r))

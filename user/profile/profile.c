@@ -425,6 +425,39 @@ int tm_profile__check(const struct tm_profile *p)
 	return 0;
 }
 
+uint64_t tm_profile__counter(const struct tm_profile *p, int is_drop, const char *name)
+{
+	const struct tm_counter *c = is_drop ? p->drops : p->stats;
+	size_t i, n = is_drop ? p->ndrops : p->nstats;
+
+	for (i = 0; i < n; i++)
+		if (c[i].name && !strcmp(c[i].name, name))
+			return c[i].value;
+	return 0;
+}
+
+void tm_profile__at_exit(struct tm_profile *p)
+{
+	size_t i;
+
+	if (p->end_moment == TM_END_EXIT)
+		return; /* the live values are the exit's */
+	for (i = 0; i < p->nsites; i++) {
+		p->sites[i].live_bytes = p->sites[i].exit_bytes;
+		p->sites[i].live_count = p->sites[i].exit_count;
+	}
+	p->live_bytes_end = p->live_bytes_exit;
+	p->end_moment = TM_END_EXIT;
+	p->end_moment_ns = 0;
+}
+
+const char *tm_end_moment_name(unsigned int moment)
+{
+	static const char *const names[] = { [TM_END_EXIT] = "exit", [TM_END_FINALIZE] = "finalization" };
+
+	return moment < sizeof(names) / sizeof(names[0]) ? names[moment] : NULL;
+}
+
 const char *tm_profile__str(struct tm_profile *p, const char *s)
 {
 	return p ? tm_strpool__intern(p->pool, s) : NULL;

@@ -47,7 +47,7 @@ struct tm_site {
 	uint64_t alloc_count;
 	uint64_t free_bytes;
 	uint64_t free_count;
-	int64_t live_bytes; /* at the end of the trace */
+	int64_t live_bytes; /* at the end of the program (the profile's end_moment) */
 	int64_t live_count;
 	int64_t peak_bytes; /* live at the moment of the process's peak */
 	int64_t peak_count;
@@ -57,6 +57,15 @@ struct tm_site {
 	 */
 	uint64_t temp_bytes;
 	uint64_t temp_count;
+	/* Live at the process's exit; meaningful when the profile's end_moment is not the exit (else live_*). */
+	int64_t exit_bytes;
+	int64_t exit_count;
+};
+
+/* Which moment is "the end" of a profile: where its leaks are taken. */
+enum tm_end_moment {
+	TM_END_EXIT = 0,     /* the process's exit (or the end of the trace) */
+	TM_END_FINALIZE = 1, /* CPython's finalization started (Py_FinalizeEx), before module globals go */
 };
 
 #define TM_PROFILE_SIZE_BUCKETS 48
@@ -157,8 +166,14 @@ struct tm_profile {
 
 	/* totals */
 	uint64_t peak_bytes;
-	uint64_t peak_time_ns; /* since start_time_ns */
-	int64_t live_bytes_end;
+	uint64_t peak_time_ns;   /* since start_time_ns */
+	int64_t live_bytes_end;  /* at end_moment: the sum of the sites' live_bytes */
+	int64_t live_bytes_exit; /* at the exit: the sum of their exit_bytes (end_moment not the exit) */
+	uint32_t end_moment;     /* enum tm_end_moment */
+	uint32_t attached;       /* `attach`: only allocations made since the attach are counted */
+	uint64_t end_moment_ns;  /* since start_time_ns, when end_moment is not the exit */
+	/* attached: its resident anonymous memory (RssAnon) at the attach: what was live before, about */
+	uint64_t attach_rss_anon;
 	uint64_t alloc_bytes;
 	uint64_t alloc_count;
 	uint64_t free_count;
@@ -218,6 +233,8 @@ const struct tm_profile *tm_profile__find_pid(const struct tm_profile *p, int32_
 /* Append a timeline point; samples must come in time order. */
 int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s);
 int tm_profile__set_counter(struct tm_profile *p, int is_drop, const char *name, uint64_t v);
+/* A counter's value by name; 0 when the profile has none of that name. */
+uint64_t tm_profile__counter(const struct tm_profile *p, int is_drop, const char *name);
 const char *tm_profile__str(struct tm_profile *p, const char *s); /* intern into pool */
 
 /* Who the profile is of, from when to when, and how it ended. */
@@ -232,6 +249,14 @@ struct tm_profile_process {
 };
 /* The one place the process header is filled (strings interned): 0 or -ENOMEM. */
 int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_process *pp);
+
+/*
+ * Make the process's exit the end (report --at-exit): every site's live
+ * values become its values at the exit, and so do the totals.
+ */
+void tm_profile__at_exit(struct tm_profile *p);
+/* "exit", "finalization"; NULL when out of range. */
+const char *tm_end_moment_name(unsigned int moment);
 
 /*
  * 0, or -EINVAL when p is NULL, an array it counts is missing, or a site

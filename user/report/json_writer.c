@@ -172,6 +172,20 @@ void tm_json__profile_header(FILE *out, const struct tm_profile *p, int indent)
 		", \"alloc_count\": %" PRIu64 ", \"free_count\": %" PRIu64 "},\n", indent, "",
 		p->peak_bytes, p->peak_time_ns, p->live_bytes_end, indent, "", p->alloc_bytes,
 		p->alloc_count, p->free_count);
+	/* Which moment the leaks view and live_bytes_end are of, and what was live at the exit. */
+	fprintf(out, "%*s\"end\": {\"moment\": \"%s\", \"time_ns\": ", indent, "",
+		tm_end_moment_name(p->end_moment) ? tm_end_moment_name(p->end_moment) : "exit");
+	if (p->end_moment == TM_END_EXIT)
+		fputs("null", out);
+	else
+		fprintf(out, "%" PRIu64, p->end_moment_ns);
+	fprintf(out, ", \"live_bytes_exit\": %" PRId64 "},\n", p->live_bytes_exit);
+	if (p->attached) {
+		fprintf(out, "%*s\"attach\": {\"live_before_bytes\": %" PRIu64, indent, "", p->attach_rss_anon);
+		fprintf(out, ", \"freed_before_attach\": %" PRIu64 "},\n",
+			tm_profile__counter(p, 0, "freed_before_attach"));
+	} else
+		fprintf(out, "%*s\"attach\": null,\n", indent, "");
 	fprintf(out, "%*s\"sample_bytes\": %" PRIu64 ",\n", indent, "", p->sample_bytes);
 	/* which mode made it, what that mode records and what it cannot see (null: nothing named) */
 	fprintf(out, "%*s\"mode\": {\"name\": ", indent, "");

@@ -33,6 +33,11 @@ void tm_json__str(FILE *out, const char *s);
  *   "oom"           null, or what the kernel counted at the OOM kill
  *   "totals"        peak_bytes, peak_time_ns, live_bytes_end, alloc_bytes,
  *                   alloc_count, free_count
+ *   "end"           moment ("exit" or "finalization"): when the leaks view and
+ *                   live_bytes_end were taken; time_ns (null at the exit);
+ *                   live_bytes_exit
+ *   "attach"        null for `run`; live_before_bytes (resident anonymous memory
+ *                   at the attach), freed_before_attach (blocks from before it)
  *   "sample_bytes"  0 = every allocation recorded; N = --sample-bytes N, estimates
  *   "mode"          {"name": exact|sampled|lite, "sees": ..., "cannot_see": ... or null}
  *   "dropped", "stats"  every counter by name

@@ -199,7 +199,29 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 
 	tm_fmt__human_s64(a, sizeof(a), p->live_bytes_end);
 	tm_fmt__s64(b, sizeof(b), p->live_bytes_end);
-	fprintf(out, "  live at end:  %s (%s bytes)\n", a, b);
+	fprintf(out, "  live at end:  %s (%s bytes)", a, b);
+	if (p->end_moment == TM_END_FINALIZE) {
+		/* Which moment the end was: the leaks view is taken there. */
+		tm_fmt__secs(a, sizeof(a), p->end_moment_ns);
+		fprintf(out, " at %s, when CPython's finalization began\n", a);
+		tm_fmt__human_s64(a, sizeof(a), p->live_bytes_exit);
+		tm_fmt__s64(b, sizeof(b), p->live_bytes_exit);
+		fprintf(out, "  live at exit: %s (%s bytes), after finalization freed module globals", a, b);
+		fputs(" (report --at-exit)\n", out);
+	} else {
+		fputc('\n', out);
+	}
+	if (p->attached) {
+		uint64_t before = tm_profile__counter(p, 0, "freed_before_attach");
+
+		tm_fmt__human(a, sizeof(a), p->attach_rss_anon);
+		tm_fmt__u64(b, sizeof(b), p->attach_rss_anon);
+		fputs("  attached:     only what was allocated since the attach is counted; ", out);
+		fprintf(out, "about %s (%s bytes) was live before it (resident anonymous memory at the attach)", a, b);
+		tm_fmt__u64(a, sizeof(a), before);
+		fprintf(out, "; %s %s allocated before it %s freed since (not losses)\n", a,
+			before == 1 ? "block" : "blocks", before == 1 ? "was" : "were");
+	}
 
 	tm_fmt__human(a, sizeof(a), p->alloc_bytes);
 	tm_fmt__u64(b, sizeof(b), p->alloc_bytes);

@@ -38,6 +38,8 @@ enum tm_report_flags {
 	TM_REPORT_TREE = 1u << 1,
 	/* The tree from the allocating frames out to their callers. */
 	TM_REPORT_INVERTED = 1u << 2,
+	/* Leaks as of the process's exit, not the program's end (tm_profile__at_exit, applied on reading). */
+	TM_REPORT_AT_EXIT = 1u << 3,
 };
 
 /* What a CLI would use when the user does not say. */

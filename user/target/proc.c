@@ -136,6 +136,26 @@ int tm_proc__parse_statm(const char *text, uint64_t *resident_pages)
 	return 0;
 }
 
+int tm_proc__parse_statm_anon(const char *text, uint64_t *anon_pages)
+{
+	unsigned long long size, resident, shared;
+
+	if (sscanf(text, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident)
+		return -EINVAL;
+	*anon_pages = resident - shared;
+	return 0;
+}
+
+uint64_t tm_proc__rss_anon(pid_t pid)
+{
+	uint64_t pages;
+	char buf[256];
+
+	if (pid < 0 || tm_proc__read(pid, "statm", buf, sizeof(buf)) < 0 || tm_proc__parse_statm_anon(buf, &pages))
+		return 0;
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 uint64_t tm_proc__rss(pid_t pid)
 {
 	uint64_t pages;

@@ -42,6 +42,15 @@ uint64_t tm_proc__rss(pid_t pid);
  */
 int tm_proc__parse_statm(const char *text, uint64_t *resident_pages);
 
+/*
+ * Resident anonymous memory (RssAnon) in bytes: statm's resident less its
+ * shared (file and shmem pages); 0 when the process is gone.
+ */
+uint64_t tm_proc__rss_anon(pid_t pid);
+
+/* Pure: statm's resident less shared, in pages. -EINVAL unless three numbers, shared <= resident. */
+int tm_proc__parse_statm_anon(const char *text, uint64_t *anon_pages);
+
 /* Pure: @n bytes of cmdline into a string: NULs between arguments become spaces. */
 void tm_proc__join_cmdline(char *buf, size_t n);
 

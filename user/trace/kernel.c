@@ -2,6 +2,7 @@
 /* kernel.c: the kernel's side of the preflight (kernel.h). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <string.h>
@@ -247,6 +248,28 @@ int tm_kernel__tracefs(void)
 			"kernel built with CONFIG_FTRACE_SYSCALLS=y\n",
 			release());
 		return -ENOTSUP;
+	}
+	return 0;
+}
+
+int tm_kernel__oom_victim_task(void)
+{
+	static const char *const formats[] = {
+		TM_DEBUGFS_TRACING "/events/oom/mark_victim/format",
+		TM_TRACEFS "/events/oom/mark_victim/format",
+	};
+	char buf[4096];
+	size_t i, n;
+	FILE *f;
+
+	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		f = fopen(formats[i], "re");
+		if (!f)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		return strstr(buf, "field:uid_t uid;") != NULL;
 	}
 	return 0;
 }

@@ -24,4 +24,13 @@ int tm_kernel__preflight(const char *cmd);
  */
 int tm_kernel__tracefs(void);
 
+/*
+ * oom:mark_victim passes the victim's task_struct (6.8+; before: its pid
+ * only). The change that made it pass the task also added the uid to its
+ * record, so the tracepoint's format file says which without parsing the
+ * kernel's BTF (~0.1 s, which libbpf then spends again to load). Call after
+ * tm_kernel__tracefs().
+ */
+int tm_kernel__oom_victim_task(void);
+
 #endif

@@ -7,8 +7,10 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,9 @@ struct tm_watch {
 	/* The interpreter ELF whose allocator functions are probed for this pid (dev/ino); 0 = none. */
 	dev_t py_alloc_dev;
 	ino_t py_alloc_ino;
+	/* The interpreter ELF whose Py_FinalizeEx is probed for this pid (the program's end); 0 = none. */
+	dev_t py_end_dev;
+	ino_t py_end_ino;
 	/* The libc whose allocator functions are probed for this pid; 0 = none yet. */
 	dev_t libc_dev;
 	ino_t libc_ino;
@@ -73,6 +78,18 @@ struct libc_cache {
 	size_t n;
 };
 
+/* The syscalls whose anonymous memory is counted: their sys_enter_ and sys_exit_ tracepoints. */
+#define TM_SYSCALLS 4
+static const struct {
+	const char *name;
+	unsigned int kind;
+} syscalls[TM_SYSCALLS] = {
+	{ "mmap", TM_KIND_MMAP },
+	{ "munmap", TM_KIND_MUNMAP },
+	{ "mremap", TM_KIND_MREMAP },
+	{ "brk", TM_KIND_BRK },
+};
+
 struct tm_trace {
 	struct tidemark_bpf *skel;
 	struct ring_buffer *rb;
@@ -81,20 +98,24 @@ struct tm_trace {
 	size_t max_watch;          /* 0 = unbounded */
 	struct tm_symbolizer *sym;
 	int python;                /* capture CPython stacks */
+	int python_unloaded;       /* tm_trace_opts.python_unloaded */
 	tm_trace_event_fn on_event;
 	void *on_event_ctx;
-	size_t nreap;             /* keys in reap_set */
-	int py_alloc;             /* probe CPython's PyObject_ and PyMem_ allocators */
-	int native_all;           /* keep the interpreter's frames between Python frames */
-	int no_oom;               /* the kernel's oom:mark_victim cannot be used (before 6.8) */
-	uint64_t sample_bytes;    /* --sample-bytes: the profiles say their counts are estimates */
-	int alloc_probes;         /* the daemon's full mode: libc probes on every tracked process */
-	char host_libc[PATH_MAX]; /* our own libc: what a process exec'd in our root will map */
+	size_t nreap;              /* keys in reap_set */
+	int py_alloc;              /* probe CPython's PyObject_ and PyMem_ allocators */
+	int native_all;            /* keep the interpreter's frames between Python frames */
+	int no_oom;                /* the kernel's oom:mark_victim cannot be used (before 6.8) */
+	uint64_t sample_bytes;     /* --sample-bytes: the profiles say their counts are estimates */
+	int alloc_probes;          /* the daemon's full mode: libc probes on every tracked process */
+	/* Probe where CPython's finalization starts: not in the lite daemon, which places no uprobes. */
+	int end_probe;
+	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
 	struct libc_cache libc_cache;
-	uint64_t probe_failures; /* processes whose libc could not be probed (gone too soon) */
-	int children;            /* `run` follows the command's children (TM_EV_CHILD*) */
+	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
+	int children;              /* `run` follows the command's children (TM_EV_CHILD*) */
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
 	int lite;                /* --mode lite: no allocator probes, on children neither */
+	struct bpf_link *sys_links[2 * TM_SYSCALLS]; /* tp_sys_enter and tp_sys_exit on each syscall */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -161,11 +182,21 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	__u32 key = (__u32)w->pid;
 	int err;
 
-	if (!t->python || w->python)
+	if ((!t->python && !t->python_unloaded) || w->python)
 		return;
 	err = tm_python__detect_ex(w->pid, &w->py_cfg, &where, desc, sizeof(desc));
 	if (err == -ENOENT)
 		return;   /* not (yet) a CPython */
+	if (!t->python) {
+		if (err == -EAGAIN)
+			return;
+		w->python = -1;
+		pr_warn("tidemark: pid %d is CPython (%s), but the command run is not, so no Python stack walker "
+			"was loaded: its stacks are native only (run the interpreter as the command, or attach "
+			"to it)\n",
+			w->pid, where.path);
+		return;
+	}
 	if (err == -EAGAIN) {
 		w->py_pending = 1;
 		snprintf(w->py_why, sizeof(w->py_why), "%s", desc);
@@ -187,6 +218,9 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 	__atomic_add_fetch(&t->skel->data->py_cfg_gen, 1, __ATOMIC_SEQ_CST);
 	w->python = 1;
 	pr_debug("tidemark: pid %d: %s\n", w->pid, desc);
+	/* `run` probed it before the exec when it could tell which file it would be */
+	if (t->end_probe)
+		tm_trace__attach_python_end(t, w->pid, where.open);
 	if (t->py_alloc) {
 		/* `run` probed it before the exec when it could tell which file it would be */
 		if (!watch_has_py_alloc(w, where.open)) {
@@ -464,24 +498,53 @@ static int module_span(const struct tm_maps *m, const char *prefix, uint64_t *lo
 	return *lo ? 0 : -ENOENT;
 }
 
-/* oom:mark_victim passes the victim's task_struct since Linux 6.8 (before: only its pid). */
-static int has_mark_victim_task(void)
+void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opts *o, int oom_task)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
-	const struct btf_type *tp;
-	int id, ok = 0;
+	/*
+	 * The allocator probes: a `run` or `attach` target's, the daemon's full
+	 * mode, CPython's allocators; none in --mode lite (syscall tracepoints only).
+	 */
+	int uprobes = !o->lite && (!o->daemon || o->alloc_probes || o->py_alloc);
 
-	if (!btf)
-		return 0;
-	id = btf__find_by_name_kind(btf, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
-	if (id > 0) {
-		tp = btf__type_by_id(btf, id);
-		tp = tp ? btf__type_by_id(btf, tp->type) : NULL;       /* pointer */
-		tp = tp && btf_is_ptr(tp) ? btf__type_by_id(btf, tp->type) : NULL;
-		ok = tp && btf_is_func_proto(tp) && btf_vlen(tp) == 3;
+	bpf_program__set_autoload(s->progs.alloc_enter, uprobes);
+	bpf_program__set_autoload(s->progs.alloc_exit, uprobes);
+	bpf_program__set_autoload(s->progs.free_enter, uprobes);
+	bpf_program__set_autoload(s->progs.syscall_wrapper_enter, uprobes);
+	/* the daemon's: following forks of what it selected, and deleting what it forgot */
+	bpf_program__set_autoload(s->progs.reap, o->daemon);
+	/* and `run`'s, unless --no-children: a fork of a traced process, held at its first return */
+	bpf_program__set_autoload(s->progs.tp_fork, o->daemon || o->children);
+	bpf_program__set_autoload(s->progs.tp_child_clone, !o->daemon && o->children);
+	bpf_program__set_autoload(s->progs.tp_child_clone3, !o->daemon && o->children);
+	bpf_program__set_autoload(s->progs.tp_child_fork, !o->daemon && o->children);
+	bpf_program__set_autoload(s->progs.tp_child_vfork, !o->daemon && o->children);
+	bpf_program__set_autoload(s->progs.tp_oom_victim, oom_task);
+}
+
+/* The syscall tracepoints: two programs, each placed on four tracepoints with a cookie. */
+static int attach_syscalls(struct tm_trace *t)
+{
+	char tp[32];
+	size_t i;
+
+	for (i = 0; i < TM_SYSCALLS; i++) {
+		LIBBPF_OPTS(bpf_tracepoint_opts, eo, .bpf_cookie = tm_sys_cookie(syscalls[i].kind));
+		struct bpf_link *l;
+
+		snprintf(tp, sizeof(tp), "sys_enter_%s", syscalls[i].name);
+		l = bpf_program__attach_tracepoint_opts(t->skel->progs.tp_sys_enter, "syscalls", tp, &eo);
+		if (!l)
+			goto fail;
+		t->sys_links[2 * i] = l;
+		snprintf(tp, sizeof(tp), "sys_exit_%s", syscalls[i].name);
+		l = bpf_program__attach_tracepoint(t->skel->progs.tp_sys_exit, "syscalls", tp);
+		if (!l)
+			goto fail;
+		t->sys_links[2 * i + 1] = l;
 	}
-	btf__free(btf);
-	return ok;
+	return 0;
+fail:
+	return -errno;
 }
 
 int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
@@ -509,6 +572,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->skel->rodata->daemon_mode = o->daemon;
 	t->skel->rodata->sel_flags = o->sel_flags;
 	t->python = o->python;
+	t->python_unloaded = o->python_unloaded;
 	t->skel->rodata->sample_bytes = o->sample_bytes;
 	if (o->sample_bytes)
 		tm_sample__fill_tables((__u32 *)t->skel->rodata->sample_q, (__u32 *)t->skel->rodata->sample_g);
@@ -517,6 +581,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->py_alloc = o->python && o->py_alloc;
 	t->max_watch = o->max_procs;
 	t->alloc_probes = o->alloc_probes;
+	t->end_probe = !o->daemon || o->alloc_probes; /* the lite daemon places no uprobes */
 	t->skel->rodata->arm_by_loader = o->daemon && o->alloc_probes;
 	t->skel->rodata->max_allocs_per_proc = o->max_allocs_per_proc;
 	t->skel->rodata->max_stacks_per_proc = o->max_stacks_per_proc;
@@ -524,18 +589,9 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
 		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
-	t->skel->rodata->follow_children = !o->daemon && o->children;
 	t->children = !o->daemon && o->children;
-	if (!o->daemon) {
-		bpf_program__set_autoload(t->skel->progs.reap, false);
-		bpf_program__set_autoload(t->skel->progs.tp_fork, t->children);
-	}
-	if (!t->children) {
-		bpf_program__set_autoload(t->skel->progs.tp_child_clone, false);
-		bpf_program__set_autoload(t->skel->progs.tp_child_clone3, false);
-		bpf_program__set_autoload(t->skel->progs.tp_child_fork, false);
-		bpf_program__set_autoload(t->skel->progs.tp_child_vfork, false);
-	} else {
+	t->skel->rodata->follow_children = t->children;
+	if (t->children) {
 		struct rlimit rl;
 
 		/* Each process's end travels in the ring (~1 KiB): room for a tree's worth between two polls. */
@@ -547,21 +603,16 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		}
 	}
 	t->lite = o->lite;
-	if (o->lite) {
-		struct bpf_program *prog;
-
-		/* --mode lite: syscall tracepoints only; no allocator probe will be placed */
-		for (prog = bpf_object__next_program(t->skel->obj, NULL); prog;
-		     prog = bpf_object__next_program(t->skel->obj, prog))
-			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
-				bpf_program__set_autoload(prog, false);
-	}
-	if (!has_mark_victim_task()) {
+	/* Tracepoints: the programs filter by tgid through the procs map. */
+	err = tm_kernel__tracefs();
+	if (err)
+		goto fail;
+	if (!tm_kernel__oom_victim_task()) {
 		pr_debug("tidemark: this kernel's oom:mark_victim does not pass the task (before 6.8): "
 			 "no OOM post-mortems (the report counts oom_no_tracepoint)\n");
-		bpf_program__set_autoload(t->skel->progs.tp_oom_victim, false);
 		t->no_oom = 1;
 	}
+	tm_trace__select_programs(t->skel, o, !t->no_oom);
 	t->native_all = o->native_all;
 	if (!tm_maps__read(getpid(), &self)) {
 		/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
@@ -575,12 +626,13 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	tm_maps__free(&self);
 	bpf_map__set_max_entries(t->skel->maps.allocs, o->max_allocs);
 	/*
-	 * Preallocated, a table costs ~96 bytes an entry up front (805 MB for
-	 * 8 M): above the default size, entries are allocated as blocks go
-	 * live instead (measured ~8% slower on py_churn.py, within noise here).
+	 * Preallocated, a table costs ~96 bytes an entry up front, and filling
+	 * them is on the user's clock: 0.25-0.6 s of every run's start for the
+	 * default 1 M live blocks, and the 65536 stacks' table another 0.05-0.16
+	 * s, on this 2-CPU machine under load. So entries are allocated as blocks
+	 * go live (measured ~8% slower on py_churn.py, within noise here).
 	 */
-	if (o->max_allocs > TM_DEFAULT_MAX_ALLOCS)
-		bpf_map__set_map_flags(t->skel->maps.allocs, BPF_F_NO_PREALLOC);
+	bpf_map__set_map_flags(t->skel->maps.allocs, BPF_F_NO_PREALLOC);
 	/*
 	 * Both grow as stacks are seen (BPF_F_NO_PREALLOC), so the default can
 	 * hold `import numpy` (75k stacks) and costs only what is used. An aggs
@@ -624,11 +676,8 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		pr_debug("tidemark: the kernel's BPF run counters cannot be turned on (%s): probe hits will not be "
 			 "counted\n",
 			 strerror(errno));
-	/* Tracepoints: the programs filter by tgid through the procs map. */
-	err = tm_kernel__tracefs();
-	if (err)
-		goto fail;
 	err = tidemark_bpf__attach(t->skel);
+	err = err ?: attach_syscalls(t);
 	if (err) {
 		pr_warn("tidemark: attaching tracepoints failed: %s\n", strerror(-err));
 		goto fail;
@@ -697,28 +746,25 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags)
 	return watch_arm(t, w, 1);
 }
 
-static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f)
+/* The program for an allocator function's entry, and the cookie that tells it which one it is on. */
+static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f, __u64 *cookie)
 {
+	*cookie = 0;
 	switch (f->kind) {
-	case TM_KIND_MALLOC: return s->progs.malloc_enter;
-	case TM_KIND_CALLOC: return s->progs.calloc_enter;
-	case TM_KIND_REALLOC: return s->progs.realloc_enter;
-	case TM_KIND_REALLOCARRAY: return s->progs.reallocarray_enter;
-	case TM_KIND_POSIX_MEMALIGN: return s->progs.posix_memalign_enter;
-	case TM_KIND_ALIGNED_ALLOC: return s->progs.aligned_alloc_enter;
-	case TM_KIND_MEMALIGN: return s->progs.memalign_enter;
-	case TM_KIND_VALLOC: return s->progs.valloc_enter;
-	case TM_KIND_PVALLOC: return s->progs.pvalloc_enter;
 	case TM_KIND_FREE:
-		return f->flags & TM_AFN_WRAPS_FREE ? s->progs.free_wrapper_enter : s->progs.free_enter;
+		*cookie = f->flags & TM_AFN_WRAPS_FREE ? TM_FREE_WRAPPER : 0;
+		return s->progs.free_enter;
 	case TM_KIND_MMAP:
 	case TM_KIND_MREMAP:
 	case TM_KIND_BRK:
 		return s->progs.syscall_wrapper_enter;
-	default: return NULL;
+	default:
+		if (f->kind >= TM_KIND__COUNT || tm_kind_is_syscall(f->kind))
+			return NULL;
+		*cookie = tm_alloc_cookie(f->kind);
+		return s->progs.alloc_enter;
 	}
 }
-
 
 /* Keep a uprobe link with the process it is for (its watch): it goes when the process does. */
 static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
@@ -758,6 +804,8 @@ static void watch_drop_links(struct tm_watch *w)
 	w->libc_ino = 0;
 	w->py_alloc_dev = 0;
 	w->py_alloc_ino = 0;
+	w->py_end_dev = 0;
+	w->py_end_ino = 0;
 }
 
 
@@ -769,8 +817,9 @@ static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_sit
 	for (i = 0; i < n; i++) {
 		const struct tm_alloc_site *s = &sites[i];
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		struct bpf_program *prog = entry_prog(t->skel, s->fn, &uo.bpf_cookie);
 
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(entry_prog(t->skel, s->fn), pid, s->path, s->off, &uo));
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, s->path, s->off, &uo));
 		if (!err && tm_probe_site__has_return(s->fn)) {
 			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 
@@ -1025,19 +1074,6 @@ static const struct py_alloc_fn py_alloc_fns[] = {
 #undef RDI
 #undef RSI
 
-static struct bpf_program *py_entry_prog(struct tidemark_bpf *s, enum tm_kind kind)
-{
-	switch (kind) {
-	case TM_KIND_PYOBJECT_MALLOC: return s->progs.pyobject_malloc_enter;
-	case TM_KIND_PYOBJECT_CALLOC: return s->progs.pyobject_calloc_enter;
-	case TM_KIND_PYOBJECT_REALLOC: return s->progs.pyobject_realloc_enter;
-	case TM_KIND_PYMEM_MALLOC: return s->progs.pymem_malloc_enter;
-	case TM_KIND_PYMEM_CALLOC: return s->progs.pymem_calloc_enter;
-	case TM_KIND_PYMEM_REALLOC: return s->progs.pymem_realloc_enter;
-	default: return s->progs.pyfree_enter;
-	}
-}
-
 /* Where to probe one function: its file offset and the site inside it. */
 static int py_site(const char *path, const char *name, unsigned int keep, uint64_t *off, uint64_t *vaddr,
 		   struct tm_probe_site *site)
@@ -1065,8 +1101,7 @@ static int py_site(const char *path, const char *name, unsigned int keep, uint64
 static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const struct py_alloc_fn *f,
 			  uint64_t *done, size_t *ndone)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo);
-	struct bpf_program *prog = t->skel->progs.pyfree_enter;
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = TM_FREE_WRAPPER);
 	struct tm_probe_site site, impl_site;
 	uint64_t off, vaddr, ioff, ivaddr;
 	const char *name = f->name;
@@ -1083,7 +1118,7 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 		off = ioff;
 		vaddr = ivaddr;
 		site = impl_site;
-		prog = t->skel->progs.pymalloc_free_enter;
+		uo.bpf_cookie |= TM_FREE_PTR_ARG2;
 	}
 	for (j = 0; j < *ndone; j++)
 		if (done[j] == vaddr)
@@ -1093,7 +1128,7 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 	if (!site.emulated)
 		pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost of a "
 			"probe)\n", f->name, path);
-	return add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, path, off + site.offset, &uo));
+	return add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.free_enter, pid, path, off + site.offset, &uo));
 }
 
 int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path)
@@ -1110,7 +1145,7 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		return -errno;
 	for (i = 0; i < sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0]); i++) {
 		const struct py_alloc_fn *f = &py_alloc_fns[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = tm_alloc_cookie(f->kind));
 		LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 		struct tm_probe_site site;
 		uint64_t off, vaddr;
@@ -1132,8 +1167,7 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		 * The return probe goes where the entry one does: the kernel takes the
 		 * return address at [rsp], which the site keeps as it was at the entry.
 		 */
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(py_entry_prog(t->skel, f->kind), pid, path,
-								  off + site.offset, &uo));
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_enter, pid, path, off + site.offset, &uo));
 		err = err ?: add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
 									 off + site.offset, &ro));
 		if (err)
@@ -1149,6 +1183,46 @@ fail:
 	else
 		pr_warn("tidemark: probing %s in %s failed: %s\n", py_alloc_fns[i].name, path, strerror(-err));
 	return err;
+}
+
+int tm_trace__attach_python_end(struct tm_trace *t, pid_t pid, const char *path)
+{
+	struct tm_watch *w = watch_find(t, pid);
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct stat st;
+	uint64_t off;
+	int err;
+
+	if (!w)
+		return -ENOENT;
+	if (stat(path, &st))
+		return -errno;
+	if (w->py_end_ino && st.st_dev == w->py_end_dev && st.st_ino == w->py_end_ino)
+		return 0;
+	err = tm_elf__find_symbol(path, "Py_FinalizeEx", &off, NULL, NULL);
+	if (err) {
+		pr_warn("tidemark: %s has no Py_FinalizeEx: pid %d's leaks are what is live at its exit\n", path,
+			pid);
+		return err;
+	}
+	err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.py_finalize_enter, pid, path, off, &uo));
+	if (err) {
+		if (err != -ESRCH && err != -ENOENT)
+			pr_warn("tidemark: probing Py_FinalizeEx in %s failed: %s: pid %d's leaks are at its exit\n",
+				path, strerror(-err), pid);
+		return err;
+	}
+	pr_debug("attach: Py_FinalizeEx     at %s+0x%" PRIx64 ": the program's end\n", path, off);
+	w->py_end_dev = st.st_dev;
+	w->py_end_ino = st.st_ino;
+	return 0;
+}
+
+int tm_trace__disarm(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w = watch_find(t, pid);
+
+	return w ? watch_arm(t, w, 0) : -ENOENT;
 }
 
 /* CPythons not ready to be read when last tried: again now (their first Python frames are at stake). */
@@ -1318,10 +1392,18 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 	prof->peak_bytes = p.peak_bytes;
 	prof->peak_time_ns = p.peak_time_ns && p.peak_time_ns > prof->start_time_ns ?
 			     p.peak_time_ns - prof->start_time_ns : 0;
-	prof->live_bytes_end = p.live_bytes;
 	prof->sample_bytes = t->sample_bytes;
-	/* The process's totals are the sums of its stacks' (added below). */
+	/* The end of the program: CPython's finalization when it was seen (py_finalize_enter), else the exit. */
+	prof->end_moment = p.end_gen ? TM_END_FINALIZE : TM_END_EXIT;
+	prof->end_moment_ns = p.end_gen && p.end_time_ns > prof->start_time_ns ? p.end_time_ns - prof->start_time_ns
+									       : 0;
+	/*
+	 * The process's totals are the sums of its stacks' (added below): what
+	 * was live too, so the header and every view agree even when the
+	 * counters moved while the table was read (a live `attach` target).
+	 */
 	prof->alloc_bytes = prof->alloc_count = prof->free_count = 0;
+	prof->live_bytes_end = prof->live_bytes_exit = 0;
 	for (k = 0; k < TM_DROP__COUNT; k++)
 		tm_profile__set_counter(prof, 1, tm_drop_name(k), p.drops[k]);
 	/* Not recorded for want of a kernel feature: the report says so among the drops. */
@@ -1353,6 +1435,15 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 		s.free_count = a.alloc_count - (uint64_t)a.live_count;
 		s.temp_bytes = a.temp_bytes;
 		s.temp_count = a.temp_count;
+		s.exit_bytes = a.live_bytes;
+		s.exit_count = a.live_count;
+		/* As the peak: saved only if it changed after the end (tm_agg_touch) */
+		if (p.end_gen && a.end_gen == p.end_gen) {
+			s.live_bytes = a.end_bytes;
+			s.live_count = a.end_count;
+		}
+		prof->live_bytes_end += s.live_bytes;
+		prof->live_bytes_exit += s.exit_bytes;
 		prof->alloc_bytes += s.alloc_bytes;
 		prof->alloc_count += s.alloc_count;
 		prof->free_count += s.free_count;
@@ -1661,6 +1752,7 @@ int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h)
 void tm_trace__print_verifier_stats(struct tm_trace *t)
 {
 	struct bpf_program *prog;
+	unsigned long verified = 0, xlated = 0, n = 0;
 
 	bpf_object__for_each_program(prog, t->skel->obj) {
 		struct bpf_prog_info info = { 0 };
@@ -1671,7 +1763,11 @@ void tm_trace__print_verifier_stats(struct tm_trace *t)
 			continue;
 		pr_debug("bpf: %-22s %6u instructions verified, %6u xlated\n", bpf_program__name(prog),
 			 info.verified_insns, info.xlated_prog_len / 8);
+		verified += info.verified_insns;
+		xlated += info.xlated_prog_len / 8;
+		n++;
 	}
+	pr_debug("bpf: %lu programs loaded, %lu instructions verified in all, %lu xlated\n", n, verified, xlated);
 }
 
 /*
@@ -1687,7 +1783,8 @@ static struct tm_trace *volatile handed_over;
 
 int tm_trace__destroy_detached(struct tm_trace *t)
 {
-	pid_t pid;
+	pid_t parent = getpid(), pid;
+	struct pollfd gone;
 	int fd;
 
 	if (!t)
@@ -1717,6 +1814,18 @@ int tm_trace__destroy_detached(struct tm_trace *t)
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
+	/*
+	 * The caller's exit closes its copies of the same descriptors: one that
+	 * is the last copy of a probe removes it there, on the user's clock
+	 * (measured: 2.3 s of exit for a python3.11 -c pass). So the removal
+	 * starts once the caller is gone; 10 s at most, should its pid be reused.
+	 */
+	gone.fd = (int)syscall(SYS_pidfd_open, parent, 0);
+	gone.events = POLLIN;
+	if (gone.fd >= 0) {
+		poll(&gone, 1, 10000);
+		close(gone.fd);
+	}
 	tm_trace__destroy(t);
 	_exit(0);
 }
@@ -1728,6 +1837,8 @@ void tm_trace__destroy(struct tm_trace *t)
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
+	for (i = 0; i < 2 * TM_SYSCALLS; i++)
+		bpf_link__destroy(t->sys_links[i]);
 	for (i = 0; i < t->nwatch; i++) {
 		tm_maps__free(&t->watch[i].maps);
 		watch_drop_links(&t->watch[i]);

@@ -28,6 +28,7 @@ struct tm_trace_opts {
 	unsigned int max_procs;           /* processes tracked at once; 0 = the default (1024) */
 	unsigned int max_regions;         /* live mappings; 0 = the default (16384) */
 	int python;                       /* capture CPython stacks when the target is CPython */
+	int python_unloaded;              /* python asked for, no walker loaded (run: not CPython): say so */
 	int daemon;                       /* track selected processes from their exec; release them at exit */
 	unsigned int sel_flags;           /* enum tm_sel_flags: which selectors the daemon fills in */
 	int py_alloc;                     /* also probe PyObject_ and PyMem_ Malloc/Calloc/Realloc/Free */
@@ -41,6 +42,14 @@ struct tm_trace_opts {
 };
 
 struct tm_trace;
+struct tidemark_bpf;
+
+/*
+ * Which of the object's programs a session loads (before __load): one that is
+ * not loaded is not verified. oom_task: the kernel's oom:mark_victim passes the
+ * task (6.8+).
+ */
+void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opts *o, int oom_task);
 
 /*
  * Called from tm_trace__poll for every kernel notice (after the loader's own
@@ -92,6 +101,16 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
  * interpreter is detected.
  */
 int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path);
+/*
+ * A probe where CPython's finalization starts (Py_FinalizeEx) in @path
+ * (libpython3.X.so or a python executable), for pid only: the end of the
+ * program, where its leaks are taken. Once per file; `run` calls it before
+ * the exec when it can tell the file, otherwise it happens when the
+ * interpreter is detected. 0 or -errno (said in one line).
+ */
+int tm_trace__attach_python_end(struct tm_trace *t, pid_t pid, const char *path);
+/* Stop counting pid (its counters hold still while they are read); 0, -ESRCH when it is gone. */
+int tm_trace__disarm(struct tm_trace *t, pid_t pid);
 /* Wait up to timeout_ms for kernel notices (new executable mappings). */
 int tm_trace__poll(struct tm_trace *t, int timeout_ms);
 /* Snapshot /proc/PID/maps now (merged with the earlier ones). */
