@@ -21,9 +21,10 @@
  * alloc_enter, every free free_enter, the four syscall entries tp_sys_enter
  * and their exits tp_sys_exit, told apart by the BPF cookie the loader puts on
  * each probe (tm_alloc_cookie, tm_sys_cookie: uprobe and tracepoint cookies
- * exist since Linux 5.15). The stack capture with the CPython walk is ~37,000
- * verifier instructions, so it is in two programs only (alloc_enter and
- * tp_sys_enter), and in none when CPython stacks are off.
+ * exist since Linux 5.15); the four fork calls' exits are tp_child_start.
+ * The stack capture with the CPython walk is ~37,000 verifier instructions,
+ * so it is in two programs only (alloc_enter and tp_sys_enter), and in none
+ * when CPython stacks are off.
  *
  * What it keeps
  *   allocs   (tgid, address) -> size, stack           one per live block
@@ -1616,15 +1617,17 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
  * The new child's return from fork, in its own context, before its first
  * instruction: the one place a stop can be sent to it (tp_fork runs in the
  * parent's). The syscall tracepoints fire on that return too (ret_from_fork
- * leaves through syscall_exit_to_user_mode, Linux 5.8+).
+ * leaves through syscall_exit_to_user_mode, Linux 5.8+). One program, which
+ * the loader places on the exits of clone, clone3, fork and vfork.
  */
-static __always_inline int child_start(long ret)
+SEC("tracepoint")
+int tp_child_start(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	struct tm_proc *p;
 
-	if (!follow_children || ret != 0 || (__u32)id != tgid)
+	if (!follow_children || ctx->ret != 0 || (__u32)id != tgid)
 		return 0;
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p || !(p->flags & TM_PROC_HOLD_AT_START))
@@ -1632,30 +1635,6 @@ static __always_inline int child_start(long ret)
 	__sync_fetch_and_and(&p->flags, ~TM_PROC_HOLD_AT_START);
 	hold_and_notify(TM_EV_CHILD, tgid, p->inc | (__u64)p->ppid << 32);
 	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_clone")
-int tp_child_clone(struct trace_event_raw_sys_exit *ctx)
-{
-	return child_start(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_clone3")
-int tp_child_clone3(struct trace_event_raw_sys_exit *ctx)
-{
-	return child_start(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_fork")
-int tp_child_fork(struct trace_event_raw_sys_exit *ctx)
-{
-	return child_start(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_vfork")
-int tp_child_vfork(struct trace_event_raw_sys_exit *ctx)
-{
-	return child_start(ctx->ret);
 }
 
 SEC("tracepoint/sched/sched_process_exit")

@@ -90,6 +90,10 @@ static const struct {
 	{ "brk", TM_KIND_BRK },
 };
 
+/* The calls that make a process: tp_child_start is on the return of each (`run` following children). */
+#define TM_FORK_CALLS 4
+static const char *const fork_calls[TM_FORK_CALLS] = { "clone", "clone3", "fork", "vfork" };
+
 struct tm_trace {
 	struct tidemark_bpf *skel;
 	struct ring_buffer *rb;
@@ -111,11 +115,13 @@ struct tm_trace {
 	int end_probe;
 	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
 	struct libc_cache libc_cache;
-	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
-	int children;              /* `run` follows the command's children (TM_EV_CHILD*) */
+	uint64_t probe_failures; /* processes whose libc could not be probed (gone too soon) */
+	int children;            /* `run` follows the command's children (TM_EV_CHILD*) */
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
 	int lite;                /* --mode lite: no allocator probes, on children neither */
-	struct bpf_link *sys_links[2 * TM_SYSCALLS]; /* tp_sys_enter and tp_sys_exit on each syscall */
+	/* tp_sys_enter and tp_sys_exit on each syscall; tp_child_start on each fork call's return */
+	struct bpf_link *sys_links[2 * TM_SYSCALLS];
+	struct bpf_link *child_links[TM_FORK_CALLS];
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -514,14 +520,14 @@ void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opt
 	bpf_program__set_autoload(s->progs.reap, o->daemon);
 	/* and `run`'s, unless --no-children: a fork of a traced process, held at its first return */
 	bpf_program__set_autoload(s->progs.tp_fork, o->daemon || o->children);
-	bpf_program__set_autoload(s->progs.tp_child_clone, !o->daemon && o->children);
-	bpf_program__set_autoload(s->progs.tp_child_clone3, !o->daemon && o->children);
-	bpf_program__set_autoload(s->progs.tp_child_fork, !o->daemon && o->children);
-	bpf_program__set_autoload(s->progs.tp_child_vfork, !o->daemon && o->children);
+	bpf_program__set_autoload(s->progs.tp_child_start, !o->daemon && o->children);
 	bpf_program__set_autoload(s->progs.tp_oom_victim, oom_task);
 }
 
-/* The syscall tracepoints: two programs, each placed on four tracepoints with a cookie. */
+/*
+ * The syscall tracepoints: two programs, each placed on four tracepoints with
+ * a cookie; and, following children, one on the return of each fork call.
+ */
 static int attach_syscalls(struct tm_trace *t)
 {
 	char tp[32];
@@ -541,6 +547,12 @@ static int attach_syscalls(struct tm_trace *t)
 		if (!l)
 			goto fail;
 		t->sys_links[2 * i + 1] = l;
+	}
+	for (i = 0; t->children && i < TM_FORK_CALLS; i++) {
+		snprintf(tp, sizeof(tp), "sys_exit_%s", fork_calls[i]);
+		t->child_links[i] = bpf_program__attach_tracepoint(t->skel->progs.tp_child_start, "syscalls", tp);
+		if (!t->child_links[i])
+			goto fail;
 	}
 	return 0;
 fail:
@@ -1839,6 +1851,8 @@ void tm_trace__destroy(struct tm_trace *t)
 	ring_buffer__free(t->rb);
 	for (i = 0; i < 2 * TM_SYSCALLS; i++)
 		bpf_link__destroy(t->sys_links[i]);
+	for (i = 0; i < TM_FORK_CALLS; i++)
+		bpf_link__destroy(t->child_links[i]);
 	for (i = 0; i < t->nwatch; i++) {
 		tm_maps__free(&t->watch[i].maps);
 		watch_drop_links(&t->watch[i]);
