@@ -3,6 +3,7 @@
 fork and spawn, subprocess), gcc -> cc1. Every process has its own exact numbers, the tree its
 total; --no-children keeps the single-process capture of before."""
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -274,6 +275,32 @@ def test_subprocess():
         check_tree(d, what)
 
 
+def test_python_under_a_shell():
+    """CPython children of a command that is not CPython: no walker loaded (lean), said once on stderr and in
+    each one's note; their leaks are still taken at their finalization (endstate): py_end.py keeps
+    20 x (1 MiB + 1) to its end, which finalization frees before the exit."""
+    pys = interpreters()
+    if not pys:
+        skip("no CPython 3.8-3.13 on this machine")
+    name, py = pys[-1]
+    end = os.path.join(WL, "py_end.py")
+    c = cap("shell-python")
+    r = run(c, "/bin/sh", "-c", f"{py} {end} & {py} {end}; wait")
+    warned = [l for l in r.stderr.splitlines() if "so no Python stack walker was loaded" in l]
+    eq(len(warned), 1, f"{name}: said once on stderr, not once a process: {r.stderr.strip()[-400:]}")
+    d = report_json(c)
+    kids = [k for k in d["processes"] if k["process"]["command"].startswith(py)]
+    eq(len(kids), 2, f"{name}: both CPythons are processes of the tree")
+    for k in kids:
+        pid = k["process"]["pid"]
+        check(k["allocator_note"] and "no Python stack walker was loaded" in k["allocator_note"],
+              f"{name}: pid {pid}'s own note says its stacks are native only: {k['allocator_note']!r}")
+        eq(k["end"]["moment"], "finalization", f"{name}: pid {pid} ends where its finalization starts")
+        top = k["views"]["leaks"][0] if k["views"]["leaks"] else {}
+        eq((top.get("bytes"), top.get("count")), (20 * (MiB + 1), 20),
+           f"{name}: pid {pid}'s largest leak is the list kept to the end")
+
+
 def test_gcc():
     gcc = shutil.which("gcc")
     if not gcc:
@@ -299,4 +326,4 @@ def test_gcc():
 
 if __name__ == "__main__":
     main([test_fork_c, test_fork_exec_c, test_unprobed_child, test_no_children, test_attach_children, test_pool_fork, test_pool_spawn, test_subprocess,
-          test_gcc])
+          test_python_under_a_shell, test_gcc])

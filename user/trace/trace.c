@@ -119,6 +119,7 @@ struct tm_trace {
 	int children;            /* `run` follows the command's children (TM_EV_CHILD*) */
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
 	int lite;                /* --mode lite: no allocator probes, on children neither */
+	int python_told;         /* a CPython without the walker was said on stderr once */
 	/* tp_sys_enter and tp_sys_exit on each syscall; tp_child_start on each fork call's return */
 	struct bpf_link *sys_links[2 * TM_SYSCALLS];
 	struct bpf_link *child_links[TM_FORK_CALLS];
@@ -197,10 +198,25 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 		if (err == -EAGAIN)
 			return;
 		w->python = -1;
-		pr_warn("tidemark: pid %d is CPython (%s), but the command run is not, so no Python stack walker "
-			"was loaded: its stacks are native only (run the interpreter as the command, or attach "
-			"to it)\n",
-			w->pid, where.path);
+		/* A tree may start many: said in full once, and in each one's own note (its section). */
+		if (!t->python_told++)
+			pr_warn("tidemark: pid %d is CPython (%s), but the command run is not, so no Python stack "
+				"walker was loaded: its stacks are native only (run the interpreter as the command, "
+				"or attach to it)\n",
+				w->pid, where.path);
+		else
+			pr_debug("tidemark: pid %d is CPython (%s): native stacks only\n", w->pid, where.path);
+		if (t->children) {
+			size_t len = strlen(w->note);
+
+			snprintf(w->note + len, sizeof(w->note) - len,
+				 "%sCPython, but the command run is not: no Python stack walker was loaded, its "
+				 "stacks are native only",
+				 len ? "; " : "");
+		}
+		/* Its end needs no walker: its leaks are still taken where its finalization starts. */
+		if (!err && t->end_probe)
+			tm_trace__attach_python_end(t, w->pid, where.open);
 		return;
 	}
 	if (err == -EAGAIN) {
