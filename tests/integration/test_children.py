@@ -299,6 +299,12 @@ def test_python_under_a_shell():
         top = k["views"]["leaks"][0] if k["views"]["leaks"] else {}
         eq((top.get("bytes"), top.get("count")), (20 * (MiB + 1), 20),
            f"{name}: pid {pid}'s largest leak is the list kept to the end")
+    t = tidemark("report", "--format", "json", "--at-exit", c)
+    eq(t.returncode, 0, f"report --at-exit: {t.stderr.strip()}")
+    for k in json.loads(t.stdout)["processes"]:
+        if k["process"]["command"].startswith(py):
+            check(all(row["bytes"] != 20 * (MiB + 1) for row in k["views"]["leaks"]),
+                  f"{name}: --at-exit applies to every process: pid {k['process']['pid']}'s list was freed by its exit")
 
 
 def test_gcc():

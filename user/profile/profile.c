@@ -440,6 +440,8 @@ void tm_profile__at_exit(struct tm_profile *p)
 {
 	size_t i;
 
+	for (i = 0; i < p->nprocs; i++) /* a tree's processes: each its own end */
+		tm_profile__at_exit(p->procs[i]);
 	if (p->end_moment == TM_END_EXIT)
 		return; /* the live values are the exit's */
 	for (i = 0; i < p->nsites; i++) {

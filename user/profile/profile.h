@@ -252,7 +252,8 @@ int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_proces
 
 /*
  * Make the process's exit the end (report --at-exit): every site's live
- * values become its values at the exit, and so do the totals.
+ * values become its values at the exit, and so do the totals; so for every
+ * process of a tree.
  */
 void tm_profile__at_exit(struct tm_profile *p);
 /* "exit", "finalization"; NULL when out of range. */
