@@ -650,11 +650,18 @@ static void tree_finish(struct tree *tr, struct tm_profile *prof)
 	char line[160];
 	size_t i;
 
-	/* images still running when the root ended (daemons it left behind): their counters as they are */
+	/*
+	 * Images still running when the root ended (daemons it left behind):
+	 * their counters as they are, held still while they are read (as
+	 * attach's target), so each one's header and views agree.
+	 */
 	for (i = 0; i < tr->n; i++) {
 		struct tm_proc p;
 
-		if (tr->p[i].live && !tm_trace__proc(tr->t, tr->p[i].pid, &p) && p.inc == tr->p[i].inc)
+		if (!tr->p[i].live)
+			continue;
+		tm_trace__disarm(tr->t, tr->p[i].pid);
+		if (!tm_trace__proc(tr->t, tr->p[i].pid, &p) && p.inc == tr->p[i].inc)
 			tree_end(tr, &tr->p[i], &p);
 	}
 	if (!tm_trace__stats(tr->t, &st)) {

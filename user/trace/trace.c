@@ -326,13 +326,6 @@ static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
 }
 
 /*
- * `run` following children: a traced process forked pid (TM_EV_CHILD), or a
- * followed process exec'd (TM_EV_CHILD_EXEC). It is held before its first
- * instruction: probe its allocator (a fork child's is its parent's, mapped
- * already; a new image's is resolved as its dynamic loader will find it),
- * configure the Python walker, count it, and continue it.
- */
-/*
  * Which probe sites @a puts where: (device, inode, offset) of each. Two images
  * with the same signature need the same probes, and a task's probes outlive
  * its exec (the kernel filters them by task), so an exec into a program with
@@ -362,15 +355,21 @@ static uint64_t sites_sig(const struct tm_allocator *a)
 	return n ? h : 0;
 }
 
+/*
+ * `run` following children: a traced process forked pid (TM_EV_CHILD), or a
+ * followed process exec'd (TM_EV_CHILD_EXEC). It is held before its first
+ * instruction: probe its allocator (a fork child's is its parent's, mapped
+ * already; a new image's is resolved as its dynamic loader will find it),
+ * configure the Python walker, count it, and continue it.
+ */
 static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 {
 	pid_t pid = (pid_t)ev->tgid;
 	int exec = ev->type == TM_EV_CHILD_EXEC, err;
 	struct tm_allocator a = { .provider = -1 };
 	struct tm_watch *w = watch_find(t, pid);
-	char desc[300];
-
 	int gone = w && w->gone;
+	char desc[300];
 	uint64_t sig;
 
 	if (w) {
