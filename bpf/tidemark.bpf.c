@@ -256,7 +256,8 @@ struct tm_thread {
 	__u32 sys_kind;         /* TM_KIND_MMAP/MUNMAP/MREMAP/BRK, 0 = none */
 	__u32 sys_skip;         /* made by the allocator: not counted */
 	__u32 sys_notify;       /* a new executable mapping: tell the loader */
-	__u32 pad;
+	/* the call in flight is an xallocx: it returns a size, the block stays at arg */
+	__u32 in_place;
 	/* entry of a syscall wrapper that keeps a frame (musl's mmap): its caller, as it was there */
 	__u64 wrap_sp;
 	__u64 wrap_ra;
@@ -742,7 +743,7 @@ static __always_inline int sample_take(struct tm_thread *t, __u64 size)
 	return 1;
 }
 
-static __always_inline int alloc_begin(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg)
+static __always_inline int alloc_begin(struct pt_regs *ctx, __u32 kind, __u64 size, __u64 arg, __u32 in_place)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct tm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
@@ -770,6 +771,7 @@ static __always_inline int alloc_begin(struct pt_regs *ctx, __u32 kind, __u64 si
 	t->size = size;
 	t->arg = arg;
 	t->has_old = 0;
+	t->in_place = in_place;
 	/* Sampled out: still in flight (its inner calls and mmaps are not counted), but no stack. */
 	if (sample_bytes)
 		t->unsampled = !sample_take(t, size);
@@ -825,6 +827,9 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 		return 0;
 	t->call_sp = 0;
 
+	/* xallocx returns the block's new real size: below what was asked, it did not reach it. */
+	if (t->in_place)
+		ret = addr = ret >= t->size ? t->arg : 0; /* not reached: as a realloc that failed */
 	if (tm_kind_is_realloc(t->kind) && !ret) {
 		/* A failure: p lives on. (realloc(p, 0) returns NULL too, but size is 0: p is freed.) */
 		if (t->has_old && t->size)
@@ -877,17 +882,28 @@ static __always_inline __u64 mul_or_zero(__u64 n, __u64 size)
 /*
  * The entry of every allocator function, libc's and CPython's: the probe's
  * cookie (tm_alloc_cookie) names the function and where its size is.
+ *
+ * mimalloc's mi_heap_* functions take a heap first, then the arguments of
+ * the function without it (TM_ARGS_HEAP_*). The block is the same as any
+ * other; mi_heap_destroy's wholesale free is not seen (README, "Allocators").
+ *
+ * jemalloc's xallocx(ptr, size, extra, flags) resizes in place or not at all
+ * (TM_ALLOC_IN_PLACE): a block that reaches size is counted as size bytes
+ * (extra is a wish, not a request), a new allocation at the same address, as
+ * rallocx would be; alloc_return() reads its returned size.
  */
 SEC("uprobe")
 int BPF_KPROBE(alloc_enter)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	/* all read first: a load from ctx at a chosen offset is one the verifier refuses */
-	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx), a2 = PT_REGS_PARM3(ctx);
+	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx), a2 = PT_REGS_PARM3(ctx), a3 = PT_REGS_PARM4(ctx);
 	__u64 size = a0, n = 1, arg = 0;
+	__u32 in_place = !!(cookie & TM_ALLOC_IN_PLACE);
 
 	barrier_var(a1);
 	barrier_var(a2);
+	barrier_var(a3);
 
 	switch ((cookie >> 8) & 0xff) {
 	case TM_ARGS_ALIGN_SIZE:
@@ -913,7 +929,25 @@ int BPF_KPROBE(alloc_enter)
 	case TM_ARGS_PAGES:
 		size = (a0 + 4095) & ~4095ULL; /* pvalloc rounds up to whole pages */
 		break;
+	case TM_ARGS_HEAP_SIZE:
+		size = a1;
+		break;
+	case TM_ARGS_HEAP_N_SIZE:
+		n = a1;
+		size = a2;
+		break;
+	case TM_ARGS_HEAP_PTR_SIZE:
+		arg = a1;
+		size = a2;
+		break;
+	case TM_ARGS_HEAP_PTR_N_SIZE:
+		arg = a1;
+		n = a2;
+		size = a3;
+		break;
 	}
+	if (in_place && (!arg || !size))
+		return 0; /* undefined behaviour in xallocx's contract: nothing to count */
 	if (n != 1) {
 		__u64 total = mul_or_zero(n, size);
 
@@ -921,7 +955,7 @@ int BPF_KPROBE(alloc_enter)
 			return 0; /* fails with ENOMEM, allocates nothing, ptr untouched */
 		size = total;
 	}
-	return alloc_begin(ctx, cookie & 0xff, size, arg);
+	return alloc_begin(ctx, cookie & 0xff, size, arg, in_place);
 }
 
 SEC("uretprobe")

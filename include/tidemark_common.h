@@ -88,7 +88,19 @@ enum tm_args {
 	TM_ARGS_PTR_N_SIZE,     /* reallocarray(ptr, n, size) */
 	TM_ARGS_OUT_ALIGN_SIZE, /* posix_memalign(&out, align, size) */
 	TM_ARGS_PAGES,          /* pvalloc(size): whole pages */
+	/* mimalloc's mi_heap_*(heap, ...): a heap first, then the plain form's arguments */
+	TM_ARGS_HEAP_SIZE,       /* mi_heap_malloc(heap, size) */
+	TM_ARGS_HEAP_N_SIZE,     /* mi_heap_calloc(heap, n, size) */
+	TM_ARGS_HEAP_PTR_SIZE,   /* mi_heap_realloc(heap, ptr, size) */
+	TM_ARGS_HEAP_PTR_N_SIZE, /* mi_heap_reallocn(heap, ptr, n, size) */
 };
+
+/*
+ * An allocator entry's cookie bit above its layout: the function resizes in
+ * place or not at all and returns the block's new size, not an address
+ * (jemalloc's xallocx(ptr, size, extra, flags)); the block stays at ptr.
+ */
+#define TM_ALLOC_IN_PLACE (1ULL << 16)
 
 static inline unsigned int tm_kind_args(unsigned int kind)
 {
@@ -118,6 +130,20 @@ static inline unsigned int tm_kind_args(unsigned int kind)
 static inline __u64 tm_alloc_cookie(unsigned int kind)
 {
 	return kind | (tm_kind_args(kind) << 8);
+}
+
+/* The cookie of a kind's mi_heap_* form, its heap first (malloc, calloc, realloc, reallocarray). */
+static inline __u64 tm_alloc_heap_cookie(unsigned int kind)
+{
+	unsigned int args = TM_ARGS_HEAP_SIZE;
+
+	switch (tm_kind_args(kind)) {
+	case TM_ARGS_N_SIZE: args = TM_ARGS_HEAP_N_SIZE; break;
+	case TM_ARGS_PTR_SIZE: args = TM_ARGS_HEAP_PTR_SIZE; break;
+	case TM_ARGS_PTR_N_SIZE: args = TM_ARGS_HEAP_PTR_N_SIZE; break;
+	default: break;
+	}
+	return kind | ((__u64)args << 8);
 }
 
 /* A free probe's cookie. */

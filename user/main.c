@@ -29,6 +29,7 @@
 #include "trace/trace.h"
 #include "util/log.h"
 #include "util/outfile.h"
+#include "util/path.h"
 #include "version.h"
 
 /*
@@ -132,13 +133,14 @@ static const char help_attach[] =
 
 static const char help_report[] =
 	"usage: tidemark report [options] FILE\n"
-	"Render the capture FILE on stdout (or -o FILE).\n"
+	"Render the capture FILE on stdout (or -o FILE). pprof and flamegraph are never\n"
+	"written to a terminal: without -o they go to FILE's name with .pb.gz or .html\n"
+	"(-VIEW before it for another view than peak) in the current directory.\n"
 	"\n"
 	"options:\n"
 	"      --format F         text (default), json, stats (allocators, sizes, hot spots),\n"
-	"                         pprof (gzipped profile.proto; never to a terminal),\n"
-	"                         collapsed (folded stacks), flamegraph (one self-contained\n"
-	"                         HTML page)\n"
+	"                         pprof (gzipped profile.proto), collapsed (folded stacks),\n"
+	"                         flamegraph (one self-contained HTML page)\n"
 	"      --tree             text: add the call tree, callers above callees\n"
 	"      --inverted         text: the tree from the allocating frames outwards\n"
 	"      --pid PID          one process of a traced tree (run follows children): its views;\n"
@@ -153,7 +155,8 @@ static const char help_diff[] =
 	"and line (not address).\n"
 	"\n"
 	"options:\n"
-	"      --format F         text (default) or flamegraph (coloured by growth)\n" HELP_VIEW_COMMON;
+	"      --format F         text (default) or flamegraph (coloured by growth; without -o\n"
+	"                         and with a terminal on stdout: to BEFORE-vs-AFTER.html)\n" HELP_VIEW_COMMON;
 
 static const char help_daemon[] =
 	"usage: tidemark daemon [options]\n"
@@ -522,16 +525,47 @@ static int cmd_attach(int argc, char **argv)
 static const struct report_format {
 	const char *name;
 	int (*render)(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
-	int binary;             /* never to a terminal */
-	int one_picture;        /* --tree-total: every process at once, each under a root frame of its own */
+	const char *ext; /* binary or a page: never to a terminal, to a file named after the capture */
+	int one_picture; /* --tree-total: every process at once, each under a root frame of its own */
 } report_formats[] = {
-	{ "text", tm_report__text, 0, 0 },
-	{ "json", tm_report__json, 0, 0 },
-	{ "pprof", tm_pprof__write, 1, 1 },
-	{ "collapsed", tm_collapsed__write, 0, 1 },
-	{ "stats", tm_report__stats, 0, 0 },
-	{ "flamegraph", tm_flamegraph__write, 0, 1 },
+	{ "text", tm_report__text, NULL, 0 },
+	{ "json", tm_report__json, NULL, 0 },
+	{ "pprof", tm_pprof__write, ".pb.gz", 1 },
+	{ "collapsed", tm_collapsed__write, NULL, 1 },
+	{ "stats", tm_report__stats, NULL, 0 },
+	{ "flamegraph", tm_flamegraph__write, ".html", 1 },
 };
+
+/* A capture's name without its directory and ".tdm": "/tmp/app.tdm" -> "app". */
+static void capture_stem(char *out, size_t len, const char *capture)
+{
+	const char *base = tm_basename(capture);
+	size_t n = strlen(base);
+
+	if (n > 4 && !strcmp(base + n - 4, ".tdm"))
+		n -= 4;
+	snprintf(out, len, "%.*s", (int)n, base);
+}
+
+/*
+ * Without -o, a binary format or a page is not for a terminal: it goes to a
+ * file in the current directory named after the capture(s), the process shown
+ * (part: "-pid4242", "-tree" or ""), the view when not the peak, and the
+ * format: app.html, app-leaks.pb.gz, app-pid4242.html, before-vs-after.html.
+ */
+static const char *named_output(char *out, size_t len, const char *before, const char *capture,
+				const char *part, const struct tm_report_opts *ro, const char *ext)
+{
+	char a[NAME_MAX + 1], b[NAME_MAX + 1] = "", v[32] = "";
+
+	capture_stem(a, sizeof(a), capture);
+	if (before)
+		capture_stem(b, sizeof(b), before);
+	if (ro->view != TM_VIEW_PEAK)
+		snprintf(v, sizeof(v), "-%s", tm_report__view_name(ro->view));
+	snprintf(out, len, "%s%s%s%s%s%s", b, before ? "-vs-" : "", a, part, v, ext);
+	return out;
+}
 
 /*
  * The options report and diff share. Returns 0 when c was one of them, 1 when
@@ -613,7 +647,8 @@ static int cmd_report(int argc, char **argv)
 	};
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
 	const struct report_format *fmt = &report_formats[0];
-	const char *output = NULL;
+	const char *output = NULL, *said = NULL;
+	char named[PATH_MAX], part[32] = "";
 	struct tm_profile *prof = NULL;
 	const struct tm_profile *shown;
 	struct tm_profile *merged;
@@ -661,16 +696,18 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: give exactly one capture file: tidemark report [options] FILE\n");
 		return 2;
 	}
-	if (fmt->binary && !output && isatty(STDOUT_FILENO)) {
-		pr_warn("tidemark report: %s is binary: give -o FILE or redirect stdout\n", fmt->name);
-		return 2;
-	}
 	if (tree_total && (pid || (strcmp(fmt->name, "text") && !fmt->one_picture))) {
 		pr_warn("tidemark report: --tree-total is the whole tree, as text, flamegraph, pprof or collapsed: "
 			"drop --pid, or --format %s (JSON always has \"tree\" and \"processes\")\n",
 			fmt->name);
 		return 2;
 	}
+	if (pid)
+		snprintf(part, sizeof(part), "-pid%lu", pid);
+	else if (tree_total)
+		snprintf(part, sizeof(part), "-tree");
+	if (fmt->ext && !output && isatty(STDOUT_FILENO))
+		output = said = named_output(named, sizeof(named), NULL, argv[optind], part, &ro, fmt->ext);
 	if (tm_capture__read(argv[optind], &prof, err, sizeof(err))) {
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
@@ -711,7 +748,11 @@ static int cmd_report(int argc, char **argv)
 		rc = tree_total ? tm_procs__text_total(prof, out.f) : fmt->render(shown, out.f, &ro);
 	tm_profile__free(merged);
 	tm_profile__free(prof);
-	return tm_outfile__commit(&out, rc) ? 1 : 0;
+	if (tm_outfile__commit(&out, rc))
+		return 1;
+	if (said)
+		pr_info("tidemark report: wrote %s\n", said);
+	return 0;
 }
 
 /* tidemark diff BEFORE AFTER: what changed, stack by stack. */
@@ -731,7 +772,8 @@ static int cmd_diff(int argc, char **argv)
 	};
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
 	struct tm_profile *before = NULL, *after = NULL;
-	const char *output = NULL;
+	const char *output = NULL, *said = NULL;
+	char named[PATH_MAX];
 	int c, r, rc = 1, flame = 0;
 	struct tm_outfile out;
 	char err[512];
@@ -768,6 +810,8 @@ static int cmd_diff(int argc, char **argv)
 		pr_warn("tidemark diff: %s\n", err);
 		goto out;
 	}
+	if (flame && !output && isatty(STDOUT_FILENO))
+		output = said = named_output(named, sizeof(named), argv[optind], argv[optind + 1], "", &ro, ".html");
 	if (ro.flags & TM_REPORT_AT_EXIT) {
 		tm_profile__at_exit(before);
 		tm_profile__at_exit(after);
@@ -777,6 +821,8 @@ static int cmd_diff(int argc, char **argv)
 	rc = flame ? tm_flamegraph__write_diff(before, after, out.f, &ro) :
 		     tm_diff__text(before, after, out.f, &ro);
 	rc = tm_outfile__commit(&out, rc) ? 1 : 0;
+	if (!rc && said)
+		pr_info("tidemark diff: wrote %s\n", said);
 out:
 	tm_profile__free(before);
 	tm_profile__free(after);

@@ -29,6 +29,7 @@
 #include "profile/timeline.h"
 #include "report/postmortem.h"
 #include "report/fmt.h"
+#include "report/progress.h"
 #include "report/report.h"
 #include "session.h"
 #include "target/allocator.h"
@@ -368,8 +369,7 @@ static void write_postmortem(const struct tm_profile *prof, int dirfd, const cha
 	char base[PATH_MAX + 300];
 
 	if (dirfd >= 0 && !tm_postmortem__write(dirfd, dir, prof, base, sizeof(base)))
-		pr_info("tidemark: pid %d was OOM-killed: post-mortem in %s.txt, .json and .pb.gz\n", prof->pid,
-			base);
+		tm_postmortem__say("tidemark run", prof, base);
 }
 
 /*
@@ -438,6 +438,8 @@ struct tree {
 	uint64_t unheld;  /* children the kernel could not hold: lost fork/exec notices */
 	char note[1024];  /* what was not followed, said once at the end */
 	size_t nnotes;
+	/* the status line: what the images that have ended counted (allocations, drops) */
+	uint64_t ended_allocs, ended_dropped;
 };
 
 #define TREE_INTERVAL_NS (20 * 1000 * 1000ULL)
@@ -471,6 +473,8 @@ static void tree_end(struct tree *tr, struct tree_proc *tp, const struct tm_proc
 	int err;
 
 	tp->live = 0;
+	tr->ended_allocs += tm_progress__allocs(final);
+	tr->ended_dropped += tm_progress__dropped(final);
 	if (!prof)
 		return;
 	pi.start_ns = tp->start_ns;
@@ -487,6 +491,7 @@ static void tree_end(struct tree *tr, struct tree_proc *tp, const struct tm_proc
 	}
 	prof->mode = tr->mode;
 	prof->ppid = tp->ppid;
+	tm_postmortem__fill(prof, final); /* a worker the OOM killer chose: its own post-mortem */
 	prof->execed = !final->exit_time_ns;
 	if (note[0]) {
 		prof->allocator_note = tm_profile__str(prof, note);
@@ -632,6 +637,41 @@ static void tree_sample(struct tree *tr, int final)
 		return;
 	}
 	free(sh);
+}
+
+/*
+ * The status line, when one is due: what the kernel counts for pid now; with
+ * children followed (tr), the tree's: its live heap and peak as sampled
+ * (the numbers of run's summary and --tree-total), allocations and drops
+ * summed over every image, ended ones included.
+ */
+static void progress(struct tm_trace *t, struct tm_progress *pg, pid_t pid, const struct tree *tr)
+{
+	uint64_t now = tm_now_ns(), allocs, dropped;
+	struct tm_proc p;
+	size_t i;
+
+	if (!tm_progress__due(pg, now))
+		return;
+	if (!tr) {
+		if (!tm_trace__proc(t, pid, &p))
+			tm_progress__update(pg, now, &p);
+		return;
+	}
+	allocs = tr->ended_allocs;
+	dropped = tr->ended_dropped;
+	if (!tm_trace__proc(t, tr->root_pid, &p) && p.inc == tr->root_inc) {
+		allocs += tm_progress__allocs(&p);
+		dropped += tm_progress__dropped(&p);
+	}
+	for (i = 0; i < tr->n; i++) {
+		if (!tr->p[i].live || tm_trace__proc(t, tr->p[i].pid, &p) || p.inc != tr->p[i].inc)
+			continue;
+		allocs += tm_progress__allocs(&p);
+		dropped += tm_progress__dropped(&p);
+	}
+	tm_progress__show(pg, now, allocs, tr->nsamples ? tr->samples[tr->nsamples - 1].heap_bytes : 0,
+			  tr->peak_bytes, dropped);
 }
 
 static int by_start(const void *a, const void *b)
@@ -957,6 +997,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_allocator alloc = { .provider = -1 };
 	struct tree tr = { 0 };
 	struct tm_top *live = NULL;
+	struct tm_progress pg = { 0 };
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	struct tm_trace_opts topts;
@@ -1045,6 +1086,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	}
 	close(go_fd);
 	go_fd = -1;
+	/* the live view owns the terminal: no status line under it */
+	tm_progress__init(&pg, stderr, tm_log_level >= TM_LOG_INFO && !live, pi.start_ns);
 
 	for (;;) {
 		pid_t r = waitpid(child, &status, WNOHANG);
@@ -1059,12 +1102,14 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		sample(t, &tl, child, pi.start_ns, 0);
 		if (o->trace.children)
 			tree_sample(&tr, 0);
+		progress(t, &pg, child, o->trace.children ? &tr : NULL);
 		if (live && tm_top__live_tick(live)) {
 			tm_top__live_close(live); /* q: the view goes, the trace goes on */
 			live = NULL;
 			pr_info("tidemark run: live view closed; tracing %s until it exits\n", exe);
 		}
 	}
+	tm_progress__clear(&pg);
 	tm_top__live_close(live);
 	live = NULL;
 	tm_trace__poll(t, 0);
@@ -1079,8 +1124,12 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	pi.wait_status = status;
 	if (finish(t, prof, &pi, o, &tl, &out, o->trace.children ? &tr : NULL))
 		goto out;
+	/* the root's post-mortem holds the whole tree; each child killed has its own too */
 	if (prof->oom.killed)
 		write_postmortem(prof, pm_dirfd, pm_dir);
+	for (size_t i = 0; i < prof->nprocs; i++)
+		if (prof->procs[i]->oom.killed)
+			write_postmortem(prof->procs[i], pm_dirfd, pm_dir);
 	say_cost(t, o, pi.end_ns - pi.start_ns);
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The child is gone: its probes can come off after we have returned. */
@@ -1118,6 +1167,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_allocator alloc = { .provider = -1 };
 	struct tree tr = { 0 };
 	struct tm_top *live = NULL;
+	struct tm_progress pg = { 0 };
 	char cgroup[PATH_MAX], cmdline[4096], state;
 	uint64_t deadline = 0;
 	int pidfd = -1, err, rc = 1;
@@ -1223,6 +1273,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	pr_info("tidemark: attached to pid %d; %s to stop\n", o->pid, o->live ? "q or Ctrl-C" : "Ctrl-C");
 	if (o->live)
 		tm_top__live_open(&live, t, o->pid, cmdline, o->live_interval);
+	/* the live view owns the terminal: no status line under it */
+	tm_progress__init(&pg, stderr, tm_log_level >= TM_LOG_INFO && !live, pi.start_ns);
 
 	while (!stop_requested) {
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
@@ -1235,9 +1287,11 @@ int tm_session__attach(const struct tm_session_opts *o)
 		sample(t, &tl, o->pid, pi.start_ns, 0);
 		if (o->trace.children)
 			tree_sample(&tr, 0);
+		progress(t, &pg, o->pid, o->trace.children ? &tr : NULL);
 		if (live && tm_top__live_tick(live))
 			break; /* q: as Ctrl-C */
 	}
+	tm_progress__clear(&pg);
 	tm_top__live_close(live);
 	live = NULL;
 	tm_trace__poll(t, 0);

@@ -17,7 +17,7 @@ import urllib.request
 from test_formats import pprof_by_function, pprof_decode
 
 from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, check, eq, main, report_json, skip, tidemark
-from test_oom import LIMIT, check_postmortem, limited_cgroup, memory_root
+from test_oom import LIMIT, check_capture, check_postmortem, limited_cgroup, memory_root
 from test_python import interpreters, marker_lines
 
 WL = os.path.join(ROOT, "tests", "workloads")
@@ -113,14 +113,21 @@ def test_daemon_oom_postmortem():
         js = glob.glob(os.path.join(out, f"oom-*-{p.pid}-{os.path.basename(cg)}.json"))
         eq(len(js), 1, "one JSON post-mortem named by time, pid and cgroup")
         eq(len(glob.glob(os.path.join(out, f"oom-*-{p.pid}-{os.path.basename(cg)}.txt"))), 1, "and its text twin")
+        tdm = glob.glob(os.path.join(out, f"oom-*-{p.pid}-{os.path.basename(cg)}.tdm"))
+        eq(len(tdm), 1, "and its capture")
         if js:
             check_postmortem(json.load(open(js[0])), path, cg, "daemon lite")
+        if js and tdm:
+            check_capture(tdm[0], js[0][:-len(".json")] + ".txt", js[0], path, "daemon lite")
         m = d.metrics()
         eq(m.get(f'tidemark_cgroup_oom_kills_total{{cgroup="/{os.path.basename(cg)}"}}'), 1.0, "the OOM kill is counted per cgroup")
         eq(m.get("tidemark_postmortems_written_total"), 1.0, "one post-mortem written")
     finally:
         rc, err = d.stop()
         eq(rc, 0, f"daemon exits 0 on SIGTERM ({err[-200:]})")
+        for f in glob.glob(os.path.join(out, "oom-*")):
+            if not f.endswith(".html"):
+                check(f in err, f"the daemon prints the path it wrote: {f}")
         os.rmdir(cg)
 
 

@@ -99,14 +99,111 @@ def test_gt_alloc_page():
     allocs = sum(s["bytes"] for s in rep["views"]["allocs"])
     # site_peak's line, as the workload's source has it now
     with open(os.path.join(ROOT, "tests/workloads/gt_alloc.c")) as f:
-        peak_line = next(i for i, l in enumerate(f, 1) if "void *site_peak(" in l)
+        peak_line, peak_src = next((i, l.strip()) for i, l in enumerate(f, 1) if "void *site_peak(" in l)
     for want in ["view peak total 1,160,144 B", f"view leaks total {leaks:,} B", f"view allocs total {allocs:,} B",
-                 f"tooltip: site_peak / tests/workloads/gt_alloc.c:{peak_line}", "976.6 KiB  (1,000,000 B)", "of all / 86.2%",
+                 f"tooltip: site_peak / tests/workloads/gt_alloc.c:{peak_line}  \u00b7  gt_alloc / {peak_src} / ",
+                 "976.6 KiB  (1,000,000 B)", "of all / 86.2%",
                  "zoomed to site_peak, crumbs: all  \u203a  __libc_start_call_main  \u203a  main  \u203a  site_peak",
-                 "icicle drawn 4", "reset to all",
+                 "flame drawn 4", "icicle drawn 4", "reset to all",
                  "search: matched 976.6 KiB (1,000,000 B), 86.2% of peak in 1 frame"]:
         check(want in selftest, f"selftest shows {want!r}: {selftest!r}")
+    eq(embedded(html)["source"].get(str(next(i for i, f in enumerate(frames) if f[1] == "site_peak"))), peak_src,
+       "the page carries site_peak's source line, read when it was made")
     screenshot(html, os.path.join(OUT, "flamegraph.png"))
+
+
+def opened_on(html, size=(1400, 900)):
+    """(label, x, y, w, h, window w, window h) of the frame the page opened on, as the page measured it."""
+    dom, _ = chromium(html, "--dump-dom", f"--window-size={size[0]},{size[1]}")
+    status = element_text(dom, "tm-status")
+    m = re.search(r"opened on (.*) at (-?\d+),(-?\d+),(\d+),(\d+) in a (\d+)x(\d+) window, the graph scrolled "
+                  r"(\d+) px", status)
+    check(status.endswith("errors: 0"), f"no script errors: {status!r}")
+    return (m.group(1), *map(int, m.groups()[1:])) if m else None, dom
+
+
+def frame_label(f):
+    """The page's label of a frame (frameLabel in flamegraph.html)."""
+    if f[0] == 1:
+        return f"{f[1] or '<unknown>'} ({f[2] or '<unknown>'}{':' + str(f[3]) if f[3] else ''})"
+    return f[1] or f"{f[5] or '0x?'}{' (' + os.path.basename(f[4]) + ')' if f[4] else ''}"
+
+
+DEEP = """import sys
+sys.setrecursionlimit(10000)
+held = []
+def deep_import_chain(n):
+    if n:
+        return deep_import_chain(n - 1)
+    held.extend(bytes(64) + bytes([k % 256]) for k in range(2000))  # L_SMALL
+def nested(n):
+    if n:
+        return nested(n - 1)
+    held.append(bytearray(64 << 20))  # L_BIG
+deep_import_chain(110)
+nested(45)
+"""
+
+
+def test_opens_on_the_largest_path():
+    """A Python program whose small allocations sit under a 110-deep stack (as numpy's imports do) and
+    whose 64 MiB one is 45 frames down: at 1400x900 the page opens with that frame on the screen."""
+    need_chromium()
+    work = os.path.join(OUT, f"flame-deep-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    prog, cap, html = os.path.join(work, "deep.py"), os.path.join(work, "deep.tdm"), os.path.join(work, "deep.html")
+    open(prog, "w").write(DEEP)
+    big = next(i for i, l in enumerate(DEEP.split("\n"), 1) if "L_BIG" in l)
+    r = tidemark("run", "-q", "-o", cap, "--", "/usr/bin/python3", prog)
+    eq(r.returncode, 0, f"the deep program runs traced ({r.stderr[-300:]})")
+    r = tidemark("report", "--format", "flamegraph", "-o", html, cap)
+    eq(r.returncode, 0, "its flame graph")
+    d = embedded(html)
+    depth = max(len(s[0]) for s in d["sites"])
+    check(depth >= 40, f"the deepest stack is {depth} frames")
+    top = max(d["sites"], key=lambda s: s[2])
+    check(top[2] >= 64 << 20 and any(d["frames"][k][3] == big for k in top[0]),
+          f"the largest site at the peak is the 64 MiB bytearray of line {big}")
+    got, dom = opened_on(html)
+    check(got is not None, "the page says what it opened on")
+    if got:
+        label, x, y, w, h, ww, wh, scrolled = got
+        check(scrolled > 0, f"the graph is taller than the window: the page scrolled it {scrolled} px to the frame")
+        eq(label, frame_label(d["frames"][top[0][-1]]), "it opened on that stack's innermost frame (the most bytes of its own)")
+        check(0 <= x and x + w <= ww and 0 <= y and y + h <= wh,
+              f"that frame's rectangle {x},{y},{w},{h} is inside the {ww}x{wh} window, no scrolling")
+        check(ww == 1400 and 700 <= wh <= 900, f"the window is 1400x900 less the browser's own bars: {ww}x{wh}")
+    screenshot(html, os.path.join(work, "deep.png"))
+    # the gt_alloc page too: site_peak on the screen as it opens
+    gcap, gt = os.path.join(work, "gt.tdm"), os.path.join(work, "gt.html")
+    if tidemark("run", "-q", "-o", gcap, "--", GT).returncode == 7 and \
+            tidemark("report", "--format", "flamegraph", "-o", gt, gcap).returncode == 0:
+        got, _ = opened_on(gt)
+        check(got and got[0] == "site_peak" and 0 <= got[2] and got[2] + got[4] <= got[6] and got[7] == 0,
+              f"gt_alloc's page opens with site_peak in the window: {got}")
+
+
+def test_header_of_an_oom_capture():
+    """The page's header says OOM-killed, by which signal, in which cgroup with which limit."""
+    need_chromium()
+    if not os.access(GEN, os.X_OK):
+        skip(f"{os.path.relpath(GEN, ROOT)} is not built (make test builds it)")
+    cap, html = os.path.join(OUT, "flame_oom.tdm"), os.path.join(OUT, "flame_oom.html")
+    r = subprocess.run([GEN, "strings", cap], capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, f"gen_profile strings ({r.stderr.strip()})")
+    r = tidemark("report", "--format", "flamegraph", "-o", html, cap)
+    eq(r.returncode, 0, "its flame graph")
+    dom, _ = chromium(html, "--dump-dom", "--window-size=1400,900")
+    fate = re.search(r'<span class="badge bad" id="tm-fate">(.*?)</span>', dom, re.S)
+    check(fate is not None, "the header has a fate badge")
+    if fate:
+        # gen_profile: OOM at 1.2 s, cgroup "/kubepods/pod\n</script>", usage 1,073,700,000 of 1 GiB
+        eq(fate.group(1), "OOM-killed at 1.200 s: cgroup /kubepods/pod\n&lt;/script&gt; at 1.0 GiB of its 1.0 GiB limit",
+           "the badge: when, which cgroup, its usage and limit")
+    check("OOM-killed, killed by signal 9 (SIGKILL)" in dom, "the status says OOM-killed and the signal")
+    check("(limit 1.0 GiB)" in dom, "the cgroup fact gives its limit")
+    check(element_text(dom, "tm-status").endswith("errors: 0"), "no script errors")
 
 
 def test_100k_stacks():
@@ -162,4 +259,5 @@ def test_diff_page():
 
 
 if __name__ == "__main__":
-    main([test_gt_alloc_page, test_100k_stacks, test_diff_page])
+    main([test_gt_alloc_page, test_opens_on_the_largest_path, test_header_of_an_oom_capture, test_100k_stacks,
+          test_diff_page])

@@ -353,18 +353,41 @@ def test_python_formats():
           f"go tool pprof: make_a {flat.get('make_a')}, use_b {flat.get('use_b')} at the peak")
 
 
+def tidemark_bytes(*args, cwd=None):
+    return subprocess.run([TIDEMARK, *args], capture_output=True, timeout=60, cwd=cwd).stdout
+
+
 def test_pprof_output_rules():
     cap = gt_capture()
+    # Binary and HTML formats are not for a terminal: without -o they go to a file named after the capture.
+    here = os.path.join(OUT, f"formats_named-{os.getpid()}")
+    shutil.rmtree(here, ignore_errors=True)
+    os.makedirs(here)
+    stem = os.path.basename(cap)[:-len(".tdm")]
+    for args, name in ((["--format", "pprof"], f"{stem}.pb.gz"), (["--format", "flamegraph"], f"{stem}.html"),
+                       (["--format", "pprof", "--view", "leaks"], f"{stem}-leaks.pb.gz")):
+        m, s = pty.openpty()
+        try:
+            r = subprocess.run([TIDEMARK, "report", *args, cap], stdout=s, stderr=subprocess.PIPE, text=True,
+                               timeout=60, cwd=here)
+        finally:
+            os.close(m)
+            os.close(s)
+        eq((r.returncode, r.stderr), (0, f"tidemark report: wrote {name}\n"),
+           f"{' '.join(args)} with a terminal on stdout: written to {name}, its path said on stderr")
+        path = os.path.join(here, name)
+        check(os.path.exists(path) and open(path, "rb").read() == tidemark_bytes("report", *args, cap, cwd=here),
+              f"{name} holds what a pipe gets")
+        check(os.path.exists(path) and os.stat(path).st_mode & 0o777 == 0o600, f"{name} is mode 0600")
     m, s = pty.openpty()
     try:
-        r = subprocess.run([TIDEMARK, "report", "--format", "pprof", cap], stdout=s, stderr=subprocess.PIPE,
-                           text=True, timeout=60)
+        r = subprocess.run([TIDEMARK, "diff", "--format", "flamegraph", cap, cap], stdout=s, stderr=subprocess.PIPE,
+                           text=True, timeout=60, cwd=here)
     finally:
         os.close(m)
         os.close(s)
-    eq(r.returncode, 2, "pprof to a terminal: refused")
-    lines = r.stderr.strip().splitlines()
-    check(len(lines) == 1 and "-o FILE" in r.stderr, f"one line that says what to do: {lines}")
+    eq((r.returncode, r.stderr), (0, f"tidemark diff: wrote {stem}-vs-{stem}.html\n"),
+       "diff --format flamegraph with a terminal on stdout: to BEFORE-vs-AFTER.html")
     r = tidemark("report", "--format", "xml", cap)
     check(r.returncode == 2 and "pprof" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           f"unknown format lists the formats: {r.stderr!r}")

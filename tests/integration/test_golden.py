@@ -11,7 +11,7 @@ output regenerates the golden files in the same commit and says why:
 Covered: the text report in every view (with the tree, inverted, filtered,
 Python-only, limited depth and size), stats, JSON, collapsed, pprof, the flame
 graph page, the diff as text and as a flame graph page, and the OOM
-post-mortem (text, JSON, pprof) as `tidemark run` and the daemon write it.
+post-mortem (capture, text, JSON, pprof) as `tidemark run` and the daemon write it.
 """
 import glob
 import os
@@ -142,13 +142,21 @@ def test_golden():
     pm = os.path.join(WORK, "postmortem")
     os.makedirs(pm)
     base = gen(["postmortem", caps["strings"], pm]).strip()
-    for ext in ("txt", "json", "pb.gz"):
+    for ext in ("tdm", "txt", "json", "pb.gz"):
         files = glob.glob(os.path.join(pm, "oom-*-31337-*." + ext))
         check(len(files) == 1 and files[0] == f"{base}.{ext}", f"one post-mortem .{ext}: {files}")
         if files:
             with open(files[0], "rb") as f:
-                compare(f"postmortem.{ext}", f.read())
+                # the text names its capture, whose name holds the time of the run
+                got = f.read().replace(os.path.basename(base).encode(), b"oom-TIME-31337-CGROUP")
+                compare(f"postmortem.{ext}", got)
             seen.add(f"postmortem.{ext}")
+    # The capture is the post-mortem: its report is the text one, every site instead of the top ones.
+    if os.path.exists(base + ".tdm") and os.path.exists(base + ".txt"):
+        r = subprocess.run([TIDEMARK, "report", "--view", "leaks", "-n", "10", base + ".tdm"], capture_output=True)
+        text = open(base + ".txt", "rb").read()
+        check(text.startswith(r.stdout) and text[len(r.stdout):].startswith(b"\nEvery site, the call tree"),
+              "the text post-mortem is `report --view leaks -n 10` of its capture, then where the rest is")
 
     if UPDATE:
         for stale in set(os.listdir(GOLDEN)) - seen:

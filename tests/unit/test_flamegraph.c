@@ -447,7 +447,7 @@ static void test_page(void)
 
 	d = &pg.d;
 	TM_CHECK_EQ_U64(jnum(jget(d, "version")), 1);
-	TM_CHECK_STR(jstr(jget(d, "mode")), "profile");
+	TM_CHECK_STR(jstr(jget(d, "page")), "profile");
 	TM_CHECK_STR(jstr(jget(d, "view")), "leaks");
 	TM_CHECK(jget(d, "python_only")->t == J_FALSE);
 	TM_CHECK(jget(d, "views")->n == 4);
@@ -646,7 +646,7 @@ static void test_diff(void)
 		goto out;
 	d = &pg.d;
 	TM_CHECK(strstr(pg.html, "<title>tidemark diff: ./prog --after</title>") != NULL);
-	TM_CHECK_STR(jstr(jget(d, "mode")), "diff");
+	TM_CHECK_STR(jstr(jget(d, "page")), "diff");
 	TM_CHECK_EQ_U64(jnum(jget(jget(d, "process"), "pid")), 200);
 	TM_CHECK_EQ_U64(jnum(jget(jget(jget(d, "before"), "process"), "pid")), 100);
 	TM_CHECK_EQ_U64(jnum(jget(jget(jget(d, "before"), "totals"), "peak_bytes")), 7065);

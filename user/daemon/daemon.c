@@ -271,8 +271,8 @@ static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final
 		if (prof && d->outdir >= 0 &&
 		    !tm_postmortem__write(d->outdir, d->o->output_dir, prof, base, sizeof(base))) {
 			d->postmortems++;
-			pr_info("tidemark daemon: pid %d (%s) in %s was OOM-killed: post-mortem in %s.txt\n", pid,
-				copy.comm, copy.cgroup, base);
+			pr_info("tidemark daemon: pid %d (%s) in %s was OOM-killed\n", pid, copy.comm, copy.cgroup);
+			tm_postmortem__say("tidemark daemon", prof, base);
 		} else if (prof && d->outdir >= 0) {
 			d->files_failed++;
 		} else if (!prof) {

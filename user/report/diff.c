@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "report/diff.h"
+#include "report/width.h"
 #include "report/fmt.h"
 
 /* How many keys from k[i] on are equal to it. */
@@ -185,13 +186,32 @@ int tm_diff__rows(const struct tm_profile *before, const struct tm_profile *afte
 	return 0;
 }
 
+/* "%15s %15s %15s %8s  ": where a row's stack begins */
+#define DIFF_STACK_COL (15 * 3 + 3 + 8 + 2)
+
 static void side(FILE *out, const char *name, const struct tm_profile *p)
 {
 	char a[32];
 
+	char *cmd = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&cmd, &len);
+	int col;
+
 	tm_fmt__u64(a, sizeof(a), p->peak_bytes);
-	fprintf(out, "  %s pid %d, peak %s bytes: ", name, p->pid, a);
-	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
+	col = fprintf(out, "  %s pid %d, peak %s bytes: ", name, p->pid, a);
+	if (m) {
+		tm_report__text_str(m, p->command ? p->command : "(unknown command)");
+		if (fclose(m)) {
+			free(cmd);
+			cmd = NULL;
+		}
+	}
+	if (cmd)
+		tm_width__put(out, cmd, col, tm_width__spaces(DIFF_STACK_COL));
+	else
+		tm_report__text_str(out, p->command ? p->command : "(unknown command)");
+	free(cmd);
 	fputc('\n', out);
 }
 
@@ -236,6 +256,7 @@ static void diff_row(FILE *out, const struct tm_profile *before, const struct tm
 	const struct tm_site *s = shown_site(r);
 	unsigned int depth = o->max_depth ? o->max_depth : 4, done = 0;
 	char a[32], b[32], c[32], d[32];
+	int col = DIFF_STACK_COL;
 	uint32_t j;
 
 	tm_fmt__delta(a, sizeof(a), r->delta);
@@ -248,9 +269,11 @@ static void diff_row(FILE *out, const struct tm_profile *before, const struct tm
 
 		if (tm_report__frame_hidden(f, o->flags))
 			continue;
-		if (done)
-			fprintf(out, "\n%*s", 15 * 3 + 3 + 8 + 2, "");
-		tm_report__text_frame(out, f);
+		if (done) {
+			fprintf(out, "\n%*s", DIFF_STACK_COL, "");
+			col = DIFF_STACK_COL;
+		}
+		col = tm_width__frame(out, f, col, 0, tm_width__spaces(DIFF_STACK_COL + 2));
 		done++;
 	}
 	if (!done)

@@ -10,7 +10,7 @@
  *
  * The data, one JSON object (version 1):
  *
- *   mode          "profile" or "diff"
+ *   page          "profile" or "diff" (mode, as in the JSON report, is how it was traced)
  *   view          the view the page opens on: "peak", "leaks", "allocs", "temporary"
  *   python_only   native frames were left out of every stack
  *   process, oom, totals, sample_bytes, dropped, stats: as in the JSON
@@ -18,6 +18,8 @@
  *   samples       [[time_ns, heap_bytes, rss_bytes], ...], oldest first
  *   frames        [[kind (0 native, 1 python), function, file, line, module,
  *                   address ("0x..." or null)], ...]
+ *   source        {"frame index": "text of its line", ...}: the frames whose
+ *                 file:line was readable when the page was made (srcline.h)
  *   sites         [[stack, flags, peak_bytes, peak_count, leaks_bytes,
  *                   leaks_count, allocs_bytes, allocs_count, temporary_bytes,
  *                   temporary_count], ...]
@@ -48,7 +50,11 @@
 #include "report/diff.h"
 #include "report/flamegraph.h"
 #include "report/json_writer.h"
+#include "util/srcline.h"
 #include "flamegraph_html.h"   /* generated: tm_flamegraph_html[], tm_flamegraph_html_len */
+
+/* The longest source line a tooltip shows, in bytes. */
+#define TM_FLAMEGRAPH_SRC_MAX 240
 
 /* The page's site arrays hold bytes and count for each view, in enum tm_report_view's order. */
 #define NVIEWS TM_VIEW__COUNT
@@ -235,6 +241,25 @@ static void json_frame(FILE *out, const struct tm_frame *f)
 }
 
 /*
+ * ,"source":{"INDEX":"the line's text",...}: for each frame with a file and
+ * a line, that line as the file reads now (util/srcline.h says which files
+ * are read). INDEX is the frame's index in f, the page's frames.
+ */
+static void json_sources(FILE *out, struct tm_srcline *sc, const struct tm_frame *const *f, size_t n, int *first)
+{
+	char text[TM_FLAMEGRAPH_SRC_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!f[i]->file || !f[i]->line || tm_srcline__get(sc, f[i]->file, f[i]->line, text, sizeof(text)))
+			continue;
+		fprintf(out, "%s\"%zu\":", *first ? "" : ",\n", i);
+		tm_json__str(out, text);
+		*first = 0;
+	}
+}
+
+/*
  * One site. Frame indices are p's, plus base; map (when not NULL) renumbers
  * them first (a BEFORE-only stack's frames, appended after AFTER's).
  */
@@ -266,7 +291,7 @@ static void json_common(FILE *out, const char *mode, const struct tm_report_opts
 	const char *view = tm_report__view_name(o->view);
 	int v;
 
-	fprintf(out, "{\"version\":1,\"mode\":\"%s\",\"view\":", mode);
+	fprintf(out, "{\"version\":1,\"page\":\"%s\",\"view\":", mode);
 	tm_json__str(out, view ? view : "peak");
 	fprintf(out, ",\"python_only\":%s,\n\"views\":[",
 		o->flags & TM_REPORT_PYTHON_ONLY ? "true" : "false");
@@ -275,11 +300,34 @@ static void json_common(FILE *out, const char *mode, const struct tm_report_opts
 	fputs("],\n", out);
 }
 
+/* "],\n"source":{...}": the frames' lines, p's frames then @nextra of @extra's (a diff's BEFORE-only). */
+static int json_source_block(FILE *out, const struct tm_frame *frames, size_t n, const struct tm_frame *extra,
+			     const uint32_t *inv, size_t nextra)
+{
+	const struct tm_frame **f = malloc((n + nextra + 1) * sizeof(*f));
+	struct tm_srcline sc = { 0 };
+	size_t i;
+	int first = 1;
+
+	if (!f)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		f[i] = &frames[i];
+	for (i = 0; i < nextra; i++)
+		f[n + i] = &extra[inv[i]];
+	fputs("],\n\"source\":{", out);
+	json_sources(out, &sc, f, n + nextra, &first);
+	fputc('}', out);
+	tm_srcline__free(&sc);
+	free(f);
+	return 0;
+}
+
 static int json_profile(FILE *out, const struct tm_profile *p, const struct tm_report_opts *o)
 {
 	uint64_t v[NVALS];
 	size_t i;
-	int first = 1;
+	int first = 1, err;
 
 	json_common(out, "profile", o);
 	json_header(out, p);
@@ -288,7 +336,10 @@ static int json_profile(FILE *out, const struct tm_profile *p, const struct tm_r
 		fputs(i ? ",\n" : "\n", out);
 		json_frame(out, &p->frames[i]);
 	}
-	fputs("],\n\"sites\":[", out);
+	err = json_source_block(out, p->frames, p->nframes, NULL, NULL, 0);
+	if (err)
+		return err;
+	fputs(",\n\"sites\":[", out);
 	for (i = 0; i < p->nsites; i++) {
 		site_values(&p->sites[i], v);
 		if (!any_value(v, NVALS))
@@ -348,7 +399,10 @@ static int json_diff(FILE *out, const struct tm_profile *before, const struct tm
 		fputs(after->nframes || j ? ",\n" : "\n", out);
 		json_frame(out, &before->frames[inv[j]]);
 	}
-	fputs("],\n\"sites\":[", out);
+	err = json_source_block(out, after->frames, after->nframes, before->frames, inv, nextra);
+	if (err)
+		goto out;
+	fputs(",\n\"sites\":[", out);
 	for (i = 0; i < n; i++) {
 		memcpy(v, g[i].v[0], sizeof(g[i].v[0]));
 		memcpy(v + NVALS, g[i].v[1], sizeof(g[i].v[1]));

@@ -19,15 +19,23 @@
  */
 void tm_postmortem__fill(struct tm_profile *prof, const struct tm_proc *p);
 
+/* Sites the text post-mortem lists; the capture beside it holds every one. */
+#define TM_POSTMORTEM_TEXT_TOP 10
+
 /*
- * Write the post-mortem as oom-<UTC time>-<pid>-<cgroup>.txt, .json and
- * .pb.gz into dirfd (from tm_outdir__open(); dir names it in messages and in
- * base, which gets the path without its extension): the text report, the
- * JSON report and the pprof profile of the leaks view (what was live at the
- * kill), every site, the same bytes those commands write. Returns 0 or
- * -errno, having said why.
+ * Write the post-mortem as oom-<UTC time>-<pid>-<cgroup>.tdm, .txt, .json
+ * and .pb.gz into dirfd (from tm_outdir__open(); dir names it in messages
+ * and in base, which gets the path without its extension): the capture
+ * (which `report`, `--format flamegraph` and `diff` open), the text report
+ * of the leaks view (what was live at the kill; its top
+ * TM_POSTMORTEM_TEXT_TOP sites), and the JSON report and pprof profile of
+ * that view with every site, the same bytes those commands write. Returns 0
+ * or -errno, having said why.
  */
 int tm_postmortem__write(int dirfd, const char *dir, const struct tm_profile *prof, char *base, size_t len);
+
+/* One line on stderr: pid, and every file tm_postmortem__write() wrote under @base. */
+void tm_postmortem__say(const char *who, const struct tm_profile *prof, const char *base);
 
 /* "oom-20261122T031500Z-4242-kubepods_pod1" (the cgroup path, '/' made '_'); pure. */
 void tm_postmortem__name(char *out, size_t len, long long unix_time, int pid, const char *cgroup);

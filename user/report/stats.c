@@ -15,6 +15,9 @@
 
 /* stats                                                              */
 
+/* The widest histogram bar, in columns: the line stays within 120. */
+#define STATS_BAR 40
+
 /* 2^i exactly, in the largest binary unit that divides it: "512 KiB", "1 MiB". */
 static void fmt_pow2(char *buf, size_t len, unsigned int i)
 {
@@ -80,7 +83,7 @@ static void stats_allocators(const struct tm_profile *p, FILE *out)
 	}
 }
 
-/* The size classes the kernel counted, each with a bar scaled to the largest. */
+/* The size classes the kernel counted, each with a bar of its bytes (the column beside it) scaled to the largest. */
 static void stats_sizes(const struct tm_profile *p, FILE *out)
 {
 	uint64_t hmax = 0, hcount = 0, hbytes = 0;
@@ -88,8 +91,8 @@ static void stats_sizes(const struct tm_profile *p, FILE *out)
 	unsigned int i, bar, pm;
 
 	for (i = 0; i < TM_PROFILE_SIZE_BUCKETS; i++) {
-		if (p->size_hist[i].count > hmax)
-			hmax = p->size_hist[i].count;
+		if (p->size_hist[i].bytes > hmax)
+			hmax = p->size_hist[i].bytes;
 		hcount += p->size_hist[i].count;
 		hbytes += p->size_hist[i].bytes;
 	}
@@ -109,7 +112,7 @@ static void stats_sizes(const struct tm_profile *p, FILE *out)
 		tm_fmt__u64(b, sizeof(b), p->size_hist[i].bytes);
 		pm = tm_fmt__permille(p->size_hist[i].count, hcount);
 		fprintf(out, "%-22s %14s %3u.%u%% %14s  ", c, a, pm / 10, pm % 10, b);
-		bar = (unsigned int)((p->size_hist[i].count * 40 + hmax - 1) / hmax);
+		bar = hmax ? (unsigned int)((p->size_hist[i].bytes * STATS_BAR + hmax - 1) / hmax) : 0;
 		while (bar--)
 			fputs("\u2587", out);
 		fputc('\n', out);
@@ -135,7 +138,7 @@ static int stats_hot_spots(const struct tm_profile *p, FILE *out, const struct t
 		tm_fmt__u64(a, sizeof(a), rk.r[j].count);
 		tm_fmt__u64(b, sizeof(b), rk.r[j].bytes);
 		fprintf(out, "%14s %14s  ", a, b);
-		tm_text__stack(out, p, rk.r[j].site, &one, 30);
+		tm_text__stack(out, p, rk.r[j].site, &one, 31);
 	}
 	free(rk.r);
 	return 0;

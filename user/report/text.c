@@ -22,7 +22,11 @@
 #include "report/procs.h"
 #include "report/report.h"
 #include "report/text.h"
+#include "report/width.h"
 #include "target/cgroup.h"
+
+/* "  status:       ": where a header field's value begins */
+#define HEADER_VALUE_COL 16
 
 /* Caller frames printed under a site's innermost one in the text report. */
 #define TEXT_CALLERS 6
@@ -150,7 +154,7 @@ static void text_lower_bounds(const struct tm_profile *p, FILE *out)
 	}
 }
 
-void tm_text__header(const struct tm_profile *p, FILE *out)
+static void header_lines(const struct tm_profile *p, FILE *out)
 {
 	char a[64], b[64];
 	size_t i;
@@ -174,8 +178,10 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 			fputs("  container:   ", out);
 			if (ids.pod_uid[0])
 				fprintf(out, " pod %s", ids.pod_uid);
+			/* a pod's uid and a 64-digit container id do not fit one 120-column line */
 			if (ids.container_id[0])
-				fprintf(out, " container %s", ids.container_id);
+				fprintf(out, "%s%*scontainer %s", ids.pod_uid[0] ? "\n" : "",
+					ids.pod_uid[0] ? HEADER_VALUE_COL : 1, "", ids.container_id);
 			fputc('\n', out);
 		}
 	}
@@ -271,6 +277,37 @@ void tm_text__header(const struct tm_profile *p, FILE *out)
 	}
 }
 
+/*
+ * The header within TM_TEXT_WIDTH: a field ("  cgroup:       /a/b") goes on
+ * under its value, any other line two columns in.
+ */
+void tm_text__header(const struct tm_profile *p, FILE *out)
+{
+	char *buf = NULL, *line, *nl;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (!m) {
+		header_lines(p, out);
+		return;
+	}
+	header_lines(p, m);
+	if (fclose(m)) {
+		free(buf);
+		header_lines(p, out);
+		return;
+	}
+	for (line = buf; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		tm_width__put(out, line, 0, tm_width__spaces(strncmp(line, "  ", 2) ? 4 : HEADER_VALUE_COL));
+		fputc('\n', out);
+	}
+	free(buf);
+}
+
 static const char *const view_titles[] = {
 	[TM_VIEW_PEAK] = "bytes live at the peak",
 	[TM_VIEW_LEAKS] = "bytes still live at the end",
@@ -279,12 +316,12 @@ static const char *const view_titles[] = {
 };
 
 /* The allocator, after the innermost frame: "  [calloc]". */
-static void text_kind(FILE *out, const struct tm_site *s)
+static void text_kind(char *buf, size_t len, const struct tm_site *s)
 {
 	char kinds[256];
 
 	tm_report__row_kinds(s, kinds, sizeof(kinds));
-	fprintf(out, "  [%s]", kinds);
+	snprintf(buf, len, "  [%s]", kinds);
 }
 
 /*
@@ -314,9 +351,15 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 {
 	unsigned int shown = 0, hidden = 0, flags = o->flags;
 	unsigned int depth = o->max_depth ? o->max_depth : 1 + TEXT_CALLERS;
+	/* a frame's wrapped lines go on two columns in, under the frame */
+	const char *cont = tm_width__spaces(indent + 4);
+	const char *under_cont = tm_width__spaces(indent + 6);
+	char kind[272];
+	int col = indent, reserve, under;
 	uint32_t k;
-	int under;
 
+	text_kind(kind, sizeof(kind), s);
+	reserve = (int)strlen(kind);
 	for (k = 0; k < s->nframes; k++) {
 		const struct tm_frame *f = &p->frames[s->frames[row_frame(p, s, k, &under)]];
 
@@ -327,22 +370,71 @@ void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site 
 			continue;
 		}
 		if (shown == 1)
-			text_kind(out, s);
-		if (shown)
+			tm_width__put(out, kind, col, cont);
+		if (shown) {
 			fprintf(out, "\n%*s  %s", indent, "", under ? "  " : "");
-		tm_report__text_frame(out, f);
+			col = indent + (under ? 4 : 2);
+		}
+		col = tm_width__frame(out, f, col, shown ? 0 : reserve, under ? under_cont : cont);
 		shown++;
 	}
 	if (!shown)
-		fputs(flags & TM_REPORT_PYTHON_ONLY ? "(no Python frames)" : "(no stack)", out);
+		col += fprintf(out, "%s", flags & TM_REPORT_PYTHON_ONLY ? "(no Python frames)" : "(no stack)");
 	if (shown <= 1)
-		text_kind(out, s);
+		tm_width__put(out, kind, col, cont);
 	if (hidden)
 		fprintf(out, "\n%*s  ... %u more %s", indent, "", hidden,
 			hidden == 1 ? "frame" : "frames");
 	if (s->flags & (TM_STACK_NATIVE_TRUNCATED | TM_STACK_PY_TRUNCATED))
 		fprintf(out, "\n%*s  ... (stack truncated at the capture depth)", indent, "");
 	fputc('\n', out);
+}
+
+/*
+ * When --filter or --min-bytes leave sites out, 100% is what they keep: say
+ * so, with what the whole view holds, under the line that gives the total.
+ */
+static int text_base_note(const struct tm_profile *p, FILE *out, enum tm_report_view view,
+			  const struct tm_report_opts *o)
+{
+	struct tm_report_opts sel = *o, all = *o;
+	struct tm_ranking kept, whole;
+	int filter = o->filter && *o->filter, err;
+	char a[32], b[32], c[32], d[32];
+
+	if (!o->min_bytes && !filter)
+		return 0;
+	sel.top_n = 0;
+	all.top_n = 0;
+	all.filter = NULL;
+	all.min_bytes = 0;
+	err = tm_report__rank(p, view, &sel, TM_RANK_BYTES, &kept);
+	if (err)
+		return err;
+	free(kept.r);
+	err = tm_report__rank(p, view, &all, TM_RANK_BYTES, &whole);
+	if (err)
+		return err;
+	free(whole.r);
+	if (kept.n == whole.n)
+		return 0; /* nothing left out: the base is the view's */
+	fputc('(', out);
+	if (filter) {
+		fputs("--filter '", out);
+		tm_report__text_str_except(out, o->filter, "'");
+		fputc('\'', out);
+	}
+	if (o->min_bytes) {
+		tm_fmt__u64(a, sizeof(a), o->min_bytes);
+		fprintf(out, "%s--min-bytes %s", filter ? " and " : "", a);
+	}
+	tm_fmt__u64(a, sizeof(a), kept.n);
+	tm_fmt__u64(b, sizeof(b), whole.n);
+	tm_fmt__u64(c, sizeof(c), kept.total);
+	tm_fmt__u64(d, sizeof(d), whole.total);
+	fprintf(out, " keep%s %s of the view's %s sites, %s of its %s bytes%s)\n", filter && o->min_bytes ? "" : "s", a,
+		b, c, d, kept.n ? ": the percentages are of those" : "");
+	return 0;
 }
 
 static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view view,
@@ -362,15 +454,20 @@ static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 	fputc('\n', out);
 	if (!rk.n) {
 		fprintf(out, "No allocation sites with %s.\n", view_titles[view]);
+		err = text_base_note(p, out, view, o);
 		goto out;
 	}
 	tm_fmt__human(total, sizeof(total), rk.total);
 	if (rk.shown < rk.n)
-		fprintf(out, "Top %zu of %zu allocation sites by %s (%s in all):\n\n",
+		fprintf(out, "Top %zu of %zu allocation sites by %s (%s in all):\n",
 			rk.shown, rk.n, view_titles[view], total);
 	else
-		fprintf(out, "%zu allocation %s by %s (%s in all):\n\n",
+		fprintf(out, "%zu allocation %s by %s (%s in all):\n",
 			rk.n, rk.n == 1 ? "site" : "sites", view_titles[view], total);
+	err = text_base_note(p, out, view, o);
+	if (err)
+		goto out;
+	fputc('\n', out);
 
 	/* Columns as wide as their widest entry, so the stacks line up. */
 	for (i = 0; i < rk.shown; i++) {
@@ -401,7 +498,7 @@ static int text_view(const struct tm_profile *p, FILE *out, enum tm_report_view 
 	}
 out:
 	free(rk.r);
-	return 0;
+	return err;
 }
 
 /* ------------------------------------------------------------------ */
@@ -446,7 +543,7 @@ static void text_timeline(const struct tm_profile *p, FILE *out)
 					      "\u2585", "\u2586", "\u2587", "\u2588" };
 	int64_t col[CHART_COLS];
 	uint64_t span, top, rss = 0;
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[48];
 	size_t i;
 	int k, peak_col = -1;
 
@@ -494,18 +591,24 @@ static void text_timeline(const struct tm_profile *p, FILE *out)
 		fputs(blocks[level > 8 ? 8 : level], out);
 	}
 	fputs("|\n", out);
-	if (peak_col >= 0)
-		fprintf(out, "  %10s  %*s^\n", "", peak_col, "");
-	tm_fmt__secs(a, sizeof(a), p->peak_time_ns);
 	fprintf(out, "  %10s  0 s%*s%s\n", "", CHART_COLS - 3 - (int)strlen(b), "", b);
-	if (peak_col >= 0)
-		fprintf(out, "  %10s  ^ peak at %s\n", "", a);
+	if (peak_col < 0)
+		return;
+	/* The caret under the peak's column, its label on whichever side has room. */
+	tm_fmt__secs(a, sizeof(a), p->peak_time_ns);
+	snprintf(c, sizeof(c), "peak at %s", a);
+	if (peak_col + 2 + (int)strlen(c) <= CHART_COLS + 1 || peak_col < (int)strlen(c) + 1)
+		fprintf(out, "  %10s  %*s^ %s\n", "", peak_col, "", c);
+	else
+		fprintf(out, "  %10s  %*s%s ^\n", "", peak_col - (int)strlen(c) - 1, "", c);
 }
 
 /* ------------------------------------------------------------------ */
 /* text: the call tree                                                */
 
 #define TREE_DEPTH_DEFAULT 16
+/* "%5u.%u%%  %10s  %9s  ": where a node's rules begin */
+#define TREE_LABEL_COL 33
 
 struct tnode {
 	uint32_t frame;         /* index into the profile's frames */
@@ -623,7 +726,7 @@ static int tree_print(struct tree_print *tp, uint32_t node, unsigned int level)
 {
 	uint32_t c, *kids, nk = 0, i, small = 0, nsmall = 0;
 	uint64_t small_bytes = 0;
-	char a[32], b[32];
+	char a[32], b[32], cont[TREE_LABEL_COL + sizeof(tp->prefix) + 8];
 	unsigned int pm;
 	size_t save;
 	int err = 0;
@@ -656,7 +759,10 @@ static int tree_print(struct tree_print *tp, uint32_t node, unsigned int level)
 		tm_fmt__u64(b, sizeof(b), k->count);
 		fprintf(tp->out, "%5u.%u%%  %10s  %9s  %s%s", pm / 10, pm % 10, a, b, tp->prefix,
 			last ? "\u2514\u2500 " : "\u251c\u2500 ");
-		tm_report__text_frame(tp->out, &tp->p->frames[k->frame]);
+		/* a wrapped label goes on under its own rules */
+		snprintf(cont, sizeof(cont), "%*s%s%s", TREE_LABEL_COL, "", tp->prefix, last ? "     " : "\u2502    ");
+		tm_width__frame(tp->out, &tp->p->frames[k->frame], TREE_LABEL_COL + tm_width__cols(tp->prefix) + 3,
+				0, cont);
 		fputc('\n', tp->out);
 		save = tp->plen;
 		if (tp->plen + 6 < sizeof(tp->prefix) && level < 64) {
@@ -703,6 +809,9 @@ static int text_tree(const struct tm_profile *p, FILE *out, enum tm_report_view 
 		view_titles[view], o->flags & TM_REPORT_INVERTED ?
 		"allocating frames first (inverted)" : "callers above callees", a,
 		o->min_bytes ? "--min-bytes" : "1%");
+	err = text_base_note(p, out, view, o);
+	if (err)
+		goto out;
 	if (!tp.total) {
 		fputs("  (empty)\n", out);
 		goto out;

@@ -15,7 +15,9 @@
 void tm_text__header(const struct tm_profile *p, FILE *out);
 /*
  * A site's shown frames (o->flags, o->max_depth or the default), the
- * allocator after the innermost one, continuation lines indented by indent.
+ * allocator after the innermost one: the first frame from column indent
+ * (where the caller left the line), the callers on lines of their own at
+ * indent + 2, all within TM_TEXT_WIDTH (width.h).
  */
 void tm_text__stack(FILE *out, const struct tm_profile *p, const struct tm_site *s,
 		    const struct tm_report_opts *o, int indent);

@@ -651,8 +651,7 @@ int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b)
 	return a->function || a->address == b->address;
 }
 
-/* A frame with no symbol, named "module+0xOFFSET" (trace.c): its module is said already. */
-static int named_by_module(const struct tm_frame *f)
+int tm_report__named_by_module(const struct tm_frame *f)
 {
 	const char *base = tm_basename(f->module);
 	size_t n = strlen(base);
@@ -688,7 +687,7 @@ void tm_report__text_frame(FILE *out, const struct tm_frame *f)
 		if (f->line)
 			fprintf(out, ":%u", f->line);
 	}
-	if (f->module && !named_by_module(f)) {
+	if (f->module && !tm_report__named_by_module(f)) {
 		fputs(" (", out);
 		tm_report__text_str(out, tm_basename(f->module));
 		fputc(')', out);

@@ -178,6 +178,8 @@ uint64_t tm_report__drop(const struct tm_profile *p, const char *name);
 /* Frames a reader cannot tell apart (the tree merges them): all but the address, unless unnamed. */
 int tm_report__same_label(const struct tm_frame *a, const struct tm_frame *b);
 
+/* A frame with no symbol, named "module+0xOFFSET" (trace.c): its module is said already. */
+int tm_report__named_by_module(const struct tm_frame *f);
 /* A frame as the text report prints it; a string with control bytes escaped. */
 void tm_report__text_frame(FILE *out, const struct tm_frame *f);
 void tm_report__text_str(FILE *out, const char *s);

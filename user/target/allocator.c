@@ -12,10 +12,12 @@
 #include "target/allocator.h"
 #include "target/elf.h"
 #include "target/proc.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/path.h"
 
 #define W TM_AFN_WRAPS_FREE
+#define H TM_AFN_HEAP
 /*
  * Every function that makes or frees a heap block, whoever provides it.
  * Functions at one address are probed once, under the first name here:
@@ -37,6 +39,8 @@ static const struct tm_alloc_fn fns[] = {
 	/* C23 */
 	{ "free_sized", TM_KIND_FREE, W },
 	{ "free_aligned_sized", TM_KIND_FREE, W },
+	/* BSD: realloc that frees the block when it fails (mimalloc exports it) */
+	{ "reallocf", TM_KIND_REALLOC, 0 },
 	/* C++ operator new (size first in every form) and delete (pointer first) */
 	{ "_Znwm", TM_KIND_MALLOC, 0 },
 	{ "_Znam", TM_KIND_MALLOC, 0 },
@@ -61,6 +65,7 @@ static const struct tm_alloc_fn fns[] = {
 	/* jemalloc's own API (sallocx and nallocx only answer questions), plain and je_-prefixed */
 	{ "mallocx", TM_KIND_MALLOC, 0 },
 	{ "rallocx", TM_KIND_REALLOC, 0 },
+	{ "xallocx", TM_KIND_REALLOC, TM_AFN_IN_PLACE },
 	{ "dallocx", TM_KIND_FREE, W },
 	{ "sdallocx", TM_KIND_FREE, W },
 	{ "je_malloc", TM_KIND_MALLOC, 0 },
@@ -73,6 +78,7 @@ static const struct tm_alloc_fn fns[] = {
 	{ "je_free", TM_KIND_FREE, W },
 	{ "je_mallocx", TM_KIND_MALLOC, 0 },
 	{ "je_rallocx", TM_KIND_REALLOC, 0 },
+	{ "je_xallocx", TM_KIND_REALLOC, TM_AFN_IN_PLACE },
 	{ "je_dallocx", TM_KIND_FREE, W },
 	{ "je_sdallocx", TM_KIND_FREE, W },
 	/* tcmalloc's tc_ names (most alias the standard ones) */
@@ -129,9 +135,21 @@ static const struct tm_alloc_fn fns[] = {
 	{ "mi_realloc_aligned", TM_KIND_REALLOC, 0 },
 	{ "mi_realloc_aligned_at", TM_KIND_REALLOC, 0 },
 	{ "mi_new_realloc", TM_KIND_REALLOC, 0 },
+	{ "mi_reallocf", TM_KIND_REALLOC, 0 },
+	{ "mi_rezalloc", TM_KIND_REALLOC, 0 },
+	{ "mi_rezalloc_aligned", TM_KIND_REALLOC, 0 },
+	{ "mi_rezalloc_aligned_at", TM_KIND_REALLOC, 0 },
+	/* in place or not at all: NULL leaves the block as it was, as a failed realloc does */
+	{ "mi_expand", TM_KIND_REALLOC, 0 },
+	{ "mi__expand", TM_KIND_REALLOC, 0 },
 	{ "mi_reallocn", TM_KIND_REALLOCARRAY, 0 },
 	{ "mi_reallocarray", TM_KIND_REALLOCARRAY, 0 },
 	{ "mi_new_reallocn", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_recalloc", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_recalloc_aligned", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_recalloc_aligned_at", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_aligned_recalloc", TM_KIND_REALLOCARRAY, 0 },
+	{ "mi_aligned_offset_recalloc", TM_KIND_REALLOCARRAY, 0 },
 	{ "mi_posix_memalign", TM_KIND_POSIX_MEMALIGN, 0 },
 	{ "mi_memalign", TM_KIND_MEMALIGN, 0 },
 	{ "mi_aligned_alloc", TM_KIND_ALIGNED_ALLOC, 0 },
@@ -142,6 +160,31 @@ static const struct tm_alloc_fn fns[] = {
 	{ "mi_free_size", TM_KIND_FREE, W },
 	{ "mi_free_aligned", TM_KIND_FREE, W },
 	{ "mi_free_size_aligned", TM_KIND_FREE, W },
+	/* ... and the same on a heap of the caller's: mi_heap_new, then these */
+	{ "mi_heap_malloc", TM_KIND_MALLOC, H },
+	{ "mi_heap_zalloc", TM_KIND_MALLOC, H },
+	{ "mi_heap_malloc_small", TM_KIND_MALLOC, H },
+	{ "mi_heap_malloc_aligned", TM_KIND_MALLOC, H },
+	{ "mi_heap_zalloc_aligned", TM_KIND_MALLOC, H },
+	{ "mi_heap_malloc_aligned_at", TM_KIND_MALLOC, H },
+	{ "mi_heap_zalloc_aligned_at", TM_KIND_MALLOC, H },
+	{ "mi_heap_alloc_new", TM_KIND_MALLOC, H },
+	{ "mi_heap_calloc", TM_KIND_CALLOC, H },
+	{ "mi_heap_mallocn", TM_KIND_CALLOC, H },
+	{ "mi_heap_calloc_aligned", TM_KIND_CALLOC, H },
+	{ "mi_heap_calloc_aligned_at", TM_KIND_CALLOC, H },
+	{ "mi_heap_alloc_new_n", TM_KIND_CALLOC, H },
+	{ "mi_heap_realloc", TM_KIND_REALLOC, H },
+	{ "mi_heap_reallocf", TM_KIND_REALLOC, H },
+	{ "mi_heap_rezalloc", TM_KIND_REALLOC, H },
+	{ "mi_heap_realloc_aligned", TM_KIND_REALLOC, H },
+	{ "mi_heap_realloc_aligned_at", TM_KIND_REALLOC, H },
+	{ "mi_heap_rezalloc_aligned", TM_KIND_REALLOC, H },
+	{ "mi_heap_rezalloc_aligned_at", TM_KIND_REALLOC, H },
+	{ "mi_heap_reallocn", TM_KIND_REALLOCARRAY, H },
+	{ "mi_heap_recalloc", TM_KIND_REALLOCARRAY, H },
+	{ "mi_heap_recalloc_aligned", TM_KIND_REALLOCARRAY, H },
+	{ "mi_heap_recalloc_aligned_at", TM_KIND_REALLOCARRAY, H },
 	/* syscall wrappers that keep a frame (musl's; tcmalloc's hooked ones): the entry sees the caller */
 	{ "mmap", TM_KIND_MMAP, TM_AFN_SYSCALL },
 	{ "mmap64", TM_KIND_MMAP, TM_AFN_SYSCALL },
@@ -149,6 +192,7 @@ static const struct tm_alloc_fn fns[] = {
 	{ "sbrk", TM_KIND_BRK, TM_AFN_SYSCALL },
 };
 #undef W
+#undef H
 #define NFNS (sizeof(fns) / sizeof(fns[0]))
 
 const char *tm_alloc_family__name(enum tm_alloc_family f)
@@ -443,23 +487,51 @@ out:
 	return err;
 }
 
+/* pid's LD_PRELOAD (*preload points into *env, to free); none for a kernel thread or a zombie. */
+static void pid_preload(pid_t pid, char **env, const char **preload)
+{
+	size_t n = 0, i;
+
+	*env = NULL;
+	*preload = NULL;
+	if (tm_proc__read_all(pid, "environ", env, &n))
+		return;
+	for (i = 0; i < n; i += strlen(*env + i) + 1)
+		if (!strncmp(*env + i, "LD_PRELOAD=", 11))
+			*preload = *env + i + 11;
+}
+
 int tm_allocator__of_pid(struct tm_allocator *a, pid_t pid, const struct tm_maps *maps)
 {
-	char path[64], *env = NULL, *preload = NULL;
-	size_t n = 0, i;
+	const char *preload;
+	char path[64], *env;
 	int err;
 
 	memset(a, 0, sizeof(*a));
 	a->provider = -1;
-	/* no environment (a kernel thread, a zombie): no preload */
-	if (!tm_proc__read_all(pid, "environ", &env, &n))
-		for (i = 0; i < n; i += strlen(env + i) + 1)
-			if (!strncmp(env + i, "LD_PRELOAD=", 11))
-				preload = env + i + 11;
+	pid_preload(pid, &env, &preload);
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	err = tm_allocator__resolve(a, path, preload, maps, "");
 	free(env);
 	return err;
+}
+
+int tm_allocator__pid_key(pid_t pid, uint64_t *key)
+{
+	const char *preload;
+	char path[64], *env;
+	struct stat st;
+	uint64_t h;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(path, &st))
+		return -errno;
+	pid_preload(pid, &env, &preload);
+	h = tm_hash(TM_HASH_INIT, &st.st_dev, sizeof(st.st_dev));
+	h = tm_hash(h, &st.st_ino, sizeof(st.st_ino));
+	*key = tm_hash_str(h, preload ? preload : "");
+	free(env);
+	return 0;
 }
 
 int tm_allocator__resolve_one(struct tm_allocator *a, const char *path)
@@ -484,6 +556,29 @@ void tm_allocator__free(struct tm_allocator *a)
 	free(a->probes);
 	memset(a, 0, sizeof(*a));
 	a->provider = -1;
+}
+
+enum tm_alloc_family tm_allocator__object_family(const char *path)
+{
+	static const char *const api[] = { "mallocx", "je_mallocx", "tc_malloc", "mi_malloc" };
+	static const enum tm_alloc_family fam[] = { TM_ALLOC_JEMALLOC, TM_ALLOC_JEMALLOC, TM_ALLOC_TCMALLOC,
+						    TM_ALLOC_MIMALLOC };
+	struct tm_elf_sym sym[4];
+	size_t i;
+
+	if (tm_elf__find_many(path, 1, api, 4, sym))
+		return TM_ALLOC_NONE;
+	for (i = 0; i < 4; i++)
+		if (sym[i].vaddr)
+			return fam[i];
+	return TM_ALLOC_NONE;
+}
+
+void tm_allocator__describe_late(enum tm_alloc_family f, const char *path, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s (%s) was loaded after the process started (dlopen): calls into it are not traced; "
+			   "what it maps for its blocks is counted as mappings",
+		 path, tm_alloc_family__name(f));
 }
 
 void tm_allocator__describe(const struct tm_allocator *a, char *buf, size_t len)

@@ -41,6 +41,10 @@ enum tm_alloc_fn_flags {
 	TM_AFN_WRAPS_FREE = 1u << 0,
 	/* a syscall wrapper that is not a leaf (musl's mmap): its entry names the caller */
 	TM_AFN_SYSCALL = 1u << 1,
+	/* mimalloc's mi_heap_*: a heap comes first, the arguments of the plain form follow it */
+	TM_AFN_HEAP = 1u << 2,
+	/* jemalloc's xallocx: resizes its first argument in place and returns a size */
+	TM_AFN_IN_PLACE = 1u << 3,
 };
 
 /* One function to probe: where it is. */
@@ -74,9 +78,24 @@ int tm_allocator__resolve(struct tm_allocator *a, const char *exe, const char *p
 			  const struct tm_maps *maps, const char *root);
 /* The same for a live process: its executable, its LD_PRELOAD, what it maps. */
 int tm_allocator__of_pid(struct tm_allocator *a, pid_t pid, const struct tm_maps *maps);
+/*
+ * What tm_allocator__of_pid's answer depends on, hashed: the executable
+ * (device and inode) and the LD_PRELOAD it was started with. The daemon
+ * resolves each new pair once.
+ */
+int tm_allocator__pid_key(pid_t pid, uint64_t *key);
 /* The same for one object only (the daemon's libc). */
 int tm_allocator__resolve_one(struct tm_allocator *a, const char *path);
 void tm_allocator__free(struct tm_allocator *a); /* accepts NULL; leaves @a zeroed */
+
+/*
+ * The family of an object that brings an allocator API of its own (mallocx,
+ * tc_malloc, mi_malloc): jemalloc, tcmalloc or mimalloc; TM_ALLOC_NONE for
+ * anything else. For a library a process maps after it started (dlopen).
+ */
+enum tm_alloc_family tm_allocator__object_family(const char *path);
+/* One line for such a library, loaded by @pid after its allocator was probed. */
+void tm_allocator__describe_late(enum tm_alloc_family f, const char *path, char *buf, size_t len);
 
 const char *tm_alloc_family__name(enum tm_alloc_family f);
 /* One line: which object provides malloc and what is traced, e.g. "jemalloc (libjemalloc.so.2)". */

@@ -272,6 +272,15 @@ void tm_probe_site__first_emulated(const uint8_t *c, size_t len, unsigned int ke
 /* The registers an entry program reads (enum tm_reg): the probe may move past what keeps them. */
 static unsigned int kept_regs(const struct tm_alloc_fn *f)
 {
+	/* a heap first: the plain form's arguments, one register later */
+	if (f->flags & TM_AFN_HEAP) {
+		switch (f->kind) {
+		case TM_KIND_MALLOC: return TM_REG_RSI;
+		case TM_KIND_CALLOC:
+		case TM_KIND_REALLOC: return TM_REG_RSI | TM_REG_RDX;
+		default: return TM_REG_RSI | TM_REG_RDX | TM_REG_RCX;
+		}
+	}
 	switch (f->kind) {
 	case TM_KIND_CALLOC:
 	case TM_KIND_REALLOC:

@@ -64,6 +64,13 @@ struct tm_watch {
 	char note[400];
 	uint64_t sites_sig;        /* the allocator sites its links are on (sites_sig()); 0 = none */
 	int gone;                  /* its process exited: its links are a dead task's */
+	/* Its allocator is probed (late_seen starts with its scope); objects checked since (dlopen). */
+	int alloc_known;
+	ino_t *late_seen;
+	size_t nlate_seen;
+	char *late_note; /* the first allocator library it loaded later: said once, kept for the report */
+	/* The daemon's full mode: its allocator was resolved (1), and is not glibc's (2). */
+	int own_alloc;
 	/* Its uprobes: they go when the process does (the daemon's churn). */
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
@@ -114,6 +121,9 @@ struct tm_trace {
 	/* Probe where CPython's finalization starts: not in the lite daemon, which places no uprobes. */
 	int end_probe;
 	char host_libc[PATH_MAX];  /* our own libc: what a process exec'd in our root will map */
+	/* tm_allocator__pid_key()s found to call glibc's malloc: not resolved again */
+	uint64_t glibc_keys[64];
+	size_t nglibc_keys;
 	struct libc_cache libc_cache;
 	uint64_t probe_failures; /* processes whose libc could not be probed (gone too soon) */
 	int children;            /* `run` follows the command's children (TM_EV_CHILD*) */
@@ -258,6 +268,7 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict);
 static void own_code_refresh(struct tm_trace *t, struct tm_watch *w);
 static void watch_drop_links(struct tm_watch *w);
 static void retry_python(struct tm_trace *t);
+static void check_late_allocator(struct tm_watch *w);
 
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 {
@@ -315,6 +326,7 @@ static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
 		memset(&w->py_cfg, 0, sizeof(w->py_cfg));
 		w->python = 0;
 		w->py_pending = 0;
+		w->own_alloc = 0;
 	} else {
 		w = watch_add(t, pid);
 	}
@@ -461,6 +473,8 @@ static int handle_event(void *ctx, void *data, size_t len)
 			try_python(t, w);
 		if (w)
 			own_code_refresh(t, w);
+		if (w && ev->type == TM_EV_EXEC_MAP)
+			check_late_allocator(w);
 		if (w && t->alloc_probes) {
 			probe_libc(t, w, ev->type == TM_EV_EXEC);
 			/* Whether or not its libc could be probed: what can be counted is, from now on. */
@@ -777,6 +791,21 @@ int tm_trace__watch(struct tm_trace *t, pid_t pid, unsigned int flags)
 static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_alloc_fn *f, __u64 *cookie)
 {
 	*cookie = 0;
+	/* mimalloc's mi_heap_* forms: the plain kinds' layouts, one argument later */
+	if (f->flags & TM_AFN_HEAP) {
+		switch (f->kind) {
+		case TM_KIND_MALLOC:
+		case TM_KIND_CALLOC:
+		case TM_KIND_REALLOC:
+		case TM_KIND_REALLOCARRAY: *cookie = tm_alloc_heap_cookie(f->kind); return s->progs.alloc_enter;
+		default: return NULL;
+		}
+	}
+	/* xallocx: a realloc's layout, in place or not at all */
+	if (f->flags & TM_AFN_IN_PLACE) {
+		*cookie = tm_alloc_cookie(f->kind) | TM_ALLOC_IN_PLACE;
+		return s->progs.alloc_enter;
+	}
 	switch (f->kind) {
 	case TM_KIND_FREE:
 		*cookie = f->flags & TM_AFN_WRAPS_FREE ? TM_FREE_WRAPPER : 0;
@@ -831,8 +860,61 @@ static void watch_drop_links(struct tm_watch *w)
 	w->libc_ino = 0;
 	w->py_alloc_dev = 0;
 	w->py_alloc_ino = 0;
+	free(w->late_seen);
+	free(w->late_note);
+	w->late_seen = NULL;
+	w->late_note = NULL;
+	w->nlate_seen = 0;
+	w->alloc_known = 0;
 	w->py_end_dev = 0;
 	w->py_end_ino = 0;
+}
+
+static int late_seen_add(struct tm_watch *w, ino_t ino)
+{
+	ino_t *v = realloc(w->late_seen, (w->nlate_seen + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	w->late_seen = v;
+	w->late_seen[w->nlate_seen++] = ino;
+	return 0;
+}
+
+/*
+ * An allocator library the process mapped after its allocator was probed
+ * (dlopen of libjemalloc to call its mallocx, a plugin bringing its own):
+ * its calls are not traced. Said once, on stderr and in the report. Each
+ * newly mapped object is read once.
+ */
+static void check_late_allocator(struct tm_watch *w)
+{
+	char path[PATH_MAX + 64], line[PATH_MAX + 320];
+	enum tm_alloc_family f;
+	size_t i, k;
+
+	if (!w->alloc_known || w->late_note)
+		return;
+	for (i = 0; i < w->maps.nr; i++) {
+		const struct tm_map_entry *e = &w->maps.entries[i];
+		int seen = 0;
+
+		if (e->perms[2] != 'x' || e->path[0] != '/' || !e->inode)
+			continue;
+		for (k = 0; k < w->nlate_seen && !seen; k++)
+			seen = w->late_seen[k] == (ino_t)e->inode;
+		if (seen || late_seen_add(w, (ino_t)e->inode))
+			continue;
+		if (tm_maps__entry_path(w->pid, e, path, sizeof(path)))
+			continue;
+		f = tm_allocator__object_family(path);
+		if (f == TM_ALLOC_NONE)
+			continue;
+		tm_allocator__describe_late(f, e->path, line, sizeof(line));
+		pr_warn("tidemark: pid %d: %s\n", (int)w->pid, line);
+		w->late_note = strdup(line);
+		return;
+	}
 }
 
 
@@ -915,6 +997,14 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
 	if (err)
 		return err;
 	w->sites_sig = sites_sig(a);
+	/* The objects of its scope are its allocator's: only what it loads later is news. */
+	for (n = 0; n < a->nobjs; n++) {
+		struct stat st;
+
+		if (!stat(a->objs[n], &st))
+			late_seen_add(w, st.st_ino);
+	}
+	w->alloc_known = 1;
 	/* A library of its own (not glibc, not inside the executable): its mappings outside calls are its own. */
 	if (a->family != TM_ALLOC_GLIBC && a->provider > 0) {
 		struct stat st;
@@ -1020,6 +1110,54 @@ static int process_gone(pid_t pid)
  * the process allocates before its probes are in place is not seen: its
  * frees count as free_unmatched (not under --sample-bytes).
  */
+/*
+ * The daemon's full mode for a process whose malloc is not glibc's (a
+ * preloaded or linked jemalloc, tcmalloc, mimalloc): once its loader has
+ * mapped libc, the executable's needs are mapped too (preloads first), and
+ * its allocator is resolved as `attach` does; its own probes then replace
+ * those predicted on libc. Each executable and LD_PRELOAD found to use
+ * glibc is remembered, so a churn of one program is resolved once.
+ * Returns 1 when its own allocator is probed.
+ */
+static int probe_own_allocator(struct tm_trace *t, struct tm_watch *w)
+{
+	char line[PATH_MAX + 256];
+	struct tm_allocator a;
+	uint64_t key = 0;
+	size_t i;
+	int err;
+
+	if (w->own_alloc)
+		return w->own_alloc == 2;
+	w->own_alloc = 1;
+	if (!tm_allocator__pid_key(w->pid, &key))
+		for (i = 0; i < t->nglibc_keys && i < 64; i++)
+			if (t->glibc_keys[i] == key)
+				return 0;
+	if (tm_allocator__of_pid(&a, w->pid, &w->maps))
+		return 0;
+	if (a.family == TM_ALLOC_GLIBC && key)
+		t->glibc_keys[t->nglibc_keys++ % 64] = key;
+	if (a.family == TM_ALLOC_GLIBC || a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER) {
+		tm_allocator__free(&a); /* glibc's probes, or mappings only, as before */
+		return 0;
+	}
+	if (w->armed)
+		watch_arm(t, w, 0);
+	watch_drop_links(w);
+	err = tm_trace__attach_allocator(t, w->pid, &a);
+	if (err) {
+		t->probe_failures++;
+		watch_drop_links(w);
+	} else {
+		tm_allocator__describe(&a, line, sizeof(line));
+		pr_info("tidemark daemon: pid %d: %s\n", (int)w->pid, line);
+		w->own_alloc = 2;
+	}
+	tm_allocator__free(&a);
+	return w->own_alloc == 2;
+}
+
 static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 {
 	char path[PATH_MAX + 64];
@@ -1028,7 +1166,11 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 	struct stat st;
 	int err;
 
+	if (w->own_alloc == 2)
+		return; /* its own allocator is probed */
 	err = tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path));
+	if (!err && !predict && probe_own_allocator(t, w))
+		return;
 	if (err && err != -ENOENT) {
 		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
 		t->probe_failures++;
@@ -1409,6 +1551,8 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 		return -ENOENT;
 	if (w->py_pending && !w->python)
 		pr_warn("tidemark: pid %d: %s: Python frames were not captured\n", pid, w->py_why);
+	if (w->late_note && !prof->allocator_note)
+		prof->allocator_note = tm_profile__str(prof, w->late_note);
 	st = malloc(sizeof(*st));
 	frames = calloc(TM_MAX_NATIVE + TM_MAX_PY, sizeof(*frames));
 	if (!st || !frames) {

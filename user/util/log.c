@@ -6,6 +6,7 @@
 #include "util/log.h"
 
 int tm_log_level = TM_LOG_INFO;
+int tm_log_status_line;
 
 void tm_log(enum tm_log_level level, const char *fmt, ...)
 {
@@ -13,6 +14,10 @@ void tm_log(enum tm_log_level level, const char *fmt, ...)
 
 	if ((int)level > tm_log_level)
 		return;
+	if (tm_log_status_line) {
+		fputs("\r\033[K", stderr); /* carriage return, erase to the end of the line */
+		tm_log_status_line = 0;
+	}
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

@@ -8,6 +8,9 @@ enum tm_log_level { TM_LOG_WARN, TM_LOG_INFO, TM_LOG_DEBUG, TM_LOG_LIBBPF };
 
 extern int tm_log_level;   /* TM_LOG_INFO by default; -v raises it, -q lowers it */
 
+/* A status line is on stderr (report/progress.h): the next message wipes it first. */
+extern int tm_log_status_line;
+
 /* One -v: from below DEBUG to DEBUG, from DEBUG to LIBBPF. */
 void tm_log_verbose(void);
 
