@@ -438,8 +438,8 @@ struct tree {
 	uint64_t unheld;  /* children the kernel could not hold: lost fork/exec notices */
 	char note[1024];  /* what was not followed, said once at the end */
 	size_t nnotes;
-	/* the status line: what the images that have ended counted (allocations, drops) */
-	uint64_t ended_allocs, ended_dropped;
+	/* the status line: what the images that have ended counted (allocations, drops, the largest peak) */
+	uint64_t ended_allocs, ended_dropped, ended_peak;
 };
 
 #define TREE_INTERVAL_NS (20 * 1000 * 1000ULL)
@@ -475,6 +475,8 @@ static void tree_end(struct tree *tr, struct tree_proc *tp, const struct tm_proc
 	tp->live = 0;
 	tr->ended_allocs += tm_progress__allocs(final);
 	tr->ended_dropped += tm_progress__dropped(final);
+	if (final->peak_bytes > tr->ended_peak)
+		tr->ended_peak = final->peak_bytes;
 	if (!prof)
 		return;
 	pi.start_ns = tp->start_ns;
@@ -639,15 +641,31 @@ static void tree_sample(struct tree *tr, int final)
 	free(sh);
 }
 
+/* Image i of the tree (i == tr->n: the root's current one), when it is live: its counters now. */
+static int tree_image(const struct tree *tr, struct tm_trace *t, size_t i, struct tm_proc *p)
+{
+	pid_t pid = i < tr->n ? tr->p[i].pid : tr->root_pid;
+	__u32 inc = i < tr->n ? tr->p[i].inc : tr->root_inc;
+
+	if (i < tr->n && !tr->p[i].live)
+		return -ESRCH;
+	if (tm_trace__proc(t, pid, p))
+		return -ESRCH;
+	return p->inc == inc ? 0 : -ESRCH;
+}
+
 /*
  * The status line, when one is due: what the kernel counts for pid now; with
- * children followed (tr), the tree's: its live heap and peak as sampled
- * (the numbers of run's summary and --tree-total), allocations and drops
- * summed over every image, ended ones included.
+ * children followed (tr), the tree's: the sum of its live heaps now,
+ * allocations and drops summed over every image (ended ones included), and
+ * as the peak the larger of the tree's sampled peak (run's summary,
+ * --tree-total) and the largest exact peak of one of its images, which the
+ * tree's peak is at least and 20 ms samples can step over.
  */
 static void progress(struct tm_trace *t, struct tm_progress *pg, pid_t pid, const struct tree *tr)
 {
-	uint64_t now = tm_now_ns(), allocs, dropped;
+	uint64_t now = tm_now_ns(), allocs, dropped, peak;
+	int64_t live = 0;
 	struct tm_proc p;
 	size_t i;
 
@@ -660,18 +678,17 @@ static void progress(struct tm_trace *t, struct tm_progress *pg, pid_t pid, cons
 	}
 	allocs = tr->ended_allocs;
 	dropped = tr->ended_dropped;
-	if (!tm_trace__proc(t, tr->root_pid, &p) && p.inc == tr->root_inc) {
-		allocs += tm_progress__allocs(&p);
-		dropped += tm_progress__dropped(&p);
-	}
-	for (i = 0; i < tr->n; i++) {
-		if (!tr->p[i].live || tm_trace__proc(t, tr->p[i].pid, &p) || p.inc != tr->p[i].inc)
+	peak = tr->peak_bytes > tr->ended_peak ? tr->peak_bytes : tr->ended_peak;
+	for (i = 0; i <= tr->n; i++) {
+		if (tree_image(tr, t, i, &p))
 			continue;
 		allocs += tm_progress__allocs(&p);
 		dropped += tm_progress__dropped(&p);
+		live += p.live_bytes > 0 ? p.live_bytes : 0;
+		if (p.peak_bytes > peak)
+			peak = p.peak_bytes;
 	}
-	tm_progress__show(pg, now, allocs, tr->nsamples ? tr->samples[tr->nsamples - 1].heap_bytes : 0,
-			  tr->peak_bytes, dropped);
+	tm_progress__show(pg, now, allocs, live, peak > (uint64_t)live ? peak : (uint64_t)live, dropped);
 }
 
 static int by_start(const void *a, const void *b)
