@@ -303,7 +303,7 @@ def test_daemon_oom_postmortem():
                 now = int(time.time())
                 cgname = os.path.basename(cg)
                 names = [os.path.join(d, f"oom-{utc(t)}-{py.pid}-{cgname}{ext}")
-                         for t in range(now - 5, now + 60) for ext in (".txt", ".json", ".pb.gz")]
+                         for t in range(now - 5, now + 60) for ext in (".tdm", ".txt", ".json", ".pb.gz")]
 
                 def plant():
                     for n in names:
@@ -315,7 +315,7 @@ def test_daemon_oom_postmortem():
                 t1 = time.time()
                 while time.time() - t1 < 20:
                     log = open(logf).read()
-                    if "post-mortem in" in log or "refusing" in log:
+                    if "OOM-killed; post-mortem:" in log or "refusing" in log:
                         break
                     time.sleep(0.2)
             finally:
@@ -325,13 +325,13 @@ def test_daemon_oom_postmortem():
             v.unchanged(f"OOM post-mortem, {rnd} planted")
             mine = [n for n in names if os.path.lexists(n) and not os.path.islink(n) and os.stat(n).st_ino != v.ino]
             if planter is os.symlink:
-                check("refusing" in log and "post-mortem in" not in log,
+                check("refusing" in log and "OOM-killed; post-mortem:" not in log,
                       f"{rnd}: the post-mortem is refused, and said so: {log[-300:]!r}")
                 eq(mine, [], f"{rnd}: nothing written through them")
             else:
-                check("post-mortem in" in log, f"{rnd}: the post-mortem is written: {log[-300:]!r}")
-                eq(sorted(os.path.splitext(n)[1] for n in mine), [".gz", ".json", ".txt"],
-                   f"{rnd}: text, JSON and pprof written over the links' names")
+                check("OOM-killed; post-mortem:" in log, f"{rnd}: the post-mortem is written: {log[-300:]!r}")
+                eq(sorted(os.path.splitext(n)[1] for n in mine), [".gz", ".json", ".tdm", ".txt"],
+                   f"{rnd}: capture, text, JSON and pprof written over the links' names")
                 for n in mine:
                     ours(n, f"post-mortem {os.path.basename(n)}", v)
     finally:
