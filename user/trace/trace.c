@@ -269,6 +269,7 @@ static void own_code_refresh(struct tm_trace *t, struct tm_watch *w);
 static void watch_drop_links(struct tm_watch *w);
 static void retry_python(struct tm_trace *t);
 static void check_late_allocator(struct tm_watch *w);
+static void late_scope(struct tm_watch *w, const struct tm_allocator *a);
 
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 {
@@ -434,6 +435,9 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 		err = tm_trace__attach_allocator(t, pid, &a);
 		if (err)
 			snprintf(w->note, sizeof(w->note), "its allocator could not be probed (%s)", strerror(-err));
+	} else {
+		/* an exec keeping its probes: a new program, whose later allocator libraries are news again */
+		late_scope(w, &a);
 	}
 	tm_allocator__free(&a);
 	if (w->note[0])
@@ -881,6 +885,25 @@ static int late_seen_add(struct tm_watch *w, ino_t ino)
 	return 0;
 }
 
+/* Its allocator @a is probed: the objects of its scope are its own, only what it loads later is news. */
+static void late_scope(struct tm_watch *w, const struct tm_allocator *a)
+{
+	size_t n;
+
+	free(w->late_seen);
+	free(w->late_note);
+	w->late_seen = NULL;
+	w->late_note = NULL;
+	w->nlate_seen = 0;
+	for (n = 0; n < a->nobjs; n++) {
+		struct stat st;
+
+		if (!stat(a->objs[n], &st))
+			late_seen_add(w, st.st_ino);
+	}
+	w->alloc_known = 1;
+}
+
 /*
  * An allocator library the process mapped after its allocator was probed
  * (dlopen of libjemalloc to call its mallocx, a plugin bringing its own):
@@ -997,14 +1020,7 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
 	if (err)
 		return err;
 	w->sites_sig = sites_sig(a);
-	/* The objects of its scope are its allocator's: only what it loads later is news. */
-	for (n = 0; n < a->nobjs; n++) {
-		struct stat st;
-
-		if (!stat(a->objs[n], &st))
-			late_seen_add(w, st.st_ino);
-	}
-	w->alloc_known = 1;
+	late_scope(w, a);
 	/* A library of its own (not glibc, not inside the executable): its mappings outside calls are its own. */
 	if (a->family != TM_ALLOC_GLIBC && a->provider > 0) {
 		struct stat st;
