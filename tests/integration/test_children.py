@@ -328,6 +328,13 @@ def test_gcc():
               "cc1's own stacks, symbolized from its own image")
         check(k["ppid"] == d["process"]["pid"], "cc1's parent is the driver")
     check_tree(d, "gcc")
+    # cc1's command line is ~300 characters: the process tables wrap it within 120 columns, whole
+    for args in ([], ["--tree-total"]):
+        text = tidemark("report", *args, c).stdout
+        wide = [x for x in text.split("\n") if len(x) > 120]
+        eq(wide, [], f"report {' '.join(args)}: every line within 120 columns")
+        check("-fasynchronous-unwind-tables" in text and "/tmp/cc" in text,
+              f"report {' '.join(args)}: cc1's command line is all there, wrapped")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/fmt.h"
 #include "report/json_writer.h"
 #include "report/procs.h"
+#include "report/width.h"
 
 int tm_procs__is_tree(const struct tm_profile *p)
 {
@@ -29,20 +31,46 @@ static const char *ended(const struct tm_profile *p, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * @s (a command line, a note: anything a process put there) escaped, from
+ * column @col, within TM_TEXT_WIDTH: wrapped at its spaces under @cont
+ * spaces. Then the end of the line.
+ */
+static void put_fitted(FILE *out, const char *s, int col, int cont)
+{
+	char *esc = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&esc, &len);
+
+	if (m) {
+		tm_report__text_str(m, s);
+		if (fclose(m)) {
+			free(esc);
+			esc = NULL;
+		}
+	}
+	if (esc)
+		tm_width__put(out, esc, col, tm_width__spaces(cont));
+	else
+		tm_report__text_str(out, s);
+	free(esc);
+	fputc('\n', out);
+}
+
 /* Indented 4: never read as a ranked site row (those start within 3 columns). */
 static void table_row(const struct tm_profile *p, FILE *out)
 {
 	char peak[32], live[32], how[32];
+	int col;
 
 	tm_fmt__human(peak, sizeof(peak), p->peak_bytes);
 	tm_fmt__human_s64(live, sizeof(live), p->live_bytes_end);
 	if (p->ppid)
-		fprintf(out, "    %7d %7d ", p->pid, p->ppid);
+		col = fprintf(out, "    %7d %7d ", p->pid, p->ppid);
 	else
-		fprintf(out, "    %7d %7s ", p->pid, "-");
-	fprintf(out, "%10s %10s  %-9s ", peak, live, ended(p, how, sizeof(how)));
-	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
-	fputc('\n', out);
+		col = fprintf(out, "    %7d %7s ", p->pid, "-");
+	col += fprintf(out, "%10s %10s  %-9s ", peak, live, ended(p, how, sizeof(how)));
+	put_fitted(out, p->command ? p->command : "(unknown command)", col, col);
 }
 
 void tm_procs__table(const struct tm_profile *p, FILE *out)
@@ -55,36 +83,37 @@ void tm_procs__table(const struct tm_profile *p, FILE *out)
 	table_row(p, out);
 	for (i = 0; i < p->nprocs; i++)
 		table_row(p->procs[i], out);
-	if (p->tree.note) {
-		fputs("Not fully followed: ", out);
-		tm_report__text_str(out, p->tree.note);
-		fputc('\n', out);
-	}
+	if (p->tree.note)
+		put_fitted(out, p->tree.note, fprintf(out, "Not fully followed: "), 4);
 }
 
 int tm_procs__text_total(const struct tm_profile *p, FILE *out)
 {
 	const struct tm_tree *t = &p->tree;
 	const struct tm_profile *q;
-	char a[32], b[32];
+	char a[32], b[32], *line = NULL;
 	size_t i;
 
-	fputs("tidemark report: the tree of ", out);
-	tm_report__text_str(out, p->command ? p->command : "(unknown command)");
-	fprintf(out, " (pid %d, %zu processes)\n", p->pid, 1 + p->nprocs);
+	if (asprintf(&line, "%s (pid %d, %zu processes)", p->command ? p->command : "(unknown command)", p->pid,
+		     1 + p->nprocs) < 0)
+		line = NULL;
+	put_fitted(out, line ? line : "?", fprintf(out, "tidemark report: the tree of "), 4);
+	free(line);
 	tm_fmt__human(a, sizeof(a), t->peak_bytes);
 	tm_fmt__u64(b, sizeof(b), t->peak_bytes);
-	fprintf(out, "  tree peak:    %s (%s bytes) at %" PRIu64 ".%03" PRIu64 " s, the largest sum of every "
-		     "process's live heap sampled every %" PRIu64 " ms\n",
-		a, b, t->peak_time_ns / 1000000000, t->peak_time_ns / 1000000 % 1000, t->interval_ns / 1000000);
+	if (asprintf(&line, "%s (%s bytes) at %" PRIu64 ".%03" PRIu64 " s: the most its live heaps held at once, "
+			    "sampled every %" PRIu64 " ms",
+		     a, b, t->peak_time_ns / 1000000000, t->peak_time_ns / 1000000 % 1000, t->interval_ns / 1000000) < 0)
+		line = NULL;
+	put_fitted(out, line ? line : "?", fprintf(out, "  tree peak:    "), 16);
+	free(line);
 	fprintf(out, "\nHeld at the tree's peak (%zu processes holding anything):\n\n", t->nat_peak);
 	fprintf(out, "    %7s %14s  %s\n", "pid", "bytes", "command");
 	for (i = 0; i < t->nat_peak; i++) {
 		q = tm_profile__find_pid(p, t->at_peak[i].pid);
 		tm_fmt__s64(a, sizeof(a), t->at_peak[i].bytes);
-		fprintf(out, "    %7d %14s  ", t->at_peak[i].pid, a);
-		tm_report__text_str(out, q && q->command ? q->command : "?");
-		fputc('\n', out);
+		put_fitted(out, q && q->command ? q->command : "?", fprintf(out, "    %7d %14s  ", t->at_peak[i].pid, a),
+			   4 + 7 + 1 + 14 + 2);
 	}
 	tm_procs__table(p, out);
 	if (fflush(out) || ferror(out))
