@@ -67,7 +67,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORKLOAD_SRCS))
-BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe
+BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe $(OUTPUT)/bench/forker
 
 .DELETE_ON_ERROR:
 .PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz format format-check \
@@ -144,6 +144,11 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 $(OUTPUT)/bench/malloc_bench: bench/malloc_bench.c | $(OUTPUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O2 -fno-builtin -Wall -Werror $< -o $@
+
+# What following a child costs: forks (and execs) one after the other.
+$(OUTPUT)/bench/forker: bench/forker.c | $(OUTPUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -Wall -Werror $< -o $@
 
 # The floor: empty programs at tidemark's probe sites.
 $(OUTPUT)/bench/empty.bpf.o: bench/empty.bpf.c | $(OUTPUT)/bench

@@ -12,15 +12,19 @@
  *     private memory that the program maps itself;
  *   - sched:sched_process_exec to start counting a `tidemark run` child at
  *     its exec, and sched:sched_process_exit to record how it ended; for
- *     the daemon, sched_process_fork to follow a traced process's children.
+ *     the daemon and `run`, sched_process_fork to follow a traced process's
+ *     children; for `run`, the return of clone/clone3/fork/vfork in the new
+ *     child, which holds it before its first instruction until its probes
+ *     are placed (once per process created: nothing on the hot path).
  *
  * Programs are few, and each is verified once: every allocator entry is
  * alloc_enter, every free free_enter, the four syscall entries tp_sys_enter
  * and their exits tp_sys_exit, told apart by the BPF cookie the loader puts on
  * each probe (tm_alloc_cookie, tm_sys_cookie: uprobe and tracepoint cookies
- * exist since Linux 5.15). The stack capture with the CPython walk is ~37,000
- * verifier instructions, so it is in two programs only (alloc_enter and
- * tp_sys_enter), and in none when CPython stacks are off.
+ * exist since Linux 5.15); the four fork calls' exits are tp_child_start.
+ * The stack capture with the CPython walk is ~37,000 verifier instructions,
+ * so it is in two programs only (alloc_enter and tp_sys_enter), and in none
+ * when CPython stacks are off.
  *
  * What it keeps
  *   allocs   (tgid, address) -> size, stack           one per live block
@@ -113,6 +117,8 @@ const volatile __u32 max_stacks_per_proc = 0;
  * exec or fork.
  */
 const volatile __u32 arm_by_loader = 0;
+/* `run` follows its command's children through fork and exec (not with --no-children). */
+const volatile __u32 follow_children = 0;
 
 /* The loader's tgid as the kernel numbers it (a PID namespace renumbers getpid()); see hello. */
 __u32 loader_tgid = 0;
@@ -1481,6 +1487,61 @@ static __always_inline int send_exit(__u32 tgid, struct tm_proc *p)
 	return 0;
 }
 
+/*
+ * Tell the loader about a followed process and hold it until the loader
+ * continues it (once its probes are placed). The event is reserved before the
+ * stop is sent and submitted after, so the loader's SIGCONT always comes after
+ * the stop; without room in the ring the process is not held (it runs
+ * unprobed, and the loader says so at the end).
+ */
+static __always_inline void hold_and_notify(__u32 type, __u32 tgid, __u64 arg)
+{
+	struct tm_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count_lost(type == TM_EV_CHILD ? TM_EV_FORK : TM_EV_EXEC);
+		return;
+	}
+	e->type = type;
+	e->tgid = tgid;
+	e->arg = arg;
+	bpf_send_signal(19 /* SIGSTOP */);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * `run` following children: a traced process (or a vfork child of one) exec'd.
+ * The old image's counters go to the loader as an exit; the new image is a new
+ * incarnation, not counted until the loader has probed it and armed it.
+ */
+static __always_inline int follow_exec(struct task_struct *task, __u32 tgid, struct tm_pending *pp)
+{
+	__u32 ppid = pp ? pp->ppid : 0;
+	struct tm_proc *p;
+
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p && !pp)
+		return 0;
+	if (pp)
+		bpf_map_delete_elem(&pending_exec, &tgid);
+	if (p) {
+		ppid = p->ppid;
+		send_exit(tgid, p); /* lost: counted (lost_exit); the loader still has its last counters */
+	}
+	if (bpf_map_update_elem(&procs, &tgid, &proc_zero, BPF_ANY)) {
+		count_stat(TM_STAT_PROCS_FULL);
+		return 0;
+	}
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	p->ppid = ppid;
+	p->flags = TM_PROC_HOLD_FOR_MAPS;
+	proc_at_exec(task, p);
+	hold_and_notify(TM_EV_CHILD_EXEC, tgid, p->inc | (__u64)ppid << 32);
+	return 0;
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
@@ -1504,6 +1565,11 @@ int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 		}
 	} else {
 		pp = bpf_map_lookup_elem(&pending_exec, &tgid);
+		if (follow_children && (!pp || !pp->inc)) {
+			/* its interpreter layout is the old image's: the loader configures the new one */
+			bpf_map_delete_elem(&py_cfgs, &tgid);
+			return follow_exec(task, tgid, pp);
+		}
 		if (!pp)
 			return 0;
 		pend = *pp;
@@ -1525,23 +1591,32 @@ int tp_exec(struct trace_event_raw_sched_process_exec *ctx)
 }
 
 /*
- * The daemon follows a traced process into the processes it forks (not its
- * threads): the child is counted from its first instruction under its own
- * incarnation, so it has its own report. What it inherits was the parent's
- * allocation, not its own: only what it allocates itself is counted.
+ * The daemon, and `run` unless --no-children, follow a traced process into the
+ * processes it forks (not its threads): the child is counted from its first
+ * instruction under its own incarnation, so it has its own report. What it
+ * inherits was the parent's allocation, not its own: only what it allocates
+ * itself is counted. `run` holds the child before that first instruction
+ * (TM_PROC_HOLD_AT_START, see child_start) while its own probes are placed:
+ * the parent's are for the parent's pid only. A child sharing the parent's
+ * memory (vfork, posix_spawn) is followed from its exec.
  */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	struct tm_pending pend = { .ppid = ptgid };
 	struct tm_proc *pp, *p;
 	__u64 lo, hi, brk;
 
-	if (!daemon_mode || ctgid == ptgid)
+	if ((!daemon_mode && !follow_children) || ctgid == ptgid)
 		return 0;
 	pp = bpf_map_lookup_elem(&procs, &ptgid);
 	if (!pp)
 		return 0;
+	if (!daemon_mode && BPF_CORE_READ(child, mm) == BPF_CORE_READ(parent, mm)) {
+		bpf_map_update_elem(&pending_exec, &ctgid, &pend, BPF_ANY);
+		return 0;
+	}
 	lo = pp->ldso_lo;
 	hi = pp->ldso_hi;
 	brk = pp->brk_cur;
@@ -1557,11 +1632,42 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 	if (!p)
 		return 0;
 	p->inc = __sync_add_and_fetch(&next_inc, 1);
-	p->flags = arm_by_loader ? 0 : TM_PROC_ARMED; /* full mode: once its own probes are placed */
 	p->ldso_lo = lo;        /* the same mappings as the parent's, at the same addresses */
 	p->ldso_hi = hi;
 	p->brk_cur = brk;
-	notify(TM_EV_FORK, ctgid, p->inc);
+	if (daemon_mode) {
+		p->flags = arm_by_loader ? 0 : TM_PROC_ARMED; /* full mode: once its own probes are placed */
+		notify(TM_EV_FORK, ctgid, p->inc);
+	} else {
+		/* Counted at once: it cannot run before the loader continues it. */
+		p->ppid = ptgid;
+		p->flags = TM_PROC_ARMED | TM_PROC_HOLD_FOR_MAPS | TM_PROC_HOLD_AT_START |
+			   (pp->flags & TM_PROC_LDSO_IS_LIBC);
+	}
+	return 0;
+}
+
+/*
+ * The new child's return from fork, in its own context, before its first
+ * instruction: the one place a stop can be sent to it (tp_fork runs in the
+ * parent's). The syscall tracepoints fire on that return too (ret_from_fork
+ * leaves through syscall_exit_to_user_mode, Linux 5.8+). One program, which
+ * the loader places on the exits of clone, clone3, fork and vfork.
+ */
+SEC("tracepoint")
+int tp_child_start(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct tm_proc *p;
+
+	if (!follow_children || ctx->ret != 0 || (__u32)id != tgid)
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p || !(p->flags & TM_PROC_HOLD_AT_START))
+		return 0;
+	__sync_fetch_and_and(&p->flags, ~TM_PROC_HOLD_AT_START);
+	hold_and_notify(TM_EV_CHILD, tgid, p->inc | (__u64)p->ppid << 32);
 	return 0;
 }
 
@@ -1573,6 +1679,9 @@ int tp_exit(struct trace_event_raw_sched_process_template *ctx)
 	struct task_struct *task;
 	struct tm_proc *p;
 
+	/* A vfork child of a followed process that never exec'd: its pid may be reused by anyone. */
+	if (follow_children && (__u32)id == tgid)
+		bpf_map_delete_elem(&pending_exec, &tgid);
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
@@ -1590,6 +1699,14 @@ int tp_exit(struct trace_event_raw_sched_process_template *ctx)
 	 * space finds it on its sweep of processes that are gone.
 	 */
 	if (daemon_mode && !send_exit(tgid, p))
+		bpf_map_delete_elem(&procs, &tgid);
+	/*
+	 * `run` keeps the root's entry (the loader reads it at the end); a
+	 * followed child's counters travel in the event and its entry goes, so a
+	 * long build's thousands of processes never fill procs. Without room in
+	 * the ring it stays, and the loader reads it at the end.
+	 */
+	if (follow_children && !send_exit(tgid, p) && p->ppid)
 		bpf_map_delete_elem(&procs, &tgid);
 	return 0;
 }

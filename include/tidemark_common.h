@@ -348,6 +348,12 @@ enum tm_proc_flags {
 	 * loader's own, so it does not exclude mappings (set before the exec).
 	 */
 	TM_PROC_LDSO_IS_LIBC = 1u << 2,
+	/*
+	 * `run` following children: a process just forked by a traced one,
+	 * stopped (SIGSTOP) on its way back from fork to user space, before its
+	 * first instruction, until the loader has placed its probes (TM_EV_CHILD).
+	 */
+	TM_PROC_HOLD_AT_START = 1u << 3,
 };
 
 /* What the `arm` program is run with (BPF_PROG_TEST_RUN): start or stop counting one process. */
@@ -370,8 +376,10 @@ struct tm_code_range {
 
 /* What `run` tells the kernel about a child before its exec (pending_exec). */
 struct tm_pending {
-	__u32 inc;              /* its incarnation */
+	__u32 inc;              /* its incarnation; 0: a followed child (vfork), numbered at its exec */
 	__u32 flags;            /* enum tm_proc_flags */
+	__u32 ppid;             /* the traced process that made it (followed children); 0 = run's own */
+	__u32 pad;
 };
 
 /* Power-of-two size classes up to 2^47 and above (the last is open-ended). */
@@ -401,7 +409,7 @@ struct tm_proc {
 	__u32 flags;            /* enum tm_proc_flags */
 	__u32 py_gen;           /* py_cfg_gen (BPF) when py_cfgs was last looked up for it */
 	__u32 py_has;           /* ... and whether it had an entry: a CPython to walk */
-	__u32 pad;
+	__u32 ppid;             /* followed children: the traced process that forked it; 0 = none */
 	__s64 n_allocs;         /* its entries in allocs, kept only under a per-process cap */
 	__u64 n_stacks;         /* ... and in stacks */
 	/*
@@ -424,12 +432,25 @@ struct tm_stats {
 
 /* Ring-buffer notifications to the loader (rare events only). */
 enum tm_event_type {
-	TM_EV_EXEC_MAP = 1,     /* a new executable mapping: refresh /proc/PID/maps */
-	TM_EV_NEW_STACK = 2,    /* a stack was interned: name its code objects while they live */
-	TM_EV_OOM = 3,          /* the OOM killer chose tgid: its procs entry holds the oom_* fields */
-	TM_EV_EXIT = 4,         /* tgid's last thread exited; arg = inc. A tm_exit_event. */
-	TM_EV_EXEC = 5,         /* the daemon started tracking tgid at its exec; arg = inc */
-	TM_EV_FORK = 6,         /* the daemon started tracking tgid, forked by a traced process; arg = inc */
+	TM_EV_EXEC_MAP = 1,  /* a new executable mapping: refresh /proc/PID/maps */
+	TM_EV_NEW_STACK = 2, /* a stack was interned: name its code objects while they live */
+	TM_EV_OOM = 3,       /* the OOM killer chose tgid: its procs entry holds the oom_* fields */
+	TM_EV_EXIT = 4,      /* tgid's last thread exited; arg = inc. A tm_exit_event. */
+	TM_EV_EXEC = 5,      /* the daemon started tracking tgid at its exec; arg = inc */
+	TM_EV_FORK = 6,      /* the daemon started tracking tgid, forked by a traced process; arg = inc */
+	/*
+	 * `run` following children: a traced process forked tgid, which is held
+	 * before its first instruction until the loader places its probes and
+	 * continues it (TM_PROC_HOLD_AT_START). arg = inc | ppid << 32.
+	 */
+	TM_EV_CHILD = 7,
+	/*
+	 * `run` following children: a followed process (or a vfork child of
+	 * one) exec'd; tgid is held, not counted until the loader has probed
+	 * its new image and armed it. arg = inc | ppid << 32. An exec of a
+	 * process already traced first ends its old image with TM_EV_EXIT.
+	 */
+	TM_EV_CHILD_EXEC = 8,
 };
 
 struct tm_event {
@@ -490,7 +511,7 @@ _Static_assert(sizeof(struct tm_exit_event) == 16 + sizeof(struct tm_proc), "tm_
 _Static_assert(sizeof(struct tm_sel_exe) == 16, "tm_sel_exe layout");
 _Static_assert(sizeof(struct tm_sel_cgroup) == 16, "tm_sel_cgroup layout");
 _Static_assert(sizeof(struct tm_reap_key) == 8, "tm_reap_key layout");
-_Static_assert(sizeof(struct tm_pending) == 8, "tm_pending layout");
+_Static_assert(sizeof(struct tm_pending) == 16, "tm_pending layout");
 _Static_assert(sizeof(struct tm_arm_args) == 16, "tm_arm_args layout");
 _Static_assert(sizeof(struct tm_event) == 16, "tm_event layout");
 

@@ -22,6 +22,7 @@
 #include "report/diff.h"
 #include "report/flamegraph.h"
 #include "report/pprof.h"
+#include "report/procs.h"
 #include "report/report.h"
 #include "session.h"
 #include "top/top.h"
@@ -97,7 +98,11 @@ static const char help_run[] =
 	"Start CMD traced from its first instruction, wait for it, write the capture, print a\n"
 	"summary on stderr, and exit with CMD's status (128+N when signal N killed it).\n"
 	"\n"
+	"CMD's children (fork, exec, subprocess, multiprocessing workers) are traced too, each\n"
+	"as a process of its own in the capture, with the tree's total.\n"
+	"\n"
 	"options:\n" HELP_TRACE_COMMON
+	"      --no-children      trace CMD's own process only, not the processes it starts\n"
 	"      --in-cgroup DIR    start CMD inside this cgroup (e.g. a memory-limited one)\n"
 	"      --output-dir DIR   where an OOM post-mortem goes (default: the capture's directory;\n"
 	"                         made 0700 when missing)\n";
@@ -109,7 +114,9 @@ static const char help_attach[] =
 	"\n"
 	"options:\n"
 	"  -p, --pid PID          the process to trace (required)\n"
-	"  -d, --duration SECONDS stop after this long (default: until it exits or Ctrl-C)\n" HELP_TRACE_COMMON;
+	"  -d, --duration SECONDS stop after this long (default: until it exits or Ctrl-C)\n"
+	"      --children         also trace the processes PID starts from now on, each as a\n"
+	"                         process of its own in the capture (as run does)\n" HELP_TRACE_COMMON;
 
 #define HELP_VIEW_COMMON \
 	"  -o, --output FILE      write there, not to stdout\n" \
@@ -128,14 +135,20 @@ static const char help_report[] =
 	"usage: tidemark report [options] FILE\n"
 	"Render the capture FILE on stdout (or -o FILE). pprof and flamegraph are never\n"
 	"written to a terminal: without -o they go to FILE's name with .pb.gz or .html\n"
-	"(-VIEW before it for another view than peak) in the current directory.\n"
+	"(-pidPID for --pid, -tree for --tree-total, -VIEW for another view than peak,\n"
+	"before it) in the current directory.\n"
 	"\n"
 	"options:\n"
 	"      --format F         text (default), json, stats (allocators, sizes, hot spots),\n"
 	"                         pprof (gzipped profile.proto), collapsed (folded stacks),\n"
 	"                         flamegraph (one self-contained HTML page)\n"
 	"      --tree             text: add the call tree, callers above callees\n"
-	"      --inverted         text: the tree from the allocating frames outwards\n" HELP_VIEW_COMMON;
+	"      --inverted         text: the tree from the allocating frames outwards\n"
+	"      --pid PID          one process of a traced tree (run follows children): its views;\n"
+	"                         the default is the command's own process, then the process table\n"
+	"      --tree-total       the whole tree: text, its peak (the sum of its processes' live\n"
+	"                         heaps) and what each process held then; flamegraph, pprof,\n"
+	"                         collapsed, every process under a root frame of its own\n" HELP_VIEW_COMMON;
 
 static const char help_diff[] =
 	"usage: tidemark diff [options] BEFORE AFTER\n"
@@ -287,11 +300,31 @@ static int parse_uint(const char *cmd, const char *flag, const char *s, unsigned
 	return 0;
 }
 
-enum { OPT_NATIVE_DEPTH = 256, OPT_MAX_ALLOCS, OPT_MAX_STACKS, OPT_FORMAT, OPT_VIEW, OPT_NO_PYTHON,
-       OPT_TREE, OPT_INVERTED, OPT_MIN_BYTES, OPT_MAX_DEPTH, OPT_FILTER, OPT_IN_CGROUP,
-       OPT_OUTPUT_DIR, OPT_PY_ALLOC, OPT_NATIVE_ALL, OPT_SAMPLE_BYTES, OPT_LIVE, OPT_INTERVAL, OPT_MODE,
-       OPT_SUMMARY_PY_ONLY };
-enum { OPT_AT_EXIT = OPT_SUMMARY_PY_ONLY + 1 };
+enum { OPT_NATIVE_DEPTH = 256,
+       OPT_MAX_ALLOCS,
+       OPT_MAX_STACKS,
+       OPT_FORMAT,
+       OPT_VIEW,
+       OPT_NO_PYTHON,
+       OPT_TREE,
+       OPT_INVERTED,
+       OPT_MIN_BYTES,
+       OPT_MAX_DEPTH,
+       OPT_FILTER,
+       OPT_IN_CGROUP,
+       OPT_OUTPUT_DIR,
+       OPT_PY_ALLOC,
+       OPT_NATIVE_ALL,
+       OPT_SAMPLE_BYTES,
+       OPT_LIVE,
+       OPT_INTERVAL,
+       OPT_MODE,
+       OPT_SUMMARY_PY_ONLY,
+       OPT_NO_CHILDREN,
+       OPT_PID,
+       OPT_TREE_TOTAL,
+       OPT_CHILDREN,
+       OPT_AT_EXIT };
 
 static const struct option trace_longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -306,6 +339,8 @@ static const struct option trace_longopts[] = {
 	{ "trace-python-allocators", no_argument, NULL, OPT_PY_ALLOC },
 	{ "native-all", no_argument, NULL, OPT_NATIVE_ALL },
 	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },
+	{ "no-children", no_argument, NULL, OPT_NO_CHILDREN },
+	{ "children", no_argument, NULL, OPT_CHILDREN },
 	{ "live", no_argument, NULL, OPT_LIVE },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "mode", required_argument, NULL, OPT_MODE },
@@ -322,6 +357,7 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 	int c;
 
 	tm_session_opts__init(o);
+	o->trace.children = !strcmp(cmd, "run"); /* run follows CMD's children unless told not to */
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+o:p:d:n:vqh", trace_longopts, NULL)) != -1) {
@@ -370,14 +406,26 @@ static int parse_trace_opts(const char *cmd, int argc, char **argv, struct tm_se
 			break;
 		case OPT_IN_CGROUP:
 		case OPT_OUTPUT_DIR:
+		case OPT_NO_CHILDREN:
 			if (strcmp(cmd, "run")) {
 				pr_warn("tidemark %s: %s is for run; see 'tidemark --help'\n", cmd, argv[optind - 1]);
 				return -EINVAL;
 			}
 			if (c == OPT_IN_CGROUP)
 				o->in_cgroup = optarg;
-			else
+			else if (c == OPT_OUTPUT_DIR)
 				o->output_dir = optarg;
+			else
+				o->trace.children = 0;
+			break;
+		case OPT_CHILDREN:
+			if (strcmp(cmd, "attach")) {
+				pr_warn("tidemark %s: --children is for attach (run follows children unless "
+					"--no-children)\n",
+					cmd);
+				return -EINVAL;
+			}
+			o->trace.children = 1;
 			break;
 		case OPT_NO_PYTHON:
 			o->trace.python = 0;
@@ -479,13 +527,14 @@ static const struct report_format {
 	const char *name;
 	int (*render)(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o);
 	const char *ext; /* binary or a page: never to a terminal, to a file named after the capture */
+	int one_picture; /* --tree-total: every process at once, each under a root frame of its own */
 } report_formats[] = {
-	{ "text", tm_report__text, NULL },
-	{ "json", tm_report__json, NULL },
-	{ "pprof", tm_pprof__write, ".pb.gz" },
-	{ "collapsed", tm_collapsed__write, NULL },
-	{ "stats", tm_report__stats, NULL },
-	{ "flamegraph", tm_flamegraph__write, ".html" },
+	{ "text", tm_report__text, NULL, 0 },
+	{ "json", tm_report__json, NULL, 0 },
+	{ "pprof", tm_pprof__write, ".pb.gz", 1 },
+	{ "collapsed", tm_collapsed__write, NULL, 1 },
+	{ "stats", tm_report__stats, NULL, 0 },
+	{ "flamegraph", tm_flamegraph__write, ".html", 1 },
 };
 
 /* A capture's name without its directory and ".tdm": "/tmp/app.tdm" -> "app". */
@@ -501,11 +550,12 @@ static void capture_stem(char *out, size_t len, const char *capture)
 
 /*
  * Without -o, a binary format or a page is not for a terminal: it goes to a
- * file in the current directory named after the capture(s), the view when not
- * the peak, and the format: app.html, app-leaks.pb.gz, before-vs-after.html.
+ * file in the current directory named after the capture(s), the process shown
+ * (part: "-pid4242", "-tree" or ""), the view when not the peak, and the
+ * format: app.html, app-leaks.pb.gz, app-pid4242.html, before-vs-after.html.
  */
 static const char *named_output(char *out, size_t len, const char *before, const char *capture,
-				const struct tm_report_opts *ro, const char *ext)
+				const char *part, const struct tm_report_opts *ro, const char *ext)
 {
 	char a[NAME_MAX + 1], b[NAME_MAX + 1] = "", v[32] = "";
 
@@ -514,7 +564,7 @@ static const char *named_output(char *out, size_t len, const char *before, const
 		capture_stem(b, sizeof(b), before);
 	if (ro->view != TM_VIEW_PEAK)
 		snprintf(v, sizeof(v), "-%s", tm_report__view_name(ro->view));
-	snprintf(out, len, "%s%s%s%s%s", b, before ? "-vs-" : "", a, v, ext);
+	snprintf(out, len, "%s%s%s%s%s%s", b, before ? "-vs-" : "", a, part, v, ext);
 	return out;
 }
 
@@ -590,6 +640,8 @@ static int cmd_report(int argc, char **argv)
 		{ "min-bytes", required_argument, NULL, OPT_MIN_BYTES },
 		{ "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "pid", required_argument, NULL, OPT_PID },
+		{ "tree-total", no_argument, NULL, OPT_TREE_TOTAL },
 		{ "at-exit", no_argument, NULL, OPT_AT_EXIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -597,12 +649,15 @@ static int cmd_report(int argc, char **argv)
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = TM_REPORT_TOP_DEFAULT };
 	const struct report_format *fmt = &report_formats[0];
 	const char *output = NULL, *said = NULL;
-	char named[PATH_MAX];
+	char named[PATH_MAX], part[32] = "";
 	struct tm_profile *prof = NULL;
+	const struct tm_profile *shown;
+	struct tm_profile *merged;
 	struct tm_outfile out;
+	unsigned long pid = 0;
+	int c, r, rc, tree_total = 0;
 	char err[512];
 	size_t i;
-	int c, r, rc;
 
 	opterr = 0;
 	optind = 1;
@@ -624,6 +679,13 @@ static int cmd_report(int argc, char **argv)
 			}
 			fmt = &report_formats[i];
 			break;
+		case OPT_PID:
+			if (parse_uint("report", "--pid", optarg, 1, INT32_MAX, &pid))
+				return 2;
+			break;
+		case OPT_TREE_TOTAL:
+			tree_total = 1;
+			break;
 		case 'h':
 			return print_help("report");
 		default:
@@ -635,20 +697,57 @@ static int cmd_report(int argc, char **argv)
 		pr_warn("tidemark report: give exactly one capture file: tidemark report [options] FILE\n");
 		return 2;
 	}
+	if (tree_total && (pid || (strcmp(fmt->name, "text") && !fmt->one_picture))) {
+		pr_warn("tidemark report: --tree-total is the whole tree, as text, flamegraph, pprof or collapsed: "
+			"drop --pid, or --format %s (JSON always has \"tree\" and \"processes\")\n",
+			fmt->name);
+		return 2;
+	}
+	if (pid)
+		snprintf(part, sizeof(part), "-pid%lu", pid);
+	else if (tree_total)
+		snprintf(part, sizeof(part), "-tree");
 	if (fmt->ext && !output && isatty(STDOUT_FILENO))
-		output = said = named_output(named, sizeof(named), NULL, argv[optind], &ro, fmt->ext);
+		output = said = named_output(named, sizeof(named), NULL, argv[optind], part, &ro, fmt->ext);
 	if (tm_capture__read(argv[optind], &prof, err, sizeof(err))) {
 		pr_warn("tidemark report: %s\n", err);
 		return 1;
 	}
+	/* every process of a tree: --pid and --tree-total show the exit's leaks too */
 	if (ro.flags & TM_REPORT_AT_EXIT)
 		tm_profile__at_exit(prof);
+	shown = pid ? tm_profile__find_pid(prof, (int32_t)pid) : prof;
+	if (!shown) {
+		pr_warn("tidemark report: %s has no process %lu: 'tidemark report %s' lists its processes\n",
+			argv[optind], pid, argv[optind]);
+		tm_profile__free(prof);
+		return 1;
+	}
+	if (tree_total && !tm_procs__is_tree(prof)) {
+		pr_warn("tidemark report: %s holds one process, no tree (traced with --no-children, by attach, "
+			"or before tidemark followed children): drop --tree-total\n",
+			argv[optind]);
+		tm_profile__free(prof);
+		return 1;
+	}
 	/* Opened only now: a capture that cannot be read leaves FILE as it was. */
 	if (open_output(&out, "tidemark report", output)) {
 		tm_profile__free(prof);
 		return 1;
 	}
-	rc = fmt->render(prof, out.f, &ro);
+	/* --tree-total as one picture: every process under a root frame of its own */
+	merged = NULL;
+	if (tree_total && fmt->one_picture && tm_procs__merged(prof, &merged)) {
+		pr_warn("tidemark report: no memory to draw every process at once: give --pid PID\n");
+		tm_outfile__abort(&out);
+		tm_profile__free(prof);
+		return 1;
+	}
+	if (merged)
+		rc = fmt->render(merged, out.f, &ro);
+	else
+		rc = tree_total ? tm_procs__text_total(prof, out.f) : fmt->render(shown, out.f, &ro);
+	tm_profile__free(merged);
 	tm_profile__free(prof);
 	if (tm_outfile__commit(&out, rc))
 		return 1;
@@ -713,7 +812,7 @@ static int cmd_diff(int argc, char **argv)
 		goto out;
 	}
 	if (flame && !output && isatty(STDOUT_FILENO))
-		output = said = named_output(named, sizeof(named), argv[optind], argv[optind + 1], &ro, ".html");
+		output = said = named_output(named, sizeof(named), argv[optind], argv[optind + 1], "", &ro, ".html");
 	if (ro.flags & TM_REPORT_AT_EXIT) {
 		tm_profile__at_exit(before);
 		tm_profile__at_exit(after);

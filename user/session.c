@@ -28,6 +28,7 @@
 #include "profile/profile.h"
 #include "profile/timeline.h"
 #include "report/postmortem.h"
+#include "report/fmt.h"
 #include "report/progress.h"
 #include "report/report.h"
 #include "session.h"
@@ -390,16 +391,6 @@ static void sample(struct tm_trace *t, struct tm_timeline *tl, pid_t pid, uint64
 	tm_timeline__add(tl, &s);
 }
 
-/* The status line, when one is due: what the kernel counts for pid now. */
-static void progress(struct tm_trace *t, struct tm_progress *pg, pid_t pid)
-{
-	uint64_t now = tm_now_ns();
-	struct tm_proc p;
-
-	if (tm_progress__due(pg, now) && !tm_trace__proc(t, pid, &p))
-		tm_progress__update(pg, now, &p);
-}
-
 /* Warn when CPython made objects where the probes could not see them. */
 static void warn_py_arena_untraced(const struct tm_profile *prof)
 {
@@ -411,6 +402,374 @@ static void warn_py_arena_untraced(const struct tm_profile *prof)
 				"this interpreter makes objects where uprobes cannot see (an LTO build such as Debian's "
 				"python3.11 inlines PyObject_Malloc into its callers): small objects are undercounted\n",
 				(unsigned long long)prof->drops[i].value);
+}
+
+/*
+ * `run` following children: every process of the tree but the root's final
+ * image, from its fork or exec to its exit or next exec. Each gets its own
+ * profile, built from its last counters when its image ends (the loader's
+ * maps snapshot of it is still the right one then).
+ */
+struct tree_proc {
+	pid_t pid, ppid;
+	__u32 inc;
+	uint64_t start_ns;
+	int live; /* counted in the tree's sum */
+	char command[512];
+};
+
+struct tree {
+	struct tm_trace *t;
+	struct tm_profile *root; /* the root's profile: takes each finished process */
+	pid_t root_pid;
+	__u32 root_inc; /* the root's current image */
+	uint64_t start_ns;
+	struct tree_proc *p;
+	size_t n, cap;
+	/* the sampled sum */
+	struct tm_sample *samples;
+	size_t nsamples, capsamples;
+	uint64_t last_ns, peak_bytes, peak_time_ns;
+	uint64_t interval_ns; /* between two samples: doubles each time the samples fill up */
+	struct tm_tree_share *at_peak;
+	size_t nat_peak;
+	uint32_t mode;    /* --mode: each process's profile says it too */
+	uint64_t nimages; /* images traced, the root's included */
+	uint64_t unheld;  /* children the kernel could not hold: lost fork/exec notices */
+	char note[1024];  /* what was not followed, said once at the end */
+	size_t nnotes;
+	/* the status line: what the images that have ended counted (allocations, drops, the largest peak) */
+	uint64_t ended_allocs, ended_dropped, ended_peak;
+};
+
+#define TREE_INTERVAL_NS (20 * 1000 * 1000ULL)
+
+static struct tree_proc *tree_find(struct tree *tr, pid_t pid, __u32 inc)
+{
+	size_t i;
+
+	for (i = 0; i < tr->n; i++)
+		if (tr->p[i].pid == pid && tr->p[i].inc == inc)
+			return &tr->p[i];
+	return NULL;
+}
+
+static void tree_note(struct tree *tr, pid_t pid, const char *command, const char *why)
+{
+	size_t len = strlen(tr->note);
+
+	tr->nnotes++;
+	if (len < sizeof(tr->note) - 1)
+		snprintf(tr->note + len, sizeof(tr->note) - len, "%spid %d (%.80s): %s", len ? "; " : "", pid,
+			 command, why);
+}
+
+/* A followed image has ended (exit, or exec: final->exit_time_ns == 0): its profile, into the root's. */
+static void tree_end(struct tree *tr, struct tree_proc *tp, const struct tm_proc *final)
+{
+	struct tm_profile_process pi = { .pid = tp->pid, .command = tp->command };
+	const char *note = tm_trace__follow_note(tr->t, tp->pid);
+	struct tm_profile *prof = tm_profile__new();
+	int err;
+
+	tp->live = 0;
+	tr->ended_allocs += tm_progress__allocs(final);
+	tr->ended_dropped += tm_progress__dropped(final);
+	if (final->peak_bytes > tr->ended_peak)
+		tr->ended_peak = final->peak_bytes;
+	if (!prof)
+		return;
+	pi.start_ns = tp->start_ns;
+	pi.end_ns = tm_now_ns();
+	pi.ended = final->exit_time_ns != 0;
+	pi.wait_status = final->exit_code;
+	err = tm_profile__set_process(prof, &pi);
+	err = err ?: tm_trace__build_profile_from(tr->t, tp->pid, final, prof);
+	if (err) {
+		pr_warn("tidemark run: pid %d (%s): cannot build its profile: %s\n", tp->pid, tp->command,
+			strerror(-err));
+		tm_profile__free(prof);
+		return;
+	}
+	prof->mode = tr->mode;
+	prof->ppid = tp->ppid;
+	tm_postmortem__fill(prof, final); /* a worker the OOM killer chose: its own post-mortem */
+	prof->execed = !final->exit_time_ns;
+	if (note[0]) {
+		prof->allocator_note = tm_profile__str(prof, note);
+		tree_note(tr, tp->pid, tp->command, note);
+	}
+	/* A copy that only exec'd (a shell's or subprocess's fork): nothing of its own to show. */
+	if (prof->execed && !prof->alloc_count && !prof->peak_bytes) {
+		tm_profile__free(prof);
+		return;
+	}
+	if (tm_profile__add_proc(tr->root, prof))
+		tm_profile__free(prof);
+}
+
+static void tree_event(void *ctx, const struct tm_event *ev, const struct tm_proc *final)
+{
+	struct tree *tr = ctx;
+	pid_t pid = (pid_t)ev->tgid;
+	struct tree_proc *tp, *n;
+
+	switch (ev->type) {
+	case TM_EV_CHILD:
+	case TM_EV_CHILD_EXEC:
+		tr->nimages++;
+		if (pid == tr->root_pid) {
+			tr->root_inc = (__u32)ev->arg; /* the root exec'd again: its last image is the root */
+			break;
+		}
+		if (tr->n == tr->cap) {
+			size_t cap = tr->cap ? 2 * tr->cap : 16;
+
+			n = realloc(tr->p, cap * sizeof(*n));
+			if (!n)
+				break;
+			tr->p = n;
+			tr->cap = cap;
+		}
+		tp = &tr->p[tr->n++];
+		memset(tp, 0, sizeof(*tp));
+		tp->pid = pid;
+		tp->ppid = (pid_t)(ev->arg >> 32);
+		tp->inc = (__u32)ev->arg;
+		tp->start_ns = tm_now_ns();
+		tp->live = 1;
+		tm_proc__cmdline(pid, tp->command, sizeof(tp->command));
+		break;
+	case TM_EV_EXIT:
+		if (!final)
+			break;
+		if (pid == tr->root_pid && (__u32)ev->arg == tr->root_inc) {
+			if (final->exit_time_ns)
+				break; /* the root's end: finish() builds it */
+			/* the root's image before an exec: a process of its own in the tree */
+			if (tr->n == tr->cap) {
+				size_t cap = tr->cap ? 2 * tr->cap : 16;
+
+				n = realloc(tr->p, cap * sizeof(*n));
+				if (!n)
+					break;
+				tr->p = n;
+				tr->cap = cap;
+			}
+			tp = &tr->p[tr->n++];
+			memset(tp, 0, sizeof(*tp));
+			tp->pid = pid;
+			tp->inc = (__u32)ev->arg;
+			tp->start_ns = tr->start_ns;
+			snprintf(tp->command, sizeof(tp->command), "%s", tr->root->command ? tr->root->command : "?");
+		}
+		tp = tree_find(tr, pid, (__u32)ev->arg);
+		if (tp && tp->live)
+			tree_end(tr, tp, final);
+		else if (tp && pid == tr->root_pid)
+			tree_end(tr, tp, final);
+		break;
+	default:
+		break;
+	}
+}
+
+static int by_bytes_desc(const void *a, const void *b)
+{
+	const struct tm_tree_share *x = a, *y = b;
+
+	return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1
+							     : x->pid - y->pid;
+}
+
+/* The tree's live heap now: the sum over every live image, and a new peak with its shares. */
+static void tree_sample(struct tree *tr, int final)
+{
+	uint64_t now = tm_now_ns() - tr->start_ns, sum = 0;
+	struct tm_tree_share *sh;
+	struct tm_sample *ns;
+	struct tm_proc p;
+	size_t i, n = 0;
+
+	if (!final && tr->nsamples && now - tr->last_ns < tr->interval_ns)
+		return;
+	sh = calloc(tr->n + 1, sizeof(*sh));
+	if (!sh)
+		return;
+	if (!tm_trace__proc(tr->t, tr->root_pid, &p) && p.inc == tr->root_inc && p.live_bytes > 0) {
+		sh[n++] = (struct tm_tree_share){ .pid = tr->root_pid, .bytes = p.live_bytes };
+		sum += (uint64_t)p.live_bytes;
+	}
+	for (i = 0; i < tr->n; i++) {
+		if (!tr->p[i].live || tm_trace__proc(tr->t, tr->p[i].pid, &p) || p.inc != tr->p[i].inc ||
+		    p.live_bytes <= 0)
+			continue;
+		sh[n++] = (struct tm_tree_share){ .pid = tr->p[i].pid, .bytes = p.live_bytes };
+		sum += (uint64_t)p.live_bytes;
+	}
+	tr->last_ns = now;
+	if (tr->nsamples == TM_TIMELINE_MAX) {
+		/* full: each pair becomes its larger sample (the peak stays one), and the interval doubles */
+		for (i = 0; i < tr->nsamples / 2; i++) {
+			const struct tm_sample *a = &tr->samples[2 * i], *b = &tr->samples[2 * i + 1];
+
+			tr->samples[i] = a->heap_bytes > b->heap_bytes ? *a : *b;
+		}
+		tr->nsamples /= 2;
+		tr->interval_ns *= 2;
+	}
+	if (tr->nsamples == tr->capsamples && tr->nsamples < TM_TIMELINE_MAX) {
+		size_t cap = tr->capsamples ? 2 * tr->capsamples : 256;
+
+		ns = realloc(tr->samples, cap * sizeof(*ns));
+		if (ns) {
+			tr->samples = ns;
+			tr->capsamples = cap;
+		}
+	}
+	if (tr->nsamples < tr->capsamples)
+		tr->samples[tr->nsamples++] = (struct tm_sample){ .time_ns = now, .heap_bytes = (int64_t)sum };
+	if (sum > tr->peak_bytes || !tr->at_peak) {
+		qsort(sh, n, sizeof(*sh), by_bytes_desc);
+		free(tr->at_peak);
+		tr->at_peak = sh;
+		tr->nat_peak = n;
+		tr->peak_bytes = sum;
+		tr->peak_time_ns = now;
+		return;
+	}
+	free(sh);
+}
+
+/* Image i of the tree (i == tr->n: the root's current one), when it is live: its counters now. */
+static int tree_image(const struct tree *tr, struct tm_trace *t, size_t i, struct tm_proc *p)
+{
+	pid_t pid = i < tr->n ? tr->p[i].pid : tr->root_pid;
+	__u32 inc = i < tr->n ? tr->p[i].inc : tr->root_inc;
+
+	if (i < tr->n && !tr->p[i].live)
+		return -ESRCH;
+	if (tm_trace__proc(t, pid, p))
+		return -ESRCH;
+	return p->inc == inc ? 0 : -ESRCH;
+}
+
+/*
+ * The status line, when one is due: what the kernel counts for pid now; with
+ * children followed (tr), the tree's: the sum of its live heaps now,
+ * allocations and drops summed over every image (ended ones included), and
+ * as the peak the larger of the tree's sampled peak (run's summary,
+ * --tree-total) and the largest exact peak of one of its images, which the
+ * tree's peak is at least and 20 ms samples can step over.
+ */
+static void progress(struct tm_trace *t, struct tm_progress *pg, pid_t pid, const struct tree *tr)
+{
+	uint64_t now = tm_now_ns(), allocs, dropped, peak;
+	int64_t live = 0;
+	struct tm_proc p;
+	size_t i;
+
+	if (!tm_progress__due(pg, now))
+		return;
+	if (!tr) {
+		if (!tm_trace__proc(t, pid, &p))
+			tm_progress__update(pg, now, &p);
+		return;
+	}
+	allocs = tr->ended_allocs;
+	dropped = tr->ended_dropped;
+	peak = tr->peak_bytes > tr->ended_peak ? tr->peak_bytes : tr->ended_peak;
+	for (i = 0; i <= tr->n; i++) {
+		if (tree_image(tr, t, i, &p))
+			continue;
+		allocs += tm_progress__allocs(&p);
+		dropped += tm_progress__dropped(&p);
+		live += p.live_bytes > 0 ? p.live_bytes : 0;
+		if (p.peak_bytes > peak)
+			peak = p.peak_bytes;
+	}
+	tm_progress__show(pg, now, allocs, live, peak > (uint64_t)live ? peak : (uint64_t)live, dropped);
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct tm_profile *x = *(const struct tm_profile *const *)a, *y = *(const struct tm_profile *const *)b;
+
+	if (x->start_time_ns != y->start_time_ns)
+		return x->start_time_ns < y->start_time_ns ? -1 : 1;
+	return x->pid - y->pid;
+}
+
+/* The tree into the root's profile (which takes its arrays), and the one line on what was not followed. */
+static void tree_finish(struct tree *tr, struct tm_profile *prof)
+{
+	struct tm_stats st;
+	char line[160];
+	size_t i;
+
+	/*
+	 * Images still running when the root ended (daemons it left behind):
+	 * their counters as they are, held still while they are read (as
+	 * attach's target), so each one's header and views agree.
+	 */
+	for (i = 0; i < tr->n; i++) {
+		struct tm_proc p;
+
+		if (!tr->p[i].live)
+			continue;
+		tm_trace__disarm(tr->t, tr->p[i].pid);
+		if (!tm_trace__proc(tr->t, tr->p[i].pid, &p) && p.inc == tr->p[i].inc)
+			tree_end(tr, &tr->p[i], &p);
+	}
+	if (!tm_trace__stats(tr->t, &st)) {
+		tr->unheld = st.stats[TM_STAT_LOST_FORK] + st.stats[TM_STAT_LOST_EXEC];
+		if (tr->unheld) {
+			snprintf(line, sizeof(line), "%llu processes could not be held for their probes (the ring buffer "
+						     "was full): their numbers are missing or low",
+				 (unsigned long long)tr->unheld);
+			tree_note(tr, 0, "?", line);
+		}
+		if (st.stats[TM_STAT_PROCS_FULL]) {
+			snprintf(line, sizeof(line), "%llu processes not followed: the process table is full (--max-procs)",
+				 (unsigned long long)st.stats[TM_STAT_PROCS_FULL]);
+			tree_note(tr, 0, "?", line);
+		}
+	}
+	if (!prof->nprocs && !tr->nnotes)
+		return; /* one process: the capture is as it always was */
+	/* in order of start (they ended in any order) */
+	qsort(prof->procs, prof->nprocs, sizeof(*prof->procs), by_start);
+	prof->tree.peak_bytes = tr->peak_bytes;
+	prof->tree.peak_time_ns = tr->peak_time_ns;
+	prof->tree.interval_ns = tr->interval_ns;
+	prof->tree.at_peak = tr->at_peak;
+	prof->tree.nat_peak = tr->nat_peak;
+	prof->tree.samples = tr->samples;
+	prof->tree.nsamples = tr->nsamples;
+	prof->tree.nprocs = 1 + prof->nprocs;
+	if (tr->note[0])
+		prof->tree.note = tm_profile__str(prof, tr->note);
+	tr->at_peak = NULL;
+	tr->samples = NULL;
+}
+
+static void tree_free(struct tree *tr)
+{
+	free(tr->p);
+	free(tr->samples);
+	free(tr->at_peak);
+}
+
+/* run's summary of a tree: how many processes, the tree's peak, what was not followed. */
+static void say_tree(const struct tm_profile *prof)
+{
+	char peak[32];
+
+	tm_fmt__human(peak, sizeof(peak), prof->tree.peak_bytes);
+	pr_info("tidemark: traced %llu processes (the command and %zu more; tidemark report --tree-total); "
+		"the tree's live heap peaked at %s (sampled every %llu ms)\n",
+		(unsigned long long)prof->tree.nprocs, prof->nprocs, peak,
+		(unsigned long long)(prof->tree.interval_ns / 1000000));
 }
 
 /* A cost of a run's wall time at or above which the cheaper modes are suggested. */
@@ -486,7 +845,7 @@ static void attach_frees_apart(struct tm_profile *prof)
 
 /* Build, write (to @out, opened before tracing) and summarise the capture of the process @pi describes. */
 static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_profile_process *pi,
-		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out)
+		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out, struct tree *tr)
 {
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top, .flags = o->summary_flags };
 	struct tm_proc p;
@@ -517,11 +876,18 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 		pr_warn("tidemark: timeline: %s\n", strerror(-err));
 		return err;
 	}
+	if (tr)
+		tree_finish(tr, prof);
 	err = tm_outfile__commit(out, tm_capture__write_file(prof, out->f));
 	if (err)
 		return err; /* said why */
+	/* the summary's process table says it; without a summary, a warning does */
+	if (prof->tree.note && tm_log_level < TM_LOG_INFO)
+		pr_warn("tidemark: not fully followed: %s\n", prof->tree.note);
 	if (tm_log_level >= TM_LOG_INFO) {
 		tm_report__text(prof, stderr, &ro);
+		if (prof->nprocs || prof->tree.note)
+			say_tree(prof);
 		if (out->stream)
 			pr_info("tidemark: wrote the capture to %s\n", out->path);
 		else
@@ -646,6 +1012,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_profile_process pi = { 0 };
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
+	struct tree tr = { 0 };
 	struct tm_top *live = NULL;
 	struct tm_progress pg = { 0 };
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
@@ -716,6 +1083,18 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	if (tm_timeline__init(&tl, TM_TIMELINE_MAX, TM_TIMELINE_INTERVAL_NS))
 		pr_warn("tidemark: no memory for the timeline; the capture will have none\n");
 	pi.start_ns = tm_now_ns();
+	if (o->trace.children) {
+		tr.t = t;
+		tr.root = prof;
+		tr.root_pid = child;
+		tr.start_ns = pi.start_ns;
+		tr.interval_ns = TREE_INTERVAL_NS;
+		tr.mode = (uint32_t)o->mode;
+		tm_trace__watching(t, child, &tr.root_inc);
+		tm_trace__set_event_cb(t, tree_event, &tr);
+		if (tm_profile__set_process(prof, &pi))
+			goto out;
+	}
 	if (o->live)
 		tm_top__live_open(&live, t, child, cmdline, o->live_interval);
 	if (write(go_fd, "g", 1) != 1) {
@@ -738,7 +1117,9 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		}
 		tm_trace__poll(t, 20);
 		sample(t, &tl, child, pi.start_ns, 0);
-		progress(t, &pg, child);
+		if (o->trace.children)
+			tree_sample(&tr, 0);
+		progress(t, &pg, child, o->trace.children ? &tr : NULL);
 		if (live && tm_top__live_tick(live)) {
 			tm_top__live_close(live); /* q: the view goes, the trace goes on */
 			live = NULL;
@@ -750,16 +1131,22 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	live = NULL;
 	tm_trace__poll(t, 0);
 	sample(t, &tl, child, pi.start_ns, 1);
+	if (o->trace.children)
+		tree_sample(&tr, 1);
 	child = -1;
 	close(watchdog); /* nothing left to hold: it goes now */
 	watchdog = -1;
 	pi.end_ns = tm_now_ns();
 	pi.ended = 1;
 	pi.wait_status = status;
-	if (finish(t, prof, &pi, o, &tl, &out))
+	if (finish(t, prof, &pi, o, &tl, &out, o->trace.children ? &tr : NULL))
 		goto out;
+	/* the root's post-mortem holds the whole tree; each child killed has its own too */
 	if (prof->oom.killed)
 		write_postmortem(prof, pm_dirfd, pm_dir);
+	for (size_t i = 0; i < prof->nprocs; i++)
+		if (prof->procs[i]->oom.killed)
+			write_postmortem(prof->procs[i], pm_dirfd, pm_dir);
 	say_cost(t, o, pi.end_ns - pi.start_ns);
 	rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	/* The child is gone: its probes can come off after we have returned. */
@@ -782,6 +1169,7 @@ out:
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	tm_allocator__free(&alloc);
+	tree_free(&tr);
 	return rc;
 }
 
@@ -806,6 +1194,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_profile_process pi = { .pid = o->pid };
 	struct tm_outfile out = { 0 };
 	struct tm_allocator alloc = { .provider = -1 };
+	struct tree tr = { 0 };
 	struct tm_top *live = NULL;
 	struct tm_progress pg = { 0 };
 	char cgroup[PATH_MAX], cmdline[4096], state;
@@ -909,6 +1298,19 @@ int tm_session__attach(const struct tm_session_opts *o)
 		pr_warn("tidemark attach: pid %d: cannot start counting: %s\n", o->pid, strerror(-err));
 		goto out;
 	}
+	if (o->trace.children) {
+		/* the processes it starts from now on (those running already are not its own: not followed) */
+		tr.t = t;
+		tr.root = prof;
+		tr.root_pid = o->pid;
+		tr.start_ns = pi.start_ns;
+		tr.interval_ns = TREE_INTERVAL_NS;
+		tr.mode = (uint32_t)o->mode;
+		tm_trace__watching(t, o->pid, &tr.root_inc);
+		tm_trace__set_event_cb(t, tree_event, &tr);
+		if (tm_profile__set_process(prof, &pi))
+			goto out;
+	}
 	if (o->duration > 0)
 		deadline = pi.start_ns + (uint64_t)(o->duration * 1e9);
 	pr_info("tidemark: attached to pid %d; %s to stop\n", o->pid, o->live ? "q or Ctrl-C" : "Ctrl-C");
@@ -926,7 +1328,9 @@ int tm_session__attach(const struct tm_session_opts *o)
 			break;
 		tm_trace__poll(t, 20);
 		sample(t, &tl, o->pid, pi.start_ns, 0);
-		progress(t, &pg, o->pid);
+		if (o->trace.children)
+			tree_sample(&tr, 0);
+		progress(t, &pg, o->pid, o->trace.children ? &tr : NULL);
 		if (live && tm_top__live_tick(live))
 			break; /* q: as Ctrl-C */
 	}
@@ -935,6 +1339,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	live = NULL;
 	tm_trace__poll(t, 0);
 	sample(t, &tl, o->pid, pi.start_ns, 1);
+	if (o->trace.children)
+		tree_sample(&tr, 1);
 	pi.end_ns = tm_now_ns();
 	/* A target that lives on: its counters hold still while they are read, so the header and views agree. */
 	tm_trace__disarm(t, o->pid);
@@ -942,7 +1348,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 		pi.ended = 1;
 		pi.wait_status = p.exit_code;
 	}
-	if (finish(t, prof, &pi, o, &tl, &out))
+	if (finish(t, prof, &pi, o, &tl, &out, o->trace.children ? &tr : NULL))
 		goto out;
 	say_cost(t, o, pi.end_ns - pi.start_ns);
 	rc = 0;
@@ -956,5 +1362,6 @@ out:
 	tm_timeline__free(&tl);
 	tm_profile__free(prof);
 	tm_allocator__free(&alloc);
+	tree_free(&tr);
 	return rc;
 }

@@ -147,7 +147,7 @@ def test_man_page():
         documented = help_options(tidemark(cmd, "--help").stdout)
         for opt in sorted(opts | documented):
             check(mentions(text, opt), f"the man page names {cmd}'s option {opt}")
-    formats = re.findall(r'\{ "(\w+)", tm_\w+, (?:NULL|"[.\w]+") \}', src)
+    formats = re.findall(r'\{ "(\w+)", tm_\w+, (?:NULL|"[.\w]+"), [01] \}', src)
     eq(sorted(formats), ["collapsed", "flamegraph", "json", "pprof", "stats", "text"], "report's formats")
     with open(os.path.join(ROOT, "user", "report", "view.c")) as f:
         views = re.findall(r'\[TM_VIEW_\w+\] = "(\w+)"', f.read())

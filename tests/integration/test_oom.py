@@ -168,6 +168,40 @@ def test_run_child_oom_killed():
         os.rmdir(cg)
 
 
+def test_run_tree_worker_oom_killed():
+    """run follows children: a worker the OOM killer chose (here under a shell) gets its own
+    post-mortem, with its own numbers, while the tree's capture keeps every process."""
+    cg = limited_cgroup("tidemark-test-oom-tree")
+    path = os.path.join(WL, "py_oom.py")
+    out = os.path.join(OUT, "oom_tree")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    try:
+        r = tidemark("run", "-o", os.path.join(out, "tree.tdm"), "--in-cgroup", cg, "--output-dir", out,
+                     "--", "/bin/sh", "-c", f"/usr/bin/python3 {path}; exit 3")
+        eq(r.returncode, 3, f"the shell outlives its OOM-killed child and exits 3 ({r.stderr[-300:]})")
+        tree = json.loads(tidemark("report", "--format", "json", os.path.join(out, "tree.tdm")).stdout)
+        kids = [q for q in tree["processes"] if "py_oom.py" in q["process"]["command"]]
+        eq([q["process"]["signal"] for q in kids], [9], "the worker is in the tree, killed by SIGKILL")
+        eq(tree.get("oom"), None, "the shell itself was not OOM-killed")
+        pid = kids[0]["process"]["pid"] if kids else "?"
+        files = sorted(os.path.basename(f)[len("oom-"):].split("-", 1)[1]
+                       for f in glob.glob(os.path.join(out, f"oom-*-{pid}-*")))
+        eq(files, [f"{pid}-{os.path.basename(cg)}{e}" for e in (".json", ".pb.gz", ".tdm", ".txt")],
+           "the worker's four post-mortem files, named by its pid")
+        tdm = glob.glob(os.path.join(out, f"oom-*-{pid}-*.tdm"))
+        if tdm and kids:
+            d = json.loads(tidemark("report", "--format", "json", tdm[0]).stdout)
+            eq(d["process"]["pid"], pid, "the post-mortem is the worker's")
+            check(d.get("oom") and d["oom"]["cgroup"].endswith(os.path.basename(cg)) and d["oom"]["oom_kill"] == 1,
+                  f"and says it was OOM-killed in the test's cgroup: {d.get('oom')}")
+            eq(d["totals"]["peak_bytes"], kids[0]["totals"]["peak_bytes"],
+               "its peak is the worker's in the tree's capture")
+            check(tdm[0] in r.stderr, "run prints the path it wrote")
+    finally:
+        os.rmdir(cg)
+
+
 def test_run_normal_exit_has_no_postmortem():
     out = os.path.join(OUT, "oom_none")
     shutil.rmtree(out, ignore_errors=True)
@@ -178,4 +212,4 @@ def test_run_normal_exit_has_no_postmortem():
 
 
 if __name__ == "__main__":
-    main([test_run_child_oom_killed, test_run_normal_exit_has_no_postmortem])
+    main([test_run_child_oom_killed, test_run_tree_worker_oom_killed, test_run_normal_exit_has_no_postmortem])

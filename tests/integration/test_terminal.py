@@ -19,7 +19,7 @@ import subprocess
 import time
 import unicodedata
 
-from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, check, eq, main, need_gen_profile, skip, tidemark
+from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, check, eq, main, need_gen_profile, report_json, skip, tidemark
 
 WIDTH = 120
 WORK = os.path.join(OUT, f"terminal-{os.getpid()}")
@@ -237,7 +237,8 @@ def test_progress_line_run():
                 os.kill(k, signal.SIGUSR1)
 
     # gt_alloc says "end" with its final heap, then waits: a status line drawn after that has it.
-    out = on_a_terminal([TIDEMARK, "run", "-o", cap, "--", GT, "--wait-end"],
+    # --no-children: the process's own numbers (its forked child is the next run's).
+    out = on_a_terminal([TIDEMARK, "run", "--no-children", "-o", cap, "--", GT, "--wait-end"],
                         lambda o: b"end" in o and STATUS.search(o.split(b"end", 1)[1].decode(errors="replace")),
                         release)
     lines = STATUS.findall(out)
@@ -256,6 +257,19 @@ def test_progress_line_run():
           "the line is wiped before the summary")
     check("\n" not in "".join(re.findall(r"\rtidemark: [^\r]*?allocs/s[^\r]*?\x1b\[K", out)),
           "one line: no status line holds a newline")
+    # Children followed (the default): the tree's line. gt_alloc's forked child (5,000,000 bytes, ended
+    # before "end") is in the peak, which is at least its largest process's; the live heap is the root's.
+    out = on_a_terminal([TIDEMARK, "run", "-o", cap, "--", GT, "--wait-end"],
+                        lambda o: b"end" in o and STATUS.search(o.split(b"end", 1)[1].decode(errors="replace")),
+                        release)
+    after = STATUS.findall(out.split("end", 1)[1]) if "end" in out else []
+    check(after, "with children: a status line drawn after the workload's last allocation")
+    d = report_json(cap)
+    kids = [q for q in d["processes"] if "gt_alloc" in q["process"]["command"]]
+    eq([q["totals"]["peak_bytes"] for q in kids], [5000000], "gt_alloc's forked child is followed, its own peak")
+    if after:
+        eq(after[-1][3], "4.8 MiB", "the tree's peak: at least its child's 5,000,000 bytes")
+        eq(after[-1][2], header_value(cap, "live at end"), "the tree's live heap: the root's, its child ended")
     # Not a terminal: nothing.
     r = subprocess.run([TIDEMARK, "run", "-o", cap, "--", os.path.join(WORKLOADS, "gt_alloc")],
                        capture_output=True, timeout=120)

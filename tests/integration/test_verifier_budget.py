@@ -27,10 +27,12 @@ BUDGET = {
     "tp_sys_enter": (52800, 1690),            # 42218, 1535 (mmap, munmap, mremap, brk)
     "tp_sys_exit": (25500, 2020),             # 20381, 1836
     "py_finalize_enter": (25, 24),            # 20, 21: the end of a CPython program
-    "tp_exec": (2000, 275),                   # 1593, 248 (daemon: arming, lost-notice counts)
-    "tp_exit": (145, 124),                    # 116, 112 (daemon)
+    # run: an exec of a followed child ends its old image and holds the new one (follow_exec)
+    "tp_exec": (4040, 475),                   # 3230, 432 (daemon: 1581, 249: arming, lost-notice counts)
+    "tp_exit": (170, 141),                    # 133, 128 (a followed child's counters leave in its event)
     "tp_oom_victim": (2100, 260),             # 1654, 232
-    "tp_fork": (212, 196),                    # 169, 178 (a dead entry reported before reuse)
+    "tp_fork": (212, 196),                    # 188, 190 (daemon; run following children)
+    "tp_child_start": (80, 74),               # 62, 67: a fork child held at its first return (run)
     "reap": (200, 170),                       # 130, 153
     "arm": (37, 28),                          # 29, 25 (probe sets go live at once)
     "hello": (8, 8),                          # 6, 7 (the loader's tgid, for the hold)
@@ -42,14 +44,19 @@ BUDGET = {
 # 108,166 (7.9x fewer); a run of anything else 33,140 (25.8x fewer): the
 # CPython walk (~37,000 of alloc_enter's and tp_sys_enter's) is then not
 # loaded, as with --no-python. The budgets are 1.25x of those. (Debian's 6.1
-# verifier walks fewer: 27,843 for CPython, 20,009 for a C program.)
+# verifier walks fewer: 27,843 for CPython, 20,009 for a C program.) Following
+# children, as a run does by default, adds tp_fork, tp_child_start and a
+# longer tp_exec (~1,900): 112,949 for CPython, 37,796 for a C program.
 RUN_PYTHON_TOTAL_BUDGET = 135200
 RUN_NATIVE_TOTAL_BUDGET = 41400
 BEFORE = 855728
 # The programs a run loads: the allocator probes, CPython's included, share theirs.
 # py_finalize_enter (20 instructions) is loaded always and attached only to a CPython.
+# tp_fork and tp_child_start follow the command's children (not with --no-children).
+CHILD_PROGRAMS = {"tp_fork", "tp_child_start"}
 RUN_PROGRAMS = {"alloc_enter", "alloc_exit", "free_enter", "syscall_wrapper_enter", "tp_sys_enter",
-                "tp_sys_exit", "tp_exec", "tp_exit", "tp_oom_victim", "hello", "arm", "py_finalize_enter"}
+                "tp_sys_exit", "tp_exec", "tp_exit", "tp_oom_victim", "hello", "arm",
+                "py_finalize_enter"} | CHILD_PROGRAMS
 PYTHON = "/usr/bin/python3.11"
 
 LINE = re.compile(r"^bpf: (\S+)\s+(\d+) instructions verified,\s+(\d+) xlated$", re.M)
@@ -84,8 +91,8 @@ def test_every_program_within_budget():
         check(x <= xb, f"{name}: {x} instructions xlated, budget {xb}")
 
 
-def run_v(*cmd, status=0):
-    r = tidemark("run", "-v", "-o", os.path.join(OUT, "verifier-total.tdm"), "--", *cmd)
+def run_v(*cmd, status=0, opts=(), programs=RUN_PROGRAMS):
+    r = tidemark("run", "-v", *opts, "-o", os.path.join(OUT, "verifier-total.tdm"), "--", *cmd)
     eq(r.returncode, status, f"run -v {cmd}: the command's own exit status: {r.stderr[-300:]!r}")
     m = TOTAL.search(r.stderr)
     check(m is not None, f"run -v states the verifier's total: {r.stderr[-300:]!r}")
@@ -95,7 +102,7 @@ def run_v(*cmd, status=0):
         eq(int(m.group(1)), len(progs), "programs counted in the total")
         eq(int(m.group(2)), sum(v for v, _ in progs.values()), "verified total = the programs' sum")
         eq(int(m.group(3)), sum(x for _, x in progs.values()), "xlated total = the programs' sum")
-        expect = set(RUN_PROGRAMS)
+        expect = set(programs)
         if "tp_oom_victim" not in progs:
             expect.discard("tp_oom_victim")   # before 6.8 its tracepoint does not pass the task
         eq(set(progs), expect, "the programs a run loads")
@@ -136,6 +143,14 @@ def test_no_python_leaves_the_walk_out():
           f"run --no-python of CPython verifies what a C program's run does: {m and m.group(2)}")
 
 
+def test_no_children_leaves_their_programs_out():
+    if os.geteuid() != 0:
+        skip("loading BPF programs needs root")
+    progs, total = run_v(os.path.join(WORKLOADS, "gt_alloc"), status=7, opts=("--no-children",),
+                         programs=RUN_PROGRAMS - CHILD_PROGRAMS)
+    check(total is not None and total <= RUN_NATIVE_TOTAL_BUDGET, f"run --no-children: {total} verified")
+
+
 def test_python_under_a_wrapper_is_named():
     """A CPython that a non-CPython command starts has no walker loaded: said, not silent."""
     if os.geteuid() != 0:
@@ -150,4 +165,4 @@ def test_python_under_a_wrapper_is_named():
 
 if __name__ == "__main__":
     main([test_every_program_within_budget, test_run_total_within_budget, test_no_python_leaves_the_walk_out,
-          test_python_under_a_wrapper_is_named])
+          test_no_children_leaves_their_programs_out, test_python_under_a_wrapper_is_named])

@@ -905,6 +905,94 @@ static void test_sections(void)
 	wrap_version = 1;
 }
 
+/*
+ * A tree (`run` following children): each process nested once in the root's
+ * payload, the tree's sum beside it; a reader of before skips both (they are
+ * sections), and the root's own fields are where they always were.
+ */
+static void test_tree(void)
+{
+	struct tm_tree_share shares[] = { { .pid = 11, .bytes = 3000 }, { .pid = 10, .bytes = 1000 } };
+	struct tm_sample tl[] = { { 0, 0, 0 }, { 20, 4000, 0 }, { 40, 1000, 0 } };
+	struct tm_profile *root = build_profile(), *kid = build_profile(), *kid2 = tm_profile__new(), *q = NULL;
+	const struct tm_profile *k;
+	void *b1 = NULL, *b2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	char err[256];
+
+	root->pid = 10;
+	kid->pid = 11;
+	kid->ppid = 10;
+	kid->execed = 1;
+	kid->command = tm_profile__str(kid, "worker");
+	kid2->pid = 11;
+	kid2->ppid = 10;
+	kid2->peak_bytes = 77;
+	root->tree.peak_bytes = 4000;
+	root->tree.peak_time_ns = 20;
+	root->tree.interval_ns = 20;
+	root->tree.nprocs = 3;
+	root->tree.note = tm_profile__str(root, "pid 12 (static): not probed");
+	root->tree.at_peak = malloc(sizeof(shares));
+	root->tree.samples = malloc(sizeof(tl));
+	TM_CHECK(root->tree.at_peak && root->tree.samples);
+	if (!root->tree.at_peak || !root->tree.samples)
+		goto out;
+	memcpy(root->tree.at_peak, shares, sizeof(shares));
+	root->tree.nat_peak = 2;
+	memcpy(root->tree.samples, tl, sizeof(tl));
+	root->tree.nsamples = 3;
+	TM_CHECK_EQ_U64(tm_profile__add_proc(root, kid), 0);
+	TM_CHECK_EQ_U64(tm_profile__add_proc(root, kid2), 0);
+	kid = kid2 = NULL;
+
+	TM_CHECK_EQ_U64(tm_capture__write_mem(root, &b1, &l1), 0);
+	TM_CHECK_EQ_U64(tm_capture__read_mem(b1, l1, "tree", &q, err, sizeof(err)), 0);
+	TM_CHECK_STR(err, "");
+	if (!q)
+		goto out;
+	check_equal(root, q);
+	TM_CHECK_EQ_U64(q->nprocs, 2);
+	if (q->nprocs == 2) {
+		check_equal(root->procs[0], q->procs[0]);
+		TM_CHECK_EQ_U64(q->procs[0]->ppid, 10);
+		TM_CHECK_EQ_U64(q->procs[0]->execed, 1);
+		TM_CHECK_STR(q->procs[0]->command, "worker");
+		TM_CHECK_EQ_U64(q->procs[1]->peak_bytes, 77);
+		TM_CHECK_EQ_U64(q->procs[1]->nprocs, 0);
+	}
+	TM_CHECK_EQ_U64(q->tree.peak_bytes, 4000);
+	TM_CHECK_EQ_U64(q->tree.nprocs, 3);
+	TM_CHECK_STR(q->tree.note, "pid 12 (static): not probed");
+	TM_CHECK_EQ_U64(q->tree.nat_peak, 2);
+	TM_CHECK_EQ_U64(q->tree.nat_peak == 2 ? (uint64_t)q->tree.at_peak[0].bytes : 0, 3000);
+	TM_CHECK_EQ_U64(q->tree.nsamples, 3);
+	TM_CHECK_EQ_U64(q->tree.nsamples == 3 ? (uint64_t)q->tree.samples[1].heap_bytes : 0, 4000);
+	/* --pid: the root, or a pid's latest image */
+	TM_CHECK(tm_profile__find_pid(q, 10) == q);
+	k = tm_profile__find_pid(q, 11);
+	TM_CHECK(k && k->peak_bytes == 77);
+	TM_CHECK(tm_profile__find_pid(q, 12) == NULL);
+	/* the same bytes again */
+	TM_CHECK_EQ_U64(tm_capture__write_mem(q, &b2, &l2), 0);
+	TM_CHECK(l1 == l2 && !memcmp(b1, b2, l1));
+	/* one level only: a process may not hold processes */
+	tm_profile__free(kid);
+	kid = tm_profile__new();
+	TM_CHECK_EQ_U64(tm_profile__add_proc(q->procs[1], kid), 0);
+	kid = NULL;
+	free(b2);
+	b2 = NULL;
+	TM_CHECK_EQ_U64(tm_capture__write_mem(q, &b2, &l2), (uint64_t)-EINVAL);
+out:
+	free(b1);
+	free(b2);
+	tm_profile__free(kid);
+	tm_profile__free(kid2);
+	tm_profile__free(q);
+	tm_profile__free(root);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -917,6 +1005,7 @@ int main(void)
 	test_damage();
 	test_forged();
 	test_sections();
+	test_tree();
 	rmdir(tmpdir);
 	return tm_test_done("test_capture");
 }

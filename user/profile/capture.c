@@ -53,6 +53,15 @@
  *                      exit (every older file)
  *   tag 12 attach      u64 attach_rss_anon: the capture is of `attach`, which
  *                      counts only what was allocated since; absent = `run`
+ *   tag 13 parent      i32 ppid, u32 execed (0 or 1); absent = 0, 0
+ *   tag 14 tree        u32 note, u32 0, u64 nprocs, u64 peak_bytes,
+ *                      u64 peak_time_ns, u64 interval_ns, u32 n, then n
+ *                      times: i32 pid, u32 0, i64 bytes (what each held at
+ *                      the peak); u32 m, then m times: u64 time_ns,
+ *                      i64 heap_bytes (the tree's sum); absent = one process
+ *   tag 15 process     one more process of the tree: a whole payload as
+ *                      above (strings onwards), nested once at most; one
+ *                      section per process, in order of start
  *
  * Version 1 files (no sections) are still read: their sites have no
  * temporary counts and the profile no timeline.
@@ -106,6 +115,9 @@ enum section_tag {
 	SECTION_MODE = 10,
 	SECTION_END = 11,
 	SECTION_ATTACH = 12,
+	SECTION_PARENT = 13,
+	SECTION_TREE = 14,
+	SECTION_PROCESS = 15,
 };
 
 /* ------------------------------------------------------------------ */
@@ -206,6 +218,7 @@ static int strtab_build(struct strtab *t, const struct tm_profile *p)
 		err = err ?: strtab_add(t, p->frames[i].system_name);
 	}
 	err = err ?: strtab_add(t, p->allocator_note);
+	err = err ?: strtab_add(t, p->tree.note);
 	if (err)
 		return err;
 	if (!t->n)
@@ -440,20 +453,71 @@ static void put_sections(struct tm_buf *w, const struct strtab *t, const struct 
 	}
 }
 
-static int encode_payload(const struct tm_profile *p, struct tm_buf *w)
+/* The process tree: p's parent, the tree's sum (the root only). */
+static void put_tree(struct tm_buf *w, const struct strtab *t, const struct tm_profile *p)
+{
+	const struct tm_tree *tr = &p->tree;
+	size_t i;
+
+	if (p->ppid || p->execed) {
+		put_u32(w, SECTION_PARENT);
+		put_u64(w, 8);
+		put_u32(w, (uint32_t)p->ppid);
+		put_u32(w, !!p->execed);
+	}
+	if (!tr->nsamples && !p->nprocs)
+		return;
+	put_u32(w, SECTION_TREE);
+	put_u64(w, 4 + 4 + 4 * 8 + 4 + (uint64_t)tr->nat_peak * 16 + 4 + (uint64_t)tr->nsamples * 16);
+	put_u32(w, strtab_ref(t, tr->note));
+	put_u32(w, 0);
+	put_u64(w, tr->nprocs);
+	put_u64(w, tr->peak_bytes);
+	put_u64(w, tr->peak_time_ns);
+	put_u64(w, tr->interval_ns);
+	put_u32(w, (uint32_t)tr->nat_peak);
+	for (i = 0; i < tr->nat_peak; i++) {
+		put_u32(w, (uint32_t)tr->at_peak[i].pid);
+		put_u32(w, 0);
+		put_u64(w, (uint64_t)tr->at_peak[i].bytes);
+	}
+	put_u32(w, (uint32_t)tr->nsamples);
+	for (i = 0; i < tr->nsamples; i++) {
+		put_u64(w, tr->samples[i].time_ns);
+		put_u64(w, (uint64_t)tr->samples[i].heap_bytes);
+	}
+}
+
+static int encode_payload(const struct tm_profile *p, struct tm_buf *w, int nested)
 {
 	struct strtab t = {};
+	size_t i, at;
 	int err;
 
 	err = encodable(p);
+	if (!err && (p->tree.nat_peak > UINT32_MAX || p->tree.nsamples > UINT32_MAX))
+		err = -E2BIG;
+	if (!err && nested && p->nprocs)
+		err = -EINVAL; /* one level: the root holds every process */
 	err = err ?: strtab_build(&t, p);
 	err = err ?: put_head(w, &t, p);
 	if (!err) {
 		put_stacks(w, &t, p);
 		put_sections(w, &t, p);
+		put_tree(w, &t, p);
 		err = w->err;
 	}
 	free(t.s);
+	/* each process: its length is known once it is written, and filled in then */
+	for (i = 0; !err && i < p->nprocs; i++) {
+		put_u32(w, SECTION_PROCESS);
+		at = w->len;
+		put_u64(w, 0);
+		err = w->err ?: encode_payload(p->procs[i], w, 1);
+		if (!err && !w->err)
+			le64_put((unsigned char *)w->data + at, (uint64_t)(w->len - at - 8));
+		err = err ?: w->err;
+	}
 	return err;
 }
 
@@ -466,7 +530,7 @@ int tm_capture__write_mem(const struct tm_profile *p, void **buf, size_t *len)
 
 	if (!p || !buf || !len)
 		return -EINVAL;
-	err = encode_payload(p, &w);
+	err = encode_payload(p, &w, 0);
 	if (err)
 		goto out;
 	if (w.len > MAX_PART) {
@@ -545,6 +609,7 @@ struct reader {
 	size_t file_len;
 	const char *name;       /* for messages */
 	uint32_t version;
+	int nested; /* reading a process inside the root's payload */
 	char *err;
 	size_t errlen;
 };
@@ -966,6 +1031,81 @@ static int read_names(struct reader *r, struct tm_profile *p, const struct strin
 	return err;
 }
 
+static int decode_payload(struct reader *r, struct tm_profile *p);
+
+static int read_tree(struct reader *r, struct tm_profile *p, const struct strings *st)
+{
+	struct tm_tree *tr = &p->tree;
+	uint32_t pad, n, i;
+	int err;
+
+	err = get_str(r, st, &tr->note, "tree");
+	err = err ?: get_u32(r, &pad, "tree");
+	err = err ?: get_u64(r, &tr->nprocs, "tree");
+	err = err ?: get_u64(r, &tr->peak_bytes, "tree");
+	err = err ?: get_u64(r, &tr->peak_time_ns, "tree");
+	err = err ?: get_u64(r, &tr->interval_ns, "tree");
+	err = err ?: get_u32(r, &n, "tree");
+	if (err)
+		return err;
+	if (tr->at_peak || tr->samples)
+		return fail(r, "corrupt payload: two process trees");
+	if (n > remaining(r) / 16)
+		return fail(r, "corrupt payload: tree claims %u processes, %zu bytes left", n, remaining(r));
+	err = charge(r, n, sizeof(*tr->at_peak), "tree shares");
+	tr->at_peak = err ? NULL : calloc(n ? n : 1, sizeof(*tr->at_peak));
+	if (!err && !tr->at_peak)
+		return -ENOMEM;
+	for (i = 0; !err && i < n; i++) {
+		err = get_i32(r, &tr->at_peak[i].pid, "tree");
+		err = err ?: get_u32(r, &pad, "tree");
+		err = err ?: get_i64(r, &tr->at_peak[i].bytes, "tree");
+	}
+	tr->nat_peak = n;
+	err = err ?: get_u32(r, &n, "tree");
+	if (err)
+		return err;
+	if (n > remaining(r) / 16)
+		return fail(r, "corrupt payload: tree claims %u samples, %zu bytes left", n, remaining(r));
+	err = charge(r, n, sizeof(*tr->samples), "tree samples");
+	tr->samples = err ? NULL : calloc(n ? n : 1, sizeof(*tr->samples));
+	if (!err && !tr->samples)
+		return -ENOMEM;
+	for (i = 0; !err && i < n; i++) {
+		err = get_u64(r, &tr->samples[i].time_ns, "tree");
+		err = err ?: get_i64(r, &tr->samples[i].heap_bytes, "tree");
+	}
+	tr->nsamples = n;
+	return err;
+}
+
+/* One more process of the tree: a whole payload of its own, read with the same budget. */
+static int read_process(struct reader *r, struct tm_profile *p, size_t len)
+{
+	struct reader sub = *r;
+	struct tm_profile *child;
+	int err;
+
+	if (r->nested)
+		return fail(r, "corrupt payload: a process inside a process");
+	child = tm_profile__new();
+	if (!child)
+		return -ENOMEM;
+	sub.p = r->p + r->off;
+	sub.len = len;
+	sub.off = 0;
+	sub.nested = 1;
+	err = decode_payload(&sub, child);
+	r->budget = sub.budget;
+	err = err ?: tm_profile__add_proc(p, child);
+	if (err) {
+		tm_profile__free(child);
+		return err;
+	}
+	r->off += len;
+	return 0;
+}
+
 /* Version 2's tagged sections, up to the end of the payload. */
 static int read_sections(struct reader *r, struct tm_profile *p, const struct strings *st, const uint32_t *map,
 			 uint32_t nmap)
@@ -1035,6 +1175,16 @@ static int read_sections(struct reader *r, struct tm_profile *p, const struct st
 		case SECTION_ATTACH:
 			err = get_u64(r, &p->attach_rss_anon, "attach");
 			p->attached = 1;
+			break;
+		case SECTION_PARENT:
+			err = get_i32(r, &p->ppid, "parent");
+			err = err ?: get_i32(r, &p->execed, "parent");
+			break;
+		case SECTION_TREE:
+			err = read_tree(r, p, st);
+			break;
+		case SECTION_PROCESS:
+			err = read_process(r, p, (size_t)len);
 			break;
 		default:        /* written by a newer tidemark: not ours to read */
 			r->off = end;

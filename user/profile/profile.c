@@ -368,8 +368,36 @@ void tm_profile__free(struct tm_profile *p)
 	free(p->drops);
 	free(p->stats);
 	free(pp->frame_index);
+	for (i = 0; i < p->nprocs; i++)
+		tm_profile__free(p->procs[i]);
+	free(p->procs);
+	free(p->tree.at_peak);
+	free(p->tree.samples);
 	tm_strpool__free(p->pool);
 	free(pp);
+}
+
+int tm_profile__add_proc(struct tm_profile *p, struct tm_profile *child)
+{
+	struct tm_profile **n = realloc(p->procs, (p->nprocs + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	p->procs = n;
+	p->procs[p->nprocs++] = child;
+	return 0;
+}
+
+const struct tm_profile *tm_profile__find_pid(const struct tm_profile *p, int32_t pid)
+{
+	size_t i = p->nprocs;
+
+	if (p->pid == pid)
+		return p;
+	while (i--)
+		if (p->procs[i]->pid == pid)
+			return p->procs[i];
+	return NULL;
 }
 
 /*
@@ -412,6 +440,8 @@ void tm_profile__at_exit(struct tm_profile *p)
 {
 	size_t i;
 
+	for (i = 0; i < p->nprocs; i++) /* a tree's processes: each its own end */
+		tm_profile__at_exit(p->procs[i]);
 	if (p->end_moment == TM_END_EXIT)
 		return; /* the live values are the exit's */
 	for (i = 0; i < p->nsites; i++) {
@@ -564,13 +594,30 @@ int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s)
 
 int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src)
 {
-	uint32_t *map = NULL, *frames = NULL;
+	return tm_profile__merge_sites_under(dst, src, NULL);
+}
+
+int tm_profile__merge_sites_under(struct tm_profile *dst, const struct tm_profile *src, const struct tm_frame *root)
+{
+	uint32_t *map = NULL, *frames = NULL, root_idx = 0;
 	size_t i;
 	uint32_t j;
 	int err = 0, idx;
 
 	if (!dst || !src)
 		return -EINVAL;
+	if (root) {
+		struct tm_frame f = *root;
+
+		f.function = tm_profile__str(dst, f.function);
+		f.file = tm_profile__str(dst, f.file);
+		f.module = tm_profile__str(dst, f.module);
+		f.system_name = tm_profile__str(dst, f.system_name);
+		idx = tm_profile__add_frame(dst, &f);
+		if (idx < 0)
+			return idx;
+		root_idx = (uint32_t)idx;
+	}
 	map = calloc(src->nframes ? src->nframes : 1, sizeof(*map));
 	frames = calloc(TM_MAX_FRAMES_MERGE, sizeof(*frames));
 	if (!map || !frames) {
@@ -584,6 +631,7 @@ int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src
 		f.function = tm_profile__str(dst, f.function);
 		f.file = tm_profile__str(dst, f.file);
 		f.module = tm_profile__str(dst, f.module);
+		f.system_name = tm_profile__str(dst, f.system_name);
 		idx = tm_profile__add_frame(dst, &f);
 		if (idx < 0) {
 			err = idx;
@@ -594,7 +642,7 @@ int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src
 	for (i = 0; i < src->nsites; i++) {
 		struct tm_site s = src->sites[i];
 
-		if (s.nframes > TM_MAX_FRAMES_MERGE || (s.nframes && !s.frames)) {
+		if (s.nframes + !!root > TM_MAX_FRAMES_MERGE || (s.nframes && !s.frames)) {
 			err = -EINVAL;
 			goto out;
 		}
@@ -605,6 +653,8 @@ int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src
 			}
 			frames[j] = map[s.frames[j]];
 		}
+		if (root)
+			frames[s.nframes++] = root_idx;
 		s.frames = frames;
 		idx = tm_profile__add_site(dst, &s);
 		if (idx < 0) {

@@ -13,6 +13,12 @@
 enum tm_frame_kind {
 	TM_FRAME_NATIVE = 0,
 	TM_FRAME_PYTHON = 1,
+	/*
+	 * One process of a tree, as the outermost frame of a view of every
+	 * process at once (tm_procs__merged): function "pid N: COMMAND", line N.
+	 * In memory only: never in a capture.
+	 */
+	TM_FRAME_PROCESS = 2,
 };
 
 /* A symbolized frame. Strings point into the profile's string pool; NULL = unknown. */
@@ -114,6 +120,30 @@ struct tm_oom {
 	uint64_t cg_max, cg_current, cg_peak, cg_oom_kill;
 };
 
+/* What one process of a tree held when the tree's sampled sum peaked. */
+struct tm_tree_share {
+	int32_t pid;
+	uint32_t pad;
+	int64_t bytes;
+};
+
+/*
+ * `run` following children: the whole tree's live heap, the sum over every
+ * traced process, sampled by the loader every interval_ns (the processes'
+ * own peaks are exact; the tree's is the largest sample).
+ */
+struct tm_tree {
+	uint64_t peak_bytes;
+	uint64_t peak_time_ns; /* since start_time_ns */
+	uint64_t interval_ns;
+	struct tm_tree_share *at_peak; /* every process holding something then, biggest first */
+	size_t nat_peak;
+	struct tm_sample *samples; /* heap_bytes = the sum; rss_bytes 0 */
+	size_t nsamples;
+	uint64_t nprocs;  /* processes traced, the root and every image of its children */
+	const char *note; /* what was not followed, one line; NULL = nothing left out */
+};
+
 struct tm_profile {
 	/* process */
 	int32_t pid;    /* in the initial PID namespace, as the kernel counts */
@@ -127,6 +157,12 @@ struct tm_profile {
 	/* What was not understood about its allocator, and so what the numbers are; NULL = its heap, exactly. */
 	const char *allocator_note;
 	struct tm_oom oom; /* killed by the kernel's OOM killer (oom.killed) */
+	int32_t ppid;      /* its parent in a traced tree; 0 = the root, or not known */
+	int32_t execed;    /* 1: this image ended by an exec (the same pid runs on as a later section) */
+	/* The tree `run` followed (the root's profile only): its other processes, in order of start. */
+	struct tm_profile **procs;
+	size_t nprocs;
+	struct tm_tree tree; /* tree.nsamples == 0 and nprocs == 0: a single process */
 
 	/* totals */
 	uint64_t peak_bytes;
@@ -188,6 +224,12 @@ int tm_profile__add_site(struct tm_profile *p, const struct tm_site *s);
  */
 #define TM_MAX_FRAMES_MERGE 4096
 int tm_profile__merge_sites(struct tm_profile *dst, const struct tm_profile *src);
+/* The same, with @root (when not NULL) added as each site's outermost frame. */
+int tm_profile__merge_sites_under(struct tm_profile *dst, const struct tm_profile *src, const struct tm_frame *root);
+/* Add @child (taken over, freed with p) as one more process of p's tree. 0 or -ENOMEM. */
+int tm_profile__add_proc(struct tm_profile *p, struct tm_profile *child);
+/* The profile of pid in p's tree (p itself, or its latest image of that pid among procs); NULL = none. */
+const struct tm_profile *tm_profile__find_pid(const struct tm_profile *p, int32_t pid);
 /* Append a timeline point; samples must come in time order. */
 int tm_profile__add_sample(struct tm_profile *p, const struct tm_sample *s);
 int tm_profile__set_counter(struct tm_profile *p, int is_drop, const char *name, uint64_t v);
@@ -210,7 +252,8 @@ int tm_profile__set_process(struct tm_profile *p, const struct tm_profile_proces
 
 /*
  * Make the process's exit the end (report --at-exit): every site's live
- * values become its values at the exit, and so do the totals.
+ * values become its values at the exit, and so do the totals; so for every
+ * process of a tree.
  */
 void tm_profile__at_exit(struct tm_profile *p);
 /* "exit", "finalization"; NULL when out of range. */

@@ -11,6 +11,7 @@
 
 #include "tidemark_common.h"
 #include "report/json_writer.h"
+#include "report/procs.h"
 #include "report/report.h"
 
 static void json_frame(FILE *out, const struct tm_frame *f)
@@ -125,24 +126,20 @@ static void json_sizes(const struct tm_profile *p, FILE *out)
 			p->size_hist[i].bytes);
 		first = 0;
 	}
-	fputs(first ? "]\n" : "\n  ]\n", out);
+	fputs(first ? "]" : "\n  ]", out);
 }
 
-int tm_report__json(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
+/* "views": every view's ranked sites (the root's, and each process's of a tree). */
+static int json_views(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
 {
-	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
 	struct tm_profile *rows = NULL;
 	unsigned int v;
 	int err;
 
-	err = tm_report__begin(p, out, o, &def, &o);
-	err = err ?: tm_report__rows(p, o->flags, &rows);
+	/* one row per printed stack (tm_report__rows), per process of a tree too */
+	err = tm_report__rows(p, o->flags, &rows);
 	if (err)
 		return err;
-
-	fputs("{\n  \"version\": 1,\n", out);
-	tm_json__profile_header(out, p, 2);
-
 	fputs("  \"views\": {\n", out);
 	for (v = 0; v < TM_VIEW__COUNT; v++) {
 		err = json_view(rows, out, (enum tm_report_view)v, o);
@@ -153,10 +150,36 @@ int tm_report__json(const struct tm_profile *p, FILE *out, const struct tm_repor
 	tm_report__rows_free(rows);
 	if (err)
 		return err;
-	fputs("  },\n", out);
+	fputs("  }", out);
+	return 0;
+}
+
+int tm_report__json(const struct tm_profile *p, FILE *out, const struct tm_report_opts *o)
+{
+	struct tm_report_opts def = { .view = TM_VIEW_PEAK };
+	int err;
+
+	err = tm_report__begin(p, out, o, &def, &o);
+	if (err)
+		return err;
+
+	fputs("{\n  \"version\": 1,\n", out);
+	tm_json__profile_header(out, p, 2);
+
+	err = json_views(p, out, o);
+	if (err)
+		return err;
+	fputs(",\n", out);
 	json_timeline(p, out);
 	json_sizes(p, out);
-	fputs("}\n", out);
+	/* a tree: the keys above stay the root process's (JSON v1 only gains keys) */
+	if (tm_procs__is_tree(p)) {
+		fputs(",\n", out);
+		err = tm_procs__json(p, out, o, json_views);
+		if (err)
+			return err;
+	}
+	fputs("\n}\n", out);
 	if (fflush(out) || ferror(out))
 		return -EIO;
 	return 0;

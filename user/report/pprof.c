@@ -80,7 +80,9 @@ enum {
 };
 enum { VALUE_TYPE_TYPE = 1, VALUE_TYPE_UNIT = 2 };
 enum { SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3 };
-enum { LABEL_KEY = 1, LABEL_STR = 2 };
+enum { LABEL_KEY = 1,
+       LABEL_STR = 2,
+       LABEL_NUM = 3 };
 enum {
 	MAPPING_ID = 1,
 	MAPPING_MEMORY_START = 2,
@@ -594,6 +596,7 @@ static void encode_samples(struct writer *w, struct tm_buf *body, struct tm_buf 
 	const struct tm_profile *p = w->p;
 	uint32_t key = str_idx(w, "allocator"), pod_key = 0, pod_val = 0, ctr_key = 0, ctr_val = 0;
 	struct tm_container_ids cids;
+	const struct tm_frame *root;
 	uint64_t v[V__COUNT];
 	const char *kind;
 	size_t i, n;
@@ -643,6 +646,18 @@ static void encode_samples(struct writer *w, struct tm_buf *body, struct tm_buf 
 		if (ctr_key) {
 			pb_uint(sub, LABEL_KEY, ctr_key);
 			pb_uint(sub, LABEL_STR, ctr_val);
+			pb_msg(msg, SAMPLE_LABEL, sub);
+		}
+		/* every process of a tree at once: its root frame names the process, to group by */
+		root = s->nframes ? &p->frames[s->frames[s->nframes - 1]] : NULL;
+		if (root && root->kind == TM_FRAME_PROCESS) {
+			const char *comm = root->function ? strchr(root->function, ':') : NULL;
+
+			pb_uint(sub, LABEL_KEY, str_idx(w, "pid"));
+			pb_uint(sub, LABEL_NUM, root->line);
+			pb_msg(msg, SAMPLE_LABEL, sub);
+			pb_uint(sub, LABEL_KEY, str_idx(w, "comm"));
+			pb_uint(sub, LABEL_STR, str_idx(w, comm ? comm + 2 : "?"));
 			pb_msg(msg, SAMPLE_LABEL, sub);
 		}
 		pb_msg(body, PROFILE_SAMPLE, msg);

@@ -59,18 +59,18 @@ int tm_progress__due(const struct tm_progress *pg, uint64_t now_ns)
 	return pg->out && now_ns >= pg->last_ns + TM_PROGRESS_INTERVAL_NS;
 }
 
-void tm_progress__update(struct tm_progress *pg, uint64_t now_ns, const struct tm_proc *p)
+void tm_progress__show(struct tm_progress *pg, uint64_t now_ns, uint64_t allocs, int64_t live, uint64_t peak,
+		       uint64_t dropped)
 {
-	uint64_t allocs, dt;
+	uint64_t dt;
 	char line[256];
 
 	if (!tm_progress__due(pg, now_ns))
 		return;
-	allocs = tm_progress__allocs(p);
 	dt = now_ns - pg->last_ns;
 	tm_progress__format(line, sizeof(line), now_ns - pg->start_ns,
-			    allocs > pg->last_allocs ? (allocs - pg->last_allocs) * 1000000000ull / dt : 0,
-			    p->live_bytes, p->peak_bytes, tm_progress__dropped(p));
+			    allocs > pg->last_allocs ? (allocs - pg->last_allocs) * 1000000000ull / dt : 0, live, peak,
+			    dropped);
 	fprintf(pg->out, "\r%s\033[K", line);
 	fflush(pg->out);
 	pg->last_ns = now_ns;
@@ -78,6 +78,11 @@ void tm_progress__update(struct tm_progress *pg, uint64_t now_ns, const struct t
 	pg->shown = 1;
 	if (pg->out == stderr)
 		tm_log_status_line = 1;
+}
+
+void tm_progress__update(struct tm_progress *pg, uint64_t now_ns, const struct tm_proc *p)
+{
+	tm_progress__show(pg, now_ns, tm_progress__allocs(p), p->live_bytes, p->peak_bytes, tm_progress__dropped(p));
 }
 
 void tm_progress__clear(struct tm_progress *pg)

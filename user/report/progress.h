@@ -46,6 +46,10 @@ int tm_progress__due(const struct tm_progress *pg, uint64_t now_ns);
 /* Redraw from @p when one is due at @now_ns. */
 void tm_progress__update(struct tm_progress *pg, uint64_t now_ns, const struct tm_proc *p);
 
+/* Redraw from totals when one is due at @now_ns (a process tree's: the sums over its processes). */
+void tm_progress__show(struct tm_progress *pg, uint64_t now_ns, uint64_t allocs, int64_t live, uint64_t peak,
+		       uint64_t dropped);
+
 /* Wipe the line (before a summary or a warning). */
 void tm_progress__clear(struct tm_progress *pg);
 

@@ -19,6 +19,7 @@
 
 #include "tidemark_common.h"
 #include "report/fmt.h"
+#include "report/procs.h"
 #include "report/report.h"
 #include "report/text.h"
 #include "report/width.h"
@@ -840,6 +841,8 @@ int tm_report__text(const struct tm_profile *p, FILE *out, const struct tm_repor
 	tm_report__rows_free(rows);
 	if (err)
 		return err;
+	if (tm_procs__is_tree(p))
+		tm_procs__table(p, out);
 	if (fflush(out) || ferror(out))
 		return -EIO;
 	return 0;

@@ -160,7 +160,7 @@ static int cmp_by_count(const void *pa, const void *pb)
 
 int tm_report__frame_hidden(const struct tm_frame *f, unsigned int flags)
 {
-	return (flags & TM_REPORT_PYTHON_ONLY) && f->kind != TM_FRAME_PYTHON;
+	return (flags & TM_REPORT_PYTHON_ONLY) && f->kind == TM_FRAME_NATIVE;
 }
 
 int tm_report__site_truncated(const struct tm_site *s)

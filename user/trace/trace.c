@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include "util/demangle.h"
 #include "trace/trace.h"
 #include "tidemark.skel.h"
+#include "util/hash.h"
 #include "util/path.h"
 
 /* One watched process: what it maps, as seen over its life. */
@@ -58,6 +60,10 @@ struct tm_watch {
 	/* Its allocator library, when not glibc: its own mappings are not the heap (alloc_code). */
 	ino_t own_ino;
 	int own_set;
+	/* `run` following children: why this image is not fully traced; "" = it is. */
+	char note[400];
+	uint64_t sites_sig;        /* the allocator sites its links are on (sites_sig()); 0 = none */
+	int gone;                  /* its process exited: its links are a dead task's */
 	/* Its allocator is probed (late_seen starts with its scope); objects checked since (dlopen). */
 	int alloc_known;
 	ino_t *late_seen;
@@ -91,6 +97,10 @@ static const struct {
 	{ "brk", TM_KIND_BRK },
 };
 
+/* The calls that make a process: tp_child_start is on the return of each (`run` following children). */
+#define TM_FORK_CALLS 4
+static const char *const fork_calls[TM_FORK_CALLS] = { "clone", "clone3", "fork", "vfork" };
+
 struct tm_trace {
 	struct tidemark_bpf *skel;
 	struct ring_buffer *rb;
@@ -115,9 +125,14 @@ struct tm_trace {
 	uint64_t glibc_keys[64];
 	size_t nglibc_keys;
 	struct libc_cache libc_cache;
-	uint64_t probe_failures;   /* processes whose libc could not be probed (gone too soon) */
+	uint64_t probe_failures; /* processes whose libc could not be probed (gone too soon) */
+	int children;            /* `run` follows the command's children (TM_EV_CHILD*) */
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
-	struct bpf_link *sys_links[2 * TM_SYSCALLS]; /* tp_sys_enter and tp_sys_exit on each syscall */
+	int lite;                /* --mode lite: no allocator probes, on children neither */
+	int python_told;         /* a CPython without the walker was said on stderr once */
+	/* tp_sys_enter and tp_sys_exit on each syscall; tp_child_start on each fork call's return */
+	struct bpf_link *sys_links[2 * TM_SYSCALLS];
+	struct bpf_link *child_links[TM_FORK_CALLS];
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -193,10 +208,25 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 		if (err == -EAGAIN)
 			return;
 		w->python = -1;
-		pr_warn("tidemark: pid %d is CPython (%s), but the command run is not, so no Python stack walker "
-			"was loaded: its stacks are native only (run the interpreter as the command, or attach "
-			"to it)\n",
-			w->pid, where.path);
+		/* A tree may start many: said in full once, and in each one's own note (its section). */
+		if (!t->python_told++)
+			pr_warn("tidemark: pid %d is CPython (%s), but the command run is not, so no Python stack "
+				"walker was loaded: its stacks are native only (run the interpreter as the command, "
+				"or attach to it)\n",
+				w->pid, where.path);
+		else
+			pr_debug("tidemark: pid %d is CPython (%s): native stacks only\n", w->pid, where.path);
+		if (t->children) {
+			size_t len = strlen(w->note);
+
+			snprintf(w->note + len, sizeof(w->note) - len,
+				 "%sCPython, but the command run is not: no Python stack walker was loaded, its "
+				 "stacks are native only",
+				 len ? "; " : "");
+		}
+		/* Its end needs no walker: its leaks are still taken where its finalization starts. */
+		if (!err && t->end_probe)
+			tm_trace__attach_python_end(t, w->pid, where.open);
 		return;
 	}
 	if (err == -EAGAIN) {
@@ -236,7 +266,10 @@ static void try_python(struct tm_trace *t, struct tm_watch *w)
 
 static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict);
 static void own_code_refresh(struct tm_trace *t, struct tm_watch *w);
+static void watch_drop_links(struct tm_watch *w);
+static void retry_python(struct tm_trace *t);
 static void check_late_allocator(struct tm_watch *w);
+static void late_scope(struct tm_watch *w, const struct tm_allocator *a);
 
 static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 {
@@ -305,6 +338,123 @@ static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
 	return w;
 }
 
+/*
+ * Which probe sites @a puts where: (device, inode, offset) of each. Two images
+ * with the same signature need the same probes, and a task's probes outlive
+ * its exec (the kernel filters them by task), so an exec into a program with
+ * the same allocator keeps them: unregistering a uprobe waits for an RCU grace
+ * period, the most expensive step of following an exec.
+ */
+static uint64_t sites_sig(const struct tm_allocator *a)
+{
+	struct tm_alloc_site *sites;
+	uint64_t h = 1469598103934665603ULL;
+	struct stat st;
+	size_t n, i;
+
+	if (tm_probe_site__alloc_sites(a, &sites, &n))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (stat(sites[i].path, &st)) {
+			h = 0;
+			break;
+		}
+		h = tm_hash(h, &st.st_dev, sizeof(st.st_dev));
+		h = tm_hash(h, &st.st_ino, sizeof(st.st_ino));
+		h = tm_hash(h, &sites[i].off, sizeof(sites[i].off));
+		h = tm_hash(h, &sites[i].fn->kind, sizeof(sites[i].fn->kind));
+	}
+	free(sites);
+	return n ? h : 0;
+}
+
+/*
+ * `run` following children: a traced process forked pid (TM_EV_CHILD), or a
+ * followed process exec'd (TM_EV_CHILD_EXEC). It is held before its first
+ * instruction: probe its allocator (a fork child's is its parent's, mapped
+ * already; a new image's is resolved as its dynamic loader will find it),
+ * configure the Python walker, count it, and continue it.
+ */
+static void follow_child(struct tm_trace *t, const struct tm_event *ev)
+{
+	pid_t pid = (pid_t)ev->tgid;
+	int exec = ev->type == TM_EV_CHILD_EXEC, err;
+	struct tm_allocator a = { .provider = -1 };
+	struct tm_watch *w = watch_find(t, pid);
+	int gone = w && w->gone;
+	char desc[300];
+	uint64_t sig;
+
+	if (w) {
+		tm_maps__free(&w->maps);
+		memset(&w->py_cfg, 0, sizeof(w->py_cfg));
+		w->python = 0;
+		w->py_pending = 0;
+		w->own_ino = 0;
+		w->own_set = 0;
+	} else {
+		w = watch_add(t, pid);
+	}
+	if (!w) {
+		kill(pid, SIGCONT);
+		return;
+	}
+	w->inc = (__u32)ev->arg;
+	w->gone = 0;
+	w->hold = 1;
+	w->at_exec = exec;
+	w->armed = !exec; /* a fork child is counted at once: it has not run yet */
+	w->note[0] = 0;
+	tm_trace__refresh_maps(t, pid);
+	/* at the exec only the executable and the dynamic loader are mapped: resolve as ld.so will */
+	err = t->lite ? 0 : tm_allocator__of_pid(&a, pid, exec ? NULL : &w->maps);
+	if (t->lite) {
+		/* --mode lite: its mappings only, as for the command itself */
+	} else if (err) {
+		snprintf(w->note, sizeof(w->note), "its executable cannot be read (%s): only its mappings are counted",
+			 strerror(-err));
+	} else if (a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER || !a.nprobes) {
+		char proc_exe[64], exe[PATH_MAX];
+		ssize_t n;
+		size_t plen;
+
+		tm_allocator__describe(&a, desc, sizeof(desc));
+		/* said with the executable's own name, not the /proc path it was read through */
+		snprintf(proc_exe, sizeof(proc_exe), "/proc/%d/exe", (int)pid);
+		plen = strlen(proc_exe);
+		n = readlink(proc_exe, exe, sizeof(exe) - 1);
+		if (n > 0 && !strncmp(desc, proc_exe, plen)) {
+			exe[n] = 0;
+			snprintf(w->note, sizeof(w->note), "%.200s%s", exe, desc + plen);
+		} else {
+			snprintf(w->note, sizeof(w->note), "%s", desc);
+		}
+	} else if (!exec || gone || !w->nlinks || !(sig = sites_sig(&a)) || sig != w->sites_sig) {
+		/* a fork child is a new task (and a reused pid another): earlier probes are not its own */
+		watch_drop_links(w);
+		err = tm_trace__attach_allocator(t, pid, &a);
+		if (err)
+			snprintf(w->note, sizeof(w->note), "its allocator could not be probed (%s)", strerror(-err));
+	} else {
+		/* an exec keeping its probes: a new program, whose later allocator libraries are news again */
+		late_scope(w, &a);
+	}
+	tm_allocator__free(&a);
+	if (w->note[0])
+		pr_debug("tidemark run: pid %d: %s\n", pid, w->note);
+	try_python(t, w);
+	if (!w->armed)
+		watch_arm(t, w, 1);
+	kill(pid, SIGCONT);
+}
+
+const char *tm_trace__follow_note(struct tm_trace *t, pid_t pid)
+{
+	struct tm_watch *w = watch_find(t, pid);
+
+	return w ? w->note : "";
+}
+
 static int handle_event(void *ctx, void *data, size_t len)
 {
 	struct tm_trace *t = ctx;
@@ -339,10 +489,25 @@ static int handle_event(void *ctx, void *data, size_t len)
 		if (w && w->hold)
 			kill((pid_t)ev->tgid, SIGCONT);
 		break;
+	case TM_EV_CHILD:
+	case TM_EV_CHILD_EXEC:
+		/* the caller first, while it is held: what it reads of the process (its command) is there */
+		if (t->on_event)
+			t->on_event(t->on_event_ctx, ev, NULL);
+		follow_child(t, ev);
+		/*
+		 * Placing a child's probes takes milliseconds, a tree's many: an
+		 * interpreter started meanwhile is not kept waiting for the poll's end.
+		 */
+		retry_python(t);
+		return 0;
 	case TM_EV_EXIT:
 		if (len < sizeof(struct tm_exit_event))
 			return 0;
 		final = &((const struct tm_exit_event *)data)->proc;
+		w = watch_find(t, (pid_t)ev->tgid);
+		if (w && w->inc == (__u32)ev->arg && final->exit_time_ns)
+			w->gone = 1;
 		break;
 	default:
 		break;
@@ -386,11 +551,16 @@ void tm_trace__select_programs(struct tidemark_bpf *s, const struct tm_trace_opt
 	bpf_program__set_autoload(s->progs.syscall_wrapper_enter, uprobes);
 	/* the daemon's: following forks of what it selected, and deleting what it forgot */
 	bpf_program__set_autoload(s->progs.reap, o->daemon);
-	bpf_program__set_autoload(s->progs.tp_fork, o->daemon);
+	/* and `run`'s, unless --no-children: a fork of a traced process, held at its first return */
+	bpf_program__set_autoload(s->progs.tp_fork, o->daemon || o->children);
+	bpf_program__set_autoload(s->progs.tp_child_start, !o->daemon && o->children);
 	bpf_program__set_autoload(s->progs.tp_oom_victim, oom_task);
 }
 
-/* The syscall tracepoints: two programs, each placed on four tracepoints with a cookie. */
+/*
+ * The syscall tracepoints: two programs, each placed on four tracepoints with
+ * a cookie; and, following children, one on the return of each fork call.
+ */
 static int attach_syscalls(struct tm_trace *t)
 {
 	char tp[32];
@@ -410,6 +580,12 @@ static int attach_syscalls(struct tm_trace *t)
 		if (!l)
 			goto fail;
 		t->sys_links[2 * i + 1] = l;
+	}
+	for (i = 0; t->children && i < TM_FORK_CALLS; i++) {
+		snprintf(tp, sizeof(tp), "sys_exit_%s", fork_calls[i]);
+		t->child_links[i] = bpf_program__attach_tracepoint(t->skel->progs.tp_child_start, "syscalls", tp);
+		if (!t->child_links[i])
+			goto fail;
 	}
 	return 0;
 fail:
@@ -458,6 +634,20 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		bpf_map__set_max_entries(t->skel->maps.procs, o->max_procs);
 	if (o->max_regions)
 		bpf_map__set_max_entries(t->skel->maps.regions, o->max_regions);
+	t->children = !o->daemon && o->children;
+	t->skel->rodata->follow_children = t->children;
+	if (t->children) {
+		struct rlimit rl;
+
+		/* Each process's end travels in the ring (~1 KiB): room for a tree's worth between two polls. */
+		bpf_map__set_max_entries(t->skel->maps.events, 1u << 20);
+		/* ~20 uprobe links a process, kept until the end (closing one waits for RCU) */
+		if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	t->lite = o->lite;
 	/* Tracepoints: the programs filter by tgid through the procs map. */
 	err = tm_kernel__tracefs();
 	if (err)
@@ -695,6 +885,25 @@ static int late_seen_add(struct tm_watch *w, ino_t ino)
 	return 0;
 }
 
+/* Its allocator @a is probed: the objects of its scope are its own, only what it loads later is news. */
+static void late_scope(struct tm_watch *w, const struct tm_allocator *a)
+{
+	size_t n;
+
+	free(w->late_seen);
+	free(w->late_note);
+	w->late_seen = NULL;
+	w->late_note = NULL;
+	w->nlate_seen = 0;
+	for (n = 0; n < a->nobjs; n++) {
+		struct stat st;
+
+		if (!stat(a->objs[n], &st))
+			late_seen_add(w, st.st_ino);
+	}
+	w->alloc_known = 1;
+}
+
 /*
  * An allocator library the process mapped after its allocator was probed
  * (dlopen of libjemalloc to call its mallocx, a plugin bringing its own):
@@ -810,14 +1019,8 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
 	free(sites);
 	if (err)
 		return err;
-	/* The objects of its scope are its allocator's: only what it loads later is news. */
-	for (n = 0; n < a->nobjs; n++) {
-		struct stat st;
-
-		if (!stat(a->objs[n], &st))
-			late_seen_add(w, st.st_ino);
-	}
-	w->alloc_known = 1;
+	w->sites_sig = sites_sig(a);
+	late_scope(w, a);
 	/* A library of its own (not glibc, not inside the executable): its mappings outside calls are its own. */
 	if (a->family != TM_ALLOC_GLIBC && a->provider > 0) {
 		struct stat st;
@@ -1207,14 +1410,21 @@ int tm_trace__disarm(struct tm_trace *t, pid_t pid)
 	return w ? watch_arm(t, w, 0) : -ENOENT;
 }
 
-int tm_trace__poll(struct tm_trace *t, int timeout_ms)
+/* CPythons not ready to be read when last tried: again now (their first Python frames are at stake). */
+static void retry_python(struct tm_trace *t)
 {
-	int n = ring_buffer__poll(t->rb, timeout_ms);
 	size_t i;
 
 	for (i = 0; i < t->nwatch; i++)
 		if (t->watch[i].py_pending && !t->watch[i].python)
 			try_python(t, &t->watch[i]);
+}
+
+int tm_trace__poll(struct tm_trace *t, int timeout_ms)
+{
+	int n = ring_buffer__poll(t->rb, timeout_ms);
+
+	retry_python(t);
 	return n == -EINTR ? 0 : n;
 }
 
@@ -1816,6 +2026,8 @@ void tm_trace__destroy(struct tm_trace *t)
 	ring_buffer__free(t->rb);
 	for (i = 0; i < 2 * TM_SYSCALLS; i++)
 		bpf_link__destroy(t->sys_links[i]);
+	for (i = 0; i < TM_FORK_CALLS; i++)
+		bpf_link__destroy(t->child_links[i]);
 	for (i = 0; i < t->nwatch; i++) {
 		tm_maps__free(&t->watch[i].maps);
 		watch_drop_links(&t->watch[i]);

@@ -38,6 +38,7 @@ struct tm_trace_opts {
 	int lite;                         /* no allocator uprobes at all: their programs are not loaded */
 	unsigned int max_allocs_per_proc; /* caps per process (0 = none); beyond: counted proc_cap */
 	unsigned int max_stacks_per_proc;
+	int children; /* `run`: follow the command's children through fork and exec */
 };
 
 struct tm_trace;
@@ -145,6 +146,11 @@ int tm_trace__stats(struct tm_trace *t, struct tm_stats *sum);
 int tm_trace__select_comm(struct tm_trace *t, const char *comm);
 int tm_trace__select_exe(struct tm_trace *t, uint64_t kdev, uint64_t ino);
 int tm_trace__select_cgroup(struct tm_trace *t, enum tm_cg_hier hier, uint64_t id);
+/*
+ * `run` following children: why pid's current image is not fully traced
+ * ("" when it is), e.g. a static binary whose allocator cannot be probed.
+ */
+const char *tm_trace__follow_note(struct tm_trace *t, pid_t pid);
 /* What the allocator probes did so far, as the kernel counted. */
 struct tm_probe_hits {
 	uint64_t hits;   /* uprobe and uretprobe program runs: one trap each */

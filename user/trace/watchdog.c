@@ -54,6 +54,12 @@ static void __attribute__((noreturn)) watchdog_main(int rfd, int pidfd)
 	}
 	/* Gone (or done): continue the child. Harmless if it is running or has exited. */
 	syscall(SYS_pidfd_send_signal, WD_PIDFD, SIGCONT, NULL, 0);
+	/*
+	 * And its descendants that `run` follows, held for their probes at a fork
+	 * or exec: they are in our process group (the loader's and the child's)
+	 * unless they left it. A process that never stopped ignores a SIGCONT.
+	 */
+	kill(0, SIGCONT);
 	_exit(0);
 }
 
