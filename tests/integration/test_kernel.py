@@ -5,6 +5,7 @@ container), gt_alloc's ground truth to the byte and `make demo`; and a host that
 missing, a non-zero exit, and nothing left attached. Each case is made real in a private mount
 namespace or a child's own seccomp filter and capability set, never by faking tidemark's view."""
 import ctypes
+import json
 import os
 import shutil
 import struct
@@ -131,11 +132,141 @@ def test_bpf_syscall_refused():
             preexec_fn=seccomp_deny_bpf(38))
 
 
-def test_below_the_floor():
-    skip("needs a kernel below 6.1 to boot: Debian 12's archive has only 6.1 and 6.12 "
-         "(the message is one line naming the version, the floor 6.1 and the missing features)")
+# What user/trace/kernel.c probes, newest first as it names them, with the BTF enumerator that a
+# kernel which has the feature declares: the kernel's own word, read apart from libbpf's probes.
+FEATURES = [("bpf_loop()", "5.17", "BPF_FUNC_loop"),
+            ("bpf_task_pt_regs()", "5.15", "BPF_FUNC_task_pt_regs"),
+            ("BPF_PROG_TYPE_SYSCALL", "5.14", "BPF_PROG_TYPE_SYSCALL"),
+            ("bpf_for_each_map_elem()", "5.13", "BPF_FUNC_for_each_map_elem"),
+            ("task local storage", "5.11", "BPF_MAP_TYPE_TASK_STORAGE"),
+            ("bpf_get_current_task_btf()", "5.11", "BPF_FUNC_get_current_task_btf"),
+            ("the BPF ring buffer", "5.8", "BPF_MAP_TYPE_RINGBUF")]
+# Debian 11's 5.10 (tests/vm/run.sh --kernel 5.10) has the ring buffer and none of the rest.
+MISSING_5_10 = ["bpf_loop() (5.17)", "bpf_task_pt_regs() (5.15)", "BPF_PROG_TYPE_SYSCALL (5.14)",
+                "bpf_for_each_map_elem() (5.13)", "task local storage (5.11)",
+                "bpf_get_current_task_btf() (5.11)"]
+
+
+def btf_enumerators():
+    if not shutil.which("bpftool"):
+        skip("no bpftool (Debian bpftool, a build dependency)")
+    r = subprocess.run(["bpftool", "btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "raw"],
+                       capture_output=True, text=True, timeout=300)
+    eq(r.returncode, 0, f"bpftool dumps the kernel's BTF ({r.stderr.strip()[-200:]})")
+    return {ln.split("'")[1] for ln in r.stdout.splitlines() if ln.startswith("\t'") and " val=" in ln}
+
+
+def missing_by_btf():
+    names = btf_enumerators()
+    check("BPF_MAP_TYPE_HASH" in names, "the BTF dump lists enum bpf_map_type's enumerators")
+    return [f"{what} ({since})" for what, since, enum in FEATURES if enum not in names]
+
+
+def below_the_floor():
+    """The line every tracing command prints here, from the kernel's BTF; skips at or above 6.1."""
+    missing = missing_by_btf()
+    rel = os.uname().release
+    if not missing:
+        skip(f"Linux {rel} has every feature tidemark probes: the refusal is proven in Debian 11's "
+             "5.10 (tests/vm/run.sh --kernel 5.10)")
+    if rel.startswith("5.10."):
+        eq(missing, MISSING_5_10, f"what Linux {rel}'s BTF lacks")
+    return lambda cmd: (f"tidemark {cmd}: Linux {rel} is below tidemark's floor (6.1): it lacks "
+                        f"{', '.join(missing)}; use Linux 6.1 or later")
+
+
+def traces():
+    """What a refusal must leave as it found: the BPF programs loaded and the mounts."""
+    r = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, f"bpftool prog show ({r.stderr.strip()[-200:]})")
+    with open("/proc/self/mountinfo") as f:
+        mounts = sorted(" ".join(ln.split()[3:5]) + " " + ln.split(" - ")[1].split()[0] for ln in f)
+    return sorted(p["id"] for p in json.loads(r.stdout)), mounts
+
+
+def refused_below_the_floor(r, line, what, before):
+    eq(r.returncode, 1, f"{what}: exit status")
+    eq(r.stderr.splitlines(), [line], f"{what}: one line on stderr")
+    after = traces()
+    eq(after[0], before[0], f"{what}: the BPF programs loaded are those before it")
+    eq(after[1], before[1], f"{what}: the mounts are those before it (tracefs not mounted)")
+
+
+def test_feature_probes_match_btf():
+    """Each feature probe kernel.c makes (libbpf's, which load a program or create a map) says what
+    the kernel's BTF says, on whatever kernel this runs: 6.18 on the host, 6.1 and 5.10 in guests."""
+    missing = missing_by_btf()
+    r = subprocess.run([TIDEMARK, "run", "-v", "-o", os.path.join(OUT, f"probes-{os.getpid()}.tdm"), "--",
+                        "/bin/true"], capture_output=True, text=True, timeout=300)
+    said = {}
+    for ln in r.stderr.splitlines():
+        if ln.startswith("tidemark: kernel feature ") and ": " in ln[25:]:
+            feat, verdict = ln[25:].rsplit(": ", 1)
+            said[feat] = verdict
+    for what, since, enum in FEATURES:
+        want = "missing" if f"{what} ({since})" in missing else "present"
+        eq(said.get(f"{what} ({since})"), want, f"the probe of {what} agrees with BTF's {enum}")
+    eq(r.returncode, 1 if missing else 0, f"run -v -- /bin/true's exit status ({r.stderr.strip()[-200:]})")
+
+
+def test_below_the_floor_run():
+    line = below_the_floor()
+    before = traces()
+    # gt_hold 1 prints "mapped 1" and waits for a line: not a byte of it means it never started.
+    hold = os.path.join(WORKLOADS, "gt_hold")
+    marker = os.path.join(OUT, f"floor-run-{os.getpid()}")
+    r = subprocess.run([TIDEMARK, "run", "--", "sh", "-c", f'echo started > {marker}; exec {hold} 1'],
+                       input="\n", capture_output=True, text=True, timeout=120)
+    refused_below_the_floor(r, line("run"), "run", before)
+    eq(r.stdout, "", "run: the command printed nothing")
+    check(not os.path.exists(marker), "run: the command was not started")
+    # The same command on its own does run, to its exit status 7.
+    r = subprocess.run(["sh", "-c", f'echo started > {marker}; exec {hold} 1'], input="\n",
+                       capture_output=True, text=True, timeout=120)
+    eq((r.returncode, r.stdout), (7, "mapped 1\ndone\n"), "the command alone")
+    check(os.path.exists(marker), "the command alone started")
+    os.unlink(marker)
+
+
+def test_below_the_floor_attach():
+    line = below_the_floor()
+    before = traces()
+    t = subprocess.Popen([os.path.join(WORKLOADS, "gt_hold"), "1"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        eq(t.stdout.readline(), "mapped 1\n", "the target is up")
+        clean = target_bytes(t.pid, "malloc")
+        r = subprocess.run([TIDEMARK, "attach", "-p", str(t.pid), "-o",
+                            os.path.join(OUT, f"floor-{os.getpid()}.tdm")],
+                           capture_output=True, text=True, timeout=120)
+        refused_below_the_floor(r, line("attach"), "attach", before)
+        check(not os.path.exists(os.path.join(OUT, f"floor-{os.getpid()}.tdm")), "attach: no capture written")
+        eq(target_bytes(t.pid, "malloc"), clean, "attach: the target's malloc is as it was")
+        with open(f"/proc/{t.pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        eq(state, "S", "attach: the target waits on its stdin, not stopped")
+        out, _ = t.communicate("\n", timeout=120)
+        eq((t.returncode, out), (7, "done\n"), "attach: the target runs on to its exit status")
+    finally:
+        if t.poll() is None:
+            t.kill()
+            t.wait()
+
+
+def test_below_the_floor_daemon():
+    line = below_the_floor()
+    before = traces()
+    outdir = os.path.join(OUT, f"floor-daemon-{os.getpid()}")
+    for argv, cmd in ((["daemon", "--output-dir", outdir], "daemon"),
+                      (["daemon", "--mode", "full", "--comm", "nothing"], "daemon"),
+                      (["top", "--once"], "top")):
+        r = subprocess.run([TIDEMARK, *argv], capture_output=True, text=True, timeout=120)
+        refused_below_the_floor(r, line(cmd), " ".join(argv[:3]), before)
+        eq(r.stdout, "", f"{' '.join(argv[:3])}: nothing on stdout")
+    check(not os.path.exists(outdir), "daemon: its --output-dir was not created")
 
 
 if __name__ == "__main__":
     main([test_run_without_tracefs, test_demo_without_tracefs, test_no_capabilities, test_no_btf,
-          test_no_uprobes, test_bpf_syscall_refused, test_below_the_floor])
+          test_no_uprobes, test_bpf_syscall_refused, test_feature_probes_match_btf, test_below_the_floor_run,
+          test_below_the_floor_attach, test_below_the_floor_daemon])

@@ -1,35 +1,57 @@
 #!/bin/sh
-# tests/vm/run.sh [SUITE]: boot Debian 12's stock 6.1 kernel under QEMU and run
-# the integration tests SUITE lists (default tests/vm/suite) inside it.
+# tests/vm/run.sh [--kernel 6.1|5.10] [SUITE]: boot a stock Debian cloud kernel
+# under QEMU and run the integration tests SUITE lists inside it.
+#
+#   6.1 (default)  Debian 12's linux-image-6.1.0-*-cloud-amd64-unsigned, what
+#                  Debian 12 cloud images boot: tidemark's floor. SUITE defaults
+#                  to tests/vm/suite, the ground truth.
+#   5.10           Debian 11's linux-image-5.10.0-*-cloud-amd64-unsigned (with
+#                  BTF), below the floor. SUITE defaults to tests/vm/floor.suite:
+#                  every command refuses in one line and touches nothing.
 #
 # The guest sees the host's root filesystem read-only over virtiofs (QEMU's own
 # virtiofsd, no extra package), with a tmpfs overlay for writes: the tests run
 # against this tree's build, Debian's python3.11 and the pyenv interpreters as
 # they are on the host, with nothing to copy or pack but a busybox initramfs
-# with the kernel's own virtio/fuse/overlay modules. The kernel package (Debian's
-# linux-image-6.1.0-*-cloud-amd64-unsigned, which is what Debian 12 cloud images
-# boot) is fetched once with apt-get download into $TM_VM_CACHE.
+# with the kernel's own virtio/fuse/overlay modules. The kernel package is
+# fetched once with apt-get download into $TM_VM_CACHE: 6.1 from the host's own
+# package index (bookworm), 5.10 from bullseye and bullseye-security through a
+# package index of its own in a temporary directory (the host's apt sources and
+# state are not touched; apt checks the package against the signed Release with
+# debian-archive-keyring, which holds bullseye's keys). When Debian 11's archive
+# cannot be reached and no 5.10 package is cached, the 5.10 guest is skipped
+# with the reason.
 #
-# Prints "guest-6.1: ..." lines and closes with "guest-6.1: N passed, N failed,
+# Prints "guest-K: ..." lines and closes with "guest-K: N passed, N failed,
 # N skipped" (tests/run.sh adds it to make test's totals). TCG: no /dev/kvm needed.
 #
-#   TM_VM_CACHE=/var/cache/tidemark-vm   kernel, initramfs, logs
+#   TM_VM_CACHE=/var/cache/tidemark-vm   kernels, initramfs
 #   TM_VM_KERNEL_DEB=PATH                use this kernel package
-#   TM_VM_MEM=4G TM_VM_CPUS=2            guest size
+#   TM_VM_DEBIAN=http://deb.debian.org   the Debian archive 5.10 comes from
+#   TM_VM_MEM=4G TM_VM_CPUS=2            guest size (5.10: 1G)
 #   TM_VM_TIMEOUT=2400                   seconds before the guest is stopped
 #   TM_VM_FILE_TIMEOUT=900               seconds before one test file is stopped
 #
-# The guest reads this tree live: do not rebuild while it runs.
+# The guest reads this tree live: do not rebuild while it runs. Its console is
+# left in tests/out/vm-console-K.log.
 set -u
 cd "$(dirname "$0")/../.."
 tree=$(pwd)
-suite=${1:-tests/vm/suite}
+kv=6.1
+if [ "${1:-}" = --kernel ]; then
+	kv=${2:-}
+	shift 2 2>/dev/null || shift
+fi
+case $kv in
+6.1)	suite=${1:-tests/vm/suite} mem=${TM_VM_MEM:-4G} ;;
+5.10)	suite=${1:-tests/vm/floor.suite} mem=${TM_VM_MEM:-1G} ;;
+*)	echo "tests/vm/run.sh: no guest kernel '$kv': use --kernel 6.1 or --kernel 5.10" >&2; exit 2 ;;
+esac
 cache=${TM_VM_CACHE:-/var/cache/tidemark-vm}
-mem=${TM_VM_MEM:-4G}
 cpus=${TM_VM_CPUS:-2}
 timeout=${TM_VM_TIMEOUT:-2400}
 per_file=${TM_VM_FILE_TIMEOUT:-900}
-P=guest-6.1
+P=guest-$kv
 
 skip() { echo "$P: skip: $*" >&2; echo "$P: 0 passed, 0 failed, 1 skipped"; exit 0; }
 fail() { echo "$P: $*" >&2; echo "$P: 0 passed, 1 failed, 0 skipped"; exit 1; }
@@ -50,8 +72,44 @@ virtiofsd=/usr/lib/qemu/virtiofsd
 [ -x $virtiofsd ] || fail "$virtiofsd missing (it comes with qemu-system-common)"
 
 mkdir -p "$cache" || fail "cannot create $cache: set TM_VM_CACHE to a writable directory"
+# Debian 11's 5.10 from its own archive, with a package index of its own in a
+# temporary directory: the newest package that downloads (a mirror may lag the
+# index it serves), checked by apt against bullseye's signed Release files.
+fetch_bullseye() {
+	mirror=${TM_VM_DEBIAN:-http://deb.debian.org}
+	keys=/usr/share/keyrings/debian-archive-keyring.gpg
+	[ -s $keys ] || skip "$keys missing (debian-archive-keyring): cannot check Debian 11's packages"
+	a=$(mktemp -d "$cache/apt-bullseye.XXXXXX") || fail "mktemp in $cache failed"
+	mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$a/deb"
+	cat > "$a/sources.list" <<-EOS
+	deb [signed-by=$keys] $mirror/debian bullseye main
+	deb [signed-by=$keys] $mirror/debian-security bullseye-security main
+	EOS
+	set -- -o Dir::Etc::sourcelist="$a/sources.list" -o Dir::Etc::sourceparts=- \
+		-o Dir::State::Lists="$a/lists" -o Dir::Cache="$a/cache" -o APT::Sandbox::User=root
+	echo "$P: fetching Debian 11's package index from $mirror" >&2
+	if ! apt-get "$@" update -qq > "$a/log" 2>&1 || grep -q '^E: \|^W: \(Failed\|Some index\)' "$a/log"; then
+		why=$(grep -m 1 '^[EW]: ' "$a/log")
+		rm -rf "$a"
+		skip "Debian 11's archive ($mirror/debian bullseye) is unreachable (${why:-apt-get update failed}); no 5.10 kernel is cached in $cache"
+	fi
+	for name in $(apt-cache "$@" search --names-only '^linux-image-5\.10\.0-[0-9]+-cloud-amd64-unsigned$' |
+		cut -d' ' -f1 | sort -rV); do
+		echo "$P: downloading $name" >&2
+		(cd "$a/deb" && apt-get "$@" download -qq "$name" >> "$a/log" 2>&1) && break
+	done
+	deb=$(ls "$a"/deb/linux-image-5.10.0-*.deb 2>/dev/null | head -n 1)
+	[ -n "$deb" ] && mv "$deb" "$cache/" && deb=$cache/$(basename "$deb")
+	rm -rf "$a"
+	[ -n "$deb" ] || skip "no linux-image-5.10.0-*-cloud-amd64-unsigned downloads from $mirror"
+}
+
 deb=${TM_VM_KERNEL_DEB:-}
-if [ -z "$deb" ]; then
+if [ -z "$deb" ] && [ $kv = 5.10 ]; then
+	# Bullseye is closed: the first one fetched is kept.
+	deb=$(ls "$cache"/linux-image-5.10.0-*-cloud-amd64-unsigned_*.deb 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$deb" ] || fetch_bullseye
+elif [ -z "$deb" ]; then
 	newest() {
 		apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' 2>/dev/null |
 			cut -d' ' -f1 | sort -V | tail -n 1
@@ -90,9 +148,11 @@ if [ ! -s "$initrd" ]; then
 	mkdir -p "$d/bin" "$d/proc" "$d/sys" "$d/dev" "$d/lib/modules"
 	cp /bin/busybox "$d/bin/busybox"
 	for a in $("$d/bin/busybox" --list); do [ "$a" = busybox ] || ln -s busybox "$d/bin/$a"; done
-	for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev \
-		drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci fs/fuse/fuse fs/fuse/virtiofs \
+	# virtio_pci_{legacy,modern}_dev were split out of virtio_pci in 5.14 and 5.15 (marked '~').
+	for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev~ \
+		drivers/virtio/virtio_pci_modern_dev~ drivers/virtio/virtio_pci fs/fuse/fuse fs/fuse/virtiofs \
 		fs/overlayfs/overlay; do
+		case $m in *~) m=${m%"~"}; [ -f "$mods/$m.ko" ] || continue ;; esac
 		[ -f "$mods/$m.ko" ] || { rm -rf "$d"; fail "$kver has no $m.ko"; }
 		cp "$mods/$m.ko" "$d/lib/modules/" && basename "$m.ko" >> "$d/modules.order"
 	done
@@ -109,7 +169,7 @@ vpid=
 cleanup() {
 	[ -n "$vpid" ] && kill "$vpid" 2>/dev/null
 	# the guest's console, kernel messages and all, for a look after the fact
-	mkdir -p tests/out && cp "$log" tests/out/vm-console.log 2>/dev/null
+	mkdir -p tests/out && cp "$log" "tests/out/vm-console-$kv.log" 2>/dev/null
 	rm -rf "$run"
 }
 trap cleanup EXIT
@@ -143,7 +203,7 @@ while read -r what file rest; do
 	passed=$((passed + $1)); failed=$((failed + $3)); skipped=$((skipped + $5))
 done < "$run/out"
 if ! grep -q '^done: ' "$run/out"; then
-	echo "$P: the guest did not finish (qemu exit $rc after $((t1 - t0)) s); console in tests/out/vm-console.log" >&2
+	echo "$P: the guest did not finish (qemu exit $rc after $((t1 - t0)) s); console in tests/out/vm-console-$kv.log" >&2
 	failed=$((failed + 1))
 fi
 echo "$P: $((t1 - t0)) s from boot to power-off"

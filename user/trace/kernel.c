@@ -148,6 +148,7 @@ static int check_features(const char *cmd)
 			ok = libbpf_probe_bpf_prog_type(f->prog_type, NULL);
 		if (ok < 0)
 			pr_debug("tidemark: probing %s failed: %s\n", f->what, strerror(-ok));
+		pr_debug("tidemark: kernel feature %s (%s): %s\n", f->what, f->since, ok > 0 ? "present" : "missing");
 		if (ok > 0)
 			continue;
 		n += snprintf(miss + n, n < sizeof(miss) ? sizeof(miss) - n : 0, "%s%s (%s)", n ? ", " : "",
