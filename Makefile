@@ -4,10 +4,12 @@
 #   make            build ./tidemark
 #   make demo       install what is missing, build, trace tests/workloads/demo
 #   make test       install what is missing, build, run every test (root for the BPF ones):
-#                   format-check, unit, integration, the kernel matrix (Debian 12's 6.1
-#                   under QEMU; TM_VM=0: not), each fuzzer FUZZ_TEST_SECONDS (15)
+#                   format-check, unit, integration, the kernel matrix (Debian 12's 6.1,
+#                   then Debian 11's 5.10, under QEMU; TM_VM=0: not), each fuzzer
+#                   FUZZ_TEST_SECONDS (15)
 #   make unit       the unit tests (no root);  make integration  the root ones alone
-#   make vm-test    only the kernel matrix (tests/vm/run.sh);  make vm-bench  its benchmark
+#   make vm-test    one guest of the kernel matrix (tests/vm/run.sh; KERNEL=6.1 or 5.10,
+#                   SUITE=file);  make vm-bench  its benchmark
 #   make fuzz       each fuzzer FUZZ_SECONDS (60), or FUZZ_RUNS executions
 #   make format     rewrite what strays from .clang-format;  make format-check  fail on it
 #   make install    put tidemark on the PATH and tidemark.1 in the manual (PREFIX=/usr/local)
@@ -23,14 +25,15 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages the build and the tests need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libiberty-dev libncurses-dev pkg-config make gcc
-# qemu-system-x86 busybox-static cpio: tests/vm boots Debian's 6.1 kernel; libcap2-bin: capsh;
+# qemu-system-x86 busybox-static cpio: tests/vm boots Debian's 6.1 and 5.10 kernels (the 5.10
+# package is checked against bullseye's signed Release with debian-archive-keyring); libcap2-bin: capsh;
 # util-linux mount: test_containers.py's unshare, mount --bind and pivot_root;
 # groff-base: test_help renders tidemark.1;
 # libjemalloc2 ... heaptrack: test_allocators.py (each test skips, saying so, without its package);
 # tmux: test_top.py drives `tidemark top` in a real terminal; zstd: test_rows reads heaptrack's .zst.
 DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format qemu-system-x86 \
 	busybox-static cpio libcap2-bin util-linux mount groff-base libjemalloc2 libtcmalloc-minimal4 \
-	libmimalloc2.0 musl-tools g++ redis-server heaptrack tmux zstd
+	libmimalloc2.0 musl-tools g++ redis-server heaptrack tmux zstd debian-archive-keyring
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
@@ -219,10 +222,11 @@ test: test-deps
 	$(Q)tests/run.sh $(UNIT_BINS)
 	$(Q)FUZZ_SEED=1 tests/fuzz/run.sh $(FUZZ_TEST_SECONDS) $(FUZZERS)
 
-# The kernel matrix alone: Debian 12's 6.1 under QEMU (tests/vm/run.sh; SUITE=file to pick tests).
+# One guest of the kernel matrix under QEMU (tests/vm/run.sh): Debian 12's 6.1, or with
+# KERNEL=5.10 Debian 11's below the floor; SUITE=file to pick tests.
 vm-test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES) $(TEST_TOOLS)
-	$(Q)tests/vm/run.sh $(SUITE)
+	$(Q)tests/vm/run.sh $(if $(KERNEL),--kernel $(KERNEL)) $(SUITE)
 
 vm-bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)

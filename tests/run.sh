@@ -57,20 +57,25 @@ if [ $unit_only = 0 ]; then
 			fi
 			echo "$(basename "$t"): $line"
 		done
-		# The kernel matrix: the suite in tests/vm/suite, inside Debian 12's 6.1 under QEMU.
+		# The kernel matrix: tests/vm/suite inside Debian 12's 6.1 (the floor), then
+		# tests/vm/floor.suite inside Debian 11's 5.10 (below it), each under QEMU.
 		if [ "${TM_VM:-1}" != 0 ]; then
-			tests/vm/run.sh > tests/out/vm.log 2>&1; rc=$?
-			grep -E '^guest-6\.1: ' tests/out/vm.log | grep -v ': [0-9]* passed, [0-9]* failed' | sed 's/^/  /'
-			line=$(grep -E '^guest-6\.1: [0-9]+ passed, [0-9]+ failed' tests/out/vm.log | tail -n 1)
-			p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
-			f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-			s=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
-			passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
-			if [ $rc -ne 0 ] && [ "${f:-0}" = 0 ]; then
-				failed=$((failed + 1))
-				tail -n 30 tests/out/vm.log | sed 's/^/  /' >&2
-			fi
-			echo "${line:-guest-6.1: no result (tests/out/vm.log)}"
+			for kv in 6.1 5.10; do
+				log=tests/out/vm-$kv.log
+				[ $kv = 6.1 ] && log=tests/out/vm.log
+				tests/vm/run.sh --kernel $kv > $log 2>&1; rc=$?
+				grep -E "^guest-$kv: " $log | grep -v ': [0-9]* passed, [0-9]* failed' | sed 's/^/  /'
+				line=$(grep -E "^guest-$kv: [0-9]+ passed, [0-9]+ failed" $log | tail -n 1)
+				p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
+				f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+				s=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+				passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+				if [ $rc -ne 0 ] && [ "${f:-0}" = 0 ]; then
+					failed=$((failed + 1))
+					tail -n 30 $log | sed 's/^/  /' >&2
+				fi
+				echo "${line:-guest-$kv: no result ($log)}"
+			done
 		fi
 	fi
 fi
