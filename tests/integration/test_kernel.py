@@ -3,7 +3,9 @@
 container), gt_alloc's ground truth to the byte and `make demo`; and a host that cannot trace
 (no BTF, no uprobes, bpf() refused by seccomp, no CAP_SYS_ADMIN) gets one line naming what is
 missing, a non-zero exit, and nothing left attached. Each case is made real in a private mount
-namespace or a child's own seccomp filter and capability set, never by faking tidemark's view."""
+namespace or a child's own seccomp filter and capability set, never by faking tidemark's view.
+Below the floor (6.1) is made real by booting Debian 11's 5.10 (tests/vm/run.sh --kernel 5.10):
+those tests skip on a kernel that has every feature tidemark probes."""
 import ctypes
 import json
 import os
