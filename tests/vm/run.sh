@@ -40,7 +40,7 @@ tree=$(pwd)
 kv=6.1
 if [ "${1:-}" = --kernel ]; then
 	kv=${2:-}
-	shift 2 2>/dev/null || shift
+	[ $# -ge 2 ] && shift 2 || shift
 fi
 case $kv in
 6.1)	suite=${1:-tests/vm/suite} mem=${TM_VM_MEM:-4G} ;;
