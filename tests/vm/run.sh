@@ -100,8 +100,9 @@ fetch_bullseye() {
 	done
 	deb=$(ls "$a"/deb/linux-image-5.10.0-*.deb 2>/dev/null | head -n 1)
 	[ -n "$deb" ] && mv "$deb" "$cache/" && deb=$cache/$(basename "$deb")
+	why=$(grep '^E: ' "$a/log" | tail -n 1)
 	rm -rf "$a"
-	[ -n "$deb" ] || skip "no linux-image-5.10.0-*-cloud-amd64-unsigned downloads from $mirror"
+	[ -n "$deb" ] || skip "no linux-image-5.10.0-*-cloud-amd64-unsigned downloads from $mirror (${why:-none listed})"
 }
 
 deb=${TM_VM_KERNEL_DEB:-}
