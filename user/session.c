@@ -813,6 +813,15 @@ static void say_cost(struct tm_trace *t, const struct tm_session_opts *o, uint64
 		"%s of it in tidemark's programs): %.0f%% of its %s\n",
 		hits, add, hit_ns / 1e3, measured ? ", measured now" : "", bpf, wall_ns ? 100.0 * est / wall_ns : 0.0,
 		wall);
+	if (wall_ns && est > wall_ns) {
+		char cache[4200];
+
+		tm_calib__cache_path(cache, sizeof(cache));
+		pr_info("tidemark: that is more than the run's wall time: its threads ran on several CPUs at "
+			"once, or the cost of a hit was measured%s while this host was busier (delete %s to "
+			"measure it again)\n",
+			measured ? "" : " earlier in this boot", cache);
+	}
 	if (!wall_ns || est < COST_SUGGEST_SHARE * wall_ns)
 		return;
 	if (o->mode == TM_PROFILE_EXACT && h.bpf_ns > (double)h.hits * hit_ns)

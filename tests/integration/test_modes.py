@@ -114,6 +114,25 @@ def test_cost_cached():
         check(f.read().startswith(f"boot_id {boot} hit_ns "), f"{path} is this boot's")
 
 
+def test_cost_over_the_wall_time():
+    """An estimate above the run's wall time says why it can be and how to measure again, naming the cache."""
+    xdg = os.path.join(OUT, "modes", f"xdg-{os.getpid()}")
+    os.makedirs(os.path.join(xdg, "tidemark"), exist_ok=True)
+    os.chmod(os.path.join(xdg, "tidemark"), 0o700)
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot = f.read().strip()
+    path = os.path.join(xdg, "tidemark", "trap-cost")
+    with open(path, "w") as f:
+        f.write(f"boot_id {boot} hit_ns 999999.0\n")   # 1 ms a hit: 3,000 hits are 3 s, the run far less
+    os.chmod(path, 0o600)
+    r = tidemark("run", "-n", "0", "-o", cap("over_wall"), "--", PAIRS, "1000", env=dict(os.environ, XDG_CACHE_HOME=xdg))
+    eq(r.returncode, 0, f"exit status: {r.stderr[-300:]!r}")
+    check("(1000.00 us a hit on this host," in r.stderr, f"the cached cost is the one used: {r.stderr[-500:]!r}")
+    line = [l for l in r.stderr.splitlines() if "more than the run's wall time" in l]
+    eq(len(line), 1, f"one line says the estimate exceeds the wall time: {r.stderr[-600:]!r}")
+    check(line and f"delete {path} to measure it again" in line[0], f"it names the cache: {line}")
+
+
 def test_lite_sees_the_programs_mappings():
     """lite: gt_alloc's own mmap sites hold the same bytes as in exact mode."""
     out = {}
@@ -216,5 +235,5 @@ def test_py_inlined_warning():
 
 if __name__ == "__main__":
     main([test_mode_report_fields, test_mode_bad_combinations, test_cost_hits_exact, test_cost_cached,
-          test_lite_sees_the_programs_mappings, test_attach_lite, test_lite_numpy_within_2pct,
+          test_cost_over_the_wall_time, test_lite_sees_the_programs_mappings, test_attach_lite, test_lite_numpy_within_2pct,
           test_py_inlined_warning])

@@ -196,15 +196,30 @@ static int read_boot_id(char *buf, size_t len)
 	return 0;
 }
 
-static int open_cache_dir(int *dirfd)
+/* The cache's directory: $XDG_CACHE_HOME/tidemark when that is absolute, else /var/cache/tidemark. */
+static void cache_dir(char *path, size_t len)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME");
-	char path[4096];
 
 	if (xdg && *xdg == '/')
-		snprintf(path, sizeof(path), "%s/tidemark", xdg);
+		snprintf(path, len, "%s/tidemark", xdg);
 	else
-		snprintf(path, sizeof(path), "/var/cache/tidemark");
+		snprintf(path, len, "/var/cache/tidemark");
+}
+
+void tm_calib__cache_path(char *path, size_t len)
+{
+	char dir[4096];
+
+	cache_dir(dir, sizeof(dir));
+	snprintf(path, len, "%s/" CALIB_FILE, dir);
+}
+
+static int open_cache_dir(int *dirfd)
+{
+	char path[4096];
+
+	cache_dir(path, sizeof(path));
 	return tm_outdir__open("tidemark: trap-cost cache", path, TM_OUTDIR_CREATE | TM_OUTDIR_STRICT, dirfd);
 }
 

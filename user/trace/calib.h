@@ -6,6 +6,7 @@
 #ifndef TIDEMARK_CALIB_H
 #define TIDEMARK_CALIB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -15,5 +16,8 @@
  * second) and cached. *measured: 1 when it was measured now. 0 or -errno.
  */
 int tm_calib__hit_ns(double *ns, int *measured);
+
+/* Where the per-boot value is kept, to name it to the user. */
+void tm_calib__cache_path(char *path, size_t len);
 
 #endif
