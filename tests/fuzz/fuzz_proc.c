@@ -2,7 +2,7 @@
 /*
  * fuzz_proc: libFuzzer target for the parsers of /proc text other than maps
  * (fuzz_maps has those): /proc/PID/cgroup (tm_cgroup__parse_proc), statm
- * (tm_proc__parse_statm, tm_proc__parse_statm_anon) and cmdline (tm_proc__join_cmdline). A process
+ * (tm_proc__parse_statm) and cmdline (tm_proc__join_cmdline). A process
  * under trace writes none of these, but a container runtime or a hostile
  * mount can make them say anything. The input is NUL-terminated for the
  * text parsers, as tm_proc__read() hands them over.
@@ -17,7 +17,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = malloc(size + 1), out[64], big[4096];
-	uint64_t pages;
+	struct tm_statm m;
 
 	if (!text)
 		return 0;
@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (!tm_cgroup__parse_proc(text, big, sizeof(big)) && !memchr(big, 0, sizeof(big)))
 		abort();
-	tm_proc__parse_statm(text, &pages);
-	tm_proc__parse_statm_anon(text, &pages);
+	if (!tm_proc__parse_statm(text, &m) && m.shared > m.resident)
+		abort();
 	/* cmdline: the bytes as read, NULs and all */
 	memcpy(text, data, size);
 	tm_proc__join_cmdline(text, size);

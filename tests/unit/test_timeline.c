@@ -114,12 +114,14 @@ static void test_profile_and_rss(void)
 
 	/* RssAnon from statm: resident less shared (file and shmem pages); attach states it. */
 	{
-		uint64_t anon = 0;
+		struct tm_statm m = { 0 };
 
-		TM_CHECK_EQ_U64(tm_proc__parse_statm_anon("5000 1200 200 10 0 900 0\n", &anon), 0);
-		TM_CHECK_EQ_U64(anon, 1000);
-		TM_CHECK_EQ_U64(tm_proc__parse_statm_anon("5000 100 200 10 0 900 0\n", &anon), -EINVAL);
-		TM_CHECK_EQ_U64(tm_proc__parse_statm_anon("5000 1200", &anon), -EINVAL);
+		TM_CHECK_EQ_U64(tm_proc__parse_statm("5000 1200 200 10 0 900 0\n", &m), 0);
+		TM_CHECK_EQ_U64(m.size, 5000);
+		TM_CHECK_EQ_U64(m.resident, 1200);
+		TM_CHECK_EQ_U64(m.shared, 200);
+		TM_CHECK_EQ_U64(tm_proc__parse_statm("5000 100 200 10 0 900 0\n", &m), -EINVAL);
+		TM_CHECK_EQ_U64(tm_proc__parse_statm("5000 1200", &m), -EINVAL);
 		TM_CHECK(tm_proc__rss_anon(getpid()) > 0);
 		TM_CHECK(tm_proc__rss_anon(getpid()) <= tm_proc__rss(getpid()));
 		TM_CHECK_EQ_U64(tm_proc__rss_anon(-1), 0);

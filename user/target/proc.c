@@ -126,44 +126,37 @@ void tm_proc__comm(pid_t pid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = 0;
 }
 
-int tm_proc__parse_statm(const char *text, uint64_t *resident_pages)
-{
-	unsigned long long size, resident;
-
-	if (sscanf(text, "%llu %llu", &size, &resident) != 2)
-		return -EINVAL;
-	*resident_pages = resident;
-	return 0;
-}
-
-int tm_proc__parse_statm_anon(const char *text, uint64_t *anon_pages)
+int tm_proc__parse_statm(const char *text, struct tm_statm *m)
 {
 	unsigned long long size, resident, shared;
 
 	if (sscanf(text, "%llu %llu %llu", &size, &resident, &shared) != 3 || shared > resident)
 		return -EINVAL;
-	*anon_pages = resident - shared;
+	m->size = size;
+	m->resident = resident;
+	m->shared = shared;
 	return 0;
 }
 
-uint64_t tm_proc__rss_anon(pid_t pid)
+/* statm's resident pages (less the shared ones when @anon), in bytes; 0 when the process is gone. */
+static uint64_t statm_bytes(pid_t pid, int anon)
 {
-	uint64_t pages;
+	struct tm_statm m;
 	char buf[256];
 
-	if (pid < 0 || tm_proc__read(pid, "statm", buf, sizeof(buf)) < 0 || tm_proc__parse_statm_anon(buf, &pages))
+	if (pid < 0 || tm_proc__read(pid, "statm", buf, sizeof(buf)) < 0 || tm_proc__parse_statm(buf, &m))
 		return 0;
-	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+	return (anon ? m.resident - m.shared : m.resident) * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 uint64_t tm_proc__rss(pid_t pid)
 {
-	uint64_t pages;
-	char buf[256];
+	return statm_bytes(pid, 0);
+}
 
-	if (pid < 0 || tm_proc__read(pid, "statm", buf, sizeof(buf)) < 0 || tm_proc__parse_statm(buf, &pages))
-		return 0;
-	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+uint64_t tm_proc__rss_anon(pid_t pid)
+{
+	return statm_bytes(pid, 1);
 }
 
 int tm_proc__parse_stat(const char *text, size_t len, char *state, unsigned long *flags)

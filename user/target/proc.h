@@ -37,19 +37,18 @@ void tm_proc__comm(pid_t pid, char *buf, size_t len);
 uint64_t tm_proc__rss(pid_t pid);
 
 /*
- * Pure: the second field of statm ("size resident shared ..."), in pages.
- * -EINVAL unless @text starts with two decimal numbers.
- */
-int tm_proc__parse_statm(const char *text, uint64_t *resident_pages);
-
-/*
  * Resident anonymous memory (RssAnon) in bytes: statm's resident less its
  * shared (file and shmem pages); 0 when the process is gone.
  */
 uint64_t tm_proc__rss_anon(pid_t pid);
 
-/* Pure: statm's resident less shared, in pages. -EINVAL unless three numbers, shared <= resident. */
-int tm_proc__parse_statm_anon(const char *text, uint64_t *anon_pages);
+/* The first three fields of /proc/PID/statm, in pages. */
+struct tm_statm {
+	uint64_t size, resident, shared;
+};
+
+/* Pure: statm's text. -EINVAL unless it starts with three numbers, shared <= resident. */
+int tm_proc__parse_statm(const char *text, struct tm_statm *m);
 
 /* Pure: @n bytes of cmdline into a string: NULs between arguments become spaces. */
 void tm_proc__join_cmdline(char *buf, size_t n);
