@@ -830,56 +830,119 @@ out:
 	return rc;
 }
 
-enum { OPT_D_MODE = 300, OPT_D_PID, OPT_D_COMM, OPT_D_EXE, OPT_D_CGROUP, OPT_D_OUTDIR, OPT_D_LISTEN,
-	OPT_D_MAXPROCS, OPT_D_MAXSERIES, OPT_D_SAMPLE, OPT_D_CAP_ALLOCS, OPT_D_CAP_STACKS, OPT_D_PPROF_EVERY,
-	OPT_D_PPROF_KEEP, OPT_D_TOKEN_FILE, OPT_D_LISTEN_GROUP, OPT_D_METRICS_CMDLINE };
+/* The options daemon and top share (host_opt); each command's own table says which selectors it has. */
+enum { OPT_H_COMM = 500,
+       OPT_H_EXE,
+       OPT_H_CGROUP,
+       OPT_H_MAXPROCS };
 
-/* --pid, --comm, --exe, --cgroup: add one selector (each repeatable, any match selects). */
-static int daemon_selector(struct tm_daemon_opts *o, int c, const char *flag, const char *arg)
+/* 1 (after saying so) when a selector's list is full. */
+static int sel_full(const char *cmd, unsigned int n, const char *flag)
 {
-	unsigned int *n = c == OPT_D_PID ? &o->npids : c == OPT_D_COMM ? &o->ncomms :
-			  c == OPT_D_EXE ? &o->nexes : &o->ncgroups;
+	if (n < TM_MAX_SEL)
+		return 0;
+	pr_warn("tidemark %s: at most %d of %s\n", cmd, TM_MAX_SEL, flag);
+	return 1;
+}
+
+/*
+ * An option of a host-wide session (daemon, top) that is not the command's
+ * own: a selector (--pid/-p, --comm, --exe, --cgroup: each repeatable, any
+ * match selects), --max-procs, --no-python, -v, -q, -h, or none at all.
+ * -1 to go on parsing, else the exit status to return now.
+ */
+static int host_opt(const char *cmd, int c, char **argv, struct tm_select *sel, struct tm_trace_opts *trace)
+{
 	unsigned long v;
 
-	if (*n >= TM_DAEMON_MAX_SEL) {
-		pr_warn("tidemark daemon: at most %d of %s\n", TM_DAEMON_MAX_SEL, flag);
-		return -EINVAL;
-	}
-	if (c == OPT_D_PID) {
-		if (parse_uint("daemon", "--pid", arg, 1, INT32_MAX, &v))
-			return -EINVAL;
-		o->pids[(*n)++] = (pid_t)v;
-	} else if (c == OPT_D_COMM) {
-		if (strlen(arg) > 15) {
-			pr_warn("tidemark daemon: --comm '%s': the kernel keeps 15 characters of a name\n", arg);
-			return -EINVAL;
+	switch (c) {
+	case 'p':
+		if (sel_full(cmd, sel->npids, "--pid") || parse_uint(cmd, "--pid", optarg, 1, INT32_MAX, &v))
+			return 2;
+		sel->pids[sel->npids++] = (pid_t)v;
+		break;
+	case OPT_H_COMM:
+		if (sel_full(cmd, sel->ncomms, "--comm"))
+			return 2;
+		if (strlen(optarg) > 15) {
+			pr_warn("tidemark %s: --comm '%s': the kernel keeps 15 characters of a name\n", cmd, optarg);
+			return 2;
 		}
-		o->comms[(*n)++] = arg;
-		o->trace.sel_flags |= TM_SEL_COMM;
-	} else if (c == OPT_D_EXE) {
-		o->exes[(*n)++] = arg;
-		o->trace.sel_flags |= TM_SEL_EXE;
-	} else {
-		o->cgroups[(*n)++] = arg;
-		o->trace.sel_flags |= TM_SEL_CGROUP;
+		sel->comms[sel->ncomms++] = optarg;
+		trace->sel_flags |= TM_SEL_COMM;
+		break;
+	case OPT_H_EXE:
+		if (sel_full(cmd, sel->nexes, "--exe"))
+			return 2;
+		sel->exes[sel->nexes++] = optarg;
+		trace->sel_flags |= TM_SEL_EXE;
+		break;
+	case OPT_H_CGROUP:
+		if (sel_full(cmd, sel->ncgroups, "--cgroup"))
+			return 2;
+		sel->cgroups[sel->ncgroups++] = optarg;
+		trace->sel_flags |= TM_SEL_CGROUP;
+		break;
+	case OPT_H_MAXPROCS:
+		if (parse_uint(cmd, "--max-procs", optarg, 16, 1u << 20, &v))
+			return 2;
+		trace->max_procs = v;
+		break;
+	case OPT_NO_PYTHON:
+		trace->python = 0;
+		break;
+	case 'v':
+		tm_log_verbose();
+		break;
+	case 'q':
+		tm_log_level = TM_LOG_WARN;
+		break;
+	case 'h':
+		return print_help(cmd);
+	default:
+		pr_warn("tidemark %s: unknown option '%s'; see 'tidemark %s --help'\n", cmd, argv[optind - 1], cmd);
+		return 2;
+	}
+	return -1;
+}
+
+/* After the options of a host-wide session: nothing else may follow. 0, or the exit status 2. */
+static int host_opts_end(const char *cmd, int argc, char **argv)
+{
+	if (optind < argc) {
+		pr_warn("tidemark %s: unexpected argument '%s'; see 'tidemark %s --help'\n", cmd, argv[optind], cmd);
+		return 2;
 	}
 	return 0;
 }
+
+enum { OPT_D_MODE = 300,
+       OPT_D_OUTDIR,
+       OPT_D_LISTEN,
+       OPT_D_MAXSERIES,
+       OPT_D_SAMPLE,
+       OPT_D_CAP_ALLOCS,
+       OPT_D_CAP_STACKS,
+       OPT_D_PPROF_EVERY,
+       OPT_D_PPROF_KEEP,
+       OPT_D_TOKEN_FILE,
+       OPT_D_LISTEN_GROUP,
+       OPT_D_METRICS_CMDLINE };
 
 static int cmd_daemon(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, OPT_D_MODE },
-		{ "pid", required_argument, NULL, OPT_D_PID },
-		{ "comm", required_argument, NULL, OPT_D_COMM },
-		{ "exe", required_argument, NULL, OPT_D_EXE },
-		{ "cgroup", required_argument, NULL, OPT_D_CGROUP },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "comm", required_argument, NULL, OPT_H_COMM },
+		{ "exe", required_argument, NULL, OPT_H_EXE },
+		{ "cgroup", required_argument, NULL, OPT_H_CGROUP },
 		{ "output-dir", required_argument, NULL, OPT_D_OUTDIR },
 		{ "listen", required_argument, NULL, OPT_D_LISTEN },
 		{ "token-file", required_argument, NULL, OPT_D_TOKEN_FILE },
 		{ "listen-group", required_argument, NULL, OPT_D_LISTEN_GROUP },
 		{ "metrics-cmdline", no_argument, NULL, OPT_D_METRICS_CMDLINE },
-		{ "max-procs", required_argument, NULL, OPT_D_MAXPROCS },
+		{ "max-procs", required_argument, NULL, OPT_H_MAXPROCS },
 		{ "max-series", required_argument, NULL, OPT_D_MAXSERIES },
 		{ "sample-bytes", required_argument, NULL, OPT_D_SAMPLE },
 		{ "max-allocs-per-proc", required_argument, NULL, OPT_D_CAP_ALLOCS },
@@ -895,7 +958,7 @@ static int cmd_daemon(int argc, char **argv)
 	};
 	struct tm_daemon_opts o;
 	unsigned long v;
-	int c;
+	int c, rc;
 
 	tm_daemon_opts__init(&o);
 	opterr = 0;
@@ -912,13 +975,6 @@ static int cmd_daemon(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case OPT_D_PID:
-		case OPT_D_COMM:
-		case OPT_D_EXE:
-		case OPT_D_CGROUP:
-			if (daemon_selector(&o, c, argv[optind - 2], optarg))
-				return 2;
-			break;
 		case OPT_D_OUTDIR:
 			o.output_dir = optarg;   /* checked (made when missing) by the daemon */
 			break;
@@ -933,11 +989,6 @@ static int cmd_daemon(int argc, char **argv)
 			break;
 		case OPT_D_METRICS_CMDLINE:
 			o.metrics_cmdline = 1;
-			break;
-		case OPT_D_MAXPROCS:
-			if (parse_uint("daemon", "--max-procs", optarg, 16, 1u << 20, &v))
-				return 2;
-			o.trace.max_procs = v;
 			break;
 		case OPT_D_MAXSERIES:
 			if (parse_uint("daemon", "--max-series", optarg, 1, 100000, &v))
@@ -968,26 +1019,14 @@ static int cmd_daemon(int argc, char **argv)
 			if (parse_seconds("daemon", "-d", optarg, 0, &o.duration))
 				return 2;
 			break;
-		case OPT_NO_PYTHON:
-			o.trace.python = 0;
-			break;
-		case 'v':
-			tm_log_verbose();
-			break;
-		case 'q':
-			tm_log_level = TM_LOG_WARN;
-			break;
-		case 'h':
-			return print_help("daemon");
 		default:
-			pr_warn("tidemark daemon: unknown option '%s'; see 'tidemark --help'\n", argv[optind - 1]);
-			return 2;
+			rc = host_opt("daemon", c, argv, &o.sel, &o.trace);
+			if (rc >= 0)
+				return rc;
 		}
 	}
-	if (optind < argc) {
-		pr_warn("tidemark daemon: unexpected argument '%s'; see 'tidemark --help'\n", argv[optind]);
+	if (host_opts_end("daemon", argc, argv))
 		return 2;
-	}
 	if (tm_daemon_opts__check(&o))
 		return 2;
 	if (tm_session__preflight("daemon"))
@@ -995,66 +1034,32 @@ static int cmd_daemon(int argc, char **argv)
 	return tm_daemon__run(&o);
 }
 
-enum { OPT_T_COMM = 400,
-       OPT_T_CGROUP,
-       OPT_T_INTERVAL,
-       OPT_T_ONCE,
-       OPT_T_MAXPROCS };
+enum { OPT_T_INTERVAL = 400,
+       OPT_T_ONCE };
 
 static int cmd_top(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
-		{ "comm", required_argument, NULL, OPT_T_COMM },
-		{ "cgroup", required_argument, NULL, OPT_T_CGROUP },
+		{ "comm", required_argument, NULL, OPT_H_COMM },
+		{ "cgroup", required_argument, NULL, OPT_H_CGROUP },
 		{ "interval", required_argument, NULL, OPT_T_INTERVAL },
 		{ "once", no_argument, NULL, OPT_T_ONCE },
 		{ "no-python", no_argument, NULL, OPT_NO_PYTHON },
-		{ "max-procs", required_argument, NULL, OPT_T_MAXPROCS },
+		{ "max-procs", required_argument, NULL, OPT_H_MAXPROCS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct tm_top_opts o;
-	unsigned long v;
-	int c;
+	int c, rc;
 
 	tm_top_opts__init(&o);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:vqh", longopts, NULL)) != -1) {
-		unsigned int *n = &o.ncgroups;
-
-		if (c == 'p' || c == OPT_T_COMM)
-			n = c == 'p' ? &o.npids : &o.ncomms;
-
-		if ((c == 'p' || c == OPT_T_COMM || c == OPT_T_CGROUP) && *n >= TM_TOP_MAX_SEL) {
-			pr_warn("tidemark top: at most %d of %s\n", TM_TOP_MAX_SEL, argv[optind - 2]);
-			return 2;
-		}
 		switch (c) {
-		case 'p':
-			if (parse_uint("top", "--pid", optarg, 1, INT32_MAX, &v))
-				return 2;
-			if (kill((pid_t)v, 0) && errno == ESRCH) {
-				pr_warn("tidemark top: pid %lu not found\n", v);
-				return 1;
-			}
-			o.pids[o.npids++] = (pid_t)v;
-			break;
-		case OPT_T_COMM:
-			if (strlen(optarg) > 15) {
-				pr_warn("tidemark top: --comm '%s': the kernel keeps 15 characters of a name\n", optarg);
-				return 2;
-			}
-			o.comms[o.ncomms++] = optarg;
-			o.trace.sel_flags |= TM_SEL_COMM;
-			break;
-		case OPT_T_CGROUP:
-			o.cgroups[o.ncgroups++] = optarg;
-			o.trace.sel_flags |= TM_SEL_CGROUP;
-			break;
 		case OPT_T_INTERVAL:
 			if (parse_seconds("top", "--interval", optarg, 0.1, &o.interval))
 				return 2;
@@ -1062,31 +1067,19 @@ static int cmd_top(int argc, char **argv)
 		case OPT_T_ONCE:
 			o.once = 1;
 			break;
-		case OPT_NO_PYTHON:
-			o.trace.python = 0;
-			break;
-		case OPT_T_MAXPROCS:
-			if (parse_uint("top", "--max-procs", optarg, 16, 1u << 20, &v))
-				return 2;
-			o.trace.max_procs = v;
-			break;
-		case 'v':
-			tm_log_verbose();
-			break;
-		case 'q':
-			tm_log_level = TM_LOG_WARN;
-			break;
-		case 'h':
-			return print_help("top");
 		default:
-			pr_warn("tidemark top: unknown option '%s'; see 'tidemark top --help'\n", argv[optind - 1]);
-			return 2;
+			rc = host_opt("top", c, argv, &o.sel, &o.trace);
+			if (rc >= 0)
+				return rc;
+			/* top opens a --pid at start: one that is not there is an error now */
+			if (c == 'p' && kill(o.sel.pids[o.sel.npids - 1], 0) && errno == ESRCH) {
+				pr_warn("tidemark top: pid %d not found\n", (int)o.sel.pids[o.sel.npids - 1]);
+				return 1;
+			}
 		}
 	}
-	if (optind < argc) {
-		pr_warn("tidemark top: unexpected argument '%s'; see 'tidemark top --help'\n", argv[optind]);
+	if (host_opts_end("top", argc, argv))
 		return 2;
-	}
 	if (tm_top_opts__check(&o))
 		return 2;
 	if (tm_session__preflight("top"))

@@ -106,7 +106,7 @@ struct daemon {
 	uint64_t adopted;              /* live processes found in procs we had not been told of */
 	uint64_t lost_seen;            /* sum of the kernel's lost_* counters at the last reconcile */
 	uint64_t lat_count, lat_sum_ns, lat_max_ns, lat_bucket[LAT_BUCKETS];
-	enum tm_cg_hier cg_hier[TM_DAEMON_MAX_SEL]; /* each --cgroup's hierarchy */
+	enum tm_cg_hier cg_hier[TM_MAX_SEL]; /* each --cgroup's hierarchy */
 };
 
 /* A periodic file this daemon wrote: pruning removes only these, and only if still ours. */
@@ -142,7 +142,7 @@ void tm_daemon_opts__init(struct tm_daemon_opts *o)
 int tm_daemon_opts__check(struct tm_daemon_opts *o)
 {
 	/* No selector: everything. Only --pid: just those (sel_flags 0: nothing new is picked up). */
-	if (!o->npids && !o->trace.sel_flags)
+	if (!o->sel.npids && !o->trace.sel_flags)
 		o->trace.sel_flags = TM_SEL_ALL;
 	if (o->mode == TM_MODE_FULL) {
 		if (o->trace.sel_flags & TM_SEL_ALL) {
@@ -524,8 +524,8 @@ static int exe_matches(const struct tm_daemon_opts *o, pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	if (stat(path, &st))
 		return 0;
-	for (i = 0; i < o->nexes; i++)
-		if (!stat(o->exes[i], &want) && want.st_dev == st.st_dev && want.st_ino == st.st_ino)
+	for (i = 0; i < o->sel.nexes; i++)
+		if (!stat(o->sel.exes[i], &want) && want.st_dev == st.st_dev && want.st_ino == st.st_ino)
 			return 1;
 	return 0;
 }
@@ -536,7 +536,7 @@ static int cgroup_matches(struct daemon *d, const char *const *rels, pid_t pid)
 	char cg[CG_LEN];
 	unsigned int i;
 
-	for (i = 0; i < d->o->ncgroups; i++)
+	for (i = 0; i < d->o->sel.ncgroups; i++)
 		if (!tm_cgroup__of_pid_in(pid, d->cg_hier[i], cg, sizeof(cg)) && tm_cgroup__under(rels[i], cg))
 			return 1;
 	return 0;
@@ -551,18 +551,18 @@ static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
 	if (access(exe, F_OK))
 		return 0; /* a kernel thread: nothing to trace */
-	for (i = 0; i < o->npids; i++)
-		if (o->pids[i] == pid)
+	for (i = 0; i < o->sel.npids; i++)
+		if (o->sel.pids[i] == pid)
 			return 1;
 	if (d->o->trace.sel_flags & TM_SEL_ALL)
 		return 1;
 	tm_proc__comm(pid, comm, sizeof(comm));
-	for (i = 0; i < o->ncomms; i++)
-		if (!strncmp(o->comms[i], comm, 15))
+	for (i = 0; i < o->sel.ncomms; i++)
+		if (!strncmp(o->sel.comms[i], comm, 15))
 			return 1;
-	if (o->nexes && exe_matches(o, pid))
+	if (o->sel.nexes && exe_matches(o, pid))
 		return 1;
-	if (o->ncgroups && cgroup_matches(d, cg_rels, pid))
+	if (o->sel.ncgroups && cgroup_matches(d, cg_rels, pid))
 		return 1;
 	return 0;
 }
@@ -1122,17 +1122,17 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 	unsigned int i;
 	int err;
 
-	for (i = 0; i < o->ncomms; i++) {
-		err = tm_trace__select_comm(d->t, o->comms[i]);
+	for (i = 0; i < o->sel.ncomms; i++) {
+		err = tm_trace__select_comm(d->t, o->sel.comms[i]);
 		if (err)
 			return err;
 	}
-	for (i = 0; i < o->nexes; i++) {
+	for (i = 0; i < o->sel.nexes; i++) {
 		struct stat st;
 
-		if (stat(o->exes[i], &st)) {
+		if (stat(o->sel.exes[i], &st)) {
 			err = -errno;
-			pr_warn("tidemark daemon: --exe %s: %s\n", o->exes[i], strerror(-err));
+			pr_warn("tidemark daemon: --exe %s: %s\n", o->sel.exes[i], strerror(-err));
 			return err;
 		}
 		/* the kernel's dev_t is major << 20 | minor, not glibc's encoding */
@@ -1140,14 +1140,14 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 		if (err)
 			return err;
 	}
-	for (i = 0; i < o->ncgroups; i++) {
+	for (i = 0; i < o->sel.ncgroups; i++) {
 		enum tm_cg_hier hier;
 		uint64_t id;
 		char rel[PATH_MAX];
 
-		err = tm_cgroup__resolve(o->cgroups[i], &hier, &id, rel, sizeof(rel));
+		err = tm_cgroup__resolve(o->sel.cgroups[i], &hier, &id, rel, sizeof(rel));
 		if (err) {
-			pr_warn("tidemark daemon: --cgroup %s: %s\n", o->cgroups[i],
+			pr_warn("tidemark daemon: --cgroup %s: %s\n", o->sel.cgroups[i],
 				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" : strerror(-err));
 			return err;
 		}
@@ -1165,7 +1165,7 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 int tm_daemon__run(const struct tm_daemon_opts *o)
 {
 	struct daemon d = { .o = o, .outdir = -1 };
-	char *cg_rels[TM_DAEMON_MAX_SEL] = { 0 };
+	char *cg_rels[TM_MAX_SEL] = { 0 };
 	uint64_t deadline = 0, next_tick = 0, next_pprof = 0, last_turn, ticks = 0;
 	int rc = 1, n, stalled = 0;
 	unsigned int i;
@@ -1267,7 +1267,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	tm_trace__poll(d.t, 0);
 	rc = 0;
 out:
-	for (i = 0; i < TM_DAEMON_MAX_SEL; i++)
+	for (i = 0; i < TM_MAX_SEL; i++)
 		free(cg_rels[i]);
 	tm_http__close(d.http);
 	tm_trace__destroy(d.t);

@@ -22,15 +22,9 @@ enum tm_daemon_mode {
 	TM_MODE_FULL, /* plus the allocator uprobes of run/attach, per selected process */
 };
 
-#define TM_DAEMON_MAX_SEL 16
-
 struct tm_daemon_opts {
 	enum tm_daemon_mode mode;
-	pid_t pids[TM_DAEMON_MAX_SEL];
-	const char *comms[TM_DAEMON_MAX_SEL];
-	const char *exes[TM_DAEMON_MAX_SEL];
-	const char *cgroups[TM_DAEMON_MAX_SEL];
-	unsigned int npids, ncomms, nexes, ncgroups;
+	struct tm_select sel;       /* --pid, --comm, --exe, --cgroup */
 	const char *output_dir;     /* OOM post-mortems (and periodic profiles) */
 	const char *listen;         /* "[HOST:]PORT" or "unix:PATH" for /metrics; NULL = no server */
 	const char *token_file;     /* TCP: the bearer token per-process endpoints need */

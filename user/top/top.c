@@ -156,7 +156,7 @@ void tm_top_opts__init(struct tm_top_opts *o)
 
 int tm_top_opts__check(struct tm_top_opts *o)
 {
-	if (!o->npids && !o->ncomms && !o->ncgroups) {
+	if (!o->sel.npids && !o->sel.ncomms && !o->sel.ncgroups) {
 		/* Host-wide: the daemon's lite mode; allocator probes on every process would trap every malloc. */
 		o->trace.sel_flags = TM_SEL_ALL;
 		o->trace.max_allocs = 1024;
@@ -1138,25 +1138,25 @@ static void top_free(struct tm_top *top)
 static int select_running(struct tm_top *top)
 {
 	const struct tm_top_opts *o = top->o;
-	char rels[TM_TOP_MAX_SEL][PATH_MAX];
-	enum tm_cg_hier hiers[TM_TOP_MAX_SEL];
+	char rels[TM_MAX_SEL][PATH_MAX];
+	enum tm_cg_hier hiers[TM_MAX_SEL];
 	pid_t self = getpid();
 	struct dirent *de;
 	unsigned int i;
 	DIR *dir;
 	int err;
 
-	for (i = 0; i < o->ncomms; i++) {
-		err = tm_trace__select_comm(top->t, o->comms[i]);
+	for (i = 0; i < o->sel.ncomms; i++) {
+		err = tm_trace__select_comm(top->t, o->sel.comms[i]);
 		if (err)
 			return err;
 	}
-	for (i = 0; i < o->ncgroups; i++) {
+	for (i = 0; i < o->sel.ncgroups; i++) {
 		uint64_t id;
 
-		err = tm_cgroup__resolve(o->cgroups[i], &hiers[i], &id, rels[i], sizeof(rels[i]));
+		err = tm_cgroup__resolve(o->sel.cgroups[i], &hiers[i], &id, rels[i], sizeof(rels[i]));
 		if (err) {
-			pr_warn("tidemark top: --cgroup %s: %s\n", o->cgroups[i],
+			pr_warn("tidemark top: --cgroup %s: %s\n", o->sel.cgroups[i],
 				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" : strerror(-err));
 			return err;
 		}
@@ -1164,16 +1164,16 @@ static int select_running(struct tm_top *top)
 		if (err)
 			return err;
 	}
-	for (i = 0; i < o->npids; i++) {
+	for (i = 0; i < o->sel.npids; i++) {
 		__u32 inc;
 
-		err = tm_trace__watch(top->t, o->pids[i], 0);
+		err = tm_trace__watch(top->t, o->sel.pids[i], 0);
 		if (err) {
-			pr_warn("tidemark top: pid %d: cannot trace it: %s\n", (int)o->pids[i], strerror(-err));
+			pr_warn("tidemark top: pid %d: cannot trace it: %s\n", (int)o->sel.pids[i], strerror(-err));
 			return err;
 		}
-		if (tm_trace__watching(top->t, o->pids[i], &inc))
-			proc_add(top, o->pids[i], inc);
+		if (tm_trace__watching(top->t, o->sel.pids[i], &inc))
+			proc_add(top, o->sel.pids[i], inc);
 	}
 	if (!(o->trace.sel_flags & (TM_SEL_ALL | TM_SEL_COMM | TM_SEL_CGROUP)))
 		return 0;
@@ -1192,9 +1192,9 @@ static int select_running(struct tm_top *top)
 		if (access(exe, F_OK))
 			continue; /* a kernel thread: nothing to trace */
 		tm_proc__comm((pid_t)pid, comm, sizeof(comm));
-		for (i = 0; !match && i < o->ncomms; i++)
-			match = !strncmp(o->comms[i], comm, 15);
-		for (i = 0; !match && i < o->ncgroups; i++)
+		for (i = 0; !match && i < o->sel.ncomms; i++)
+			match = !strncmp(o->sel.comms[i], comm, 15);
+		for (i = 0; !match && i < o->sel.ncgroups; i++)
 			match = !tm_cgroup__of_pid_in((pid_t)pid, hiers[i], cg, sizeof(cg)) && tm_cgroup__under(rels[i], cg);
 		if (!match || tm_trace__watch(top->t, (pid_t)pid, 0))
 			continue; /* gone, or no room */
@@ -1236,8 +1236,8 @@ int tm_top__run(const struct tm_top_opts *o)
 	top->start_ns = tm_now_ns();
 	set_interval(top, o->interval);
 	collect(top);
-	if (o->npids)
-		open_proc(top, o->pids[0]);
+	if (o->sel.npids)
+		open_proc(top, o->sel.pids[0]);
 	if (top->curses)
 		redraw(top);
 	while (!stop_requested && !top->quit) {

@@ -22,16 +22,11 @@
 
 #include "trace/trace.h"
 
-#define TM_TOP_MAX_SEL 16
-
 struct tm_top_opts {
-	pid_t pids[TM_TOP_MAX_SEL]; /* --pid: traced; the first one is opened at start */
-	const char *comms[TM_TOP_MAX_SEL];
-	const char *cgroups[TM_TOP_MAX_SEL];
-	unsigned int npids, ncomms, ncgroups;
-	double interval; /* seconds between refreshes */
-	int once;        /* one table after one interval, then exit */
-	int plain;       /* plain text even on a terminal */
+	struct tm_select sel; /* --pid (the first one is opened at start), --comm, --cgroup */
+	double interval;      /* seconds between refreshes */
+	int once;             /* one table after one interval, then exit */
+	int plain;            /* plain text even on a terminal */
 	struct tm_trace_opts trace;
 };
 
