@@ -41,6 +41,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/outfile.h"
+#include "util/ptable.h"
 #include "report/postmortem.h"
 #include "report/pprof.h"
 #include "profile/profile.h"
@@ -86,8 +87,7 @@ struct exited {
 struct daemon {
 	const struct tm_daemon_opts *o;
 	struct tm_trace *t;
-	struct dproc *procs;
-	size_t nprocs, capprocs;
+	struct tm_ptable procs; /* of struct dproc */
 	struct cgstat *cgs;
 	size_t ncgs;
 	uint64_t cgs_dropped;
@@ -173,12 +173,12 @@ int tm_daemon_opts__check(struct tm_daemon_opts *o)
 
 static struct dproc *dproc_find(struct daemon *d, pid_t pid)
 {
-	size_t i;
+	return tm_ptable__find(&d->procs, pid);
+}
 
-	for (i = 0; i < d->nprocs; i++)
-		if (d->procs[i].pid == pid)
-			return &d->procs[i];
-	return NULL;
+static struct dproc *dproc_at(struct daemon *d, size_t i)
+{
+	return tm_ptable__at(&d->procs, i);
 }
 
 static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
@@ -188,18 +188,10 @@ static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
 	/* an older incarnation we were never told had ended: its entries go */
 	if (p && p->inc != inc)
 		tm_trace__forget(d->t, pid, p->inc);
-	if (!p) {
-		if (d->nprocs == d->capprocs) {
-			size_t cap = d->capprocs ? 2 * d->capprocs : 64;
-
-			p = realloc(d->procs, cap * sizeof(*p));
-			if (!p)
-				return NULL;
-			d->procs = p;
-			d->capprocs = cap;
-		}
-		p = &d->procs[d->nprocs++];
-	}
+	if (!p)
+		p = tm_ptable__add(&d->procs, pid);
+	if (!p)
+		return NULL;
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->inc = inc;
@@ -300,7 +292,7 @@ static void handle_exit(struct daemon *d, pid_t pid, const struct tm_proc *final
 	tm_trace__forget(d->t, pid, final->inc);
 	dp = dproc_find(d, pid);
 	if (dp && dp->inc == final->inc)
-		*dp = d->procs[--d->nprocs];
+		tm_ptable__remove(&d->procs, dp);
 }
 
 /* How long a process's exit waited in the ring before we recorded it. */
@@ -351,8 +343,8 @@ static void sweep(struct daemon *d)
 {
 	size_t i = 0;
 
-	while (i < d->nprocs) {
-		struct dproc *dp = &d->procs[i];
+	while (i < d->procs.n) {
+		struct dproc *dp = dproc_at(d, i);
 		struct tm_proc p;
 
 		if (kill(dp->pid, 0) == 0 || errno != ESRCH) {
@@ -371,7 +363,7 @@ static void sweep(struct daemon *d)
 		/* no entry: its exit event is on its way; give it a few sweeps */
 		if (++dp->gone_ticks > 3) {
 			tm_trace__forget(d->t, dp->pid, dp->inc);
-			*dp = d->procs[--d->nprocs];
+			tm_ptable__remove(&d->procs, dp);
 			continue;
 		}
 		i++;
@@ -465,8 +457,8 @@ static void write_periodic(struct daemon *d)
 	size_t i;
 
 	gmtime_r(&now, &tm);
-	for (i = 0; i < d->nprocs; i++) {
-		const struct dproc *dp = &d->procs[i];
+	for (i = 0; i < d->procs.n; i++) {
+		const struct dproc *dp = dproc_at(d, i);
 		struct tm_profile *prof;
 		struct tm_outfile of;
 		struct tm_proc p;
@@ -738,18 +730,18 @@ static struct cgsum *cgsum_get(struct cgsum *s, size_t *n, size_t cap, const cha
 /* Live values of every tracked process, largest heap first. Caller frees. */
 static struct pmetric *collect(struct daemon *d, size_t *n)
 {
-	struct pmetric *m = calloc(d->nprocs ? d->nprocs : 1, sizeof(*m));
+	struct pmetric *m = calloc(d->procs.n ? d->procs.n : 1, sizeof(*m));
 	size_t i, k = 0;
 	int j;
 
 	if (!m)
 		return NULL;
-	for (i = 0; i < d->nprocs; i++) {
+	for (i = 0; i < d->procs.n; i++) {
 		struct pmetric *x = &m[k];
 
-		if (tm_trace__proc(d->t, d->procs[i].pid, &x->p) || x->p.inc != d->procs[i].inc)
+		x->dp = dproc_at(d, i);
+		if (tm_trace__proc(d->t, x->dp->pid, &x->p) || x->p.inc != x->dp->inc)
 			continue;
-		x->dp = &d->procs[i];
 		x->rss = tm_proc__rss(x->dp->pid);
 		for (j = 0; j < TM_DROP__COUNT; j++)
 			x->drops += x->p.drops[j];
@@ -952,7 +944,7 @@ static void write_metrics(struct daemon *d, FILE *out)
 		    "Traced processes whose allocator probes are still being placed: counted once all are.");
 	fprintf(out, "tidemark_processes_unarmed %ld\n", occ.unarmed);
 	metric_head(out, "tidemark_processes_tracked", "gauge", "Processes traced now.");
-	fprintf(out, "tidemark_processes_tracked %zu\n", d->nprocs);
+	fprintf(out, "tidemark_processes_tracked %zu\n", d->procs.n);
 	metric_head(out, "tidemark_processes_exited_total", "counter", "Traced processes that exited (or exec'd anew).");
 	fprintf(out, "tidemark_processes_exited_total %" PRIu64 "\n", d->nexited);
 	metric_head(out, "tidemark_oom_kills_total", "counter", "Traced processes the OOM killer chose.");
@@ -1074,8 +1066,8 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 		all->cgroup = tm_profile__str(all, cg);
 		all->start_time_ns = d->start_ns;
 		all->end_time_ns = tm_now_ns();
-		for (i = 0; i < d->nprocs; i++) {
-			const struct dproc *dp = &d->procs[i];
+		for (i = 0; i < d->procs.n; i++) {
+			const struct dproc *dp = dproc_at(d, i);
 
 			if (by_hier && (tm_cgroup__of_pid_in(dp->pid, hier, pcg, sizeof(pcg)) ||
 					!tm_cgroup__under(cg, pcg)))
@@ -1164,7 +1156,7 @@ static int setup_selection(struct daemon *d, char **cg_rels)
 
 int tm_daemon__run(const struct tm_daemon_opts *o)
 {
-	struct daemon d = { .o = o, .outdir = -1 };
+	struct daemon d = { .o = o, .procs = TM_PTABLE_INIT(struct dproc), .outdir = -1 };
 	char *cg_rels[TM_MAX_SEL] = { 0 };
 	uint64_t deadline = 0, next_tick = 0, next_pprof = 0, last_turn, ticks = 0;
 	int rc = 1, n, stalled = 0;
@@ -1271,7 +1263,7 @@ out:
 		free(cg_rels[i]);
 	tm_http__close(d.http);
 	tm_trace__destroy(d.t);
-	free(d.procs);
+	tm_ptable__free(&d.procs);
 	free(d.cgs);
 	free(d.written);
 	if (d.outdir >= 0)

@@ -36,6 +36,7 @@
 #include "top/top.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/ptable.h"
 
 #define NS_PER_S         1000000000ull
 #define GROWTH_WINDOW_NS (60 * NS_PER_S)
@@ -101,8 +102,7 @@ struct tm_top {
 	uint64_t interval_ns, next_ns, start_ns;
 	int paused, quit;
 
-	struct tproc *procs;
-	size_t nprocs, capprocs;
+	struct tm_ptable procs; /* of struct tproc */
 	struct tcg *cgs;
 	size_t ncgs, capcgs;
 
@@ -173,12 +173,12 @@ int tm_top_opts__check(struct tm_top_opts *o)
 
 static struct tproc *proc_find(struct tm_top *top, pid_t pid)
 {
-	size_t i;
+	return tm_ptable__find(&top->procs, pid);
+}
 
-	for (i = 0; i < top->nprocs; i++)
-		if (top->procs[i].pid == pid)
-			return &top->procs[i];
-	return NULL;
+static struct tproc *proc_at(const struct tm_top *top, size_t i)
+{
+	return tm_ptable__at(&top->procs, i);
 }
 
 /*
@@ -234,18 +234,10 @@ static struct tproc *proc_add(struct tm_top *top, pid_t pid, __u32 inc)
 	}
 	if (p && top->own_trace)
 		tm_trace__forget(top->t, pid, p->inc); /* an older incarnation we were not told had ended */
-	if (!p) {
-		if (top->nprocs == top->capprocs) {
-			size_t cap = top->capprocs ? 2 * top->capprocs : 64;
-
-			p = realloc(top->procs, cap * sizeof(*p));
-			if (!p)
-				return NULL;
-			top->procs = p;
-			top->capprocs = cap;
-		}
-		p = &top->procs[top->nprocs++];
-	}
+	if (!p)
+		p = tm_ptable__add(&top->procs, pid);
+	if (!p)
+		return NULL;
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->inc = inc;
@@ -257,11 +249,6 @@ static struct tproc *proc_add(struct tm_top *top, pid_t pid, __u32 inc)
 	escape(p->cgroup, sizeof(p->cgroup));
 	escape(p->container, sizeof(p->container));
 	return p;
-}
-
-static void proc_remove(struct tm_top *top, struct tproc *p)
-{
-	*p = top->procs[--top->nprocs];
 }
 
 /* The loader's notices (top's own session): processes picked at exec or fork, and exits. */
@@ -363,8 +350,8 @@ static void collect(struct tm_top *top)
 	uint64_t now = tm_now_ns();
 	size_t i = 0, k;
 
-	while (i < top->nprocs) {
-		struct tproc *p = &top->procs[i];
+	while (i < top->procs.n) {
+		struct tproc *p = proc_at(top, i);
 		struct tm_proc kp;
 
 		if (top->live_only) {
@@ -380,7 +367,7 @@ static void collect(struct tm_top *top)
 		} else if (p->gone || tm_trace__proc(top->t, p->pid, &kp) || kp.inc != p->inc) {
 			if (p->pid == top->open_pid)
 				top->open_gone = 1;
-			proc_remove(top, p);
+			tm_ptable__remove(&top->procs, p);
 			continue;
 		}
 		p->live = kp.live_bytes;
@@ -399,15 +386,16 @@ static void collect(struct tm_top *top)
 		top->cgs[k].live = top->cgs[k].growth = 0;
 		top->cgs[k].rss = 0;
 	}
-	for (i = 0; i < top->nprocs; i++) {
-		struct tcg *c = cg_get(top, &top->procs[i]);
+	for (i = 0; i < top->procs.n; i++) {
+		const struct tproc *p = proc_at(top, i);
+		struct tcg *c = cg_get(top, p);
 
 		if (!c)
 			continue;
 		c->nprocs++;
-		c->live += top->procs[i].live;
-		c->growth += top->procs[i].growth;
-		c->rss += top->procs[i].rss;
+		c->live += p->live;
+		c->growth += p->growth;
+		c->rss += p->rss;
 	}
 	k = 0;
 	while (k < top->ncgs) {
@@ -551,14 +539,14 @@ static void host_lines(struct tm_top *top)
 	size_t i, n = 0, ndrops = 0;
 	int64_t total = 0;
 
-	for (i = 0; i < top->nprocs; i++) {
-		total += top->procs[i].live;
-		ndrops += top->procs[i].drops != 0;
+	for (i = 0; i < top->procs.n; i++) {
+		total += proc_at(top, i)->live;
+		ndrops += proc_at(top, i)->drops != 0;
 	}
 	fmt_bytes(top, live, sizeof(live), total);
 	/* 80 columns: the mode in a word (the man page says what lite counts) */
-	add_line(top, L_TITLE, "tidemark top: %zu proc%s, live %s, %s, %.1f s, sort %s%s%s%s", top->nprocs,
-		 top->nprocs == 1 ? "" : "s", live, top->full ? "full" : "lite",
+	add_line(top, L_TITLE, "tidemark top: %zu proc%s, live %s, %s, %.1f s, sort %s%s%s%s", top->procs.n,
+		 top->procs.n == 1 ? "" : "s", live, top->full ? "full" : "lite",
 		 top->interval_ns / 1e9, sort_names[top->sort], top->paused ? ", PAUSED" : "",
 		 top->filter[0] ? ", filter " : "", top->filter);
 	if (ndrops)
@@ -587,12 +575,12 @@ static void host_lines(struct tm_top *top)
 		free(cgs);
 		return;
 	}
-	rows = calloc(top->nprocs + 1, sizeof(*rows));
+	rows = calloc(top->procs.n + 1, sizeof(*rows));
 	if (!rows)
 		return;
-	for (i = 0; i < top->nprocs; i++)
-		if (proc_passes(top, &top->procs[i]))
-			rows[n++] = &top->procs[i];
+	for (i = 0; i < top->procs.n; i++)
+		if (proc_passes(top, proc_at(top, i)))
+			rows[n++] = proc_at(top, i);
 	qsort_r(rows, n, sizeof(*rows), cmp_proc, top);
 	add_line(top, L_HEAD, "%7s %-15s %-11s %10s %10s %10s %10s  %s", "PID", "COMMAND", "CONTAINER", "LIVE", "PEAK",
 		 "RSS", "GROWTH/1m", "CMDLINE");
@@ -1123,7 +1111,7 @@ static void top_free(struct tm_top *top)
 	stop_curses(top);
 	tm_profile__free(top->base);
 	tm_profile__free(top->cur);
-	free(top->procs);
+	tm_ptable__free(&top->procs);
 	free(top->cgs);
 	free(top->lines);
 	free(top);
@@ -1213,6 +1201,7 @@ int tm_top__run(const struct tm_top_opts *o)
 
 	if (!top)
 		return 1;
+	top->procs = TM_PTABLE_INIT(struct tproc);
 	top->o = o;
 	top->own_trace = 1;
 	top->full = o->trace.alloc_probes;
@@ -1229,7 +1218,7 @@ int tm_top__run(const struct tm_top_opts *o)
 		later = " and every one that starts";
 	else if (o->trace.sel_flags)
 		later = " and the selected ones that start";
-	pr_info("tidemark top: tracing %zu process%s%s (mode %s)\n", top->nprocs, top->nprocs == 1 ? "" : "es", later,
+	pr_info("tidemark top: tracing %zu process%s%s (mode %s)\n", top->procs.n, top->procs.n == 1 ? "" : "es", later,
 		top->full ? "full" : "lite");
 	if (!o->plain && !o->once && isatty(STDOUT_FILENO) && isatty(STDIN_FILENO) && start_curses(top))
 		goto out;
@@ -1289,6 +1278,7 @@ int tm_top__live_open(struct tm_top **out, struct tm_trace *t, pid_t pid, const 
 	top = calloc(1, sizeof(*top));
 	if (!top)
 		return -ENOMEM;
+	top->procs = TM_PTABLE_INIT(struct tproc);
 	top->t = t;
 	top->full = 1;
 	top->live_only = 1;
