@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,7 +105,7 @@ struct daemon {
 	uint64_t adopted;              /* live processes found in procs we had not been told of */
 	uint64_t lost_seen;            /* sum of the kernel's lost_* counters at the last reconcile */
 	uint64_t lat_count, lat_sum_ns, lat_max_ns, lat_bucket[LAT_BUCKETS];
-	enum tm_cg_hier cg_hier[TM_MAX_SEL]; /* each --cgroup's hierarchy */
+	struct tm_selection sel; /* the selectors, as the kernel has them */
 };
 
 /* A periodic file this daemon wrote: pruning removes only these, and only if still ours. */
@@ -507,59 +506,7 @@ static void prune_periodic(struct daemon *d)
 
 /* ---- selection of the processes already running --------------------- */
 
-static int exe_matches(const struct tm_daemon_opts *o, pid_t pid)
-{
-	char path[64];
-	struct stat st, want;
-	unsigned int i;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	if (stat(path, &st))
-		return 0;
-	for (i = 0; i < o->sel.nexes; i++)
-		if (!stat(o->sel.exes[i], &want) && want.st_dev == st.st_dev && want.st_ino == st.st_ino)
-			return 1;
-	return 0;
-}
-
-/* Is pid in one of the --cgroup groups, each looked up in its own hierarchy (v1 memory or v2)? */
-static int cgroup_matches(struct daemon *d, const char *const *rels, pid_t pid)
-{
-	char cg[CG_LEN];
-	unsigned int i;
-
-	for (i = 0; i < d->o->sel.ncgroups; i++)
-		if (!tm_cgroup__of_pid_in(pid, d->cg_hier[i], cg, sizeof(cg)) && tm_cgroup__under(rels[i], cg))
-			return 1;
-	return 0;
-}
-
-static int selected_now(struct daemon *d, pid_t pid, const char *const *cg_rels)
-{
-	const struct tm_daemon_opts *o = d->o;
-	char comm[16], exe[64];
-	unsigned int i;
-
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
-	if (access(exe, F_OK))
-		return 0; /* a kernel thread: nothing to trace */
-	for (i = 0; i < o->sel.npids; i++)
-		if (o->sel.pids[i] == pid)
-			return 1;
-	if (d->o->trace.sel_flags & TM_SEL_ALL)
-		return 1;
-	tm_proc__comm(pid, comm, sizeof(comm));
-	for (i = 0; i < o->sel.ncomms; i++)
-		if (!strncmp(o->sel.comms[i], comm, 15))
-			return 1;
-	if (o->sel.nexes && exe_matches(o, pid))
-		return 1;
-	if (o->sel.ncgroups && cgroup_matches(d, cg_rels, pid))
-		return 1;
-	return 0;
-}
-
-static int scan_running(struct daemon *d, const char *const *cg_rels)
+static int scan_running(struct daemon *d)
 {
 	DIR *dir = opendir("/proc");
 	struct dirent *de;
@@ -572,7 +519,7 @@ static int scan_running(struct daemon *d, const char *const *cg_rels)
 		long pid = strtol(de->d_name, &end, 10);
 		__u32 inc;
 
-		if (*end || pid <= 0 || pid == d->self || !selected_now(d, (pid_t)pid, cg_rels))
+		if (*end || pid <= 0 || pid == d->self || !tm_selection__matches(&d->sel, (pid_t)pid))
 			continue;
 		if (tm_trace__watch(d->t, (pid_t)pid, 0))
 			continue; /* gone, or no room */
@@ -1108,59 +1055,11 @@ static int handle_http(void *ctx, const char *path, int authorized, FILE *body, 
 
 /* ---- setup ---------------------------------------------------------- */
 
-static int setup_selection(struct daemon *d, char **cg_rels)
-{
-	const struct tm_daemon_opts *o = d->o;
-	unsigned int i;
-	int err;
-
-	for (i = 0; i < o->sel.ncomms; i++) {
-		err = tm_trace__select_comm(d->t, o->sel.comms[i]);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < o->sel.nexes; i++) {
-		struct stat st;
-
-		if (stat(o->sel.exes[i], &st)) {
-			err = -errno;
-			pr_warn("tidemark daemon: --exe %s: %s\n", o->sel.exes[i], strerror(-err));
-			return err;
-		}
-		/* the kernel's dev_t is major << 20 | minor, not glibc's encoding */
-		err = tm_trace__select_exe(d->t, ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev), st.st_ino);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < o->sel.ncgroups; i++) {
-		enum tm_cg_hier hier;
-		uint64_t id;
-		char rel[PATH_MAX];
-
-		err = tm_cgroup__resolve(o->sel.cgroups[i], &hier, &id, rel, sizeof(rel));
-		if (err) {
-			pr_warn("tidemark daemon: --cgroup %s: %s\n", o->sel.cgroups[i],
-				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" : strerror(-err));
-			return err;
-		}
-		d->cg_hier[i] = hier;
-		cg_rels[i] = strdup(rel);
-		if (!cg_rels[i])
-			return -ENOMEM;
-		err = tm_trace__select_cgroup(d->t, hier, id);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 int tm_daemon__run(const struct tm_daemon_opts *o)
 {
 	struct daemon d = { .o = o, .procs = TM_PTABLE_INIT(struct dproc), .outdir = -1 };
-	char *cg_rels[TM_MAX_SEL] = { 0 };
 	uint64_t deadline = 0, next_tick = 0, next_pprof = 0, last_turn, ticks = 0;
 	int rc = 1, n, stalled = 0;
-	unsigned int i;
 
 	d.self = getpid();
 	d.start_ns = tm_now_ns();
@@ -1185,9 +1084,9 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 		goto out;
 	tm_trace__print_verifier_stats(d.t);
 	tm_trace__set_event_cb(d.t, on_event, &d);
-	if (setup_selection(&d, cg_rels))
+	if (tm_selection__load(&d.sel, d.t, &o->sel, o->trace.sel_flags, "tidemark daemon"))
 		goto out;
-	n = scan_running(&d, (const char *const *)cg_rels);
+	n = scan_running(&d);
 	pr_info("tidemark daemon: tracing %d running process%s%s (mode %s%s)\n", n, n == 1 ? "" : "es",
 		o->trace.sel_flags ? " and the selected ones that start" : "",
 		o->mode == TM_MODE_FULL ? "full" : "lite", o->trace.sample_bytes ? ", sampled" : "");
@@ -1259,8 +1158,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 	tm_trace__poll(d.t, 0);
 	rc = 0;
 out:
-	for (i = 0; i < TM_MAX_SEL; i++)
-		free(cg_rels[i]);
+	tm_selection__free(&d.sel);
 	tm_http__close(d.http);
 	tm_trace__destroy(d.t);
 	tm_ptable__free(&d.procs);

@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include "trace/select.h"
 #include "trace/trace.h"
 
 enum tm_daemon_mode {

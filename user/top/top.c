@@ -1126,71 +1126,50 @@ static void top_free(struct tm_top *top)
 static int select_running(struct tm_top *top)
 {
 	const struct tm_top_opts *o = top->o;
-	char rels[TM_MAX_SEL][PATH_MAX];
-	enum tm_cg_hier hiers[TM_MAX_SEL];
+	struct tm_selection s;
 	pid_t self = getpid();
 	struct dirent *de;
 	unsigned int i;
 	DIR *dir;
 	int err;
 
-	for (i = 0; i < o->sel.ncomms; i++) {
-		err = tm_trace__select_comm(top->t, o->sel.comms[i]);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < o->sel.ncgroups; i++) {
-		uint64_t id;
-
-		err = tm_cgroup__resolve(o->sel.cgroups[i], &hiers[i], &id, rels[i], sizeof(rels[i]));
-		if (err) {
-			pr_warn("tidemark top: --cgroup %s: %s\n", o->sel.cgroups[i],
-				err == -EINVAL ? "not in the memory controller's or the unified hierarchy" : strerror(-err));
-			return err;
-		}
-		err = tm_trace__select_cgroup(top->t, hiers[i], id);
-		if (err)
-			return err;
-	}
+	err = tm_selection__load(&s, top->t, &o->sel, o->trace.sel_flags, "tidemark top");
+	if (err)
+		goto out;
 	for (i = 0; i < o->sel.npids; i++) {
 		__u32 inc;
 
 		err = tm_trace__watch(top->t, o->sel.pids[i], 0);
 		if (err) {
 			pr_warn("tidemark top: pid %d: cannot trace it: %s\n", (int)o->sel.pids[i], strerror(-err));
-			return err;
+			goto out;
 		}
 		if (tm_trace__watching(top->t, o->sel.pids[i], &inc))
 			proc_add(top, o->sel.pids[i], inc);
 	}
 	if (!(o->trace.sel_flags & (TM_SEL_ALL | TM_SEL_COMM | TM_SEL_CGROUP)))
-		return 0;
+		goto out;
 	dir = opendir("/proc");
-	if (!dir)
-		return -errno;
+	if (!dir) {
+		err = -errno;
+		goto out;
+	}
 	while ((de = readdir(dir))) {
-		char *end, comm[16], cg[CG_LEN], exe[64];
+		char *end;
 		long pid = strtol(de->d_name, &end, 10);
-		int match = o->trace.sel_flags & TM_SEL_ALL;
 		__u32 inc;
 
 		if (*end || pid <= 0 || pid == self || proc_find(top, (pid_t)pid))
 			continue;
-		snprintf(exe, sizeof(exe), "/proc/%ld/exe", pid);
-		if (access(exe, F_OK))
-			continue; /* a kernel thread: nothing to trace */
-		tm_proc__comm((pid_t)pid, comm, sizeof(comm));
-		for (i = 0; !match && i < o->sel.ncomms; i++)
-			match = !strncmp(o->sel.comms[i], comm, 15);
-		for (i = 0; !match && i < o->sel.ncgroups; i++)
-			match = !tm_cgroup__of_pid_in((pid_t)pid, hiers[i], cg, sizeof(cg)) && tm_cgroup__under(rels[i], cg);
-		if (!match || tm_trace__watch(top->t, (pid_t)pid, 0))
+		if (!tm_selection__matches(&s, (pid_t)pid) || tm_trace__watch(top->t, (pid_t)pid, 0))
 			continue; /* gone, or no room */
 		if (tm_trace__watching(top->t, (pid_t)pid, &inc))
 			proc_add(top, (pid_t)pid, inc);
 	}
 	closedir(dir);
-	return 0;
+out:
+	tm_selection__free(&s);
+	return err;
 }
 
 int tm_top__run(const struct tm_top_opts *o)

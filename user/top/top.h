@@ -20,6 +20,7 @@
 
 #include <sys/types.h>
 
+#include "trace/select.h"
 #include "trace/trace.h"
 
 struct tm_top_opts {

@@ -41,23 +41,6 @@ struct tm_trace_opts {
 	int children; /* `run`: follow the command's children through fork and exec */
 };
 
-/* At most this many of each selector of struct tm_select. */
-#define TM_MAX_SEL 16
-
-/*
- * The processes a host-wide session (daemon, top) selects, as its command
- * line gives them: --pid, --comm, --exe, --cgroup, each repeatable; any match
- * selects. The session hands them to the loader (tm_trace__watch and
- * tm_trace__select_*) with the matching sel_flags bits.
- */
-struct tm_select {
-	pid_t pids[TM_MAX_SEL];
-	const char *comms[TM_MAX_SEL];
-	const char *exes[TM_MAX_SEL];
-	const char *cgroups[TM_MAX_SEL];
-	unsigned int npids, ncomms, nexes, ncgroups;
-};
-
 struct tm_trace;
 struct tidemark_bpf;
 
