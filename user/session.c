@@ -454,6 +454,27 @@ static struct tree_proc *tree_find(struct tree *tr, pid_t pid, __u32 inc)
 	return NULL;
 }
 
+/* A new image of the tree, zeroed but for pid and inc; NULL when out of memory. */
+static struct tree_proc *tree_add(struct tree *tr, pid_t pid, __u32 inc)
+{
+	struct tree_proc *tp;
+
+	if (tr->n == tr->cap) {
+		size_t cap = tr->cap ? 2 * tr->cap : 16;
+
+		tp = realloc(tr->p, cap * sizeof(*tp));
+		if (!tp)
+			return NULL;
+		tr->p = tp;
+		tr->cap = cap;
+	}
+	tp = &tr->p[tr->n++];
+	memset(tp, 0, sizeof(*tp));
+	tp->pid = pid;
+	tp->inc = inc;
+	return tp;
+}
+
 static void tree_note(struct tree *tr, pid_t pid, const char *command, const char *why)
 {
 	size_t len = strlen(tr->note);
@@ -512,7 +533,7 @@ static void tree_event(void *ctx, const struct tm_event *ev, const struct tm_pro
 {
 	struct tree *tr = ctx;
 	pid_t pid = (pid_t)ev->tgid;
-	struct tree_proc *tp, *n;
+	struct tree_proc *tp;
 
 	switch (ev->type) {
 	case TM_EV_CHILD:
@@ -522,20 +543,10 @@ static void tree_event(void *ctx, const struct tm_event *ev, const struct tm_pro
 			tr->root_inc = (__u32)ev->arg; /* the root exec'd again: its last image is the root */
 			break;
 		}
-		if (tr->n == tr->cap) {
-			size_t cap = tr->cap ? 2 * tr->cap : 16;
-
-			n = realloc(tr->p, cap * sizeof(*n));
-			if (!n)
-				break;
-			tr->p = n;
-			tr->cap = cap;
-		}
-		tp = &tr->p[tr->n++];
-		memset(tp, 0, sizeof(*tp));
-		tp->pid = pid;
+		tp = tree_add(tr, pid, (__u32)ev->arg);
+		if (!tp)
+			break;
 		tp->ppid = (pid_t)(ev->arg >> 32);
-		tp->inc = (__u32)ev->arg;
 		tp->start_ns = tm_now_ns();
 		tp->live = 1;
 		tm_proc__cmdline(pid, tp->command, sizeof(tp->command));
@@ -547,19 +558,9 @@ static void tree_event(void *ctx, const struct tm_event *ev, const struct tm_pro
 			if (final->exit_time_ns)
 				break; /* the root's end: finish() builds it */
 			/* the root's image before an exec: a process of its own in the tree */
-			if (tr->n == tr->cap) {
-				size_t cap = tr->cap ? 2 * tr->cap : 16;
-
-				n = realloc(tr->p, cap * sizeof(*n));
-				if (!n)
-					break;
-				tr->p = n;
-				tr->cap = cap;
-			}
-			tp = &tr->p[tr->n++];
-			memset(tp, 0, sizeof(*tp));
-			tp->pid = pid;
-			tp->inc = (__u32)ev->arg;
+			tp = tree_add(tr, pid, (__u32)ev->arg);
+			if (!tp)
+				break;
 			tp->start_ns = tr->start_ns;
 			snprintf(tp->command, sizeof(tp->command), "%s", tr->root->command ? tr->root->command : "?");
 		}
