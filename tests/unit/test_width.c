@@ -66,6 +66,19 @@ static void test_put(void)
 	free(got);
 }
 
+/* A process's string: escaped first (a tab is four columns then), then fitted as put. */
+static void test_put_str(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	TM_CHECK_EQ_U64(tm_width__put_str(m, "ab\tcd efgh", 108, "   "), 3 + 4);
+	fclose(m);
+	TM_CHECK_STR(buf, "ab\\x09cd\n   efgh");
+	free(buf);
+}
+
 static void test_frame(void)
 {
 	struct tm_frame f = { .kind = TM_FRAME_NATIVE, .line = 58, .function = "start" };
@@ -104,6 +117,7 @@ int main(void)
 {
 	test_cols();
 	test_put();
+	test_put_str();
 	test_frame();
 	test_progress();
 	return tm_test_done("test_width");

@@ -192,26 +192,11 @@ int tm_diff__rows(const struct tm_profile *before, const struct tm_profile *afte
 static void side(FILE *out, const char *name, const struct tm_profile *p)
 {
 	char a[32];
-
-	char *cmd = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&cmd, &len);
 	int col;
 
 	tm_fmt__u64(a, sizeof(a), p->peak_bytes);
 	col = fprintf(out, "  %s pid %d, peak %s bytes: ", name, p->pid, a);
-	if (m) {
-		tm_report__text_str(m, p->command ? p->command : "(unknown command)");
-		if (fclose(m)) {
-			free(cmd);
-			cmd = NULL;
-		}
-	}
-	if (cmd)
-		tm_width__put(out, cmd, col, tm_width__spaces(DIFF_STACK_COL));
-	else
-		tm_report__text_str(out, p->command ? p->command : "(unknown command)");
-	free(cmd);
+	tm_width__put_str(out, p->command ? p->command : "(unknown command)", col, tm_width__spaces(DIFF_STACK_COL));
 	fputc('\n', out);
 }
 

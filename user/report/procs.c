@@ -38,22 +38,7 @@ static const char *ended(const struct tm_profile *p, char *buf, size_t len)
  */
 static void put_fitted(FILE *out, const char *s, int col, int cont)
 {
-	char *esc = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&esc, &len);
-
-	if (m) {
-		tm_report__text_str(m, s);
-		if (fclose(m)) {
-			free(esc);
-			esc = NULL;
-		}
-	}
-	if (esc)
-		tm_width__put(out, esc, col, tm_width__spaces(cont));
-	else
-		tm_report__text_str(out, s);
-	free(esc);
+	tm_width__put_str(out, s, col, tm_width__spaces(cont));
 	fputc('\n', out);
 }
 

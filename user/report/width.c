@@ -131,6 +131,19 @@ static char *escaped(const char *s)
 	return buf;
 }
 
+int tm_width__put_str(FILE *out, const char *s, int col, const char *cont)
+{
+	char *esc = escaped(s);
+
+	if (!esc) {
+		tm_report__text_str(out, s);
+		return TM_TEXT_WIDTH;
+	}
+	col = tm_width__put(out, esc, col, cont);
+	free(esc);
+	return col;
+}
+
 /*
  * The end of an escaped path that fits in @room columns with "..." before
  * it, from a '/' ("/pkg/mod.py"); at least the last component.

@@ -26,6 +26,14 @@ int tm_width__cols(const char *s);
 int tm_width__put(FILE *out, const char *s, int col, const char *cont);
 
 /*
+ * @s (a command line, a note: anything a process put there) escaped as the
+ * text report prints strings, then put as tm_width__put() does. Without the
+ * memory to fit it, escaped as it is (the column returned is then
+ * TM_TEXT_WIDTH).
+ */
+int tm_width__put_str(FILE *out, const char *s, int col, const char *cont);
+
+/*
  * tm_report__text_frame(), fitted: the frame from column @col, its path
  * shortened from the left so that it and @reserve more columns fit, then
  * wrapped under @cont if still too long. Returns the column after it.
