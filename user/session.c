@@ -45,17 +45,10 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/path.h"
+#include "util/stop.h"
 #include "target/proc.h"
 #include "top/top.h"
 #include "util/outfile.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 void tm_session_opts__init(struct tm_session_opts *o)
 {
@@ -1257,8 +1250,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 		warn_py_inlined("attach", py);
 	}
 
-	signal(SIGINT, on_stop);
-	signal(SIGTERM, on_stop);
+	tm_stop__on(SIGINT);
+	tm_stop__on(SIGTERM);
 	prof = tm_profile__new();
 	if (!prof)
 		goto out;
@@ -1329,7 +1322,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	/* the live view owns the terminal: no status line under it */
 	tm_progress__init(&pg, stderr, tm_log_level >= TM_LOG_INFO && !live, pi.start_ns);
 
-	while (!stop_requested) {
+	while (!tm_stop__requested()) {
 		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 
 		if (poll(&pfd, 1, 0) > 0)

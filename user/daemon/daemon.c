@@ -41,6 +41,7 @@
 #include "util/log.h"
 #include "util/outfile.h"
 #include "util/ptable.h"
+#include "util/stop.h"
 #include "report/postmortem.h"
 #include "report/pprof.h"
 #include "profile/profile.h"
@@ -114,14 +115,6 @@ struct written {
 	ino_t ino;
 	time_t when;
 };
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 void tm_daemon_opts__init(struct tm_daemon_opts *o)
 {
@@ -1077,8 +1070,8 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 		if (tm_http__listen(&d.http, &ho))
 			goto out;
 	}
-	signal(SIGINT, on_stop);
-	signal(SIGTERM, on_stop);
+	tm_stop__on(SIGINT);
+	tm_stop__on(SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
 	if (tm_trace__open(&d.t, &o->trace))
 		goto out;
@@ -1099,7 +1092,7 @@ int tm_daemon__run(const struct tm_daemon_opts *o)
 		deadline = d.start_ns + (uint64_t)(o->duration * 1e9);
 
 	last_turn = tm_now_ns();
-	while (!stop_requested) {
+	while (!tm_stop__requested()) {
 		struct pollfd fds[2] = {
 			{ .fd = tm_trace__fd(d.t), .events = POLLIN },
 			{ .fd = d.http ? tm_http__fd(d.http) : -1, .events = POLLIN },

@@ -37,6 +37,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/ptable.h"
+#include "util/stop.h"
 
 #define NS_PER_S         1000000000ull
 #define GROWTH_WINDOW_NS (60 * NS_PER_S)
@@ -134,14 +135,6 @@ struct tm_top {
 	uint64_t key_ns[MAX_KEY_SAMPLES];
 	size_t nkeys;
 };
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 void tm_top_opts__init(struct tm_top_opts *o)
 {
@@ -1184,9 +1177,9 @@ int tm_top__run(const struct tm_top_opts *o)
 	top->o = o;
 	top->own_trace = 1;
 	top->full = o->trace.alloc_probes;
-	signal(SIGINT, on_stop);
-	signal(SIGTERM, on_stop);
-	signal(SIGHUP, on_stop);
+	tm_stop__on(SIGINT);
+	tm_stop__on(SIGTERM);
+	tm_stop__on(SIGHUP);
 	if (tm_trace__open(&top->t, &o->trace))
 		goto out;
 	tm_trace__print_verifier_stats(top->t);
@@ -1208,7 +1201,7 @@ int tm_top__run(const struct tm_top_opts *o)
 		open_proc(top, o->sel.pids[0]);
 	if (top->curses)
 		redraw(top);
-	while (!stop_requested && !top->quit) {
+	while (!tm_stop__requested() && !top->quit) {
 		struct pollfd fds[2] = {
 			{ .fd = tm_trace__fd(top->t), .events = POLLIN },
 			{ .fd = top->curses ? STDIN_FILENO : -1, .events = POLLIN },
