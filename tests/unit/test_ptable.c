@@ -37,7 +37,7 @@ static void test_add_find_remove(void)
 	TM_CHECK_EQ_U64(t.pid_off, 8);
 	TM_CHECK(tm_ptable__find(&t, 1) == NULL);
 	for (pid = 1; pid <= 5; pid++) {
-		r = tm_ptable__add(&t, pid * 10);
+		r = tm_ptable__put(&t, pid * 10);
 		TM_CHECK(r != NULL);
 		if (!r)
 			return;
@@ -55,6 +55,14 @@ static void test_add_find_remove(void)
 	TM_CHECK(r == tm_ptable__at(&t, 2));
 	TM_CHECK_STR(r->name, "p3");
 	TM_CHECK(tm_ptable__find(&t, 31) == NULL);
+	/* a pid already there: its record, zeroed again, in its place */
+	TM_CHECK(tm_ptable__put(&t, 30) == r);
+	TM_CHECK_EQ_U64(r->before, 0);
+	TM_CHECK_EQ_U64(r->name[0], 0);
+	TM_CHECK_EQ_U64(r->pid, 30);
+	TM_CHECK_EQ_U64(t.n, 5);
+	r->before = 3;
+	snprintf(r->name, sizeof(r->name), "p3");
 
 	/* a removal moves the last record into the hole */
 	tm_ptable__remove(&t, tm_ptable__find(&t, 20));
@@ -88,7 +96,7 @@ static void test_grow(void)
 	int bad = 0;
 
 	for (pid = 1; pid <= 1000; pid++) {
-		r = tm_ptable__add(&t, pid);
+		r = tm_ptable__put(&t, pid);
 		if (!r)
 			break;
 		r->before = (uint64_t)pid * 3;

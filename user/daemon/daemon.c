@@ -180,12 +180,9 @@ static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
 	/* an older incarnation we were never told had ended: its entries go */
 	if (p && p->inc != inc)
 		tm_trace__forget(d->t, pid, p->inc);
-	if (!p)
-		p = tm_ptable__add(&d->procs, pid);
+	p = tm_ptable__put(&d->procs, pid);
 	if (!p)
 		return NULL;
-	memset(p, 0, sizeof(*p));
-	p->pid = pid;
 	p->inc = inc;
 	p->start_ns = tm_now_ns();
 	tm_proc__comm(pid, p->comm, sizeof(p->comm));

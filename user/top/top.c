@@ -227,12 +227,9 @@ static struct tproc *proc_add(struct tm_top *top, pid_t pid, __u32 inc)
 	}
 	if (p && top->own_trace)
 		tm_trace__forget(top->t, pid, p->inc); /* an older incarnation we were not told had ended */
-	if (!p)
-		p = tm_ptable__add(&top->procs, pid);
+	p = tm_ptable__put(&top->procs, pid);
 	if (!p)
 		return NULL;
-	memset(p, 0, sizeof(*p));
-	p->pid = pid;
 	p->inc = inc;
 	p->start_ns = tm_now_ns();
 	read_names(p);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* ptable.c: a table of processes keyed by pid (see ptable.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,20 +24,28 @@ void *tm_ptable__find(const struct tm_ptable *t, pid_t pid)
 	return NULL;
 }
 
-void *tm_ptable__add(struct tm_ptable *t, pid_t pid)
+/* Room for twice as many records (64 at first): 0 or -ENOMEM. */
+static int grow(struct tm_ptable *t)
 {
-	void *rec;
+	size_t cap = t->cap ? 2 * t->cap : 64;
+	void *recs = realloc(t->recs, cap * t->size);
 
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 64;
+	if (!recs)
+		return -ENOMEM;
+	t->recs = recs;
+	t->cap = cap;
+	return 0;
+}
 
-		rec = realloc(t->recs, cap * t->size);
-		if (!rec)
+void *tm_ptable__put(struct tm_ptable *t, pid_t pid)
+{
+	void *rec = tm_ptable__find(t, pid);
+
+	if (!rec) {
+		if (t->n == t->cap && grow(t))
 			return NULL;
-		t->recs = rec;
-		t->cap = cap;
+		rec = tm_ptable__at(t, t->n++);
 	}
-	rec = tm_ptable__at(t, t->n++);
 	memset(rec, 0, t->size);
 	memcpy((char *)rec + t->pid_off, &pid, sizeof(pid));
 	return rec;

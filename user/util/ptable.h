@@ -32,8 +32,11 @@ static inline void *tm_ptable__at(const struct tm_ptable *t, size_t i)
 /* The record of @pid, or NULL. */
 void *tm_ptable__find(const struct tm_ptable *t, pid_t pid);
 
-/* A new record for @pid at the end, zeroed but for its pid; NULL when out of memory. */
-void *tm_ptable__add(struct tm_ptable *t, pid_t pid);
+/*
+ * The record of @pid zeroed but for its pid: the one it had (a new
+ * incarnation, an exec), else a new one at the end; NULL when out of memory.
+ */
+void *tm_ptable__put(struct tm_ptable *t, pid_t pid);
 
 /* Remove @rec (one of t's): the last record takes its place. */
 void tm_ptable__remove(struct tm_ptable *t, void *rec);
