@@ -374,6 +374,37 @@ struct tm_code_range {
 	__u64 hi;
 };
 
+/*
+ * Unwinding libc's own frames at a syscall (lite mode: no frame pointers in
+ * Debian's libc). One row a code range of a libc file, from its .eh_frame
+ * (user/target/unwind.c): the rows of every libc file in use share the
+ * unwind_rows array; a process's entry in unwind_procs says where its libc
+ * is mapped and which rows are its.
+ */
+#define TM_UNWIND_ROWS_MAX (1u << 17) /* 1 MiB; Debian 12's libc needs 28,269 rows */
+#define TM_UNWIND_FRAMES   16         /* libc frames walked at most (stdio to mmap: ~10) */
+
+enum tm_unwind_cfa {
+	TM_UNWIND_STOP = 0, /* not expressible here (a DWARF expression, a signal frame, no FDE) */
+	TM_UNWIND_CFA_RSP = 1,
+	TM_UNWIND_CFA_RBP = 2,
+};
+
+struct tm_unwind_row {
+	__u32 pc;      /* link-time address where the row starts; it holds up to the next row's */
+	__u16 cfa_off; /* CFA = (rsp or rbp) + cfa_off; the return address is at CFA - 8 */
+	__u8 cfa_reg;  /* enum tm_unwind_cfa */
+	__u8 rbp_slot; /* the caller's rbp is at CFA - 8 * rbp_slot; 0: rbp still holds it */
+};
+
+struct tm_unwind_proc {
+	__u64 lo; /* [lo, hi): libc's code in this process (runtime addresses) */
+	__u64 hi;
+	__u64 bias;  /* runtime address - link-time address */
+	__u32 first; /* its rows: unwind_rows[first, first + n) */
+	__u32 n;
+};
+
 /* What `run` tells the kernel about a child before its exec (pending_exec). */
 struct tm_pending {
 	__u32 inc;              /* its incarnation; 0: a followed child (vfork), numbered at its exec */
@@ -511,6 +542,8 @@ _Static_assert(sizeof(struct tm_exit_event) == 16 + sizeof(struct tm_proc), "tm_
 _Static_assert(sizeof(struct tm_sel_exe) == 16, "tm_sel_exe layout");
 _Static_assert(sizeof(struct tm_sel_cgroup) == 16, "tm_sel_cgroup layout");
 _Static_assert(sizeof(struct tm_reap_key) == 8, "tm_reap_key layout");
+_Static_assert(sizeof(struct tm_unwind_row) == 8, "tm_unwind_row layout");
+_Static_assert(sizeof(struct tm_unwind_proc) == 32, "tm_unwind_proc layout");
 _Static_assert(sizeof(struct tm_pending) == 16, "tm_pending layout");
 _Static_assert(sizeof(struct tm_arm_args) == 16, "tm_arm_args layout");
 _Static_assert(sizeof(struct tm_event) == 16, "tm_event layout");

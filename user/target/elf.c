@@ -799,6 +799,36 @@ static int section_span(const struct tm_elf *e, const char *name, GElf_Shdr *out
 	return -ENOENT;
 }
 
+int tm_elf__section(const struct tm_elf *e, const char *name, uint64_t *addr, const void **data, size_t *size)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	if (elf_getshdrstrndx(e->elf, &shstrndx))
+		return -ENOEXEC;
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		const char *n;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(e->elf, shstrndx, sh.sh_name);
+		if (!n || strcmp(n, name))
+			continue;
+		if (sh.sh_type == SHT_NOBITS)
+			return -ENOENT;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size != sh.sh_size)
+			return -EIO;
+		*addr = sh.sh_addr;
+		*data = d->d_buf;
+		*size = d->d_size;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 /*
  * x86-64 RIP-relative loads and indirect jumps/calls at code[i]: `mov
  * disp32(%rip),%r64` (48/4c 8b, ModRM mod 00 rm 101) and `jmp/call

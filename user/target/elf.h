@@ -115,6 +115,13 @@ struct tm_elf_sym {
 int tm_elf__find_many(const char *path, int exported, const char *const *names, size_t n,
 		      struct tm_elf_sym *out);
 
+/*
+ * The contents of section @name of an open file: its link-time @addr, and
+ * @size bytes at @data, valid until the file is closed. -ENOENT without one
+ * (or when it takes no room in the file, SHT_NOBITS), -EIO if unreadable.
+ */
+int tm_elf__section(const struct tm_elf *e, const char *name, uint64_t *addr, const void **data, size_t *size);
+
 /* Read exactly @len bytes at @file_off. -EIO if the file is shorter. */
 int tm_elf__read_code(const char *path, uint64_t file_off, void *buf, size_t len);
 
