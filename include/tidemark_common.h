@@ -218,6 +218,7 @@ enum tm_stat {
 	TM_STAT_STACKS_NEW,       /* distinct stacks interned */
 	TM_STAT_STACKS_TRUNCATED, /* stacks deeper than the capture limit */
 	TM_STAT_PROCS_FULL,       /* the daemon could not start tracking a process: procs is full */
+	TM_STAT_UNWIND_STOPPED,   /* a syscall's walk through libc's frames stopped inside libc */
 	/*
 	 * Notices to user space lost because the ring buffer was full (user
 	 * space did not drain it in time), one counter per kind of notice.
@@ -377,8 +378,8 @@ struct tm_code_range {
 /*
  * Unwinding libc's own frames at a syscall (lite mode: no frame pointers in
  * Debian's libc). One row a code range of a libc file, from its .eh_frame
- * (user/target/unwind.c): the rows of every libc file in use share the
- * unwind_rows array; a process's entry in unwind_procs says where its libc
+ * (user/target/unwind.c): the rows of every libc file in use share
+ * unwind_rows' one value (a power of two: an index is masked, not checked); a process's entry in unwind_procs says where its libc
  * is mapped and which rows are its.
  */
 #define TM_UNWIND_ROWS_MAX (1u << 17) /* 1 MiB; Debian 12's libc needs 28,269 rows */
@@ -395,6 +396,11 @@ struct tm_unwind_row {
 	__u16 cfa_off; /* CFA = (rsp or rbp) + cfa_off; the return address is at CFA - 8 */
 	__u8 cfa_reg;  /* enum tm_unwind_cfa */
 	__u8 rbp_slot; /* the caller's rbp is at CFA - 8 * rbp_slot; 0: rbp still holds it */
+};
+
+/* unwind_rows' one value: every libc file's rows, each file's after the last */
+struct tm_unwind_rows {
+	struct tm_unwind_row rows[TM_UNWIND_ROWS_MAX];
 };
 
 struct tm_unwind_proc {

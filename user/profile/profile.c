@@ -47,6 +47,7 @@ static const char *const stat_names[] = {
 	[TM_STAT_STACKS_NEW] = "stacks_new",
 	[TM_STAT_STACKS_TRUNCATED] = "stacks_truncated",
 	[TM_STAT_PROCS_FULL] = "procs_full",
+	[TM_STAT_UNWIND_STOPPED] = "unwind_stopped",
 	[TM_STAT_LOST_EXEC_MAP] = "lost_exec_map",
 	[TM_STAT_LOST_OOM] = "lost_oom",
 	[TM_STAT_LOST_EXIT] = "lost_exit",
@@ -114,8 +115,7 @@ static const struct {
 			      "memory the allocator or the program takes from the kernel (mmap, mremap, brk): "
 			      "heap growth, pymalloc arenas and large blocks, with their stacks; no uprobes",
 			      "the blocks the allocator hands out of memory it already holds, and their frees: "
-			      "a freed block counts until its memory goes back to the kernel; native stacks "
-			      "may stop inside libc" },
+			      "a freed block counts until its memory goes back to the kernel" },
 };
 _Static_assert(ARRAY_SIZE(modes) == TM_PROFILE_MODE__COUNT, "a tm_profile_mode has no name");
 

@@ -30,6 +30,7 @@
 #include "target/python.h"
 #include "trace/sample.h"
 #include "target/symbolize.h"
+#include "target/unwind.h"
 #include "util/demangle.h"
 #include "trace/trace.h"
 #include "tidemark.skel.h"
@@ -71,6 +72,8 @@ struct tm_watch {
 	char *late_note; /* the first allocator library it loaded later: said once, kept for the report */
 	/* The daemon's full mode: its allocator was resolved (1), and is not glibc's (2). */
 	int own_alloc;
+	/* Where the kernel was told its libc's code is (unwind_procs); 0 = not told. */
+	uint64_t uw_lo;
 	/* Its uprobes: they go when the process does (the daemon's churn). */
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
@@ -83,6 +86,16 @@ struct libc_cache {
 	struct tm_allocator a;
 	struct tm_alloc_site *sites;
 	size_t n;
+};
+
+/* A libc file whose .eh_frame rows are in unwind_rows (unwind_refresh()). */
+struct unwind_file {
+	dev_t dev;
+	ino_t ino;
+	int err;          /* its rows could not be loaded: not tried again */
+	__u32 first, n;   /* unwind_rows[first, first + n) */
+	uint64_t x_vaddr; /* its executable PT_LOAD: p_vaddr, p_offset */
+	uint64_t x_off;
 };
 
 /* The syscalls whose anonymous memory is counted: their sys_enter_ and sys_exit_ tracepoints. */
@@ -133,16 +146,33 @@ struct tm_trace {
 	/* tp_sys_enter and tp_sys_exit on each syscall; tp_child_start on each fork call's return */
 	struct bpf_link *sys_links[2 * TM_SYSCALLS];
 	struct bpf_link *child_links[TM_FORK_CALLS];
+	/* syscall stacks are walked out of libc (unwind_native) */
+	int unwind;
+	/* libc files whose rows are in unwind_rows, the first free row, the value as last written */
+	struct unwind_file *uw_files;
+	size_t nuw_files;
+	__u32 uw_next;
+	struct tm_unwind_rows *uw_rows;
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
+	va_list again;
+	int len;
 
 	/* libbpf's warnings always; its info and debug (thousands of lines) only with -vv. */
 	if (level != LIBBPF_WARN && tm_log_level < TM_LOG_LIBBPF)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
+	va_copy(again, ap);
+	len = vsnprintf(line, sizeof(line), fmt, ap);
+	if (len >= (int)sizeof(line)) {
+		/* a verifier log comes as one message: whole, or its end (the error) is lost */
+		len = vfprintf(stderr, fmt, again);
+		va_end(again);
+		return len;
+	}
+	va_end(again);
 	/* A probe on a process that has exited: the caller says so in its own one line. */
 	if (tm_log_level < TM_LOG_LIBBPF && strstr(line, "No such process"))
 		return 0;
@@ -159,6 +189,122 @@ static struct tm_watch *watch_find(struct tm_trace *t, pid_t pid)
 	return NULL;
 }
 
+/*
+ * The rows of the libc at @path (dev/ino @st): read and put in unwind_rows
+ * once per file, whichever processes map it. NULL when they cannot be.
+ */
+static struct unwind_file *unwind_file(struct tm_trace *t, const char *path, const struct stat *st)
+{
+	struct tm_unwind_table tab = { 0 };
+	struct tm_elf e = { .fd = -1 };
+	struct unwind_file *f;
+	size_t i;
+	int err;
+
+	for (i = 0; i < t->nuw_files; i++)
+		if (t->uw_files[i].dev == st->st_dev && t->uw_files[i].ino == st->st_ino)
+			return t->uw_files[i].err ? NULL : &t->uw_files[i];
+	f = realloc(t->uw_files, (t->nuw_files + 1) * sizeof(*f));
+	if (!f)
+		return NULL;
+	t->uw_files = f;
+	f = &t->uw_files[t->nuw_files++];
+	memset(f, 0, sizeof(*f));
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	err = tm_elf__open(path, &e);
+	for (i = 0; !err && i < e.nr_loads; i++) {
+		if (e.loads[i].flags & PF_X) {
+			f->x_vaddr = e.loads[i].vaddr;
+			f->x_off = e.loads[i].offset;
+			break;
+		}
+	}
+	tm_elf__close(&e);
+	err = err ?: tm_unwind__load(path, &tab);
+	if (!err && t->uw_next + tab.n > TM_UNWIND_ROWS_MAX)
+		err = -ENOSPC;
+	if (!err && !t->uw_rows) {
+		t->uw_rows = calloc(1, sizeof(*t->uw_rows));
+		if (!t->uw_rows)
+			err = -ENOMEM;
+	}
+	if (!err) {
+		__u32 zero = 0;
+
+		/* the whole value again (once per libc file): the kernel's copy is what we hold */
+		memcpy(&t->uw_rows->rows[t->uw_next], tab.rows, tab.n * sizeof(*tab.rows));
+		if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.unwind_rows), &zero, t->uw_rows, BPF_ANY))
+			err = -errno;
+	}
+	if (err) {
+		/* stacks of its syscalls stop in libc, as before; said once per file */
+		pr_warn("tidemark: %s: cannot read its call frame rows (%s): stacks of memory mapped inside it "
+			"name libc's function, not its caller\n",
+			path, strerror(-err));
+		f->err = err;
+		tm_unwind__free(&tab);
+		return NULL;
+	}
+	f->first = t->uw_next;
+	f->n = (__u32)tab.n;
+	t->uw_next += f->n;
+	pr_debug("tidemark: %s: %zu FDEs, %u call frame rows (%zu bytes) for the walk out of libc\n", path,
+		 tab.nfde, f->n, tab.n * sizeof(*tab.rows));
+	tm_unwind__free(&tab);
+	return f;
+}
+
+/*
+ * Tell the kernel where @w's libc code is and which rows are its, so a
+ * syscall made inside libc is traced back to its caller (unwind_step()).
+ * @now: the process's mappings just read.
+ */
+static void unwind_refresh(struct tm_trace *t, struct tm_watch *w, const struct tm_maps *now)
+{
+	int fd = bpf_map__fd(t->skel->maps.unwind_procs);
+	struct tm_unwind_proc up = { 0 };
+	const struct tm_map_entry *x = NULL;
+	char path[PATH_MAX + 64];
+	struct unwind_file *f;
+	__u32 key = (__u32)w->pid;
+	struct stat st;
+	size_t i;
+
+	if (tm_maps__find_module(now, "libc.so.6", path, sizeof(path)) || stat(path, &st))
+		goto none;
+	for (i = 0; i < now->nr; i++) {
+		const struct tm_map_entry *e = &now->entries[i];
+
+		if (e->inode == st.st_ino && e->perms[2] == 'x' && (!x || e->start < x->start))
+			x = e;
+	}
+	if (!x)
+		goto none;
+	if (w->uw_lo == x->start)
+		return; /* told already */
+	f = unwind_file(t, path, &st);
+	if (!f)
+		goto none;
+	up.lo = x->start;
+	up.hi = x->end;
+	up.bias = x->start - (f->x_vaddr + (x->offset - f->x_off));
+	up.first = f->first;
+	up.n = f->n;
+	if (bpf_map_update_elem(fd, &key, &up, BPF_ANY)) {
+		pr_debug("tidemark: pid %d: unwind_procs: %s\n", w->pid, strerror(errno));
+		goto none;
+	}
+	w->uw_lo = x->start;
+	return;
+none:
+	/* no libc (yet, or any more after an exec): nothing stale to walk with */
+	if (w->uw_lo) {
+		bpf_map_delete_elem(fd, &key);
+		w->uw_lo = 0;
+	}
+}
+
 int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
 {
 	struct tm_watch *w = watch_find(t, pid);
@@ -170,6 +316,8 @@ int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid)
 	err = tm_maps__read(pid, &now);
 	if (err)
 		return err;   /* gone: keep what we had */
+	if (t->unwind)
+		unwind_refresh(t, w, &now);
 	err = tm_maps__merge(&w->maps, &now);
 	w->maps.pid = pid;
 	/* a container's files are reached through /proc/PID/root: open them while it lives */
@@ -328,6 +476,7 @@ static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
 		w->python = 0;
 		w->py_pending = 0;
 		w->own_alloc = 0;
+		w->uw_lo = 0; /* a new image: its libc is told again */
 	} else {
 		w = watch_add(t, pid);
 	}
@@ -628,6 +777,9 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	t->alloc_probes = o->alloc_probes;
 	t->end_probe = !o->daemon || o->alloc_probes; /* the lite daemon places no uprobes */
 	t->skel->rodata->arm_by_loader = o->daemon && o->alloc_probes;
+	/* no allocator uprobe names the caller of the allocator's mmap: walk out of libc to it */
+	t->unwind = o->lite || (o->daemon && !o->alloc_probes);
+	t->skel->rodata->unwind_native = t->unwind;
 	t->skel->rodata->max_allocs_per_proc = o->max_allocs_per_proc;
 	t->skel->rodata->max_stacks_per_proc = o->max_stacks_per_proc;
 	if (o->max_procs)
@@ -1765,6 +1917,7 @@ int tm_trace__forget(struct tm_trace *t, pid_t pid, __u32 inc)
 			bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.py_cfgs), &key);
 		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.alloc_code), &key);
+		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.unwind_procs), &key);
 	}
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.reap_set), &k, &one, BPF_ANY))
 		err = -errno;
@@ -2037,6 +2190,8 @@ void tm_trace__destroy(struct tm_trace *t)
 		close(t->stats_fd);
 	tm_allocator__free(&t->libc_cache.a);
 	free(t->libc_cache.sites);
+	free(t->uw_files);
+	free(t->uw_rows);
 	free(t->watch);
 	tm_symbolizer__free(t->sym);
 	free(t);
