@@ -32,6 +32,11 @@ for f in "$@"; do
 			[ -f "$s" ] && cp -n "$s" "$corpus/seed-$(basename "$s")"
 		done
 		extra="-max_len=65536" ;;
+	fuzz_unwind)
+		# a real .eh_frame: a workload's own, CIEs and FDEs as GCC writes them
+		w=$ROOT/.output/workloads/gt_alloc
+		[ -f "$w" ] && [ ! -f "$corpus/seed-gt_alloc" ] &&
+			objcopy -O binary --only-section=.eh_frame "$w" "$corpus/seed-gt_alloc" 2>/dev/null ;;
 	fuzz_capture)
 		gen=$ROOT/.output/tests/gen_profile
 		[ -x "$gen" ] && [ ! -f "$corpus/seed-stacks" ] && "$gen" stacks 20 "$corpus/seed-stacks" >/dev/null 2>&1

@@ -239,6 +239,12 @@ static void skip_block(struct cur *c)
 		c->p += n;
 }
 
+/* v * f, wrapping as the hardware does: a hostile factor is a wrong rule, never undefined behaviour */
+static int64_t scaled(uint64_t v, int64_t f)
+{
+	return (int64_t)(v * (uint64_t)f);
+}
+
 /* A register rule, as far as a row needs it. */
 enum rule { R_SAME,
 	    R_OFFSET,
@@ -317,7 +323,7 @@ static struct tm_unwind_row to_row(const struct run *x, const struct cie *cie)
 		return row;
 	}
 	if (s->rbp == R_OFFSET) {
-		if (s->rbp_off >= 0 || (-s->rbp_off) % 8 || -s->rbp_off / 8 > UINT8_MAX) {
+		if (s->rbp_off >= 0 || s->rbp_off < -8 * (int64_t)UINT8_MAX || s->rbp_off % 8) {
 			row.cfa_reg = TM_UNWIND_STOP;
 			return row;
 		}
@@ -373,7 +379,7 @@ static int run_program(struct cur *c, const struct cie *cie, struct run *x, stru
 			advance = 1;
 			break;
 		case 2: /* DW_CFA_offset */
-			off = (int64_t)rd_uleb(c) * cie->data_align;
+			off = scaled(rd_uleb(c), cie->data_align);
 			set_rule(&x->s, lo, cie->ra_reg, R_OFFSET, off);
 			continue;
 		case 3: /* DW_CFA_restore */
@@ -406,17 +412,17 @@ static int run_program(struct cur *c, const struct cie *cie, struct run *x, stru
 			break;
 		case 0x05: /* offset_extended */
 			reg = rd_uleb(c);
-			off = (int64_t)rd_uleb(c) * cie->data_align;
+			off = scaled(rd_uleb(c), cie->data_align);
 			set_rule(&x->s, reg, cie->ra_reg, R_OFFSET, off);
 			break;
 		case 0x11: /* offset_extended_sf */
 			reg = rd_uleb(c);
-			off = rd_sleb(c) * cie->data_align;
+			off = scaled((uint64_t)rd_sleb(c), cie->data_align);
 			set_rule(&x->s, reg, cie->ra_reg, R_OFFSET, off);
 			break;
 		case 0x2f: /* GNU_negative_offset_extended */
 			reg = rd_uleb(c);
-			off = -(int64_t)rd_uleb(c) * cie->data_align;
+			off = scaled(0 - rd_uleb(c), cie->data_align);
 			set_rule(&x->s, reg, cie->ra_reg, R_OFFSET, off);
 			break;
 		case 0x06: /* restore_extended */
@@ -454,7 +460,7 @@ static int run_program(struct cur *c, const struct cie *cie, struct run *x, stru
 			break;
 		case 0x12: /* def_cfa_sf */
 			x->s.cfa_reg = rd_uleb(c);
-			x->s.cfa_off = rd_sleb(c) * cie->data_align;
+			x->s.cfa_off = scaled((uint64_t)rd_sleb(c), cie->data_align);
 			x->s.cfa_expr = 0;
 			break;
 		case 0x0d: /* def_cfa_register */
@@ -464,7 +470,7 @@ static int run_program(struct cur *c, const struct cie *cie, struct run *x, stru
 			x->s.cfa_off = (int64_t)rd_uleb(c);
 			break;
 		case 0x13: /* def_cfa_offset_sf */
-			x->s.cfa_off = rd_sleb(c) * cie->data_align;
+			x->s.cfa_off = scaled((uint64_t)rd_sleb(c), cie->data_align);
 			break;
 		case 0x0f: /* def_cfa_expression: the PLT's, computed from rip */
 			x->s.cfa_expr = 1;
@@ -573,14 +579,18 @@ int tm_unwind__parse(const void *data, size_t len, uint64_t vaddr, struct tm_unw
 		struct cur e;
 		struct cie cie;
 
-		if (c.bad)
-			return -EINVAL;
+		if (c.bad) {
+			err = -EINVAL;
+			break;
+		}
 		if (!length)
 			break; /* the terminator */
 		if (length == 0xffffffffu) {
 			length = rd_n(&c, 8);
-			if (c.bad)
+			if (c.bad) {
+				err = -EINVAL;
 				break;
+			}
 		}
 		if (length > (uint64_t)(c.end - c.p)) {
 			err = -EINVAL;
