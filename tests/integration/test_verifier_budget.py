@@ -128,8 +128,10 @@ def test_run_total_within_budget():
     # The CPython walk is in a CPython's run only: its code is ~1,100 of the ~1,500 instructions
     # either program translates to (6.18 and 6.1 alike; what the verifier walks differs more:
     # 39894 vs 2399 on 6.18, 6278 vs 2258 on 6.1).
+    # Told by the difference, not a ratio: on 6.1, which keeps an unreachable global function,
+    # tp_sys_enter carries the walk out of libc (~230 xlated) in exact mode too (684 vs 1762).
     for prog in ("alloc_enter", "tp_sys_enter"):
-        check(native[prog][1] * 3 < py[prog][1],
+        check(py[prog][1] - native[prog][1] > 900,
               f"no CPython walk in a C program's {prog}: {native[prog]} vs {py[prog]} (verified, xlated)")
 
 
