@@ -70,7 +70,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(WORKLOAD_SRCS))
-BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe $(OUTPUT)/bench/forker
+BENCHES := $(OUTPUT)/bench/malloc_bench $(OUTPUT)/bench/empty_probe $(OUTPUT)/bench/forker \
+	$(OUTPUT)/bench/big_malloc
 
 .DELETE_ON_ERROR:
 .PHONY: FORCE all deps test-deps demo test unit integration bench install clean fuzz format format-check \
@@ -145,6 +146,11 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -fno-builtin -Wall -Werror -pthread $< -o $@
 
 $(OUTPUT)/bench/malloc_bench: bench/malloc_bench.c | $(OUTPUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O2 -fno-builtin -Wall -Werror $< -o $@
+
+# Large blocks, each an mmap and a munmap inside libc: lite mode's walk out of libc (bench/unwind.sh).
+$(OUTPUT)/bench/big_malloc: bench/big_malloc.c | $(OUTPUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O2 -fno-builtin -Wall -Werror $< -o $@
 
