@@ -783,6 +783,7 @@ static void say_cost(struct tm_trace *t, const struct tm_session_opts *o, uint64
 	double hit_ns, est;
 	int measured;
 
+	tm_trace__print_run_stats(t);
 	if (tm_log_level < TM_LOG_INFO)
 		return;
 	if (tm_trace__probe_hits(t, &h)) {

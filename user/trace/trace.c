@@ -2089,6 +2089,27 @@ int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h)
 	return 0;
 }
 
+void tm_trace__print_run_stats(struct tm_trace *t)
+{
+	struct bpf_program *prog;
+
+	if (t->stats_fd < 0)
+		return;
+	bpf_object__for_each_program(prog, t->skel->obj)
+	{
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) || !info.run_cnt)
+			continue;
+		/* a tracepoint's runs are every process's on the host, most leaving at the first lookup */
+		pr_debug("bpf: %-22s ran %llu times, %llu ns in all (%.0f ns a run)\n", bpf_program__name(prog),
+			 (unsigned long long)info.run_cnt, (unsigned long long)info.run_time_ns,
+			 (double)info.run_time_ns / info.run_cnt);
+	}
+}
+
 void tm_trace__print_verifier_stats(struct tm_trace *t)
 {
 	struct bpf_program *prog;

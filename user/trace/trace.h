@@ -160,6 +160,8 @@ struct tm_probe_hits {
 int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h);
 /* Print per-program verified instruction counts (for -v). */
 void tm_trace__print_verifier_stats(struct tm_trace *t);
+/* -v: each program's runs and time in them since the load (the kernel's BPF run counters). */
+void tm_trace__print_run_stats(struct tm_trace *t);
 void tm_trace__destroy(struct tm_trace *t); /* accepts NULL */
 /* The same, finished by a detached child so the caller can exit now (target gone). */
 int tm_trace__destroy_detached(struct tm_trace *t);
