@@ -508,7 +508,8 @@ static void test_json(void)
 			     "\"inflight\": 0, \"py_unreadable\": 0, \"py_arena_untraced\": 0, \"proc_cap\": 0, "
 			     "\"untracked_bytes\": 0, \"free_untracked\": 0}") != NULL);
 	TM_CHECK(strstr(out, "\"stats\": {\"nested\": 0, \"mmap_in_alloc\": 0, \"stacks_new\": 6, "
-			     "\"stacks_truncated\": 0, \"procs_full\": 0, \"lost_exec_map\": 0, \"lost_oom\": 0, "
+			     "\"stacks_truncated\": 0, \"procs_full\": 0, \"unwind_stopped\": 0, \"lost_exec_map\": 0, "
+			     "\"lost_oom\": 0, "
 			     "\"lost_exit\": 0, \"lost_exec\": 0, \"lost_fork\": 0}") != NULL);
 
 	/* All three views whatever o.view says, each in its own order. */
