@@ -10,28 +10,36 @@ mapped for them:
   site_big    3 x malloc(1,000,000): 3 mmaps of 1,003,520 bytes (+16 header, page-rounded)
   site_grow_a malloc(300,000): an mmap of 303,104 bytes, then
   site_grow   realloc to 2,000,000: an mremap to 2,002,944 bytes, live at the end
-and no walk stopped inside libc (the stats' unwind_stopped is 0).
+and no walk stopped inside libc (the stats' unwind_stopped is 0). attach --mode lite finds the
+running process's libc: gt_alloc's site_peak, malloc(1,000,000) after the attach, is one mmap of
+1,003,520 bytes at site_peak.
 """
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tmtest import OUT, ROOT, WORKLOADS, by_site, check, eq, main, report_json, skip, tidemark  # noqa: E402
+from tmtest import OUT, ROOT, TIDEMARK, WORKLOADS, by_site, check, eq, main, report_json, skip, tidemark  # noqa: E402
 
 GT = os.path.join(WORKLOADS, "gt_lite")
-SRC = os.path.join(ROOT, "tests", "workloads", "gt_lite.c")
 TAG = f"unwind{os.getpid()}"
 LIBC_FUNCS = re.compile(r"^(sysmalloc|_int_malloc|_int_realloc|malloc|realloc|mremap|mremap_chunk|"
                         r"__mmap|mmap|mmap64|sbrk|__sbrk|__brk|brk|__default_morecore|tcache_init)\b")
 
 
 def line_of(text):
-    with open(SRC) as f:
+    return line_of_in("gt_lite.c", text)
+
+
+def line_of_in(name, text):
+    with open(os.path.join(ROOT, "tests", "workloads", name)) as f:
         for n, ln in enumerate(f, 1):
             if text in ln:
                 return n
-    raise AssertionError(f"{text!r} not in {SRC}")
+    raise AssertionError(f"{text!r} not in {name}")
 
 
 def innermost(view):
@@ -90,5 +98,28 @@ def test_loop_pairs_exact():
     eq(len(allocs), 1, f"nothing else: {allocs}")
 
 
+def test_attach_lite_names_the_caller():
+    if os.geteuid() != 0:
+        skip("loading BPF programs needs root")
+    cap = os.path.join(OUT, f"{TAG}_attach.tdm")
+    target = subprocess.Popen([os.path.join(WORKLOADS, "gt_alloc"), "--wait"])
+    time.sleep(0.2)
+    tm = subprocess.Popen([TIDEMARK, "attach", "--mode", "lite", "-p", str(target.pid), "-o", cap, "-n", "0"],
+                          stderr=subprocess.PIPE, text=True)
+    line = tm.stderr.readline()
+    check("attached to pid" in line, f"attach announces itself: {line!r}")
+    target.send_signal(signal.SIGUSR1)
+    eq(target.wait(timeout=60), 7, "gt_alloc's exit status")
+    _, err = tm.communicate(timeout=60)
+    eq(tm.returncode, 0, f"attach exit status ({err[-300:]})")
+    d = report_json(cap)
+    eq(d["stats"]["unwind_stopped"], 0, "no walk stopped inside libc")
+    allocs = innermost(d["views"]["allocs"])
+    eq(allocs.get("site_peak"), (1003520, 1, line_of_in("gt_alloc.c", "NOINLINE void *site_peak"), "mmap"),
+       f"site_peak: its malloc's mmap, 1,003,520 bytes: {sorted(allocs)}")
+    names = [s["stack"][0]["function"] for s in d["views"]["allocs"] if s["stack"]]
+    check(not any(LIBC_FUNCS.match(n or "") for n in names), f"no site is libc's own: {names}")
+
+
 if __name__ == "__main__":
-    main([test_lite_names_the_callers, test_loop_pairs_exact])
+    main([test_lite_names_the_callers, test_loop_pairs_exact, test_attach_lite_names_the_caller])
