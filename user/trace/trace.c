@@ -270,9 +270,17 @@ static void unwind_refresh(struct tm_trace *t, struct tm_watch *w, const struct 
 	__u32 key = (__u32)w->pid;
 	struct stat st;
 	size_t i;
+	int err;
 
-	if (tm_maps__find_module(now, "libc.so.6", path, sizeof(path)) || stat(path, &st))
+	err = tm_maps__find_module(now, "libc.so.6", path, sizeof(path));
+	if (!err && stat(path, &st))
+		err = -errno;
+	if (err) {
+		if (err != -ENOENT) /* one is mapped: its syscalls' stacks will stop in it */
+			pr_debug("tidemark: pid %d: its libc.so.6 cannot be opened (%s): no walk out of it\n", w->pid,
+				 strerror(-err));
 		goto none;
+	}
 	for (i = 0; i < now->nr; i++) {
 		const struct tm_map_entry *e = &now->entries[i];
 
