@@ -6,7 +6,9 @@
  * module, a walk over its few PT_LOAD headers for the load bias, a binary
  * search in its symbol table and, when it has DWARF, one libdwfl line
  * lookup (libdw caches each CU's line table after the first). Everything
- * expensive happens once per module, on the first address that needs it.
+ * expensive happens once per module, on the first address that needs it,
+ * and the answer once per distinct address: a cache keyed by module and
+ * link-time address serves the repeats (a profile's stacks share frames).
  *
  * libdwfl finds an address's compile unit through .debug_aranges, which
  * clang does not emit unless asked (-gdwarf-aranges). When that lookup
@@ -78,12 +80,29 @@ struct module {
 	size_t nr_cus;
 };
 
+/*
+ * What an address resolved to, kept per (module, link-time address looked
+ * up): a profile's frames repeat the same few thousand return addresses, and
+ * a lookup in a module without .symtab (Debian's libc) walks its symbols
+ * through libdwfl every time. The strings belong to the module.
+ */
+struct addr_ent {
+	const struct module *mod; /* NULL: a free slot */
+	uint64_t vlook;
+	const char *function;
+	uint64_t fn_off; /* vlook - the function's start */
+	const char *file;
+	uint32_t line;
+};
+
 struct tm_symbolizer {
 	struct module **buckets;
 	size_t nr_buckets;
 	size_t nr_modules;
 	struct module *last;    /* consecutive frames often share a module */
 	uint64_t page_size;
+	struct addr_ent *addrs; /* open addressing, at most half full */
+	size_t nr_addrs, cap_addrs;
 };
 
 static char *dwfl_debuginfo_path;
@@ -164,7 +183,50 @@ void tm_symbolizer__free(struct tm_symbolizer *s)
 		}
 	}
 	free(s->buckets);
+	free(s->addrs);
 	free(s);
+}
+
+static size_t addr_slot(const struct addr_ent *tab, size_t cap, const struct module *mod, uint64_t vlook)
+{
+	uint64_t h = TM_HASH_INIT;
+	size_t i;
+
+	h = tm_hash(h, &mod, sizeof(mod));
+	h = tm_hash(h, &vlook, sizeof(vlook));
+	for (i = h & (cap - 1); tab[i].mod && (tab[i].mod != mod || tab[i].vlook != vlook); i = (i + 1) & (cap - 1))
+		;
+	return i;
+}
+
+static const struct addr_ent *addr_find(const struct tm_symbolizer *s, const struct module *mod, uint64_t vlook)
+{
+	const struct addr_ent *e;
+
+	if (!s->cap_addrs)
+		return NULL;
+	e = &s->addrs[addr_slot(s->addrs, s->cap_addrs, mod, vlook)];
+	return e->mod ? e : NULL;
+}
+
+/* Keep @ent; a failure to grow only costs the next lookup its speed. */
+static void addr_add(struct tm_symbolizer *s, const struct addr_ent *ent)
+{
+	if (2 * (s->nr_addrs + 1) > s->cap_addrs) {
+		size_t cap = s->cap_addrs ? 2 * s->cap_addrs : 1024, i;
+		struct addr_ent *tab = calloc(cap, sizeof(*tab));
+
+		if (!tab)
+			return;
+		for (i = 0; i < s->cap_addrs; i++)
+			if (s->addrs[i].mod)
+				tab[addr_slot(tab, cap, s->addrs[i].mod, s->addrs[i].vlook)] = s->addrs[i];
+		free(s->addrs);
+		s->addrs = tab;
+		s->cap_addrs = cap;
+	}
+	s->addrs[addr_slot(s->addrs, s->cap_addrs, ent->mod, ent->vlook)] = *ent;
+	s->nr_addrs++;
 }
 
 static int grow_buckets(struct tm_symbolizer *s)
@@ -593,42 +655,17 @@ int tm_symbolizer__open_modules(struct tm_symbolizer *s, const struct tm_maps *m
 	return 0;
 }
 
-int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid,
-			   uint64_t addr, unsigned int flags, struct tm_sym *out)
+/* What link-time address @vlook of @mod is: function, offset in it, file and line. */
+static void resolve_vaddr(struct module *mod, uint64_t vlook, struct addr_ent *out)
 {
-	uint64_t look = addr, bias, vlook;
-	const struct tm_map_entry *e;
-	const struct sym_ent *sym;
-	struct module *mod;
+	const struct sym_ent *sym = find_sym(mod, vlook);
 
-	if (!s || !m || !out)
-		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	if ((flags & TM_SYM_RETADDR) && addr)
-		look = addr - 1;
-
-	e = tm_maps__find(m, look);
-	if (!e)
-		return -ENOENT;
-	out->is_exec = !!(e->flags & TM_MAP_EXEC);
-	if (!e->path[0])
-		return 0;  /* anonymous: JIT code or a bad frame */
-
-	mod = module_get(s, e);
-	if (!mod)
-		return -ENOMEM;
-	out->module = mod->name;
-	if (!mod->opened)
-		module_open(mod, e, pid);
-	if (mod->err || mapping_bias(s, mod, e, &bias))
-		return 0;
-	out->vaddr = addr - bias;
-	vlook = look - bias;
-
-	sym = find_sym(mod, vlook);
+	out->mod = mod;
+	out->vlook = vlook;
 	if (sym) {
 		out->function = sym->name;
-		out->offset = out->vaddr - sym->addr;
+		out->fn_off = vlook - sym->addr;
 	}
 
 	if (!mod->dw_tried)
@@ -648,7 +685,7 @@ int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid
 						    NULL);
 			if (name) {
 				out->function = name;
-				out->offset = off + (addr - look);
+				out->fn_off = off;
 			}
 		}
 		line = dwfl_module_getsrc(mod->dwmod, dwaddr);
@@ -664,5 +701,50 @@ int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid
 		if (!out->line)
 			out->file = NULL;
 	}
+}
+
+int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid,
+			   uint64_t addr, unsigned int flags, struct tm_sym *out)
+{
+	uint64_t look = addr, bias, vlook;
+	const struct tm_map_entry *e;
+	const struct addr_ent *hit;
+	struct addr_ent ent;
+	struct module *mod;
+
+	if (!s || !m || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if ((flags & TM_SYM_RETADDR) && addr)
+		look = addr - 1;
+
+	e = tm_maps__find(m, look);
+	if (!e)
+		return -ENOENT;
+	out->is_exec = !!(e->flags & TM_MAP_EXEC);
+	if (!e->path[0])
+		return 0; /* anonymous: JIT code or a bad frame */
+
+	mod = module_get(s, e);
+	if (!mod)
+		return -ENOMEM;
+	out->module = mod->name;
+	if (!mod->opened)
+		module_open(mod, e, pid);
+	if (mod->err || mapping_bias(s, mod, e, &bias))
+		return 0;
+	out->vaddr = addr - bias;
+	vlook = look - bias;
+
+	hit = addr_find(s, mod, vlook);
+	if (!hit) {
+		resolve_vaddr(mod, vlook, &ent);
+		addr_add(s, &ent);
+		hit = &ent;
+	}
+	out->function = hit->function;
+	out->offset = hit->function ? hit->fn_off + (addr - look) : 0;
+	out->file = hit->file;
+	out->line = hit->line;
 	return 0;
 }
