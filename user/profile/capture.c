@@ -521,6 +521,19 @@ static int encode_payload(const struct tm_profile *p, struct tm_buf *w, int nest
 	return err;
 }
 
+/*
+ * Level 9 spends its time on long match chains, and a capture's payload is
+ * repetitive: on a 9.3 MB payload of 75,000 stacks it took 6.1 s for a file
+ * 1.8% smaller than level 6 made in 0.39 s. Small payloads (a post-mortem,
+ * a short run) keep level 9, which costs them milliseconds.
+ */
+#define BEST_LEVEL_MAX (64u << 10)
+
+static int zlib_level(size_t payload)
+{
+	return payload <= BEST_LEVEL_MAX ? Z_BEST_COMPRESSION : 6;
+}
+
 int tm_capture__write_mem(const struct tm_profile *p, void **buf, size_t *len)
 {
 	struct tm_buf w = {};
@@ -544,8 +557,7 @@ int tm_capture__write_mem(const struct tm_profile *p, void **buf, size_t *len)
 		err = -ENOMEM;
 		goto out;
 	}
-	zerr = compress2(file + TM_CAPTURE_HEADER_SIZE, &clen, w.data ? w.data : file, w.len,
-			 Z_BEST_COMPRESSION);
+	zerr = compress2(file + TM_CAPTURE_HEADER_SIZE, &clen, w.data ? w.data : file, w.len, zlib_level(w.len));
 	if (zerr != Z_OK) {
 		err = zerr == Z_MEM_ERROR ? -ENOMEM : -EIO;
 		goto out;
