@@ -23,9 +23,11 @@
 
 #include "target/allocator.h"
 #include "target/elf.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "target/maps.h"
 #include "trace/kernel.h"
+#include "trace/map_read.h"
 #include "trace/probe_site.h"
 #include "target/python.h"
 #include "trace/sample.h"
@@ -1630,6 +1632,71 @@ static int in_code(const struct tm_maps *m, uint64_t addr)
 }
 
 /*
+ * The frames one profile build has made, by what they were made from: stacks
+ * share their frames, and each is symbolized and interned once. A native
+ * frame is (address, is a return address), a Python one (code object, frame
+ * pointer tag, instruction index): the tag bit keeps them apart.
+ */
+#define MEMO_PY (1ULL << 63)
+
+struct frame_memo_ent {
+	uint64_t a, b;
+	int32_t idx; /* the profile's frame index, or -errno */
+	uint8_t cls; /* enum tm_native_class of a native frame */
+	uint8_t used;
+};
+
+struct frame_memo {
+	struct frame_memo_ent *tab;
+	size_t n, cap; /* at most half full */
+};
+
+static struct frame_memo_ent *memo_slot(struct frame_memo_ent *tab, size_t cap, uint64_t a, uint64_t b)
+{
+	uint64_t h = TM_HASH_INIT;
+	size_t i;
+
+	h = tm_hash(h, &a, sizeof(a));
+	h = tm_hash(h, &b, sizeof(b));
+	for (i = h & (cap - 1); tab[i].used && (tab[i].a != a || tab[i].b != b); i = (i + 1) & (cap - 1))
+		;
+	return &tab[i];
+}
+
+static const struct frame_memo_ent *memo_find(const struct frame_memo *m, uint64_t a, uint64_t b)
+{
+	const struct frame_memo_ent *e;
+
+	if (!m->cap)
+		return NULL;
+	e = memo_slot(m->tab, m->cap, a, b);
+	return e->used ? e : NULL;
+}
+
+/* Remember a frame; a table that cannot grow only costs the next lookup its speed. */
+static void memo_add(struct frame_memo *m, uint64_t a, uint64_t b, int idx, uint8_t cls)
+{
+	struct frame_memo_ent *e;
+
+	if (2 * (m->n + 1) > m->cap) {
+		size_t cap = m->cap ? 2 * m->cap : 4096, i;
+		struct frame_memo_ent *tab = calloc(cap, sizeof(*tab));
+
+		if (!tab)
+			return;
+		for (i = 0; i < m->cap; i++)
+			if (m->tab[i].used)
+				*memo_slot(tab, cap, m->tab[i].a, m->tab[i].b) = m->tab[i];
+		free(m->tab);
+		m->tab = tab;
+		m->cap = cap;
+	}
+	e = memo_slot(m->tab, m->cap, a, b);
+	*e = (struct frame_memo_ent){ .a = a, .b = b, .idx = idx, .cls = cls, .used = 1 };
+	m->n++;
+}
+
+/*
  * Symbolize one native address into the profile; returns the frame index or
  * -errno. *cls says what it is to the hybrid merge (enum tm_native_class).
  */
@@ -1685,6 +1752,22 @@ static int py_codes_lookup(void *ctx, const struct tm_py_code_key *key, struct t
 	return bpf_map__lookup_elem(t->skel->maps.py_codes, key, sizeof(*key), rec, sizeof(*rec), 0);
 }
 
+/* native_frame(), once per distinct (address, kind) of one build */
+static int native_frame_memo(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
+			     struct frame_memo *m, uint64_t addr, int retaddr, uint8_t *cls)
+{
+	const struct frame_memo_ent *e = memo_find(m, addr, (uint64_t)retaddr);
+	int idx;
+
+	if (e) {
+		*cls = e->cls;
+		return e->idx;
+	}
+	idx = native_frame(t, w, prof, addr, retaddr, cls);
+	memo_add(m, addr, (uint64_t)retaddr, idx, *cls);
+	return idx;
+}
+
 static int python_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
 			const struct tm_py_frame *pf)
 {
@@ -1700,6 +1783,21 @@ static int python_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 	return tm_profile__add_frame(prof, &f);
 }
 
+/* python_frame(), once per distinct (code object, frame tag, instruction) of one build */
+static int python_frame_memo(struct tm_trace *t, struct tm_watch *w, struct tm_profile *prof,
+			     struct frame_memo *m, const struct tm_py_frame *pf)
+{
+	uint64_t b = MEMO_PY | (uint64_t)TM_PYF_FP(pf->flags) << 32 | pf->lasti;
+	const struct frame_memo_ent *e = memo_find(m, pf->code, b);
+	int idx;
+
+	if (e)
+		return e->idx;
+	idx = python_frame(t, w, prof, pf);
+	memo_add(m, pf->code, b, idx, 0);
+	return idx;
+}
+
 int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *prof)
 {
 	struct tm_proc p;
@@ -1711,17 +1809,211 @@ int tm_trace__build_profile(struct tm_trace *t, pid_t pid, struct tm_profile *pr
 	return tm_trace__build_profile_from(t, pid, &p, prof);
 }
 
+/* One profile build: what the sites of one process are made with. */
+struct build {
+	struct tm_trace *t;
+	struct tm_watch *w;
+	struct tm_profile *prof;
+	const struct tm_proc *p;
+	pid_t pid;
+	struct frame_memo memo;
+	uint32_t *frames; /* TM_MAX_NATIVE + TM_MAX_PY */
+	uint64_t no_code; /* allocations whose stacks held no code of the process */
+	size_t table;     /* entries of the aggregates table, every process's */
+	/* the process's aggregates (done: its site is built) */
+	struct tm_agg_key *keys;
+	struct tm_agg *aggs;
+	uint8_t *done;
+	size_t n, cap;
+	size_t *by_stack;    /* open addressing over keys[].stack_id: index + 1; 0 is free */
+	size_t by_stack_cap; /* a power of two, at least twice n */
+};
+
+/* The site of aggregate @a (key @key) and its stack @st (NULL: none to read) into the profile. */
+static int build_site(struct build *b, const struct tm_agg_key *key, const struct tm_agg *a,
+		      const struct tm_stack *st)
+{
+	struct tm_trace *t = b->t;
+	struct tm_watch *w = b->w;
+	struct tm_profile *prof = b->prof;
+	const struct tm_proc *p = b->p;
+	uint32_t *frames = b->frames;
+	struct tm_site s = { 0 };
+	uint32_t n = 0, i;
+
+	s.alloc_bytes = a->alloc_bytes;
+	s.alloc_count = a->alloc_count;
+	s.live_bytes = a->live_bytes;
+	s.live_count = a->live_count;
+	s.free_bytes = a->alloc_bytes - (uint64_t)a->live_bytes;
+	s.free_count = a->alloc_count - (uint64_t)a->live_count;
+	s.temp_bytes = a->temp_bytes;
+	s.temp_count = a->temp_count;
+	s.exit_bytes = a->live_bytes;
+	s.exit_count = a->live_count;
+	/* As the peak: saved only if it changed after the end (tm_agg_touch) */
+	if (p->end_gen && a->end_gen == p->end_gen) {
+		s.live_bytes = a->end_bytes;
+		s.live_count = a->end_count;
+	}
+	prof->live_bytes_end += s.live_bytes;
+	prof->live_bytes_exit += s.exit_bytes;
+	prof->alloc_bytes += s.alloc_bytes;
+	prof->alloc_count += s.alloc_count;
+	prof->free_count += s.free_count;
+	/* See tm_agg_touch(): saved only if it changed after the latest peak. */
+	if (a->gen == p->peak_gen) {
+		s.peak_bytes = a->peak_bytes;
+		s.peak_count = a->peak_count;
+	} else {
+		s.peak_bytes = a->live_bytes;
+		s.peak_count = a->live_count;
+	}
+	if (key->stack_id == TM_STACK_OVER_CAP || key->stack_id == TM_STACK_TABLE_FULL) {
+		const char *what = "[stacks after the stack table filled: raise --max-stacks]";
+		struct tm_frame f = { .kind = TM_FRAME_NATIVE };
+
+		if (key->stack_id == TM_STACK_OVER_CAP)
+			what = "[stacks over the per-process cap]";
+		f.function = tm_profile__str(prof, what);
+		int idx = tm_profile__add_frame(prof, &f);
+
+		if (idx >= 0)
+			frames[n++] = (uint32_t)idx;
+	} else if (st) {
+		uint32_t nat[TM_MAX_NATIVE], nn = 0;
+		uint8_t cls[TM_MAX_NATIVE];
+		struct tm_hybrid_frame hy[TM_MAX_NATIVE + TM_MAX_PY];
+		int fallback = 0, nh;
+
+		s.kind = st->kind;
+		s.flags = st->flags;
+		for (i = 0; i < st->n_native && i < TM_MAX_NATIVE; i++) {
+			/* frame 0 of a syscall stack is the instruction pointer itself */
+			int retaddr = !(i == 0 && tm_kind_is_syscall(st->kind));
+			int idx;
+
+			if (!st->native[i])
+				break; /* the end of a frame-pointer chain */
+			/*
+			 * A syscall's own ip is in libc's wrapper; its caller is the site.
+			 * When what was taken for the caller is not code (an inline
+			 * syscall in a function that keeps a frame), the ip names it.
+			 */
+			if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1] &&
+			    in_code(&w->maps, st->native[1]))
+				continue;
+			/* Not code of the process (a non-leaf syscall wrapper's [rsp]): never a frame. */
+			if (!in_code(&w->maps, st->native[i]))
+				continue;
+			idx = native_frame_memo(t, w, prof, &b->memo, st->native[i], retaddr, &cls[nn]);
+			if (idx >= 0)
+				nat[nn++] = (uint32_t)idx;
+		}
+		/* Python frames take the place of the eval loop's native frames. */
+		nh = st->n_py ? tm_python__merge(cls, nn, st->py, st->n_py < TM_MAX_PY ? st->n_py : TM_MAX_PY,
+						 t->native_all ? 0 : TM_MERGE_FOLD_INTERP, hy,
+						 TM_MAX_NATIVE + TM_MAX_PY, &fallback)
+			      : -1;
+		if (nh < 0) {
+			for (i = 0; i < nn; i++)
+				frames[n++] = nat[i];
+		} else {
+			for (i = 0; i < (uint32_t)nh; i++) {
+				int idx = hy[i].kind == TM_FRAME_PYTHON ? python_frame_memo(t, w, prof, &b->memo, &st->py[hy[i].index]) : (int)nat[hy[i].index];
+
+				if (idx >= 0)
+					frames[n++] = (uint32_t)idx;
+			}
+		}
+	}
+	if (!n && key->stack_id != TM_STACK_OVER_CAP && key->stack_id != TM_STACK_TABLE_FULL) {
+		struct tm_frame f = { .kind = TM_FRAME_NATIVE,
+				      .function = tm_profile__str(prof, "[no frame in the process's code]") };
+		int idx = tm_profile__add_frame(prof, &f);
+
+		if (idx >= 0)
+			frames[n++] = (uint32_t)idx;
+		b->no_code += a->alloc_count;
+	}
+	s.nframes = n;
+	s.frames = frames;
+	return tm_profile__add_site(prof, &s);
+}
+
+/* Keep the process's aggregates (every process's are in the table). */
+static int build_collect(void *ctx, const void *kp, const void *vp)
+{
+	const struct tm_agg_key *key = kp;
+	struct build *b = ctx;
+
+	b->table++;
+	if (key->tgid != (__u32)b->pid || key->inc != b->p->inc)
+		return 0;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 1024;
+		struct tm_agg_key *k = realloc(b->keys, cap * sizeof(*k));
+		struct tm_agg *a;
+
+		if (!k)
+			return -ENOMEM;
+		b->keys = k;
+		a = realloc(b->aggs, cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		b->aggs = a;
+		b->cap = cap;
+	}
+	b->keys[b->n] = *key;
+	b->aggs[b->n] = *(const struct tm_agg *)vp;
+	b->n++;
+	return 0;
+}
+
+static size_t *by_stack_slot(const struct build *b, __u64 id)
+{
+	size_t i = tm_hash(TM_HASH_INIT, &id, sizeof(id)) & (b->by_stack_cap - 1);
+
+	while (b->by_stack[i] && b->keys[b->by_stack[i] - 1].stack_id != id)
+		i = (i + 1) & (b->by_stack_cap - 1);
+	return &b->by_stack[i];
+}
+
+/* Streaming the stacks table: a stack one of the process's sites names makes that site. */
+static int build_from_stack(void *ctx, const void *kp, const void *vp)
+{
+	struct build *b = ctx;
+	size_t j = *by_stack_slot(b, *(const __u64 *)kp);
+	int err;
+
+	if (!j-- || b->done[j])
+		return 0;
+	b->done[j] = 1;
+	err = build_site(b, &b->keys[j], &b->aggs[j], vp);
+	return err < 0 ? err : 0;
+}
+
+/*
+ * Stream the whole stacks table rather than look each stack up when the
+ * process owns at least 1/STREAM_SHARE of the aggregates (the stacks table
+ * holds about as many entries): a lookup is a system call (~4 us here), a
+ * streamed stack ~1 KiB of copy (~0.3 us). Below STREAM_MIN sites lookups
+ * are quick whatever the share.
+ */
+#define STREAM_SHARE 8
+#define STREAM_MIN   1024
+
 int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_proc *pp, struct tm_profile *prof)
 {
 	int aggs_fd = bpf_map__fd(t->skel->maps.aggs), stacks_fd = bpf_map__fd(t->skel->maps.stacks);
-	struct tm_agg_key key, next, *prev = NULL;
 	struct tm_watch *w = watch_find(t, pid);
+	uint64_t t0 = tm_now_ns();
 	const struct tm_proc p = *pp;
+	struct build b = { .t = t, .w = w, .prof = prof, .p = &p, .pid = pid };
+	int err, k, batched = 0, stream = 0;
 	struct tm_stack *st;
 	struct tm_stats sum;
-	uint64_t no_code = 0;
-	uint32_t *frames;
-	int err, k;
+	size_t j;
 
 	if (!w)
 		return -ENOENT;
@@ -1730,8 +2022,8 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 	if (w->late_note && !prof->allocator_note)
 		prof->allocator_note = tm_profile__str(prof, w->late_note);
 	st = malloc(sizeof(*st));
-	frames = calloc(TM_MAX_NATIVE + TM_MAX_PY, sizeof(*frames));
-	if (!st || !frames) {
+	b.frames = calloc(TM_MAX_NATIVE + TM_MAX_PY, sizeof(*b.frames));
+	if (!st || !b.frames) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -1765,124 +2057,66 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 	for (k = 0; k < TM_STAT__COUNT; k++)
 		tm_profile__set_counter(prof, 0, tm_stat_name(k), sum.stats[k]);
 
-	while (bpf_map_get_next_key(aggs_fd, prev, &next) == 0) {
-		struct tm_site s = { 0 };
-		struct tm_agg a;
-		uint32_t n = 0, i;
+	/* Every process's aggregates in a few system calls; this one's are kept. */
+	err = tm_map_read__each(aggs_fd, sizeof(struct tm_agg_key), sizeof(struct tm_agg), build_collect, &b,
+				&batched);
+	if (err) {
+		pr_warn("tidemark: pid %d: cannot read its allocation sites: %s\n", pid, strerror(-err));
+		goto out;
+	}
+	b.done = calloc(b.n ? b.n : 1, 1);
+	if (!b.done) {
+		err = -ENOMEM;
+		goto out;
+	}
+	stream = b.n >= STREAM_MIN && b.n * STREAM_SHARE >= b.table;
+	if (stream) {
+		for (b.by_stack_cap = 1024; b.by_stack_cap < 2 * b.n; b.by_stack_cap *= 2)
+			;
+		b.by_stack = calloc(b.by_stack_cap, sizeof(*b.by_stack));
+		if (!b.by_stack) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (j = 0; j < b.n; j++)
+			*by_stack_slot(&b, b.keys[j].stack_id) = j + 1;
+		err = tm_map_read__each(stacks_fd, sizeof(__u64), sizeof(struct tm_stack), build_from_stack, &b,
+					NULL);
+		if (err) {
+			pr_warn("tidemark: pid %d: cannot read its stacks: %s\n", pid, strerror(-err));
+			goto out;
+		}
+	}
+	/* Sites whose stacks were not streamed: looked up one by one (or none to read) */
+	for (j = 0; j < b.n; j++) {
+		const struct tm_agg_key *key = &b.keys[j];
+		const struct tm_stack *sp = NULL;
 
-		key = next;
-		prev = &key;
-		if (key.tgid != (__u32)pid || key.inc != p.inc || bpf_map_lookup_elem(aggs_fd, &key, &a))
+		if (b.done[j])
 			continue;
-		s.alloc_bytes = a.alloc_bytes;
-		s.alloc_count = a.alloc_count;
-		s.live_bytes = a.live_bytes;
-		s.live_count = a.live_count;
-		s.free_bytes = a.alloc_bytes - (uint64_t)a.live_bytes;
-		s.free_count = a.alloc_count - (uint64_t)a.live_count;
-		s.temp_bytes = a.temp_bytes;
-		s.temp_count = a.temp_count;
-		s.exit_bytes = a.live_bytes;
-		s.exit_count = a.live_count;
-		/* As the peak: saved only if it changed after the end (tm_agg_touch) */
-		if (p.end_gen && a.end_gen == p.end_gen) {
-			s.live_bytes = a.end_bytes;
-			s.live_count = a.end_count;
-		}
-		prof->live_bytes_end += s.live_bytes;
-		prof->live_bytes_exit += s.exit_bytes;
-		prof->alloc_bytes += s.alloc_bytes;
-		prof->alloc_count += s.alloc_count;
-		prof->free_count += s.free_count;
-		/* See tm_agg_touch(): saved only if it changed after the latest peak. */
-		if (a.gen == p.peak_gen) {
-			s.peak_bytes = a.peak_bytes;
-			s.peak_count = a.peak_count;
-		} else {
-			s.peak_bytes = a.live_bytes;
-			s.peak_count = a.live_count;
-		}
-		if (key.stack_id == TM_STACK_OVER_CAP || key.stack_id == TM_STACK_TABLE_FULL) {
-			const char *what = "[stacks after the stack table filled: raise --max-stacks]";
-			struct tm_frame f = { .kind = TM_FRAME_NATIVE };
-
-			if (key.stack_id == TM_STACK_OVER_CAP)
-				what = "[stacks over the per-process cap]";
-			f.function = tm_profile__str(prof, what);
-			int idx = tm_profile__add_frame(prof, &f);
-
-			if (idx >= 0)
-				frames[n++] = (uint32_t)idx;
-		} else if (bpf_map_lookup_elem(stacks_fd, &key.stack_id, st) == 0) {
-			uint32_t nat[TM_MAX_NATIVE], nn = 0;
-			uint8_t cls[TM_MAX_NATIVE];
-			struct tm_hybrid_frame hy[TM_MAX_NATIVE + TM_MAX_PY];
-			int fallback = 0, nh;
-
-			s.kind = st->kind;
-			s.flags = st->flags;
-			for (i = 0; i < st->n_native && i < TM_MAX_NATIVE; i++) {
-				/* frame 0 of a syscall stack is the instruction pointer itself */
-				int retaddr = !(i == 0 && tm_kind_is_syscall(st->kind));
-				int idx;
-
-				if (!st->native[i])
-					break;   /* the end of a frame-pointer chain */
-				/*
-				 * A syscall's own ip is in libc's wrapper; its caller is the site.
-				 * When what was taken for the caller is not code (an inline
-				 * syscall in a function that keeps a frame), the ip names it.
-				 */
-				if (i == 0 && tm_kind_is_syscall(st->kind) && st->n_native > 1 && st->native[1] &&
-				    in_code(&w->maps, st->native[1]))
-					continue;
-				/* Not code of the process (a non-leaf syscall wrapper's [rsp]): never a frame. */
-				if (!in_code(&w->maps, st->native[i]))
-					continue;
-				idx = native_frame(t, w, prof, st->native[i], retaddr, &cls[nn]);
-				if (idx >= 0)
-					nat[nn++] = (uint32_t)idx;
-			}
-			/* Python frames take the place of the eval loop's native frames. */
-			nh = st->n_py ? tm_python__merge(cls, nn, st->py, st->n_py < TM_MAX_PY ? st->n_py : TM_MAX_PY,
-							  t->native_all ? 0 : TM_MERGE_FOLD_INTERP, hy,
-							  TM_MAX_NATIVE + TM_MAX_PY, &fallback) : -1;
-			if (nh < 0) {
-				for (i = 0; i < nn; i++)
-					frames[n++] = nat[i];
-			} else {
-				for (i = 0; i < (uint32_t)nh; i++) {
-					int idx = hy[i].kind == TM_FRAME_PYTHON ?
-						  python_frame(t, w, prof, &st->py[hy[i].index]) :
-						  (int)nat[hy[i].index];
-
-					if (idx >= 0)
-						frames[n++] = (uint32_t)idx;
-				}
-			}
-		}
-		if (!n && key.stack_id != TM_STACK_OVER_CAP && key.stack_id != TM_STACK_TABLE_FULL) {
-			struct tm_frame f = { .kind = TM_FRAME_NATIVE,
-					      .function = tm_profile__str(prof, "[no frame in the process's code]") };
-			int idx = tm_profile__add_frame(prof, &f);
-
-			if (idx >= 0)
-				frames[n++] = (uint32_t)idx;
-			no_code += a.alloc_count;
-		}
-		s.nframes = n;
-		s.frames = frames;
-		err = tm_profile__add_site(prof, &s);
+		if (!stream && key->stack_id != TM_STACK_OVER_CAP && key->stack_id != TM_STACK_TABLE_FULL &&
+		    !bpf_map_lookup_elem(stacks_fd, &key->stack_id, st))
+			sp = st;
+		err = build_site(&b, key, &b.aggs[j], sp);
 		if (err < 0)
 			goto out;
 	}
 	/* Their stacks were read, but nothing in them was code: unreadable, as far as the report goes. */
-	if (no_code)
+	if (b.no_code)
 		tm_profile__set_counter(prof, 1, tm_drop_name(TM_DROP_STACK_UNREADABLE),
-					p.drops[TM_DROP_STACK_UNREADABLE] + no_code);
+					p.drops[TM_DROP_STACK_UNREADABLE] + b.no_code);
+	pr_debug("tidemark: pid %d: %zu sites (of %zu in the table, %s), their stacks %s, %zu distinct frames: "
+		 "profile built in %.3f s\n",
+		 pid, b.n, b.table, batched ? "read in batches" : "read one by one",
+		 stream ? "streamed" : "looked up", b.memo.n, (tm_now_ns() - t0) / 1e9);
 	err = 0;
 out:
-	free(frames);
+	free(b.memo.tab);
+	free(b.keys);
+	free(b.aggs);
+	free(b.done);
+	free(b.by_stack);
+	free(b.frames);
 	free(st);
 	return err;
 }
