@@ -852,6 +852,7 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 		  const struct tm_session_opts *o, struct tm_timeline *tl, struct tm_outfile *out, struct tree *tr)
 {
 	struct tm_report_opts ro = { .view = TM_VIEW_PEAK, .top_n = o->top, .flags = o->summary_flags };
+	uint64_t t_build = tm_now_ns(), t_write, t_done;
 	struct tm_proc p;
 	int err;
 
@@ -882,9 +883,11 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 	}
 	if (tr)
 		tree_finish(tr, prof);
+	t_write = tm_now_ns();
 	err = tm_outfile__commit(out, tm_capture__write_file(prof, out->f));
 	if (err)
 		return err; /* said why */
+	t_done = tm_now_ns();
 	/* the summary's process table says it; without a summary, a warning does */
 	if (prof->tree.note && tm_log_level < TM_LOG_INFO)
 		pr_warn("tidemark: not fully followed: %s\n", prof->tree.note);
@@ -897,6 +900,10 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 		else
 			pr_info("tidemark: wrote %s (tidemark report %s)\n", out->path, out->path);
 	}
+	/* Where the time after tracing goes (the user waits for it): -v says. */
+	pr_debug("tidemark: after tracing: profile built in %.3f s, capture written in %.3f s, "
+		 "summary in %.3f s\n",
+		 (t_write - t_build) / 1e9, (t_done - t_write) / 1e9, (tm_now_ns() - t_done) / 1e9);
 	return 0;
 }
 
@@ -1156,6 +1163,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	/* The child is gone: its probes can come off after we have returned. */
 	tm_trace__destroy_detached(t);
 	t = NULL;
+	pr_debug("tidemark run: %.3f s from the command's exit to ours\n", (tm_now_ns() - pi.end_ns) / 1e9);
 out:
 	tm_top__live_close(live);
 	if (go_fd >= 0)
