@@ -1029,6 +1029,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	char exe[PATH_MAX], cgroup[PATH_MAX], cmdline[4096], pm_dir[PATH_MAX];
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	struct tm_trace_opts topts;
+	struct tm_proc final;
+	uint64_t exited_ns;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
@@ -1140,6 +1142,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	tm_progress__clear(&pg);
 	tm_top__live_close(live);
 	live = NULL;
+	/* the exit as the kernel saw it (sched_process_exit), for -v's count of what came after */
+	exited_ns = !tm_trace__proc(t, child, &final) && final.exit_time_ns ? final.exit_time_ns : tm_now_ns();
 	tm_trace__poll(t, 0);
 	sample(t, &tl, child, pi.start_ns, 1);
 	if (o->trace.children)
@@ -1163,7 +1167,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	/* The child is gone: its probes can come off after we have returned. */
 	tm_trace__destroy_detached(t);
 	t = NULL;
-	pr_debug("tidemark run: %.3f s from the command's exit to ours\n", (tm_now_ns() - pi.end_ns) / 1e9);
+	pr_debug("tidemark run: %.3f s from the command's exit to ours\n", (tm_now_ns() - exited_ns) / 1e9);
 out:
 	tm_top__live_close(live);
 	if (go_fd >= 0)
