@@ -131,6 +131,14 @@ const volatile __u32 follow_children = 0;
 /* The loader's tgid as the kernel numbers it (a PID namespace renumbers getpid()); see hello. */
 __u32 loader_tgid = 0;
 
+/*
+ * Set once nobody will continue a held process any more: by the loader when
+ * it stops reading events (tm_trace__release_holds()), and by tp_exit when
+ * the loader itself exits (before its descriptors close and its watchdog
+ * wakes). A hold checks it after its stop: see hold_cancelled().
+ */
+__u32 holds_off = 0;
+
 /* The last incarnation handed out; user space takes numbers from it too (atomically). */
 __u32 next_inc = 0;
 
@@ -364,42 +372,42 @@ static __always_inline long notify(__u32 type, __u32 tgid, __u64 arg)
 	return err;
 }
 
-#define PF_EXITING 0x00000004 /* include/linux/sched.h: set first thing in do_exit() */
-
 /*
- * Is the loader that holds this process still there to continue it? `run`'s
- * child is the loader's own child: once the loader is exiting (PF_EXITING)
- * or gone (the child was reparented), nobody will.
+ * After a hold's stop: will anybody continue this process? Not once holds_off
+ * is set. Whoever sets it then continues every process that may be held (the
+ * loader each one it follows, the watchdog the process group), so a stop sent
+ * before that SIGCONT is cancelled by it, and one sent after it sees the flag
+ * here: both signals take this process's siglock, which orders them, and the
+ * flag was set before that SIGCONT was sent.
+ *
+ * The flag, not the held task's parent: a process `run` follows is the
+ * loader's child only if it is the command itself. Its children's parent is
+ * the program, so a check of the parent cancelled every hold of theirs at a
+ * new executable mapping, and a spawned CPython ran on until the loader,
+ * busy placing its siblings' probes, got to its libpython: often after the
+ * program had ended, so none of its stacks had a Python frame.
  */
-static __always_inline int loader_alive(void)
+static __always_inline int hold_cancelled(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	return BPF_CORE_READ(task, real_parent, tgid) == loader_tgid &&
-	       !(BPF_CORE_READ(task, real_parent, flags) & PF_EXITING);
+	return *(volatile __u32 *)&holds_off;
 }
 
 /*
  * A new executable mapping (or the exec itself): tell the loader, and for a
  * process held for its maps, stop it until the loader continues it. The stop
  * comes first so the loader's SIGCONT can never come before it (a SIGCONT
- * cancels a pending stop); if the loader cannot be told, cancel it ourselves.
- *
- * Never left stopped: a loader that dies after this stop is sent is replaced
- * by its watchdog (user/trace/watchdog.c), whose SIGCONT comes after the
- * loader's PF_EXITING. A loader that died before this stop has PF_EXITING set
- * already, and the check after the stop sees it (both signals take this
- * process's siglock, which orders them), so the stop is cancelled here.
+ * cancels a pending stop); if the loader cannot be told, or will not continue
+ * it (hold_cancelled()), cancel it ourselves.
  */
 static __always_inline void notify_exec_map(struct tm_proc *p, __u32 tgid, __u64 addr)
 {
-	int hold = p && (p->flags & TM_PROC_HOLD_FOR_MAPS);
+	int hold = p && (p->flags & TM_PROC_HOLD_FOR_MAPS) && !hold_cancelled();
 	long lost;
 
 	if (hold)
 		bpf_send_signal(19 /* SIGSTOP */);
 	lost = notify(TM_EV_EXEC_MAP, tgid, addr);
-	if (hold && (lost || !loader_alive()))
+	if (hold && (lost || hold_cancelled()))
 		bpf_send_signal(18 /* SIGCONT */);
 }
 
@@ -1659,7 +1667,8 @@ static __always_inline int send_exit(__u32 tgid, struct tm_proc *p)
  * continues it (once its probes are placed). The event is reserved before the
  * stop is sent and submitted after, so the loader's SIGCONT always comes after
  * the stop; without room in the ring the process is not held (it runs
- * unprobed, and the loader says so at the end).
+ * unprobed, and the loader says so at the end). Nor once the loader stops
+ * continuing processes (hold_cancelled()).
  */
 static __always_inline void hold_and_notify(__u32 type, __u32 tgid, __u64 arg)
 {
@@ -1672,7 +1681,11 @@ static __always_inline void hold_and_notify(__u32 type, __u32 tgid, __u64 arg)
 	e->type = type;
 	e->tgid = tgid;
 	e->arg = arg;
-	bpf_send_signal(19 /* SIGSTOP */);
+	if (!hold_cancelled()) {
+		bpf_send_signal(19 /* SIGSTOP */);
+		if (hold_cancelled())
+			bpf_send_signal(18 /* SIGCONT */);
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -1846,6 +1859,9 @@ int tp_exit(struct trace_event_raw_sched_process_template *ctx)
 	struct task_struct *task;
 	struct tm_proc *p;
 
+	/* The loader: nobody continues a held process from now on (its events stop here). */
+	if (tgid == loader_tgid)
+		holds_off = 1;
 	/* A vfork child of a followed process that never exec'd: its pid may be reused by anyone. */
 	if (follow_children && (__u32)id == tgid)
 		bpf_map_delete_elem(&pending_exec, &tgid);
@@ -2033,7 +2049,7 @@ int reap(void *ctx)
 
 /* ---- control, run by the loader (BPF_PROG_TEST_RUN) --------------------- */
 
-/* Once after load: the loader's tgid as the kernel numbers it, for loader_alive(). */
+/* Once after load: the loader's tgid as the kernel numbers it, for tp_exit (holds_off). */
 SEC("syscall")
 int hello(void *ctx)
 {

@@ -1145,6 +1145,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	/* the exit as the kernel saw it (sched_process_exit), for -v's count of what came after */
 	exited_ns = !tm_trace__proc(t, child, &final) && final.exit_time_ns ? final.exit_time_ns : tm_now_ns();
 	tm_trace__poll(t, 0);
+	/* a follower that outlives the command is not held again: nobody would continue it */
+	tm_trace__release_holds(t);
 	sample(t, &tl, child, pi.start_ns, 1);
 	if (o->trace.children)
 		tree_sample(&tr, 1);
@@ -1354,6 +1356,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	tm_top__live_close(live);
 	live = NULL;
 	tm_trace__poll(t, 0);
+	tm_trace__release_holds(t); /* its children are not held again: nobody would continue them */
 	sample(t, &tl, o->pid, pi.start_ns, 1);
 	if (o->trace.children)
 		tree_sample(&tr, 1);

@@ -145,6 +145,7 @@ struct tm_trace {
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
 	int lite;                /* --mode lite: no allocator probes, on children neither */
 	int python_told;         /* a CPython without the walker was said on stderr once */
+	int holds_released;      /* tm_trace__release_holds() was called: nothing is held any more */
 	/* tp_sys_enter and tp_sys_exit on each syscall; tp_child_start on each fork call's return */
 	struct bpf_link *sys_links[2 * TM_SYSCALLS];
 	struct bpf_link *child_links[TM_FORK_CALLS];
@@ -1590,6 +1591,28 @@ int tm_trace__poll(struct tm_trace *t, int timeout_ms)
 	return n == -EINTR ? 0 : n;
 }
 
+void tm_trace__release_holds(struct tm_trace *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.procs);
+	__u32 key, next, *prev = NULL;
+	struct tm_proc p;
+
+	if (t->holds_released)
+		return;
+	t->holds_released = 1;
+	/* First the flag (see hold_cancelled() in bpf/tidemark.bpf.c), then the SIGCONTs. */
+	__atomic_store_n(&t->skel->bss->holds_off, 1, __ATOMIC_SEQ_CST);
+	/* A process is held only if it has an entry with a hold flag, made before its stop. */
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &p) || p.exit_time_ns ||
+		    !(p.flags & (TM_PROC_HOLD_FOR_MAPS | TM_PROC_HOLD_AT_START)))
+			continue;
+		kill((pid_t)key, SIGCONT);
+	}
+}
+
 int tm_trace__proc(struct tm_trace *t, pid_t pid, struct tm_proc *out)
 {
 	__u32 key = (__u32)pid;
@@ -2439,6 +2462,8 @@ void tm_trace__destroy(struct tm_trace *t)
 
 	if (!t)
 		return;
+	if (t->skel && t->skel->bss)
+		tm_trace__release_holds(t);
 	ring_buffer__free(t->rb);
 	for (i = 0; i < 2 * TM_SYSCALLS; i++)
 		bpf_link__destroy(t->sys_links[i]);

@@ -113,6 +113,13 @@ int tm_trace__attach_python_end(struct tm_trace *t, pid_t pid, const char *path)
 int tm_trace__disarm(struct tm_trace *t, pid_t pid);
 /* Wait up to timeout_ms for kernel notices (new executable mappings). */
 int tm_trace__poll(struct tm_trace *t, int timeout_ms);
+/*
+ * The caller reads no more notices: no process is held for its probes from
+ * now on, and every one that may be held now is continued. Call it when the
+ * poll loop ends (the programs run on until the objects are destroyed, and a
+ * followed process may outlive the command). tm_trace__destroy() calls it too.
+ */
+void tm_trace__release_holds(struct tm_trace *t);
 /* Snapshot /proc/PID/maps now (merged with the earlier ones). */
 int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid);
 int tm_trace__proc(struct tm_trace *t, pid_t pid, struct tm_proc *out);
