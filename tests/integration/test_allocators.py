@@ -202,12 +202,14 @@ def wait_sigwait(pid):
 
 def daemon_full(exe, name, env=None, say=None):
     """gt_alloc (--wait) under `daemon --mode full --comm NAME`: its report at the end, once the
-    daemon has said `say` about it (its allocator, or why it cannot be probed). A copy of the
+    daemon has said `say` about it (its allocator, or why it cannot be probed; {exe}: the path it
+    runs from). A copy of the
     executable under a name of this test's own: --comm gt_alloc would take a colleague's runs too."""
     from test_atomic import daemon_report
     from test_daemon import Daemon
     own = os.path.join(OUT, f"{name}{os.getpid()}"[:15])
     shutil.copy(exe, own)
+    say = say.format(exe=own)
     d = Daemon(None, select=["--comm", os.path.basename(own)], extra=["--mode", "full"])
     try:
         p = subprocess.Popen([own, "--wait", "--wait-end"], stdout=subprocess.PIPE, text=True,
@@ -268,6 +270,30 @@ def test_daemon_full_musl_dynamic():
 def test_daemon_full_musl_static():
     rep = daemon_full(musl_build(True), "gtms", say="allocator: musl")
     assert_gt(rep, "daemon full musl static")
+
+
+def test_daemon_full_stripped_static():
+    """A static executable without symbols: its malloc cannot be found. The daemon says so in one
+    line and the report's allocator_note says the numbers are its mappings only."""
+    exe = musl_build(True)
+    stripped = exe + "_stripped"
+    shutil.copy(exe, stripped)
+    eq(subprocess.run(["strip", stripped]).returncode, 0, "strip")
+    rep = daemon_full(stripped, "gtss", say="{exe} is statically linked and stripped")
+    note = rep["allocator_note"] or ""
+    check("statically linked and stripped" in note and "mappings and brk only" in note,
+          f"the report says what is counted: {note!r}")
+    eq({s["allocator"] for s in rep["views"]["allocs"]} - {"mmap", "brk"}, set(), "no heap block counted")
+    eq(gt_only(view(rep, "allocs")), {}, "no site named: no symbols")
+    # What mallocng maps for gt_alloc's peak: 1,220,608 bytes in 24 mappings, as `run` counts them
+    # on the same binary (without its probes both see the same syscalls).
+    cap = os.path.join(OUT, "gt_musl_stripped.tdm")
+    r = tidemark("run", "-q", "-o", cap, "--", stripped, timeout=600)
+    eq(r.returncode, 7, "stripped static: exit status under run")
+    by_run = report_json(cap)
+    for d, how in ((rep, "daemon"), (by_run, "run")):
+        eq(d["totals"]["peak_bytes"], 1220608, f"{how}: the peak, from mappings")
+        eq(sum(s["count"] for s in d["views"]["peak"]), 24, f"{how}: 24 mappings live at the peak")
 
 
 def cxx_build():
@@ -553,5 +579,5 @@ if __name__ == "__main__":
     main([test_jemalloc, test_tcmalloc, test_mimalloc, test_musl_dynamic, test_musl_static, test_glibc_static,
           test_attach_jemalloc, test_jemalloc_xallocx, test_mimalloc_heap_api,
           test_dlopen_allocator_is_said, test_daemon_full_jemalloc, test_daemon_full_musl_dynamic,
-          test_daemon_full_musl_static, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
+          test_daemon_full_musl_static, test_daemon_full_stripped_static, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
           test_unknown_allocator_is_said, test_redis_against_heaptrack])
