@@ -63,7 +63,7 @@ struct tm_watch {
 	/* Its allocator library, when not glibc: its own mappings are not the heap (alloc_code). */
 	ino_t own_ino;
 	int own_set;
-	/* `run` following children: why this image is not fully traced; "" = it is. */
+	/* `run` following children, the daemon's full mode: why this image is not fully traced; "" = it is. */
 	char note[400];
 	uint64_t sites_sig;        /* the allocator sites its links are on (sites_sig()); 0 = none */
 	int gone;                  /* its process exited: its links are a dead task's */
@@ -535,13 +535,6 @@ static uint64_t sites_sig(const struct tm_allocator *a)
 }
 
 /*
- * `run` following children: a traced process forked pid (TM_EV_CHILD), or a
- * followed process exec'd (TM_EV_CHILD_EXEC). It is held before its first
- * instruction: probe its allocator (a fork child's is its parent's, mapped
- * already; a new image's is resolved as its dynamic loader will find it),
- * configure the Python walker, count it, and continue it.
- */
-/*
  * Why pid's allocator @a (none, or one tidemark does not know) is not
  * probed, and what is counted instead: said with the executable's own name,
  * not the /proc path it was read through.
@@ -564,6 +557,13 @@ static void describe_unprobed(pid_t pid, const struct tm_allocator *a, char *buf
 	}
 }
 
+/*
+ * `run` following children: a traced process forked pid (TM_EV_CHILD), or a
+ * followed process exec'd (TM_EV_CHILD_EXEC). It is held before its first
+ * instruction: probe its allocator (a fork child's is its parent's, mapped
+ * already; a new image's is resolved as its dynamic loader will find it),
+ * configure the Python walker, count it, and continue it.
+ */
 static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 {
 	pid_t pid = (pid_t)ev->tgid;
