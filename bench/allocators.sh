@@ -5,6 +5,8 @@
 # empty BPF programs at the same sites (the trap floor; bench/empty_probe.c
 # resolves the allocator as tidemark does).
 #
+# Each figure is the program's own, per pair: its thread's CPU time (user and
+# system: the trap's work), and for the ratio the wall clock too.
 # A row is one allocator: bare, floor and tidemark, ROUNDS times, interleaved
 # (bare, floor, tidemark, bare, ...) so that machine noise hits all three
 # alike; the medians are printed as soon as the row is measured. Its size N
@@ -48,13 +50,15 @@ else
 	echo "skip musl: no musl-gcc (apt-get install musl-tools)"
 fi
 
-# run1 ENV PREFIX CMD N: one run; sets WALL (s, the whole command) and NS (its ns per pair, or nan).
+# run1 ENV PREFIX CMD N: one run; sets WALL (s, the whole command), NS (its wall ns per pair)
+# and CPU (its CPU ns per pair: the thread's user and system time), or nan.
 run1() {
 	_t0=$(date +%s%N)
 	env $1 $2 $3 $4 > "$TMP/out" 2> /dev/null
 	_t1=$(date +%s%N)
 	WALL=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
 	NS=$(sed -n 's/^ns_per_pair //p' "$TMP/out" | grep . || echo nan)
+	CPU=$(sed -n 's/^cpu_ns_per_pair //p' "$TMP/out" | grep . || echo nan)
 }
 
 # the median (of an even count, the mean of the middle two)
@@ -65,14 +69,16 @@ med() {
 
 echo "bench/allocators.sh: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); malloc(64)+free pairs," \
 	"median of $ROUNDS interleaved rounds, ~$BUDGET s a row"
-printf '  %-15s %9s %9s %11s %11s %9s %11s\n' allocator pairs "bare ns" "floor ns" "tidemark ns" "x floor" "- floor ns"
+echo "  CPU ns per pair (the thread's user + system time: a trap's work, not the waits for a CPU);"
+echo "  x floor: tidemark / floor, of CPU time and of the wall clock"
+printf '  %-15s %8s %8s %9s %11s %8s %9s %8s\n' allocator pairs bare floor tidemark "x floor" "- floor" "wall x"
 while IFS='|' read -r name env cmd; do
 	t0=$(date +%s%N)
 	# the three configurations: label|prefix
 	{ echo "bare|"
 	  echo "floor|$B/empty_probe --"
 	  echo "tidemark|./tidemark run -q -o $TMP/t.tdm --"; } > "$TMP/configs"
-	: > "$TMP/bare"; : > "$TMP/floor"; : > "$TMP/tidemark"
+	for f in bare floor tidemark; do : > "$TMP/$f"; : > "$TMP/$f.cpu"; done
 	done_rounds=0
 	if [ -n "${N:-}" ]; then
 		n=$N
@@ -82,6 +88,7 @@ while IFS='|' read -r name env cmd; do
 			run1 "$env" "$prefix" "$cmd" 2000
 			echo "$WALL $NS" >> "$TMP/cal"
 			echo "$NS" >> "$TMP/$label"
+			echo "$CPU" >> "$TMP/$label.cpu"
 		done < "$TMP/configs"
 		# fixed = wall - 2000 pairs; N so that ROUNDS x (fixed + N x (sum of ns a pair)) fits what is left
 		n=$(awk -v b="$BUDGET" -v r="$ROUNDS" -v t0="$t0" -v now="$(date +%s%N)" '
@@ -93,7 +100,7 @@ while IFS='|' read -r name env cmd; do
 	if [ "$n" = 2000 ] && [ -z "${N:-}" ]; then
 		done_rounds=1
 	else
-		: > "$TMP/bare"; : > "$TMP/floor"; : > "$TMP/tidemark"
+		for f in bare floor tidemark; do : > "$TMP/$f"; : > "$TMP/$f.cpu"; done
 	fi
 	t1=$(date +%s%N)
 	k=0
@@ -105,16 +112,18 @@ while IFS='|' read -r name env cmd; do
 		while IFS='|' read -r label prefix; do
 			run1 "$env" "$prefix" "$cmd" "$n"
 			echo "$NS" >> "$TMP/$label"
+			echo "$CPU" >> "$TMP/$label.cpu"
 		done < "$TMP/configs"
 		done_rounds=$((done_rounds + 1))
 		k=$((k + 1))
 	done
-	b=$(med < "$TMP/bare"); f=$(med < "$TMP/floor"); t=$(med < "$TMP/tidemark")
-	awk -v name="$name" -v n="$n" -v b="$b" -v f="$f" -v t="$t" -v k=$done_rounds -v r="$ROUNDS" \
-		-v s="$(( ($(date +%s%N) - t0) / 1000000000 ))" 'BEGIN {
-		ok = f != "nan" && t != "nan" && f > 0
-		printf "  %-15s %9d %9s %11s %11s %9s %11s  (%d s%s)\n", name, n, b, f, t,
-			ok ? sprintf("%.2f", t / f) : "-", ok ? sprintf("%.1f", t - f) : "-", s,
-			k < r ? sprintf(", %d of %d rounds", k, r) : "" }'
+	b=$(med < "$TMP/bare.cpu"); f=$(med < "$TMP/floor.cpu"); t=$(med < "$TMP/tidemark.cpu")
+	fw=$(med < "$TMP/floor"); tw=$(med < "$TMP/tidemark")
+	awk -v name="$name" -v n="$n" -v b="$b" -v f="$f" -v t="$t" -v fw="$fw" -v tw="$tw" -v k=$done_rounds \
+		-v r="$ROUNDS" -v s="$(( ($(date +%s%N) - t0) / 1000000000 ))" 'BEGIN {
+		ok = f != "nan" && t != "nan" && f > 0; okw = fw != "nan" && tw != "nan" && fw > 0
+		printf "  %-15s %8d %8s %9s %11s %8s %9s %8s  (%d s%s)\n", name, n, b, f, t,
+			ok ? sprintf("%.2f", t / f) : "-", ok ? sprintf("%.1f", t - f) : "-",
+			okw ? sprintf("%.2f", tw / fw) : "-", s, k < r ? sprintf(", %d of %d rounds", k, r) : "" }'
 done < "$TMP/allocs"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
