@@ -71,6 +71,12 @@
  *   entry is armed (TM_PROC_ARMED), once its last probe is in place: a flag in
  *   the procs entry each program reads anyway, so no extra helper call. A call
  *   entered before arming is not counted at its return either (no call_sp).
+ *   The daemon's full mode guesses glibc at a process's exec; one that turns
+ *   out to call jemalloc (say) is disarmed, its entries reaped and its totals
+ *   zeroed by `arm` (TM_ARM_RESTART), and armed again on the new probes: what
+ *   jemalloc mapped for itself meanwhile is not counted. A syscall entered
+ *   before that disarm and returning after the reset is counted after it (the
+ *   unregistering of the old probes in between makes that rare).
  *
  * Races it tolerates
  *   - Threads of one process update the same counters concurrently; counts
@@ -2070,6 +2076,24 @@ int arm(struct tm_arm_args *a)
 
 	if (!p || p->inc != a->inc)
 		return -3 /* ESRCH */;
+	if (a->how && armed(p))
+		return -16 /* EBUSY: its counters are being updated */;
+	if (a->how & TM_ARM_LDSO_IS_LIBC) {
+		__sync_fetch_and_or(&p->flags, TM_PROC_LDSO_IS_LIBC);
+		p->ldso_lo = 0;
+		p->ldso_hi = 0;
+	}
+	if (a->how & TM_ARM_RESTART) {
+		/* peak_gen and end_gen only grow: a stack's saved values stay keyed to them */
+		p->live_bytes = 0;
+		p->peak_bytes = 0;
+		p->peak_time_ns = 0;
+		p->n_allocs = 0;
+		p->n_stacks = 0;
+		__builtin_memset(p->drops, 0, sizeof(p->drops));
+		__builtin_memset(p->size_count, 0, sizeof(p->size_count));
+		__builtin_memset(p->size_bytes, 0, sizeof(p->size_bytes));
+	}
 	if (a->on)
 		__sync_fetch_and_or(&p->flags, TM_PROC_ARMED);
 	else

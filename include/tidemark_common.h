@@ -357,12 +357,26 @@ enum tm_proc_flags {
 	TM_PROC_HOLD_AT_START = 1u << 3,
 };
 
+/* What else the `arm` program does to a process that is not counted (tm_arm_args.how). */
+enum tm_arm_how {
+	/*
+	 * Start over: zero its totals, peak and drops (the caller has reaped
+	 * its blocks, mappings and stacks). The daemon's full mode, when a
+	 * process turns out to call another allocator than the libc probed
+	 * at its exec: what was counted under that guess (jemalloc's start-up
+	 * arenas as mappings) is not its heap.
+	 */
+	TM_ARM_RESTART = 1u << 0,
+	/* Its dynamic loader is its libc (musl, found after its exec): see TM_PROC_LDSO_IS_LIBC. */
+	TM_ARM_LDSO_IS_LIBC = 1u << 1,
+};
+
 /* What the `arm` program is run with (BPF_PROG_TEST_RUN): start or stop counting one process. */
 struct tm_arm_args {
 	__u32 tgid;
 	__u32 inc; /* the incarnation meant: another one is left alone (-ESRCH) */
 	__u32 on;  /* 1: count from now on; 0: stop counting until armed again */
-	__u32 pad;
+	__u32 how; /* enum tm_arm_how, done before `on` takes effect; only on a process not counted */
 };
 
 /*

@@ -200,55 +200,100 @@ def wait_sigwait(pid):
     raise AssertionError(f"pid {pid} never reached its sigwait")
 
 
-def test_daemon_full_jemalloc():
-    """daemon --mode full resolves each process's allocator as attach does: gt_alloc under a
-    preloaded jemalloc, exact."""
+def daemon_full(exe, name, env=None, say=None):
+    """gt_alloc (--wait) under `daemon --mode full --comm NAME`: its report at the end, once the
+    daemon has said `say` about it (its allocator, or why it cannot be probed; {exe}: the path it
+    runs from). A copy of the
+    executable under a name of this test's own: --comm gt_alloc would take a colleague's runs too."""
     from test_atomic import daemon_report
     from test_daemon import Daemon
-    lib = os.path.join(LIBDIR, "libjemalloc.so.2")
-    if not os.environ.get("TM_RUN_FLAKY"):
-        # 3 of 4 standalone runs failed after the merge of lean (peak 9,548,752 for 1,160,144)
-        skip("flaky: when jemalloc starts before the daemon switches to its probes, its start-up "
-             "mappings (8 MiB in 3) count as heap mappings; not yet dropped at the switch "
-             "(TM_RUN_FLAKY=1 runs it)")
-    if not os.path.exists(lib):
-        skip(f"{lib} is not installed (Debian package libjemalloc2; make test-deps installs it)")
-    # a name of its own: --comm gt_alloc would take a colleague's concurrent runs too
-    exe = os.path.join(OUT, f"gtje{os.getpid()}")
-    shutil.copy(GT, exe)
-    d = Daemon(None, select=["--comm", os.path.basename(exe)[:15]], extra=["--mode", "full"])
+    own = os.path.join(OUT, f"{name}{os.getpid()}"[:15])
+    shutil.copy(exe, own)
+    say = say.format(exe=own)
+    d = Daemon(None, select=["--comm", os.path.basename(own)], extra=["--mode", "full"])
     try:
-        p = subprocess.Popen([exe, "--wait", "--wait-end"], stdout=subprocess.PIPE, text=True,
-                             env=dict(os.environ, LD_PRELOAD=lib))
+        p = subprocess.Popen([own, "--wait", "--wait-end"], stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, **(env or {})))
         try:
-            # its jemalloc probes are in place once the daemon says so (after libc maps)
             said, t0 = "", time.time()
-            while f"pid {p.pid}: allocator: jemalloc" not in said and time.time() - t0 < 60:
+            while f"pid {p.pid}: {say}" not in said and time.time() - t0 < 60:
                 if select.select([d.p.stderr], [], [], 1)[0]:
                     said += d.p.stderr.readline()
-            check(f"pid {p.pid}: allocator: jemalloc" in said, f"the daemon says which allocator it probes: {said!r}")
+            check(f"pid {p.pid}: {say}" in said, f"{name}: the daemon says {say!r}: {said!r}")
             rep = None
             for _ in range(2000):
                 rep = daemon_report(d, p.pid)
                 if rep:
                     break
                 time.sleep(0.005)
-            check(rep is not None, f"the daemon counts pid {p.pid}")
+            check(rep is not None, f"{name}: the daemon counts pid {p.pid}")
             wait_sigwait(p.pid)
             p.send_signal(signal.SIGUSR1)
-            eq(p.stdout.readline().strip(), "end", "the workload reached its end")
+            eq(p.stdout.readline().strip(), "end", f"{name}: the workload reached its end")
             rep = json.loads(d.get(f"/report/pid/{p.pid}"))
             p.send_signal(signal.SIGUSR1)
-            eq(p.wait(timeout=60), 7, "target exit status")
+            eq(p.wait(timeout=60), 7, f"{name}: target exit status")
         finally:
             if p.poll() is None:
                 p.kill()
                 p.wait()
     finally:
         d.stop()
-        os.unlink(exe)
-    # libstdc++'s pool was made before jemalloc's probes replaced those predicted on libc: not seen
-    assert_gt(rep, "daemon full jemalloc")
+        os.unlink(own)
+    return rep
+
+
+def test_daemon_full_jemalloc():
+    """daemon --mode full resolves each process's allocator as attach does: gt_alloc under a
+    preloaded jemalloc, exact. The daemon probes libc at the exec and switches to jemalloc's probes
+    once libc is mapped; jemalloc may have started meanwhile (its 8 MiB of arenas in 3 mappings):
+    the switch starts the count over, so those are never counted."""
+    lib = os.path.join(LIBDIR, "libjemalloc.so.2")
+    if not os.path.exists(lib):
+        skip(f"{lib} is not installed (Debian package libjemalloc2; make test-deps installs it)")
+    rep = daemon_full(GT, "gtje", env={"LD_PRELOAD": lib}, say="allocator: jemalloc")
+    # libstdc++'s pool is made by jemalloc's first malloc, as the loader runs its constructors: seen
+    # when the switch came first (then jemalloc's arenas are mapped inside a traced call), not when
+    # it came after (then they are dropped with everything counted before it). Either is exact.
+    pool = view(rep, "peak").get("[libstdc++.so.6.0.30]")
+    check(pool in (None, (STDCXX_POOL, 1)), f"daemon full jemalloc: libstdc++'s pool whole or not seen: {pool}")
+    assert_gt(rep, "daemon full jemalloc", extra_peak={"[libstdc++.so.6.0.30]": pool} if pool else None)
+
+
+def test_daemon_full_musl_dynamic():
+    """daemon --mode full on a musl-gcc build: musl's loader is its libc, mapped at the exec, so its
+    allocator is resolved and probed at once (no glibc to guess at). As exact as `run`."""
+    rep = daemon_full(musl_build(False), "gtmd", say="allocator: musl")
+    assert_gt(rep, "daemon full musl dynamic")
+
+
+def test_daemon_full_musl_static():
+    rep = daemon_full(musl_build(True), "gtms", say="allocator: musl")
+    assert_gt(rep, "daemon full musl static")
+
+
+def test_daemon_full_stripped_static():
+    """A static executable without symbols: its malloc cannot be found. The daemon says so in one
+    line and the report's allocator_note says the numbers are its mappings only."""
+    exe = musl_build(True)
+    stripped = exe + "_stripped"
+    shutil.copy(exe, stripped)
+    eq(subprocess.run(["strip", stripped]).returncode, 0, "strip")
+    rep = daemon_full(stripped, "gtss", say="{exe} is statically linked and stripped")
+    note = rep["allocator_note"] or ""
+    check("statically linked and stripped" in note and "mappings and brk only" in note,
+          f"the report says what is counted: {note!r}")
+    eq({s["allocator"] for s in rep["views"]["allocs"]} - {"mmap", "brk"}, set(), "no heap block counted")
+    eq(gt_only(view(rep, "allocs")), {}, "no site named: no symbols")
+    # What mallocng maps for gt_alloc's peak: 1,220,608 bytes in 24 mappings, as `run` counts them
+    # on the same binary (without its probes both see the same syscalls).
+    cap = os.path.join(OUT, "gt_musl_stripped.tdm")
+    r = tidemark("run", "-q", "-o", cap, "--", stripped, timeout=600)
+    eq(r.returncode, 7, "stripped static: exit status under run")
+    by_run = report_json(cap)
+    for d, how in ((rep, "daemon"), (by_run, "run")):
+        eq(d["totals"]["peak_bytes"], 1220608, f"{how}: the peak, from mappings")
+        eq(sum(s["count"] for s in d["views"]["peak"]), 24, f"{how}: 24 mappings live at the peak")
 
 
 def cxx_build():
@@ -533,5 +578,6 @@ def test_redis_against_heaptrack():
 if __name__ == "__main__":
     main([test_jemalloc, test_tcmalloc, test_mimalloc, test_musl_dynamic, test_musl_static, test_glibc_static,
           test_attach_jemalloc, test_jemalloc_xallocx, test_mimalloc_heap_api,
-          test_dlopen_allocator_is_said, test_daemon_full_jemalloc, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
+          test_dlopen_allocator_is_said, test_daemon_full_jemalloc, test_daemon_full_musl_dynamic,
+          test_daemon_full_musl_static, test_daemon_full_stripped_static, test_cxx_names_and_sized_delete, test_cxx_under_jemalloc,
           test_unknown_allocator_is_said, test_redis_against_heaptrack])

@@ -63,7 +63,7 @@ struct tm_watch {
 	/* Its allocator library, when not glibc: its own mappings are not the heap (alloc_code). */
 	ino_t own_ino;
 	int own_set;
-	/* `run` following children: why this image is not fully traced; "" = it is. */
+	/* `run` following children, the daemon's full mode: why this image is not fully traced; "" = it is. */
 	char note[400];
 	uint64_t sites_sig;        /* the allocator sites its links are on (sites_sig()); 0 = none */
 	int gone;                  /* its process exited: its links are a dead task's */
@@ -454,19 +454,25 @@ static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 /*
  * Start (on) or stop counting w's process: its probe set is whole, or about
  * to change. In place in the kernel (the `arm` program), so no counter
- * updated meanwhile is lost.
+ * updated meanwhile is lost. @how (enum tm_arm_how) is done first, on a
+ * process not counted.
  */
-static int watch_arm(struct tm_trace *t, struct tm_watch *w, int on)
+static int watch_arm_how(struct tm_trace *t, struct tm_watch *w, int on, __u32 how)
 {
-	struct tm_arm_args a = { .tgid = (__u32)w->pid, .inc = w->inc, .on = on ? 1 : 0 };
+	struct tm_arm_args a = { .tgid = (__u32)w->pid, .inc = w->inc, .on = on ? 1 : 0, .how = how };
 	LIBBPF_OPTS(bpf_test_run_opts, ro, .ctx_in = &a, .ctx_size_in = sizeof(a));
 
 	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.arm), &ro))
 		return -errno;
 	if (ro.retval)
-		return (int)ro.retval; /* -ESRCH: its entry is gone (it exited) */
+		return (int)ro.retval; /* -ESRCH: its entry is gone (it exited); -EBUSY: @how on a counted one */
 	w->armed = on;
 	return 0;
+}
+
+static int watch_arm(struct tm_trace *t, struct tm_watch *w, int on)
+{
+	return watch_arm_how(t, w, on, 0);
 }
 
 int tm_trace__arm(struct tm_trace *t, pid_t pid)
@@ -488,6 +494,7 @@ static struct tm_watch *watch_restart(struct tm_trace *t, pid_t pid, __u32 inc)
 		w->py_pending = 0;
 		w->own_alloc = 0;
 		w->uw_lo = 0; /* a new image: its libc is told again */
+		w->note[0] = 0;
 	} else {
 		w = watch_add(t, pid);
 	}
@@ -529,6 +536,29 @@ static uint64_t sites_sig(const struct tm_allocator *a)
 }
 
 /*
+ * Why pid's allocator @a (none, or one tidemark does not know) is not
+ * probed, and what is counted instead: said with the executable's own name,
+ * not the /proc path it was read through.
+ */
+static void describe_unprobed(pid_t pid, const struct tm_allocator *a, char *buf, size_t len)
+{
+	char proc_exe[64], exe[PATH_MAX], desc[300];
+	ssize_t n;
+	size_t plen;
+
+	tm_allocator__describe(a, desc, sizeof(desc));
+	snprintf(proc_exe, sizeof(proc_exe), "/proc/%d/exe", (int)pid);
+	plen = strlen(proc_exe);
+	n = readlink(proc_exe, exe, sizeof(exe) - 1);
+	if (n > 0 && !strncmp(desc, proc_exe, plen)) {
+		exe[n] = 0;
+		snprintf(buf, len, "%.200s%s", exe, desc + plen);
+	} else {
+		snprintf(buf, len, "%s", desc);
+	}
+}
+
+/*
  * `run` following children: a traced process forked pid (TM_EV_CHILD), or a
  * followed process exec'd (TM_EV_CHILD_EXEC). It is held before its first
  * instruction: probe its allocator (a fork child's is its parent's, mapped
@@ -542,7 +572,6 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 	struct tm_allocator a = { .provider = -1 };
 	struct tm_watch *w = watch_find(t, pid);
 	int gone = w && w->gone;
-	char desc[300];
 	uint64_t sig;
 
 	if (w) {
@@ -574,21 +603,7 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 		snprintf(w->note, sizeof(w->note), "its executable cannot be read (%s): only its mappings are counted",
 			 strerror(-err));
 	} else if (a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER || !a.nprobes) {
-		char proc_exe[64], exe[PATH_MAX];
-		ssize_t n;
-		size_t plen;
-
-		tm_allocator__describe(&a, desc, sizeof(desc));
-		/* said with the executable's own name, not the /proc path it was read through */
-		snprintf(proc_exe, sizeof(proc_exe), "/proc/%d/exe", (int)pid);
-		plen = strlen(proc_exe);
-		n = readlink(proc_exe, exe, sizeof(exe) - 1);
-		if (n > 0 && !strncmp(desc, proc_exe, plen)) {
-			exe[n] = 0;
-			snprintf(w->note, sizeof(w->note), "%.200s%s", exe, desc + plen);
-		} else {
-			snprintf(w->note, sizeof(w->note), "%s", desc);
-		}
+		describe_unprobed(pid, &a, w->note, sizeof(w->note));
 	} else if (!exec || gone || !w->nlinks || !(sig = sites_sig(&a)) || sig != w->sites_sig) {
 		/* a fork child is a new task (and a reused pid another): earlier probes are not its own */
 		watch_drop_links(w);
@@ -1203,6 +1218,9 @@ int tm_trace__attach_allocator(struct tm_trace *t, pid_t pid, const struct tm_al
 		if (!bpf_map_lookup_elem(fd, &key, &pend)) {
 			pend.flags |= TM_PROC_LDSO_IS_LIBC;
 			bpf_map_update_elem(fd, &key, &pend, BPF_EXIST);
+		} else if (!w->armed) {
+			/* past its exec already (the daemon): its procs entry took AT_BASE's span */
+			watch_arm_how(t, w, 0, TM_ARM_LDSO_IS_LIBC);
 		}
 	}
 	return 0;
@@ -1280,31 +1298,45 @@ static int process_gone(pid_t pid)
 }
 
 /*
- * The daemon's full mode: the allocator probes, for this process only, on
- * the libc it maps. At its exec (predict) the libc is not mapped yet: the
- * probes go on our own libc as seen from its root, which nearly every
- * program maps, so that they are in place when the dynamic loader maps it
- * (a probe on a file is installed in each mapping made later). Each new
- * executable mapping checks that the libc mapped is the one probed. What
- * the process allocates before its probes are in place is not seen: its
- * frees count as free_unmatched (not under --sample-bytes).
+ * Start w's count over, at the daemon's switch to its own allocator: what
+ * was counted under the libc guess (the mappings jemalloc made for its
+ * arenas before its probes were in place) is not its heap. Its blocks,
+ * mappings and stacks are reaped, its totals zeroed (TM_ARM_RESTART); it
+ * must not be counted meanwhile.
  */
+static int restart_count(struct tm_trace *t, struct tm_watch *w)
+{
+	struct tm_reap_key k = { .tgid = (__u32)w->pid, .inc = w->inc };
+	__u32 one = 1;
+	int err;
+
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.reap_set), &k, &one, BPF_ANY))
+		return -errno;
+	t->nreap++;
+	err = tm_trace__reap(t);
+	return err ?: watch_arm_how(t, w, 0, TM_ARM_RESTART);
+}
+
 /*
  * The daemon's full mode for a process whose malloc is not glibc's (a
- * preloaded or linked jemalloc, tcmalloc, mimalloc): once its loader has
- * mapped libc, the executable's needs are mapped too (preloads first), and
- * its allocator is resolved as `attach` does; its own probes then replace
- * those predicted on libc. Each executable and LD_PRELOAD found to use
- * glibc is remembered, so a churn of one program is resolved once.
- * Returns 1 when its own allocator is probed.
+ * preloaded or linked jemalloc, tcmalloc, mimalloc; musl, dynamic or
+ * static; a static glibc): its allocator is resolved as `attach` does,
+ * with @maps (once its loader has mapped libc, the executable's needs are
+ * mapped too, preloads first) or, at its exec, as its loader will (NULL).
+ * Its own probes then replace those predicted on libc, and what was counted
+ * under that guess is dropped: counting starts over. Each executable and
+ * LD_PRELOAD found to use a shared glibc is remembered, so a churn of one
+ * program is resolved once. One whose malloc cannot be probed is said once,
+ * and its report says so: only its mappings count. Returns 1 when its own
+ * allocator is probed.
  */
-static int probe_own_allocator(struct tm_trace *t, struct tm_watch *w)
+static int probe_own_allocator(struct tm_trace *t, struct tm_watch *w, const struct tm_maps *maps)
 {
 	char line[PATH_MAX + 256];
 	struct tm_allocator a;
 	uint64_t key = 0;
 	size_t i;
-	int err;
+	int err, was_armed = w->armed;
 
 	if (w->own_alloc)
 		return w->own_alloc == 2;
@@ -1313,18 +1345,25 @@ static int probe_own_allocator(struct tm_trace *t, struct tm_watch *w)
 		for (i = 0; i < t->nglibc_keys && i < 64; i++)
 			if (t->glibc_keys[i] == key)
 				return 0;
-	if (tm_allocator__of_pid(&a, w->pid, &w->maps))
+	if (tm_allocator__of_pid(&a, w->pid, maps))
 		return 0;
-	if (a.family == TM_ALLOC_GLIBC && key)
-		t->glibc_keys[t->nglibc_keys++ % 64] = key;
-	if (a.family == TM_ALLOC_GLIBC || a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER) {
-		tm_allocator__free(&a); /* glibc's probes, or mappings only, as before */
+	if (a.family == TM_ALLOC_GLIBC && !a.is_static) {
+		if (key)
+			t->glibc_keys[t->nglibc_keys++ % 64] = key;
+		tm_allocator__free(&a); /* glibc's probes, as before */
+		return 0;
+	}
+	if (a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER || !a.nprobes) {
+		describe_unprobed(w->pid, &a, w->note, sizeof(w->note));
+		pr_info("tidemark daemon: pid %d: %s\n", (int)w->pid, w->note);
+		tm_allocator__free(&a); /* mappings only (with libc's probes, if it maps one) */
 		return 0;
 	}
 	if (w->armed)
 		watch_arm(t, w, 0);
 	watch_drop_links(w);
-	err = tm_trace__attach_allocator(t, w->pid, &a);
+	err = was_armed ? restart_count(t, w) : 0;
+	err = err ?: tm_trace__attach_allocator(t, w->pid, &a);
 	if (err) {
 		t->probe_failures++;
 		watch_drop_links(w);
@@ -1337,6 +1376,30 @@ static int probe_own_allocator(struct tm_trace *t, struct tm_watch *w)
 	return w->own_alloc == 2;
 }
 
+/*
+ * Its image has no glibc of its own to guess at: no glibc dynamic loader
+ * (a static executable, musl's loader, which is its libc) and no libc.so.6.
+ * Everything its allocator needs is mapped at its exec already.
+ */
+static int libc_free_image(const struct tm_watch *w)
+{
+	char path[PATH_MAX + 64];
+
+	return tm_maps__find_module(&w->maps, "ld-linux", path, sizeof(path)) == -ENOENT &&
+	       tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path)) == -ENOENT;
+}
+
+/*
+ * The daemon's full mode: the allocator probes, for this process only, on
+ * the libc it maps. At its exec (predict) the libc is not mapped yet: the
+ * probes go on our own libc as seen from its root, which nearly every
+ * program maps, so that they are in place when the dynamic loader maps it
+ * (a probe on a file is installed in each mapping made later). Each new
+ * executable mapping checks that the libc mapped is the one probed. What
+ * the process allocates before its probes are in place is not seen: its
+ * frees count as free_unmatched (not under --sample-bytes). An image with
+ * no glibc to guess at (static, musl) is resolved at once instead.
+ */
 static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 {
 	char path[PATH_MAX + 64];
@@ -1347,8 +1410,13 @@ static void probe_libc(struct tm_trace *t, struct tm_watch *w, int predict)
 
 	if (w->own_alloc == 2)
 		return; /* its own allocator is probed */
+	if (!w->own_alloc && libc_free_image(w)) {
+		/* at its exec, resolved as its loader will; a fork child's maps are its parent's */
+		probe_own_allocator(t, w, predict ? NULL : &w->maps);
+		return;
+	}
 	err = tm_maps__find_module(&w->maps, "libc.so.6", path, sizeof(path));
-	if (!err && !predict && probe_own_allocator(t, w))
+	if (!err && !predict && probe_own_allocator(t, w, &w->maps))
 		return;
 	if (err && err != -ENOENT) {
 		/* it maps a libc we cannot open: its allocations would go uncounted, silently */
@@ -2044,6 +2112,9 @@ int tm_trace__build_profile_from(struct tm_trace *t, pid_t pid, const struct tm_
 		pr_warn("tidemark: pid %d: %s: Python frames were not captured\n", pid, w->py_why);
 	if (w->late_note && !prof->allocator_note)
 		prof->allocator_note = tm_profile__str(prof, w->late_note);
+	/* the daemon's full mode: a process whose malloc could not be probed (`run` says its own) */
+	if (t->alloc_probes && w->note[0] && !prof->allocator_note)
+		prof->allocator_note = tm_profile__str(prof, w->note);
 	st = malloc(sizeof(*st));
 	b.frames = calloc(TM_MAX_NATIVE + TM_MAX_PY, sizeof(*b.frames));
 	if (!st || !b.frames) {
