@@ -45,7 +45,7 @@ if [ $unit_only = 0 ]; then
 		for t in tests/integration/test_*.py; do
 			[ -e "$t" ] || continue
 			out=$(/usr/bin/python3 "$t" 2>&1); rc=$?
-			printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip) |^    measured: ' | sed 's/^/  /'
+			printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip) |^    (measured|FAIL): ' | sed 's/^/  /'
 			line=$(printf '%s\n' "$out" | tail -n 1)
 			p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
 			f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')

@@ -134,7 +134,8 @@ def test_daemon_oom_postmortem():
 def top_line(d, pid):
     """The workload's own frame in the top peak site: ("py", line) or ("c", function).
     Lite mode sees a C program's malloc at its mmap, inside libc, which Debian builds without
-    frame pointers: the caller is not reachable there, so a C site is ("c-mmap", bytes)."""
+    frame pointers: lite walks out of libc by its .eh_frame rows once the daemon has read the
+    process's mappings; a mmap made before that stops in libc: ("c-mmap", bytes)."""
     rep = json.loads(d.get(f"/report/pid/{pid}"))
     peak = rep["views"]["peak"]
     if not peak:
@@ -161,19 +162,25 @@ def test_50_concurrent_processes():
         for i in range(50):
             site = 1 + i % 3
             if i % 2 == 0:
-                argv, want = [os.path.join(WORKLOADS, "churn_c"), str(site), "--wait"], ("c-mmap", True)
+                argv, want = [os.path.join(WORKLOADS, "churn_c"), str(site), "--wait"], \
+                    (("c-mmap", True), ("c", ("site_one", "site_two", "site_three")[site - 1]))
             else:
                 argv, want = [pys[(i // 2) % len(pys)], os.path.join(WL, "py_lines.py"), str(site), "--wait"], ("py", lines[site])
             procs.append((spawn(cg, argv), want, argv[0]))
         for p, _, _ in procs:
             eq(p.stdout.readline().strip(), "ready", f"pid {p.pid} is ready")
         time.sleep(0.5)
-        wrong = []
+        wrong, named = [], 0
         for p, want, exe in procs:
             got, rep = top_line(d, p.pid)
-            if got != want or rep["process"]["pid"] != p.pid:
+            # a C process: its own site when the walk out of libc was in place at its mmap, else libc's frame
+            ok = got in want if isinstance(want[0], tuple) else got == want
+            named += got[0] == "c" if got else 0
+            if not ok or rep["process"]["pid"] != p.pid:
                 wrong.append((p.pid, os.path.basename(exe), want, got))
         eq(wrong, [], "each of 50 processes has its own pid and its own top line")
+        print(f"    measured: lite daemon: {named} of 25 C processes named by their own function (the rest "
+              f"mapped before the daemon read their maps: their stacks stop in libc)")
         m = d.metrics()
         eq(m.get("tidemark_processes_tracked"), 50.0, "50 processes tracked")
         eq(m.get(f'tidemark_cgroup_processes{{cgroup="/{os.path.basename(cg)}"}}'), 50.0, "all 50 in the cgroup's series")
