@@ -1823,7 +1823,7 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 	p->brk_cur = brk;
 	if (daemon_mode) {
 		p->flags = arm_by_loader ? 0 : TM_PROC_ARMED; /* full mode: once its own probes are placed */
-		notify(TM_EV_FORK, ctgid, p->inc);
+		notify(TM_EV_FORK, ctgid, p->inc | (__u64)ptgid << 32);
 	} else {
 		/* Counted at once: it cannot run before the loader continues it. */
 		p->ppid = ptgid;

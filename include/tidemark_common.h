@@ -488,7 +488,7 @@ enum tm_event_type {
 	TM_EV_OOM = 3,       /* the OOM killer chose tgid: its procs entry holds the oom_* fields */
 	TM_EV_EXIT = 4,      /* tgid's last thread exited; arg = inc. A tm_exit_event. */
 	TM_EV_EXEC = 5,      /* the daemon started tracking tgid at its exec; arg = inc */
-	TM_EV_FORK = 6,      /* the daemon started tracking tgid, forked by a traced process; arg = inc */
+	TM_EV_FORK = 6,      /* the daemon started tracking tgid, forked by a traced process; arg = inc | ppid << 32 */
 	/*
 	 * `run` following children: a traced process forked tgid, which is held
 	 * before its first instruction until the loader places its probes and

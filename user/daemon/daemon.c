@@ -173,9 +173,14 @@ static struct dproc *dproc_at(struct daemon *d, size_t i)
 	return tm_ptable__at(&d->procs, i);
 }
 
-static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
+/*
+ * Start tracking (pid, inc); @ppid: the traced process that forked it, 0 for
+ * an exec. A forked child gone before its /proc was read (the loop was busy)
+ * is named after its parent, whose command and cgroup it had at the fork.
+ */
+static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc, pid_t ppid)
 {
-	struct dproc *p = dproc_find(d, pid);
+	struct dproc *p = dproc_find(d, pid), *parent;
 
 	/* an older incarnation we were never told had ended: its entries go */
 	if (p && p->inc != inc)
@@ -191,6 +196,12 @@ static struct dproc *dproc_add(struct daemon *d, pid_t pid, __u32 inc)
 		p->ns_pid = 0;
 	if (tm_cgroup__of_pid(pid, p->cgroup, sizeof(p->cgroup)))
 		snprintf(p->cgroup, sizeof(p->cgroup), "?");
+	parent = ppid && !p->comm[0] ? dproc_find(d, ppid) : NULL;
+	if (parent) {
+		snprintf(p->comm, sizeof(p->comm), "%s", parent->comm);
+		snprintf(p->cmd, sizeof(p->cmd), "%s", parent->cmd);
+		snprintf(p->cgroup, sizeof(p->cgroup), "%s", parent->cgroup);
+	}
 	return p;
 }
 
@@ -307,7 +318,8 @@ static void on_event(void *ctx, const struct tm_event *ev, const struct tm_proc 
 	switch (ev->type) {
 	case TM_EV_EXEC:
 	case TM_EV_FORK:
-		dp = dproc_add(d, (pid_t)ev->tgid, (__u32)ev->arg);
+		dp = dproc_add(d, (pid_t)ev->tgid, (__u32)ev->arg,
+			       ev->type == TM_EV_FORK ? (pid_t)(ev->arg >> 32) : 0);
 		if (dp)
 			pr_debug("tidemark daemon: tracking pid %d (%s) in %s\n", dp->pid, dp->comm, dp->cgroup);
 		break;
@@ -392,7 +404,7 @@ static void reconcile(struct daemon *d)
 		if (!dp || dp->inc != p.inc) {
 			if (tm_trace__adopt(d->t, pid, p.inc) == -ENOSPC)
 				continue;
-			if (dproc_add(d, pid, p.inc))
+			if (dproc_add(d, pid, p.inc, 0))
 				d->adopted++;
 		}
 	}
@@ -513,7 +525,7 @@ static int scan_running(struct daemon *d)
 			continue;
 		if (tm_trace__watch(d->t, (pid_t)pid, 0))
 			continue; /* gone, or no room */
-		if (tm_trace__watching(d->t, (pid_t)pid, &inc) && dproc_add(d, (pid_t)pid, inc))
+		if (tm_trace__watching(d->t, (pid_t)pid, &inc) && dproc_add(d, (pid_t)pid, inc, 0))
 			n++;
 	}
 	closedir(dir);
