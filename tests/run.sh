@@ -6,14 +6,19 @@ cd "$(dirname "$0")/.."
 unit_only=0
 [ "${1:-}" = "--unit-only" ] && { unit_only=1; shift; }
 passed=0 failed=0 skipped=0
+# Add a result line's "N passed, N failed, N skipped" to the totals; sets f to its failures.
+add_counts() {
+	p=$(printf '%s' "$1" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
+	f=$(printf '%s' "$1" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+	s=$(printf '%s' "$1" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+}
 mkdir -p tests/out
 
 for t in "$@"; do
 	out=$("$t" 2>&1); rc=$?
 	line=$(printf '%s\n' "$out" | tail -n 1)
-	p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
-	f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+	add_counts "$line"
 	if [ $rc -ne 0 ]; then
 		[ "${f:-0}" = 0 ] && failed=$((failed + 1))
 		printf '%s\n' "$out" | sed 's/^/  /' >&2
@@ -47,10 +52,7 @@ if [ $unit_only = 0 ]; then
 			out=$(/usr/bin/python3 "$t" 2>&1); rc=$?
 			printf '%s\n' "$out" | grep -E '^(ok|FAIL|skip) |^    (measured|FAIL): ' | sed 's/^/  /'
 			line=$(printf '%s\n' "$out" | tail -n 1)
-			p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
-			f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-			s=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
-			passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+			add_counts "$line"
 			if [ $rc -ne 0 ] && [ "${f:-0}" = 0 ]; then
 				failed=$((failed + 1))
 				printf '%s\n' "$out" | tail -n 30 | sed 's/^/  /' >&2
@@ -66,10 +68,7 @@ if [ $unit_only = 0 ]; then
 				tests/vm/run.sh --kernel $kv > $log 2>&1; rc=$?
 				grep -E "^guest-$kv: " $log | grep -v ': [0-9]* passed, [0-9]* failed' | sed 's/^/  /'
 				line=$(grep -E "^guest-$kv: [0-9]+ passed, [0-9]+ failed" $log | tail -n 1)
-				p=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
-				f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-				s=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
-				passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+				add_counts "$line"
 				if [ $rc -ne 0 ] && [ "${f:-0}" = 0 ]; then
 					failed=$((failed + 1))
 					tail -n 30 $log | sed 's/^/  /' >&2

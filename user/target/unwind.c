@@ -57,7 +57,8 @@ static uint64_t rd_n(struct cur *c, size_t n)
 	return v;
 }
 
-static uint64_t rd_uleb(struct cur *c)
+/* LEB128: unsigned, or signed (sign-extended from the last byte's bit 6). */
+static uint64_t rd_leb(struct cur *c, bool is_signed)
 {
 	uint64_t v = 0;
 	unsigned int shift = 0;
@@ -69,24 +70,19 @@ static uint64_t rd_uleb(struct cur *c)
 			v |= (uint64_t)(b & 0x7f) << shift;
 		shift += 7;
 	} while ((b & 0x80) && !c->bad);
+	if (is_signed && shift < 64 && (b & 0x40))
+		v |= ~0ULL << shift;
 	return v;
+}
+
+static uint64_t rd_uleb(struct cur *c)
+{
+	return rd_leb(c, false);
 }
 
 static int64_t rd_sleb(struct cur *c)
 {
-	uint64_t v = 0;
-	unsigned int shift = 0;
-	uint8_t b;
-
-	do {
-		b = (uint8_t)rd_n(c, 1);
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-	} while ((b & 0x80) && !c->bad);
-	if (shift < 64 && (b & 0x40))
-		v |= ~0ULL << shift;
-	return (int64_t)v;
+	return (int64_t)rd_leb(c, true);
 }
 
 /* The link-time address of the cursor's position. */
