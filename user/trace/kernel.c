@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
@@ -273,4 +275,108 @@ int tm_kernel__oom_victim_task(void)
 		return strstr(buf, "field:uid_t uid;") != NULL;
 	}
 	return 0;
+}
+
+/*
+ * BPF_LINK_CREATE's attributes for a uprobe_multi link, as linux/bpf.h of
+ * 6.10 lays them out (the headers tidemark builds with may be 6.1's).
+ */
+#define TM_TRACE_UPROBE_MULTI       48
+#define TM_F_UPROBE_MULTI_RETURN    1u
+struct tm_umulti_attr {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__aligned_u64 path;
+	__aligned_u64 offsets;
+	__aligned_u64 ref_ctr_offsets;
+	__aligned_u64 cookies;
+	__u32 cnt;
+	__u32 uflags;
+	__u32 pid;
+};
+
+static int umulti_link(int prog_fd, const char *path, const uint64_t *offs, const uint64_t *cookies, __u32 n,
+		       __u32 uflags, __u32 pid)
+{
+	struct tm_umulti_attr a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = (__u32)prog_fd;
+	a.attach_type = TM_TRACE_UPROBE_MULTI;
+	a.path = (__u64)(uintptr_t)path;
+	a.offsets = (__u64)(uintptr_t)offs;
+	a.cookies = (__u64)(uintptr_t)cookies;
+	a.cnt = n;
+	a.uflags = uflags;
+	a.pid = pid;
+	fd = (int)syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
+}
+
+int tm_kernel__uprobe_multi_link(int prog_fd, const char *path, const uint64_t *offs, const uint64_t *cookies,
+				 size_t n, int ret, pid_t pid)
+{
+	return umulti_link(prog_fd, path, offs, cookies, (__u32)n, ret ? TM_F_UPROBE_MULTI_RETURN : 0, (__u32)pid);
+}
+
+int tm_kernel__uprobe_multi_type(void)
+{
+	return TM_TRACE_UPROBE_MULTI;
+}
+
+/*
+ * Probed once: a program of that attach type loads, and a link on "/" (not
+ * a regular file) fails on the path, EBADF, where a kernel without the type
+ * fails on the attach type or the attributes' size. The first kernels with
+ * it (6.6-6.9) filtered by thread, not process: only the fix also refuses a
+ * negative pid, before it looks at the path (EINVAL, not EBADF).
+ */
+int tm_kernel__uprobe_multi(void)
+{
+	static int known = -1;
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, lo, .expected_attach_type = TM_TRACE_UPROBE_MULTI);
+	const char *env = getenv("TIDEMARK_UPROBE_MULTI");
+	libbpf_print_fn_t old;
+	uint64_t off = 0;
+	int prog, err;
+
+	if (known >= 0)
+		return known;
+	known = 0;
+	if (env && !strcmp(env, "0")) {
+		pr_debug("tidemark: TIDEMARK_UPROBE_MULTI=0: one perf event per uprobe\n");
+		return 0;
+	}
+	old = libbpf_set_print(quiet);
+	prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", insns, 2, &lo);
+	libbpf_set_print(old);
+	if (prog < 0) {
+		pr_debug("tidemark: Linux %s has no uprobe_multi links: one perf event per uprobe\n", release());
+		return 0;
+	}
+	err = umulti_link(prog, "/", &off, NULL, 1, 0, 0);
+	if (err == -EBADF) {
+		err = umulti_link(prog, "/", &off, NULL, 1, 0, (__u32)-1);
+		known = err == -EINVAL;
+		if (!known)
+			pr_debug("tidemark: Linux %s's uprobe_multi links filter by thread, not process (before "
+				 "6.10): one perf event per uprobe\n",
+				 release());
+	} else {
+		if (err >= 0)
+			close(err);
+		pr_debug("tidemark: Linux %s has no uprobe_multi links (%s): one perf event per uprobe\n", release(),
+			 strerror(err < 0 ? -err : EEXIST));
+	}
+	close(prog);
+	if (known)
+		pr_debug("tidemark: uprobes are placed in uprobe_multi links (Linux %s)\n", release());
+	return known;
 }

@@ -8,6 +8,10 @@
 #ifndef TIDEMARK_KERNEL_H
 #define TIDEMARK_KERNEL_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 /* The oldest kernel tidemark is tested on (tests/vm boots it). */
 #define TM_KERNEL_FLOOR "6.1"
 
@@ -32,5 +36,19 @@ int tm_kernel__tracefs(void);
  * tm_kernel__tracefs().
  */
 int tm_kernel__oom_victim_task(void);
+
+/*
+ * uprobe_multi links (6.6; filtering by process since 6.10): many uprobes of
+ * one program in one file in a link, placed and removed without the kernel's
+ * tracing event lock, which every perf-event uprobe takes for a grace period
+ * when it is removed (a `run` started meanwhile waited for it). 1 when this
+ * kernel has them, 0 when not or TIDEMARK_UPROBE_MULTI=0; probed once.
+ */
+int tm_kernel__uprobe_multi(void);
+/* The expected attach type the programs placed by such links are loaded with. */
+int tm_kernel__uprobe_multi_type(void);
+/* A link of @n uprobes (@ret: return probes) of @prog_fd in @path for @pid: its fd, or -errno. */
+int tm_kernel__uprobe_multi_link(int prog_fd, const char *path, const uint64_t *offs, const uint64_t *cookies,
+				 size_t n, int ret, pid_t pid);
 
 #endif

@@ -77,8 +77,11 @@ struct tm_watch {
 	/* Where the kernel was told its libc's code is (unwind_procs); 0 = not told. */
 	uint64_t uw_lo;
 	/* Its uprobes: they go when the process does (the daemon's churn). */
-	struct bpf_link **links;
+	struct bpf_link **links;   /* one perf event each */
 	size_t nlinks, caplinks;
+	int *mlinks;               /* uprobe_multi links (tm_kernel__uprobe_multi): many each */
+	size_t nmlinks, capmlinks;
+	size_t nprobes;            /* uprobes placed, either way */
 };
 
 /* The probe sites of the libc probed last by the daemon (libc_sites()). */
@@ -156,6 +159,7 @@ struct tm_trace {
 	size_t nuw_files;
 	__u32 uw_next;
 	struct tm_unwind_rows *uw_rows;
+	int umulti;              /* uprobes go in uprobe_multi links (tm_kernel__uprobe_multi) */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -572,7 +576,7 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 	struct tm_allocator a = { .provider = -1 };
 	struct tm_watch *w = watch_find(t, pid);
 	int gone = w && w->gone;
-	uint64_t sig;
+	uint64_t sig, t0 = tm_now_ns(), t1, t2, t3;
 
 	if (w) {
 		tm_maps__free(&w->maps);
@@ -597,6 +601,7 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 	tm_trace__refresh_maps(t, pid);
 	/* at the exec only the executable and the dynamic loader are mapped: resolve as ld.so will */
 	err = t->lite ? 0 : tm_allocator__of_pid(&a, pid, exec ? NULL : &w->maps);
+	t1 = tm_now_ns();
 	if (t->lite) {
 		/* --mode lite: its mappings only, as for the command itself */
 	} else if (err) {
@@ -604,7 +609,7 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 			 strerror(-err));
 	} else if (a.family == TM_ALLOC_NONE || a.family == TM_ALLOC_OTHER || !a.nprobes) {
 		describe_unprobed(pid, &a, w->note, sizeof(w->note));
-	} else if (!exec || gone || !w->nlinks || !(sig = sites_sig(&a)) || sig != w->sites_sig) {
+	} else if (!exec || gone || !w->nprobes || !(sig = sites_sig(&a)) || sig != w->sites_sig) {
 		/* a fork child is a new task (and a reused pid another): earlier probes are not its own */
 		watch_drop_links(w);
 		err = tm_trace__attach_allocator(t, pid, &a);
@@ -617,10 +622,15 @@ static void follow_child(struct tm_trace *t, const struct tm_event *ev)
 	tm_allocator__free(&a);
 	if (w->note[0])
 		pr_debug("tidemark run: pid %d: %s\n", pid, w->note);
+	t2 = tm_now_ns();
 	try_python(t, w);
 	if (!w->armed)
 		watch_arm(t, w, 1);
 	kill(pid, SIGCONT);
+	t3 = tm_now_ns();
+	pr_debug("tidemark run: pid %d (%s) held %.1f ms: maps and allocator %.1f, probes %.1f, Python and arming %.1f\n",
+		 pid, exec ? "exec" : "fork", (double)(t3 - t0) / 1e6, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
+		 (double)(t3 - t2) / 1e6);
 }
 
 const char *tm_trace__follow_note(struct tm_trace *t, pid_t pid)
@@ -836,6 +846,16 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		t->no_oom = 1;
 	}
 	tm_trace__select_programs(t->skel, o, !t->no_oom);
+	t->umulti = tm_kernel__uprobe_multi();
+	if (t->umulti) {
+		struct bpf_program *up[] = { t->skel->progs.alloc_enter, t->skel->progs.alloc_exit,
+					     t->skel->progs.free_enter, t->skel->progs.syscall_wrapper_enter,
+					     t->skel->progs.py_finalize_enter };
+
+		/* placed by uprobe_multi links only (a program of that type cannot go on a perf event) */
+		for (size_t i = 0; i < sizeof(up) / sizeof(up[0]); i++)
+			bpf_program__set_expected_attach_type(up[i], (enum bpf_attach_type)tm_kernel__uprobe_multi_type());
+	}
 	t->native_all = o->native_all;
 	if (!tm_maps__read(getpid(), &self)) {
 		/* Our dynamic loader is the one a `run` child starts with: its size bounds the child's. */
@@ -1026,7 +1046,130 @@ static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
 		return w ? -ENOMEM : -ENOENT;   /* every caller watches pid first */
 	}
 	w->links[w->nlinks++] = l;
+	w->nprobes++;
 	return 0;
+}
+
+/* The same for a uprobe_multi link's descriptor @fd (or -errno) holding @n uprobes. */
+static int add_mlink(struct tm_trace *t, pid_t pid, int fd, size_t n)
+{
+	struct tm_watch *w = watch_find(t, pid);
+	int *v;
+
+	if (fd < 0)
+		return fd;
+	if (w && w->nmlinks == w->capmlinks) {
+		size_t cap = w->capmlinks ? 2 * w->capmlinks : 8;
+
+		v = realloc(w->mlinks, cap * sizeof(*v));
+		if (v) {
+			w->mlinks = v;
+			w->capmlinks = cap;
+		}
+	}
+	if (!w || w->nmlinks == w->capmlinks) {
+		close(fd);
+		return w ? -ENOMEM : -ENOENT;
+	}
+	w->mlinks[w->nmlinks++] = fd;
+	w->nprobes += n;
+	return 0;
+}
+
+/* One uprobe to place on a process: where, which program, its cookie, entry or return. */
+struct uprobe_req {
+	struct bpf_program *prog;
+	const char *path;
+	const char *fn;            /* the function, for messages */
+	uint64_t off;
+	uint64_t cookie;
+	int ret;
+	int done;
+};
+
+struct uprobe_set {
+	struct uprobe_req *v;
+	size_t n, cap;
+};
+
+static int uset_add(struct uprobe_set *u, struct bpf_program *prog, const char *path, const char *fn, uint64_t off,
+		    uint64_t cookie, int ret)
+{
+	if (u->n == u->cap) {
+		size_t cap = u->cap ? 2 * u->cap : 32;
+		struct uprobe_req *v = realloc(u->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		u->v = v;
+		u->cap = cap;
+	}
+	u->v[u->n++] = (struct uprobe_req){ prog, path, fn, off, cookie, ret, 0 };
+	return 0;
+}
+
+/*
+ * One uprobe_multi link per program, file and direction: a process's dozen
+ * allocator probes in two or three links, placed in one system call each
+ * and removed with one grace period each, under no kernel-wide lock.
+ * Return probes first: a return that finds no entry is ignored, an entry
+ * whose return is not there yet would be left pending.
+ */
+static int place_multi(struct tm_trace *t, pid_t pid, struct uprobe_set *u, size_t *failed)
+{
+	uint64_t *offs = calloc(u->n, sizeof(*offs)), *cookies = calloc(u->n, sizeof(*cookies));
+	int pass, err = offs && cookies ? 0 : -ENOMEM;
+	size_t i, j, k, nlinks = 0;
+
+	for (pass = 1; pass >= 0 && !err; pass--) {
+		for (i = 0; i < u->n && !err; i++) {
+			struct uprobe_req *r = &u->v[i];
+
+			if (r->done || r->ret != pass)
+				continue;
+			for (j = i, k = 0; j < u->n; j++) {
+				struct uprobe_req *q = &u->v[j];
+
+				if (q->done || q->ret != pass || q->prog != r->prog || strcmp(q->path, r->path))
+					continue;
+				q->done = 1;
+				offs[k] = q->off;
+				cookies[k++] = q->cookie;
+			}
+			err = add_mlink(t, pid,
+					tm_kernel__uprobe_multi_link(bpf_program__fd(r->prog), r->path, offs, cookies, k,
+								     r->ret, pid),
+					k);
+			if (err)
+				*failed = i;
+			nlinks += !err;
+		}
+	}
+	free(offs);
+	free(cookies);
+	if (!err)
+		pr_debug("attach: pid %d: %zu uprobes in %zu uprobe_multi links\n", (int)pid, u->n, nlinks);
+	return err;
+}
+
+/* Place every uprobe of @u on @pid; on failure, *failed is the request that failed. */
+static int place_uprobes(struct tm_trace *t, pid_t pid, struct uprobe_set *u, size_t *failed)
+{
+	size_t i;
+	int err = 0;
+
+	*failed = 0;
+	if (t->umulti)
+		return place_multi(t, pid, u, failed);
+	for (i = 0; i < u->n && !err; i++) {
+		const struct uprobe_req *r = &u->v[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = r->cookie, .retprobe = r->ret);
+
+		err = add_link(t, pid, bpf_program__attach_uprobe_opts(r->prog, pid, r->path, r->off, &uo));
+		if (err)
+			*failed = i;
+	}
+	return err;
 }
 
 static void watch_drop_links(struct tm_watch *w)
@@ -1038,6 +1181,12 @@ static void watch_drop_links(struct tm_watch *w)
 	free(w->links);
 	w->links = NULL;
 	w->nlinks = w->caplinks = 0;
+	for (i = 0; i < w->nmlinks; i++)
+		close(w->mlinks[i]);
+	free(w->mlinks);
+	w->mlinks = NULL;
+	w->nmlinks = w->capmlinks = 0;
+	w->nprobes = 0;
 	w->libc_dev = 0;
 	w->libc_ino = 0;
 	w->py_alloc_dev = 0;
@@ -1121,32 +1270,34 @@ static void check_late_allocator(struct tm_watch *w)
 
 static int attach_sites(struct tm_trace *t, pid_t pid, const struct tm_alloc_site *sites, size_t n)
 {
-	size_t i;
+	struct uprobe_set u = { 0 };
+	size_t i, failed = 0;
 	int err = 0;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !err; i++) {
 		const struct tm_alloc_site *s = &sites[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo);
-		struct bpf_program *prog = entry_prog(t->skel, s->fn, &uo.bpf_cookie);
+		__u64 cookie = 0;
+		struct bpf_program *prog = entry_prog(t->skel, s->fn, &cookie);
 
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(prog, pid, s->path, s->off, &uo));
-		if (!err && tm_probe_site__has_return(s->fn)) {
-			LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
-
-			/* where the entry probe is: the site keeps rsp, so [rsp] is the return address */
-			err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, s->path, s->off, &ro));
-		}
-		if (err)
-			break;
+		err = uset_add(&u, prog, s->path, s->fn->name, s->off, cookie, 0);
+		/* where the entry probe is: the site keeps rsp, so [rsp] is the return address */
+		if (!err && tm_probe_site__has_return(s->fn))
+			err = uset_add(&u, t->skel->progs.alloc_exit, s->path, s->fn->name, s->off, 0, 1);
 	}
-	if (!err)
-		return 0;
+	err = err ?: place_uprobes(t, pid, &u, &failed);
+	if (!err || !n) {
+		free(u.v);
+		return err;
+	}
 	if ((err == -ESRCH || err == -ENOENT) && t->alloc_probes)
 		pr_debug("tidemark daemon: pid %d exited before its probes were placed\n", pid);
 	else if (err == -ESRCH || err == -ENOENT) /* attach says it, once, in its own words */
 		pr_debug("attach: pid %d exited before its probes were placed\n", pid);
+	else if (failed < u.n)
+		pr_warn("attach: uprobe on %s in %s failed: %s\n", u.v[failed].fn, u.v[failed].path, strerror(-err));
 	else
-		pr_warn("attach: uprobe on %s in %s failed: %s\n", sites[i].fn->name, sites[i].path, strerror(-err));
+		pr_warn("attach: uprobes in %s failed: %s\n", sites[0].path, strerror(-err));
+	free(u.v);
 	return err;
 }
 
@@ -1514,10 +1665,10 @@ static int py_site(const char *path, const char *name, unsigned int keep, uint64
  * (pyenv's wrappers overwrite rdi before their first emulated
  * instruction); else the wrapper's entry, single-stepped.
  */
-static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const struct py_alloc_fn *f,
+static int attach_py_free(struct tm_trace *t, struct uprobe_set *u, const char *path, const struct py_alloc_fn *f,
 			  uint64_t *done, size_t *ndone)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = TM_FREE_WRAPPER);
+	uint64_t cookie = TM_FREE_WRAPPER;
 	struct tm_probe_site site, impl_site;
 	uint64_t off, vaddr, ioff, ivaddr;
 	const char *name = f->name;
@@ -1534,7 +1685,7 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 		off = ioff;
 		vaddr = ivaddr;
 		site = impl_site;
-		uo.bpf_cookie |= TM_FREE_PTR_ARG2;
+		cookie |= TM_FREE_PTR_ARG2;
 	}
 	for (j = 0; j < *ndone; j++)
 		if (done[j] == vaddr)
@@ -1544,14 +1695,15 @@ static int attach_py_free(struct tm_trace *t, pid_t pid, const char *path, const
 	if (!site.emulated)
 		pr_warn("tidemark: %s in %s: every call single-steps its first instruction (~20x the cost of a "
 			"probe)\n", f->name, path);
-	return add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.free_enter, pid, path, off + site.offset, &uo));
+	return uset_add(u, t->skel->progs.free_enter, path, name, off + site.offset, cookie, 0);
 }
 
 int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char *path)
 {
 	uint64_t done[sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0])];
 	struct tm_watch *w = watch_find(t, pid);
-	size_t ndone = 0, i;
+	struct uprobe_set u = { 0 };
+	size_t ndone = 0, i, failed;
 	struct stat st;
 	int err;
 
@@ -1561,13 +1713,11 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		return -errno;
 	for (i = 0; i < sizeof(py_alloc_fns) / sizeof(py_alloc_fns[0]); i++) {
 		const struct py_alloc_fn *f = &py_alloc_fns[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = tm_alloc_cookie(f->kind));
-		LIBBPF_OPTS(bpf_uprobe_opts, ro, .retprobe = true);
 		struct tm_probe_site site;
 		uint64_t off, vaddr;
 
 		if (f->kind == TM_KIND_PYOBJECT_FREE || f->kind == TM_KIND_PYMEM_FREE) {
-			err = attach_py_free(t, pid, path, f, done, &ndone);
+			err = attach_py_free(t, &u, path, f, done, &ndone);
 			if (err)
 				goto fail;
 			continue;
@@ -1583,16 +1733,25 @@ int tm_trace__attach_python_allocators(struct tm_trace *t, pid_t pid, const char
 		 * The return probe goes where the entry one does: the kernel takes the
 		 * return address at [rsp], which the site keeps as it was at the entry.
 		 */
-		err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_enter, pid, path, off + site.offset, &uo));
-		err = err ?: add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.alloc_exit, pid, path,
-									 off + site.offset, &ro));
+		err = uset_add(&u, t->skel->progs.alloc_enter, path, f->name, off + site.offset, tm_alloc_cookie(f->kind),
+			       0);
+		err = err ?: uset_add(&u, t->skel->progs.alloc_exit, path, f->name, off + site.offset, 0, 1);
 		if (err)
 			goto fail;
 	}
+	err = place_uprobes(t, pid, &u, &failed);
+	if (err) {
+		pr_warn("tidemark: probing %s in %s failed: %s\n", failed < u.n ? u.v[failed].fn : "PyObject_Malloc",
+			path, strerror(-err));
+		free(u.v);
+		return err;
+	}
+	free(u.v);
 	w->py_alloc_dev = st.st_dev;
 	w->py_alloc_ino = st.st_ino;
 	return 0;
 fail:
+	free(u.v);
 	if (err == -ENOENT)
 		pr_warn("tidemark: %s has no %s: not a CPython interpreter; Python allocators are not traced\n",
 			path, py_alloc_fns[i].name);
@@ -1604,8 +1763,9 @@ fail:
 int tm_trace__attach_python_end(struct tm_trace *t, pid_t pid, const char *path)
 {
 	struct tm_watch *w = watch_find(t, pid);
-	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct uprobe_set u = { 0 };
 	struct stat st;
+	size_t failed;
 	uint64_t off;
 	int err;
 
@@ -1621,7 +1781,9 @@ int tm_trace__attach_python_end(struct tm_trace *t, pid_t pid, const char *path)
 			pid);
 		return err;
 	}
-	err = add_link(t, pid, bpf_program__attach_uprobe_opts(t->skel->progs.py_finalize_enter, pid, path, off, &uo));
+	err = uset_add(&u, t->skel->progs.py_finalize_enter, path, "Py_FinalizeEx", off, 0, 0);
+	err = err ?: place_uprobes(t, pid, &u, &failed);
+	free(u.v);
 	if (err) {
 		if (err != -ESRCH && err != -ENOENT)
 			pr_warn("tidemark: probing Py_FinalizeEx in %s failed: %s: pid %d's leaks are at its exit\n",
@@ -2364,7 +2526,7 @@ int tm_trace__occupancy(struct tm_trace *t, struct tm_occupancy *o)
 	o->links = 0;
 	o->unarmed = 0;
 	for (size_t i = 0; i < t->nwatch; i++) {
-		o->links += (long)t->watch[i].nlinks;
+		o->links += (long)t->watch[i].nprobes;
 		o->unarmed += !t->watch[i].armed;
 	}
 	o->probe_failures = (long)t->probe_failures;
