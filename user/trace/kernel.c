@@ -281,8 +281,8 @@ int tm_kernel__oom_victim_task(void)
  * BPF_LINK_CREATE's attributes for a uprobe_multi link, as linux/bpf.h of
  * 6.10 lays them out (the headers tidemark builds with may be 6.1's).
  */
-#define TM_TRACE_UPROBE_MULTI       48
-#define TM_F_UPROBE_MULTI_RETURN    1u
+#define TM_TRACE_UPROBE_MULTI    48
+#define TM_F_UPROBE_MULTI_RETURN 1u
 struct tm_umulti_attr {
 	__u32 prog_fd;
 	__u32 target_fd;

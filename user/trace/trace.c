@@ -77,11 +77,11 @@ struct tm_watch {
 	/* Where the kernel was told its libc's code is (unwind_procs); 0 = not told. */
 	uint64_t uw_lo;
 	/* Its uprobes: they go when the process does (the daemon's churn). */
-	struct bpf_link **links;   /* one perf event each */
+	struct bpf_link **links; /* one perf event each */
 	size_t nlinks, caplinks;
-	int *mlinks;               /* uprobe_multi links (tm_kernel__uprobe_multi): many each */
+	int *mlinks; /* uprobe_multi links (tm_kernel__uprobe_multi): many each */
 	size_t nmlinks, capmlinks;
-	size_t nprobes;            /* uprobes placed, either way */
+	size_t nprobes; /* uprobes placed, either way */
 };
 
 /* The probe sites of the libc probed last by the daemon (libc_sites()). */
@@ -159,7 +159,7 @@ struct tm_trace {
 	size_t nuw_files;
 	__u32 uw_next;
 	struct tm_unwind_rows *uw_rows;
-	int umulti;              /* uprobes go in uprobe_multi links (tm_kernel__uprobe_multi) */
+	int umulti; /* uprobes go in uprobe_multi links (tm_kernel__uprobe_multi) */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -1080,7 +1080,7 @@ static int add_mlink(struct tm_trace *t, pid_t pid, int fd, size_t n)
 struct uprobe_req {
 	struct bpf_program *prog;
 	const char *path;
-	const char *fn;            /* the function, for messages */
+	const char *fn; /* the function, for messages */
 	uint64_t off;
 	uint64_t cookie;
 	int ret;
