@@ -1,19 +1,18 @@
 #!/bin/sh
-# bench/nowait.sh: does a `run` wait for the previous run's probe removal? (issue 15, item 2)
-# The command traced (a shell whose 10 command substitutions are 10 followed children: ~190
-# uprobes and the syscall tracepoints to remove at its end) runs after IDLE seconds of quiet
-# (default 20: longer than the perf-event way takes to remove that many probes here), then once
-# more right after; the difference of the medians of ROUNDS (default 3) is what the removal
-# still in progress cost the second run. TM_BASE=/path/to/another/tidemark adds that build's
-# rows (e.g. one before uprobe_multi links); TIDEMARK_UPROBE_MULTI=0 in the environment
-# measures the perf-event way of this build. Each round takes ~IDLE + 2 runs. Needs root.
+# bench/nowait.sh: does a `run` wait for the previous runs' probe removal? (issue 15, item 2)
+# The command traced is a shell whose 10 command substitutions are 10 followed children: ~190
+# uprobes and the syscall tracepoints to remove at its end. After IDLE seconds of quiet (default
+# 30) it runs RUNS times back to back (default 5), each run's wall time printed as measured: a
+# run that waits for its predecessors' removal is slower than the first, and more so as their
+# removers pile up. TM_BASE=/path/to/another/tidemark then does the same with that build (e.g.
+# one from before uprobe_multi links), last, since its removers may outlive the series;
+# TIDEMARK_UPROBE_MULTI=0 in the environment measures the perf-event way of this build. Needs root.
 set -u
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-3}
-IDLE=${IDLE:-20}
+RUNS=${RUNS:-5}
+IDLE=${IDLE:-30}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-. bench/lib.sh
 
 cat > "$TMP/prev.sh" <<'EOS'
 for i in 1 2 3 4 5 6 7 8 9 10; do x=$(echo "$i"); done
@@ -29,27 +28,21 @@ timed() {
 builds="this|./tidemark"
 [ -n "${TM_BASE:-}" ] && builds="$builds base|$TM_BASE"
 echo "# bench/nowait: $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# tidemark run -- sh prev.sh (10 followed children): after ${IDLE} s idle, then right after"
-r=1
-while [ "$r" -le "$ROUNDS" ]; do
-	for b in $builds; do
-		name=${b%%|*}
-		tm=${b#*|}
-		sleep "$IDLE"
-		q=$(timed "$tm" run -q -o "$TMP/p.tdm" -- sh "$TMP/prev.sh")
-		a=$(timed "$tm" run -q -o "$TMP/p.tdm" -- sh "$TMP/prev.sh")
-		echo "$name, after idle|$q" >> "$TMP/results"
-		echo "$name, right after|$a" >> "$TMP/results"
-		printf 'round %d  %-5s after %s s idle %6s s, right after %6s s\n' "$r" "$name" "$IDLE" "$q" "$a"
-	done
-	r=$((r + 1))
-done
-echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# medians of $ROUNDS (seconds of wall time)"
+echo "# tidemark run -- sh prev.sh (10 followed children), $RUNS times back to back after ${IDLE} s idle"
 for b in $builds; do
 	name=${b%%|*}
-	q=$(median "$name, after idle")
-	a=$(median "$name, right after")
-	printf '%-5s after idle %6s s, right after %6s s: waited %+.3f s\n' "$name" "$q" "$a" \
-		"$(echo "$a $q" | awk '{print $1 - $2}')"
+	tm=${b#*|}
+	sleep "$IDLE"
+	first= all=
+	r=1
+	while [ "$r" -le "$RUNS" ]; do
+		v=$(timed "$tm" run -q -o "$TMP/p.tdm" -- sh "$TMP/prev.sh")
+		printf '%-5s run %d: %6s s\n' "$name" "$r" "$v"
+		[ -z "$first" ] && first=$v
+		all="$all $v"
+		r=$((r + 1))
+	done
+	echo "$name$all" | awk -v f="$first" '{ m = 0; for (i = 2; i <= NF; i++) if ($i > m) m = $i
+		printf "%-5s first %.3f s, last %.3f s, slowest %.3f s: the slowest waited %+.3f s more than the first\n", $1, f, $NF, m, m - f }'
 done
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
