@@ -43,6 +43,7 @@
 #include "trace/trace.h"
 #include "trace/watchdog.h"
 #include "util/clock.h"
+#include "util/grow.h"
 #include "util/log.h"
 #include "util/path.h"
 #include "util/stop.h"
@@ -452,15 +453,8 @@ static struct tree_proc *tree_add(struct tree *tr, pid_t pid, __u32 inc)
 {
 	struct tree_proc *tp;
 
-	if (tr->n == tr->cap) {
-		size_t cap = tr->cap ? 2 * tr->cap : 16;
-
-		tp = realloc(tr->p, cap * sizeof(*tp));
-		if (!tp)
-			return NULL;
-		tr->p = tp;
-		tr->cap = cap;
-	}
+	if (tm_grow(&tr->p, tr->n, &tr->cap, sizeof(*tp), 16))
+		return NULL;
 	tp = &tr->p[tr->n++];
 	memset(tp, 0, sizeof(*tp));
 	tp->pid = pid;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tm_test.h"
+#include "util/grow.h"
 #include "util/ptable.h"
 
 /* The pid in the middle, as neither the daemon's nor top's records have it first. */
@@ -112,9 +113,34 @@ static void test_grow(void)
 	tm_ptable__free(&t);
 }
 
+/* tm_grow, which the table and every other growing array use: doubling from the first size, contents kept. */
+static void test_tm_grow(void)
+{
+	size_t n, cap = 0, caps = 0, bad = 0;
+	int *v = NULL;
+
+	for (n = 0; n < 100; n++) {
+		size_t before = cap;
+
+		if (tm_grow(&v, n, &cap, sizeof(*v), 8))
+			break;
+		caps += cap != before;
+		v[n] = (int)n * 7;
+	}
+	TM_CHECK_EQ_U64(n, 100);
+	TM_CHECK_EQ_U64(cap, 128); /* 8, 16, 32, 64, 128 */
+	TM_CHECK_EQ_U64(caps, 5);
+	for (n = 0; n < 100; n++)
+		bad += v[n] != (int)n * 7;
+	TM_CHECK_EQ_U64(bad, 0);
+	TM_CHECK(tm_grow(&v, 50, &cap, sizeof(*v), 8) == 0 && cap == 128); /* room: nothing moves */
+	free(v);
+}
+
 int main(void)
 {
 	test_add_find_remove();
 	test_grow();
+	test_tm_grow();
 	return tm_test_done("test_ptable");
 }

@@ -35,6 +35,7 @@
 #include "target/proc.h"
 #include "top/top.h"
 #include "util/clock.h"
+#include "util/grow.h"
 #include "util/log.h"
 #include "util/ptable.h"
 #include "util/stop.h"
@@ -299,15 +300,8 @@ static struct tcg *cg_get(struct tm_top *top, const struct tproc *p)
 	for (i = 0; i < top->ncgs; i++)
 		if (!strcmp(top->cgs[i].path, p->cgroup))
 			return &top->cgs[i];
-	if (top->ncgs == top->capcgs) {
-		size_t cap = top->capcgs ? 2 * top->capcgs : 32;
-		struct tcg *n = realloc(top->cgs, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		top->cgs = n;
-		top->capcgs = cap;
-	}
+	if (tm_grow(&top->cgs, top->ncgs, &top->capcgs, sizeof(top->cgs[0]), 32))
+		return NULL;
 	memset(&top->cgs[top->ncgs], 0, sizeof(top->cgs[0]));
 	snprintf(top->cgs[top->ncgs].path, CG_LEN, "%s", p->cgroup);
 	snprintf(top->cgs[top->ncgs].container, CG_LEN, "%s", p->container);
@@ -421,15 +415,8 @@ static struct line *add_line(struct tm_top *top, enum line_kind kind, const char
 	struct line *l;
 	va_list ap;
 
-	if (top->nlines == top->caplines) {
-		size_t cap = top->caplines ? 2 * top->caplines : 128;
-
-		l = realloc(top->lines, cap * sizeof(*l));
-		if (!l)
-			return NULL;
-		top->lines = l;
-		top->caplines = cap;
-	}
+	if (tm_grow(&top->lines, top->nlines, &top->caplines, sizeof(*l), 128))
+		return NULL;
 	l = &top->lines[top->nlines++];
 	l->kind = kind;
 	l->mark = 0;

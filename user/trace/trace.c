@@ -24,6 +24,7 @@
 #include "target/allocator.h"
 #include "target/elf.h"
 #include "util/clock.h"
+#include "util/grow.h"
 #include "util/log.h"
 #include "target/maps.h"
 #include "trace/kernel.h"
@@ -440,15 +441,8 @@ static struct tm_watch *watch_add(struct tm_trace *t, pid_t pid)
 
 	if (t->max_watch && t->nwatch >= t->max_watch)
 		return NULL;
-	if (t->nwatch == t->capwatch) {
-		size_t cap = t->capwatch ? 2 * t->capwatch : 16;
-
-		w = realloc(t->watch, cap * sizeof(*w));
-		if (!w)
-			return NULL;
-		t->watch = w;
-		t->capwatch = cap;
-	}
+	if (tm_grow(&t->watch, t->nwatch, &t->capwatch, sizeof(*w), 16))
+		return NULL;
 	w = &t->watch[t->nwatch++];
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
@@ -1028,20 +1022,10 @@ static struct bpf_program *entry_prog(struct tidemark_bpf *s, const struct tm_al
 static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
 {
 	struct tm_watch *w = watch_find(t, pid);
-	struct bpf_link **n;
 
 	if (!l)
 		return -errno;
-	if (w && w->nlinks == w->caplinks) {
-		size_t cap = w->caplinks ? 2 * w->caplinks : 32;
-
-		n = realloc(w->links, cap * sizeof(*n));
-		if (n) {
-			w->links = n;
-			w->caplinks = cap;
-		}
-	}
-	if (!w || w->nlinks == w->caplinks) {
+	if (!w || tm_grow(&w->links, w->nlinks, &w->caplinks, sizeof(*w->links), 32)) {
 		bpf_link__destroy(l);
 		return w ? -ENOMEM : -ENOENT;   /* every caller watches pid first */
 	}
@@ -1054,20 +1038,10 @@ static int add_link(struct tm_trace *t, pid_t pid, struct bpf_link *l)
 static int add_mlink(struct tm_trace *t, pid_t pid, int fd, size_t n)
 {
 	struct tm_watch *w = watch_find(t, pid);
-	int *v;
 
 	if (fd < 0)
 		return fd;
-	if (w && w->nmlinks == w->capmlinks) {
-		size_t cap = w->capmlinks ? 2 * w->capmlinks : 8;
-
-		v = realloc(w->mlinks, cap * sizeof(*v));
-		if (v) {
-			w->mlinks = v;
-			w->capmlinks = cap;
-		}
-	}
-	if (!w || w->nmlinks == w->capmlinks) {
+	if (!w || tm_grow(&w->mlinks, w->nmlinks, &w->capmlinks, sizeof(*w->mlinks), 8)) {
 		close(fd);
 		return w ? -ENOMEM : -ENOENT;
 	}
@@ -1095,15 +1069,8 @@ struct uprobe_set {
 static int uset_add(struct uprobe_set *u, struct bpf_program *prog, const char *path, const char *fn, uint64_t off,
 		    uint64_t cookie, int ret)
 {
-	if (u->n == u->cap) {
-		size_t cap = u->cap ? 2 * u->cap : 32;
-		struct uprobe_req *v = realloc(u->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		u->v = v;
-		u->cap = cap;
-	}
+	if (tm_grow(&u->v, u->n, &u->cap, sizeof(*u->v), 32))
+		return -ENOMEM;
 	u->v[u->n++] = (struct uprobe_req){ prog, path, fn, off, cookie, ret, 0 };
 	return 0;
 }

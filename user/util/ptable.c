@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/ptable.h"
+#include "util/grow.h"
 
 static pid_t pid_of(const struct tm_ptable *t, const void *rec)
 {
@@ -27,14 +28,7 @@ void *tm_ptable__find(const struct tm_ptable *t, pid_t pid)
 /* Room for twice as many records (64 at first): 0 or -ENOMEM. */
 static int grow(struct tm_ptable *t)
 {
-	size_t cap = t->cap ? 2 * t->cap : 64;
-	void *recs = realloc(t->recs, cap * t->size);
-
-	if (!recs)
-		return -ENOMEM;
-	t->recs = recs;
-	t->cap = cap;
-	return 0;
+	return tm_grow(&t->recs, t->cap, &t->cap, t->size, 64);
 }
 
 void *tm_ptable__put(struct tm_ptable *t, pid_t pid)
