@@ -247,7 +247,7 @@ static int cache_read(int dirfd, const char *boot, double *ns)
 	return err;
 }
 
-int tm_calib__hit_ns(double *ns, int *measured)
+int tm_calib__hit_ns(double *ns, int *measured, int fresh)
 {
 	struct tm_outfile of = { 0 };
 	int dirfd = -1, err;
@@ -255,7 +255,7 @@ int tm_calib__hit_ns(double *ns, int *measured)
 
 	*measured = 0;
 	err = read_boot_id(boot, sizeof(boot));
-	if (!err && !open_cache_dir(&dirfd) && !cache_read(dirfd, boot, ns)) {
+	if (!err && !open_cache_dir(&dirfd) && !fresh && !cache_read(dirfd, boot, ns)) {
 		close(dirfd);
 		return 0;
 	}

@@ -12,10 +12,11 @@
 /*
  * Nanoseconds a uprobe hit adds to the traced program, in the mix of a
  * malloc/free pair (malloc's entry and return, free's entry): from the
- * cache when it was measured since this boot, else measured now (about a
- * second) and cached. *measured: 1 when it was measured now. 0 or -errno.
+ * cache when it was measured since this boot (unless @fresh), else measured
+ * now (about a second) and cached. *measured: 1 when it was measured now.
+ * 0 or -errno.
  */
-int tm_calib__hit_ns(double *ns, int *measured);
+int tm_calib__hit_ns(double *ns, int *measured, int fresh);
 
 /* Where the per-boot value is kept, to name it to the user. */
 void tm_calib__cache_path(char *path, size_t len);
