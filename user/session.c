@@ -908,10 +908,39 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 			pr_info("tidemark: wrote %s (tidemark report %s)\n", out->path, out->path);
 	}
 	/* Where the time after tracing goes (the user waits for it): -v says. */
-	pr_debug("tidemark: after tracing: profile built in %.3f s, capture written in %.3f s, "
-		 "summary in %.3f s\n",
-		 (t_write - t_build) / 1e9, (t_done - t_write) / 1e9, (tm_now_ns() - t_done) / 1e9);
+	pr_debug("tidemark: after tracing: profile built in %.3f s (%.3f s of it symbolizing native frames), "
+		 "capture written in %.3f s, summary in %.3f s\n",
+		 (t_write - t_build) / 1e9, tm_trace__symbolize_ns(t) / 1e9, (t_done - t_write) / 1e9,
+		 (tm_now_ns() - t_done) / 1e9);
 	return 0;
+}
+
+/* d - a in seconds, 0 when either end was not seen */
+static double secs(uint64_t a, uint64_t d)
+{
+	return a && d > a ? (d - a) / 1e9 : 0;
+}
+
+/*
+ * -v: where the start-up went, from `run` until the command is let go:
+ * @begin run called, @target the command's allocator read, @t's own
+ * steps (tm_trace__open), @probed its probes placed.
+ */
+static void say_startup(struct tm_trace *t, uint64_t begin, uint64_t target, uint64_t probed)
+{
+	struct tm_trace_startup su;
+	uint64_t btf, maps;
+
+	tm_trace__startup(t, &su);
+	/* a libbpf that did not say: its steps count as the next one's */
+	btf = su.btf ?: su.opened;
+	maps = su.maps ?: btf;
+	pr_debug("tidemark: start-up %.3f s: command's allocator read %.3f s, BPF object opened %.3f s, "
+		 "kernel BTF read %.3f s, maps created %.3f s, programs relocated and verified %.3f s, "
+		 "tracepoints attached %.3f s, probes placed on the command %.3f s, other %.3f s\n",
+		 secs(begin, tm_now_ns()), secs(begin, target), secs(su.begin, su.opened), secs(su.opened, btf),
+		 secs(btf, maps), secs(maps, su.loaded), secs(su.loaded, su.attached), secs(su.attached, probed),
+		 secs(begin, tm_now_ns()) - secs(begin, target) - secs(su.begin, probed));
 }
 
 /* Open the capture before anything is traced: -o FILE, or tidemark-PID.tdm in the current directory. */
@@ -1037,7 +1066,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	int go_fd = -1, watchdog = -1, status = 0, err, rc = 1, cg_fd = -1, pm_dirfd = -1;
 	struct tm_trace_opts topts;
 	struct tm_proc final;
-	uint64_t exited_ns;
+	uint64_t exited_ns, begin_ns = tm_now_ns(), target_ns, probed_ns;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
@@ -1055,6 +1084,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 			goto out;
 	}
 	target_allocator(exe, &alloc);
+	target_ns = tm_now_ns();
 
 	child = spawn_held(exe, argv, &go_fd, o->live);
 	if (child < 0)
@@ -1094,6 +1124,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		err = probe_child(t, o, child, exe, &alloc);
 	if (err)
 		goto out;
+	probed_ns = tm_now_ns();
 
 	pi.pid = child;
 	join_argv(argv, cmdline, sizeof(cmdline));
@@ -1117,6 +1148,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	}
 	if (o->live)
 		tm_top__live_open(&live, t, child, cmdline, o->live_interval);
+	say_startup(t, begin_ns, target_ns, probed_ns);
 	if (write(go_fd, "g", 1) != 1) {
 		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
 		goto out;

@@ -6,9 +6,9 @@
  * meets (keyed by device and inode, so a library shared by many processes is
  * read once): the open ELF, a sorted table of .symtab and .dynsym functions,
  * and a libdwfl handle for line numbers, which also finds separate debug
- * files (/usr/lib/debug/.build-id, .gnu_debuglink; and debuginfod when
- * DEBUGINFOD_URLS is set, as libdwfl does). Not thread-safe: one per thread,
- * or a lock around it.
+ * files on this host (/usr/lib/debug/.build-id, .gnu_debuglink): never
+ * through debuginfod, whatever DEBUGINFOD_URLS says. Not thread-safe: one
+ * per thread, or a lock around it.
  */
 #ifndef TIDEMARK_SYMBOLIZE_H
 #define TIDEMARK_SYMBOLIZE_H

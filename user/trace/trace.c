@@ -161,7 +161,12 @@ struct tm_trace {
 	__u32 uw_next;
 	struct tm_unwind_rows *uw_rows;
 	int umulti; /* uprobes go in uprobe_multi links (tm_kernel__uprobe_multi) */
+	struct tm_trace_startup startup;
+	uint64_t sym_ns; /* in tm_symbolizer__resolve() */
 };
+
+/* The open whose steps libbpf's log marks (tm_trace__open is not re-entered). */
+static struct tm_trace_startup *startup_marks;
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -169,6 +174,13 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	va_list again;
 	int len;
 
+	/* libbpf 1.1's words as it reads the kernel's BTF and creates each map, during one load */
+	if (startup_marks && level == LIBBPF_DEBUG) {
+		if (strstr(fmt, "created successfully"))
+			startup_marks->maps = tm_now_ns();
+		else if (strstr(fmt, "loading kernel BTF"))
+			startup_marks->btf = tm_now_ns();
+	}
 	/* libbpf's warnings always; its info and debug (thousands of lines) only with -vv. */
 	if (level != LIBBPF_WARN && tm_log_level < TM_LOG_LIBBPF)
 		return 0;
@@ -783,6 +795,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	if (!t)
 		return -ENOMEM;
 	t->stats_fd = -1;
+	t->startup.begin = tm_now_ns();
 	libbpf_set_print(libbpf_print);
 
 	t->skel = tidemark_bpf__open();
@@ -791,6 +804,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		pr_warn("tidemark: cannot open the BPF object: %s\n", strerror(-err));
 		goto fail;
 	}
+	t->startup.opened = tm_now_ns();
 	t->skel->rodata->native_depth = o->native_depth;
 	t->skel->rodata->trace_python = o->python;
 	t->skel->rodata->daemon_mode = o->daemon;
@@ -880,7 +894,10 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	bpf_map__set_max_entries(t->skel->maps.aggs,
 				 o->max_stacks + 2 * bpf_map__max_entries(t->skel->maps.procs));
 
+	startup_marks = &t->startup;
 	err = tidemark_bpf__load(t->skel);
+	startup_marks = NULL;
+	t->startup.loaded = tm_now_ns();
 	if (err) {
 		if (err == -EPERM)
 			pr_warn("tidemark: loading BPF was refused: needs CAP_BPF and CAP_PERFMON (run as root)\n");
@@ -930,6 +947,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		err = -ENOMEM;
 		goto fail;
 	}
+	t->startup.attached = tm_now_ns();
 	*out = t;
 	return 0;
 fail:
@@ -1926,10 +1944,14 @@ static int native_frame(struct tm_trace *t, struct tm_watch *w, struct tm_profil
 	struct tm_frame f = { .kind = TM_FRAME_NATIVE, .address = addr };
 	struct tm_sym sym;
 	char fn[1100], dm[1024];
+	uint64_t t0 = tm_now_ns();
+	int err;
 
 	*cls = w->python == 1 && addr >= w->py_cfg.interp_lo && addr < w->py_cfg.interp_hi ?
 	       TM_NATIVE_INTERP : TM_NATIVE_OTHER;
-	if (!tm_symbolizer__resolve(t->sym, &w->maps, w->pid, addr, retaddr ? TM_SYM_RETADDR : 0, &sym)) {
+	err = tm_symbolizer__resolve(t->sym, &w->maps, w->pid, addr, retaddr ? TM_SYM_RETADDR : 0, &sym);
+	t->sym_ns += tm_now_ns() - t0;
+	if (!err) {
 		/* the interpreter's eval loop: its activations become Python frames */
 		if (sym.function && !strncmp(sym.function, "_PyEval_EvalFrameDefault", 24))
 			*cls = TM_NATIVE_EVAL;
@@ -2573,6 +2595,16 @@ void tm_trace__print_run_stats(struct tm_trace *t)
 			 (unsigned long long)info.run_cnt, (unsigned long long)info.run_time_ns,
 			 (double)info.run_time_ns / info.run_cnt);
 	}
+}
+
+void tm_trace__startup(const struct tm_trace *t, struct tm_trace_startup *out)
+{
+	*out = t->startup;
+}
+
+uint64_t tm_trace__symbolize_ns(const struct tm_trace *t)
+{
+	return t->sym_ns;
 }
 
 void tm_trace__print_verifier_stats(struct tm_trace *t)

@@ -169,6 +169,24 @@ int tm_trace__probe_hits(struct tm_trace *t, struct tm_probe_hits *h);
 void tm_trace__print_verifier_stats(struct tm_trace *t);
 /* -v: each program's runs and time in them since the load (the kernel's BPF run counters). */
 void tm_trace__print_run_stats(struct tm_trace *t);
+/*
+ * Where tm_trace__open() spent its time: CLOCK_MONOTONIC (util/clock.h)
+ * nanoseconds, 0 where a step was not seen. btf and maps are taken from
+ * libbpf's own log as it passes (its load is one call): the kernel's BTF
+ * read, the last map created; after it come CO-RE relocation and the
+ * programs' verification.
+ */
+struct tm_trace_startup {
+	uint64_t begin;    /* tm_trace__open() called */
+	uint64_t opened;   /* the embedded BPF object parsed (skeleton __open) */
+	uint64_t btf;      /* the kernel's BTF read by libbpf */
+	uint64_t maps;     /* the last map created */
+	uint64_t loaded;   /* every program relocated, verified and loaded */
+	uint64_t attached; /* tracepoints attached, ring buffer ready */
+};
+void tm_trace__startup(const struct tm_trace *t, struct tm_trace_startup *out);
+/* Time spent symbolizing native frames (module and debug file reads included), in ns. */
+uint64_t tm_trace__symbolize_ns(const struct tm_trace *t);
 void tm_trace__destroy(struct tm_trace *t); /* accepts NULL */
 /* The same, finished by a detached child so the caller can exit now (target gone). */
 int tm_trace__destroy_detached(struct tm_trace *t);
