@@ -1067,6 +1067,8 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_trace_opts topts;
 	struct tm_proc final;
 	uint64_t exited_ns, begin_ns = tm_now_ns(), target_ns, probed_ns;
+	const char *prefetch[2];
+	size_t nprefetch = 0;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
@@ -1149,6 +1151,17 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	if (o->live)
 		tm_top__live_open(&live, t, child, cmdline, o->live_interval);
 	say_startup(t, begin_ns, target_ns, probed_ns);
+	/*
+	 * The command and its libc (the allocator's home: most stacks pass
+	 * through it), read on the other CPU while the command runs: the
+	 * profile built at its end does not wait for libc6-dbg's inflation.
+	 */
+	if (alloc.nobjs) {
+		prefetch[nprefetch++] = alloc.objs[0];
+		if (alloc.provider > 0)
+			prefetch[nprefetch++] = alloc.objs[alloc.provider];
+		tm_trace__prefetch_symbols(t, prefetch, nprefetch);
+	}
 	if (write(go_fd, "g", 1) != 1) {
 		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
 		goto out;

@@ -154,6 +154,69 @@ out:
 	tm_symbolizer__free(s);
 }
 
+/*
+ * Files read ahead in a thread (tm_symbolizer__prefetch) answer exactly as
+ * files read on first use: this test's own lines, libc's symbols (and its
+ * lines from libc6-dbg when installed). A file that is never looked up is
+ * dropped with the symbolizer, and one that cannot be read costs nothing.
+ */
+static void test_prefetch(void)
+{
+	struct tm_symbolizer *plain = tm_symbolizer__new(), *ahead = tm_symbolizer__new(),
+			     *unused = tm_symbolizer__new();
+	const struct tm_map_entry *e;
+	char exe[PATH_MAX], libc_path[PATH_MAX] = "";
+	const char *paths[3] = { exe, libc_path, "/nonexistent/tidemark-test" };
+	struct tm_sym a, b;
+	struct tm_maps m = {};
+	uint32_t line = 0;
+	void *libc, *fn;
+	uintptr_t pc;
+
+	TM_CHECK(plain && ahead && unused);
+	libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	fn = libc ? dlsym(libc, "opendir") : NULL;
+	TM_CHECK(fn != NULL);
+	TM_CHECK_EQ_U64(tm_maps__read(0, &m), 0);
+	if (!plain || !ahead || !unused || !fn || !m.nr)
+		goto out;
+	exe_path(exe, sizeof(exe));
+	e = tm_maps__find(&m, (uintptr_t)fn);
+	TM_CHECK(e != NULL);
+	if (e)
+		snprintf(libc_path, sizeof(libc_path), "%s", e->path);
+	TM_CHECK_EQ_U64(tm_symbolizer__prefetch(ahead, paths, 3), 0);
+	TM_CHECK_EQ_U64(tm_symbolizer__prefetch(unused, paths, 3), 0);
+	/* once per symbolizer */
+	TM_CHECK_EQ_U64(tm_symbolizer__prefetch(ahead, paths, 3), (uint64_t)-EINVAL);
+
+	pc = sym_test_marker(&line);
+	TM_CHECK_EQ_U64(tm_symbolizer__resolve(plain, &m, 0, pc, TM_SYM_RETADDR, &a), 0);
+	TM_CHECK_EQ_U64(tm_symbolizer__resolve(ahead, &m, 0, pc, TM_SYM_RETADDR, &b), 0);
+	TM_CHECK_STR(b.function, "sym_test_marker");
+	TM_CHECK_EQ_U64(b.line, line);
+	TM_CHECK_EQ_U64(b.vaddr, a.vaddr);
+	TM_CHECK_STR(b.file, a.file);
+
+	/* opendir's own address + 9: inside it, a line of opendir.c with libc6-dbg */
+	TM_CHECK_EQ_U64(tm_symbolizer__resolve(plain, &m, 0, (uintptr_t)fn + 9, 0, &a), 0);
+	TM_CHECK_EQ_U64(tm_symbolizer__resolve(ahead, &m, 0, (uintptr_t)fn + 9, 0, &b), 0);
+	TM_CHECK_STR(a.function, "opendir");
+	TM_CHECK_STR(b.function, "opendir");
+	TM_CHECK_EQ_U64(b.offset, 9);
+	TM_CHECK_STR(b.module, a.module);
+	TM_CHECK_EQ_U64(b.line, a.line);
+	if (a.file || b.file)
+		TM_CHECK_STR(b.file, a.file);
+out:
+	if (libc)
+		dlclose(libc);
+	tm_maps__free(&m);
+	tm_symbolizer__free(plain);
+	tm_symbolizer__free(ahead);
+	tm_symbolizer__free(unused);
+}
+
 /* Not code, not mapped, not a file. */
 static void test_misc(void)
 {
@@ -380,6 +443,7 @@ int main(void)
 	test_self(0);
 	test_self(getpid());
 	test_libc();
+	test_prefetch();
 	test_misc();
 	test_synthetic();
 	test_deleted();

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
@@ -98,7 +99,23 @@ struct addr_ent {
 	uint32_t line;
 };
 
+/*
+ * Modules read ahead in a thread (tm_symbolizer__prefetch), not yet in the
+ * cache: the first lookup in one of them waits for the thread and adopts it.
+ * Only the thread writes mods[] until it is joined; a forked child (the
+ * detached teardown) has no such thread and leaves them alone.
+ */
+struct prefetch {
+	pthread_t thread;
+	pid_t owner;          /* the process that started the thread; 0: none started */
+	bool joined;
+	char **paths;
+	struct module **mods; /* by path; NULL once adopted (or never opened) */
+	size_t n;
+};
+
 struct tm_symbolizer {
+	struct prefetch pf;
 	struct module **buckets;
 	size_t nr_buckets;
 	size_t nr_modules;
@@ -269,12 +286,29 @@ static void module_free(struct module *mod)
 	free(mod);
 }
 
+static void prefetch_join(struct tm_symbolizer *s)
+{
+	if (!s->pf.owner || s->pf.joined || s->pf.owner != getpid())
+		return;
+	pthread_join(s->pf.thread, NULL);
+	s->pf.joined = true;
+}
+
 void tm_symbolizer__free(struct tm_symbolizer *s)
 {
 	size_t i;
 
 	if (!s)
 		return;
+	prefetch_join(s);
+	for (i = 0; i < s->pf.n; i++) {
+		/* not joined (a forked child): the thread's half-made modules are not ours to free */
+		if (s->pf.joined && s->pf.mods[i])
+			module_free(s->pf.mods[i]);
+		free(s->pf.paths[i]);
+	}
+	free(s->pf.mods);
+	free(s->pf.paths);
 	for (i = 0; i < s->nr_buckets; i++) {
 		struct module *mod = s->buckets[i], *next;
 
@@ -525,7 +559,44 @@ static int module_load_symbols(struct module *mod)
 	return 0;
 }
 
-static int module_open(struct module *mod, const struct tm_map_entry *e, pid_t pid)
+/*
+ * If the prefetch thread read @mod's file, take what it made (waiting for
+ * it to finish); true when @mod is open that way.
+ */
+static bool module_adopt(struct tm_symbolizer *s, struct module *mod)
+{
+	struct module *pm = NULL, *next = mod->next;
+	char *name = mod->name;
+	size_t i;
+
+	if (!s->pf.n || !mod->ino)
+		return false;
+	for (i = 0; i < s->pf.n; i++) {
+		/* the same file: mods[] is the thread's until joined, so ask paths[] first */
+		struct stat st;
+
+		if (!stat(s->pf.paths[i], &st) && st.st_ino == mod->ino && st.st_dev == mod->dev)
+			break;
+	}
+	if (i == s->pf.n)
+		return false;
+	prefetch_join(s);
+	if (!s->pf.joined)
+		return false;
+	pm = s->pf.mods[i];
+	if (!pm || pm->ino != mod->ino || pm->dev != mod->dev)
+		return false;
+	s->pf.mods[i] = NULL;
+	*mod = *pm;
+	mod->next = next;
+	mod->name = name;
+	free(pm->name);
+	free(pm);
+	return true;
+}
+
+/* Open @mod's file and read its symbols (mod->err says how it went). */
+static int module_read(struct module *mod, const struct tm_map_entry *e, pid_t pid)
 {
 	int err;
 
@@ -551,6 +622,13 @@ static int module_open(struct module *mod, const struct tm_map_entry *e, pid_t p
 fail:
 	pr_debug("symbolize: %s: %s\n", mod->name, strerror(-err));
 	return mod->err = err;
+}
+
+static int module_open(struct tm_symbolizer *s, struct module *mod, const struct tm_map_entry *e, pid_t pid)
+{
+	if (module_adopt(s, mod))
+		return mod->err;
+	return module_read(mod, e, pid);
 }
 
 /* Lazily: only modules whose addresses need a line pay for libdwfl. */
@@ -592,6 +670,45 @@ static void module_open_dwfl(struct module *mod)
 	}
 	mod->dwmod = dm;
 	mod->dwbias = bias;
+}
+
+/* The thread of tm_symbolizer__prefetch: each file's symbols, and its DWARF wherever it is. */
+static void *prefetch_main(void *arg)
+{
+	struct prefetch *pf = arg;
+	size_t i;
+
+	for (i = 0; i < pf->n; i++) {
+		struct tm_map_entry e = { .path = pf->paths[i], .flags = TM_MAP_EXEC };
+		struct module *mod;
+		Dwarf_Addr bias;
+		struct stat st;
+
+		if (stat(pf->paths[i], &st))
+			continue;
+		e.dev_major = major(st.st_dev);
+		e.dev_minor = minor(st.st_dev);
+		e.inode = st.st_ino;
+		mod = calloc(1, sizeof(*mod));
+		if (!mod)
+			break;
+		mod->file.fd = -1;
+		mod->dev = st.st_dev;
+		mod->ino = st.st_ino;
+		mod->name = strdup(pf->paths[i]);
+		if (!mod->name) {
+			free(mod);
+			break;
+		}
+		/* what a first lookup does, the separate debug file's sections inflated included */
+		if (!module_read(mod, &e, 0)) {
+			module_open_dwfl(mod);
+			if (mod->dwmod)
+				dwfl_module_getdwarf(mod->dwmod, &bias);
+		}
+		pf->mods[i] = mod;
+	}
+	return NULL;
 }
 
 /* The load bias of mapping @e, or -ENOENT if no segment backs it. */
@@ -751,7 +868,7 @@ int tm_symbolizer__open_modules(struct tm_symbolizer *s, const struct tm_maps *m
 			return -ENOMEM;
 		if (mod->opened || !tm_maps__entry_path(0, e, path, sizeof(path)))
 			continue; /* open already, or reachable by its path later */
-		module_open(mod, e, pid);
+		module_open(s, mod, e, pid);
 	}
 	return 0;
 }
@@ -831,7 +948,7 @@ int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid
 		return -ENOMEM;
 	out->module = mod->name;
 	if (!mod->opened)
-		module_open(mod, e, pid);
+		module_open(s, mod, e, pid);
 	if (mod->err || mapping_bias(s, mod, e, &bias))
 		return 0;
 	out->vaddr = addr - bias;
@@ -847,5 +964,29 @@ int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid
 	out->offset = hit->function ? hit->fn_off + (addr - look) : 0;
 	out->file = hit->file;
 	out->line = hit->line;
+	return 0;
+}
+
+int tm_symbolizer__prefetch(struct tm_symbolizer *s, const char *const *paths, size_t n)
+{
+	size_t i;
+	int err;
+
+	if (!s || s->pf.owner || !n)
+		return s && !s->pf.owner ? 0 : -EINVAL;
+	s->pf.paths = calloc(n, sizeof(*s->pf.paths));
+	s->pf.mods = calloc(n, sizeof(*s->pf.mods));
+	if (!s->pf.paths || !s->pf.mods)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		s->pf.paths[i] = strdup(paths[i]);
+		if (!s->pf.paths[i])
+			return -ENOMEM;
+		s->pf.n++;
+	}
+	err = -pthread_create(&s->pf.thread, NULL, prefetch_main, &s->pf);
+	if (err)
+		return err;
+	s->pf.owner = getpid();
 	return 0;
 }

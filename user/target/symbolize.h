@@ -63,5 +63,14 @@ int tm_symbolizer__resolve(struct tm_symbolizer *s, const struct tm_maps *m, pid
  * reaches from here are left to be opened when first needed. 0 or -errno.
  */
 int tm_symbolizer__open_modules(struct tm_symbolizer *s, const struct tm_maps *m, pid_t pid);
+/*
+ * Read the files at @paths (n of them) in a thread of their own: their
+ * symbols, and their line tables with any separate debug file's sections
+ * inflated (tens of ms for Debian's libc6-dbg). A later lookup in one of
+ * them (the same device and inode) waits for the thread and uses what it
+ * read; the others are dropped at tm_symbolizer__free. Once per symbolizer.
+ * 0, or -errno (then nothing is read ahead).
+ */
+int tm_symbolizer__prefetch(struct tm_symbolizer *s, const char *const *paths, size_t n);
 
 #endif /* TIDEMARK_SYMBOLIZE_H */

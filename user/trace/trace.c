@@ -796,6 +796,11 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		return -ENOMEM;
 	t->stats_fd = -1;
 	t->startup.begin = tm_now_ns();
+	t->sym = tm_symbolizer__new();
+	if (!t->sym) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	libbpf_set_print(libbpf_print);
 
 	t->skel = tidemark_bpf__open();
@@ -940,11 +945,6 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	if (!t->rb) {
 		err = -errno;
 		pr_warn("tidemark: ring buffer: %s\n", strerror(-err));
-		goto fail;
-	}
-	t->sym = tm_symbolizer__new();
-	if (!t->sym) {
-		err = -ENOMEM;
 		goto fail;
 	}
 	t->startup.attached = tm_now_ns();
@@ -2600,6 +2600,15 @@ void tm_trace__print_run_stats(struct tm_trace *t)
 void tm_trace__startup(const struct tm_trace *t, struct tm_trace_startup *out)
 {
 	*out = t->startup;
+}
+
+int tm_trace__prefetch_symbols(struct tm_trace *t, const char *const *paths, size_t n)
+{
+	int err = tm_symbolizer__prefetch(t->sym, paths, n);
+
+	if (err)
+		pr_debug("tidemark: reading symbols ahead: %s\n", strerror(-err));
+	return err;
 }
 
 uint64_t tm_trace__symbolize_ns(const struct tm_trace *t)

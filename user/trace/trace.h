@@ -185,6 +185,12 @@ struct tm_trace_startup {
 	uint64_t attached; /* tracepoints attached, ring buffer ready */
 };
 void tm_trace__startup(const struct tm_trace *t, struct tm_trace_startup *out);
+/*
+ * Symbolize the files at @paths ahead, in a thread, while the traced
+ * command runs (tm_symbolizer__prefetch): the profile built at its end
+ * finds them read. 0, or -errno (nothing lost: they are read when needed).
+ */
+int tm_trace__prefetch_symbols(struct tm_trace *t, const char *const *paths, size_t n);
 /* Time spent symbolizing native frames (module and debug file reads included), in ns. */
 uint64_t tm_trace__symbolize_ns(const struct tm_trace *t);
 void tm_trace__destroy(struct tm_trace *t); /* accepts NULL */
