@@ -107,7 +107,7 @@ struct addr_ent {
  */
 struct prefetch {
 	pthread_t thread;
-	pid_t owner;          /* the process that started the thread; 0: none started */
+	pid_t owner; /* the process that started the thread; 0: none started */
 	bool joined;
 	char **paths;
 	struct module **mods; /* by path; NULL once adopted (or never opened) */
