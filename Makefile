@@ -30,10 +30,12 @@ DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libibe
 # util-linux mount: test_containers.py's unshare, mount --bind and pivot_root;
 # groff-base: test_help renders tidemark.1;
 # libjemalloc2 ... heaptrack: test_allocators.py (each test skips, saying so, without its package);
-# tmux: test_top.py drives `tidemark top` in a real terminal; zstd: test_rows reads heaptrack's .zst.
+# tmux: test_top.py drives `tidemark top` in a real terminal; zstd: test_rows reads heaptrack's .zst;
+# strace binutils: test_debuginfo.py splits debug files and watches for connect(2) and dlopen.
 DEB_TEST_PKGS := python3 python3-numpy golang-go chromium prometheus clang-format qemu-system-x86 \
 	busybox-static cpio libcap2-bin util-linux mount groff-base libjemalloc2 libtcmalloc-minimal4 \
-	libmimalloc2.0 musl-tools g++ redis-server heaptrack tmux zstd debian-archive-keyring
+	libmimalloc2.0 musl-tools g++ redis-server heaptrack tmux zstd debian-archive-keyring \
+	strace binutils
 
 CFLAGS ?= -g -O2
 TM_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
