@@ -1865,8 +1865,14 @@ int tp_exit(struct trace_event_raw_sched_process_template *ctx)
 	struct task_struct *task;
 	struct tm_proc *p;
 
-	/* The loader: nobody continues a held process from now on (its events stop here). */
-	if (tgid == loader_tgid)
+	/*
+	 * The loader: nobody continues a held process from now on (its events
+	 * stop here). Its main thread only: a helper thread of the loader that
+	 * ends (the symbolizer's read-ahead) is no exit of the loader. At the
+	 * loader's exit_group the main thread passes here before the last of
+	 * its threads closes the descriptors the watchdog waits on.
+	 */
+	if (tgid == loader_tgid && (__u32)id == tgid)
 		holds_off = 1;
 	/* A vfork child of a followed process that never exec'd: its pid may be reused by anyone. */
 	if (follow_children && (__u32)id == tgid)
