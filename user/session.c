@@ -915,6 +915,24 @@ static int finish(struct tm_trace *t, struct tm_profile *prof, const struct tm_p
 	return 0;
 }
 
+/*
+ * The traced program's executable and its libc (the allocator's home: most
+ * stacks pass through it), read on the other CPU while the program runs:
+ * the profile built at its end does not wait for libc6-dbg's inflation.
+ */
+static void prefetch_symbols(struct tm_trace *t, const struct tm_allocator *a)
+{
+	const char *paths[2];
+	size_t n = 0;
+
+	if (!a->nobjs)
+		return;
+	paths[n++] = a->objs[0];
+	if (a->provider > 0)
+		paths[n++] = a->objs[a->provider];
+	tm_trace__prefetch_symbols(t, paths, n);
+}
+
 /* d - a in seconds, 0 when either end was not seen */
 static double secs(uint64_t a, uint64_t d)
 {
@@ -1067,8 +1085,6 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	struct tm_trace_opts topts;
 	struct tm_proc final;
 	uint64_t exited_ns, begin_ns = tm_now_ns(), target_ns, probed_ns;
-	const char *prefetch[2];
-	size_t nprefetch = 0;
 	pid_t child = -1;
 
 	if (resolve_cmd(argv[0], exe, sizeof(exe))) {
@@ -1151,17 +1167,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	if (o->live)
 		tm_top__live_open(&live, t, child, cmdline, o->live_interval);
 	say_startup(t, begin_ns, target_ns, probed_ns);
-	/*
-	 * The command and its libc (the allocator's home: most stacks pass
-	 * through it), read on the other CPU while the command runs: the
-	 * profile built at its end does not wait for libc6-dbg's inflation.
-	 */
-	if (alloc.nobjs) {
-		prefetch[nprefetch++] = alloc.objs[0];
-		if (alloc.provider > 0)
-			prefetch[nprefetch++] = alloc.objs[alloc.provider];
-		tm_trace__prefetch_symbols(t, prefetch, nprefetch);
-	}
+	prefetch_symbols(t, &alloc);
 	if (write(go_fd, "g", 1) != 1) {
 		pr_warn("tidemark run: cannot start %s: %s\n", exe, strerror(errno));
 		goto out;
@@ -1384,6 +1390,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	if (o->duration > 0)
 		deadline = pi.start_ns + (uint64_t)(o->duration * 1e9);
 	pr_info("tidemark: attached to pid %d; %s to stop\n", o->pid, o->live ? "q or Ctrl-C" : "Ctrl-C");
+	prefetch_symbols(t, &alloc);
 	if (o->live)
 		tm_top__live_open(&live, t, o->pid, cmdline, o->live_interval);
 	/* the live view owns the terminal: no status line under it */

@@ -170,20 +170,20 @@ static int file_crc32(int fd, uint32_t *crc)
  * set. A root tool does neither. Looked at, in libdwfl's own order:
  * /usr/lib/debug/.build-id/xx/yyyy.debug, then the .gnu_debuglink name
  * next to the file, in its .debug/ and under /usr/lib/debug/DIR/; a
- * debuglink candidate counts only when its CRC matches.
+ * debuglink candidate counts only when its CRC matches. @modname is the
+ * path the process mapped, @file_name the one the file was opened by.
  */
 static int find_local_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_Addr base,
 				const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
 				char **debuginfo_file_name)
 {
-	char path[PATH_MAX], dir[PATH_MAX];
+	char path[PATH_MAX], dir[2][PATH_MAX] = { "", "" };
 	const unsigned char *id;
 	GElf_Addr id_vaddr;
 	const char *slash;
-	int n, fd, i;
+	int n, fd, i, k;
 
 	(void)userdata;
-	(void)modname;
 	(void)base;
 	n = dwfl_module_build_id(mod, &id, &id_vaddr);
 	if (n > 1) {
@@ -200,15 +200,26 @@ static int find_local_debuginfo(Dwfl_Module *mod, void **userdata, const char *m
 			}
 		}
 	}
-	if (debuglink_file && *debuglink_file && !strchr(debuglink_file, '/') && file_name &&
-	    (slash = strrchr(file_name, '/')) && slash - file_name < (ptrdiff_t)sizeof(dir)) {
+	if (!debuglink_file || !*debuglink_file || strchr(debuglink_file, '/'))
+		goto none;
+	/*
+	 * Next to the file as opened (/proc/PID/root/... for a container's), and
+	 * as the process mapped it: a file reached through /proc/PID/map_files
+	 * (overlayfs before 6.6 shows another device in maps) has no directory.
+	 */
+	for (k = 0; k < 2; k++) {
 		static const char *const fmt[] = { "%s/%s", "%s/.debug/%s", DEBUG_ROOT "%s/%s" };
+		const char *of = k ? modname : file_name;
 
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file_name), file_name);
+		if (!of || of[0] != '/' || !(slash = strrchr(of, '/')) || slash - of >= (ptrdiff_t)sizeof(dir[k]))
+			continue;
+		snprintf(dir[k], sizeof(dir[k]), "%.*s", (int)(slash - of), of);
+		if (k && !strcmp(dir[1], dir[0]))
+			continue; /* looked at already */
 		for (i = 0; i < 3; i++) {
 			uint32_t crc = 0;
 
-			if (snprintf(path, sizeof(path), fmt[i], dir, debuglink_file) >= (int)sizeof(path))
+			if (snprintf(path, sizeof(path), fmt[i], dir[k], debuglink_file) >= (int)sizeof(path))
 				continue;
 			fd = open_debug_file(path);
 			if (fd < 0)
@@ -221,6 +232,7 @@ static int find_local_debuginfo(Dwfl_Module *mod, void **userdata, const char *m
 			close(fd);
 		}
 	}
+none:
 	errno = ENOENT;
 	return -1;
 }
