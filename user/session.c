@@ -953,7 +953,7 @@ static void say_startup(struct tm_trace *t, uint64_t begin, uint64_t target, uin
 	/* a libbpf that did not say: its steps count as the next one's */
 	btf = su.btf ?: su.opened;
 	maps = su.maps ?: btf;
-	pr_debug("tidemark: start-up %.3f s: command's allocator read %.3f s, BPF object opened %.3f s, "
+	pr_debug("tidemark: start-up %.3f s: command's allocator read %.3f s, heap populated and BPF object opened %.3f s, "
 		 "kernel BTF read %.3f s, maps created %.3f s, programs relocated and verified %.3f s, "
 		 "tracepoints attached %.3f s, probes placed on the command %.3f s, other %.3f s\n",
 		 secs(begin, tm_now_ns()), secs(begin, target), secs(su.begin, su.opened), secs(su.opened, btf),

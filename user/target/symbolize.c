@@ -44,6 +44,7 @@
 #include "target/elf.h"
 #include "target/symbolize.h"
 #include "util/hash.h"
+#include "util/heap.h"
 
 /* How far back to look for a symbol (or CU range) that encloses a nested one. */
 #define ENCLOSING_WALK 16
@@ -690,6 +691,8 @@ static void *prefetch_main(void *arg)
 	struct prefetch *pf = arg;
 	size_t i;
 
+	/* this thread's heap, for what libdw inflates: libc6-dbg's sections are 9.6 MB */
+	tm_heap__populate(16u << 20);
 	for (i = 0; i < pf->n; i++) {
 		struct tm_map_entry e = { .path = pf->paths[i], .flags = TM_MAP_EXEC };
 		struct module *mod;
