@@ -12,7 +12,7 @@
 # start-up and tear-down included) and inner (the workload's own timing of its loop); the row shows
 # the median of each. Sizes fit a time budget: two calibration runs (1/1000 and 1/100 of the
 # nominal size) give the tracer's fixed cost and its cost per unit, and so the size that keeps a
-# run near BUDGET/(2*ROUNDS) seconds (capped at the nominal size, never below the first), so
+# run near BUDGET/(2*ROUNDS) seconds (capped at wl_max, never below the first), so
 # a row takes about BUDGET seconds whatever the host's trap cost; a row whose calibration run alone
 # takes over BUDGET/ROUNDS (its fixed cost: start-up) is skipped, saying so. Each row is printed as soon as it is measured. The trap
 # floor (empty BPF programs at tidemark's probe sites, bench/empty_probe) is measured in the same
@@ -52,6 +52,12 @@ wl_cmd() {   # wl_cmd WORKLOAD N
 }
 wl_nominal() {
 	case $1 in C) echo 2000000 ;; sqlite) echo 200000 ;; json) echo 200000 ;; numpy) echo 200 ;; esac
+}
+# The largest size a row may reach (~3.5-4 s bare on the 2-CPU VM tidemark is built on): a cheap
+# tracer's row runs the workload about that long, as a real job would, so that its fixed cost
+# (start-up, tear-down) weighs what it would there; a dear one's is sized down to the budget.
+wl_max() {
+	case $1 in C) echo 300000000 ;; sqlite) echo 4000000 ;; json) echo 500000 ;; numpy) echo 1000 ;; esac
 }
 wl_name() {
 	case $1 in C) echo "C malloc loop" ;; sqlite) echo "sqlite3 rows" ;; json) echo "Python json churn" ;;
@@ -130,7 +136,7 @@ for w in $ONLY; do
 		else
 			run1 "$prefix" "$(wl_cmd $w $((n0 * 10)))" $((n0 * 10))
 		fi
-		n=$(awk -v n0=$n0 -v t0="$t0" -v t1="$WALL" -v per="$PER_RUN" -v nom=$nom 'BEGIN {
+		n=$(awk -v n0=$n0 -v t0="$t0" -v t1="$WALL" -v per="$PER_RUN" -v nom="$(wl_max $w)" 'BEGIN {
 			u = (t1 - t0) / (9 * n0); f = t0 - u * n0; if (f < 0) f = 0;
 			n = u > 0 ? int((per - f) / u) : nom; if (n > nom) n = nom; if (n < n0) n = n0; print n }')
 		if awk -v t="$t0" -v per="$PER_RUN" 'BEGIN { exit !(t > 2 * per) }'; then
