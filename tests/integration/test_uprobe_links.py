@@ -5,10 +5,13 @@ process's dozen allocator probes go in a few links (placed in one system call ea
 one grace period each and under no kernel-wide lock), which is what lets the next `run` start
 without waiting for the previous one's probe removal. TIDEMARK_UPROBE_MULTI=0 forces the
 perf-event way, so both are tested on a kernel that has the links."""
+import fcntl
 import os
 import re
+import subprocess
+import time
 
-from tmtest import OUT, WORKLOADS, check, eq, main, report_json, skip, tidemark
+from tmtest import OUT, TIDEMARK, WORKLOADS, check, eq, main, report_json, skip, tidemark
 
 GT_FORK = os.path.join(WORKLOADS, "gt_fork")
 MiB = 1 << 20
@@ -52,5 +55,64 @@ def test_both_ways():
         check(n >= 10 and k <= 4, f"{n} uprobes in {k} links (one per program and direction)")
 
 
+LOCK = "/run/tidemark/probes.lock"
+
+
+def removers(capture):
+    """The detached removers of the run that wrote @capture: forked from it, so its command line."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if capture.encode() in f.read().split(b"\0"):
+                    out.append(int(d))
+        except OSError:
+            pass
+    return out
+
+
+def test_removal_yields_to_placement():
+    """A run holds the placement lock shared from its load to its end; a finished run's detached
+    remover takes it exclusive for each removal, so it waits while any run is placing probes (on 6.1
+    each removal holds the kernel's event_mutex for a grace period, which a placement needs), and
+    removes everything once none is."""
+    first = os.path.join(OUT, f"{TAG}-lock0.tdm")
+    eq(tidemark("run", "-q", "-o", first, "--", "/bin/true").returncode, 0, "a run (it makes the lock file)")
+    check(os.path.exists(LOCK), f"{LOCK} exists")
+    st = os.stat(LOCK)
+    eq((st.st_uid, st.st_mode & 0o777), (0, 0o600), "the lock file is root's, 0600")
+    eq(os.stat(os.path.dirname(LOCK)).st_mode & 0o777, 0o700, "in a directory only root enters")
+    # a run in progress holds it shared: an exclusive try fails, a shared one succeeds
+    busy = os.path.join(OUT, f"{TAG}-lock1.tdm")
+    p = subprocess.Popen([TIDEMARK, "run", "-q", "-o", busy, "--", "sleep", "3"])
+    time.sleep(1.5)
+    fd = os.open(LOCK, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            held = True
+        check(held, "a run in progress holds the placement lock")
+        eq(p.wait(timeout=120), 0, "that run's exit status")
+        # now we are the run placing probes: the next run's remover must wait for us
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        done = os.path.join(OUT, f"{TAG}-lock2.tdm")
+        eq(tidemark("run", "-q", "-o", done, "--", "/bin/true").returncode, 0, "a run while another places probes")
+        time.sleep(3)
+        waiting = removers(done)
+        eq(len(waiting), 1, f"its remover waits for the placing run to end: {waiting}")
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    deadline = time.time() + 90
+    while removers(done) and time.time() < deadline:
+        time.sleep(0.2)
+    eq(removers(done), [], "and removes the probes once no run is placing any")
+
+
 if __name__ == "__main__":
-    main([test_both_ways])
+    main([test_both_ways, test_removal_yields_to_placement])

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,6 +29,7 @@
 #include "util/grow.h"
 #include "util/heap.h"
 #include "util/log.h"
+#include "util/outfile.h"
 #include "target/maps.h"
 #include "trace/kernel.h"
 #include "trace/map_read.h"
@@ -149,6 +151,7 @@ struct tm_trace {
 	uint64_t probe_failures; /* processes whose libc could not be probed (gone too soon) */
 	int children;            /* `run` follows the command's children (TM_EV_CHILD*) */
 	int stats_fd;            /* holds the kernel's BPF run counters on (probe hits); -1 = off */
+	int placing_fd;          /* the placement lock, shared while this run places probes; -1 = none */
 	int lite;                /* --mode lite: no allocator probes, on children neither */
 	int python_told;         /* a CPython without the walker was said on stderr once */
 	int holds_released;      /* tm_trace__release_holds() was called: nothing is held any more */
@@ -804,6 +807,91 @@ static void heap_prefault(void)
 	tm_heap__populate(2 * (size_t)st.st_size + (2u << 20));
 }
 
+/*
+ * Removal yields to placement. Removing a perf-event probe holds the
+ * kernel's event_mutex across a grace period, and placing one needs it: a
+ * run started while earlier runs' detached removers worked waited once for
+ * every probe it placed (five back-to-back runs of a 10-child shell: 0.40 s
+ * to 4.71 s). uprobe_multi links (6.10+) take no such lock, but the syscall
+ * tracepoints and every uprobe before 6.10 do. So `run` and `attach` hold
+ * this file's flock shared from their load to their end, and a remover
+ * takes it exclusive for each removal: a run waits for the one removal in
+ * flight at most, and a remover for the runs placing probes (60 s at most).
+ * The daemon does not take it: it places probes for as long as it lives.
+ */
+#define TM_PLACING_DIR     "/run/tidemark"
+#define TM_PLACING_LOCK    "probes.lock"
+#define TM_REMOVER_WAIT_MS 60000
+
+/* The lock file opened and flock()ed with @how (LOCK_SH, waiting; 0: not locked): its fd, or -1. */
+static int placing_lock(int how)
+{
+	int dirfd, fd;
+
+	if (access("/run", W_OK) || tm_outdir__open("tidemark: probe placement lock", TM_PLACING_DIR,
+						    TM_OUTDIR_CREATE | TM_OUTDIR_STRICT, &dirfd))
+		return -1;
+	fd = openat(dirfd, TM_PLACING_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	close(dirfd);
+	if (fd < 0 || (how && flock(fd, how))) {
+		pr_debug("tidemark: the probe placement lock " TM_PLACING_DIR "/" TM_PLACING_LOCK ": %s\n",
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A remover's turn: the lock exclusive, once no run is placing probes (or it waited long enough). */
+static void removal_turn(int fd, int *waited_ms)
+{
+	while (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK && *waited_ms < TM_REMOVER_WAIT_MS) {
+		usleep(10000);
+		*waited_ms += 10;
+	}
+}
+
+/*
+ * Every probe of @t removed one at a time, each in its turn (removal_turn):
+ * what tm_trace__destroy() then finds is only what holds no probe.
+ */
+static void remove_yielding(struct tm_trace *t)
+{
+	int fd = placing_lock(0), waited = 0;
+	size_t i, k;
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < t->nwatch; i++) {
+		struct tm_watch *w = &t->watch[i];
+
+		for (k = 0; k < w->nlinks; k++) {
+			removal_turn(fd, &waited);
+			bpf_link__destroy(w->links[k]);
+			flock(fd, LOCK_UN);
+		}
+		w->nlinks = 0;
+		for (k = 0; k < w->nmlinks; k++) {
+			removal_turn(fd, &waited);
+			close(w->mlinks[k]);
+			flock(fd, LOCK_UN);
+		}
+		w->nmlinks = 0;
+	}
+	for (i = 0; i < 2 * TM_SYSCALLS + TM_FORK_CALLS; i++) {
+		struct bpf_link **l = i < 2 * TM_SYSCALLS ? &t->sys_links[i] : &t->child_links[i - 2 * TM_SYSCALLS];
+
+		if (!*l)
+			continue;
+		removal_turn(fd, &waited);
+		bpf_link__destroy(*l);
+		*l = NULL;
+		flock(fd, LOCK_UN);
+	}
+	close(fd);
+}
+
 int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 {
 	struct tm_maps self = { 0 };
@@ -816,6 +904,7 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 	if (!t)
 		return -ENOMEM;
 	t->stats_fd = -1;
+	t->placing_fd = -1;
 	t->startup.begin = tm_now_ns();
 	heap_prefault();
 	t->sym = tm_symbolizer__new();
@@ -881,6 +970,8 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		t->no_oom = 1;
 	}
 	tm_trace__select_programs(t->skel, o, !t->no_oom);
+	if (!o->daemon)
+		t->placing_fd = placing_lock(LOCK_SH);
 	t->umulti = tm_kernel__uprobe_multi();
 	if (t->umulti) {
 		struct bpf_program *up[] = { t->skel->progs.alloc_enter, t->skel->progs.alloc_exit,
@@ -2715,6 +2806,13 @@ int tm_trace__destroy_detached(struct tm_trace *t)
 		poll(&gone, 1, 10000);
 		close(gone.fd);
 	}
+	/* The run's shared hold is over (the description is the caller's too, and it has gone). */
+	if (t->placing_fd >= 0) {
+		flock(t->placing_fd, LOCK_UN);
+		close(t->placing_fd);
+		t->placing_fd = -1;
+	}
+	remove_yielding(t);
 	tm_trace__destroy(t);
 	_exit(0);
 }
@@ -2739,6 +2837,8 @@ void tm_trace__destroy(struct tm_trace *t)
 	tidemark_bpf__destroy(t->skel);
 	if (t->stats_fd >= 0)
 		close(t->stats_fd);
+	if (t->placing_fd >= 0)
+		close(t->placing_fd);
 	tm_allocator__free(&t->libc_cache.a);
 	free(t->libc_cache.sites);
 	free(t->uw_files);
