@@ -208,6 +208,28 @@ static void test_prefetch(void)
 	TM_CHECK_EQ_U64(b.line, a.line);
 	if (a.file || b.file)
 		TM_CHECK_STR(b.file, a.file);
+	/* a command named by a relative path (run -- .output/app): read ahead as the maps name it */
+	{
+		struct tm_symbolizer *rel = tm_symbolizer__new();
+		char cwd[PATH_MAX], dir[PATH_MAX], relpath[PATH_MAX];
+		const char *rp[1] = { relpath };
+		char *slash;
+
+		snprintf(dir, sizeof(dir), "%s", exe);
+		slash = strrchr(dir, '/');
+		TM_CHECK(rel && slash && getcwd(cwd, sizeof(cwd)));
+		if (rel && slash && getcwd(cwd, sizeof(cwd))) {
+			*slash = 0;
+			snprintf(relpath, sizeof(relpath), "./%s", slash + 1);
+			TM_CHECK_EQ_U64(chdir(dir), 0);
+			TM_CHECK_EQ_U64(tm_symbolizer__prefetch(rel, rp, 1), 0);
+			TM_CHECK_EQ_U64(tm_symbolizer__resolve(rel, &m, 0, pc, TM_SYM_RETADDR, &b), 0);
+			TM_CHECK_STR(b.function, "sym_test_marker");
+			TM_CHECK_EQ_U64(b.line, line);
+			TM_CHECK_EQ_U64(chdir(cwd), 0);
+		}
+		tm_symbolizer__free(rel);
+	}
 out:
 	if (libc)
 		dlclose(libc);

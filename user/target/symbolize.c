@@ -597,7 +597,8 @@ static bool module_adopt(struct tm_symbolizer *s, struct module *mod)
 	if (!s->pf.joined)
 		return false;
 	pm = s->pf.mods[i];
-	if (!pm || pm->ino != mod->ino || pm->dev != mod->dev)
+	/* what the thread could not read is read again here, the usual way */
+	if (!pm || pm->err || pm->ino != mod->ino || pm->dev != mod->dev)
 		return false;
 	s->pf.mods[i] = NULL;
 	*mod = *pm;
@@ -987,18 +988,22 @@ int tm_symbolizer__prefetch(struct tm_symbolizer *s, const char *const *paths, s
 	size_t i;
 	int err;
 
-	if (!s || s->pf.owner || !n)
-		return s && !s->pf.owner ? 0 : -EINVAL;
+	if (!s || s->pf.paths)
+		return -EINVAL; /* once per symbolizer */
+	if (!n)
+		return 0;
 	s->pf.paths = calloc(n, sizeof(*s->pf.paths));
 	s->pf.mods = calloc(n, sizeof(*s->pf.mods));
 	if (!s->pf.paths || !s->pf.mods)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		s->pf.paths[i] = strdup(paths[i]);
-		if (!s->pf.paths[i])
-			return -ENOMEM;
-		s->pf.n++;
+		/* as the maps name it: absolute (a command run as ./app or .output/app names a relative one) */
+		s->pf.paths[s->pf.n] = realpath(paths[i], NULL);
+		if (s->pf.paths[s->pf.n])
+			s->pf.n++;
 	}
+	if (!s->pf.n)
+		return 0;
 	err = -pthread_create(&s->pf.thread, NULL, prefetch_main, &s->pf);
 	if (err)
 		return err;
