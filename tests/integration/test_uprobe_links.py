@@ -86,16 +86,18 @@ def test_removal_yields_to_placement():
     eq(os.stat(os.path.dirname(LOCK)).st_mode & 0o777, 0o700, "in a directory only root enters")
     # a run in progress holds it shared: an exclusive try fails, a shared one succeeds
     busy = os.path.join(OUT, f"{TAG}-lock1.tdm")
-    p = subprocess.Popen([TIDEMARK, "run", "-q", "-o", busy, "--", "sleep", "3"])
-    time.sleep(1.5)
+    p = subprocess.Popen([TIDEMARK, "run", "-q", "-o", busy, "--", "sleep", "10"])
     fd = os.open(LOCK, os.O_RDWR)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            held = False
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except BlockingIOError:
-            held = True
+        held = False
+        deadline = time.time() + 60
+        while not held and p.poll() is None and time.time() < deadline:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                time.sleep(0.1)
+            except BlockingIOError:
+                held = True
         check(held, "a run in progress holds the placement lock")
         eq(p.wait(timeout=120), 0, "that run's exit status")
         # now we are the run placing probes: the next run's remover must wait for us
