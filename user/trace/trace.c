@@ -814,7 +814,8 @@ static void heap_prefault(void)
  * every probe it placed (five back-to-back runs of a 10-child shell: 0.40 s
  * to 4.71 s). uprobe_multi links (6.10+) take no such lock, but the syscall
  * tracepoints and every uprobe before 6.10 do. So `run` and `attach` hold
- * this file's flock shared from their load to their end, and a remover
+ * this file's flock shared from their first probe to their end (taken once
+ * their BPF is loaded, which needs no such lock), and a remover
  * takes it exclusive for each removal: a run waits for the one removal in
  * flight at most, and a remover for the runs placing probes (60 s at most).
  * The daemon does not take it: it places probes for as long as it lives.
@@ -843,9 +844,15 @@ static int placing_lock(int how)
 	return fd;
 }
 
-/* A remover's turn: the lock exclusive, once no run is placing probes (or it waited long enough). */
+/*
+ * A remover's turn: the lock exclusive, once no run is placing probes (or it
+ * waited long enough). First a pause: flock hands nothing over, so a run
+ * blocked on the lock while the last removal went on takes it only if it
+ * runs before the remover asks again.
+ */
 static void removal_turn(int fd, int *waited_ms)
 {
+	usleep(5000);
 	while (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK && *waited_ms < TM_REMOVER_WAIT_MS) {
 		usleep(10000);
 		*waited_ms += 10;
@@ -970,8 +977,6 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		t->no_oom = 1;
 	}
 	tm_trace__select_programs(t->skel, o, !t->no_oom);
-	if (!o->daemon)
-		t->placing_fd = placing_lock(LOCK_SH);
 	t->umulti = tm_kernel__uprobe_multi();
 	if (t->umulti) {
 		struct bpf_program *up[] = { t->skel->progs.alloc_enter, t->skel->progs.alloc_exit,
@@ -1048,6 +1053,9 @@ int tm_trace__open(struct tm_trace **out, const struct tm_trace_opts *o)
 		pr_debug("tidemark: the kernel's BPF run counters cannot be turned on (%s): probe hits will not be "
 			 "counted\n",
 			 strerror(errno));
+	/* Loaded and verified meanwhile: a removal in flight has had that long to end. */
+	if (!o->daemon)
+		t->placing_fd = placing_lock(LOCK_SH);
 	err = tidemark_bpf__attach(t->skel);
 	err = err ?: attach_syscalls(t);
 	if (err) {
