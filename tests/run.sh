@@ -62,6 +62,7 @@ if [ $unit_only = 0 ]; then
 		# The kernel matrix: tests/vm/suite inside Debian 12's 6.1 (the floor), then
 		# tests/vm/floor.suite inside Debian 11's 5.10 (below it), each under QEMU.
 		if [ "${TM_VM:-1}" != 0 ]; then
+			stuck=
 			for kv in 6.1 5.10; do
 				log=tests/out/vm-$kv.log
 				[ $kv = 6.1 ] && log=tests/out/vm.log
@@ -72,9 +73,12 @@ if [ $unit_only = 0 ]; then
 				if [ $rc -ne 0 ] && [ "${f:-0}" = 0 ]; then
 					failed=$((failed + 1))
 					tail -n 30 $log | sed 's/^/  /' >&2
+					# a guest that never finished: where its kernel was, again at the end
+					stuck="$stuck$(grep -A 60 "^guest-$kv: the guest did not finish" $log)"
 				fi
 				echo "${line:-guest-$kv: no result ($log)}"
 			done
+			[ -n "$stuck" ] && printf '%s\n' "$stuck" >&2
 		fi
 	fi
 fi

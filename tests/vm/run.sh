@@ -184,13 +184,17 @@ i=0
 while [ ! -S "$sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -S "$sock" ] || fail "virtiofsd did not start: $(cat "$run/virtiofsd.log")"
 
+# A soft lockup panics the guest (panic=-1: it is gone at once, not at the timeout)
+# and the panic replays the kernel's log at full verbosity (the stuck CPUs' stacks,
+# which loglevel=3 held back) with every task's state, so the console says where.
+lockup="softlockup_panic=1 softlockup_all_cpu_backtrace=1 panic_print=0x21"
 echo "$P: booting $kver (TCG, $cpus vCPUs, $mem) with $suite" >&2
 t0=$(date +%s)
 timeout "$timeout" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem" \
 	-object memory-backend-memfd,id=mem,size="$mem",share=on -numa node,memdev=mem \
 	-chardev socket,id=fs,path="$sock" -device vhost-user-fs-pci,chardev=fs,tag=host \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 tm.tree=$tree tm.suite=$suite tm.timeout=$per_file" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 $lockup tm.tree=$tree tm.suite=$suite tm.timeout=$per_file" \
 	-display none -monitor none -serial stdio -no-reboot </dev/null >"$log" 2>&1
 rc=$?
 t1=$(date +%s)
@@ -205,6 +209,10 @@ while read -r what file rest; do
 done < "$run/out"
 if ! grep -q '^done: ' "$run/out"; then
 	echo "$P: the guest did not finish (qemu exit $rc after $((t1 - t0)) s); console in tests/out/vm-console-$kv.log" >&2
+	# where the kernel was stuck, if it was: the report as the panic replayed it, with its stack
+	tr -d '\r' < "$log" | grep -v '^@tm' > "$run/kernel"
+	n=$(grep -n 'BUG: soft lockup' "$run/kernel" | tail -n 1 | cut -d: -f1)
+	[ -n "$n" ] && sed -n "$n,$((n + 50))p" "$run/kernel" | sed "s/^/$P: /" >&2
 	failed=$((failed + 1))
 fi
 echo "$P: $((t1 - t0)) s from boot to power-off"
