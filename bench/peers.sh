@@ -57,7 +57,7 @@ wl_nominal() {
 # tracer's row runs the workload about that long, as a real job would, so that its fixed cost
 # (start-up, tear-down) weighs what it would there; a dear one's is sized down to the budget.
 wl_max() {
-	case $1 in C) echo 300000000 ;; sqlite) echo 4000000 ;; json) echo 500000 ;; numpy) echo 1000 ;; esac
+	case $1 in C) echo 300000000 ;; sqlite) echo 4000000 ;; json) echo 500000 ;; numpy) echo 2500 ;; esac
 }
 wl_name() {
 	case $1 in C) echo "C malloc loop" ;; sqlite) echo "sqlite3 rows" ;; json) echo "Python json churn" ;;

@@ -73,8 +73,8 @@ static const char help_main[] =
 	"      --native-depth N   native frames per stack, 1-32 (default 32)\n" \
 	"      --max-allocs N     live blocks tracked at once (default 1048576, 8388608 with\n" \
 	"                         --trace-python-allocators; the table is allocated as needed)\n" \
-	"      --max-stacks N     distinct stacks (default 262144; the table grows as stacks\n" \
-	"                         are seen, about 1 KiB each)\n" \
+	"      --max-stacks N     distinct stacks (default 262144, 16384 in lite mode; the table\n" \
+	"                         grows as stacks are seen, about 1 KiB each)\n" \
 	"      --no-python        native stacks only, even when the target is CPython\n" \
 	"      --trace-python-allocators\n" \
 	"                         also trace CPython's PyObject_/PyMem_ Malloc, Calloc, Realloc\n" \

@@ -20,6 +20,7 @@
 #define TM_DEFAULT_MAX_ALLOCS_PY (8u << 20)
 /* Distinct stacks: `import numpy` under PYTHONMALLOC=malloc needs 74,494 (3.11). */
 #define TM_DEFAULT_MAX_STACKS (1u << 18)
+#define TM_LITE_MAX_STACKS    (1u << 14) /* run and attach --mode lite */
 
 struct tm_trace_opts {
 	unsigned int native_depth;        /* frames per native stack, 1..TM_MAX_NATIVE */
