@@ -986,21 +986,33 @@ static int pidfd_open_(pid_t pid)
 }
 
 /*
- * The child is held at each new executable mapping until we continue it:
- * should we die, the watchdog does. Started before the BPF objects exist,
- * so that it holds none of them. *keep: closing it lets the watchdog go.
+ * `run`'s child is held at each new executable mapping until we continue it,
+ * and a follower at its fork: should we die, the watchdog does. Started
+ * before the BPF objects exist, so that it holds none of them; given the
+ * procs map once they do (give_procs). *keep: tm_watchdog__stand_down() lets
+ * it go; a close makes it continue what may be held. @child 0: `attach`.
  */
-static int start_watchdog(pid_t child, const char *exe, int *keep)
+static int start_watchdog(const char *cmd, pid_t child, const char *what, int *keep)
 {
-	int pidfd = pidfd_open_(child), err;
+	int pidfd = child ? pidfd_open_(child) : -1, err;
 
-	err = pidfd < 0 ? -errno : tm_watchdog__start(pidfd, keep);
+	err = child && pidfd < 0 ? -errno : tm_watchdog__start(pidfd, keep);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (err)
-		pr_warn("tidemark run: cannot start the watchdog that continues %s should tidemark die: %s\n", exe,
+		pr_warn("tidemark %s: cannot start the watchdog that continues %s should tidemark die: %s\n", cmd, what,
 			strerror(-err));
 	return err;
+}
+
+static void give_procs(const char *cmd, struct tm_trace *t, int keep)
+{
+	int err = tm_watchdog__give_procs(keep, tm_trace__procs_fd(t));
+
+	if (err)
+		pr_warn("tidemark %s: the watchdog has no view of the held processes (%s): should tidemark die, "
+			"it continues its process group\n",
+			cmd, strerror(-err));
 }
 
 /*
@@ -1117,7 +1129,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	child = spawn_held(exe, argv, &go_fd, o->live);
 	if (child < 0)
 		goto out;
-	if (start_watchdog(child, exe, &watchdog))
+	if (start_watchdog("run", child, exe, &watchdog))
 		goto out;
 	/* the default name needs the child's pid: it waits for us meanwhile */
 	if (!o->output && open_capture("tidemark run", o, child, &out))
@@ -1148,8 +1160,10 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 		topts.python_unloaded = 1;
 	}
 	err = tm_trace__open(&t, &topts);
-	if (!err)
+	if (!err) {
+		give_procs("run", t, watchdog);
 		err = probe_child(t, o, child, exe, &alloc);
+	}
 	if (err)
 		goto out;
 	probed_ns = tm_now_ns();
@@ -1219,7 +1233,7 @@ int tm_session__run(const struct tm_session_opts *o, char **argv)
 	if (o->trace.children)
 		tree_sample(&tr, 1);
 	child = -1;
-	close(watchdog); /* nothing left to hold: it goes now */
+	tm_watchdog__stand_down(watchdog); /* nothing left to hold: it goes now */
 	watchdog = -1;
 	pi.end_ns = tm_now_ns();
 	pi.ended = 1;
@@ -1285,7 +1299,7 @@ int tm_session__attach(const struct tm_session_opts *o)
 	struct tm_progress pg = { 0 };
 	char cgroup[PATH_MAX], cmdline[4096], state;
 	uint64_t deadline = 0;
-	int pidfd = -1, err, rc = 1;
+	int pidfd = -1, watchdog = -1, err, rc = 1;
 	unsigned long pflags;
 	struct tm_proc p;
 
@@ -1340,9 +1354,14 @@ int tm_session__attach(const struct tm_session_opts *o)
 		goto out;
 	if (o->mode != TM_PROFILE_LITE)
 		say_allocator("attach", &alloc, prof);
+	/* Its children are held at their fork for their probes: should we die there, the watchdog continues them. */
+	if (o->trace.children && start_watchdog("attach", 0, "its children", &watchdog))
+		goto out;
 	err = tm_trace__open(&t, &o->trace);
 	if (err)
 		goto out;
+	if (watchdog >= 0)
+		give_procs("attach", t, watchdog);
 	tm_trace__print_verifier_stats(t);
 	tm_proc__cmdline(o->pid, cmdline, sizeof(cmdline));
 	pi.command = cmdline;
@@ -1426,6 +1445,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	live = NULL;
 	tm_trace__poll(t, 0);
 	tm_trace__release_holds(t); /* its children are not held again: nobody would continue them */
+	tm_watchdog__stand_down(watchdog);
+	watchdog = -1;
 	sample(t, &tl, o->pid, pi.start_ns, 1);
 	if (o->trace.children)
 		tree_sample(&tr, 1);
@@ -1442,6 +1463,8 @@ int tm_session__attach(const struct tm_session_opts *o)
 	rc = 0;
 out:
 	tm_top__live_close(live);
+	if (watchdog >= 0)
+		close(watchdog); /* it continues whatever may still be held */
 	if (pidfd >= 0)
 		close(pidfd);
 	tm_outfile__abort(&out);

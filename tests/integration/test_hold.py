@@ -4,7 +4,9 @@
 there, it used to leave the child stopped forever under init. Here tidemark is frozen,
 the child seen held (State: T), tidemark SIGKILLed: its watchdog must continue the
 child, which then completes normally (its output, exit status 7), with no probe left in
-it. The test is the subreaper, so the orphaned child and the watchdog come back to it."""
+it. The test is the subreaper, so the orphaned child and the watchdog come back to it.
+`attach --children` holds each child of its target at its fork until the child's probes
+are placed: SIGKILLed there, its watchdog must continue the child, and the tree finish."""
 import ctypes
 import os
 import signal
@@ -15,6 +17,7 @@ from test_core import target_bytes
 from tmtest import OUT, TIDEMARK, WORKLOADS, check, eq, main
 
 HOLD = os.path.join(WORKLOADS, "gt_hold")
+GT_FORK = os.path.join(WORKLOADS, "gt_fork")
 TRIES = 5
 MAPS = 100000
 PR_SET_CHILD_SUBREAPER = 36
@@ -108,5 +111,42 @@ def test_sigkill_at_hold_leaves_child_running():
         tm.stdout.close()
 
 
+def test_sigkill_attach_children_at_hold():
+    libc = ctypes.CDLL(None, use_errno=True)
+    check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, "the test is the subreaper")
+    for i in range(3):
+        how = f"attach try {i + 1}"
+        target = subprocess.Popen([GT_FORK, "2", str(1 << 20)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env=dict(os.environ, GT_FORK_WAIT="1"))
+        eq(target.stdout.readline().strip(), b"ready", f"{how}: the target waits to fork")
+        tm = subprocess.Popen([TIDEMARK, "attach", "--children", "-p", str(target.pid),
+                               "-o", os.path.join(OUT, "hold-attach.tdm")], stderr=subprocess.PIPE, text=True)
+        line = tm.stderr.readline()
+        check("attached" in line, f"{how}: attach announces itself: {line!r}")
+        dogs = [c for c in children(tm.pid) if comm(c) == "tidemark-hold"]
+        eq(len(dogs), 1, f"{how}: attach --children started one watchdog")
+        os.kill(tm.pid, signal.SIGSTOP)
+        wait_until(lambda: state(tm.pid) == "T", "tidemark stops")
+        target.stdin.write(b"go\n")
+        target.stdin.flush()
+        kid = wait_until(lambda: children(target.pid), f"{how}: the target forks")[0]
+        wait_until(lambda: state(kid) == "T", f"{how}: its child is held at its fork")
+        tm.kill()
+        tm.wait()
+        # the child, continued, allocates and reports; its sibling follows; the parent lets both go
+        try:
+            rc = target.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            rc = f"still running, its child in state {state(kid)}"
+            target.kill()
+            target.wait()
+        eq(rc, 0, f"{how}: the tree finished (its held child continued by the watchdog)")
+        for d in dogs:
+            eq(reap(d), 0, f"{how}: the watchdog exits 0 once it has continued the child")
+        target.stdin.close()
+        target.stdout.close()
+        tm.stderr.close()
+
+
 if __name__ == "__main__":
-    main([test_sigkill_at_hold_leaves_child_running])
+    main([test_sigkill_at_hold_leaves_child_running, test_sigkill_attach_children_at_hold])

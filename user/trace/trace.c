@@ -40,6 +40,7 @@
 #include "target/unwind.h"
 #include "util/demangle.h"
 #include "trace/trace.h"
+#include "trace/watchdog.h"
 #include "tidemark.skel.h"
 #include "util/hash.h"
 #include "util/path.h"
@@ -1929,24 +1930,17 @@ int tm_trace__poll(struct tm_trace *t, int timeout_ms)
 
 void tm_trace__release_holds(struct tm_trace *t)
 {
-	int fd = bpf_map__fd(t->skel->maps.procs);
-	__u32 key, next, *prev = NULL;
-	struct tm_proc p;
-
 	if (t->holds_released)
 		return;
 	t->holds_released = 1;
 	/* First the flag (see hold_cancelled() in bpf/tidemark.bpf.c), then the SIGCONTs. */
 	__atomic_store_n(&t->skel->bss->holds_off, 1, __ATOMIC_SEQ_CST);
-	/* A process is held only if it has an entry with a hold flag, made before its stop. */
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &p) || p.exit_time_ns ||
-		    !(p.flags & (TM_PROC_HOLD_FOR_MAPS | TM_PROC_HOLD_AT_START)))
-			continue;
-		kill((pid_t)key, SIGCONT);
-	}
+	tm_watchdog__continue_held(bpf_map__fd(t->skel->maps.procs));
+}
+
+int tm_trace__procs_fd(struct tm_trace *t)
+{
+	return bpf_map__fd(t->skel->maps.procs);
 }
 
 int tm_trace__proc(struct tm_trace *t, pid_t pid, struct tm_proc *out)

@@ -121,6 +121,8 @@ int tm_trace__poll(struct tm_trace *t, int timeout_ms);
  * followed process may outlive the command). tm_trace__destroy() calls it too.
  */
 void tm_trace__release_holds(struct tm_trace *t);
+/* The procs map's descriptor (the watchdog's copy: tm_watchdog__give_procs()). */
+int tm_trace__procs_fd(struct tm_trace *t);
 /* Snapshot /proc/PID/maps now (merged with the earlier ones). */
 int tm_trace__refresh_maps(struct tm_trace *t, pid_t pid);
 int tm_trace__proc(struct tm_trace *t, pid_t pid, struct tm_proc *out);
