@@ -46,32 +46,44 @@ void tm_watchdog__continue_held(int procs_fd)
 	}
 }
 
-/* One message from the loader: 1 and a descriptor moved to WD_PROCS, 'q' (2), EOF (0), or -1. */
-static int receive(void)
-{
+/* One byte and room for one descriptor: the only message on the socket. */
+struct fd_msg {
+	struct msghdr msg;
+	struct iovec iov;
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} u;
-	struct msghdr msg = { 0 };
-	struct cmsghdr *c;
-	struct iovec iov;
-	ssize_t n;
 	char byte;
+};
+
+static void fd_msg_init(struct fd_msg *m, char byte)
+{
+	memset(m, 0, sizeof(*m));
+	m->byte = byte;
+	m->iov.iov_base = &m->byte;
+	m->iov.iov_len = 1;
+	m->msg.msg_iov = &m->iov;
+	m->msg.msg_iovlen = 1;
+	m->msg.msg_control = m->u.buf;
+	m->msg.msg_controllen = sizeof(m->u.buf);
+}
+
+/* One message from the loader: 1 and a descriptor moved to WD_PROCS, 'q' (2), EOF (0), or -1. */
+static int receive(void)
+{
+	struct fd_msg m;
+	struct cmsghdr *c;
+	ssize_t n;
 	int fd;
 
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
+	fd_msg_init(&m, 0);
 	do
-		n = recvmsg(WD_SOCK, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(WD_SOCK, &m.msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return (int)n;
-	c = CMSG_FIRSTHDR(&msg);
+	c = CMSG_FIRSTHDR(&m.msg);
 	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 		memcpy(&fd, CMSG_DATA(c), sizeof(fd));
 		if (dup2(fd, WD_PROCS) < 0)
@@ -80,7 +92,7 @@ static int receive(void)
 			close(fd);
 		return 1;
 	}
-	return byte == 'q' ? 2 : 1;
+	return m.byte == 'q' ? 2 : 1;
 }
 
 static void __attribute__((noreturn)) watchdog_main(int sfd, int pidfd)
@@ -154,30 +166,18 @@ int tm_watchdog__start(int pidfd, int *keep)
 
 int tm_watchdog__give_procs(int keep, int procs_fd)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg = { 0 };
+	struct fd_msg m;
 	struct cmsghdr *c;
-	struct iovec iov;
-	char byte = 'm';
 	ssize_t n;
 
-	memset(&u, 0, sizeof(u));
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	c = CMSG_FIRSTHDR(&msg);
+	fd_msg_init(&m, 'm');
+	c = CMSG_FIRSTHDR(&m.msg);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &procs_fd, sizeof(int));
 	do
-		n = sendmsg(keep, &msg, MSG_NOSIGNAL);
+		n = sendmsg(keep, &m.msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	return n == 1 ? 0 : -errno;
 }
