@@ -4,11 +4,13 @@
 gt_sample allocates known totals at six sites (tests/workloads/gt_sample.c).
 Sampled at N = 524,288 (the issue's value), every site above 10 MB must be
 estimated within 10% of its true bytes; blocks of 16 N and more are always
-recorded, so the leak is exact; the peak, made of 4 MiB blocks each recorded
-with p = 1 - e^-8, is within 1%. The same workload unsampled is exact to the
-byte. Run through `tidemark run`, and through `tidemark daemon --mode full`.
+recorded, so the leak is exact; the peak, made of 40 live 4 MiB blocks each
+recorded with p = 1 - e^-8, is its recorded blocks at 4 MiB / p each, all 40
+but in 1.3% of runs (then one is missed: -2.5%; the 1% bound this file asserted
+before failed that often). The same workload unsampled is exact to the byte. Run through `tidemark run`, and through `tidemark daemon --mode full`.
 """
 import json
+import math
 import os
 import shutil
 import signal
@@ -33,6 +35,8 @@ SITES = {
 }
 PEAK = 40 * (4 << 20)
 LEAK = 8 * (8 << 20)
+# a recorded 4 MiB block's estimate: its size over its chance of being recorded, 1 - e^-8
+PER_BLOCK = (4 << 20) / (1 - math.exp(-(4 << 20) / N))
 
 
 def sites_of(view):
@@ -43,6 +47,21 @@ def sites_of(view):
         b, c = out.get(fn, (0, 0))
         out[fn] = (b + s["bytes"], c + s["count"])
     return out
+
+
+def check_peak_blocks(peak, how):
+    """The peak's 40 live 4 MiB blocks, each recorded with p = 1 - e^-8: the estimate is k
+    blocks of 4 MiB / p. All 40 but in 1.3% of runs (40 e^-8), when one is missed (-2.5%);
+    two are missed in 0.009% of runs. So: k blocks to the byte, and at most one missed. The
+    number of blocks recorded, k."""
+    k = round(peak / PER_BLOCK)
+    check(abs(peak - k * PER_BLOCK) <= 64 * max(k, 1),
+          f"{how}: site_peak at the peak {peak:,} is {k} recorded blocks of 4 MiB / p")
+    check(k in (39, 40), f"{how}: the peak's 40 blocks recorded, or all but one ({k})")
+    if k == 39:
+        print(f"    measured: {how}: one of the peak's 40 blocks went unsampled (1.3% of runs): "
+              f"{peak:,}, {100 * (peak - PEAK) / PEAK:+.2f}%")
+    return k
 
 
 def check_estimates(rep, how):
@@ -59,10 +78,10 @@ def check_estimates(rep, how):
             check(abs(cnt - n) <= 0.15 * n, f"{how}: {site}: count {cnt:,} within 15% of {n:,}")
     leaks = sites_of(rep["views"]["leaks"])
     eq(leaks.get("site_leak", (0, 0)), (LEAK, 8), f"{how}: 8 MiB blocks are always recorded: the leak is exact")
-    peak = sites_of(rep["views"]["peak"]).get("site_peak", (0, 0))[0]
-    check(abs(peak - PEAK) <= 0.01 * PEAK, f"{how}: site_peak at the peak {peak:,} within 1% of {PEAK:,}")
+    k = check_peak_blocks(sites_of(rep["views"]["peak"]).get("site_peak", (0, 0))[0], how)
     tot = rep["totals"]
-    check(abs(tot["peak_bytes"] - PEAK) <= 0.02 * PEAK, f"{how}: peak {tot['peak_bytes']:,} within 2% of {PEAK:,}")
+    check(abs(tot["peak_bytes"] - k * PER_BLOCK) <= 0.02 * PEAK,
+          f"{how}: peak {tot['peak_bytes']:,} within 2% of {PEAK:,} of its {k} recorded blocks")
     eq(rep["dropped"].get("free_unmatched", 0), 0, f"{how}: frees of unrecorded blocks are not losses")
 
 
@@ -106,8 +125,7 @@ def test_run_small():
     eq(rep["sample_bytes"], N, f"sampled, 1/{div}: the report says it sampled every {N} bytes")
     eq(sites_of(rep["views"]["leaks"]).get("site_leak", (0, 0)), (LEAK, 8),
        f"sampled, 1/{div}: 8 MiB blocks are always recorded: the leak is exact")
-    peak = sites_of(rep["views"]["peak"]).get("site_peak", (0, 0))[0]
-    check(abs(peak - PEAK) <= 0.01 * PEAK, f"sampled, 1/{div}: site_peak at the peak {peak:,} within 1% of {PEAK:,}")
+    check_peak_blocks(sites_of(rep["views"]["peak"]).get("site_peak", (0, 0))[0], f"sampled, 1/{div}")
     eq(rep["dropped"].get("free_unmatched", 0), 0, f"sampled, 1/{div}: frees of unrecorded blocks are not losses")
 
 
