@@ -1010,9 +1010,10 @@ static void give_procs(const char *cmd, struct tm_trace *t, int keep)
 	int err = tm_watchdog__give_procs(keep, tm_trace__procs_fd(t));
 
 	if (err)
-		pr_warn("tidemark %s: the watchdog has no view of the held processes (%s): should tidemark die, "
-			"it continues its process group\n",
-			cmd, strerror(-err));
+		pr_warn("tidemark %s: the watchdog has no view of the held processes (%s): should tidemark die, %s\n",
+			cmd, strerror(-err),
+			strcmp(cmd, "run") ? "a child held at its fork would stay stopped"
+					   : "it continues the command's process group only");
 }
 
 /*
